@@ -1,0 +1,194 @@
+"""Domain types of the engine (product-spec 1-2).
+
+Python attributes are snake_case; every model serialises to the camelCase names of the DTOs and
+documents (``model_dump(by_alias=True)``) and accepts either spelling on input. All numbers are
+``Decimal`` built from strings (pydantic converts JSON strings, ints and floats via ``str``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+TransactionType = Literal["BUY", "SELL"]
+Status = Literal["optimal", "infeasible", "error"]
+
+
+class DomainModel(BaseModel):
+    """Base: camelCase aliases, construction by either name, immutable."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+
+
+class Position(DomainModel):
+    """One model position: target weight with the drift band around it (fractions of MV)."""
+
+    security_id: str
+    target: Decimal
+    high_drift: Decimal
+    low_drift: Decimal
+
+
+class InvestmentModel(DomainModel):
+    """An investment model as stored (product-spec 1.1)."""
+
+    model_id: str | None = None
+    name: str
+    positions: tuple[Position, ...] = ()
+    portfolios: tuple[str, ...] = ()
+    last_rebalance_date: dt.datetime | None = None
+    version: int = 1
+
+    def position_map(self) -> dict[str, Position]:
+        return {p.security_id: p for p in self.positions}
+
+
+class Holding(DomainModel):
+    """One line of an accounting summary: ``quantity`` is netQuantity (negative for a short)."""
+
+    security_id: str
+    quantity: Decimal
+
+
+class PortfolioHoldings(DomainModel):
+    """Cash and holdings of one portfolio at snapshot time (product-spec 2.1)."""
+
+    portfolio_id: str
+    cash: Decimal = Decimal(0)
+    holdings: tuple[Holding, ...] = ()
+    name: str | None = None
+
+
+class RebalanceOptions(DomainModel):
+    """Per-run options: cash floor, solver limit, tie-break and business date."""
+
+    min_cash: Decimal = Decimal(0)
+    time_limit: float = 30.0
+    tie_break: Literal["lower", "random"] = "lower"
+    seed: int | None = None
+    trade_date: dt.date | None = None  # None: today in the business time zone (UTC default)
+
+
+class Transaction(DomainModel):
+    """A proposed order line (TransactionDTO)."""
+
+    transaction_type: TransactionType
+    security_id: str
+    quantity: Decimal
+    trade_date: dt.date
+
+
+class DriftRow(DomainModel):
+    """DriftDTO: one row per security in holdings ∪ model; ``actual`` rounded to 4 dp half-up."""
+
+    security_id: str
+    original_quantity: Decimal
+    adjusted_quantity: Decimal
+    target: Decimal
+    high_drift: Decimal
+    low_drift: Decimal
+    actual: Decimal
+
+
+class RecordPosition(DomainModel):
+    """Position sub-document of a saved rebalance record (product-spec 2.8)."""
+
+    security_id: str
+    price: Decimal
+    original_quantity: Decimal
+    adjusted_quantity: Decimal
+    original_position_market_value: Decimal
+    adjusted_position_market_value: Decimal
+    target: Decimal
+    high_drift: Decimal
+    low_drift: Decimal
+    actual: Decimal  # full precision
+    actual_drift: Decimal  # 1 - actual/target, 0 when target is 0
+    transaction_type: TransactionType | None = None
+    trade_quantity: Decimal | None = None
+    trade_date: dt.date | None = None
+
+
+class PortfolioResult(DomainModel):
+    """The outcome of rebalancing one portfolio (optimal, infeasible with a diagnosis, or error)."""
+
+    portfolio_id: str
+    portfolio_name: str | None = None
+    status: Status
+    market_value: Decimal | None = None
+    cash_before: Decimal | None = None
+    cash_after: Decimal | None = None
+    portfolio_drift: Decimal | None = None  # dollars, Σ|MV·t − u'·p| of the integer answer
+    drift_before: Decimal | None = None  # dollars, same measure on current holdings
+    transactions: tuple[Transaction, ...] = ()
+    drifts: tuple[DriftRow, ...] = ()
+    positions: tuple[RecordPosition, ...] = ()  # the saved-record draft (2.8)
+    diagnosis: str | None = None
+    error_code: str | None = None
+    rebalance_id: str | None = None
+
+
+class RebalanceRecord(DomainModel):
+    """A saved rebalance run (collection ``rebalances``)."""
+
+    rebalance_id: str | None = None
+    model_id: str
+    model_name: str
+    rebalance_date: dt.datetime
+    portfolios: tuple[RecordPortfolio, ...] = ()
+    version: int = 1
+
+    @property
+    def number_of_portfolios(self) -> int:
+        return len(self.portfolios)
+
+
+class RecordPortfolio(DomainModel):
+    """Portfolio sub-document of a saved record."""
+
+    portfolio_id: str
+    market_value: Decimal
+    cash_before_rebalance: Decimal
+    cash_after_rebalance: Decimal
+    positions: tuple[RecordPosition, ...] = ()
+    portfolio_name: str | None = None
+
+
+RebalanceRecord.model_rebuild()
+
+
+def to_decimal(value: object, field: str = "value") -> Decimal:
+    """Parse a number the exact way: ``Decimal(str(value))``; raise ValueError naming the field."""
+    from decimal import InvalidOperation
+
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{field}: {value!r} is not a number")
+    try:
+        d = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(f"{field}: {value!r} is not a number") from exc
+    if not d.is_finite():
+        raise ValueError(f"{field}: {value!r} is not a finite number")
+    return d
+
+
+__all__ = [
+    "DomainModel",
+    "DriftRow",
+    "Field",
+    "Holding",
+    "InvestmentModel",
+    "PortfolioHoldings",
+    "PortfolioResult",
+    "Position",
+    "RebalanceOptions",
+    "RebalanceRecord",
+    "RecordPortfolio",
+    "RecordPosition",
+    "Transaction",
+    "to_decimal",
+]

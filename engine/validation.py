@@ -1,0 +1,184 @@
+"""Model validation rules (product-spec 1.3), reporting every violation at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from engine.errors import InvalidInput, Violation
+from engine.models import Position
+
+MAX_TARGET = Decimal("0.95")
+MAX_TARGET_SUM = Decimal("0.95")
+TARGET_STEP = Decimal("0.005")
+MAX_POSITIONS = 100
+ID_RE = re.compile(r"^[A-Za-z0-9]{24}$")
+HEX_ID_RE = re.compile(r"^[0-9a-fA-F]{24}$")
+
+
+def is_valid_id(value: str) -> bool:
+    """Security/portfolio id format: 24 alphanumerics (product-spec 1.3 rule 7)."""
+    return isinstance(value, str) and bool(ID_RE.match(value))
+
+
+def is_object_id(value: str) -> bool:
+    """Model and rebalance ids must be 24 hex characters."""
+    return isinstance(value, str) and bool(HEX_ID_RE.match(value))
+
+
+def require_object_id(value: str, what: str) -> str:
+    """Return ``value`` or raise ``InvalidInput`` naming the malformed id."""
+    if not is_object_id(value):
+        raise InvalidInput(
+            f"{what} {value!r} is not a valid id (24 hexadecimal characters)",
+            {"field": what, "value": str(value)},
+        )
+    return value
+
+
+def quantize_ui_fraction(value: float | str | Decimal) -> Decimal:
+    """A UI float such as 0.015 becomes Decimal('0.015'): quantised to 3 dp before the grid check."""
+    return Decimal(str(value)).quantize(Decimal("0.001"))
+
+
+def position_violations(row: int, p: Position) -> list[Violation]:
+    """Per-row rules: id format, target range and grid, drift ranges."""
+    out: list[Violation] = []
+    if not is_valid_id(p.security_id):
+        out.append(
+            Violation(
+                "id_format",
+                f"row {row + 1}: security id {p.security_id!r} must be 24 letters or digits",
+                row,
+                "securityId",
+                p.security_id,
+            )
+        )
+    if not (Decimal(0) <= p.target <= MAX_TARGET):
+        out.append(
+            Violation(
+                "target_range",
+                f"row {row + 1}: target {p.target} must be between 0 and 0.95",
+                row,
+                "target",
+                p.target,
+            )
+        )
+    elif p.target % TARGET_STEP != 0:
+        out.append(
+            Violation(
+                "target_step",
+                f"row {row + 1}: target {p.target} must be a multiple of 0.005 (0.5 %)",
+                row,
+                "target",
+                p.target,
+            )
+        )
+    for name, value in (("highDrift", p.high_drift), ("lowDrift", p.low_drift)):
+        if not (Decimal(0) <= value <= Decimal(1)):
+            out.append(
+                Violation(
+                    "drift_range",
+                    f"row {row + 1}: {name} {value} must be between 0 and 1",
+                    row,
+                    name,
+                    value,
+                )
+            )
+    return out
+
+
+def model_violations(
+    name: str | None, positions: Sequence[Position], portfolios: Iterable[str] = ()
+) -> list[Violation]:
+    """Every violated rule of product-spec 1.3 for a model as submitted (before zero cleanup)."""
+    out: list[Violation] = []
+    if name is None or not str(name).strip():
+        out.append(Violation("name_required", "model name is required", None, "name", name))
+    seen: dict[str, int] = {}
+    for i, p in enumerate(positions):
+        out.extend(position_violations(i, p))
+        if p.security_id in seen:
+            out.append(
+                Violation(
+                    "duplicate_security",
+                    f"row {i + 1}: security {p.security_id} already appears in row {seen[p.security_id] + 1}",
+                    i,
+                    "securityId",
+                    p.security_id,
+                )
+            )
+        else:
+            seen[p.security_id] = i
+    live = [p for p in positions if p.target != 0]
+    if len(live) > MAX_POSITIONS:
+        out.append(
+            Violation(
+                "max_positions",
+                f"{len(live)} positions with a target above 0; at most {MAX_POSITIONS} are allowed",
+                None,
+                "positions",
+                len(live),
+            )
+        )
+    total = sum((p.target for p in positions), Decimal(0))
+    if total > MAX_TARGET_SUM:
+        out.append(
+            Violation(
+                "target_sum",
+                f"targets sum to {total * 100:.1f} %; at most 95 % (at least 5 % stays in cash)",
+                None,
+                "target",
+                total,
+            )
+        )
+    for pid in portfolios:
+        if not is_valid_id(pid):
+            out.append(
+                Violation(
+                    "id_format",
+                    f"portfolio id {pid!r} must be 24 letters or digits",
+                    None,
+                    "portfolios",
+                    pid,
+                )
+            )
+    return out
+
+
+def model_warnings(positions: Sequence[Position], portfolios: Iterable[str] = ()) -> list[str]:
+    """Non-blocking remarks: lowDrift > highDrift (3.18), non-hex ids (3.14)."""
+    out: list[str] = []
+    for i, p in enumerate(positions):
+        if p.low_drift > p.high_drift:
+            out.append(
+                f"row {i + 1}: low drift {p.low_drift} is above high drift {p.high_drift} (allowed, but unusual)"
+            )
+        if is_valid_id(p.security_id) and not HEX_ID_RE.match(p.security_id):
+            out.append(
+                f"row {i + 1}: security id {p.security_id} is not hexadecimal; the Security Service cannot know it"
+            )
+    for pid in portfolios:
+        if is_valid_id(pid) and not HEX_ID_RE.match(pid):
+            out.append(f"portfolio id {pid} is not hexadecimal")
+    return out
+
+
+def clean_positions(positions: Sequence[Position]) -> tuple[Position, ...]:
+    """Zero-target cleanup (rule 3): positions with target 0 are dropped."""
+    return tuple(p for p in positions if p.target != 0)
+
+
+def validate_model(
+    name: str | None, positions: Sequence[Position], portfolios: Iterable[str] = ()
+) -> tuple[Position, ...]:
+    """Check every rule; raise ``InvalidInput`` listing all violations, else return cleaned positions."""
+    portfolios = list(portfolios)
+    violations = model_violations(name, positions, portfolios)
+    if violations:
+        raise InvalidInput(
+            f"the model breaks {len(violations)} rule(s): " + "; ".join(v.message for v in violations),
+            violations=violations,
+        )
+    return clean_positions(positions)
