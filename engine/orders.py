@@ -1,0 +1,320 @@
+"""Proposed orders of a rebalance: blotter rows with reasons, aggregation, CSV export (product-spec 2.7, 3.19).
+
+Pure functions over engine results: no Streamlit, no I/O. Every number stays a ``Decimal``; the CSV writes them
+exactly (no float formatting) and neutralises text cells that a spreadsheet would run as a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from engine.models import PortfolioResult, RecordPosition, TransactionType
+
+ORDER_CSV_COLUMNS = (
+    "rebalanceId",
+    "portfolioId",
+    "portfolioName",
+    "securityId",
+    "ticker",
+    "transactionType",
+    "quantity",
+    "price",
+    "estimatedValue",
+    "tradeDate",
+)
+AGGREGATE_CSV_COLUMNS = (
+    "rebalanceId",
+    "securityId",
+    "ticker",
+    "transactionType",
+    "quantity",
+    "price",
+    "estimatedValue",
+    "portfolioCount",
+    "tradeDate",
+)
+# Leading characters that make Excel/LibreOffice/Sheets evaluate a cell (OWASP "CSV injection"), plus their
+# full-width forms, which some spreadsheets normalise.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One proposed order: a portfolio × security BUY or SELL with its price, value and the reason it exists."""
+
+    rebalance_id: str | None
+    portfolio_id: str
+    portfolio_name: str | None
+    security_id: str
+    ticker: str | None
+    transaction_type: TransactionType
+    quantity: Decimal
+    price: Decimal | None
+    estimated_value: Decimal | None
+    trade_date: dt.date
+    reason: str
+    weight_before: Decimal | None = None
+    weight_after: Decimal | None = None
+    target: Decimal | None = None
+    fractional: bool = False
+    covers_short: bool = False
+
+
+@dataclass(frozen=True)
+class AggregatedOrder:
+    """One block order: a security and side summed across portfolios (the trader's view)."""
+
+    security_id: str
+    ticker: str | None
+    transaction_type: TransactionType
+    quantity: Decimal
+    price: Decimal | None
+    estimated_value: Decimal | None
+    portfolio_count: int
+    trade_date: dt.date
+    rebalance_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SideTotal:
+    """Totals of one side (BUY or SELL) of a blotter."""
+
+    transaction_type: TransactionType
+    orders: int
+    quantity: Decimal
+    estimated_value: Decimal
+
+
+def _pp(fraction: Decimal) -> str:
+    """A weight difference as percentage points, 1 dp (2 dp below 0.1 pp so small reasons are not '0.0')."""
+    points = abs(fraction) * HUNDRED
+    return f"{points:.1f}" if points >= Decimal("0.1") else f"{points:.2f}"
+
+
+def order_reason(position: RecordPosition, market_value: Decimal | None) -> str:
+    """Why the engine trades this security, from its weight before the trade against target and band.
+
+    Examples: ``"2.1 pp above upper band"``, ``"not in the model: sell all"``, ``"covers a short of 40"``,
+    ``"in band, 0.4 pp below target"``.
+    """
+    parts: list[str] = []
+    if position.original_quantity < 0:
+        parts.append(f"covers a short of {_fmt_number(-position.original_quantity)}")
+    in_model = position.target != 0 or position.high_drift != 0 or position.low_drift != 0
+    if not in_model:
+        if position.original_quantity > 0:
+            parts.append("not in the model: sell all")
+        return "; ".join(parts) or "not in the model"
+    if market_value is None or market_value <= 0:
+        return "; ".join([*parts, "empty portfolio"])
+    weight = position.original_position_market_value / market_value
+    upper = position.target + position.high_drift
+    lower = position.target - position.low_drift
+    if weight > upper:
+        parts.append(f"{_pp(weight - upper)} pp above upper band")
+    elif weight < lower:
+        parts.append(f"{_pp(lower - weight)} pp below lower band")
+    elif weight > position.target:
+        parts.append(f"in band, {_pp(weight - position.target)} pp above target")
+    elif weight < position.target:
+        parts.append(f"in band, {_pp(position.target - weight)} pp below target")
+    else:
+        parts.append("on target")
+    return "; ".join(parts)
+
+
+def order_rows(
+    results: Iterable[PortfolioResult],
+    tickers: Mapping[str, str] | None = None,
+    prices: Mapping[str, Decimal] | None = None,
+    rebalance_id: str | None = None,
+) -> list[OrderRow]:
+    """One row per transaction of every optimal result, in result order then security order of the engine.
+
+    ``tickers`` maps security id → ticker; ``prices`` is the run's price snapshot, used only when a result carries no
+    record positions (the positions hold the exact price each trade was computed with).
+    """
+    tickers = tickers or {}
+    prices = prices or {}
+    rows: list[OrderRow] = []
+    for result in results:
+        if result.status != "optimal":
+            continue
+        positions = {p.security_id: p for p in result.positions}
+        mv = result.market_value
+        for tx in result.transactions:
+            if tx.quantity == 0:
+                continue
+            pos = positions.get(tx.security_id)
+            price = pos.price if pos is not None else prices.get(tx.security_id)
+            weight_before = weight_after = target = None
+            if pos is not None and mv is not None and mv > 0:
+                weight_before = pos.original_position_market_value / mv
+                weight_after = pos.adjusted_position_market_value / mv
+            if pos is not None:
+                target = pos.target
+            rows.append(
+                OrderRow(
+                    rebalance_id=result.rebalance_id or rebalance_id,
+                    portfolio_id=result.portfolio_id,
+                    portfolio_name=result.portfolio_name,
+                    security_id=tx.security_id,
+                    ticker=tickers.get(tx.security_id),
+                    transaction_type=tx.transaction_type,
+                    quantity=tx.quantity,
+                    price=price,
+                    estimated_value=None if price is None else tx.quantity * price,
+                    trade_date=tx.trade_date,
+                    reason=order_reason(pos, mv) if pos is not None else "",
+                    weight_before=weight_before,
+                    weight_after=weight_after,
+                    target=target,
+                    fractional=tx.quantity != tx.quantity.to_integral_value(),
+                    covers_short=pos is not None and pos.original_quantity < 0,
+                )
+            )
+    return rows
+
+
+def aggregate_orders(rows: Iterable[OrderRow]) -> list[AggregatedOrder]:
+    """Sum the rows per (security, side) across portfolios, ordered by side (BUY first) then ticker/id.
+
+    The run uses one price per security, so the block price is that price; should rows disagree, it is the
+    value-weighted average (estimated value / quantity).
+    """
+    groups: dict[tuple[str, str], list[OrderRow]] = {}
+    for row in rows:
+        groups.setdefault((row.security_id, row.transaction_type), []).append(row)
+    out: list[AggregatedOrder] = []
+    for (security_id, side), members in groups.items():
+        quantity = sum((m.quantity for m in members), Decimal(0))
+        values = [m.estimated_value for m in members]
+        value = None if any(v is None for v in values) else sum(values, Decimal(0))
+        price_set = {m.price for m in members}
+        price = price_set.pop() if len(price_set) == 1 else _weighted_price(value, quantity)
+        out.append(
+            AggregatedOrder(
+                security_id=security_id,
+                ticker=members[0].ticker,
+                transaction_type=side,  # type: ignore[arg-type]
+                quantity=quantity,
+                price=price,
+                estimated_value=value,
+                portfolio_count=len({m.portfolio_id for m in members}),
+                trade_date=min(m.trade_date for m in members),
+                rebalance_id=members[0].rebalance_id,
+            )
+        )
+    out.sort(key=lambda a: (a.transaction_type != "BUY", a.ticker is None, a.ticker or "", a.security_id))
+    return out
+
+
+def _weighted_price(value: Decimal | None, quantity: Decimal) -> Decimal | None:
+    return None if value is None or quantity == 0 else value / quantity
+
+
+def side_totals(rows: Iterable[OrderRow]) -> dict[str, SideTotal]:
+    """Order count, quantity and estimated value per side; both sides always present."""
+    acc = {side: [Decimal(0), Decimal(0), Decimal(0)] for side in ("BUY", "SELL")}
+    for row in rows:
+        a = acc[row.transaction_type]
+        a[0] += 1
+        a[1] += row.quantity
+        a[2] += row.estimated_value or Decimal(0)
+    return {
+        side: SideTotal(side, int(v[0]), v[1], v[2])  # type: ignore[arg-type]
+        for side, v in acc.items()
+    }
+
+
+def neutralise_cell(text: str) -> str:
+    """Prefix a text cell with ``'`` when a spreadsheet would evaluate it (=, +, -, @, tab, CR)."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def _fmt_number(value: Decimal | None) -> str:
+    """Exact plain notation: integers without decimals (100), others as written (93.64, 12.5), never 1E+2."""
+    if value is None:
+        return ""
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value, "f")
+
+
+def _fmt_money(value: Decimal | None) -> str:
+    """Plain notation keeping the scale of the computation (100 × 93.64 → 9364.00)."""
+    return "" if value is None else format(value, "f")
+
+
+def _write_csv(header: Sequence[str], records: Iterable[Sequence[object]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    for record in records:
+        writer.writerow([neutralise_cell(c) if isinstance(c, str) else c for c in record])
+    return buf.getvalue().encode("utf-8")
+
+
+def orders_to_csv(rows: Iterable[OrderRow], rebalance_id: str | None = None) -> bytes:
+    """The per-portfolio orders CSV (product-spec 2.7 columns); ``rebalanceId`` empty for an unsaved run."""
+    return _write_csv(
+        ORDER_CSV_COLUMNS,
+        (
+            (
+                r.rebalance_id or rebalance_id or "",
+                r.portfolio_id,
+                r.portfolio_name or "",
+                r.security_id,
+                r.ticker or "",
+                r.transaction_type,
+                _fmt_number(r.quantity),
+                _fmt_money(r.price),
+                _fmt_money(r.estimated_value),
+                r.trade_date.isoformat(),
+            )
+            for r in rows
+        ),
+    )
+
+
+def aggregated_to_csv(blocks: Iterable[AggregatedOrder], rebalance_id: str | None = None) -> bytes:
+    """The block-order CSV: one line per security and side across portfolios."""
+    return _write_csv(
+        AGGREGATE_CSV_COLUMNS,
+        (
+            (
+                b.rebalance_id or rebalance_id or "",
+                b.security_id,
+                b.ticker or "",
+                b.transaction_type,
+                _fmt_number(b.quantity),
+                _fmt_money(b.price),
+                _fmt_money(b.estimated_value),
+                str(b.portfolio_count),
+                b.trade_date.isoformat(),
+            )
+            for b in blocks
+        ),
+    )
+
+
+__all__ = [
+    "AGGREGATE_CSV_COLUMNS",
+    "ORDER_CSV_COLUMNS",
+    "AggregatedOrder",
+    "OrderRow",
+    "SideTotal",
+    "aggregate_orders",
+    "aggregated_to_csv",
+    "neutralise_cell",
+    "order_reason",
+    "order_rows",
+    "orders_to_csv",
+    "side_totals",
+]
