@@ -1,0 +1,208 @@
+"""What-if scenario math: per-run parameters, per-portfolio metrics and scenario summaries for comparison.
+
+Pure functions over engine results (product-spec 2.3, 2.6, 3.1, 3.8). Dollar drift is PD = Σ|MV·t − u·p| over the
+combined list S; as a weight it is PD / MV. Turnover is the traded value Σ|Δ|·p. "Out of band" means at least one
+security of the portfolio lies outside [t − lowDrift, t + highDrift] as a weight of MV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from engine.models import InvestmentModel, PortfolioResult, Position, RecordPosition
+from engine.validation import validate_model
+
+ZERO = Decimal(0)
+
+
+def min_cash_for(market_value: Decimal | None, amount: Decimal, fraction_of_mv: Decimal) -> Decimal:
+    """The cash floor of one portfolio: the greater of a fixed amount and a fraction of its market value.
+
+    A non-positive or unknown MV contributes nothing (the engine never trades such a portfolio anyway).
+    """
+    if amount < 0 or fraction_of_mv < 0:
+        raise ValueError("minimum cash amount and fraction must be >= 0")
+    by_fraction = market_value * fraction_of_mv if market_value is not None and market_value > 0 else ZERO
+    return max(amount, by_fraction)
+
+
+def model_with_overrides(model: InvestmentModel, positions: Sequence[Position]) -> InvestmentModel:
+    """A copy of ``model`` whose targets and bands are replaced for one run only (never saved).
+
+    The positions are validated like a model save (product-spec 1.3; ``InvalidInput`` lists every violation) and
+    zero-target rows are dropped. Name, portfolios and version stay those of the stored model.
+    """
+    cleaned = validate_model(model.name, positions, model.portfolios)
+    return model.model_copy(update={"positions": cleaned})
+
+
+def positions_differ(a: Iterable[Position], b: Iterable[Position]) -> bool:
+    """True when two position lists differ as numbers (order-insensitive; 0.02 == 0.020)."""
+
+    def key(ps: Iterable[Position]) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+        return {p.security_id: (p.target, p.low_drift, p.high_drift) for p in ps}
+
+    return key(a) != key(b)
+
+
+def _outside_band(p: RecordPosition, value: Decimal, mv: Decimal) -> bool:
+    weight = value / mv
+    return weight < p.target - p.low_drift or weight > p.target + p.high_drift
+
+
+@dataclass(frozen=True)
+class PortfolioMetrics:
+    """Before/after figures of one portfolio in one scenario (None where the result has no numbers)."""
+
+    portfolio_id: str
+    portfolio_name: str | None
+    status: str
+    market_value: Decimal | None
+    cash_before: Decimal | None
+    cash_after: Decimal | None
+    drift_before: Decimal | None  # dollars
+    drift_after: Decimal | None  # dollars
+    turnover: Decimal  # traded value, dollars
+    orders: int
+    out_of_band_before: bool | None
+    out_of_band_after: bool | None
+    diagnosis: str | None = None
+
+    @property
+    def drift_before_weight(self) -> Decimal | None:
+        return _ratio(self.drift_before, self.market_value)
+
+    @property
+    def drift_after_weight(self) -> Decimal | None:
+        return _ratio(self.drift_after, self.market_value)
+
+
+def _ratio(num: Decimal | None, den: Decimal | None) -> Decimal | None:
+    return None if num is None or den is None or den <= 0 else num / den
+
+
+def portfolio_metrics(result: PortfolioResult, out_of_band_before: bool | None = None) -> PortfolioMetrics:
+    """Metrics of one result. ``out_of_band_before`` (e.g. from the drift view of the snapshot) is used when the
+    result has no record positions to derive it from, as for infeasible or failed portfolios.
+
+    A portfolio that was not rebalanced keeps its holdings, so its state after is its state before.
+    """
+    mv = result.market_value
+    positions = result.positions
+    drift_before, drift_after = result.drift_before, result.portfolio_drift
+    if positions and mv is not None:
+        if drift_before is None:
+            drift_before = sum((abs(mv * p.target - p.original_position_market_value) for p in positions), ZERO)
+        if drift_after is None:
+            drift_after = sum((abs(mv * p.target - p.adjusted_position_market_value) for p in positions), ZERO)
+    before = out_of_band_before
+    after: bool | None
+    if positions and mv is not None and mv > 0:
+        before = any(_outside_band(p, p.original_position_market_value, mv) for p in positions)
+        after = any(_outside_band(p, p.adjusted_position_market_value, mv) for p in positions)
+    elif result.status == "optimal" and mv is not None and mv <= 0:
+        before = after = False  # an empty portfolio has nothing to be out of band
+    else:
+        after = before if result.status != "optimal" else None
+    optimal = result.status == "optimal"
+    if not optimal:
+        drift_after = drift_before
+    turnover = sum((abs(p.adjusted_position_market_value - p.original_position_market_value) for p in positions), ZERO)
+    return PortfolioMetrics(
+        portfolio_id=result.portfolio_id,
+        portfolio_name=result.portfolio_name,
+        status=result.status,
+        market_value=mv,
+        cash_before=result.cash_before,
+        cash_after=result.cash_after if optimal else result.cash_before,
+        drift_before=drift_before,
+        drift_after=drift_after,
+        turnover=turnover if optimal else ZERO,
+        orders=sum(1 for t in result.transactions if t.quantity != 0) if optimal else 0,
+        out_of_band_before=before,
+        out_of_band_after=after,
+        diagnosis=result.diagnosis,
+    )
+
+
+@dataclass(frozen=True)
+class ScenarioSummary:
+    """Totals of one scenario, the figures compared side by side."""
+
+    portfolios: int
+    optimal: int
+    infeasible: int
+    failed: int
+    market_value: Decimal  # Σ MV of the portfolios with a known MV
+    drift_before: Decimal  # dollars, Σ over portfolios with a known drift
+    drift_after: Decimal
+    turnover: Decimal
+    orders: int
+    cash_before: Decimal
+    cash_after: Decimal
+    out_of_band_before: int
+    still_out_of_band: int
+
+    @property
+    def drift_reduction(self) -> Decimal | None:
+        """Share of the dollar drift removed (0.8 = 80 %); None when there was no drift."""
+        return None if self.drift_before <= 0 else (self.drift_before - self.drift_after) / self.drift_before
+
+    @property
+    def turnover_weight(self) -> Decimal | None:
+        """Traded value as a fraction of total market value."""
+        return _ratio(self.turnover, self.market_value)
+
+    @property
+    def drift_before_weight(self) -> Decimal | None:
+        return _ratio(self.drift_before, self.market_value)
+
+    @property
+    def drift_after_weight(self) -> Decimal | None:
+        return _ratio(self.drift_after, self.market_value)
+
+
+def summarise(metrics: Iterable[PortfolioMetrics]) -> ScenarioSummary:
+    """Add up per-portfolio metrics. Non-rebalanced portfolios count with their unchanged state (cash, drift)."""
+    ms = list(metrics)
+
+    def total(values: Iterable[Decimal | None]) -> Decimal:
+        return sum((v for v in values if v is not None), ZERO)
+
+    return ScenarioSummary(
+        portfolios=len(ms),
+        optimal=sum(m.status == "optimal" for m in ms),
+        infeasible=sum(m.status == "infeasible" for m in ms),
+        failed=sum(m.status not in ("optimal", "infeasible") for m in ms),
+        market_value=total(m.market_value for m in ms if m.drift_before is not None),
+        drift_before=total(m.drift_before for m in ms),
+        drift_after=total(m.drift_after for m in ms),
+        turnover=total(m.turnover for m in ms),
+        orders=sum(m.orders for m in ms),
+        cash_before=total(m.cash_before for m in ms),
+        cash_after=total(m.cash_after for m in ms),
+        out_of_band_before=sum(m.out_of_band_before is True for m in ms),
+        still_out_of_band=sum(m.out_of_band_after is True for m in ms),
+    )
+
+
+def scenario_summary(
+    results: Iterable[PortfolioResult], out_of_band_before: Mapping[str, bool] | None = None
+) -> ScenarioSummary:
+    """``summarise`` of ``portfolio_metrics`` for every result."""
+    flags = out_of_band_before or {}
+    return summarise(portfolio_metrics(r, flags.get(r.portfolio_id)) for r in results)
+
+
+__all__ = [
+    "PortfolioMetrics",
+    "ScenarioSummary",
+    "min_cash_for",
+    "model_with_overrides",
+    "portfolio_metrics",
+    "positions_differ",
+    "scenario_summary",
+    "summarise",
+]

@@ -1,0 +1,147 @@
+"""engine.scenarios: cash floor per portfolio, run-only overrides, per-portfolio metrics and scenario totals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal as D
+
+import pytest
+
+from engine.errors import InvalidInput
+from engine.models import InvestmentModel, PortfolioResult, Position, RecordPosition, Transaction
+from engine.scenarios import (
+    min_cash_for,
+    model_with_overrides,
+    portfolio_metrics,
+    positions_differ,
+    scenario_summary,
+)
+
+DAY = dt.date(2026, 3, 2)
+A, B, X = "a" * 24, "b" * 24, "d" * 24
+
+
+def rp(sid, price, before, after, target, low, high):
+    price, before, after = D(price), D(before), D(after)
+    delta = after - before
+    return RecordPosition(
+        security_id=sid, price=price, original_quantity=before, adjusted_quantity=after,
+        original_position_market_value=before * price, adjusted_position_market_value=after * price,
+        target=D(target), low_drift=D(low), high_drift=D(high), actual=D(0), actual_drift=D(0),
+        transaction_type=None if delta == 0 else ("BUY" if delta > 0 else "SELL"),
+        trade_quantity=None if delta == 0 else abs(delta), trade_date=None if delta == 0 else DAY,
+    )  # fmt: skip
+
+
+def optimal(pid, mv, cash_before, positions):
+    txs = tuple(
+        Transaction(transaction_type=p.transaction_type, security_id=p.security_id, quantity=p.trade_quantity,
+                    trade_date=DAY)
+        for p in positions if p.transaction_type
+    )  # fmt: skip
+    spent = sum((p.adjusted_position_market_value - p.original_position_market_value for p in positions), D(0))
+    return PortfolioResult(portfolio_id=pid, status="optimal", market_value=D(mv), cash_before=D(cash_before),
+                           cash_after=D(cash_before) - spent, transactions=txs, positions=tuple(positions))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mv", "amount", "fraction", "expected"),
+    [
+        ("100000", "1000", "0.02", "2000.00"),  # 2 % of MV beats the amount
+        ("10000", "1000", "0.02", "1000"),  # the amount beats 2 % of MV
+        ("0", "500", "0.5", "500"),
+        (None, "0", "0.1", "0"),
+        ("-50", "0", "0.1", "0"),
+    ],
+)
+def test_min_cash_is_the_greater_of_amount_and_fraction(mv, amount, fraction, expected):
+    assert min_cash_for(None if mv is None else D(mv), D(amount), D(fraction)) == D(expected)
+
+
+def test_min_cash_rejects_negative_inputs():
+    with pytest.raises(ValueError):
+        min_cash_for(D(1), D(-1), D(0))
+
+
+def model():
+    return InvestmentModel(
+        model_id="e" * 24, name="Core", version=7, portfolios=("p" * 24,),
+        positions=(Position(security_id=A, target=D("0.5"), low_drift=D("0.02"), high_drift=D("0.02")),),
+    )  # fmt: skip
+
+
+def test_overrides_replace_positions_for_the_run_only():
+    base = model()
+    new = [
+        Position(security_id=A, target=D("0.4"), low_drift=D("0.01"), high_drift=D("0.03")),
+        Position(security_id=B, target=D("0"), low_drift=D("0"), high_drift=D("0")),  # zero target: dropped
+    ]
+    run_model = model_with_overrides(base, new)
+    assert run_model.positions == (new[0],)
+    assert (run_model.model_id, run_model.version, run_model.name) == (base.model_id, 7, "Core")
+    assert base.positions[0].target == D("0.5")  # the stored model is untouched
+    assert positions_differ(base.positions, run_model.positions)
+    assert not positions_differ(base.positions, [Position(security_id=A, target=D("0.50"), low_drift=D("0.020"),
+                                                          high_drift=D("0.02"))])  # fmt: skip
+
+
+def test_overrides_are_validated_like_a_model():
+    bad = [
+        Position(security_id=A, target=D("0.6"), low_drift=D("0"), high_drift=D("0")),
+        Position(security_id=A, target=D("0.4"), low_drift=D("2"), high_drift=D("0")),
+    ]
+    with pytest.raises(InvalidInput) as err:
+        model_with_overrides(model(), bad)
+    rules = {v.rule for v in err.value.violations}
+    assert {"duplicate_security", "drift_range", "target_sum"} <= rules
+
+
+def test_metrics_of_an_optimal_result():
+    # MV 10 000: A 60 % (band 48-52 %) -> 50 %, X (not in model) 10 % -> 0, cash 30 % -> 50 %
+    res = optimal(
+        "p" * 24, "10000", "3000", [rp(A, "10", 600, 500, "0.5", "0.02", "0.02"), rp(X, "5", 200, 0, "0", "0", "0")]
+    )
+    m = portfolio_metrics(res)
+    assert m.drift_before == D(1000) + D(1000) and m.drift_after == 0
+    assert m.drift_before_weight == D("0.2") and m.drift_after_weight == 0
+    assert m.turnover == D(2000) and m.orders == 2
+    assert m.cash_after == D(5000)
+    assert m.out_of_band_before is True and m.out_of_band_after is False
+
+
+def test_engine_drift_figures_win_over_recomputation():
+    res = optimal("p" * 24, "10000", "3000", [rp(A, "10", 600, 500, "0.5", "0.02", "0.02")])
+    res = res.model_copy(update={"drift_before": D(7), "portfolio_drift": D(3)})
+    m = portfolio_metrics(res)
+    assert (m.drift_before, m.drift_after) == (D(7), D(3))
+
+
+def test_not_rebalanced_portfolio_keeps_its_state():
+    res = PortfolioResult(portfolio_id="q" * 24, status="infeasible", market_value=D(5000), cash_before=D(100),
+                          drift_before=D(400), diagnosis="band narrower than one share")  # fmt: skip
+    m = portfolio_metrics(res, out_of_band_before=True)
+    assert m.cash_after == D(100) and m.drift_after == D(400) and m.turnover == 0 and m.orders == 0
+    assert m.out_of_band_before is True and m.out_of_band_after is True
+    assert portfolio_metrics(res).out_of_band_after is None  # unknown without the drift view
+
+
+def test_summary_counts_and_totals():
+    ok = optimal("p" * 24, "10000", "3000", [rp(A, "10", 600, 500, "0.5", "0.02", "0.02")])
+    calm = optimal("r" * 24, "10000", "5000", [rp(A, "10", 500, 500, "0.5", "0.02", "0.02")])
+    infeasible = PortfolioResult(portfolio_id="q" * 24, status="infeasible", market_value=D(5000),
+                                 cash_before=D(100), drift_before=D(400))  # fmt: skip
+    failed = PortfolioResult(portfolio_id="s" * 24, status="error", diagnosis="pricing unavailable")
+    s = scenario_summary([ok, calm, infeasible, failed], {"q" * 24: True, "s" * 24: False})
+    assert (s.portfolios, s.optimal, s.infeasible, s.failed) == (4, 2, 1, 1)
+    assert s.orders == 1 and s.turnover == D(1000)
+    assert s.drift_before == D(1000) + D(400) and s.drift_after == D(400)
+    assert s.market_value == D(25000)
+    assert s.drift_reduction == D(1000) / D(1400)
+    assert s.turnover_weight == D(1000) / D(25000)
+    assert s.cash_before == D(8100) and s.cash_after == D(9100)
+    assert s.out_of_band_before == 2 and s.still_out_of_band == 1
+
+
+def test_empty_scenario():
+    s = scenario_summary([])
+    assert s.portfolios == 0 and s.drift_reduction is None and s.turnover_weight is None
