@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.models import PortfolioResult, RecordPosition, TransactionType
+from engine.models import PortfolioResult, RebalanceRecord, RecordPosition, TransactionType
 
 ORDER_CSV_COLUMNS = (
     "rebalanceId",
@@ -182,6 +182,44 @@ def order_rows(
     return rows
 
 
+def record_order_rows(
+    record: RebalanceRecord,
+    tickers: Mapping[str, str] | None = None,
+    portfolio_names: Mapping[str, str] | None = None,
+) -> list[OrderRow]:
+    """The orders of a saved rebalance record: one row per position with a trade, stamped with the record's id."""
+    tickers = tickers or {}
+    portfolio_names = portfolio_names or {}
+    rows: list[OrderRow] = []
+    for portfolio in record.portfolios:
+        mv = portfolio.market_value
+        name = portfolio.portfolio_name or portfolio_names.get(portfolio.portfolio_id)
+        for pos in portfolio.positions:
+            if pos.transaction_type is None or not pos.trade_quantity:
+                continue
+            rows.append(
+                OrderRow(
+                    rebalance_id=record.rebalance_id,
+                    portfolio_id=portfolio.portfolio_id,
+                    portfolio_name=name,
+                    security_id=pos.security_id,
+                    ticker=tickers.get(pos.security_id),
+                    transaction_type=pos.transaction_type,
+                    quantity=pos.trade_quantity,
+                    price=pos.price,
+                    estimated_value=pos.trade_quantity * pos.price,
+                    trade_date=pos.trade_date or record.rebalance_date.date(),
+                    reason=order_reason(pos, mv),
+                    weight_before=pos.original_position_market_value / mv if mv > 0 else None,
+                    weight_after=pos.adjusted_position_market_value / mv if mv > 0 else None,
+                    target=pos.target,
+                    fractional=pos.trade_quantity != pos.trade_quantity.to_integral_value(),
+                    covers_short=pos.original_quantity < 0,
+                )
+            )
+    return rows
+
+
 def aggregate_orders(rows: Iterable[OrderRow]) -> list[AggregatedOrder]:
     """Sum the rows per (security, side) across portfolios, ordered by side (BUY first) then ticker/id.
 
@@ -316,5 +354,6 @@ __all__ = [
     "order_reason",
     "order_rows",
     "orders_to_csv",
+    "record_order_rows",
     "side_totals",
 ]

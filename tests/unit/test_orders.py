@@ -21,6 +21,7 @@ from engine.orders import (
     order_reason,
     order_rows,
     orders_to_csv,
+    record_order_rows,
     side_totals,
 )
 
@@ -222,3 +223,31 @@ def test_csv_round_trip_never_starts_a_cell_with_a_trigger(name):
     cell = row[2]
     assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert cell == name or (cell == "'" + name and name[:1] in "=+-@\t\r＝＋－＠")
+
+
+def test_saved_record_orders_match_the_what_if_rows(results):
+    from engine.models import RebalanceRecord, RecordPortfolio
+
+    optimal = [r for r in results if r.status == "optimal"]
+    record = RebalanceRecord(
+        rebalance_id="f" * 24,
+        model_id="e" * 24,
+        model_name="Core",
+        rebalance_date=dt.datetime(2026, 3, 2, 15, 30, tzinfo=dt.UTC),
+        portfolios=tuple(
+            RecordPortfolio(
+                portfolio_id=r.portfolio_id,
+                portfolio_name=None,
+                market_value=r.market_value,
+                cash_before_rebalance=r.cash_before,
+                cash_after_rebalance=r.cash_after,
+                positions=r.positions,
+            )
+            for r in optimal
+        ),
+    )
+    names = {r.portfolio_id: r.portfolio_name for r in optimal}
+    saved = record_order_rows(record, tickers={A: "AAPL"}, portfolio_names=names)
+    live = order_rows(optimal, tickers={A: "AAPL"}, rebalance_id="f" * 24)
+    assert parse(orders_to_csv(saved)) == parse(orders_to_csv(live))
+    assert [r.reason for r in saved] == [r.reason for r in live]
