@@ -58,14 +58,14 @@ class ScenarioParams:
 class SubmissionOutcome:
     """The Order Service's answer for one proposed order (key ``portfolio:security:side``)."""
 
-    status: str  # "SUCCESS", "FAILURE" or "UNKNOWN" (timeout/500: not known whether the order exists)
+    outcome: str  # "success", "failed" or "unknown" (timeout/5xx after sending: the order may exist)
     message: str = ""
     order_id: int | None = None
     submitted_at: dt.datetime | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "SUCCESS"
+        return self.outcome == "success"
 
 
 @dataclass
