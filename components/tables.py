@@ -1,0 +1,108 @@
+"""Column-config presets and text formatters: money 2 dp, weights and drifts in % (1-3 dp), short ids.
+
+Read-only tables keep numbers numeric (so sorting works) and format them through ``column_config``; text built for
+metrics, captions and messages uses the ``fmt_*`` helpers. Weights are fractions (0.05 = 5 %) everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import streamlit as st
+
+Number = float | int | Decimal
+
+
+# --- text formatters -------------------------------------------------------------------------------------------
+def fmt_money(value: Number | None, currency: str = "$") -> str:
+    """``$1,234,567.89``; negative as ``-$12.50``; None as an em dash."""
+    if value is None:
+        return "—"
+    v = float(value)
+    return f"{'-' if v < 0 else ''}{currency}{abs(v):,.2f}"
+
+
+def fmt_pct(value: Number | None, dp: int = 1) -> str:
+    """A fraction as a percentage: ``fmt_pct(0.0525, 2) == '5.25 %'``."""
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:,.{dp}f} %"
+
+
+def fmt_pp(value: Number | None, dp: int = 2) -> str:
+    """A weight difference in percentage points with its sign: ``+1.25 pp``."""
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:+,.{dp}f} pp"
+
+
+def fmt_qty(value: Number | None) -> str:
+    """A quantity with 2 dp and thousands separators (fractional holdings stay visible)."""
+    if value is None:
+        return "—"
+    return f"{float(value):,.2f}"
+
+
+def fmt_when(value: dt.datetime | None, never: str = "Never") -> str:
+    """``Jun 06, 2025 12:17`` (UTC); ``never`` for None."""
+    if value is None:
+        return never
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%b %d, %Y %H:%M")
+
+
+def short_id(value: str | None) -> str:
+    """First 6 and last 4 characters of a 24-character id: ``683b6d…9643``."""
+    if not value:
+        return "—"
+    return value if len(value) <= 12 else f"{value[:6]}…{value[-4:]}"
+
+
+def names_preview(names: list[str], shown: int = 2) -> str:
+    """``A, B +3 more`` (the portal's portfolio column); ``—`` when empty."""
+    if not names:
+        return "—"
+    head = ", ".join(names[:shown])
+    return head if len(names) <= shown else f"{head} +{len(names) - shown} more"
+
+
+# --- column_config presets ---------------------------------------------------------------------------------------
+def money_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:
+    """Money, 2 dp with thousands separators."""
+    return st.column_config.NumberColumn(label, help=help, format="dollar")
+
+
+def qty_col(label: str = "Quantity", help: str | None = None) -> st.column_config.NumberColumn:
+    """Share quantities, 2 dp (fractional holdings exist)."""
+    return st.column_config.NumberColumn(label, help=help, format="%.2f")
+
+
+def pct_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:
+    """A fraction shown as a percentage with 2 dp (0.4 -> 40.00%)."""
+    return st.column_config.NumberColumn(label, help=help, format="percent")
+
+
+def pp_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:
+    """A weight difference already multiplied by 100, shown as signed percentage points."""
+    return st.column_config.NumberColumn(label, help=help, format="%+.2f pp")
+
+
+def id_col(label: str = "ID", help: str | None = None) -> st.column_config.TextColumn:
+    """A 24-character id (full, monospace-width column)."""
+    return st.column_config.TextColumn(label, help=help, width="medium")
+
+
+def flag_col(label: str, help: str | None = None) -> st.column_config.CheckboxColumn:
+    """A yes/no flag."""
+    return st.column_config.CheckboxColumn(label, help=help)
+
+
+def when_col(label: str, help: str | None = None) -> st.column_config.DatetimeColumn:
+    """A timestamp in the portal's ``MMM dd, yyyy HH:mm``."""
+    return st.column_config.DatetimeColumn(label, help=help, format="MMM DD, YYYY HH:mm")
+
+
+DRIFT_PP_HELP = "Current weight minus target, in percentage points (pp) of portfolio market value."
+RELATIVE_HELP = "Drift divided by the band width on its side: 0 on target, ±1 at the band edge, beyond ±1 out of band."
