@@ -1,0 +1,209 @@
+"""Mapping between ``engine`` domain objects and MongoDB documents (product-spec 1.1, 2.8, 3.15).
+
+Documents use camelCase field names, ``Decimal128`` for every money/weight/quantity, ``ObjectId`` for ``_id`` and
+``modelId``, and UTC datetimes (``tradeDate`` is stored as UTC midnight, Mongo having no date type). Readers return
+domain objects only: no ``Decimal128``, ``ObjectId`` or bson time zone leaks out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from bson import Decimal128, ObjectId
+
+from engine.models import InvestmentModel, Position, RebalanceRecord, RecordPortfolio, RecordPosition
+
+# Decimal128 holds 34 significant digits; the engine's default context has 28, so rounding here only ever touches
+# values a caller built with a wider context.
+_D128_CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN, Emin=-6143, Emax=6144)
+
+
+def to_d128(value: Decimal | int | str) -> Decimal128:
+    """Store a number exactly as ``Decimal128`` (trailing zeros kept: 0.020 stays 0.020)."""
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    try:
+        return Decimal128(d)
+    except decimal.Inexact:
+        return Decimal128(_D128_CONTEXT.create_decimal(d))
+
+
+def from_d128(value: Any) -> Decimal:
+    """Read a stored number back as ``Decimal`` (tolerates ints, and floats written by hand, via ``str``)."""
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return Decimal(str(value))
+    raise TypeError(f"not a stored number: {value!r}")
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """A UTC datetime truncated to milliseconds (MongoDB's precision); a naive value is taken as UTC."""
+    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def from_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored datetime as a tz-aware ``datetime.UTC`` value (bson's FixedOffset and naive reads normalised)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def date_to_doc(value: dt.date | None) -> dt.datetime | None:
+    """A calendar date stored as its UTC midnight."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):  # a datetime is a date subclass; keep only its calendar date
+        value = value.date()
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+
+
+def date_from_doc(value: dt.datetime | None) -> dt.date | None:
+    """The calendar date of a stored UTC midnight."""
+    stamp = from_utc(value)
+    return None if stamp is None else stamp.date()
+
+
+def oid(value: str) -> ObjectId:
+    """A validated 24-hex id as ``ObjectId`` (callers validate the format first)."""
+    return ObjectId(value)
+
+
+# --- investment models -------------------------------------------------------------------------------------------
+
+
+def position_to_doc(p: Position) -> dict[str, Any]:
+    return {
+        "securityId": p.security_id,
+        "target": to_d128(p.target),
+        "highDrift": to_d128(p.high_drift),
+        "lowDrift": to_d128(p.low_drift),
+    }
+
+
+def position_from_doc(doc: Mapping[str, Any]) -> Position:
+    return Position(
+        security_id=doc["securityId"],
+        target=from_d128(doc["target"]),
+        high_drift=from_d128(doc["highDrift"]),
+        low_drift=from_d128(doc["lowDrift"]),
+    )
+
+
+def model_fields_to_doc(
+    name: str,
+    positions: tuple[Position, ...],
+    portfolios: tuple[str, ...],
+    last_rebalance_date: dt.datetime | None,
+) -> dict[str, Any]:
+    """The mutable fields of a model document (everything except ``_id`` and ``version``)."""
+    return {
+        "name": name,
+        "positions": [position_to_doc(p) for p in positions],
+        "portfolios": list(portfolios),
+        "lastRebalanceDate": None if last_rebalance_date is None else to_utc(last_rebalance_date),
+    }
+
+
+def model_from_doc(doc: Mapping[str, Any]) -> InvestmentModel:
+    return InvestmentModel(
+        model_id=str(doc["_id"]),
+        name=doc["name"],
+        positions=tuple(position_from_doc(p) for p in doc.get("positions") or ()),
+        portfolios=tuple(doc.get("portfolios") or ()),
+        last_rebalance_date=from_utc(doc.get("lastRebalanceDate")),
+        version=int(doc.get("version", 1)),
+    )
+
+
+# --- rebalance records ---------------------------------------------------------------------------------------------
+
+
+def record_position_to_doc(p: RecordPosition) -> dict[str, Any]:
+    return {
+        "securityId": p.security_id,
+        "price": to_d128(p.price),
+        "originalQuantity": to_d128(p.original_quantity),
+        "adjustedQuantity": to_d128(p.adjusted_quantity),
+        "originalPositionMarketValue": to_d128(p.original_position_market_value),
+        "adjustedPositionMarketValue": to_d128(p.adjusted_position_market_value),
+        "target": to_d128(p.target),
+        "highDrift": to_d128(p.high_drift),
+        "lowDrift": to_d128(p.low_drift),
+        "actual": to_d128(p.actual),
+        "actualDrift": to_d128(p.actual_drift),
+        "transactionType": p.transaction_type,
+        "tradeQuantity": None if p.trade_quantity is None else to_d128(p.trade_quantity),
+        "tradeDate": date_to_doc(p.trade_date),
+    }
+
+
+def record_position_from_doc(doc: Mapping[str, Any]) -> RecordPosition:
+    trade_quantity = doc.get("tradeQuantity")
+    return RecordPosition(
+        security_id=doc["securityId"],
+        price=from_d128(doc["price"]),
+        original_quantity=from_d128(doc["originalQuantity"]),
+        adjusted_quantity=from_d128(doc["adjustedQuantity"]),
+        original_position_market_value=from_d128(doc["originalPositionMarketValue"]),
+        adjusted_position_market_value=from_d128(doc["adjustedPositionMarketValue"]),
+        target=from_d128(doc["target"]),
+        high_drift=from_d128(doc["highDrift"]),
+        low_drift=from_d128(doc["lowDrift"]),
+        actual=from_d128(doc["actual"]),
+        actual_drift=from_d128(doc["actualDrift"]),
+        transaction_type=doc.get("transactionType"),
+        trade_quantity=None if trade_quantity is None else from_d128(trade_quantity),
+        trade_date=date_from_doc(doc.get("tradeDate")),
+    )
+
+
+def record_portfolio_to_doc(p: RecordPortfolio) -> dict[str, Any]:
+    return {
+        "portfolioId": p.portfolio_id,
+        "portfolioName": p.portfolio_name,
+        "marketValue": to_d128(p.market_value),
+        "cashBeforeRebalance": to_d128(p.cash_before_rebalance),
+        "cashAfterRebalance": to_d128(p.cash_after_rebalance),
+        "positions": [record_position_to_doc(x) for x in p.positions],
+    }
+
+
+def record_portfolio_from_doc(doc: Mapping[str, Any]) -> RecordPortfolio:
+    return RecordPortfolio(
+        portfolio_id=doc["portfolioId"],
+        portfolio_name=doc.get("portfolioName"),
+        market_value=from_d128(doc["marketValue"]),
+        cash_before_rebalance=from_d128(doc["cashBeforeRebalance"]),
+        cash_after_rebalance=from_d128(doc["cashAfterRebalance"]),
+        positions=tuple(record_position_from_doc(x) for x in doc.get("positions") or ()),
+    )
+
+
+def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
+    """A new record document (no ``_id``: the database assigns it); ``version`` is 1."""
+    return {
+        "modelId": oid(record.model_id),
+        "modelName": record.model_name,
+        "rebalanceDate": to_utc(record.rebalance_date),
+        "numberOfPortfolios": len(record.portfolios),
+        "portfolios": [record_portfolio_to_doc(p) for p in record.portfolios],
+        "version": 1,
+    }
+
+
+def record_from_doc(doc: Mapping[str, Any]) -> RebalanceRecord:
+    return RebalanceRecord(
+        rebalance_id=str(doc["_id"]),
+        model_id=str(doc["modelId"]),
+        model_name=doc["modelName"],
+        rebalance_date=from_utc(doc["rebalanceDate"]),
+        portfolios=tuple(record_portfolio_from_doc(p) for p in doc.get("portfolios") or ()),
+        version=int(doc.get("version", 1)),
+    )

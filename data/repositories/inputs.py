@@ -1,0 +1,114 @@
+"""Type checks of repository arguments before any query is built.
+
+Only plain strings and numbers ever reach a query: a dict such as ``{"$gt": ""}`` passed as a name or id is
+rejected here, so user input can never become a query operator. Model rules themselves live in
+``engine.validation``; these helpers only make sure the values have the right shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.errors import InvalidInput, Violation
+from engine.models import Position
+from engine.validation import is_valid_id
+
+
+def check_version(version: Any, what: str = "version") -> int:
+    """A version number: an int ≥ 1."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput(
+            f"{what} must be a positive integer, got {version!r}", {"field": what, "value": str(version)}
+        )
+    return version
+
+
+def check_name(name: Any) -> str:
+    """A model name must be a string (the blank rule is ``engine.validation``'s); returns it trimmed."""
+    if not isinstance(name, str):
+        raise InvalidInput(
+            f"model name must be text, got {type(name).__name__} {name!r}",
+            violations=[Violation("name_type", "model name must be text", None, "name", name)],
+        )
+    return name.strip()
+
+
+def check_text(value: Any, field: str) -> str:
+    """A free-text filter value (``None`` → empty)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be text, got {value!r}", {"field": field, "value": str(value)})
+    return value
+
+
+def check_datetime(value: Any, field: str) -> dt.datetime | None:
+    """``None`` or a ``datetime`` (naive values are taken as UTC when stored)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    raise InvalidInput(f"{field} must be a date and time, got {value!r}", {"field": field, "value": str(value)})
+
+
+def coerce_ids(ids: Any, field: str = "portfolios", *, check_format: bool = False) -> tuple[str, ...]:
+    """A list of ids as a tuple of strings, duplicates dropped (first wins), every bad id reported at once.
+
+    The 24-character format is checked only with ``check_format`` (model saves leave it to ``engine.validation``).
+    """
+    if ids is None:
+        return ()
+    if isinstance(ids, str | bytes | Mapping) or not isinstance(ids, Iterable):
+        raise InvalidInput(f"{field} must be a list of ids, got {ids!r}", {"field": field, "value": str(ids)})
+    out: dict[str, None] = {}
+    violations: list[Violation] = []
+    for i, value in enumerate(ids):
+        if not isinstance(value, str):
+            violations.append(Violation("id_type", f"{field} item {i + 1}: {value!r} is not text", i, field, value))
+        elif check_format and not is_valid_id(value):
+            violations.append(
+                Violation(
+                    "id_format", f"{field} item {i + 1}: id {value!r} must be 24 letters or digits", i, field, value
+                )
+            )
+        else:
+            out.setdefault(value, None)
+    if violations:
+        raise InvalidInput("; ".join(v.message for v in violations), violations=violations)
+    return tuple(out)
+
+
+def coerce_position(item: Any, row: int = 0) -> Position:
+    """One position from a ``Position`` or a mapping (camelCase or snake_case keys)."""
+    return coerce_positions([item], first_row=row)[0]
+
+
+def coerce_positions(items: Any, first_row: int = 0) -> tuple[Position, ...]:
+    """Positions from ``Position`` objects or mappings; every malformed row/field reported at once."""
+    if items is None:
+        return ()
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+        raise InvalidInput(f"positions must be a list, got {items!r}", {"field": "positions", "value": str(items)})
+    out: list[Position] = []
+    violations: list[Violation] = []
+    for i, item in enumerate(items, start=first_row):
+        if isinstance(item, Position):
+            out.append(item)
+            continue
+        if not isinstance(item, Mapping):
+            violations.append(Violation("position_type", f"row {i + 1}: {item!r} is not a position", i, None, item))
+            continue
+        try:
+            out.append(Position.model_validate(dict(item)))
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = ".".join(str(x) for x in err["loc"]) or None
+                value = err.get("input")
+                violations.append(
+                    Violation("position_format", f"row {i + 1}: {field} {value!r}: {err['msg']}", i, field, value)
+                )
+    if violations:
+        raise InvalidInput("; ".join(v.message for v in violations), violations=violations)
+    return tuple(out)

@@ -1,0 +1,366 @@
+"""Investment models in the ``models`` collection (product-spec 1.1–1.7, 3.13–3.17).
+
+Every mutation is a single atomic conditional write on ``{_id, version}`` that increments ``version``; zero matched
+documents means ``VersionConflict`` (or ``NotFound`` when the model is gone) — never a silent overwrite. Every write
+re-checks all rules of ``engine.validation`` and drops zero-target positions. A unique index on the name and a
+partial unique multikey index on ``portfolios`` back the uniqueness rules even against concurrent writers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from data.documents import model_fields_to_doc, model_from_doc, to_utc
+from data.mongo import ensure_model_indexes
+from data.repositories.dberrors import db_call, duplicate_key_field, translate
+from data.repositories.inputs import (
+    check_datetime,
+    check_name,
+    check_text,
+    check_version,
+    coerce_ids,
+    coerce_position,
+    coerce_positions,
+)
+from data.repositories.paging import parse_count, parse_sort, with_tiebreaker
+from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict
+from engine.models import InvestmentModel, Position
+from engine.validation import require_object_id, validate_model
+
+IN_CHUNK = 200  # ids per $in query on `portfolios`
+
+
+class ModelRepository:
+    """CRUD, paging and association rules of investment models; returns ``InvestmentModel`` objects."""
+
+    def __init__(self, db: Any, *, create_indexes: bool = True) -> None:
+        self._col = db.models
+        if create_indexes:
+            db_call(ensure_model_indexes)(db)
+
+    # --- reads -----------------------------------------------------------------------------------------------------
+
+    @db_call
+    def count_models(self, name_contains: str | None = None) -> int:
+        """Number of models (whose name contains ``name_contains``, case-insensitively, when given)."""
+        return self._col.count_documents(_name_filter(name_contains))
+
+    @db_call
+    def list_models(
+        self,
+        offset: int | str | None = None,
+        limit: int | str | None = None,
+        sort_by: str | None = None,
+        name_contains: str | None = None,
+    ) -> list[InvestmentModel]:
+        """Models paged and sorted per product-spec 1.7.
+
+        No offset/limit → every model; ``limit=0`` → ``[]``; offset above the count → ``InvalidInput``; ``sort_by``
+        like ``"name,-last_rebalance_date"``; ``_id`` ascending is always the final tiebreaker, so pages are stable.
+        ``name_contains`` is a literal, case-insensitive substring (never a pattern or operator).
+        """
+        start = parse_count(offset, "offset")
+        size = parse_count(limit, "limit")
+        keys = with_tiebreaker(parse_sort(sort_by))
+        query = _name_filter(name_contains)
+        if start is not None:
+            total = self._col.count_documents(query)
+            if start > total:
+                raise InvalidInput(
+                    f"offset exceeds total count {total}",
+                    {"field": "offset", "value": str(start), "total": total},
+                )
+        if size == 0:  # MongoDB reads limit 0 as "no limit"
+            return []
+        page: dict[str, int] = {"skip": start or 0}
+        if size is not None:  # never pass limit=0 for "no limit": mongoeco 4.11 returns nothing for sort + limit 0
+            page["limit"] = size
+        cursor = self._col.find(query, sort=keys, **page)
+        return [_model(doc) for doc in cursor]
+
+    @db_call
+    def get_model(self, model_id: str) -> InvestmentModel:
+        """The model with this id; malformed id → ``InvalidInput``, unknown → ``NotFound``."""
+        doc = self._col.find_one({"_id": _oid(model_id)})
+        if doc is None:
+            raise NotFound(f"model {model_id} not found", {"model_id": model_id})
+        return _model(doc)
+
+    @db_call
+    def find_model_for_portfolio(self, portfolio_id: str) -> InvestmentModel | None:
+        """The one model whose ``portfolios`` holds this id (indexed lookup), or ``None``."""
+        (pid,) = coerce_ids([portfolio_id], "portfolio id", check_format=True)
+        doc = self._col.find_one({"portfolios": pid})
+        return None if doc is None else _model(doc)
+
+    @db_call
+    def portfolio_owners(self, portfolio_ids: Iterable[str], exclude_model_id: str | None = None) -> dict[str, str]:
+        """``{portfolio_id: model name}`` for the given ids that already belong to a model (other than the excluded)."""
+        ids = coerce_ids(portfolio_ids)
+        return {pid: name for pid, (_, name) in self._owners(ids, exclude_model_id).items()}
+
+    # --- writes ----------------------------------------------------------------------------------------------------
+
+    @db_call
+    def create_model(
+        self, name: str, positions: Iterable[Position] = (), portfolios: Iterable[str] = ()
+    ) -> InvestmentModel:
+        """Insert a model with version 1 after every rule of 1.3 and 1.6; name clash → ``BusinessRuleViolation``."""
+        name, cleaned, ids = self._checked(name, positions, portfolios)
+        self._reject_owned(ids, None)
+        doc = {**model_fields_to_doc(name, cleaned, ids, None), "version": 1}
+        try:
+            self._col.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise self._duplicate(exc, name, ids, None) from exc
+        return _model(doc)
+
+    @db_call
+    def replace_model(
+        self,
+        model_id: str,
+        name: str,
+        positions: Iterable[Position],
+        portfolios: Iterable[str],
+        last_rebalance_date: dt.datetime | None,
+        version: int,
+    ) -> InvestmentModel:
+        """Replace the whole model if its stored version is still ``version``; stale → ``VersionConflict``."""
+        _oid(model_id)
+        version = check_version(version)
+        last = check_datetime(last_rebalance_date, "lastRebalanceDate")
+        name, cleaned, ids = self._checked(name, positions, portfolios)
+        self._reject_owned(ids, model_id)
+        fields = model_fields_to_doc(name, cleaned, ids, last)
+        return self._swap(model_id, version, {"$set": fields}, name=name, portfolios=ids)
+
+    @db_call
+    def add_position(self, model_id: str, position: Position, version: int | None = None) -> InvestmentModel:
+        """Add a security not yet in the model; Σ target stays ≤ 0.95 (a zero target is dropped by the cleanup)."""
+        pos = coerce_position(position)
+        model = self._read_for_write(model_id, version)
+        if pos.security_id in model.position_map():
+            raise BusinessRuleViolation(
+                f"security {pos.security_id} is already in model {model.name!r}; update it instead",
+                {"model_id": model_id, "security_id": pos.security_id, "rule": "duplicate_position"},
+            )
+        return self._write_positions(model, (*model.positions, pos))
+
+    @db_call
+    def update_position(self, model_id: str, position: Position, version: int | None = None) -> InvestmentModel:
+        """Replace target and drifts of a security already in the model; a target of 0 removes it."""
+        pos = coerce_position(position)
+        model = self._read_for_write(model_id, version)
+        if pos.security_id not in model.position_map():
+            raise NotFound(
+                f"security {pos.security_id} is not in model {model.name!r}",
+                {"model_id": model_id, "security_id": pos.security_id},
+            )
+        positions = tuple(pos if p.security_id == pos.security_id else p for p in model.positions)
+        return self._write_positions(model, positions)
+
+    @db_call
+    def delete_position(self, model_id: str, position: Position, version: int | None = None) -> InvestmentModel:
+        """Delete a position only if target, highDrift and lowDrift all equal the stored values (as numbers)."""
+        pos = coerce_position(position)
+        model = self._read_for_write(model_id, version)
+        stored = model.position_map().get(pos.security_id)
+        if stored is None:
+            raise NotFound(
+                f"security {pos.security_id} is not in model {model.name!r}",
+                {"model_id": model_id, "security_id": pos.security_id},
+            )
+        given = (pos.target, pos.high_drift, pos.low_drift)
+        held = (stored.target, stored.high_drift, stored.low_drift)
+        if given != held:  # Decimal equality is numeric: 0.02 == 0.020
+            raise BusinessRuleViolation(
+                f"position {pos.security_id} does not match the stored values (target {stored.target}, "
+                f"highDrift {stored.high_drift}, lowDrift {stored.low_drift}); reload the model",
+                {"model_id": model_id, "security_id": pos.security_id, "rule": "position_mismatch"},
+            )
+        return self._write_positions(model, tuple(p for p in model.positions if p.security_id != pos.security_id))
+
+    @db_call
+    def add_portfolios(
+        self, model_id: str, portfolio_ids: Iterable[str], version: int | None = None
+    ) -> InvestmentModel:
+        """Append portfolios; ids already in the model are ignored; one owned by another model is rejected by name."""
+        ids = coerce_ids(portfolio_ids, check_format=True)
+        model = self._read_for_write(model_id, version)
+        new = [pid for pid in ids if pid not in model.portfolios]
+        self._reject_owned(new, model_id)
+        portfolios = (*model.portfolios, *new)
+        return self._swap(model_id, model.version, {"$set": {"portfolios": list(portfolios)}}, portfolios=new)
+
+    @db_call
+    def remove_portfolios(
+        self, model_id: str, portfolio_ids: Iterable[str], version: int | None = None
+    ) -> InvestmentModel:
+        """Remove portfolios; ids not in the model are ignored."""
+        drop = set(coerce_ids(portfolio_ids))
+        model = self._read_for_write(model_id, version)
+        portfolios = [pid for pid in model.portfolios if pid not in drop]
+        return self._swap(model_id, model.version, {"$set": {"portfolios": portfolios}})
+
+    @db_call
+    def delete_model(self, model_id: str, version: int) -> None:
+        """Delete the model if its stored version is still ``version``."""
+        oid = _oid(model_id)
+        version = check_version(version)
+        if self._col.delete_one({"_id": oid, "version": version}).deleted_count == 0:
+            raise self._conflict_or_missing(model_id, version)
+
+    @db_call
+    def stamp_last_rebalance(self, model_id: str, when: dt.datetime, version: int | None = None) -> InvestmentModel:
+        """Record a saved rebalance: ``lastRebalanceDate`` moves forward to ``when``; ``version`` is not bumped (3.16).
+
+        With ``version`` the stamp only applies while the model is still at that version (``save_run`` uses it).
+        """
+        oid = _oid(model_id)
+        when = check_datetime(when, "lastRebalanceDate")
+        if when is None:
+            raise InvalidInput("lastRebalanceDate is required", {"field": "lastRebalanceDate"})
+        query: dict[str, Any] = {"_id": oid}
+        if version is not None:
+            query["version"] = check_version(version)
+        # $max: saving an older run after a newer one must not move the date backwards.
+        doc = self._col.find_one_and_update(
+            query, {"$max": {"lastRebalanceDate": to_utc(when)}}, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            raise self._conflict_or_missing(model_id, version)
+        return _model(doc)
+
+    # --- helpers ---------------------------------------------------------------------------------------------------
+
+    def _checked(self, name: Any, positions: Any, portfolios: Any) -> tuple[str, tuple[Position, ...], tuple[str, ...]]:
+        """Trimmed name, cleaned positions and de-duplicated portfolio ids, after every rule of 1.3."""
+        name = check_name(name)
+        items = coerce_positions(positions)
+        ids = coerce_ids(portfolios)
+        return name, validate_model(name, items, ids), ids
+
+    def _read_for_write(self, model_id: str, version: int | None) -> InvestmentModel:
+        """The model to mutate; a caller-supplied ``version`` that is already stale fails here."""
+        model = self.get_model(model_id)
+        if version is not None and check_version(version) != model.version:
+            raise _conflict(model_id, version, model.version)
+        return model
+
+    def _write_positions(self, model: InvestmentModel, positions: tuple[Position, ...]) -> InvestmentModel:
+        cleaned = validate_model(model.name, positions, model.portfolios)
+        fields = model_fields_to_doc(model.name, cleaned, model.portfolios, None)
+        return self._swap(model.model_id or "", model.version, {"$set": {"positions": fields["positions"]}})
+
+    def _swap(
+        self,
+        model_id: str,
+        version: int,
+        update: dict[str, Any],
+        *,
+        name: str | None = None,
+        portfolios: Iterable[str] = (),
+    ) -> InvestmentModel:
+        """The atomic compare-and-set: apply ``update`` and bump ``version`` only if ``{_id, version}`` matches."""
+        try:
+            doc = self._col.find_one_and_update(
+                {"_id": _oid(model_id), "version": version},
+                {**update, "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError as exc:
+            raise self._duplicate(exc, name, tuple(portfolios), model_id) from exc
+        if doc is None:
+            raise self._conflict_or_missing(model_id, version)
+        return _model(doc)
+
+    def _conflict_or_missing(self, model_id: str, version: int | None) -> EngineError:
+        current = self._col.find_one({"_id": _oid(model_id)}, {"version": 1})
+        if current is None:
+            return NotFound(f"model {model_id} not found", {"model_id": model_id})
+        return _conflict(model_id, version, current.get("version"))
+
+    def _owners(self, ids: Iterable[str], exclude_model_id: str | None) -> dict[str, tuple[str, str]]:
+        """``{portfolio_id: (model_id, model name)}`` for ids held by a model other than the excluded one."""
+        ids = list(ids)
+        wanted = set(ids)
+        out: dict[str, tuple[str, str]] = {}
+        # Chunked: mongoeco's SQLite planner turns a long $in on an array field into an expression tree deeper than
+        # SQLite allows (≈500 ids fail); a 1000-portfolio model is normal here.
+        for chunk in itertools.batched(ids, IN_CHUNK, strict=False):
+            query: dict[str, Any] = {"portfolios": {"$in": list(chunk)}}
+            if exclude_model_id is not None:
+                query["_id"] = {"$ne": _oid(exclude_model_id)}
+            for doc in self._col.find(query, {"name": 1, "portfolios": 1}):
+                for pid in doc.get("portfolios") or ():
+                    if pid in wanted:
+                        out[pid] = (str(doc["_id"]), doc["name"])
+        return out
+
+    def _reject_owned(self, ids: Iterable[str], model_id: str | None) -> None:
+        """A portfolio belongs to at most one model (1.6): name the other model(s)."""
+        owners = self._owners(ids, model_id)
+        if owners:
+            text = "; ".join(f"portfolio {pid} already belongs to model {name!r}" for pid, (_, name) in owners.items())
+            raise BusinessRuleViolation(
+                text,
+                {
+                    "rule": "one_model_per_portfolio",
+                    "owners": {pid: name for pid, (_, name) in owners.items()},
+                    "model_ids": {pid: mid for pid, (mid, _) in owners.items()},
+                },
+            )
+
+    def _duplicate(
+        self, exc: DuplicateKeyError, name: str | None, portfolios: tuple[str, ...], model_id: str | None
+    ) -> EngineError:
+        """A unique index said no (a concurrent writer got there first): explain which rule."""
+        field = duplicate_key_field(exc)
+        if field == "name":
+            return BusinessRuleViolation(
+                f"a model named {name!r} already exists", {"field": "name", "value": name, "rule": "unique_name"}
+            )
+        if field == "portfolios":
+            try:
+                self._reject_owned(portfolios, model_id)
+            except BusinessRuleViolation as err:
+                return err
+            return BusinessRuleViolation(
+                "a portfolio of this model already belongs to another model", {"rule": "one_model_per_portfolio"}
+            )
+        return translate(exc)
+
+
+def _oid(model_id: Any) -> ObjectId:
+    return ObjectId(require_object_id(model_id, "model id"))
+
+
+def _conflict(model_id: str, expected: int | None, current: Any) -> VersionConflict:
+    return VersionConflict(
+        f"model {model_id} was modified by another process (version {expected} is stale, "
+        f"the stored version is {current}); reload it and try again",
+        {"model_id": model_id, "expected_version": expected, "current_version": current},
+    )
+
+
+def _name_filter(name_contains: Any) -> dict[str, Any]:
+    """Literal, case-insensitive substring match: the text is escaped, so it is never a pattern or operator."""
+    text = check_text(name_contains, "name filter")
+    return {"name": {"$regex": re.escape(text), "$options": "i"}} if text else {}
+
+
+def _model(doc: dict[str, Any]) -> InvestmentModel:
+    try:
+        return model_from_doc(doc)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # pydantic errors are ValueErrors
+        raise EngineError(
+            f"stored model {doc.get('_id')} is malformed: {exc}", {"model_id": str(doc.get("_id"))}
+        ) from exc

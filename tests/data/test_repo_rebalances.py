@@ -1,0 +1,196 @@
+"""RebalanceRepository and save_run on both backends (product-spec 1.8, 2.8, 3.16)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from bson import Decimal128, ObjectId
+
+from data.repositories import RebalanceRepository, RebalanceSummary, save_run
+from engine.errors import BusinessRuleViolation, InvalidInput, NotFound, VersionConflict
+
+T0 = dt.datetime(2025, 3, 14, 15, 9, 26, 535000, tzinfo=dt.UTC)
+
+
+def pids(n, start=0):
+    return [f"{i:024x}" for i in range(start, start + n)]
+
+
+def test_save_and_get_round_trip_exactly(rebalance_repo, build):
+    record = build.record(str(ObjectId()), pids(3), model_name="Growth", positions=4)
+    saved = rebalance_repo.save_rebalance(record)
+    assert ObjectId.is_valid(saved.rebalance_id) and saved.version == 1
+    assert saved.number_of_portfolios == 3
+    assert saved.model_copy(update={"rebalance_id": None}) == record  # nothing lost or rounded
+    got = rebalance_repo.get_rebalance(saved.rebalance_id)
+    assert got == saved
+    actual = got.portfolios[0].positions[0].actual
+    assert actual == record.portfolios[0].positions[0].actual and len(actual.as_tuple().digits) == 28
+    assert got.portfolios[1].positions[1].trade_date == dt.date(2025, 3, 14)
+    assert got.rebalance_date.tzinfo is dt.UTC
+
+
+def test_stored_document_shape(rebalance_repo, build, mongo):
+    model_id = str(ObjectId())
+    saved = rebalance_repo.save_rebalance(build.record(model_id, pids(2), positions=3))
+    doc = mongo.db.rebalances.find_one({"_id": ObjectId(saved.rebalance_id)})
+    assert set(doc) == {"_id", "modelId", "modelName", "rebalanceDate", "numberOfPortfolios", "portfolios", "version"}
+    assert doc["modelId"] == ObjectId(model_id) and doc["numberOfPortfolios"] == 2 and doc["version"] == 1
+    portfolio = doc["portfolios"][0]
+    for key in ("marketValue", "cashBeforeRebalance", "cashAfterRebalance"):
+        assert isinstance(portfolio[key], Decimal128)
+    assert portfolio["cashBeforeRebalance"] == Decimal128("-12.5")
+    money = [
+        "price", "originalQuantity", "adjustedQuantity", "originalPositionMarketValue", "adjustedPositionMarketValue",
+        "target", "highDrift", "lowDrift", "actual", "actualDrift",
+    ]  # fmt: skip
+    for pos in portfolio["positions"]:
+        assert all(isinstance(pos[k], Decimal128) for k in money)
+        if pos["transactionType"] is None:
+            assert pos["tradeQuantity"] is None and pos["tradeDate"] is None
+        else:
+            assert isinstance(pos["tradeQuantity"], Decimal128)
+            assert pos["tradeDate"] == dt.datetime(2025, 3, 14, tzinfo=dt.UTC)  # a date as UTC midnight
+    assert portfolio["positions"][0]["target"].to_decimal().as_tuple() == Decimal("0.050").as_tuple()
+
+
+def test_list_is_newest_first_with_id_tiebreak_and_paging(rebalance_repo, build):
+    model_id = str(ObjectId())
+    saved = []
+    for i in range(25):
+        when = T0 + dt.timedelta(hours=i // 2)  # pairs share a date: _id descending breaks the tie
+        saved.append(rebalance_repo.save_rebalance(build.record(model_id, pids(1, i), when=when, positions=1)))
+    want = sorted(saved, key=lambda r: (r.rebalance_date, r.rebalance_id), reverse=True)
+    ids = [r.rebalance_id for r in want]
+    assert [r.rebalance_id for r in rebalance_repo.list_rebalances()] == ids[:10]  # default limit 10
+    assert [r.rebalance_id for r in rebalance_repo.list_rebalances(offset=20)] == ids[20:]
+    assert [r.rebalance_id for r in rebalance_repo.list_rebalances(offset=5, limit=100)] == ids[5:]
+    assert rebalance_repo.list_rebalances(offset=25) == [] and rebalance_repo.list_rebalances(offset=99) == []
+    assert rebalance_repo.count_rebalances() == 25
+    summaries = rebalance_repo.list_rebalance_summaries(limit=3)
+    assert summaries == [RebalanceSummary(r.rebalance_id, model_id, "Model", r.rebalance_date, 1, 1) for r in want[:3]]
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(0, 0), (0, 101), (-1, 10), ("x", 10), (0, 2.5), (None, True)])
+def test_list_paging_bounds(rebalance_repo, offset, limit):
+    with pytest.raises(InvalidInput):
+        rebalance_repo.list_rebalances(offset=offset, limit=limit)
+
+
+def test_find_by_portfolios(rebalance_repo, build):
+    model_id = str(ObjectId())
+    a = rebalance_repo.save_rebalance(build.record(model_id, pids(2, 0), when=T0))
+    b = rebalance_repo.save_rebalance(build.record(model_id, pids(2, 1), when=T0 + dt.timedelta(days=1)))
+    rebalance_repo.save_rebalance(build.record(model_id, pids(1, 5), when=T0))
+    found = rebalance_repo.find_rebalances_by_portfolios([pids(1, 1)[0], "0" * 23 + "z"])
+    assert [r.rebalance_id for r in found] == [b.rebalance_id, a.rebalance_id]
+    assert [r.rebalance_id for r in rebalance_repo.find_rebalances_by_portfolios(pids(1, 0))] == [a.rebalance_id]
+    assert rebalance_repo.find_rebalances_by_portfolios(pids(1, 1), offset=1, limit=1)[0].rebalance_id == a.rebalance_id
+    assert rebalance_repo.count_rebalances(pids(2, 1)) == 2
+    assert [s.rebalance_id for s in rebalance_repo.list_rebalance_summaries(portfolio_ids=pids(1, 5))] != []
+    with pytest.raises(InvalidInput, match="at least one portfolio"):
+        rebalance_repo.find_rebalances_by_portfolios([])
+    with pytest.raises(InvalidInput):
+        rebalance_repo.find_rebalances_by_portfolios([{"$ne": None}])
+
+
+def test_drill_down(rebalance_repo, build):
+    ids = pids(3)
+    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), ids, positions=2))
+    assert [p.portfolio_id for p in rebalance_repo.rebalance_portfolios(saved.rebalance_id)] == ids
+    positions = rebalance_repo.rebalance_positions(saved.rebalance_id, ids[1])
+    assert positions == list(saved.portfolios[1].positions)
+    with pytest.raises(NotFound, match="not in rebalance"):
+        rebalance_repo.rebalance_positions(saved.rebalance_id, "e" * 24)
+    with pytest.raises(NotFound):
+        rebalance_repo.rebalance_positions(str(ObjectId()), ids[0])
+    with pytest.raises(InvalidInput):
+        rebalance_repo.rebalance_positions(saved.rebalance_id, "short")
+    with pytest.raises(InvalidInput):
+        rebalance_repo.rebalance_portfolios("not-an-id")
+    with pytest.raises(NotFound):
+        rebalance_repo.rebalance_portfolios(str(ObjectId()))
+
+
+def test_delete_with_version(rebalance_repo, build):
+    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(1)))
+    with pytest.raises(VersionConflict):
+        rebalance_repo.delete_rebalance(saved.rebalance_id, 2)
+    with pytest.raises(InvalidInput):
+        rebalance_repo.delete_rebalance(saved.rebalance_id, "1")
+    rebalance_repo.delete_rebalance(saved.rebalance_id, 1)
+    with pytest.raises(NotFound):
+        rebalance_repo.get_rebalance(saved.rebalance_id)
+    with pytest.raises(NotFound):
+        rebalance_repo.delete_rebalance(saved.rebalance_id, 1)
+    with pytest.raises(InvalidInput):
+        rebalance_repo.delete_rebalance("zz", 1)
+
+
+def test_save_rejects_bad_records(rebalance_repo, build):
+    model_id = str(ObjectId())
+    with pytest.raises(InvalidInput, match="no successful portfolio"):
+        rebalance_repo.save_rebalance(build.record(model_id, []))
+    record = build.record(model_id, pids(2))
+    p0 = record.portfolios[0]
+    dup = record.model_copy(
+        update={"portfolios": (p0.model_copy(update={"positions": (*p0.positions, p0.positions[0])}), p0)}
+    )
+    with pytest.raises(InvalidInput) as err:
+        rebalance_repo.save_rebalance(dup)
+    assert {v.rule for v in err.value.violations} == {"duplicate_security", "duplicate_portfolio"}
+    with pytest.raises(InvalidInput, match="model id"):
+        rebalance_repo.save_rebalance(record.model_copy(update={"model_id": "nope"}))
+    saved = rebalance_repo.save_rebalance(record)
+    with pytest.raises(BusinessRuleViolation, match="already saved"):
+        rebalance_repo.save_rebalance(saved)
+    assert rebalance_repo.count_rebalances() == 1
+
+
+def test_save_run_checks_version_inserts_and_stamps(models_repo, rebalance_repo, build):
+    model = models_repo.create_model("Growth", [build.position(1, "0.5")], pids(2))
+    record = build.record(model.model_id, pids(2), model_name=model.name)
+    saved = save_run(models_repo, rebalance_repo, record, model.version)
+    assert saved.rebalance_id and saved.number_of_portfolios == 2
+    after = models_repo.get_model(model.model_id)
+    assert after.last_rebalance_date == record.rebalance_date and after.version == model.version  # no bump
+    assert rebalance_repo.get_rebalance(saved.rebalance_id) == saved
+
+
+def test_save_run_refuses_a_run_of_a_changed_model(models_repo, rebalance_repo, build):
+    model = models_repo.create_model("Growth", [build.position(1, "0.5")])
+    record = build.record(model.model_id, pids(1), model_name=model.name)
+    models_repo.update_position(model.model_id, build.position(1, "0.4"))
+    with pytest.raises(VersionConflict, match="changed since the run"):
+        save_run(models_repo, rebalance_repo, record, model.version)
+    assert rebalance_repo.count_rebalances() == 0
+    assert models_repo.get_model(model.model_id).last_rebalance_date is None
+    models_repo.delete_model(model.model_id, 2)
+    with pytest.raises(NotFound):
+        save_run(models_repo, rebalance_repo, record, 2)
+
+
+def test_save_run_undoes_the_insert_when_the_model_changes_meanwhile(models_repo, mongo, build):
+    """An edit lands between the version check and the stamp: no stale record may remain."""
+    model = models_repo.create_model("Growth", [build.position(1, "0.5")])
+
+    class EditDuringInsert(RebalanceRepository):
+        def save_rebalance(self, record):
+            saved = super().save_rebalance(record)
+            models_repo.update_position(model.model_id, build.position(1, "0.45"))  # a concurrent editor
+            return saved
+
+    repo = EditDuringInsert(mongo.db)
+    with pytest.raises(VersionConflict, match="re-run"):
+        save_run(models_repo, repo, build.record(model.model_id, pids(1)), model.version)
+    assert repo.count_rebalances() == 0
+    assert models_repo.get_model(model.model_id).last_rebalance_date is None
+
+
+def test_find_by_a_thousand_portfolio_ids(rebalance_repo, build):
+    many = pids(1000)
+    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), many[-2:], positions=1))
+    assert [r.rebalance_id for r in rebalance_repo.find_rebalances_by_portfolios(many)] == [saved.rebalance_id]
+    assert rebalance_repo.count_rebalances(many) == 1
