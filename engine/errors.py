@@ -121,3 +121,10 @@ class ErrorInfo:
     @classmethod
     def of(cls, err: EngineError) -> ErrorInfo:
         return cls(**err.to_dict())
+
+
+class Cancelled(EngineError):
+    """The user cancelled a run before this part of it was computed (engine, issue 2)."""
+
+    code = "CANCELLED"
+    http_status = 499

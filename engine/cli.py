@@ -1,0 +1,335 @@
+"""Headless CLI: ``python -m engine solve`` — JSON Lines in, one JSON line of results per batch out.
+
+Input, one batch per line (decimals as JSON strings; numbers are accepted and read exactly)::
+
+    {"model": {"positions": [{"securityId", "target", "lowDrift", "highDrift"}]},
+     "prices": {"<securityId>": "<decimal>"}, "options": {"minCash": "<decimal>"},
+     "portfolios": [{"portfolioId", "cash": "<decimal>", "holdings": [{"securityId", "quantity": "<decimal>"}]}]}
+
+Output, one line per batch: ``{"results": [...]}`` in portfolio order, each with ``portfolioId``,
+``status`` (optimal | infeasible | error), ``marketValue``, ``cashBefore``, ``cashAfter``,
+``portfolioDrift``, ``transactions`` [{transactionType, securityId, quantity}], ``drifts``
+[{securityId, originalQuantity, adjustedQuantity, target, highDrift, lowDrift, actual}] and, when not
+optimal, ``diagnosis``. Decimals are strings; a quantity is a JSON integer (the exact decimal as a
+string only for a trade on a fractional holding).
+
+A malformed line stops the run with exit status 2 and a message naming the line and the field (the
+lines before it have been answered). A model that breaks a business rule, a missing price or an
+infeasible portfolio is reported in that batch's results and the run goes on. Blank lines are skipped.
+Only JSON goes to stdout: solver banners and anything else written to file descriptor 1 go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import IO, Any
+
+from engine.errors import ErrorInfo
+from engine.exactmath import plain
+from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
+from engine.rebalance import rebalance_portfolios
+
+EXIT_OK = 0
+EXIT_MALFORMED = 2
+
+
+class MalformedInput(Exception):
+    """A line that is not a valid batch: ``path`` names the field (``portfolios[2].cash``)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One parsed input line."""
+
+    model: InvestmentModel
+    prices: dict[str, Decimal]
+    options: RebalanceOptions
+    portfolios: list[PortfolioHoldings]
+
+
+def _object(value: Any, path: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    where = path or "the line"
+    if not isinstance(value, dict):
+        raise MalformedInput(path, f"{where} must be a JSON object, got {_kind(value)}")
+    for key in required:
+        if key not in value:
+            raise MalformedInput(_join(path, key), "is required")
+    allowed = set(required) | set(optional)
+    for key in value:
+        if key not in allowed:
+            raise MalformedInput(_join(path, key), f"unknown field (allowed: {', '.join(sorted(allowed))})")
+    return value
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise MalformedInput(path, f"must be a JSON array, got {_kind(value)}")
+    return value
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedInput(path, f"must be a non-empty string, got {_kind(value)}")
+    return value
+
+
+def _decimal(value: Any, path: str) -> Decimal:
+    if isinstance(value, Decimal):  # a JSON number, parsed exactly
+        if value.is_finite():
+            return value
+    elif isinstance(value, str):
+        try:
+            d = Decimal(value.strip())
+        except ArithmeticError:
+            d = None
+        if d is not None and d.is_finite():
+            return d
+        raise MalformedInput(path, f"{value!r} is not a decimal number")
+    raise MalformedInput(path, f"must be a decimal (a JSON string or number), got {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, Decimal):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def parse_batch(data: Any) -> Batch:
+    """Validate one decoded line; raises ``MalformedInput`` naming the first bad field."""
+    top = _object(data, "", ("model", "prices", "portfolios"), ("options",))
+    model_obj = _object(
+        top["model"], "model", ("positions",), ("name", "modelId", "portfolios", "lastRebalanceDate", "version")
+    )
+    positions = []
+    for i, raw in enumerate(_list(model_obj["positions"], "model.positions")):
+        path = _join("model.positions", i)
+        pos = _object(raw, path, ("securityId", "target", "lowDrift", "highDrift"))
+        positions.append(
+            Position(
+                security_id=_string(pos["securityId"], _join(path, "securityId")),
+                target=_decimal(pos["target"], _join(path, "target")),
+                low_drift=_decimal(pos["lowDrift"], _join(path, "lowDrift")),
+                high_drift=_decimal(pos["highDrift"], _join(path, "highDrift")),
+            )
+        )
+    name = model_obj.get("name")
+    model = InvestmentModel(name=name if isinstance(name, str) and name.strip() else "batch", positions=positions)
+    raw_prices = top["prices"]
+    if not isinstance(raw_prices, dict):
+        raise MalformedInput("prices", f"must be a JSON object of securityId to price, got {_kind(raw_prices)}")
+    prices = {sid: _decimal(v, f"prices[{sid!r}]") for sid, v in raw_prices.items()}
+    opts = _object(top.get("options", {}), "options", (), ("minCash",))
+    options = RebalanceOptions(min_cash=_decimal(opts["minCash"], "options.minCash") if "minCash" in opts else 0)
+    portfolios = []
+    for k, raw in enumerate(_list(top["portfolios"], "portfolios")):
+        path = _join("portfolios", k)
+        port = _object(raw, path, ("portfolioId",), ("cash", "holdings", "name"))
+        holdings = []
+        for j, h in enumerate(_list(port.get("holdings", []), _join(path, "holdings"))):
+            hpath = _join(_join(path, "holdings"), j)
+            hold = _object(h, hpath, ("securityId", "quantity"))
+            holdings.append(
+                Holding(
+                    security_id=_string(hold["securityId"], _join(hpath, "securityId")),
+                    quantity=_decimal(hold["quantity"], _join(hpath, "quantity")),
+                )
+            )
+        name = port.get("name")
+        portfolios.append(
+            PortfolioHoldings(
+                portfolio_id=_string(port["portfolioId"], _join(path, "portfolioId")),
+                cash=_decimal(port["cash"], _join(path, "cash")) if "cash" in port else Decimal(0),
+                holdings=tuple(holdings),
+                name=name if isinstance(name, str) else None,
+            )
+        )
+    return Batch(model, prices, options, portfolios)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else plain(value)
+
+
+def _quantity(value: Decimal) -> int | str:
+    return int(value) if value == value.to_integral_value() else plain(value)
+
+
+def result_json(result: PortfolioResult) -> dict[str, Any]:
+    """One result in the CLI's output shape (camelCase keys, decimals as strings)."""
+    out: dict[str, Any] = {
+        "portfolioId": result.portfolio_id,
+        "status": result.status,
+        "marketValue": _text(result.market_value),
+        "cashBefore": _text(result.cash_before),
+        "cashAfter": _text(result.cash_after),
+        "portfolioDrift": _text(result.portfolio_drift),
+        "transactions": [
+            {"transactionType": t.transaction_type, "securityId": t.security_id, "quantity": _quantity(t.quantity)}
+            for t in result.transactions
+        ],
+        "drifts": [
+            {
+                "securityId": d.security_id,
+                "originalQuantity": plain(d.original_quantity),
+                "adjustedQuantity": plain(d.adjusted_quantity),
+                "target": plain(d.target),
+                "highDrift": plain(d.high_drift),
+                "lowDrift": plain(d.low_drift),
+                "actual": plain(d.actual),
+            }
+            for d in result.drifts
+        ],
+    }
+    if result.status != "optimal":
+        out["diagnosis"] = result.diagnosis or result.error_code or result.status
+    return out
+
+
+def solve_batch_line(batch: Batch, time_limit: float, workers: int | None) -> dict[str, Any]:
+    """Solve one parsed batch; an unexpected failure becomes ``status: error`` for each of its portfolios."""
+    options = batch.options.model_copy(update={"time_limit": time_limit})
+    try:
+        results = rebalance_portfolios(
+            batch.model, batch.prices, batch.portfolios, options, workers=workers, with_positions=False
+        )
+        return {"results": [result_json(r) for r in results]}
+    except Exception as exc:  # a bug must not cost the other batches their answers
+        traceback.print_exc(file=sys.stderr)
+        info = ErrorInfo("INTERNAL_ERROR", f"internal error: {exc!r}")
+        return {
+            "results": [
+                {
+                    "portfolioId": p.portfolio_id,
+                    "status": "error",
+                    "marketValue": None,
+                    "cashBefore": plain(p.cash),
+                    "cashAfter": None,
+                    "portfolioDrift": None,
+                    "transactions": [],
+                    "drifts": [],
+                    "diagnosis": info.message,
+                }
+                for p in batch.portfolios
+            ]
+        }
+
+
+def _lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(stream, start=1):
+        if line.strip():
+            yield number, line
+
+
+def run_solve(source: IO[str], sink: IO[str], time_limit: float = 30.0, workers: int | None = None) -> int:
+    """Stream batches from ``source`` to ``sink``; returns the exit status (2 on a malformed line)."""
+    for number, line in _lines(source):
+        try:
+            data = json.loads(line, parse_float=Decimal, parse_int=Decimal)
+        except json.JSONDecodeError as exc:
+            print(f"error: line {number}: not valid JSON: {exc.msg} (column {exc.colno})", file=sys.stderr)
+            return EXIT_MALFORMED
+        try:
+            batch = parse_batch(data)
+        except MalformedInput as exc:
+            print(f"error: line {number}: {exc}", file=sys.stderr)
+            return EXIT_MALFORMED
+        sink.write(json.dumps(solve_batch_line(batch, time_limit, workers), separators=(",", ":")) + "\n")
+        sink.flush()
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _json_only_stdout() -> Iterator[IO[str]]:
+    """Yield a stream onto the real stdout while file descriptor 1 (and sys.stdout) point at stderr.
+
+    HiGHS prints its banner from C straight to descriptor 1; in spawned solver processes too, since they
+    inherit the redirected descriptor.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    out = os.fdopen(os.dup(saved), "w", encoding="utf-8")
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield out
+    finally:
+        out.flush()
+        out.close()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of workers")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="GlobeCo rebalancing engine (headless).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    solve = commands.add_parser("solve", help="rebalance JSON Lines batches (one result line per batch)")
+    solve.add_argument("--input", default="-", help="input JSON Lines file, or - for stdin (default)")
+    solve.add_argument("--output", default="-", help="output JSON Lines file, or - for stdout (default)")
+    solve.add_argument(
+        "--time-limit", type=_positive_float, default=30.0, help="MILP time limit per portfolio, seconds (30)"
+    )
+    solve.add_argument("--workers", type=_positive_int, default=None, help="solver processes (default: CPU count)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m engine``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        print(f"error: cannot read --input {args.input}: {exc.strerror}", file=sys.stderr)
+        return EXIT_MALFORMED
+    try:
+        with _json_only_stdout() as stdout:
+            if args.output == "-":
+                return run_solve(source, stdout, args.time_limit, args.workers)
+            try:
+                sink = open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                print(f"error: cannot write --output {args.output}: {exc.strerror}", file=sys.stderr)
+                return EXIT_MALFORMED
+            with sink:
+                return run_solve(source, sink, args.time_limit, args.workers)
+    finally:
+        if source is not sys.stdin:
+            source.close()

@@ -1,0 +1,119 @@
+"""Exact arithmetic for money: Decimal contexts, scaled integers and float-filtered exact predicates.
+
+The solver works on float64 matrices for speed, but every decision that matters (a floor, a ceiling,
+a band comparison, the cash floor) is made exactly: a float result is trusted only when it is farther
+from the decision boundary than a proven error bound; the few elements close to a boundary are
+recomputed with Python integers or Decimals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import (
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
+
+import numpy as np
+
+# Sums and products of money never round: Inexact is trapped, so a silent rounding would raise.
+MONEY = Context(prec=120, rounding=ROUND_HALF_UP, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
+# Ratios (weights, actual, relative drift) are rounded to 28 significant digits, Decimal's default.
+RATIO = Context(prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+MILL = Decimal("0.001")
+BASIS = Decimal("0.0001")
+
+# Float results are trusted only this far (relative) from a decision boundary. The proven error of the
+# few float operations used is below 1e-15 relative, so 1e-11 leaves a margin of four orders of magnitude.
+REL_TOL = 1e-11
+# Quantities whose float estimate exceeds this are outside the exactly representable range of float64.
+MAX_EXACT = float(2**50)
+
+
+def decimals_of(value: Decimal) -> int:
+    """Number of decimal places of a finite Decimal (0 for integers, including 1E+3)."""
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return -exponent if exponent < 0 else 0
+
+
+def to_scaled_int(value: Decimal, places: int) -> int:
+    """``value * 10**places`` as an int; raises ValueError when that is not an integer."""
+    scaled = value.scaleb(places, MONEY)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more than {places} decimal places")
+    return int(scaled)
+
+
+def scaled_ints(values: Sequence[Decimal], min_places: int = 0) -> tuple[list[int], int]:
+    """Represent decimals over one power of ten: returns (integers, places) with value = int / 10**places."""
+    places = max([min_places, *(decimals_of(v) for v in values)])
+    return [to_scaled_int(v, places) for v in values], places
+
+
+def mills_of(value: Decimal) -> int:
+    """A market value quantised to 0.001 as an integer number of mills."""
+    return to_scaled_int(value, 3)
+
+
+def exact_floor(
+    x: np.ndarray, mills: Sequence[int], num: Sequence[int], den: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``floor(mills[k] * num[i] / den[i])`` for a K x N matrix, given its float estimate ``x``.
+
+    ``den`` must be positive. Returns the floors (int64) and a mask of the elements whose ratio is an
+    exact integer. Elements farther than the error bound from an integer keep their float floor (which
+    is then provably exact); the others are recomputed with Python integers.
+    """
+    nearest = np.rint(x)
+    near = np.abs(x - nearest) <= REL_TOL * (np.abs(x) + 1.0)
+    floors = np.floor(x).astype(np.int64)
+    is_int = np.zeros(x.shape, dtype=bool)
+    ks, cols = np.nonzero(near)
+    for k, i in zip(ks.tolist(), cols.tolist(), strict=True):
+        q, rem = divmod(mills[k] * num[i], den[i])
+        floors[k, i] = q
+        is_int[k, i] = rem == 0
+    return floors, is_int
+
+
+def exact_ceil(
+    x: np.ndarray, mills: Sequence[int], num: Sequence[int], den: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``ceil(mills[k] * num[i] / den[i])``; same contract as :func:`exact_floor`."""
+    floors, is_int = exact_floor(-x, mills, [-n for n in num], den)
+    return -floors, is_int
+
+
+def certain_sign(diff: np.ndarray, magnitude: np.ndarray, rel_tol: float = REL_TOL) -> np.ndarray:
+    """Sign of an exact quantity from its float estimate: +1 / -1 where certain, 0 where too close to call.
+
+    ``magnitude`` bounds the absolute size of the terms that were combined into ``diff``; the float error
+    is proportional to it.
+    """
+    margin = rel_tol * magnitude
+    return np.where(diff > margin, 1, np.where(diff < -margin, -1, 0)).astype(np.int8)
+
+
+def sum_tolerance(n_terms: int) -> float:
+    """Relative error bound (with a wide margin) of a float dot product of ``n_terms`` terms."""
+    return max(REL_TOL, 16.0 * (n_terms + 2) * np.finfo(np.float64).eps)
+
+
+def fmt_money(value: Decimal) -> str:
+    """Money for messages: thousands separators and 2 decimals (exact value rounded half-up)."""
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP, context=RATIO):,}"
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal as plain text without exponent notation (``1E+3`` becomes ``1000``)."""
+    return format(value, "f")

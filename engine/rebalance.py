@@ -1,0 +1,382 @@
+"""Rebalance the portfolios of one model: validation, market values, the exact solver, result objects.
+
+``rebalance_portfolios`` is the what-if run of product-spec 2.5 for every portfolio of a model at one
+price snapshot; it never writes anything. Each portfolio gets one :class:`PortfolioResult` in input
+order: ``optimal`` (transactions, drift rows for every security in holdings ∪ model, and the
+saved-record draft of 2.8), ``infeasible`` (diagnosis) or ``error`` (diagnosis and error code). A bad
+portfolio never stops the others; a model that breaks a rule of 1.3 gives every portfolio that error.
+
+Cash after is MV − Σ u'·p: the quantity the cash floor bounds, and the one that makes the record
+invariant MV = cashAfter + Σ adjusted values exact. It equals C − Σ Δ·p except for the 0.001 rounding of
+MV (supplement 1), which is zero whenever prices, cash and holdings have at most 3 decimals in total.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+import numpy as np
+
+from engine.bands import ModelArrays
+from engine.construct import make_drift_row, make_record_position, make_transaction, paused_gc
+from engine.errors import (
+    Cancelled,
+    EngineError,
+    ExternalDataError,
+    InvalidInput,
+    NonPositiveMarketValue,
+)
+from engine.exactmath import BASIS, MONEY, ONE, RATIO, ZERO, mills_of, plain
+from engine.marketvalue import holding_map, market_value, require_price
+from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
+from engine.solver import ERROR, INFEASIBLE, OPTIMAL, PENDING, complete_milps, solve_closed_form
+from engine.validation import clean_positions, model_violations
+
+Progress = Callable[[int, int], None]
+Cancel = Callable[[], bool]
+
+CHUNK = 128  # portfolios materialised between progress reports / cancel checks
+
+
+@dataclass(frozen=True, slots=True)
+class _Security:
+    security_id: str
+    price: Decimal
+    target: Decimal
+    low_drift: Decimal
+    high_drift: Decimal
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """One portfolio after validation: quantities held, market value, non-model holdings."""
+
+    row: int  # position in the input
+    portfolio: PortfolioHoldings
+    held: dict[str, Decimal]
+    extras: list[_Security]  # held securities outside the model (target and band 0)
+    market_value: Decimal
+
+
+def today_utc() -> dt.date:
+    """The default trade date: today in UTC (the default business time zone, product-spec 3.20)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _error_result(portfolio: PortfolioHoldings, err: EngineError, **known: Decimal | None) -> PortfolioResult:
+    status = INFEASIBLE if err.code == "REBALANCE_INFEASIBLE" else ERROR
+    return PortfolioResult(
+        portfolio_id=portfolio.portfolio_id,
+        portfolio_name=portfolio.name,
+        status=status,
+        diagnosis=err.message,
+        error_code=err.code,
+        **known,
+    )
+
+
+def model_error(model: InvestmentModel, prices: Mapping[str, Decimal], options: RebalanceOptions) -> EngineError | None:
+    """The error every portfolio of the run gets, if any: a broken model rule, a bad option, a missing price."""
+    violations = model_violations(model.name or "model", model.positions)
+    if violations:
+        return InvalidInput(
+            "the model breaks "
+            + (f"{len(violations)} rules: " if len(violations) > 1 else "a rule: ")
+            + "; ".join(v.message for v in violations),
+            violations=violations,
+        )
+    if options.min_cash < 0:
+        return InvalidInput(
+            f"minimum cash {plain(options.min_cash)} must not be negative",
+            {"field": "minCash", "value": str(options.min_cash)},
+        )
+    if not options.time_limit > 0:
+        return InvalidInput(
+            f"time limit {options.time_limit} must be positive", {"field": "timeLimit", "value": options.time_limit}
+        )
+    missing = []
+    for p in clean_positions(model.positions):
+        price = prices.get(p.security_id)
+        if price is None or not price > 0:
+            missing.append(p.security_id if price is None else f"{p.security_id} (price {plain(price)})")
+    if missing:
+        return ExternalDataError(
+            "no positive price for model securit" + ("ies " if len(missing) > 1 else "y ") + ", ".join(missing),
+            {"securityIds": missing},
+        )
+    return None
+
+
+def _prepare(
+    row: int, portfolio: PortfolioHoldings, model_ids: frozenset[str], prices: Mapping[str, Decimal]
+) -> _Prepared:
+    pid = portfolio.portfolio_id
+    held = holding_map(portfolio.holdings, pid)
+    extras = [_Security(sid, require_price(prices, sid, pid), ZERO, ZERO, ZERO) for sid in held if sid not in model_ids]
+    mv = market_value(portfolio.cash, held, prices, pid)
+    return _Prepared(row, portfolio, held, extras, mv)
+
+
+def _build_result(
+    prep: _Prepared,
+    securities: Sequence[_Security],
+    adjusted: Sequence[int] | None,
+    trade_date: dt.date,
+    with_positions: bool,
+) -> PortfolioResult:
+    """The optimal result of one portfolio: ``adjusted`` are u' per model security (None: no trades)."""
+    mv = prep.market_value
+    held = prep.held
+    transactions = []
+    drifts = []
+    positions = []
+    spend = drift_after = drift_before = ZERO
+    mv_is_zero = mv == 0
+    rows = [*securities, *prep.extras]
+    n_model = len(securities)
+    with localcontext(MONEY):  # exact: any rounding of money would raise
+        for i, sec in enumerate(rows):
+            sid = sec.security_id
+            u = held.get(sid, ZERO)
+            if adjusted is None:  # MV = 0: no trades
+                up = u
+            elif i < n_model:
+                up = Decimal(adjusted[i])
+            else:  # held outside the model: band [0, 0], sold
+                up = ZERO
+            price = sec.price
+            target = sec.target
+            adj_value = price * up
+            orig_value = price * u
+            target_value = mv * target
+            drift_after += abs(target_value - adj_value)
+            drift_before += abs(target_value - orig_value)
+            spend += adj_value
+            actual = ZERO if mv_is_zero else RATIO.divide(adj_value, mv)
+            delta = up - u
+            if delta:
+                kind = "BUY" if delta > 0 else "SELL"
+                qty = abs(delta)
+                transactions.append(
+                    make_transaction(transaction_type=kind, security_id=sid, quantity=qty, trade_date=trade_date)
+                )
+            else:
+                kind = qty = None
+            drifts.append(
+                make_drift_row(
+                    security_id=sid,
+                    original_quantity=u,
+                    adjusted_quantity=up,
+                    target=target,
+                    high_drift=sec.high_drift,
+                    low_drift=sec.low_drift,
+                    actual=actual.quantize(BASIS, ROUND_HALF_UP, RATIO),
+                )
+            )
+            if with_positions:
+                positions.append(
+                    make_record_position(
+                        security_id=sid,
+                        price=price,
+                        original_quantity=u,
+                        adjusted_quantity=up,
+                        original_position_market_value=orig_value,
+                        adjusted_position_market_value=adj_value,
+                        target=target,
+                        high_drift=sec.high_drift,
+                        low_drift=sec.low_drift,
+                        actual=actual,
+                        actual_drift=RATIO.subtract(ONE, RATIO.divide(actual, target)) if target else ZERO,
+                        transaction_type=kind,
+                        trade_quantity=qty,
+                        trade_date=trade_date if kind else None,
+                    )
+                )
+        cash_after = mv - spend
+    p = prep.portfolio
+    return PortfolioResult(
+        portfolio_id=p.portfolio_id,
+        portfolio_name=p.name,
+        status=OPTIMAL,
+        market_value=mv,
+        cash_before=p.cash,
+        cash_after=cash_after,
+        portfolio_drift=drift_after,
+        drift_before=drift_before,
+        transactions=tuple(transactions),
+        drifts=tuple(drifts),
+        positions=tuple(positions),
+    )
+
+
+def _drift_before(prep: _Prepared, securities: Sequence[_Security]) -> Decimal:
+    with localcontext(MONEY):
+        mv = prep.market_value
+        return sum(
+            (abs(mv * s.target - s.price * prep.held.get(s.security_id, ZERO)) for s in [*securities, *prep.extras]),
+            ZERO,
+        )
+
+
+def rebalance_portfolios(
+    model: InvestmentModel,
+    prices: Mapping[str, Decimal],
+    portfolios: Sequence[PortfolioHoldings],
+    options: RebalanceOptions | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    *,
+    with_positions: bool = True,
+) -> list[PortfolioResult]:
+    """What-if rebalance of every portfolio of ``model`` at one price snapshot; one result per portfolio.
+
+    ``prices`` maps security id to price (every security held or in the model needs a positive one).
+    ``workers``: processes for MILP-heavy batches (default: CPU count). ``progress(done, total)`` is
+    called as portfolios finish; ``cancel()`` is checked between chunks, and portfolios not finished
+    when it returns True get status ``error`` with code ``CANCELLED``. ``with_positions=False`` skips the
+    saved-record draft (the CLI does not need it).
+    """
+    with paused_gc():
+        return _rebalance(
+            model, prices, portfolios, options or RebalanceOptions(), workers, progress, cancel, with_positions
+        )
+
+
+def _rebalance(
+    model: InvestmentModel,
+    prices: Mapping[str, Decimal],
+    portfolios: Sequence[PortfolioHoldings],
+    options: RebalanceOptions,
+    workers: int | None,
+    progress: Progress | None,
+    cancel: Cancel | None,
+    with_positions: bool,
+) -> list[PortfolioResult]:
+    workers = (os.cpu_count() or 1) if workers is None else max(1, workers)
+    total = len(portfolios)
+    results: list[PortfolioResult | None] = [None] * total
+    done = 0
+
+    def report() -> None:
+        if progress is not None:
+            progress(done, total)
+
+    err = model_error(model, prices, options)
+    if err is not None:
+        out = [_error_result(p, err, cash_before=p.cash) for p in portfolios]
+        done = total
+        report()
+        return out
+
+    positions: tuple[Position, ...] = clean_positions(model.positions)
+    securities = [
+        _Security(p.security_id, prices[p.security_id], p.target, p.low_drift, p.high_drift) for p in positions
+    ]
+    model_ids = frozenset(s.security_id for s in securities)
+    trade_date = options.trade_date or today_utc()
+
+    to_solve: list[_Prepared] = []
+    for row, portfolio in enumerate(portfolios):
+        try:
+            prep = _prepare(row, portfolio, model_ids, prices)
+        except EngineError as exc:
+            results[row] = _error_result(portfolio, exc)
+            done += 1
+            continue
+        mv = prep.market_value
+        if mv < 0:
+            exc = NonPositiveMarketValue(
+                f"cannot rebalance a portfolio with non-positive market value (portfolio {portfolio.portfolio_id}: "
+                f"market value {plain(mv)})",
+                {"portfolioId": portfolio.portfolio_id, "marketValue": str(mv)},
+            )
+            results[row] = _error_result(portfolio, exc, market_value=mv, cash_before=portfolio.cash)
+            done += 1
+        elif mv == 0:
+            results[row] = _build_result(prep, securities, None, trade_date, with_positions)
+            done += 1
+        else:
+            to_solve.append(prep)
+    report()
+
+    arrays = ModelArrays(
+        tuple(s.security_id for s in securities),
+        tuple(s.target for s in securities),
+        tuple(s.low_drift for s in securities),
+        tuple(s.high_drift for s in securities),
+        tuple(s.price for s in securities),
+    )
+    sol = solve_closed_form(
+        arrays,
+        np.array([mills_of(p.market_value) for p in to_solve], dtype=np.int64),
+        options.min_cash,
+        portfolio_ids=[p.portfolio.portfolio_id for p in to_solve],
+        tie_break=options.tie_break,
+        seed=options.seed,
+    )
+    quantities = sol.quantities.tolist()
+
+    def finish(j: int) -> None:
+        prep = to_solve[j]
+        status = sol.status[j]
+        if status == OPTIMAL:
+            results[prep.row] = _build_result(prep, securities, quantities[j], trade_date, with_positions)
+        else:
+            code = sol.error_code[j] or "INTERNAL_ERROR"
+            results[prep.row] = PortfolioResult(
+                portfolio_id=prep.portfolio.portfolio_id,
+                portfolio_name=prep.portfolio.name,
+                status=INFEASIBLE if status == INFEASIBLE else ERROR,
+                market_value=prep.market_value,
+                cash_before=prep.portfolio.cash,
+                drift_before=_drift_before(prep, securities),
+                diagnosis=sol.diagnosis[j],
+                error_code=code,
+            )
+
+    def cancel_rest() -> None:
+        for i, r in enumerate(results):
+            if r is None:
+                results[i] = _error_result(
+                    portfolios[i],
+                    Cancelled(f"the run was cancelled before portfolio {portfolios[i].portfolio_id} was finished"),
+                )
+
+    ready = [j for j in range(len(to_solve)) if sol.status[j] != PENDING]
+    for start in range(0, len(ready), CHUNK):
+        if cancel is not None and cancel():
+            cancel_rest()
+            return [r for r in results if r is not None]
+        for j in ready[start : start + CHUNK]:
+            finish(j)
+            done += 1
+        report()
+
+    base = done
+
+    def milp_progress(n_done: int, _n_total: int) -> None:
+        if progress is not None:
+            progress(base + n_done, total)
+
+    complete_milps(sol, arrays, time_limit=options.time_limit, workers=workers, progress=milp_progress, cancel=cancel)
+    quantities = sol.quantities.tolist()
+    for j in sol.milp_rows:
+        finish(j)
+    done = total
+    report()
+    return [r for r in results if r is not None]
+
+
+def rebalance_portfolio(
+    model: InvestmentModel,
+    prices: Mapping[str, Decimal],
+    portfolio: PortfolioHoldings,
+    options: RebalanceOptions | None = None,
+) -> PortfolioResult:
+    """What-if rebalance of one portfolio (in-process, no worker pool)."""
+    return rebalance_portfolios(model, prices, [portfolio], options, workers=1)[0]
