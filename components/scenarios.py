@@ -39,6 +39,7 @@ class ScenarioParams:
     min_cash_fraction: Decimal = Decimal(0)
     time_limit: float = 30.0
     overridden: bool = False
+    trade_date: dt.date | None = None  # today in the business time zone (None: the engine's UTC today)
 
     def scope_label(self) -> str:
         n = len(self.portfolio_ids)
@@ -87,6 +88,7 @@ class Scenario:
     saved_rebalance_id: str | None = None
     saved_at: dt.datetime | None = None
     submissions: dict[str, SubmissionOutcome] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived views (order rows ...) of the results
     _metrics: list[PortfolioMetrics] | None = field(default=None, repr=False)
 
     @property

@@ -1,0 +1,340 @@
+"""Orders page pieces: the proposed-orders blotter and block view, CSV downloads, Save rebalance, Submit orders.
+
+"Save rebalance" persists exactly the reviewed scenario (its optimal results, computed at run time) with the model
+version the run used; a model edited since then makes the save fail with VersionConflict, and the user re-runs.
+"Submit orders" posts to the Order Service only after a confirmation dialog, in batches of at most 1000, and never
+re-sends an order that succeeded. Both dialogs open from session-state flags (streamlit-guide 2.6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+import streamlit as st
+
+from components import feedback, resources
+from components import scenarios as store
+from components.orders_frames import SORTS, aggregate_frame, blotter_frame, filter_blotter, submission_plan
+from components.orders_submit import submit_orders
+from components.tables import fmt_money, money_col, pct_col, qty_col
+from engine.errors import EngineError, VersionConflict
+from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
+
+log = logging.getLogger(__name__)
+
+PICK = "orders_pick"
+SIDES = "orders_sides"
+PORTFOLIO_FILTER = "orders_portfolio_filter"
+TICKER_FILTER = "orders_ticker_filter"
+SORT = "orders_sort"
+PENDING_SAVE = "orders_pending_save"
+PENDING_SUBMIT = "orders_pending_submit"
+SAVE_ERROR = "orders_save_error"  # Message of the last refused save, shown on the page
+SUBMIT_REPORT = "orders_submit_report"  # text summary of the last submission
+LIMIT_PRICE = "orders_limit_price"
+RESEND_UNKNOWN = "orders_resend_unknown"
+
+BLOTTER_CONFIG = {
+    "portfolio": st.column_config.TextColumn("Portfolio", width="medium"),
+    "ticker": "Ticker",
+    "side": "Side",
+    "quantity": qty_col("Quantity"),
+    "price": money_col("Price"),
+    "estimated_value": money_col("Estimated value"),
+    "reason": st.column_config.TextColumn("Reason", width="medium"),
+    "weight_before": pct_col("Weight before"),
+    "target": pct_col("Target"),
+    "weight_after": pct_col("Weight after"),
+    "trade_date": st.column_config.DateColumn("Trade date", format="YYYY-MM-DD"),
+    "submission": "Submission",
+    "order_id": st.column_config.NumberColumn("Order ID", format="%d"),
+    "portfolio_id": st.column_config.TextColumn("Portfolio ID", width="medium"),
+    "security_id": st.column_config.TextColumn("Security ID", width="medium"),
+}
+BLOTTER_ORDER = list(BLOTTER_CONFIG)
+BLOCK_CONFIG = {
+    "ticker": "Ticker",
+    "side": "Side",
+    "quantity": qty_col("Quantity"),
+    "price": money_col("Price"),
+    "estimated_value": money_col("Estimated value"),
+    "portfolios": st.column_config.NumberColumn("Portfolios", format="%d"),
+    "security_id": st.column_config.TextColumn("Security ID", width="medium"),
+}
+
+
+def rows_of(scenario: store.Scenario) -> list[OrderRow]:
+    """The scenario's proposed orders, stamped with its rebalance id once saved (cached on the scenario)."""
+    key = ("rows", scenario.saved_rebalance_id)
+    if key not in scenario.cache:
+        scenario.cache.clear()
+        prices = getattr(scenario.snapshot, "prices", None) or {}
+        scenario.cache[key] = order_rows(scenario.results, scenario.tickers, prices, scenario.saved_rebalance_id)
+    return scenario.cache[key]
+
+
+def pick_scenario() -> store.Scenario | None:
+    items = store.all_scenarios()
+    current = store.current()
+    if current is None:
+        return None
+    by_id = {s.id: s for s in items}
+    st.session_state[PICK] = current.id
+    st.selectbox(
+        "Scenario",
+        list(by_id),
+        key=PICK,
+        on_change=lambda: store.set_current(st.session_state.get(PICK)),
+        format_func=lambda i: (
+            f"{by_id[i].name} · {by_id[i].model.name} · {by_id[i].params.scope_label()}"
+            + (" · saved" if by_id[i].saved_rebalance_id else "")
+        ),
+    )
+    return store.current()
+
+
+def file_stem(scenario: store.Scenario) -> str:
+    """``<model>_<scenario>_<YYYYMMDD-HHMM>``, safe for any file system."""
+    raw = f"{scenario.model.name}_{scenario.name}_{scenario.created_at:%Y%m%d-%H%M}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw).strip("_")[:120]
+
+
+def render_totals(rows: list[OrderRow]) -> None:
+    totals = side_totals(rows)
+    buy, sell = totals["BUY"], totals["SELL"]
+    m = st.columns(5)
+    m[0].metric("Orders", f"{buy.orders + sell.orders:,}")
+    m[1].metric("BUY orders", f"{buy.orders:,}", help=f"{float(buy.quantity):,.2f} shares")
+    m[2].metric("BUY value", fmt_money(buy.estimated_value))
+    m[3].metric("SELL orders", f"{sell.orders:,}", help=f"{float(sell.quantity):,.2f} shares")
+    m[4].metric("SELL value", fmt_money(sell.estimated_value))
+
+
+def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
+    """Per-portfolio orders (filterable, sortable) and the block view, each with its CSV download."""
+    stem = file_stem(scenario)
+    t1, t2 = st.tabs(["Per portfolio", "Block orders (per security and side)"])
+    with t1:
+        c1, c2, c3, c4 = st.columns([2, 3, 2, 3])
+        sides = c1.multiselect("Side", ["BUY", "SELL"], default=["BUY", "SELL"], key=SIDES)
+        text = c2.text_input("Portfolio contains", key=PORTFOLIO_FILTER, placeholder="Name or id")
+        ticker = c3.text_input("Ticker contains", key=TICKER_FILTER)
+        sort = c4.selectbox("Sort by", list(SORTS), key=SORT)
+        shown = filter_blotter(blotter_frame(rows, scenario.submissions), sides, text, ticker, sort)
+        st.dataframe(
+            shown,
+            hide_index=True,
+            width="stretch",
+            column_config=BLOTTER_CONFIG,
+            column_order=BLOTTER_ORDER,
+            height=min(36 + 35 * max(len(shown), 1), 520),
+        )
+        st.caption(f"{len(shown):,} of {len(rows):,} orders shown · click a column header to sort.")
+        st.download_button(
+            "Download orders CSV",
+            data=orders_to_csv(rows, scenario.saved_rebalance_id),
+            file_name=f"orders_{stem}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key="dl_orders",
+            icon=":material/download:",
+        )
+    with t2:
+        blocks = aggregate_orders(rows)
+        st.dataframe(
+            aggregate_frame(blocks),
+            hide_index=True,
+            width="stretch",
+            column_config=BLOCK_CONFIG,
+            height=min(36 + 35 * max(len(blocks), 1), 520),
+        )
+        st.download_button(
+            "Download block orders CSV",
+            data=aggregated_to_csv(blocks, scenario.saved_rebalance_id),
+            file_name=f"block_orders_{stem}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key="dl_blocks",
+            icon=":material/download:",
+        )
+    st.caption(
+        "CSV columns: rebalanceId (empty until saved), portfolioId, portfolioName, securityId, ticker, "
+        "transactionType, quantity, price, estimatedValue, tradeDate. Text that a spreadsheet would run "
+        "as a formula is prefixed with an apostrophe."
+    )
+
+
+# --- save -----------------------------------------------------------------------------------------------------------
+def save_scenario(scenario: store.Scenario) -> str:
+    """Persist the scenario's optimal results as one rebalance record and stamp the model; returns its id.
+
+    Raises ``VersionConflict`` when the model changed since the run (the record is then not written).
+    """
+    from engine.record import build_record
+
+    from data.repositories import save_run
+
+    record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at)
+    saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version)
+    return saved.rebalance_id
+
+
+def _open(flag: str) -> None:
+    st.session_state[flag] = True
+    st.session_state.pop(SAVE_ERROR, None)
+
+
+def _close(flag: str) -> None:
+    st.session_state[flag] = False
+
+
+@st.dialog("Save rebalance", on_dismiss=lambda: _close(PENDING_SAVE))
+def confirm_save(scenario: store.Scenario) -> None:
+    s = scenario.summary
+    st.markdown(
+        f"Persist **{scenario.name}** as a rebalance record: **{s.optimal:,}** rebalanced portfolio(s) with "
+        f"**{s.orders:,}** orders, exactly as reviewed (prices of the run, nothing is re-solved). "
+        f"Portfolios not rebalanced ({s.infeasible + s.failed:,}) are left out."
+    )
+    st.caption(
+        f"The model “{scenario.model.name}” gets its last rebalance date stamped. The save is refused if the "
+        f"model changed since the run (the run used version {scenario.model.version})."
+    )
+    c1, c2 = st.columns(2)
+    if c2.button("Cancel", key="orders_cancel_save", width="stretch"):
+        _close(PENDING_SAVE)
+        st.rerun()
+    if c1.button("Save rebalance", key="orders_confirm_save", type="primary", width="stretch"):
+        try:
+            rebalance_id = save_scenario(scenario)
+        except VersionConflict:
+            st.session_state[SAVE_ERROR] = feedback.Message(
+                "error",
+                f"Save refused: the model “{scenario.model.name}” changed since the run.",
+                [
+                    f"The run used version {scenario.model.version}; someone saved a newer version since.",
+                    "Nothing was saved. Re-run the what-if on the current model, review it, then save.",
+                ],
+            )
+        except Exception as err:  # typed errors get their message; nothing half-saved is reported as success
+            st.session_state[SAVE_ERROR] = feedback.describe(err, f"save “{scenario.name}”")
+            if not isinstance(err, EngineError):
+                log.exception("saving a rebalance failed", exc_info=err)
+        else:
+            scenario.saved_rebalance_id = rebalance_id
+            scenario.saved_at = dt.datetime.now(dt.UTC)
+            feedback.success(f"Rebalance saved ({rebalance_id})")
+        _close(PENDING_SAVE)
+        st.rerun()
+
+
+def render_save(scenario: store.Scenario) -> None:
+    msg = st.session_state.get(SAVE_ERROR)
+    if msg is not None:
+        feedback.render(msg)
+    if scenario.saved_rebalance_id:
+        st.success(
+            f"Saved as rebalance **{scenario.saved_rebalance_id}** "
+            f"({scenario.saved_at:%Y-%m-%d %H:%M} UTC). The CSV downloads now carry this rebalanceId; "
+            "see it on the Saved rebalances page.",
+            icon=":material/task_alt:",
+        )
+        return
+    nothing = not scenario.optimal_results
+    st.button(
+        "Save rebalance…",
+        key="orders_save",
+        type="primary",
+        icon=":material/save:",
+        disabled=nothing,
+        on_click=_open,
+        args=(PENDING_SAVE,),
+        help="Nothing to save: no portfolio was rebalanced." if nothing else None,
+    )
+    if st.session_state.get(PENDING_SAVE):
+        confirm_save(scenario)
+
+
+# --- submit ---------------------------------------------------------------------------------------------------------
+@st.dialog("Submit orders to the Order Service", on_dismiss=lambda: _close(PENDING_SUBMIT))
+def confirm_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
+    include_unknown = bool(st.session_state.get(RESEND_UNKNOWN))
+    plan = submission_plan(rows, scenario.submissions, include_unknown)
+    value = sum((r.estimated_value or 0 for r in plan.to_send), 0)
+    st.markdown(
+        f"Send **{len(plan.to_send):,}** order(s) (estimated value {fmt_money(value)}) as NEW orders on the "
+        "Default blotter, in batches of at most 1,000. Each order succeeds or fails on its own."
+    )
+    if plan.already_submitted:
+        st.caption(f"{plan.already_submitted:,} order(s) already created are never sent again.")
+    use_limit = st.checkbox(
+        "Use the rebalance price as limit price", key=LIMIT_PRICE, help="Off: market orders (no limit price)."
+    )
+    if plan.unknown_held_back or include_unknown:
+        st.checkbox(
+            "Also resend orders whose outcome is unknown (check the Order Service first: they may exist)",
+            key=RESEND_UNKNOWN,
+        )
+    c1, c2 = st.columns(2)
+    if c2.button("Cancel", key="orders_cancel_submit", width="stretch"):
+        _close(PENDING_SUBMIT)
+        st.rerun()
+    if c1.button(
+        f"Submit {len(plan.to_send):,} orders",
+        key="orders_confirm_submit",
+        type="primary",
+        width="stretch",
+        disabled=not plan.to_send,
+    ):
+        try:
+            order_client = resources.services().order
+            outcomes = submit_orders(order_client, plan.to_send, use_limit_price=bool(use_limit))
+        except Exception as err:  # the client could not even start: nothing was sent
+            st.session_state[SUBMIT_REPORT] = ("error", feedback.describe(err, "submit the orders").markdown())
+        else:
+            scenario.submissions.update(outcomes)
+            ok = sum(o.succeeded for o in outcomes.values())
+            unknown = sum(o.outcome == "unknown" for o in outcomes.values())
+            failed = len(outcomes) - ok - unknown
+            level = "success" if ok == len(outcomes) else "warning"
+            text = f"Submitted {len(outcomes):,} order(s): {ok:,} created, {failed:,} failed, {unknown:,} unknown."
+            st.session_state[SUBMIT_REPORT] = (level, text)
+        _close(PENDING_SUBMIT)
+        st.rerun()
+
+
+def render_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
+    report = st.session_state.get(SUBMIT_REPORT)
+    if report:
+        level, text = report
+        getattr(st, level)(text, icon=":material/send:")
+    plan = submission_plan(rows, scenario.submissions)
+    if scenario.submissions:
+        done = plan.already_submitted
+        st.caption(
+            f"{done:,} of {len(rows):,} orders created at the Order Service; "
+            f"{len(plan.to_send):,} still to send; {plan.unknown_held_back:,} with unknown outcome."
+        )
+        failed = [(k, o) for k, o in scenario.submissions.items() if not o.succeeded]
+        if failed:
+            st.dataframe(
+                [{"order": k.replace(":", " · "), "outcome": o.outcome, "message": o.message} for k, o in failed],
+                hide_index=True,
+                width="stretch",
+            )
+    label = "Submit orders…" if not scenario.submissions else "Submit remaining orders…"
+    st.button(
+        label,
+        key="orders_submit",
+        icon=":material/send:",
+        disabled=not plan.to_send and not plan.unknown_held_back,
+        on_click=_open,
+        args=(PENDING_SUBMIT,),
+    )
+    if st.session_state.get(PENDING_SUBMIT):
+        confirm_submit(scenario, rows)
+
+
+__all__ = ["confirm_save", "confirm_submit", "render_blotter", "render_save", "render_submit", "rows_of"]
