@@ -1,0 +1,117 @@
+"""Portfolio Accounting client: one summary per portfolio -> cash and holdings (services.md §3)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from data.services.base import NOT_SENT, CallFailed, ServiceClient, segment
+from data.services.parse import decimal_field, json_body, str_field
+from engine.errors import ExternalDataError
+from engine.models import Holding, PortfolioHoldings
+
+EMPTY_PORTFOLIO_MESSAGE = "Failed to retrieve portfolio summary"
+
+
+def is_empty_portfolio_500(response: httpx.Response) -> bool:
+    """The exact 500 body accounting sends for a portfolio with no balance rows (services.md §3.1)."""
+    if response.status_code != 500:
+        return False
+    try:
+        error = json.loads(response.content).get("error", {})
+    except (ValueError, AttributeError):
+        return False
+    return (
+        isinstance(error, dict)
+        and error.get("code") == "INTERNAL_ERROR"
+        and error.get("message") == EMPTY_PORTFOLIO_MESSAGE
+    )
+
+
+class AccountingClient(ServiceClient):
+    """``GET /api/v1/portfolios/{id}/summary`` with every quirk handled; optional ``POST /api/v1/transactions``."""
+
+    name = "accounting"
+    label = "Portfolio Accounting service"
+    health_path = "/health"
+
+    def summary(self, portfolio_id: str) -> PortfolioHoldings:
+        """Cash and non-zero holdings (``netQuantity``) of one portfolio.
+
+        404 -> empty portfolio. The 500-for-no-balances body, after retries -> ``ExternalDataError`` for this
+        portfolio (or an empty portfolio with ``accounting_empty_500_as_empty``). Other persistent failures ->
+        ``ServiceUnavailable``. Bad decimals or missing fields -> ``ExternalDataError`` naming the field.
+        """
+        response = self._get(f"/api/v1/portfolios/{segment(portfolio_id)}/summary", coherent_500=is_empty_portfolio_500)
+        details = {"service": self.name, "portfolio_id": portfolio_id}
+        if response.status_code == 404:
+            return PortfolioHoldings(portfolio_id=portfolio_id)
+        if is_empty_portfolio_500(response):
+            if self.settings.accounting_empty_500_as_empty:
+                return PortfolioHoldings(portfolio_id=portfolio_id)
+            raise ExternalDataError(
+                f"accounting returned INTERNAL_ERROR for portfolio {portfolio_id}; the portfolio may have no balances",
+                {**details, "status": 500},
+            )
+        if response.status_code != 200:
+            raise ExternalDataError(
+                f"accounting answered HTTP {response.status_code} for portfolio {portfolio_id}",
+                {**details, "status": response.status_code},
+            )
+        body = json_body(response, service=self.name, expect=dict, portfolio_id=portfolio_id)
+        return self._holdings(portfolio_id, body)
+
+    def _holdings(self, portfolio_id: str, body: dict[str, Any]) -> PortfolioHoldings:
+        where = f"summary of portfolio {portfolio_id}"
+        answered_for = body.get("portfolioId")
+        if answered_for is not None and answered_for != portfolio_id:
+            raise ExternalDataError(
+                f"accounting answered for portfolio {answered_for!r} when asked for {portfolio_id}",
+                {"service": self.name, "portfolio_id": portfolio_id},
+            )
+        cash = decimal_field(body, "cashBalance", service=self.name, where=where, portfolio_id=portfolio_id)
+        rows = body.get("securities")
+        if rows is None:  # Go encodes an empty slice as null: a cash-only portfolio
+            rows = []
+        if not isinstance(rows, list):
+            raise ExternalDataError(
+                f"accounting: {where} field 'securities' is not a list",
+                {"service": self.name, "portfolio_id": portfolio_id, "field": "securities"},
+            )
+        quantities: dict[str, Decimal] = {}
+        for row in rows:
+            security_id = str_field(row, "securityId", service=self.name, where=where, portfolio_id=portfolio_id)
+            quantity = decimal_field(
+                row,
+                "netQuantity",
+                service=self.name,
+                where=f"{where}, security {security_id}",
+                portfolio_id=portfolio_id,
+                security_id=security_id,
+            )
+            quantities[security_id] = quantities.get(security_id, Decimal(0)) + quantity
+        holdings = tuple(Holding(security_id=s, quantity=q) for s, q in quantities.items() if q != 0)
+        return PortfolioHoldings(portfolio_id=portfolio_id, cash=cash, holdings=holdings)
+
+    def post_transactions(self, transactions: list[dict[str, Any]]) -> dict[str, Any]:
+        """Book transactions (``POST /api/v1/transactions``, at most 1000); returns the service's summary body.
+
+        Not idempotent: retried only when the request surely was not sent. Used by the demo to "execute" orders.
+        """
+        if not transactions:
+            return {"successful": [], "failed": [], "summary": {"totalRequested": 0, "successful": 0, "failed": 0}}
+        try:
+            response = self._call(
+                "POST", "/api/v1/transactions", json=transactions, retry_if=lambda e: isinstance(e, NOT_SENT)
+            )
+        except CallFailed as failed:
+            raise self.unavailable(failed) from None
+        if response.status_code not in (200, 201, 207):
+            raise ExternalDataError(
+                f"accounting rejected the transactions: HTTP {response.status_code}",
+                {"service": self.name, "status": response.status_code, "body": response.text[:500]},
+            )
+        return json_body(response, service=self.name, expect=dict)

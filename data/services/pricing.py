@@ -1,0 +1,152 @@
+"""Pricing Service client: ``close`` by exact, case-sensitive ticker; the bulk list (services.md §5).
+
+The service samples a fresh ``close`` on every call, so a run must take one price per security and reuse it:
+``prices_for`` returns that single value per ticker (from the 60 s cache, one bulk call, or one call each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from data.http import LockedTTLCache, map_bounded
+from data.services.base import ServiceClient, segment
+from data.services.parse import json_body, parse_date
+from data.services.types import PriceQuote
+from engine.errors import ExternalDataError
+from engine.models import to_decimal
+
+
+def parse_quote(item: Any, service: str = "pricing") -> PriceQuote:
+    """A PriceDto -> PriceQuote; ``ExternalDataError`` naming the ticker when ``close`` is missing, bad or ≤ 0."""
+    ticker = item.get("ticker") if isinstance(item, dict) else None
+    if not isinstance(ticker, str) or not ticker:
+        raise ExternalDataError(f"{service}: a price without a ticker", {"service": service})
+    if "close" not in item:
+        raise ExternalDataError(
+            f"{service}: price of {ticker} has no 'close'", {"service": service, "ticker": ticker, "field": "close"}
+        )
+    try:
+        close = to_decimal(item["close"], "close")
+    except ValueError:
+        raise ExternalDataError(
+            f"{service}: close of {ticker} is not a number: {item['close']!r}",
+            {"service": service, "ticker": ticker, "field": "close", "value": repr(item["close"])},
+        ) from None
+    if close <= 0:
+        raise ExternalDataError(
+            f"{service}: close of {ticker} is not positive: {close}",
+            {"service": service, "ticker": ticker, "field": "close", "value": str(close)},
+        )
+    return PriceQuote(ticker=ticker, close=close, date=parse_date(item.get("date")))
+
+
+@dataclass
+class PriceLookup:
+    """One price per ticker for a run: ``prices``, plus ``problems`` (ticker -> why there is no usable price)."""
+
+    prices: dict[str, Decimal] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class PricingClient(ServiceClient):
+    """Price look-ups with a 60 s, 1000-entry cache keyed ``price:{ticker}``."""
+
+    name = "pricing"
+    label = "Pricing service"
+    health_path = "/actuator/health/readiness"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        self.cache = LockedTTLCache(s.cache_max_entries, s.price_cache_ttl)
+
+    def quote(self, ticker: str) -> PriceQuote | None:
+        """A fresh sample for ``ticker`` (not cached), or None for an unknown ticker (404, exact case)."""
+        response = self._get(f"/api/v1/price/{segment(ticker)}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ExternalDataError(
+                f"pricing answered HTTP {response.status_code} for {ticker}",
+                {"service": self.name, "ticker": ticker, "status": response.status_code},
+            )
+        quote = parse_quote(json_body(response, service=self.name, expect=dict, ticker=ticker), self.name)
+        if quote.ticker != ticker:
+            raise ExternalDataError(
+                f"pricing answered {quote.ticker!r} when asked for {ticker!r}", {"service": self.name, "ticker": ticker}
+            )
+        return quote
+
+    def price(self, ticker: str) -> Decimal:
+        """The close of ``ticker`` (cached 60 s); ``ExternalDataError`` when the service has no usable price."""
+        cached = self.cache.get(f"price:{ticker}")
+        if cached is not None:
+            return cached
+        quote = self.quote(ticker)
+        if quote is None:
+            raise ExternalDataError(
+                f"pricing has no price for ticker {ticker}", {"service": self.name, "ticker": ticker}
+            )
+        self.cache.set(f"price:{ticker}", quote.close)
+        return quote.close
+
+    def all_quotes(self) -> tuple[dict[str, PriceQuote], dict[str, str]]:
+        """Every price in one call: ``(quotes by ticker, problems by ticker)``; fills the cache."""
+        response = self._get("/api/v1/prices")
+        if response.status_code != 200:
+            raise ExternalDataError(
+                f"pricing answered HTTP {response.status_code} for the price list",
+                {"service": self.name, "status": response.status_code},
+            )
+        quotes: dict[str, PriceQuote] = {}
+        problems: dict[str, str] = {}
+        for item in json_body(response, service=self.name, expect=list):
+            try:
+                quote = parse_quote(item, self.name)
+            except ExternalDataError as err:
+                ticker = err.details.get("ticker")
+                if ticker:
+                    problems[ticker] = err.message
+                continue
+            quotes.setdefault(quote.ticker, quote)
+        self.cache.set_many((f"price:{t}", q.close) for t, q in quotes.items())
+        return quotes, problems
+
+    def all_prices(self) -> dict[str, Decimal]:
+        """Every usable price by ticker (one call)."""
+        quotes, _ = self.all_quotes()
+        return {t: q.close for t, q in quotes.items()}
+
+    def prices_for(self, tickers: Iterable[str], max_concurrency: int = 16, bulk_threshold: int = 10) -> PriceLookup:
+        """One price per ticker: cache first, then one bulk call when more than ``bulk_threshold`` are missing, else
+        one call each (bounded concurrency). A broken bulk body falls back to per-ticker calls.
+        """
+        out = PriceLookup()
+        wanted = list(dict.fromkeys(tickers))
+        cached = self.cache.get_many(f"price:{t}" for t in wanted)
+        for t in wanted:
+            if f"price:{t}" in cached:
+                out.prices[t] = cached[f"price:{t}"]
+        missing = [t for t in wanted if t not in out.prices]
+        if len(missing) > bulk_threshold:
+            try:
+                quotes, problems = self.all_quotes()
+            except ExternalDataError as err:
+                out.warnings.append(f"price list unusable ({err.message}); priced tickers one by one")
+            else:
+                for t in missing:
+                    if t in quotes:
+                        out.prices[t] = quotes[t].close
+                    else:
+                        out.problems[t] = problems.get(t, f"pricing has no price for ticker {t}")
+                return out
+        for t, result in map_bounded(self.price, missing, max_concurrency, catch=ExternalDataError).items():
+            if isinstance(result, Decimal):
+                out.prices[t] = result
+            else:
+                out.problems[t] = getattr(result, "message", str(result))
+        return out

@@ -1,0 +1,182 @@
+"""Security Service client: id -> ticker (cached 600 s), the full list, v2 ticker search (services.md §6)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from data.http import LockedTTLCache, map_bounded
+from data.services.base import ServiceClient, segment
+from data.services.parse import json_body
+from data.services.types import Page, SecurityInfo
+from engine.errors import ExternalDataError, InvalidInput
+from engine.validation import is_object_id
+
+TICKER_RE = re.compile(r"^[A-Za-z0-9.-]{1,50}$")
+
+
+def parse_security(item: Any) -> SecurityInfo | None:
+    """A SecurityOut object -> SecurityInfo, or None when a required field is missing or mistyped."""
+    if not isinstance(item, dict):
+        return None
+    security_id, ticker = item.get("securityId"), item.get("ticker")
+    if not isinstance(security_id, str) or not isinstance(ticker, str) or not security_id or not ticker:
+        return None
+    description = item.get("description")
+    kind = item.get("securityType")
+    abbreviation = kind.get("abbreviation") if isinstance(kind, dict) else None
+    return SecurityInfo(
+        security_id=security_id,
+        ticker=ticker,
+        description=description if isinstance(description, str) else "",
+        security_type=abbreviation if isinstance(abbreviation, str) else None,
+    )
+
+
+@dataclass
+class SecurityLookup:
+    """Result of resolving many ids: ``found`` by id, ``unknown`` ids (404 or not hex), ``problems`` (id -> why its
+    answer was unusable) and run-level ``warnings``."""
+
+    found: dict[str, SecurityInfo] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+    problems: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class SecurityClient(ServiceClient):
+    """Security look-ups; only 24-hex ids are ever sent (the service answers 500 to anything else)."""
+
+    name = "security"
+    label = "Security service"
+    health_path = "/health/readiness"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        self.cache = LockedTTLCache(s.cache_max_entries, s.ticker_cache_ttl)
+
+    def get(self, security_id: str) -> SecurityInfo | None:
+        """The security, or None when unknown (404) or not a 24-hex id (never sent: the service would answer 500)."""
+        if not is_object_id(security_id):
+            return None
+        cached = self.cache.get(f"security:{security_id}")
+        if cached is not None:
+            return cached
+        response = self._get(f"/api/v1/security/{segment(security_id)}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ExternalDataError(
+                f"security service answered HTTP {response.status_code} for security {security_id}",
+                {"service": self.name, "security_id": security_id, "status": response.status_code},
+            )
+        info = parse_security(json_body(response, service=self.name, expect=dict, security_id=security_id))
+        if info is None or info.security_id != security_id:
+            raise ExternalDataError(
+                f"security service sent a malformed security for {security_id}",
+                {"service": self.name, "security_id": security_id},
+            )
+        self.cache.set(f"security:{security_id}", info)
+        return info
+
+    def all_securities(self) -> list[SecurityInfo]:
+        """Every security (one bulk call); fills the ticker cache. Malformed items are skipped."""
+        response = self._get("/api/v1/securities")
+        if response.status_code != 200:
+            raise ExternalDataError(
+                f"security service answered HTTP {response.status_code} for the security list",
+                {"service": self.name, "status": response.status_code},
+            )
+        items = json_body(response, service=self.name, expect=list)
+        out = [info for info in map(parse_security, items) if info is not None]
+        self.cache.set_many((f"security:{info.security_id}", info) for info in out)
+        return out
+
+    def search(
+        self, ticker: str | None = None, ticker_like: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page[SecurityInfo]:
+        """v2 search: ``ticker`` exact or ``ticker_like`` substring, both case-insensitive, sorted by ticker.
+
+        Arguments are checked here (exactly one of the two, pattern ``[A-Za-z0-9.-]{1,50}``, 1 ≤ limit ≤ 1000,
+        offset ≥ 0) so user text never reaches the service as anything but a validated query value. Deployments
+        without the v2 endpoint (404) are served from the full list instead.
+        """
+        if (ticker is None) == (ticker_like is None):
+            raise InvalidInput("give exactly one of ticker or ticker_like", {"field": "ticker"})
+        key, value = ("ticker", ticker) if ticker is not None else ("ticker_like", ticker_like)
+        value = str(value).strip()
+        if not TICKER_RE.match(value):
+            raise InvalidInput(
+                f"{key} {value!r} must be 1-50 letters, digits, '.' or '-'", {"field": key, "value": value}
+            )
+        if not (1 <= limit <= 1000) or offset < 0:
+            raise InvalidInput("limit must be 1-1000 and offset ≥ 0", {"field": "limit", "value": f"{limit}/{offset}"})
+        response = self._get("/api/v2/securities", params={key: value, "limit": limit, "offset": offset})
+        if response.status_code == 404:
+            return self._search_locally(key, value, limit, offset)
+        if response.status_code != 200:
+            raise ExternalDataError(
+                f"security search answered HTTP {response.status_code}",
+                {"service": self.name, "status": response.status_code, "field": key, "value": value},
+            )
+        body = json_body(response, service=self.name, expect=dict)
+        items = [info for info in map(parse_security, body.get("securities") or []) if info is not None]
+        self.cache.set_many((f"security:{info.security_id}", info) for info in items)
+        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+        total = pagination.get("totalElements")
+        return Page(tuple(items), total if isinstance(total, int) else len(items), offset, limit)
+
+    def _search_locally(self, key: str, value: str, limit: int, offset: int) -> Page[SecurityInfo]:
+        needle = value.casefold()
+        matches = sorted(
+            (
+                s
+                for s in self.all_securities()
+                if (s.ticker.casefold() == needle if key == "ticker" else needle in s.ticker.casefold())
+            ),
+            key=lambda s: s.ticker,
+        )
+        return Page(tuple(matches[offset : offset + limit]), len(matches), offset, limit)
+
+    def resolve(
+        self, security_ids: Iterable[str], max_concurrency: int = 16, bulk_threshold: int = 10
+    ) -> SecurityLookup:
+        """Resolve many ids with the fewest calls: cache first; then one bulk list when more than ``bulk_threshold``
+        are missing, else per-id calls with bounded concurrency. Non-hex ids are unknown without a call.
+        """
+        out = SecurityLookup()
+        wanted = list(dict.fromkeys(security_ids))
+        for sid in wanted:
+            if not is_object_id(sid):
+                out.unknown.add(sid)
+        candidates = [sid for sid in wanted if sid not in out.unknown]
+        cached = self.cache.get_many(f"security:{sid}" for sid in candidates)
+        for sid in candidates:
+            info = cached.get(f"security:{sid}")
+            if info is not None:
+                out.found[sid] = info
+        missing = [sid for sid in candidates if sid not in out.found]
+        if len(missing) > bulk_threshold:
+            try:
+                by_id = {info.security_id: info for info in self.all_securities()}
+            except ExternalDataError as err:  # a broken bulk body: fall back to per-id calls
+                out.warnings.append(f"security list unusable ({err.message}); resolved ids one by one")
+            else:
+                for sid in missing:
+                    if sid in by_id:
+                        out.found[sid] = by_id[sid]
+                    else:
+                        out.unknown.add(sid)
+                return out
+        results = map_bounded(self.get, missing, max_concurrency, catch=ExternalDataError)
+        for sid, result in results.items():
+            if isinstance(result, SecurityInfo):
+                out.found[sid] = result
+            elif isinstance(result, ExternalDataError):
+                out.problems[sid] = result.message
+            else:
+                out.unknown.add(sid)
+        return out

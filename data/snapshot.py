@@ -1,0 +1,191 @@
+"""Market snapshot of a model run: every summary once, one price per security, and what failed (product-spec 2.5).
+
+Call plan (services.md §2): one accounting summary per portfolio with bounded concurrency; the securities of all
+portfolios and the model deduplicated, resolved from the cache, then by the bulk ``securities``/``prices`` endpoints
+when many are missing (else per item); portfolio names in parallel (soft). A required service still failing after
+retries raises ``ServiceUnavailable`` naming it and cancels the rest (fail-fast). Data problems of one portfolio
+(no balances, unknown security, missing or bad price, bad decimal) fail only that portfolio.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextvars
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from data.http import count_requests, map_bounded
+from data.services.facade import GlobeCoServices
+from data.services.portfolio import NameLookup
+from data.services.types import SecurityInfo
+from engine.errors import Cancelled, EngineError, ErrorInfo, ExternalDataError
+from engine.models import InvestmentModel, PortfolioHoldings
+from engine.validation import is_object_id
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class MarketSnapshot:
+    """Engine inputs for one run plus the report of what failed.
+
+    ``portfolios`` holds the usable ones (names filled, input order); ``failures`` maps every other requested
+    portfolio to its reason; ``prices`` is the single price per security id used for the whole run; ``requests``
+    counts the HTTP requests made (retries included), also per service in ``requests_by_service``.
+    """
+
+    model: InvestmentModel
+    taken_at: dt.datetime
+    portfolio_ids: tuple[str, ...]
+    portfolios: list[PortfolioHoldings]
+    prices: dict[str, Decimal]
+    securities: dict[str, SecurityInfo]
+    failures: dict[str, ErrorInfo]
+    requests: int
+    requests_by_service: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def holdings(self, portfolio_id: str) -> PortfolioHoldings | None:
+        """The usable holdings of ``portfolio_id`` (None when it failed or was not requested)."""
+        for p in self.portfolios:
+            if p.portfolio_id == portfolio_id:
+                return p
+        return None
+
+    def ticker(self, security_id: str) -> str | None:
+        info = self.securities.get(security_id)
+        return info.ticker if info else None
+
+
+def _cancel_check(cancel: Any) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if hasattr(cancel, "is_set"):
+        return cancel.is_set
+    return lambda: bool(cancel())
+
+
+def build_market_snapshot(
+    services: GlobeCoServices,
+    model: InvestmentModel,
+    portfolio_ids: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    cancel: Any = None,
+    max_concurrency: int | None = None,
+) -> MarketSnapshot:
+    """Fetch what a run of ``model`` needs for ``portfolio_ids`` (default: the model's portfolios).
+
+    ``progress(done, total)`` is called on the calling thread after each summary. ``cancel`` (a callable returning
+    True, or an Event) stops the run between summaries with ``engine.errors.Cancelled``.
+    Raises ``ServiceUnavailable`` when accounting, security or pricing is down after retries.
+    """
+    started = time.perf_counter()
+    taken_at = dt.datetime.now(dt.UTC)
+    ids = list(dict.fromkeys(portfolio_ids if portfolio_ids is not None else model.portfolios))
+    settings = services.settings
+    concurrency = max_concurrency or settings.snapshot_max_concurrency
+    bulk = settings.bulk_threshold
+    cancelled = _cancel_check(cancel)
+    total = len(ids)
+    done = 0
+
+    def on_summary(_pid: str, _result: object) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    with count_requests() as counter:
+        names_pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="globeco-names")
+        names_future = names_pool.submit(
+            contextvars.copy_context().run, services.portfolio.names_for, ids, concurrency, bulk
+        )
+        names_pool.shutdown(wait=False)
+        if cancelled():
+            raise Cancelled("the market snapshot was cancelled before it started")
+        summaries = map_bounded(
+            services.accounting.summary, ids, concurrency, on_done=on_summary, stop=cancelled, catch=ExternalDataError
+        )
+        if cancelled() or len(summaries) < total:
+            raise Cancelled(f"the market snapshot was cancelled after {len(summaries):,} of {total:,} portfolios")
+
+        failures: dict[str, EngineError] = {}
+        usable: dict[str, PortfolioHoldings] = {}
+        for pid, result in summaries.items():
+            if isinstance(result, PortfolioHoldings):
+                usable[pid] = result
+            else:
+                failures[pid] = result  # type: ignore[assignment]
+
+        model_ids = [p.security_id for p in model.positions]
+        needed = list(dict.fromkeys([*model_ids, *(h.security_id for p in usable.values() for h in p.holdings)]))
+        if not usable:
+            needed = []
+        securities = services.security.resolve(needed, concurrency, bulk)
+        tickers = {sid: info.ticker for sid, info in securities.found.items()}
+        pricing = services.pricing.prices_for(tickers.values(), concurrency, bulk)
+        prices = {sid: pricing.prices[t] for sid, t in tickers.items() if t in pricing.prices}
+
+        problems: dict[str, str] = {}
+        for sid in needed:
+            if sid in securities.problems:
+                problems[sid] = securities.problems[sid]
+            elif sid not in tickers:
+                why = "" if is_object_id(sid) else " (not a 24-hex id, which the security service cannot know)"
+                problems[sid] = f"unknown security {sid}{why}"
+            elif sid not in prices:
+                ticker = tickers[sid]
+                problems[sid] = f"no price for {ticker} (security {sid}): {pricing.problems.get(ticker, 'missing')}"
+        model_set = set(model_ids)
+        for pid in list(usable):
+            holding_ids = [h.security_id for h in usable[pid].holdings]
+            bad = [sid for sid in dict.fromkeys([*model_ids, *holding_ids]) if sid in problems]
+            if bad:
+                failures[pid] = _data_error(pid, bad, problems, tickers, model_set)
+                del usable[pid]
+
+        names: NameLookup = names_future.result()
+    warnings = [*names.warnings, *securities.warnings, *pricing.warnings]
+    portfolios = [usable[pid].model_copy(update={"name": names.names.get(pid)}) for pid in ids if pid in usable]
+    failure_info = {}
+    for pid in ids:
+        if pid in failures:
+            info = ErrorInfo.of(failures[pid])
+            info.details.setdefault("portfolio_id", pid)
+            failure_info[pid] = info
+    return MarketSnapshot(
+        model=model,
+        taken_at=taken_at,
+        portfolio_ids=tuple(ids),
+        portfolios=portfolios,
+        prices=prices,
+        securities={sid: info for sid, info in securities.found.items()},
+        failures=failure_info,
+        requests=counter.total,
+        requests_by_service=dict(counter.by_service),
+        warnings=warnings,
+        elapsed=time.perf_counter() - started,
+    )
+
+
+def _data_error(
+    pid: str, bad: list[str], problems: dict[str, str], tickers: dict[str, str], model_ids: set[str]
+) -> ExternalDataError:
+    """The per-portfolio error naming the first bad security (ticker and id) and counting the others."""
+    first = bad[0]
+    where = "model position" if first in model_ids else "holding"
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    return ExternalDataError(
+        f"portfolio {pid}: {where} {problems[first]}{more}",
+        {
+            "portfolio_id": pid,
+            "security_id": first,
+            "ticker": tickers.get(first),
+            "securities": [{"security_id": s, "ticker": tickers.get(s), "problem": problems[s]} for s in bad],
+        },
+    )
