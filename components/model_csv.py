@@ -1,0 +1,180 @@
+"""CSV import and export of a model's positions (pure functions, no Streamlit).
+
+Format: one row per position, header ``securityId,ticker,description,target,lowDrift,highDrift``; weights are
+fractions (``0.05``) or percentages with a ``%`` sign (``5%``). On import a row needs ``securityId`` or ``ticker``
+and ``target``; ``lowDrift``/``highDrift`` default to 0.05 when the column is absent. Every bad row is reported
+(line, field, value, rule) and nothing is imported unless all rows are good.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.models import Position
+from engine.validation import MAX_POSITIONS, MAX_TARGET_SUM, is_valid_id, position_violations
+
+EXPORT_COLUMNS = ("securityId", "ticker", "description", "target", "lowDrift", "highDrift")
+MAX_BYTES = 1_000_000
+MAX_ROWS = 1_000
+_ALIASES = {
+    "securityid": "securityId",
+    "security_id": "securityId",
+    "ticker": "ticker",
+    "target": "target",
+    "lowdrift": "lowDrift",
+    "low_drift": "lowDrift",
+    "highdrift": "highDrift",
+    "high_drift": "highDrift",
+    "description": "description",
+}
+
+
+def positions_to_csv(rows: Sequence[Mapping[str, Any]], securities: Mapping[str, tuple[str, str]]) -> bytes:
+    """Grid rows -> CSV bytes (UTF-8). ``securities`` maps id -> (ticker, description)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for r in rows:
+        sid = r.get("security_id") or ""
+        ticker, description = securities.get(sid, ("", ""))
+        values = [_plain(r.get(k)) for k in ("target", "low_drift", "high_drift")]
+        writer.writerow([sid, _safe(ticker), _safe(description), *values])
+    return buf.getvalue().encode("utf-8")
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+def _safe(text: str) -> str:
+    # a spreadsheet would run a cell starting with = + - @ as a formula; the leading quote keeps it text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """Rows ready for the grid (only when ``errors`` is empty) and every problem found."""
+
+    rows: list[dict[str, Any]]
+    errors: list[str]
+
+
+def _fraction(raw: str) -> Decimal:
+    text = raw.strip()
+    scale = Decimal(1)
+    if text.endswith("%"):
+        text, scale = text[:-1].strip(), Decimal("0.01")
+    value = Decimal(text) * scale
+    if not value.is_finite():
+        raise InvalidOperation
+    return value
+
+
+def parse_positions_csv(
+    data: bytes, ids: Mapping[str, str], tickers: Mapping[str, str], default_drift: Decimal = Decimal("0.05")
+) -> ImportResult:
+    """Parse and validate uploaded CSV bytes.
+
+    ``ids`` maps every known security id -> ticker; ``tickers`` maps ticker (upper case) -> security id.
+    """
+    if len(data) > MAX_BYTES:
+        return ImportResult([], [f"the file has {len(data):,} bytes; at most {MAX_BYTES:,} are accepted"])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return ImportResult([], ["the file is not UTF-8 text (save it as CSV UTF-8)"])
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        return ImportResult([], ["the file is empty: expected a header row such as " + ",".join(EXPORT_COLUMNS)])
+    cols = [_ALIASES.get(h.strip().lower()) for h in header]
+    errors: list[str] = []
+    if "target" not in cols:
+        errors.append("line 1: column 'target' is missing")
+    if "securityId" not in cols and "ticker" not in cols:
+        errors.append("line 1: a 'securityId' or 'ticker' column is needed")
+    if errors:
+        return ImportResult([], errors)
+
+    rows: list[dict[str, Any]] = []
+    first_line: dict[str, int] = {}
+    total = Decimal(0)
+    for line_no, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(rows) + len(errors) >= MAX_ROWS:
+            errors.append(f"more than {MAX_ROWS} rows; the rest of the file was not read")
+            break
+        rec = {c: v.strip() for c, v in zip(cols, values, strict=False) if c}
+        bad = len(errors)
+        sid = rec.get("securityId") or ""
+        ticker = rec.get("ticker") or ""
+        if sid:
+            if not is_valid_id(sid):
+                errors.append(f"line {line_no}, securityId {sid!r}: must be 24 letters or digits")
+            elif sid not in ids:
+                errors.append(f"line {line_no}, securityId {sid!r}: unknown to the Security Service")
+            elif ticker and ids[sid].upper() != ticker.upper():
+                errors.append(f"line {line_no}, ticker {ticker!r}: security {sid} has ticker {ids[sid]}")
+        elif ticker:
+            sid = tickers.get(ticker.upper(), "")
+            if not sid:
+                errors.append(f"line {line_no}, ticker {ticker!r}: unknown ticker")
+        else:
+            errors.append(f"line {line_no}: securityId and ticker are both empty")
+        numbers: dict[str, Decimal] = {}
+        for name in ("target", "lowDrift", "highDrift"):
+            raw = rec.get(name)
+            if raw in (None, "") and name != "target":
+                numbers[name] = default_drift
+                continue
+            try:
+                numbers[name] = _fraction(raw or "")
+            except (InvalidOperation, ValueError):
+                errors.append(f"line {line_no}, {name} {raw!r}: not a number")
+        if len(numbers) == 3 and sid:
+            p = Position(
+                security_id=sid,
+                target=numbers["target"],
+                low_drift=numbers["lowDrift"],
+                high_drift=numbers["highDrift"],
+            )
+            for v in position_violations(0, p):
+                if v.rule != "id_format":
+                    errors.append(f"line {line_no}, {v.field} {rec.get(v.field) or v.value!s}: {_rule_text(v.rule)}")
+            if sid in first_line:
+                errors.append(f"line {line_no}, securityId {sid}: duplicate of line {first_line[sid]}")
+            first_line.setdefault(sid, line_no)
+            total += p.target
+        if len(errors) == bad:
+            rows.append(
+                {
+                    "security_id": sid,
+                    "target": float(numbers["target"]),
+                    "low_drift": float(numbers["lowDrift"]),
+                    "high_drift": float(numbers["highDrift"]),
+                }
+            )
+    live = sum(1 for r in rows if r["target"] != 0)
+    if live > MAX_POSITIONS:
+        errors.append(f"{live} positions with a target above 0; at most {MAX_POSITIONS} are allowed")
+    if total > MAX_TARGET_SUM:
+        errors.append(f"targets sum to {float(total) * 100:.1f} %; at most 95 % (at least 5 % stays in cash)")
+    if not rows and not errors:
+        errors.append("the file has a header but no positions")
+    return ImportResult(rows if not errors else [], errors)
+
+
+def _rule_text(rule: str) -> str:
+    return {
+        "target_range": "target must be between 0 and 0.95 (95 %)",
+        "target_step": "target must be a multiple of 0.005 (0.5 %)",
+        "drift_range": "drift must be between 0 and 1 (100 %)",
+    }.get(rule, rule)

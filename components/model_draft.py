@@ -1,0 +1,244 @@
+"""The model being edited, as plain data: rows of the positions grid, name, linked portfolios, base version.
+
+Pure functions (no Streamlit): grid rows <-> engine positions, per-row and whole-model rule checks with the grid's
+row numbers, the data_editor delta fold, and the difference between two stored versions (for version conflicts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from engine.errors import Violation
+from engine.models import InvestmentModel, Position, to_decimal
+from engine.validation import MAX_POSITIONS, MAX_TARGET_SUM, model_violations, model_warnings, quantize_ui_fraction
+
+DEFAULT_TARGET = 0.0
+DEFAULT_DRIFT = 0.05
+GRID_COLUMNS = ("security_id", "target", "low_drift", "high_drift")
+FIELD_LABELS = {"security_id": "security", "target": "target", "low_drift": "low drift", "high_drift": "high drift"}
+
+
+@dataclass
+class ModelDraft:
+    """A model being created (``model_id`` None) or edited, as shown in the editor."""
+
+    name: str = ""
+    rows: list[dict[str, Any]] = field(default_factory=list)  # security_id, target, low_drift, high_drift
+    portfolios: list[str] = field(default_factory=list)
+    model_id: str | None = None
+    version: int | None = None
+    last_rebalance_date: dt.datetime | None = None
+    base: InvestmentModel | None = None  # the stored model the edit started from (None for a new one)
+
+    @property
+    def is_new(self) -> bool:
+        return self.model_id is None
+
+
+def draft_from_model(model: InvestmentModel) -> ModelDraft:
+    """An editable copy of a stored model."""
+    return ModelDraft(
+        name=model.name,
+        rows=[
+            {
+                "security_id": p.security_id,
+                "target": float(p.target),
+                "low_drift": float(p.low_drift),
+                "high_drift": float(p.high_drift),
+            }
+            for p in model.positions
+        ],
+        portfolios=list(model.portfolios),
+        model_id=model.model_id,
+        version=model.version,
+        last_rebalance_date=model.last_rebalance_date,
+        base=model,
+    )
+
+
+def rebase(draft: ModelDraft, theirs: InvestmentModel) -> ModelDraft:
+    """Keep the draft's edits but take ``theirs`` as the new base (so the next save overwrites their version)."""
+    return replace(draft, version=theirs.version, last_rebalance_date=theirs.last_rebalance_date, base=theirs)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+def fold_delta(
+    rows: Sequence[Mapping[str, Any]], delta: Mapping[str, Any], label_to_id: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Apply a data_editor edit state (``edited_rows``/``deleted_rows``/``added_rows``) to the grid rows.
+
+    The grid shows the security as a "TICKER — description" label in column ``security``; it maps back to an id.
+    """
+
+    def apply(row: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+        for col, value in changes.items():
+            if col == "security":
+                row["security_id"] = None if _missing(value) else label_to_id.get(value, value)
+            elif col in GRID_COLUMNS:
+                row[col] = None if _missing(value) else value
+        return row
+
+    out = [dict(r) for r in rows]
+    for idx, changes in (delta.get("edited_rows") or {}).items():
+        i = int(idx)
+        if 0 <= i < len(out):
+            apply(out[i], changes)
+    deleted = {int(i) for i in delta.get("deleted_rows") or []}
+    out = [r for i, r in enumerate(out) if i not in deleted]
+    for added in delta.get("added_rows") or []:
+        base = {"security_id": None, "target": DEFAULT_TARGET, "low_drift": DEFAULT_DRIFT, "high_drift": DEFAULT_DRIFT}
+        out.append(apply(base, added))
+    return out
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """A problem shown next to a grid row (``row`` 0-based) or for the whole model (``row`` None)."""
+
+    row: int | None
+    field: str | None
+    message: str
+    blocking: bool = True
+
+
+@dataclass(frozen=True)
+class DraftCheck:
+    """Result of checking a draft: positions built from complete rows, issues, live totals."""
+
+    positions: tuple[Position, ...]
+    issues: tuple[RowIssue, ...]
+    target_sum: Decimal
+    live_positions: int
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.blocking for i in self.issues)
+
+    @property
+    def cash(self) -> Decimal:
+        """The implied cash weight, 1 − Σ targets."""
+        return Decimal(1) - self.target_sum
+
+    def row_text(self, row: int) -> str:
+        """Every issue of one grid row, joined for its "Check" cell."""
+        return "; ".join(i.message for i in self.issues if i.row == row)
+
+
+def _pct(value: Decimal | float) -> str:
+    return f"{float(value) * 100:.2f} %".replace(".00 %", " %")
+
+
+def _row_message(v: Violation, first_row_of: Mapping[str, int]) -> str:
+    """A violation re-worded without its row prefix (the grid row is shown next to it)."""
+    if v.rule == "target_range":
+        return f"target {_pct(v.value)} is outside 0–95 %"
+    if v.rule == "target_step":
+        return f"target {_pct(v.value)} is not a multiple of 0.5 %"
+    if v.rule == "drift_range":
+        label = "high drift" if v.field == "highDrift" else "low drift"
+        return f"{label} {_pct(v.value)} is outside 0–100 %"
+    if v.rule == "duplicate_security":
+        return f"duplicate: this security is already in row {first_row_of.get(str(v.value), 0) + 1}"
+    if v.rule == "id_format":
+        return f"security id {v.value!r} must be 24 letters or digits"
+    return v.message
+
+
+def check_rows(name: str | None, rows: Sequence[Mapping[str, Any]], portfolios: Sequence[str] = ()) -> DraftCheck:
+    """Check a draft against every rule of product-spec 1.3, with issues keyed by grid row.
+
+    Rows with an empty security or number are reported as such and left out of the model-wide checks; a UI float
+    target is quantised to 3 dp before the 0.005 grid check (rule 1).
+    """
+    issues: list[RowIssue] = []
+    positions: list[Position] = []
+    grid_row: list[int] = []
+    for i, r in enumerate(rows):
+        missing = [f for f in GRID_COLUMNS if _missing(r.get(f))]
+        if missing:
+            issues.append(RowIssue(i, missing[0], "fill in " + ", ".join(FIELD_LABELS[m] for m in missing)))
+            continue
+        try:
+            positions.append(
+                Position(
+                    security_id=str(r["security_id"]),
+                    target=quantize_ui_fraction(r["target"]),
+                    low_drift=to_decimal(r["low_drift"], "low drift"),
+                    high_drift=to_decimal(r["high_drift"], "high drift"),
+                )
+            )
+            grid_row.append(i)
+        except ValueError as err:
+            issues.append(RowIssue(i, None, str(err)))
+    first_row_of: dict[str, int] = {}
+    for p, i in zip(positions, grid_row, strict=True):
+        first_row_of.setdefault(p.security_id, i)
+    for v in model_violations(name, positions, portfolios):
+        if v.row is None:
+            issues.append(RowIssue(None, v.field, v.message))
+        else:
+            issues.append(RowIssue(grid_row[v.row], v.field, _row_message(v, first_row_of)))
+    for text in model_warnings(positions, portfolios):
+        row = None
+        if text.startswith("row "):
+            row = grid_row[int(text.split(":")[0][4:]) - 1]
+            text = text.split(": ", 1)[1]
+        issues.append(RowIssue(row, None, text, blocking=False))
+    total = sum((p.target for p in positions), Decimal(0))
+    live = sum(1 for p in positions if p.target != 0)
+    issues.sort(key=lambda i: (i.row is not None, i.row or 0))
+    return DraftCheck(tuple(positions), tuple(issues), total, live)
+
+
+def limits_text(check: DraftCheck) -> str:
+    """``Σ targets 92.5 % of 95 % · cash 7.5 % · 12 of 100 positions``."""
+    return (
+        f"Σ targets {_pct(check.target_sum)} of {_pct(MAX_TARGET_SUM)} · implied cash {_pct(check.cash)} · "
+        f"{check.live_positions} of {MAX_POSITIONS} positions"
+    )
+
+
+# --- version conflicts -------------------------------------------------------------------------------------------
+def model_changes(
+    before: InvestmentModel, after: InvestmentModel, ticker_of: Mapping[str, str]
+) -> list[dict[str, str]]:
+    """What changed between two stored versions, one row per change: What, Before, After."""
+
+    def t(sid: str) -> str:
+        return ticker_of.get(sid, sid)
+
+    def pos(p: Position | None) -> str:
+        if p is None:
+            return "—"
+        return f"target {_pct(p.target)}, band −{_pct(p.low_drift)} / +{_pct(p.high_drift)}"
+
+    out: list[dict[str, str]] = []
+    if before.name != after.name:
+        out.append({"What": "Name", "Before": before.name, "After": after.name})
+    b, a = before.position_map(), after.position_map()
+    for sid in sorted(set(b) | set(a), key=t):
+        if b.get(sid) != a.get(sid):
+            out.append({"What": f"Position {t(sid)}", "Before": pos(b.get(sid)), "After": pos(a.get(sid))})
+    added = sorted(set(after.portfolios) - set(before.portfolios))
+    removed = sorted(set(before.portfolios) - set(after.portfolios))
+    if added:
+        out.append({"What": "Portfolios linked", "Before": "—", "After": f"{len(added)} portfolio(s)"})
+    if removed:
+        out.append({"What": "Portfolios unlinked", "Before": f"{len(removed)} portfolio(s)", "After": "—"})
+    if before.last_rebalance_date != after.last_rebalance_date:
+        out.append(
+            {
+                "What": "Last rebalance",
+                "Before": str(before.last_rebalance_date),
+                "After": str(after.last_rebalance_date),
+            }
+        )
+    return out

@@ -1,0 +1,96 @@
+"""Investment models: list, create, edit (positions, portfolios, CSV), delete — every save version-checked."""
+
+import streamlit as st
+
+from components import feedback, models_view, resources, state
+from components.model_draft import ModelDraft
+from components.model_editor import SecurityIndex, render_csv, render_portfolios, render_positions
+
+st.title("Investment models")
+st.caption("Target weights with drift bands per security, linked to the portfolios that follow them.")
+
+with feedback.guard("load the investment models"):
+    models = models_view.all_models()
+try:
+    names = dict(zip(resources.portfolios()["portfolio_id"], resources.portfolios()["name"], strict=True))
+except Exception as err:  # the Portfolio Service is soft: show ids instead of names
+    feedback.show(
+        err,
+        "load portfolio names (ids are shown instead)",
+    )
+    names = {}
+
+models_view.render_tiles(models)
+models_view.render_list(names)
+
+by_id = {m.model_id: m for m in models}
+a1, a2, a3, a4, a5, a6 = st.columns([3, 1, 1, 1, 1, 1], vertical_alignment="bottom")
+default = state.selected_model_id() if state.selected_model_id() in by_id else None
+pick = a1.selectbox(
+    "Model",
+    options=list(by_id),
+    format_func=lambda i: f"{by_id[i].name} (v{by_id[i].version})",
+    index=list(by_id).index(default) if default else (0 if by_id else None),
+    key=state.MODELS_OPEN_PICK,
+    placeholder="No models yet",
+)
+a2.button(
+    "Edit",
+    key="models_edit",
+    icon=":material/edit:",
+    disabled=pick is None,
+    width="stretch",
+    on_click=models_view.open_model,
+    args=(pick,),
+)
+if a3.button("Drift", key="models_drift", icon=":material/query_stats:", disabled=pick is None, width="stretch"):
+    state.select_model(pick)
+    st.switch_page("pages/drift.py")
+if a4.button("Rebalance", key="models_rebalance", icon=":material/balance:", disabled=pick is None, width="stretch"):
+    state.select_model(pick)
+    st.switch_page("pages/rebalance.py")
+a5.button(
+    "Delete",
+    key="models_delete",
+    icon=":material/delete:",
+    disabled=pick is None,
+    width="stretch",
+    on_click=lambda: models_view.ask_delete(by_id[pick]),
+)
+a6.button(
+    "New model",
+    key="models_new",
+    icon=":material/add:",
+    type="primary",
+    width="stretch",
+    on_click=models_view.start_draft,
+    args=(ModelDraft(),),
+)
+if state.get(state.MODELS_PENDING_DELETE):
+    models_view.confirm_delete()
+
+draft: ModelDraft | None = state.get(state.MODELS_DRAFT)
+if draft is not None:
+    st.divider()
+    title = "New model" if draft.is_new else f"Edit model · v{draft.version}"
+    st.subheader(title, anchor=False)
+    with feedback.guard("load the securities"):
+        index = SecurityIndex(resources.securities())
+    models_view.render_conflict(draft, index.ticker_of)
+    n1, n2 = st.columns([3, 2])
+    name = n1.text_input("Model name", key=state.MODELS_NAME_INPUT, max_chars=255, placeholder="e.g. Balanced 60/40")
+    if not draft.is_new:
+        n2.text_input("Model ID", value=draft.model_id, disabled=True)
+    owner_of = {p: m.name for m in models if m.model_id != draft.model_id for p in m.portfolios}
+    t1, t2, t3 = st.tabs(["Positions", f"Portfolios ({len(draft.portfolios)})", "Import / export CSV"])
+    with t1:
+        rows, check = render_positions(draft, index, name)
+    with t2:
+        render_portfolios(draft, names, owner_of)
+    with t3:
+        render_csv(draft, rows, index)
+    s1, s2, _ = st.columns([1, 1, 4])
+    save = s1.button("Save model", key="models_save", type="primary", icon=":material/save:", width="stretch")
+    s2.button("Close editor", key="models_close", on_click=models_view.close_draft, width="stretch")
+    if save:
+        models_view.save_draft(draft, name, rows, check, names)
