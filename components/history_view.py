@@ -307,8 +307,12 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         args=(record, label),
         width="stretch",
     )
+
+
+def render_pending_delete() -> None:
+    """The delete dialog, whenever one is pending (independent of what the list shows now)."""
     if st.session_state.get(PENDING_DELETE):
         confirm_delete()
 
 
-__all__ = ["render_list", "render_notice", "render_record"]
+__all__ = ["render_list", "render_notice", "render_pending_delete", "render_record"]

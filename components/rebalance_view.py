@@ -242,14 +242,17 @@ def execute(request: RunRequest, services: Any, workers: int | None = None) -> s
     """Run in st.status with a progress bar and a Cancel button; add the scenario to the session on success."""
     with st.status(f"Running “{request.name}”…", expanded=True) as status:
         bar = st.progress(0.0, text="Starting…")
-        st.button("Cancel", key=CANCEL, on_click=request_cancel, icon=":material/cancel:")
+        cancel = st.empty()
+        cancel.button("Cancel", key=CANCEL, on_click=request_cancel, icon=":material/cancel:")
         try:
             scenario = run_scenario(services, request, lambda f, t: bar.progress(f, text=t), workers)
         except Exception as err:  # typed errors get their message (naming the service); nothing is kept
             msg = feedback.describe(err, f"run “{request.name}”")
+            cancel.empty()
             status.update(label=msg.headline, state="error", expanded=True)
             feedback.show(err, f"run “{request.name}”")
             return None
+        cancel.empty()
         store.add(scenario)
         s = scenario.summary
         took = scenario.timings["snapshot"] + scenario.timings["solve"]

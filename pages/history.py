@@ -10,6 +10,7 @@ st.caption(
     "download its orders, or delete it."
 )
 history_view.render_notice()
+history_view.render_pending_delete()
 
 try:
     names = dict(zip(resources.portfolios()["portfolio_id"], resources.portfolios()["name"], strict=True))

@@ -44,7 +44,7 @@ with st.container(border=True):
     settings = resources.settings()
     amount, fraction, time_limit = rebalance_view.render_parameters(settings.optimization_timeout)
     run_model = rebalance_view.render_overrides(model)
-    rebalance_view.snapshot_note(model, portfolio_ids)
+    note = st.empty()  # filled after a run, so it shows the snapshot that run froze
     blocked = None
     if not portfolio_ids:
         blocked = "The model has no portfolios." if all_of_model else "Pick at least one portfolio."
@@ -76,6 +76,8 @@ if run and run_model is not None:
     with feedback.guard("connect to the GlobeCo services"):
         services = resources.services()
     rebalance_view.execute(request, services, settings.rebalance_max_workers)
+with note.container():
+    rebalance_view.snapshot_note(model, portfolio_ids)
 
 st.subheader("Scenarios", anchor=False)
 scenario = rebalance_results.render_manager()

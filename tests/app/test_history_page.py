@@ -1,0 +1,103 @@
+"""Saved rebalances page (AppTest): list newest first with paging, filter by portfolio, drill-down, CSV, and the
+version-checked delete."""
+
+from __future__ import annotations
+
+from components import resources
+from tests.app.conftest import no_exception, texts
+from tests.app.test_orders_page import save, whatif_then_orders
+from tests.app.test_rebalance_page import frame_with, metric, models_by_name, open_page, run_whatif, scenarios
+
+PAGE = "pages/history.py"
+
+
+def saved_run(at, repo, name="Technology Leaders", **params):
+    """Run a what-if on ``name``, save it from the Orders page; return the scenario."""
+    if scenarios(at):
+        run_whatif(open_page(at, models_by_name(repo)[name]), **params)
+        at.switch_page("pages/orders.py").run()
+        scenario = scenarios(at)[-1]
+    else:
+        scenario = whatif_then_orders(at, repo, name, **params)
+    save(at)
+    assert scenario.saved_rebalance_id
+    return scenario
+
+
+def test_empty_history(at):
+    at.switch_page(PAGE).run()
+    assert no_exception(at)
+    assert any("No saved rebalances yet" in i for i in texts(at, "info"))
+
+
+def test_saved_runs_newest_first_with_drill_down(at, repo):
+    older = saved_run(at, repo)
+    newer = saved_run(at, repo, name="Dividend Income", min_cash=1000.0)
+    at.switch_page(PAGE).run()
+    assert no_exception(at), [e.value for e in at.exception]
+    listing = frame_with(at, "rebalance_id")
+    assert listing["rebalance_id"].tolist() == [newer.saved_rebalance_id, older.saved_rebalance_id]
+    assert listing["portfolios"].tolist() == [len(newer.optimal_results), len(older.optimal_results)]
+    assert listing["model"].tolist() == [newer.model.name, older.model.name]
+    # the newest record opens by default
+    assert at.selectbox(key="history_open").value == newer.saved_rebalance_id
+    assert metric(at, "Portfolios") == f"{len(newer.optimal_results):,}"
+    assert metric(at, "Orders") == f"{sum(len(r.transactions) for r in newer.optimal_results):,}"
+    portfolios = frame_with(at, "traded_value")
+    assert portfolios["portfolio_id"].tolist() == [r.portfolio_id for r in newer.optimal_results]
+    res = newer.optimal_results[1]
+    at.selectbox(key=f"history_portfolio_pick_{newer.saved_rebalance_id}").set_value(res.portfolio_id).run()
+    positions = frame_with(at, "original_value").set_index("security_id")
+    assert sorted(positions.index) == sorted(p.security_id for p in res.positions)
+    for p in res.positions:
+        row = positions.loc[p.security_id]
+        assert (row.price, row.adjusted_quantity, row.actual_drift) == (
+            float(p.price),
+            float(p.adjusted_quantity),
+            float(p.actual_drift),
+        )
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download orders CSV", "Download block orders CSV"]
+
+
+def test_filter_by_portfolio_and_paging(at, repo):
+    tech = saved_run(at, repo)
+    saved_run(at, repo, name="Dividend Income")
+    saved_run(at, repo, name="Dividend Income", min_cash=500.0)
+    at.switch_page(PAGE).run()
+    at.multiselect(key="history_portfolios").set_value([tech.results[0].portfolio_id]).run()
+    assert frame_with(at, "rebalance_id")["rebalance_id"].tolist() == [tech.saved_rebalance_id]
+    at.multiselect(key="history_portfolios").set_value([]).run()
+    at.selectbox(key="history_page_size").set_value(10).run()
+    assert len(frame_with(at, "rebalance_id")) == 3
+    assert "Page 1 of 1 · 3 saved rebalance(s), newest first" in texts(at, "caption")
+
+
+def test_delete_is_version_checked(at, repo):
+    from bson import ObjectId
+
+    scenario = saved_run(at, repo)
+    at.switch_page(PAGE).run()
+    at.button(key="history_delete").click().run()
+    # the stored record moves on while the dialog is open (no app operation edits records: write it directly)
+    resources.mongo_db().rebalances.update_one({"_id": ObjectId(scenario.saved_rebalance_id)}, {"$inc": {"version": 1}})
+    at.button(key="history_confirm_delete").click().run()
+    assert any("Not deleted: the record changed since you opened it" in w for w in texts(at, "warning"))
+    assert resources.rebalance_repo().count_rebalances() == 1
+    # the list shows the new version; deleting that one works
+    at.run()
+    assert frame_with(at, "rebalance_id")["version"].tolist() == [2]
+    at.button(key="history_delete").click().run()
+    at.button(key="history_confirm_delete").click().run()
+    assert any(s.startswith("Deleted rebalance") for s in texts(at, "success"))
+    assert resources.rebalance_repo().count_rebalances() == 0
+    assert any("No saved rebalances yet" in i for i in texts(at, "info"))
+
+
+def test_delete_of_a_record_already_gone(at, repo):
+    scenario = saved_run(at, repo)
+    at.switch_page(PAGE).run()
+    at.button(key="history_delete").click().run()
+    resources.rebalance_repo().delete_rebalance(scenario.saved_rebalance_id, 1)  # another user was faster
+    at.button(key="history_confirm_delete").click().run()
+    assert any("already deleted" in i for i in texts(at, "info"))

@@ -1,0 +1,150 @@
+"""Orders & export page (AppTest): blotter and totals, filters, save (and refusal after a model edit), submit with
+partial failures against the simulator's Order Service (HTTP 207), never re-sending a created order."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.orders import order_rows, side_totals
+from tests.app.conftest import clear_faults, inject_fault, no_exception, texts
+from tests.app.test_rebalance_page import frame_with, metric, models_by_name, open_page, run_whatif, scenarios
+
+PAGE = "pages/orders.py"
+
+
+def whatif_then_orders(at, repo, name="Technology Leaders", **params):
+    run_whatif(open_page(at, models_by_name(repo)[name]), **params)
+    at.switch_page(PAGE).run()
+    assert no_exception(at), [e.value for e in at.exception]
+    return scenarios(at)[-1]
+
+
+def test_without_a_scenario_the_page_points_to_the_what_if(at):
+    at.switch_page(PAGE).run()
+    assert any("run one first" in i for i in texts(at, "info"))
+    assert not at.button  # nothing to save or submit
+
+
+def test_blotter_totals_and_filters(at, repo):
+    scenario = whatif_then_orders(at, repo)
+    rows = order_rows(scenario.results, scenario.tickers)
+    totals = side_totals(rows)
+    assert metric(at, "Orders") == f"{len(rows):,}"
+    assert metric(at, "BUY orders") == f"{totals['BUY'].orders:,}"
+    assert metric(at, "SELL value") == f"${float(totals['SELL'].estimated_value):,.2f}"
+    blotter = frame_with(at, "reason")
+    assert len(blotter) == len(rows)
+    assert set(zip(blotter["portfolio_id"], blotter["security_id"], blotter["side"], strict=True)) == {
+        (r.portfolio_id, r.security_id, r.transaction_type) for r in rows
+    }
+    assert all(blotter["reason"].str.len() > 0)
+    at.multiselect(key="orders_sides").set_value(["SELL"]).run()
+    assert set(frame_with(at, "reason")["side"]) == {"SELL"}
+    ticker = rows[0].ticker
+    at.multiselect(key="orders_sides").set_value(["BUY", "SELL"]).run()
+    at.text_input(key="orders_ticker_filter").input(ticker.lower()).run()
+    shown = frame_with(at, "reason")
+    assert len(shown) == sum(1 for r in rows if ticker.lower() in (r.ticker or "").lower()) and len(shown) > 0
+    at.selectbox(key="orders_sort").set_value("Estimated value, largest first").run()
+    values = frame_with(at, "reason")["estimated_value"].tolist()
+    assert values == sorted(values, reverse=True)
+    blocks = frame_with(at, "portfolios")
+    assert blocks["quantity"].sum() == float(sum(r.quantity for r in rows))
+    assert at.get("download_button")[0].proto.label == "Download orders CSV"
+    assert [b.proto.label for b in at.get("download_button")] == ["Download orders CSV", "Download block orders CSV"]
+
+
+def save(at):
+    at.button(key="orders_save").click().run()
+    at.button(key="orders_confirm_save").click().run()
+    assert no_exception(at), [e.value for e in at.exception]
+
+
+def test_save_persists_exactly_the_reviewed_scenario(at, repo):
+    from components import resources
+
+    scenario = whatif_then_orders(at, repo, min_cash=2500.0)
+    model_before = repo().get_model(scenario.model.model_id)
+    save(at)
+    assert scenario.saved_rebalance_id
+    assert any(scenario.saved_rebalance_id in s for s in texts(at, "success"))
+    record = resources.rebalance_repo().get_rebalance(scenario.saved_rebalance_id)
+    optimal = scenario.optimal_results
+    assert [p.portfolio_id for p in record.portfolios] == [r.portfolio_id for r in optimal]
+    for saved, res in zip(record.portfolios, optimal, strict=True):
+        assert saved.cash_after_rebalance == res.cash_after and saved.market_value == res.market_value
+        assert saved.positions == res.positions  # the reviewed numbers, not a re-solve
+    model_after = repo().get_model(scenario.model.model_id)
+    assert model_after.version == model_before.version  # the stamp does not bump the version
+    assert model_after.last_rebalance_date == record.rebalance_date
+    assert "orders_save" not in [b.key for b in at.button]  # saved once, not twice
+
+
+def test_save_refused_after_a_model_edit(at, repo):
+    from components import resources
+
+    scenario = whatif_then_orders(at, repo)
+    model = repo().get_model(scenario.model.model_id)
+    first = model.positions[0]
+    edited = first.model_copy(update={"high_drift": first.high_drift + Decimal("0.01")})
+    repo().update_position(model.model_id, edited)  # "another user" edits the model: version + 1
+    save(at)
+    assert scenario.saved_rebalance_id is None
+    (error,) = [e for e in texts(at, "error") if "Save refused" in e]
+    assert f"“{model.name}” changed since the run" in error and "Re-run the what-if" in error
+    assert resources.rebalance_repo().count_rebalances() == 0
+    assert repo().get_model(model.model_id).last_rebalance_date == model.last_rebalance_date
+
+
+def sim_orders(simulator) -> list[tuple[str, str, int, Decimal]]:
+    return [
+        (o["portfolioId"], o["securityId"], o["orderTypeId"], o["quantity"])
+        for o in simulator.sim.state.orders.values()
+    ]
+
+
+def test_submit_with_partial_failures_never_resends_a_success(at, repo, simulator):
+    scenario = whatif_then_orders(at, repo)
+    rows = order_rows(scenario.results, scenario.tickers)
+    inject_fault(simulator, kind="order_item_failure", service="order", indexes=[0, 2], message="Blotter locked")
+    at.button(key="orders_submit").click().run()
+    assert at.button(key="orders_confirm_submit").label == f"Submit {len(rows):,} orders"
+    at.button(key="orders_confirm_submit").click().run()
+    assert no_exception(at)
+    (report,) = [w for w in texts(at, "warning") if w.startswith("Submitted")]
+    assert report == f"Submitted {len(rows):,} order(s): {len(rows) - 2:,} created, 2 failed, 0 unknown."
+    created = sim_orders(simulator)
+    assert len(created) == len(rows) - 2
+    failed = [k for k, o in scenario.submissions.items() if not o.succeeded]
+    assert len(failed) == 2 and all(scenario.submissions[k].message == "Blotter locked" for k in failed)
+    blotter = frame_with(at, "reason")
+    assert sorted(blotter["submission"]) == sorted(["failed"] * 2 + ["submitted"] * (len(rows) - 2))
+    # retry: only the two failed orders are sent
+    clear_faults(simulator)
+    at.button(key="orders_submit").click().run()
+    assert at.button(key="orders_confirm_submit").label == "Submit 2 orders"
+    at.button(key="orders_confirm_submit").click().run()
+    assert any(s == "Submitted 2 order(s): 2 created, 0 failed, 0 unknown." for s in texts(at, "success"))
+    side_id = {"BUY": 1, "SELL": 2}
+    expected = sorted((r.portfolio_id, r.security_id, side_id[r.transaction_type], r.quantity) for r in rows)
+    assert sorted(sim_orders(simulator)) == expected  # every order exactly once
+    assert at.button(key="orders_submit").disabled  # nothing left to send
+
+
+def test_submit_is_behind_a_confirmation(at, repo, simulator):
+    whatif_then_orders(at, repo)
+    at.button(key="orders_submit").click().run()
+    at.button(key="orders_cancel_submit").click().run()
+    assert sim_orders(simulator) == []
+    assert "orders_confirm_submit" not in [b.key for b in at.button]
+
+
+def test_limit_price_option_sends_the_rebalance_price(at, repo, simulator):
+    scenario = whatif_then_orders(at, repo)
+    rows = order_rows(scenario.results, scenario.tickers)
+    at.button(key="orders_submit").click().run()
+    at.checkbox(key="orders_limit_price").check().run()
+    at.button(key="orders_confirm_submit").click().run()
+    prices = {(r.portfolio_id, r.security_id): r.price for r in rows}
+    for o in simulator.sim.state.orders.values():
+        assert o["limitPrice"] == prices[(o["portfolioId"], o["securityId"])]

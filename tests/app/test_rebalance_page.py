@@ -1,0 +1,232 @@
+"""What-if rebalance page (AppTest): runs on the demo data through the in-process simulator, every state.
+
+Expected values come from the engine and the data the page used (the scenario kept in session state, the
+repository, the simulator), never from hard-coded numbers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from components import scenarios as store
+from tests.app.conftest import figures, inject_fault, no_exception, texts
+
+PAGE = "pages/rebalance.py"
+
+
+# --- helpers shared by the orders and history page tests -----------------------------------------------------------
+def models_by_name(repo) -> dict:
+    return {m.name: m for m in repo().list_models()}
+
+
+def open_page(at, model=None):
+    """Switch to the what-if page, optionally picking ``model``."""
+    at.switch_page(PAGE).run()
+    if model is not None:
+        at.selectbox(key="rebalance_model_pick").set_value(model.model_id).run()
+    return at
+
+
+def run_whatif(at, min_cash=None, min_cash_pct=None, time_limit=None):
+    """Set the parameters that are given and press "Run what-if"."""
+    if min_cash is not None:
+        at.number_input(key="rebalance_min_cash").set_value(min_cash)
+    if min_cash_pct is not None:
+        at.number_input(key="rebalance_min_cash_pct").set_value(min_cash_pct)
+    if time_limit is not None:
+        at.number_input(key="rebalance_time_limit").set_value(time_limit)
+    at.button(key="run").click().run()
+    assert no_exception(at), [e.value for e in at.exception]
+    return at
+
+
+def scenarios(at) -> list[store.Scenario]:
+    return list(at.session_state[store.SCENARIOS]) if store.SCENARIOS in at.session_state else []
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def frame_with(at, column: str):
+    """The first st.dataframe whose columns include ``column``."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
+# --- tests ---------------------------------------------------------------------------------------------------------
+def test_every_portfolio_of_the_largest_model(at, repo):
+    big = max(repo().list_models(), key=lambda m: len(m.portfolios))
+    run_whatif(open_page(at, big))
+    (scenario,) = scenarios(at)
+    results = scenario.results
+    assert [r.portfolio_id for r in results] == list(big.portfolios)  # one result per portfolio, in model order
+    optimal = [r for r in results if r.status == "optimal"]
+    orders = sum(len(r.transactions) for r in optimal)
+    assert at.status[0].state == "complete"
+    assert at.status[0].label.startswith(
+        f"Done: {len(optimal):,} of {len(results):,} portfolios rebalanced, {orders:,}"
+    )
+    assert metric(at, "Orders") == f"{orders:,}"
+    table = frame_with(at, "cash_before")
+    assert len(table) == len(big.portfolios)
+    row = table.set_index("portfolio_id").loc[optimal[0].portfolio_id]
+    assert row.cash_after == pytest.approx(float(optimal[0].cash_after))
+    assert row.orders == len(optimal[0].transactions)
+    drift_chart = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Drift before"))
+    assert f"top 30 of {len(results):,}" in drift_chart["layout"]["title"]["text"]
+    assert len(drift_chart["data"][1]["y"]) == 30
+    # the what-if never writes: the model is untouched
+    assert repo().get_model(big.model_id) == big
+
+
+def test_infeasible_portfolio_shows_its_diagnosis(at, repo):
+    lab = models_by_name(repo)["Edge Case Lab"]
+    run_whatif(open_page(at, lab))
+    (scenario,) = scenarios(at)
+    infeasible = [r for r in scenario.results if r.status == "infeasible"]
+    failed = [r for r in scenario.results if r.status == "error"]
+    assert infeasible and all(r.diagnosis for r in infeasible)
+    (warning,) = [w for w in texts(at, "warning") if "not rebalanced" in w]
+    assert f"{len(infeasible) + len(failed)} portfolio(s) not rebalanced" in warning
+    assert f"{len(infeasible)} infeasible, {len(failed)} failed" in warning
+    table = frame_with(at, "diagnosis")
+    shown = dict(zip(table["portfolio_id"], zip(table["status"], table["diagnosis"], strict=True), strict=True))
+    for r in infeasible:
+        assert shown[r.portfolio_id] == ("infeasible", r.diagnosis)
+    for r in failed:
+        assert shown[r.portfolio_id] == ("failed", r.diagnosis)
+    # drill into the infeasible portfolio: its diagnosis, no weights chart
+    at.selectbox(key="rebalance_portfolio_pick").set_value(infeasible[0].portfolio_id).run()
+    assert any(infeasible[0].diagnosis in w for w in texts(at, "warning"))
+
+
+def test_service_failure_mid_run_fails_fast_naming_the_service(at, repo, simulator):
+    tech = models_by_name(repo)["Technology Leaders"]
+    # one portfolio's summary keeps failing: the accounting service is "down" after the other summaries worked
+    inject_fault(simulator, kind="error", service="accounting", status=503, keys=[tech.portfolios[5]])
+    run_whatif(open_page(at, tech))
+    assert at.status[0].state == "error"
+    assert "Portfolio Accounting" in at.status[0].label
+    assert any("the Portfolio Accounting service is not answering" in e for e in texts(at, "error"))
+    assert scenarios(at) == []  # nothing kept, nothing to save
+
+
+def test_pricing_outage_names_pricing(at, repo, simulator):
+    inject_fault(simulator, kind="error", service="pricing", status=502)
+    run_whatif(open_page(at, models_by_name(repo)["Technology Leaders"]))
+    assert at.status[0].state == "error" and "Pricing" in at.status[0].label
+    assert scenarios(at) == []
+
+
+def test_two_scenarios_compared_on_one_frozen_snapshot(at, repo):
+    tech = models_by_name(repo)["Technology Leaders"]
+    run_whatif(open_page(at, tech))
+    run_whatif(at, min_cash=1000.0, min_cash_pct=5.0)
+    first, second = scenarios(at)
+    assert second.snapshot is first.snapshot  # prices frozen: like is compared with like
+    assert "(reused, frozen)" in " ".join(texts(at, "caption"))
+    for r in second.optimal_results:  # the cash floor is the greater of $1,000 and 5 % of MV, per portfolio
+        assert r.cash_after >= max(Decimal(1000), Decimal("0.05") * r.market_value)
+    table = frame_with(at, first.name)
+    assert list(table.columns) == [first.name, second.name]
+    assert table.loc["Minimum cash"].tolist() == ["none", "$1,000.00 or 5 % of MV (greater applies)"]
+    for label, attr in (("Orders", "orders"), ("Infeasible", "infeasible"), ("Optimal", "optimal")):
+        assert table.loc[label].tolist() == [f"{getattr(s.summary, attr):,}" for s in (first, second)]
+    assert table.loc["Cash after"].tolist() == [f"${float(s.summary.cash_after):,.2f}" for s in (first, second)]
+    chart = next(f for f in figures(at) if f["layout"]["title"]["text"] == "Scenarios side by side")
+    assert chart["data"][0]["x"] == [first.name, second.name]
+
+
+def test_fresh_snapshot_on_request(at, repo):
+    tech = models_by_name(repo)["Technology Leaders"]
+    run_whatif(open_page(at, tech))
+    at.button(key="rebalance_refresh_snapshot").click().run()
+    run_whatif(at)
+    first, second = scenarios(at)
+    assert second.snapshot is not first.snapshot and second.snapshot.taken_at >= first.snapshot.taken_at
+
+
+def test_rename_and_delete_scenarios(at, repo):
+    tech = models_by_name(repo)["Technology Leaders"]
+    run_whatif(run_whatif(open_page(at, tech)), min_cash=500.0)
+    first, second = scenarios(at)
+    at.text_input(key=f"rebalance_rename_{second.id}").input("Half a grand").run()
+    assert second.name == "Half a grand"
+    at.text_input(key=f"rebalance_rename_{second.id}").input(first.name).run()
+    assert any("already exists" in e for e in texts(at, "error")) and second.name == "Half a grand"
+    at.button(key="rebalance_delete").click().run()
+    assert [s.id for s in scenarios(at)] == [first.id]
+    assert at.selectbox(key="rebalance_pick").value == first.id
+
+
+def test_selected_portfolios_only(at, repo):
+    tech = models_by_name(repo)["Technology Leaders"]
+    open_page(at, tech)
+    at.radio(key="rebalance_scope").set_value("Selected portfolios").run()
+    picked = list(tech.portfolios[:2])
+    at.multiselect(key=f"rebalance_portfolios_{tech.model_id}").set_value(picked).run()
+    run_whatif(at)
+    (scenario,) = scenarios(at)
+    assert [r.portfolio_id for r in scenario.results] == picked
+    assert scenario.params.scope_label() == "2 selected portfolios"
+
+
+def test_no_portfolio_selected_blocks_the_run(at, repo):
+    open_page(at, models_by_name(repo)["Technology Leaders"])
+    at.radio(key="rebalance_scope").set_value("Selected portfolios").run()
+    assert at.button(key="run").disabled
+    assert "Pick at least one portfolio." in texts(at, "caption")
+
+
+def test_overrides_are_validated_and_used_for_the_run_only(at, repo):
+    tech = models_by_name(repo)["Technology Leaders"]
+    open_page(at, tech)
+    at.toggle(key="rebalance_override").set_value(True).run()
+    editor = f"rebalance_overrides_{tech.model_id}_v{tech.version}"
+    at.session_state[editor] = {"edited_rows": {0: {"target": 0.9}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    (error,) = [e for e in texts(at, "error") if "overrides break" in e]
+    assert "at most 95 %" in error and at.button(key="run").disabled
+    first = tech.positions[0]
+    lower = first.target - Decimal("0.01")
+    at.session_state[editor] = {"edited_rows": {0: {"target": float(lower), "low_drift": 0.0}}, "added_rows": [],
+                                "deleted_rows": []}  # fmt: skip
+    run_whatif(at.run())
+    (scenario,) = scenarios(at)
+    assert scenario.params.overridden
+    used = scenario.run_model.position_map()[first.security_id]
+    assert (used.target, used.low_drift) == (lower, Decimal(0))
+    assert repo().get_model(tech.model_id) == tech  # never saved to the model
+    # the engine used the overridden band: every optimal result respects it
+    for r in scenario.optimal_results:
+        pos = next(p for p in r.positions if p.security_id == first.security_id)
+        assert pos.target == lower and pos.actual >= lower
+
+
+def test_cancel_leaves_a_clear_message(at):
+    # a Cancel click stops the running script (Streamlit reruns on any click); its callback leaves this flag
+    at.switch_page(PAGE).run()
+    at.session_state["rebalance_cancelled"] = True
+    at.run()
+    assert any("Run cancelled — nothing was kept" in w for w in texts(at, "warning"))
+    at.run()
+    assert not any("Run cancelled" in w for w in texts(at, "warning"))  # shown once
+
+
+def test_portfolio_detail_positions_and_weights_chart(at, repo):
+    tech = models_by_name(repo)["Technology Leaders"]
+    run_whatif(open_page(at, tech))
+    (scenario,) = scenarios(at)
+    res = scenario.optimal_results[0]
+    at.selectbox(key="rebalance_portfolio_pick").set_value(res.portfolio_id).run()
+    table = frame_with(at, "adjusted_quantity")
+    assert sorted(table["security_id"]) == sorted(p.security_id for p in res.positions)
+    by_sid = table.set_index("security_id")
+    for p in res.positions:
+        assert by_sid.loc[p.security_id, "adjusted_quantity"] == float(p.adjusted_quantity)
+        assert by_sid.loc[p.security_id, "weight_after"] == pytest.approx(float(p.actual))
+    chart = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Weights before and after"))
+    assert [t["name"] for t in chart["data"]] == ["Before", "After", "Target and band"]
+    assert len(chart["data"][0]["x"]) == len(res.positions)
