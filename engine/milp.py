@@ -19,6 +19,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -167,6 +168,9 @@ def _solve_offset_milp(
 ) -> tuple[str, list[float] | None]:
     """CVXPY + HiGHS on min Σ|rᵢ − zᵢpᵢ| s.t. Σ zᵢpᵢ ≤ rhs, integer z in bounds (data scaled near 1)."""
     import cvxpy as cp  # lazy: about a second to import
+
+    # cvxpy warns on non-optimal statuses; the status is checked below and becomes a typed error
+    warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
 
     scale = float(max(price))
     p = np.array(price, dtype=np.float64) / scale

@@ -1,0 +1,157 @@
+"""The headless CLI contract: ``python -m engine solve`` (JSON Lines in, one JSON line per batch out)."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.cli import MalformedInput, parse_batch, run_solve
+from tests.unit.engine_support import sid
+
+A, B, X = sid(0xA), sid(0xB), sid(0xF0)
+RESULT_KEYS = {
+    "portfolioId",
+    "status",
+    "marketValue",
+    "cashBefore",
+    "cashAfter",
+    "portfolioDrift",
+    "transactions",
+    "drifts",
+}
+DRIFT_KEYS = {"securityId", "originalQuantity", "adjustedQuantity", "target", "highDrift", "lowDrift", "actual"}
+
+
+def batch(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "model": {
+            "positions": [
+                {"securityId": A, "target": "0.45", "lowDrift": "0.45", "highDrift": "0.5"},
+                {"securityId": B, "target": "0.45", "lowDrift": "0.45", "highDrift": "0.5"},
+            ]
+        },
+        "prices": {A: "600", B: "600", X: "10"},
+        "options": {"minCash": "0"},
+        "portfolios": [
+            {"portfolioId": "P1", "cash": "1000", "holdings": []},  # binding cash row: MILP
+            {"portfolioId": "P2", "cash": "1895", "holdings": [{"securityId": X, "quantity": "10.5"}]},
+        ],
+    }
+    base.update(overrides)
+    return base
+
+
+def lines(*batches: dict[str, Any]) -> str:
+    return "".join(json.dumps(b) + "\n" for b in batches)
+
+
+def test_solve_writes_only_json_lines_in_the_documented_shape(run_cli) -> None:
+    infeasible = batch(
+        model={"positions": [{"securityId": A, "target": "0.05", "lowDrift": "0", "highDrift": "0"}]},
+        prices={A: "33.33"},
+        portfolios=[{"portfolioId": "P3", "cash": "10000"}],
+    )
+    proc = run_cli("solve", stdin=lines(batch(), infeasible))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert len(out) == 2
+    first, second = (json.loads(line) for line in out)  # every stdout line is JSON: no solver banner
+    p1, p2 = first["results"]
+    assert set(p1) == RESULT_KEYS and p1["status"] == "optimal"
+    assert p1["marketValue"] == "1000.000" and p1["cashBefore"] == "1000" and p1["cashAfter"] == "400.000"
+    assert Decimal(p1["portfolioDrift"]) == 600
+    assert p1["transactions"] == [
+        {"transactionType": "BUY", "securityId": p1["transactions"][0]["securityId"], "quantity": 1}
+    ]
+    assert all(set(d) == DRIFT_KEYS for d in p1["drifts"]) and len(p1["drifts"]) == 2
+    assert all(isinstance(v, str) for d in p1["drifts"] for v in d.values())
+    # fractional holding outside the model: sold as an exact decimal string
+    assert {"transactionType": "SELL", "securityId": X, "quantity": "10.5"} in p2["transactions"]
+    assert [d["securityId"] for d in p2["drifts"]] == [A, B, X]
+    (p3,) = second["results"]
+    assert p3["status"] == "infeasible" and set(p3) == RESULT_KEYS | {"diagnosis"}
+    assert A in p3["diagnosis"] and "33.33" in p3["diagnosis"]
+
+
+def test_business_rule_errors_stay_in_their_batch(run_cli) -> None:
+    broken = batch(model={"positions": [{"securityId": A, "target": "0.97", "lowDrift": "0.1", "highDrift": "0.1"}]})
+    proc = run_cli("solve", "--workers", "1", stdin=lines(broken, batch()))
+    assert proc.returncode == 0, proc.stderr
+    first, second = (json.loads(line) for line in proc.stdout.splitlines())
+    assert [r["status"] for r in first["results"]] == ["error", "error"]
+    assert all("target 0.97 must be between 0 and 0.95" in r["diagnosis"] for r in first["results"])
+    assert [r["status"] for r in second["results"]] == ["optimal", "optimal"]
+
+
+def test_malformed_line_exits_non_zero_naming_line_and_field(run_cli) -> None:
+    bad = batch()
+    bad["portfolios"][1]["holdings"][0]["quantity"] = "ten"
+    proc = run_cli("solve", stdin=lines(batch()) + "\n" + lines(bad, batch()))
+    assert proc.returncode == 2
+    assert len(proc.stdout.splitlines()) == 1  # the line before was answered, nothing after
+    assert "line 3" in proc.stderr and "portfolios[1].holdings[0].quantity" in proc.stderr and "'ten'" in proc.stderr
+
+
+def test_invalid_json_names_the_line(run_cli) -> None:
+    proc = run_cli("solve", stdin='{"model": \n')
+    assert proc.returncode == 2 and "line 1: not valid JSON" in proc.stderr and proc.stdout == ""
+
+
+def test_files_and_flags(run_cli, tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(lines(batch()), encoding="utf-8")
+    proc = run_cli("solve", "--input", str(src), "--output", str(dst), "--time-limit", "5", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""  # results went to the file; stdout stays clean
+    assert json.loads(dst.read_text(encoding="utf-8"))["results"][0]["status"] == "optimal"
+    assert run_cli("solve", "--time-limit", "0").returncode == 2
+    assert run_cli("solve", "--input", str(tmp_path / "missing.jsonl")).returncode == 2
+    assert run_cli().returncode == 2  # no command
+
+
+# --- parsing, in process -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "message"),
+    [
+        (lambda b: b.pop("prices"), "prices", "is required"),
+        (lambda b: b.update(extra=1), "extra", "unknown field"),
+        (lambda b: b["model"]["positions"][0].update(target=True), "model.positions[0].target", "boolean"),
+        (lambda b: b["model"]["positions"][1].pop("lowDrift"), "model.positions[1].lowDrift", "is required"),
+        (lambda b: b["prices"].update({A: "1e"}), f"prices[{A!r}]", "not a decimal"),
+        (lambda b: b["prices"].update({A: "NaN"}), f"prices[{A!r}]", "not a decimal"),
+        (lambda b: b["options"].update(minCash=None), "options.minCash", "null"),
+        (lambda b: b["portfolios"][0].update(portfolioId=""), "portfolios[0].portfolioId", "non-empty string"),
+        (lambda b: b["portfolios"][0].update(holdings={}), "portfolios[0].holdings", "JSON array"),
+        (lambda b: b.update(portfolios="x"), "portfolios", "JSON array"),
+    ],
+)
+def test_parse_errors_name_the_field(mutate, path: str, message: str) -> None:
+    data = json.loads(json.dumps(batch()), parse_float=Decimal, parse_int=Decimal)
+    mutate(data)
+    with pytest.raises(MalformedInput) as info:
+        parse_batch(data)
+    assert info.value.path == path and message in str(info.value)
+
+
+def test_numbers_are_read_exactly_and_defaults_apply() -> None:
+    data = json.loads(
+        '{"model": {"positions": []}, "prices": {"x": 0.1}, "portfolios": [{"portfolioId": "P"}]}',
+        parse_float=Decimal,
+        parse_int=Decimal,
+    )
+    parsed = parse_batch(data)
+    assert parsed.prices == {"x": Decimal("0.1")}
+    assert parsed.options.min_cash == 0 and parsed.portfolios[0].cash == 0 and parsed.portfolios[0].holdings == ()
+
+
+def test_run_solve_streams_and_skips_blank_lines() -> None:
+    sink = io.StringIO()
+    code = run_solve(io.StringIO("\n" + lines(batch()) + "   \n"), sink, time_limit=10, workers=1)
+    assert code == 0 and len(sink.getvalue().splitlines()) == 1
