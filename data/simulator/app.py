@@ -75,33 +75,31 @@ class ServiceASGI:
             return
         endpoint, key = self._match(scope)
         decision = self.sim.faults.decide(self.name, endpoint, scope["path"], key)
-        status: list[int | None] = [None]
+        # Logged on arrival, so a request the client gave up on (timeout, cancelled) is still counted.
+        call = self.sim.calls.record(self.name, endpoint, scope["method"], scope["path"], key, None, decision.label)
 
         async def logged_send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                call.status = message["status"]
             await send(message)
 
-        try:
-            if decision.delay:
-                await asyncio.sleep(decision.delay)
-            action = decision.action
-            if action is not None and action.kind == "timeout":
-                await asyncio.sleep(action.delay or 60.0)  # then answer normally: the client has given up
-            elif action is not None and action.kind == "drop":
-                self._drop(send)
-                return
-            elif action is not None:
-                await self._fault_response(action, scope["path"])(scope, receive, logged_send)
-                return
-            if decision.item_failures:
-                scope.setdefault("state", {})["sim_item_failures"] = decision.item_failures
-            if decision.malformed is not None:
-                await self._malformed(decision.malformed, scope, receive, logged_send)
-            else:
-                await self.app(scope, receive, logged_send)
-        finally:
-            self.sim.calls.record(self.name, endpoint, scope["method"], scope["path"], key, status[0], decision.label)
+        if decision.delay:
+            await asyncio.sleep(decision.delay)
+        action = decision.action
+        if action is not None and action.kind == "timeout":
+            await asyncio.sleep(action.delay or 60.0)  # then answer normally: the client has given up
+        elif action is not None and action.kind == "drop":
+            self._drop(send)
+            return
+        elif action is not None:
+            await self._fault_response(action, scope["path"])(scope, receive, logged_send)
+            return
+        if decision.item_failures:
+            scope.setdefault("state", {})["sim_item_failures"] = decision.item_failures
+        if decision.malformed is not None:
+            await self._malformed(decision.malformed, scope, receive, logged_send)
+        else:
+            await self.app(scope, receive, logged_send)
 
     def _fault_response(self, fault: Fault, path: str) -> Response:
         if fault.kind == "not_found":

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from data.simulator.config import Fault
 
 
-@dataclass(frozen=True)
+@dataclass
 class Call:
-    """One request the simulator answered (admin paths excluded)."""
+    """One request the simulator received (admin paths excluded); ``status`` is set when the answer starts."""
 
     seq: int
     service: str
@@ -46,10 +46,13 @@ class CallLog:
         key: str | None,
         status: int | None,
         fault: str | None,
-    ) -> None:
+    ) -> Call:
+        """Log a request as it arrives; the caller sets ``status`` on the returned entry when it answers."""
         with self._lock:
             self._seq += 1
-            self._calls.append(Call(self._seq, service, endpoint, method, path, key, status, fault, time.time()))
+            call = Call(self._seq, service, endpoint, method, path, key, status, fault, time.time())
+            self._calls.append(call)
+        return call
 
     def calls(self, service: str | None = None, endpoint: str | None = None) -> list[Call]:
         with self._lock:

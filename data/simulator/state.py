@@ -46,8 +46,16 @@ class Balance:
     security_id: str | None
     long: Decimal
     short: Decimal
-    last_updated: str  # RFC 3339 with up to 9 fractional digits, trailing zeros trimmed (Go's RFC3339Nano)
+    last_updated: str | None = None  # RFC 3339, up to 9 fraction digits (Go's RFC3339Nano); None: derived from id
     version: int = 1
+
+    def stamp(self) -> str:
+        """``last_updated``; rows loaded from the dataset get a stable, varied time derived from their id."""
+        if self.last_updated is None:
+            # 0-9 fractional digits, as Go prints them; computed lazily (32k rows would cost 0.1 s up front).
+            moment = BALANCE_EPOCH + dt.timedelta(seconds=self.id * 37)
+            self.last_updated = rfc3339_nano(moment, (self.id * 7_919_113) % 1_000_000_000)
+        return self.last_updated
 
 
 @dataclass
@@ -114,11 +122,8 @@ class SimState:
         self.balances: dict[str, dict[str | None, Balance]] = {}
         self._balance_ids = itertools.count(1)
         for b in dataset.balances:
-            bid = next(self._balance_ids)
-            # Stable, varied timestamps: 0-9 fractional digits, as Go prints them.
-            stamp = rfc3339_nano(BALANCE_EPOCH + dt.timedelta(seconds=bid * 37), (bid * 7_919_113) % 1_000_000_000)
             self.balances.setdefault(b.portfolio_id, {})[b.security_id] = Balance(
-                bid, b.security_id, b.quantity_long, b.quantity_short, stamp
+                next(self._balance_ids), b.security_id, b.quantity_long, b.quantity_short
             )
         self.orders: dict[int, dict] = {}
         self._order_ids = itertools.count(1)

@@ -41,7 +41,7 @@ def accounting_app(sim: Simulator) -> FastAPI:
                 "quantityLong": plain_decimal(r.long),
                 "quantityShort": plain_decimal(r.short),
                 "netQuantity": plain_decimal(r.long - r.short),
-                "lastUpdated": r.last_updated,
+                "lastUpdated": r.stamp(),
             }
             for r in rows
             if r.security_id is not None

@@ -1,0 +1,1 @@
+"""Shared test utilities (plain modules and fixtures imported explicitly by the test modules that need them)."""
