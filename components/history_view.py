@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from components import feedback, resources
+from components import feedback, resources, state
 from components.tables import money_col, pct_col, qty_col
 from engine.errors import NotFound, VersionConflict
 from engine.models import RebalanceRecord, RecordPosition
@@ -25,9 +25,9 @@ PAGE_SIZE = "history_page_size"
 PAGE = "history_page"
 OPEN = "history_open"
 PORTFOLIO_PICK = "history_portfolio_pick"
-RECORDS = "history_records"  # {(rebalance_id, version): RebalanceRecord} loaded records of this session
-PENDING_DELETE = "history_pending_delete"  # (rebalance_id, version, label) awaiting confirmation
-NOTICE = "history_notice"  # (level, text) shown once after a delete attempt
+RECORDS = state.HISTORY_RECORDS
+PENDING_DELETE = state.HISTORY_PENDING_DELETE
+NOTICE = state.HISTORY_NOTICE
 PAGE_SIZES = (10, 25, 50, 100)
 
 

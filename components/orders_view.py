@@ -14,7 +14,7 @@ import re
 
 import streamlit as st
 
-from components import feedback, resources
+from components import feedback, resources, state
 from components import scenarios as store
 from components.orders_frames import SORTS, aggregate_frame, blotter_frame, filter_blotter, submission_plan
 from components.orders_submit import submit_orders
@@ -29,10 +29,10 @@ SIDES = "orders_sides"
 PORTFOLIO_FILTER = "orders_portfolio_filter"
 TICKER_FILTER = "orders_ticker_filter"
 SORT = "orders_sort"
-PENDING_SAVE = "orders_pending_save"
-PENDING_SUBMIT = "orders_pending_submit"
-SAVE_ERROR = "orders_save_error"  # Message of the last refused save, shown on the page
-SUBMIT_REPORT = "orders_submit_report"  # text summary of the last submission
+PENDING_SAVE = state.ORDERS_PENDING_SAVE
+PENDING_SUBMIT = state.ORDERS_PENDING_SUBMIT
+SAVE_ERROR = state.ORDERS_SAVE_ERROR
+SUBMIT_REPORT = state.ORDERS_SUBMIT_REPORT
 LIMIT_PRICE = "orders_limit_price"
 RESEND_UNKNOWN = "orders_resend_unknown"
 
@@ -172,9 +172,8 @@ def save_scenario(scenario: store.Scenario) -> str:
 
     Raises ``VersionConflict`` when the model changed since the run (the record is then not written).
     """
-    from engine.record import build_record
-
     from data.repositories import save_run
+    from engine.record import build_record
 
     record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at)
     saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version)

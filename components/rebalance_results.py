@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import scenarios as store
+from components import state
 from components.rebalance_charts import cash_figure, drift_reduction_figure, scenario_compare_figure, weights_figure
 from components.rebalance_frames import (
     compare_chart_frame,
@@ -18,8 +19,8 @@ from components.rebalance_frames import (
 )
 from components.tables import fmt_money, fmt_pct, money_col, pct_col, qty_col
 
-PICK = "rebalance_pick"
-COMPARE = "rebalance_compare"
+PICK = state.REBALANCE_PICK
+COMPARE = state.REBALANCE_COMPARE
 DELETE = "rebalance_delete"
 PORTFOLIO_PICK = "rebalance_portfolio_pick"
 RETRY = "rebalance_retry"

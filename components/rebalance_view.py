@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from components import feedback, resources
+from components import feedback, resources, state
 from components import scenarios as store
 from components.rebalance_run import RunRequest, run_scenario
 from components.tables import fmt_money
@@ -24,8 +24,8 @@ from engine.scenarios import model_with_overrides, positions_differ
 from engine.validation import quantize_ui_fraction
 
 # widget and session keys of the what-if page (page-prefixed)
-MODEL_PICK = "rebalance_model_pick"
-SCOPE = "rebalance_scope"
+MODEL_PICK = state.REBALANCE_MODEL_PICK
+SCOPE = state.REBALANCE_SCOPE
 PORTFOLIOS = "rebalance_portfolios"
 MIN_CASH = "rebalance_min_cash"
 MIN_CASH_PCT = "rebalance_min_cash_pct"
@@ -34,7 +34,7 @@ OVERRIDE = "rebalance_override"
 NAME = "rebalance_name"
 RUN = "run"
 CANCEL = "rebalance_cancel"
-CANCELLED = "rebalance_cancelled"  # set by the Cancel button's callback; read by the rerun it causes
+CANCELLED = state.REBALANCE_CANCELLED
 REFRESH = "rebalance_refresh_snapshot"
 SCOPE_ALL = "All portfolios of the model"
 SCOPE_SOME = "Selected portfolios"

@@ -17,13 +17,14 @@ from typing import Any
 
 import streamlit as st
 
+from components import state
 from engine.models import InvestmentModel, PortfolioResult
 from engine.scenarios import PortfolioMetrics, ScenarioSummary, portfolio_metrics, summarise
 
 # session-state keys (page-prefixed, see components/state.py)
-SCENARIOS = "rebalance_scenarios"  # list[Scenario], oldest first
-CURRENT = "rebalance_current"  # id of the scenario shown on the what-if and orders pages
-SNAPSHOTS = "rebalance_snapshots"  # {(model_id, portfolio ids): MarketSnapshot} frozen per scope
+SCENARIOS = state.REBALANCE_SCENARIOS
+CURRENT = state.REBALANCE_CURRENT
+SNAPSHOTS = state.REBALANCE_SNAPSHOTS
 
 MAX_NAME = 60
 

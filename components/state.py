@@ -40,6 +40,23 @@ DRIFT_SEARCH = "drift_search"  # text_input widget key: portfolio name filter
 DRIFT_TOP_N = "drift_top_n"  # number of portfolios in the heatmap
 DRIFT_CASH_TOL = "drift_cash_tol"  # cash tolerance (fraction) of the triage
 
+# --- What-if, Orders and Saved rebalances pages (issue #6) -------------------------------------------------------
+REBALANCE_SCENARIOS = "rebalance_scenarios"  # list[Scenario] of this session, oldest first (components.scenarios)
+REBALANCE_CURRENT = "rebalance_current"  # id of the scenario shown on the what-if and orders pages
+REBALANCE_SNAPSHOTS = "rebalance_snapshots"  # {(model_id, portfolio ids): MarketSnapshot} frozen per scope
+REBALANCE_CANCELLED = "rebalance_cancelled"  # set by the Cancel button's callback, read by the rerun it causes
+REBALANCE_MODEL_PICK = "rebalance_model_pick"  # selectbox widget key: the model of the next run
+REBALANCE_SCOPE = "rebalance_scope"  # radio widget key: all portfolios of the model / a selection
+REBALANCE_PICK = "rebalance_pick"  # selectbox widget key: the scenario to review
+REBALANCE_COMPARE = "rebalance_compare"  # multiselect widget key: scenarios compared side by side
+ORDERS_PENDING_SAVE = "orders_pending_save"  # True while the "Save rebalance" dialog is open
+ORDERS_PENDING_SUBMIT = "orders_pending_submit"  # True while the "Submit orders" dialog is open
+ORDERS_SAVE_ERROR = "orders_save_error"  # feedback.Message of the last refused save
+ORDERS_SUBMIT_REPORT = "orders_submit_report"  # (level, text) summary of the last submission
+HISTORY_RECORDS = "history_records"  # {(rebalance_id, version): RebalanceRecord} opened in this session
+HISTORY_PENDING_DELETE = "history_pending_delete"  # (rebalance_id, version, label) awaiting confirmation
+HISTORY_NOTICE = "history_notice"  # (level, text) shown once after a delete attempt
+
 _DEFAULTS: dict[str, Any] = {
     SELECTED_MODEL_ID: None,
     MODELS_DRAFT: None,
