@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import FastAPI, Request
+from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.routing import Match
 
@@ -197,14 +198,20 @@ def admin_app(sim: Simulator) -> FastAPI:
     @app.put("/__sim/faults")
     async def put_faults(request: Request) -> Response:
         body = await request.json()
-        faults = [Fault.model_validate(f) for f in body.get("faults", [])]
+        try:
+            faults = [Fault.model_validate(f) for f in body.get("faults", [])]
+        except ValidationError as err:
+            return json_response({"detail": err.errors(include_url=False, include_context=False)}, 422)
         sim.set_faults(faults, body.get("seed"))
         return json_response({"faults": len(faults)})
 
     @app.post("/__sim/faults")
     async def add_faults(request: Request) -> Response:
         body = await request.json()
-        faults = [Fault.model_validate(f) for f in body.get("faults", [])]
+        try:
+            faults = [Fault.model_validate(f) for f in body.get("faults", [])]
+        except ValidationError as err:
+            return json_response({"detail": err.errors(include_url=False, include_context=False)}, 422)
         sim.faults.add(faults)
         return json_response({"faults": len(sim.faults.faults)})
 
@@ -231,7 +238,10 @@ def admin_app(sim: Simulator) -> FastAPI:
     async def put_config(request: Request) -> Response:
         body = await request.json()
         allowed = {k: v for k, v in body.items() if k in ("price_mode", "seed", "accounting_empty_status")}
-        SimulatorConfig.model_validate({**sim.config.model_dump(), **allowed})  # reject bad values
+        try:
+            SimulatorConfig.model_validate({**sim.config.model_dump(), **allowed})
+        except ValidationError as err:
+            return json_response({"detail": err.errors(include_url=False, include_context=False)}, 422)
         sim.configure(**allowed)
         return json_response(sim.config.model_dump(exclude={"faults"}))
 

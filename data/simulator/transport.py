@@ -81,7 +81,13 @@ class InProcessTransport(httpx.BaseTransport):
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        except DropConnection:
+            raise
+        except Exception:  # like uvicorn: an app crash before answering is a plain 500 to the client
+            if not headers:
+                return 500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
         return status, headers, b"".join(chunks)
 
     def close(self) -> None:

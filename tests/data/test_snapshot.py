@@ -1,0 +1,219 @@
+"""Market snapshot: call plan, one price per security per run, per-portfolio failures, fail-fast, progress, cancel."""
+
+# ruff: noqa: F811 - pytest fixtures imported from tests.support.simulator are redefined as arguments
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from data.demo import load_demo
+from data.services import build_services
+from data.simulator import SimulatorConfig, sim_app
+from data.snapshot import build_market_snapshot
+from engine.errors import Cancelled, ServiceUnavailable
+from engine.models import InvestmentModel, Position
+from tests.support.simulator import fast_settings, inprocess_transport, services, sim_transport, simulator  # noqa: F401
+
+DEMO = load_demo()
+SCALE = DEMO.model("Global Equity Core")
+EDGE = DEMO.model("Edge Case Lab")
+SMALL = DEMO.model("Technology Leaders")
+
+
+def by_name(name: str) -> str:
+    return DEMO.portfolios_by_name[name].portfolio_id
+
+
+def test_1000_portfolio_snapshot_call_plan(services, simulator):
+    snap = build_market_snapshot(services, SCALE)
+    calls = simulator.calls
+    assert len(SCALE.portfolios) >= 1000
+    assert calls.count("accounting", "summary") == len(SCALE.portfolios)
+    assert set(calls.keys("accounting", "summary").values()) == {1}  # exactly one summary per portfolio
+    others = calls.count() - calls.count("accounting")
+    assert others <= 4  # one bulk securities, one bulk prices, one portfolio list (+ nothing per portfolio)
+    assert calls.count("pricing", "prices") == 1 and calls.count("pricing", "price") == 0
+    assert calls.count("security", "securities") == 1 and calls.count("security", "security") == 0
+    assert snap.requests == calls.count()  # the snapshot counts every request it made
+    assert snap.requests_by_service["accounting"] == len(SCALE.portfolios)
+    assert not snap.failures and not snap.warnings
+    assert [p.portfolio_id for p in snap.portfolios] == list(SCALE.portfolios)
+
+
+def test_snapshot_values_equal_the_dataset(services):
+    snap = build_market_snapshot(services, SCALE)
+    names = {p.portfolio_id: p.name for p in DEMO.portfolios}
+    for p in snap.portfolios[:50]:
+        expected = DEMO.holdings(p.portfolio_id)
+        assert (p.cash, set(p.holdings)) == (expected.cash, set(expected.holdings))
+        assert p.name == names[p.portfolio_id]
+    needed = {pos.security_id for pos in SCALE.positions} | {h.security_id for p in snap.portfolios for h in p.holdings}
+    assert set(snap.prices) == needed
+    assert all(snap.prices[s] == DEMO.securities_by_id[s].price for s in needed)  # fixed mode: stored prices
+    assert snap.ticker(SCALE.positions[0].security_id) == DEMO.securities_by_id[SCALE.positions[0].security_id].ticker
+
+
+def test_one_price_per_security_per_run_although_every_call_resamples():
+    app = sim_app(SimulatorConfig(price_mode="seeded", seed=11))
+    transport = inprocess_transport(app)
+    try:
+        with build_services(fast_settings(), transport=transport) as svc:
+            snap = build_market_snapshot(svc, SMALL)
+            tickers = {snap.ticker(s) for s in snap.prices}
+            assert all(app.state.price_calls[t] == 1 for t in tickers)  # sampled once in this run
+            # The run's single price is the first seeded sample; the service re-samples on every later call.
+            ticker = sorted(tickers)[0]
+            sid = next(s for s in snap.prices if snap.ticker(s) == ticker)
+            twin = sim_app(SimulatorConfig(price_mode="seeded", seed=11))
+            assert snap.prices[sid] == Decimal(str(twin.state.sample_close(twin.state.prices[ticker], "seeded")))
+            fresh = [svc.pricing.quote(ticker).close for _ in range(3)]
+            assert len({snap.prices[sid], *fresh}) > 1
+            again = build_market_snapshot(svc, SMALL)  # within the 60 s price cache: the same prices, no calls
+            assert again.prices == snap.prices and again.requests_by_service.get("pricing", 0) == 0
+    finally:
+        transport.shutdown()
+
+
+def test_small_runs_use_per_item_calls_at_most_once_each(services, simulator):
+    model = InvestmentModel(
+        name="tiny",
+        positions=(
+            Position(
+                security_id=DEMO.securities_by_ticker["AAPL"].security_id,
+                target=Decimal("0.5"),
+                high_drift=Decimal("0.1"),
+                low_drift=Decimal("0.1"),
+            ),
+        ),
+        portfolios=(by_name("Edge - Cash Only"),),
+    )
+    snap = build_market_snapshot(services, model)
+    assert snap.portfolios[0].holdings == () and snap.prices
+    assert simulator.calls.count("pricing", "price") == 1 and simulator.calls.count("pricing", "prices") == 0
+    assert simulator.calls.count("security", "security") == 1
+    assert simulator.calls.count("portfolio", "portfolio") == 1  # one name: per-id, not the whole list
+
+
+def test_edge_cases_fail_only_their_portfolio_and_name_the_security(services):
+    snap = build_market_snapshot(services, EDGE)
+    failed = {DEMO.portfolios_by_name[n].portfolio_id: n for n in ("Edge - No Balances", "Edge - Unpriced Holding")}
+    assert set(snap.failures) == set(failed)
+    empty = snap.failures[by_name("Edge - No Balances")]
+    assert empty.code == "EXTERNAL_DATA_ERROR" and "may have no balances" in empty.message
+    unpriced = snap.failures[by_name("Edge - Unpriced Holding")]
+    celg = DEMO.securities_by_ticker["CELG"].security_id
+    assert "CELG" in unpriced.message and celg in unpriced.message
+    assert unpriced.details["security_id"] == celg and unpriced.details["portfolio_id"] == by_name(
+        "Edge - Unpriced Holding"
+    )
+    usable = {p.portfolio_id: p for p in snap.portfolios}
+    assert len(usable) == len(EDGE.portfolios) - 2
+    short = {h.security_id: h.quantity for h in usable[by_name("Edge - Short Position")].holdings}
+    assert short[DEMO.securities_by_ticker["MSFT"].security_id] == -40
+    frac = {h.security_id: h.quantity for h in usable[by_name("Edge - Fractional Shares")].holdings}
+    assert frac[DEMO.securities_by_ticker["AAPL"].security_id] == Decimal("112.5")
+    assert DEMO.securities_by_ticker["KO"].security_id in snap.prices  # non-model holding priced too
+    assert usable[by_name("Edge - Negative Cash")].cash < 0
+
+
+def test_unknown_and_non_hex_model_securities_fail_every_portfolio(services, simulator):
+    unknown, non_hex = "0" * 24, "ABCDEFGHIJKLMNOPQRSTUVWX"
+    positions = tuple(
+        Position(security_id=s, target=Decimal("0.1"), high_drift=Decimal("0.05"), low_drift=Decimal("0.05"))
+        for s in (unknown, non_hex)
+    )
+    model = InvestmentModel(name="bad", positions=positions, portfolios=SMALL.portfolios[:3])
+    snap = build_market_snapshot(services, model)
+    assert not snap.portfolios and set(snap.failures) == set(SMALL.portfolios[:3])
+    info = snap.failures[SMALL.portfolios[0]]
+    assert f"unknown security {unknown}" in info.message and "(and 1 more)" in info.message
+    assert any("not a 24-hex id" in s["problem"] for s in info.details["securities"])
+    assert all(c.key != non_hex for c in simulator.calls.calls("security"))
+
+
+def test_a_bad_price_item_fails_only_portfolios_holding_that_security(services, simulator):
+    sec = DEMO.securities_by_id[SCALE.positions[0].security_id]
+    simulator.set_faults(
+        [{"kind": "malformed", "service": "pricing", "variant": "bad_value", "field": "close", "items": [sec.ticker]}]
+    )
+    snap = build_market_snapshot(services, SCALE, SCALE.portfolios[:20])
+    assert set(snap.failures) == set(SCALE.portfolios[:20])  # a model security: every portfolio needs it
+    assert sec.ticker in snap.failures[SCALE.portfolios[0]].message
+
+
+def test_fail_fast_when_accounting_is_down(sim_transport, simulator):
+    simulator.set_faults([{"kind": "error", "service": "accounting", "status": 503}])
+    with build_services(fast_settings(), transport=sim_transport) as svc, pytest.raises(ServiceUnavailable) as err:
+        build_market_snapshot(svc, SCALE)
+    assert err.value.details["service"] == "accounting"
+    assert simulator.calls.count("accounting") < len(SCALE.portfolios) // 4  # the rest was cancelled
+    assert simulator.calls.count("pricing") == 0
+
+
+@pytest.mark.parametrize(("service", "endpoint"), [("security", "securities"), ("pricing", "prices")])
+def test_fail_fast_when_security_or_pricing_is_down(services, simulator, service, endpoint):
+    simulator.set_faults([{"kind": "error", "service": service, "endpoint": endpoint, "status": 502}])
+    with pytest.raises(ServiceUnavailable) as err:
+        build_market_snapshot(services, SCALE, SCALE.portfolios[:30])
+    assert err.value.details["service"] == service
+
+
+def test_portfolio_service_down_is_soft(services, simulator):
+    simulator.set_faults([{"kind": "error", "service": "portfolio", "status": 503}])
+    snap = build_market_snapshot(services, SMALL)
+    assert not snap.failures and len(snap.portfolios) == len(SMALL.portfolios)
+    assert all(p.name is None for p in snap.portfolios)
+    assert any("portfolio names unavailable" in w for w in snap.warnings)
+
+
+def test_faults_that_recover_leave_no_failed_portfolio(services, simulator):
+    simulator.set_faults([{"kind": "error", "status": 503, "rate": 0.05}], seed=3)
+    snap = build_market_snapshot(services, SCALE)
+    assert not snap.failures and len(snap.portfolios) == len(SCALE.portfolios)
+    retried = sum(1 for c in simulator.calls.calls() if c.status == 503)
+    assert retried > 10 and snap.requests == simulator.calls.count()
+
+
+def test_progress_reports_every_portfolio_on_the_calling_thread(services):
+    seen: list[tuple[int, int, str]] = []
+    build_market_snapshot(
+        services, SMALL, progress=lambda done, total: seen.append((done, total, threading.current_thread().name))
+    )
+    total = len(SMALL.portfolios)
+    assert [d for d, _, _ in seen] == list(range(1, total + 1)) and {t for _, t, _ in seen} == {total}
+    assert {name for _, _, name in seen} == {threading.current_thread().name}
+
+
+def test_cancel_stops_between_summaries(services, simulator):
+    stop = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done == 50:
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        build_market_snapshot(services, SCALE, progress=progress, cancel=stop)
+    assert simulator.calls.count("accounting") < len(SCALE.portfolios)
+    assert simulator.calls.count("pricing") == 0
+    with pytest.raises(Cancelled):
+        build_market_snapshot(services, SCALE, cancel=lambda: True)
+
+
+def test_subset_duplicates_and_empty(services, simulator):
+    ids = [SMALL.portfolios[1], SMALL.portfolios[0], SMALL.portfolios[1]]
+    snap = build_market_snapshot(services, SMALL, ids)
+    assert snap.portfolio_ids == (SMALL.portfolios[1], SMALL.portfolios[0])
+    assert [p.portfolio_id for p in snap.portfolios] == list(snap.portfolio_ids)
+    empty = build_market_snapshot(services, SMALL, [])
+    assert empty.portfolios == [] and empty.failures == {} and empty.prices == {}
+
+
+def test_documented_404_variant_gives_an_empty_portfolio(services, simulator):
+    simulator.sim.configure(accounting_empty_status=404)
+    snap = build_market_snapshot(services, EDGE)
+    empty = next(p for p in snap.portfolios if p.portfolio_id == by_name("Edge - No Balances"))
+    assert empty.cash == 0 and empty.holdings == ()
+    assert set(snap.failures) == {by_name("Edge - Unpriced Holding")}
