@@ -26,6 +26,11 @@ DEFAULT_URI = "mongoeco:///var/app.sqlite3"
 DEFAULT_PATH = "var/app.sqlite3"
 DATABASE_NAME = "order-generation"
 MEMORY_URI = "mongoeco+memory://"
+MODELS = "models"
+REBALANCES = "rebalances"
+# One small header per record (no positions), kept in step with ``rebalances`` by the repository: listing, counting
+# and finding by portfolio read these instead of decoding whole runs (a 1,000-portfolio run is ~13 MiB).
+REBALANCE_SUMMARIES = "rebalanceSummaries"
 
 # Non-empty portfolio lists only: a unique multikey index keys an empty array as `undefined`, so without the
 # filter two models with no portfolios would clash (verified on mongoeco and the documented MongoDB behaviour).
@@ -74,7 +79,7 @@ def get_database(client: Any, name: str = DATABASE_NAME) -> Any:
 
 def ensure_model_indexes(db: Any) -> None:
     """Indexes of ``models``: unique exact name (3.17) and unique owner per portfolio (1.6). Idempotent."""
-    db.models.create_indexes(
+    db[MODELS].create_indexes(
         [
             pymongo.IndexModel([("name", pymongo.ASCENDING)], name="name_unique", unique=True),
             pymongo.IndexModel(
@@ -89,8 +94,11 @@ def ensure_model_indexes(db: Any) -> None:
 
 
 def ensure_rebalance_indexes(db: Any) -> None:
-    """Indexes of ``rebalances``: newest-first listing, lookup by portfolio and by model. Idempotent."""
-    db.rebalances.create_indexes(
+    """Indexes of ``rebalanceSummaries`` (what the listings query): newest first, by portfolio, by model. Idempotent.
+
+    The ``rebalances`` records themselves are only read by ``_id``.
+    """
+    db[REBALANCE_SUMMARIES].create_indexes(
         [
             pymongo.IndexModel(
                 [("rebalanceDate", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)], name="newest_first"

@@ -1,6 +1,11 @@
-"""Saved rebalance records in the ``rebalances`` collection (product-spec 1.8, 2.8).
+"""Saved rebalance records (product-spec 1.8, 2.8).
 
-One document per saved run with its portfolios embedded and every money/weight/quantity as ``Decimal128``.
+One document per saved run in ``rebalances``, portfolios embedded, every money/weight/quantity as ``Decimal128``.
+Each record also gets a small header in ``rebalanceSummaries`` (same ``_id``, no positions): listings, counts and
+finding by portfolio query the headers and then fetch whole records by ``_id`` only. On the embedded backend every
+non-``_id`` query decodes every document it scans, and a 1,000-portfolio run is ~13 MiB, so listing the records
+themselves would cost seconds per stored run (see ``bench/bench_storage.py``).
+
 Listings are newest first (``rebalanceDate`` then ``_id``, both descending), paged with limit 1–100 (default 10).
 """
 
@@ -11,10 +16,11 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+import bson
 from bson import ObjectId
 
 from data.documents import from_utc, record_from_doc, record_portfolio_from_doc, record_to_doc
-from data.mongo import ensure_rebalance_indexes
+from data.mongo import REBALANCE_SUMMARIES, REBALANCES, ensure_rebalance_indexes
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import check_version, coerce_ids
 from data.repositories.paging import parse_rebalance_page
@@ -23,6 +29,9 @@ from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition
 from engine.validation import is_valid_id, require_object_id
 
 NEWEST_FIRST = [("rebalanceDate", -1), ("_id", -1)]
+# MongoDB's BSON document limit. mongoeco does not enforce it, so we do: a record that only fits the embedded backend
+# would break the day MONGODB_URI points at a real server. About 1,000 portfolios × 38 positions reach it.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +50,8 @@ class RebalanceRepository:
     """Save, list, find, drill into and delete saved rebalance records; returns ``engine`` domain objects."""
 
     def __init__(self, db: Any, *, create_indexes: bool = True) -> None:
-        self._col = db.rebalances
+        self._col = db[REBALANCES]
+        self._heads = db[REBALANCE_SUMMARIES]
         if create_indexes:
             db_call(ensure_rebalance_indexes)(db)
 
@@ -49,23 +59,37 @@ class RebalanceRepository:
     def save_rebalance(self, record: RebalanceRecord) -> RebalanceRecord:
         """Insert one record (version 1) and return it as stored, with its new ``rebalance_id``.
 
-        The only writer of records (use ``save_run`` from the app: it also checks and stamps the model).
+        The only writer of records (the app uses ``save_run``, which also checks and stamps the model).
         """
         _check_record(record)
-        doc = record_to_doc(record)
-        self._col.insert_one(doc)
-        return _record(doc)
+        doc = {"_id": ObjectId(), **record_to_doc(record)}
+        _check_size(doc)
+        # insert_many([doc]) is the same write as insert_one, but mongoeco 4.11's insert_one re-reads and decodes the
+        # whole collection to check the _id (cost grows with every saved run); its batch path looks the key up.
+        self._col.insert_many([doc])
+        try:
+            self._heads.insert_many([_summary_doc(doc)])
+        except BaseException:
+            self._col.delete_one({"_id": doc["_id"]})  # no record without its header: it would never be listed
+            raise
+        # The record as stored, without decoding the document again (seconds for a 1,000-portfolio run).
+        return record.model_copy(
+            update={"rebalance_id": str(doc["_id"]), "rebalance_date": doc["rebalanceDate"], "version": 1}
+        )
 
     @db_call
     def count_rebalances(self, portfolio_ids: Iterable[str] | None = None) -> int:
         """Number of records (holding any of ``portfolio_ids`` when given)."""
-        return self._col.count_documents(_portfolio_filter(portfolio_ids))
+        return self._heads.count_documents(_portfolio_filter(portfolio_ids))
 
     @db_call
     def list_rebalances(self, offset: int | None = None, limit: int | None = None) -> list[RebalanceRecord]:
-        """Records newest first; offset default 0, limit default 10 (1–100)."""
+        """Whole records, newest first; offset default 0, limit default 10 (1–100).
+
+        Each record carries all its positions; for a history list prefer ``list_rebalance_summaries``.
+        """
         start, size = parse_rebalance_page(offset, limit)
-        return [_record(d) for d in self._col.find({}, sort=NEWEST_FIRST, skip=start, limit=size)]
+        return self._records(self._page({}, start, size))
 
     @db_call
     def list_rebalance_summaries(
@@ -73,10 +97,7 @@ class RebalanceRepository:
     ) -> list[RebalanceSummary]:
         """Like ``list_rebalances`` (or ``find_rebalances_by_portfolios`` with ids) without loading portfolios."""
         start, size = parse_rebalance_page(offset, limit)
-        cursor = self._col.find(
-            _portfolio_filter(portfolio_ids), {"portfolios": 0}, sort=NEWEST_FIRST, skip=start, limit=size
-        )
-        return [_summary(d) for d in cursor]
+        return [_summary(d) for d in self._page(_portfolio_filter(portfolio_ids), start, size)]
 
     @db_call
     def find_rebalances_by_portfolios(
@@ -85,7 +106,7 @@ class RebalanceRepository:
         """Records holding any of the (non-empty) ``portfolio_ids``, newest first, paged like ``list_rebalances``."""
         query = _portfolio_filter(portfolio_ids, required=True)
         start, size = parse_rebalance_page(offset, limit)
-        return [_record(d) for d in self._col.find(query, sort=NEWEST_FIRST, skip=start, limit=size)]
+        return self._records(self._page(query, start, size))
 
     @db_call
     def get_rebalance(self, rebalance_id: str) -> RebalanceRecord:
@@ -105,7 +126,7 @@ class RebalanceRepository:
         """The positions of one portfolio of one record; unknown record or portfolio → ``NotFound``."""
         oid = _oid(rebalance_id)
         (pid,) = coerce_ids([portfolio_id], "portfolio id", check_format=True)
-        # $elemMatch projection: only the one portfolio crosses the wire, not the whole run.
+        # $elemMatch projection: on a real server only the one portfolio crosses the wire, not the whole run.
         doc = self._col.find_one({"_id": oid}, {"portfolios": {"$elemMatch": {"portfolioId": pid}}})
         if doc is None:
             raise _missing(rebalance_id)
@@ -119,19 +140,57 @@ class RebalanceRepository:
 
     @db_call
     def delete_rebalance(self, rebalance_id: str, version: int) -> None:
-        """Delete a record if its stored version is still ``version``; stale → ``VersionConflict``."""
+        """Delete a record if its stored version is still ``version``; stale → ``VersionConflict``.
+
+        The header's conditional delete is the atomic gate; the record goes right after it.
+        """
         oid = _oid(rebalance_id)
         version = check_version(version)
+        if self._heads.delete_one({"_id": oid, "version": version}).deleted_count:
+            self._col.delete_one({"_id": oid})
+            return
+        head = self._heads.find_one({"_id": oid}, {"version": 1})
+        if head is not None:
+            raise _stale(rebalance_id, version, head.get("version"))
+        # A record without a header (its header insert failed and so did the clean-up): delete it the direct way.
         if self._col.delete_one({"_id": oid, "version": version}).deleted_count:
             return
         current = self._col.find_one({"_id": oid}, {"version": 1})
         if current is None:
             raise _missing(rebalance_id)
-        raise VersionConflict(
-            f"rebalance {rebalance_id} was modified by another process (version {version} is stale, "
-            f"the stored version is {current.get('version')})",
-            {"rebalance_id": rebalance_id, "expected_version": version, "current_version": current.get("version")},
-        )
+        raise _stale(rebalance_id, version, current.get("version"))
+
+    def _page(self, query: dict[str, Any], start: int, size: int) -> list[dict[str, Any]]:
+        return list(self._heads.find(query, sort=NEWEST_FIRST, skip=start, limit=size))
+
+    def _records(self, heads: list[dict[str, Any]]) -> list[RebalanceRecord]:
+        """Whole records for a page of headers, in the page's order (fetched by ``_id`` only)."""
+        ids = [h["_id"] for h in heads]
+        if not ids:
+            return []
+        by_id = {d["_id"]: d for d in self._col.find({"_id": {"$in": ids}})}
+        return [_record(by_id[i]) for i in ids if i in by_id]
+
+
+def _summary_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """The header of a record document: everything but the positions."""
+    return {
+        "_id": doc["_id"],
+        "modelId": doc["modelId"],
+        "modelName": doc["modelName"],
+        "rebalanceDate": doc["rebalanceDate"],
+        "numberOfPortfolios": doc["numberOfPortfolios"],
+        "portfolios": [{"portfolioId": p["portfolioId"]} for p in doc["portfolios"]],
+        "version": doc["version"],
+    }
+
+
+def _stale(rebalance_id: str, version: int, current: Any) -> VersionConflict:
+    return VersionConflict(
+        f"rebalance {rebalance_id} was modified by another process (version {version} is stale, "
+        f"the stored version is {current})",
+        {"rebalance_id": rebalance_id, "expected_version": version, "current_version": current},
+    )
 
 
 def _check_record(record: Any) -> None:
@@ -186,6 +245,16 @@ def _check_record(record: Any) -> None:
     if violations:
         raise InvalidInput(
             "the rebalance record cannot be saved: " + "; ".join(v.message for v in violations), violations=violations
+        )
+
+
+def _check_size(doc: dict[str, Any]) -> None:
+    size = len(bson.encode(doc))
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidInput(
+            f"the run is too large to save as one record: {size / 2**20:.1f} MiB, above MongoDB's "
+            f"{MAX_DOCUMENT_BYTES / 2**20:.0f} MiB document limit ({len(doc['portfolios'])} portfolios)",
+            {"rule": "max_document_size", "size": size, "limit": MAX_DOCUMENT_BYTES},
         )
 
 

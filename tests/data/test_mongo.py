@@ -97,7 +97,7 @@ def test_ensure_indexes_is_idempotent(mongo):
     ensure_indexes(mongo.db)
     ensure_indexes(mongo.db)
     models = mongo.db.models.index_information()
-    rebalances = mongo.db.rebalances.index_information()
+    rebalances = mongo.db.rebalanceSummaries.index_information()
     assert models["name_unique"]["unique"] and models["portfolio_owner_unique"]["unique"]
     assert {"newest_first", "portfolio_id", "model_id"} <= set(rebalances)
 

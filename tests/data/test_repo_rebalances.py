@@ -9,7 +9,7 @@ import pytest
 from bson import Decimal128, ObjectId
 
 from data.repositories import RebalanceRepository, RebalanceSummary, save_run
-from engine.errors import BusinessRuleViolation, InvalidInput, NotFound, VersionConflict
+from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict
 
 T0 = dt.datetime(2025, 3, 14, 15, 9, 26, 535000, tzinfo=dt.UTC)
 
@@ -194,3 +194,44 @@ def test_find_by_a_thousand_portfolio_ids(rebalance_repo, build):
     saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), many[-2:], positions=1))
     assert [r.rebalance_id for r in rebalance_repo.find_rebalances_by_portfolios(many)] == [saved.rebalance_id]
     assert rebalance_repo.count_rebalances(many) == 1
+
+
+def test_a_record_above_the_mongodb_document_limit_is_refused_on_every_backend(rebalance_repo, build):
+    record = build.record(str(ObjectId()), pids(1), positions=1)
+    p0 = record.portfolios[0].model_copy(update={"portfolio_name": "x" * (16 * 2**20)})
+    with pytest.raises(InvalidInput, match="too large to save as one record") as err:
+        rebalance_repo.save_rebalance(record.model_copy(update={"portfolios": (p0,)}))
+    assert err.value.details["limit"] == 16 * 2**20
+    assert rebalance_repo.count_rebalances() == 0
+
+
+def test_each_record_has_a_header_and_both_go_together(rebalance_repo, build, mongo):
+    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(3), positions=2))
+    oid = ObjectId(saved.rebalance_id)
+    head = mongo.db.rebalanceSummaries.find_one({"_id": oid})
+    assert head["numberOfPortfolios"] == 3 and head["version"] == 1 and head["modelName"] == "Model"
+    assert head["portfolios"] == [{"portfolioId": pid} for pid in pids(3)]  # ids only, no positions
+    rebalance_repo.delete_rebalance(saved.rebalance_id, 1)
+    assert mongo.db.rebalances.find_one({"_id": oid}) is None
+    assert mongo.db.rebalanceSummaries.find_one({"_id": oid}) is None
+
+
+def test_a_failed_header_write_leaves_no_invisible_record(rebalance_repo, build, mongo):
+    # A real write failure: a unique index that the second header violates.
+    mongo.db.rebalanceSummaries.create_index("modelName", unique=True, name="force_failure")
+    rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(1)))
+    with pytest.raises(EngineError) as err:
+        rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(1, 1)))
+    assert not isinstance(err.value, InvalidInput)
+    assert mongo.db.rebalances.count_documents({}) == 1 and rebalance_repo.count_rebalances() == 1
+
+
+def test_a_record_without_header_can_still_be_read_and_deleted(rebalance_repo, build, mongo):
+    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(1)))
+    mongo.db.rebalanceSummaries.delete_one({"_id": ObjectId(saved.rebalance_id)})
+    assert rebalance_repo.get_rebalance(saved.rebalance_id) == saved
+    with pytest.raises(VersionConflict):
+        rebalance_repo.delete_rebalance(saved.rebalance_id, 2)
+    rebalance_repo.delete_rebalance(saved.rebalance_id, 1)
+    with pytest.raises(NotFound):
+        rebalance_repo.get_rebalance(saved.rebalance_id)

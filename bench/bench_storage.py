@@ -1,0 +1,195 @@
+"""Benchmark: saving and listing rebalance records on the embedded MongoDB backend (issue #4, storage.md §4).
+
+Part 1 saves a 1,000-portfolio run (one document, portfolios embedded) through ``save_run`` — version check, insert,
+``lastRebalanceDate`` stamp — and reads it back whole and by drill-down. Part 2 saves 1,000 smaller records one by one,
+printing the insert cost per block of the collection's growth, then times the history listings (first/middle/last
+page, 100-record page, summaries, find by portfolio) at several collection sizes. Prints milliseconds and the
+growth ratios; nothing is asserted.
+
+    .venv/bin/python bench/bench_storage.py [--portfolios 1000] [--positions 30] [--records 1000]
+        [--record-portfolios 5] [--uri mongoeco+memory:// | mongodb://…] [--quick]
+
+Default backend: embedded mongoeco on a fresh SQLite file in a temporary folder (the app's default backend).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+import bson
+
+from data.documents import record_to_doc
+from data.mongo import describe_backend, get_client, get_database
+from data.repositories import ModelRepository, RebalanceRepository, save_run
+from engine.models import Position, RebalanceRecord, RecordPortfolio, RecordPosition
+
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def ms(fn: Callable[[], Any], repeat: int = 1) -> tuple[Any, float]:
+    """Result and median wall time in milliseconds over ``repeat`` calls."""
+    times, out = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return out, statistics.median(times)
+
+
+def record_position(k: int, i: int) -> RecordPosition:
+    price, before, after = Decimal("123.45") + k, Decimal(100 + (k * 7 + i) % 50), Decimal(100 + (k * 3 + i) % 50)
+    mv = Decimal("1234567.891")
+    delta = after - before
+    return RecordPosition(
+        security_id=f"5{k:023x}",
+        price=price,
+        original_quantity=before,
+        adjusted_quantity=after,
+        original_position_market_value=before * price,
+        adjusted_position_market_value=after * price,
+        target=Decimal("0.03"),
+        high_drift=Decimal("0.01"),
+        low_drift=Decimal("0.01"),
+        actual=after * price / mv,
+        actual_drift=1 - (after * price / mv) / Decimal("0.03"),
+        transaction_type=None if delta == 0 else ("BUY" if delta > 0 else "SELL"),
+        trade_quantity=None if delta == 0 else abs(delta),
+        trade_date=None if delta == 0 else dt.date(2025, 1, 2),
+    )
+
+
+def make_record(model_id: str, first: int, portfolios: int, positions: int, when: dt.datetime) -> RebalanceRecord:
+    return RebalanceRecord(
+        model_id=model_id,
+        model_name="Bench Model",
+        rebalance_date=when,
+        portfolios=tuple(
+            RecordPortfolio(
+                portfolio_id=f"{i:024x}",
+                portfolio_name=f"Portfolio {i}",
+                market_value=Decimal("1234567.891"),
+                cash_before_rebalance=Decimal("61728.39"),
+                cash_after_rebalance=Decimal("1234.5"),
+                positions=tuple(record_position(k, i) for k in range(positions)),
+            )
+            for i in range(first, first + portfolios)
+        ),
+    )
+
+
+def big_run(db: Any, args: argparse.Namespace) -> None:
+    models, rebalances = ModelRepository(db), RebalanceRepository(db)
+    positions = [
+        Position(
+            security_id=f"5{k:023x}", target=Decimal("0.03"), high_drift=Decimal("0.01"), low_drift=Decimal("0.01")
+        )
+        for k in range(args.positions)
+    ]
+    model = models.create_model("Bench Model", positions[:31], [f"{i:024x}" for i in range(args.portfolios)])
+    record, build_ms = ms(lambda: make_record(model.model_id or "", 0, args.portfolios, args.positions, T0))
+    doc, map_ms = ms(lambda: record_to_doc(record))
+    size = len(bson.encode(doc)) / 2**20
+    print(f"\n## Save one run of {args.portfolios} portfolios × {args.positions} positions ({size:.1f} MiB BSON)")
+    print(f"build engine record (not storage)        {build_ms:9.1f} ms")
+    print(f"map record -> document                   {map_ms:9.1f} ms")
+    saves = []
+    for n in range(args.repeat):
+        when = T0 + dt.timedelta(minutes=n)
+        rec = record.model_copy(update={"rebalance_date": when})
+        saved, t = ms(lambda rec=rec: save_run(models, rebalances, rec, model.version))
+        saves.append(t)
+    print(f"save_run (check + insert + stamp)        {statistics.median(saves):9.1f} ms  (median of {args.repeat})")
+    rid = saved.rebalance_id or ""
+    _, get_ms = ms(lambda: rebalances.get_rebalance(rid), args.repeat)
+    print(f"get_rebalance (whole run back)           {get_ms:9.1f} ms")
+    _, drill_ms = ms(lambda: rebalances.rebalance_positions(rid, f"{args.portfolios - 1:024x}"), args.repeat)
+    print(f"rebalance_positions (one portfolio)      {drill_ms:9.1f} ms")
+    _, sums_ms = ms(lambda: rebalances.list_rebalance_summaries(limit=10), args.repeat)
+    print(f"list_rebalance_summaries (page of 10)    {sums_ms:9.1f} ms")
+
+
+def many_records(db: Any, args: argparse.Namespace) -> None:
+    rebalances = RebalanceRepository(db)
+    model_id = str(bson.ObjectId())
+    block = max(args.records // 10, 1)
+    checkpoints = sorted({c for c in (100, 250, 500, 1000, args.records) if c <= args.records})
+    print(f"\n## Save {args.records} records one by one ({args.record_portfolios} portfolios × 10 positions each)")
+    print("records in collection   mean insert ms")
+    block_means: list[float] = []
+    reads: list[tuple[int, dict[str, float]]] = []
+    pending: list[float] = []
+    for n in range(args.records):
+        rec = make_record(model_id, n % 500, args.record_portfolios, 10, T0 + dt.timedelta(seconds=n))
+        _, t = ms(lambda rec=rec: rebalances.save_rebalance(rec))
+        pending.append(t)
+        if (n + 1) % block == 0:
+            block_means.append(statistics.mean(pending))
+            print(f"{n + 1 - block + 1:>6}–{n + 1:<6}         {block_means[-1]:9.1f}")
+            pending = []
+        if n + 1 in checkpoints:
+            reads.append((n + 1, listing_times(rebalances, n + 1, args.repeat)))
+    if len(block_means) > 1:
+        print(f"insert growth: last block / first block = {block_means[-1] / block_means[0]:.2f}×")
+    print("\n## History listings (median ms)")
+    names = list(reads[0][1])
+    print("records " + "".join(f"{name:>22}" for name in names))
+    for count, times in reads:
+        print(f"{count:>7} " + "".join(f"{times[name]:>22.1f}" for name in names))
+    if len(reads) > 1:
+        first, last = reads[0], reads[-1]
+        growth = ", ".join(f"{name} {last[1][name] / first[1][name]:.2f}×" for name in names)
+        print(f"growth {first[0]} -> {last[0]} records: {growth}")
+
+
+def listing_times(rebalances: RebalanceRepository, count: int, repeat: int) -> dict[str, float]:
+    pid = f"{7:024x}"
+    last = max(count - 10, 0)
+    return {
+        "count": ms(rebalances.count_rebalances, repeat)[1],
+        "page 1 (10 full)": ms(lambda: rebalances.list_rebalances(), repeat)[1],
+        "middle page": ms(lambda: rebalances.list_rebalances(offset=count // 2), repeat)[1],
+        "last page": ms(lambda: rebalances.list_rebalances(offset=last), repeat)[1],
+        "page of 100": ms(lambda: rebalances.list_rebalances(limit=100), repeat)[1],
+        "summaries of 100": ms(lambda: rebalances.list_rebalance_summaries(limit=100), repeat)[1],
+        "by portfolio (10)": ms(lambda: rebalances.find_rebalances_by_portfolios([pid]), repeat)[1],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--portfolios", type=int, default=1000, help="portfolios in the big run")
+    parser.add_argument("--positions", type=int, default=30, help="positions per portfolio in the big run")
+    parser.add_argument("--records", type=int, default=1000, help="records saved for the listing part")
+    parser.add_argument("--record-portfolios", type=int, default=5, help="portfolios per listed record")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--uri", default=None, help="backend (default: a fresh embedded SQLite file)")
+    parser.add_argument("--quick", action="store_true", help="200 portfolios, 200 records: a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.portfolios, args.records = 200, 200
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = args.uri or f"mongoeco:///{tmp}/bench.sqlite3"
+        print(f"backend: {describe_backend(uri)}")
+        for part in (big_run, many_records):
+            client = get_client(uri)
+            name = f"bench-{part.__name__}-{bson.ObjectId()}"  # a fresh database per part
+            try:
+                part(get_database(client, name), args)
+            finally:
+                client.drop_database(name)
+                client.close()
+
+
+if __name__ == "__main__":
+    main()
