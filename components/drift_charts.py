@@ -160,22 +160,37 @@ def distribution_figure(portfolios: pd.DataFrame) -> go.Figure:
 
 
 def triage_figure(summary: pd.DataFrame) -> go.Figure:
-    """Per model: portfolios out of band vs in band (horizontal stacked bars).
+    """Per model: the share of analysed portfolios in and out of band (horizontal stacked bars, 0–100 %).
 
-    ``summary``: columns model, portfolios, out_of_band.
+    ``summary``: columns model, analysed, out_of_band. Shares keep a 15-portfolio model as readable as a
+    1,000-portfolio one; the counts are in the bar labels and the hover.
     """
-    if summary.empty:
+    d = summary[summary["analysed"] > 0] if not summary.empty else summary
+    if d.empty:
         return _empty("No models scanned")
-    d = summary.sort_values("out_of_band")
+    d = d.assign(out_share=d["out_of_band"] / d["analysed"] * 100).sort_values(["out_share", "model"])
+    d = d.assign(in_share=100 - d["out_share"], in_band=d["analysed"] - d["out_of_band"])
     fig = go.Figure()
-    fig.add_bar(
-        y=d["model"], x=d["portfolios"] - d["out_of_band"], name="In band", orientation="h", marker={"color": IN_BAND}
-    )
-    fig.add_bar(y=d["model"], x=d["out_of_band"], name="Out of band", orientation="h", marker={"color": OVER})
+    for col, count, name, color in (
+        ("out_share", "out_of_band", "Out of band", OVER),
+        ("in_share", "in_band", "In band", IN_BAND),
+    ):
+        fig.add_bar(
+            y=d["model"],
+            x=d[col],
+            name=name,
+            orientation="h",
+            marker={"color": color},
+            text=[f"{c:,}" if c else "" for c in d[count]],
+            textposition="inside",
+            customdata=np.stack([d[count], d["analysed"]], axis=-1),
+            hovertemplate="<b>%{y}</b><br>" + name + ": %{customdata[0]:,} of %{customdata[1]:,} (%{x:.1f} %)"
+            "<extra></extra>",
+        )
     fig.update_layout(
         barmode="stack", legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"}
     )
-    fig.update_xaxes(title={"text": "Portfolios"})
+    fig.update_xaxes(title={"text": "Share of analysed portfolios"}, ticksuffix=" %", range=[0, 100])
     fig.update_yaxes(type="category")
     return _layout(fig, height=max(220, 80 + 34 * len(d)), title={"text": "Portfolios out of band, per model"})
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import Violation
 from engine.models import InvestmentModel, Position, to_decimal
-from engine.validation import MAX_POSITIONS, MAX_TARGET_SUM, model_violations, model_warnings, quantize_ui_fraction
+from engine.validation import model_violations, model_warnings, quantize_ui_fraction
 
 DEFAULT_TARGET = 0.0
 DEFAULT_DRIFT = 0.05
@@ -196,14 +196,6 @@ def check_rows(name: str | None, rows: Sequence[Mapping[str, Any]], portfolios: 
     live = sum(1 for p in positions if p.target != 0)
     issues.sort(key=lambda i: (i.row is not None, i.row or 0))
     return DraftCheck(tuple(positions), tuple(issues), total, live)
-
-
-def limits_text(check: DraftCheck) -> str:
-    """``Σ targets 92.5 % of 95 % · cash 7.5 % · 12 of 100 positions``."""
-    return (
-        f"Σ targets {_pct(check.target_sum)} of {_pct(MAX_TARGET_SUM)} · implied cash {_pct(check.cash)} · "
-        f"{check.live_positions} of {MAX_POSITIONS} positions"
-    )
 
 
 # --- version conflicts -------------------------------------------------------------------------------------------

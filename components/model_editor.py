@@ -23,18 +23,17 @@ from components.model_draft import (
     ModelDraft,
     check_rows,
     fold_delta,
-    limits_text,
 )
 from components.tables import fmt_pct
 
 # pixel widths keep the grid's geometry fixed (the browser tests address cells by position)
 WIDTHS = {
-    "security": 270,
+    "security": 230,
     "target": 80,
-    "low_drift": 80,
-    "high_drift": 80,
-    "band": 140,
-    "check": 280,
+    "low_drift": 100,
+    "high_drift": 100,
+    "band": 130,
+    "check": 270,
     "security_id": 210,
 }
 
@@ -191,7 +190,6 @@ def render_check(check: DraftCheck, rows: list[dict[str, Any]], index: SecurityI
     )
     c2.metric("Implied cash (100 % − Σ targets)", fmt_pct(check.cash, 1))
     c3.metric("Positions with a target (max 100)", f"{check.live_positions}")
-    st.caption(limits_text(check))
     blocking = [i for i in check.issues if i.blocking]
     notes = [i for i in check.issues if not i.blocking]
     if blocking:

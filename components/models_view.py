@@ -106,6 +106,32 @@ def render_list(names: Mapping[str, str]) -> list[InvestmentModel]:
 
 
 # --- actions ------------------------------------------------------------------------------------------------------
+def render_actions(models: Sequence[InvestmentModel]) -> None:
+    """Pick a model, then Edit / Drift / Rebalance / Delete it; or start a new one."""
+    by_id = {m.model_id: m for m in models}
+    left, right = st.columns([2, 3], vertical_alignment="bottom")
+    default = state.selected_model_id() if state.selected_model_id() in by_id else None
+    pick = left.selectbox(
+        "Model",
+        options=list(by_id),
+        format_func=lambda i: f"{by_id[i].name} (v{by_id[i].version})",
+        index=list(by_id).index(default) if default else (0 if by_id else None),
+        key=state.MODELS_OPEN_PICK,
+        placeholder="No models yet",
+    )
+    none = pick is None
+    bar = right.container(horizontal=True, vertical_alignment="bottom", wrap=False)
+    bar.button("Edit", key="models_edit", icon=":material/edit:", disabled=none, on_click=open_model, args=(pick,))
+    if bar.button("Drift", key="models_drift", icon=":material/query_stats:", disabled=none):
+        state.select_model(pick)
+        st.switch_page("pages/drift.py")
+    if bar.button("What-if rebalance", key="models_rebalance", icon=":material/balance:", disabled=none):
+        state.select_model(pick)
+        st.switch_page("pages/rebalance.py")
+    bar.button("Delete", key="models_delete", icon=":material/delete:", disabled=none,
+               on_click=lambda: ask_delete(by_id[pick]))  # fmt: skip
+
+
 def open_model(model_id: str) -> None:
     """Callback: load a stored model into the editor (fresh widgets)."""
     model = resources.model_repo().get_model(model_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pandas as pd
 import streamlit as st
 
 Number = float | int | Decimal
@@ -35,6 +36,17 @@ def fmt_pp(value: Number | None, dp: int = 2) -> str:
     if value is None:
         return "—"
     return f"{float(value) * 100:+,.{dp}f} pp"
+
+
+def fmt_money_short(value: Number | None, currency: str = "$") -> str:
+    """Money for a tile: ``$107.81 M``, ``$4.44 B``, ``$950.25`` (2 dp; the full amount belongs in a tooltip)."""
+    if value is None:
+        return "—"
+    v = float(value)
+    for size, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
+        if abs(v) >= size:
+            return f"{'-' if v < 0 else ''}{currency}{abs(v) / size:,.2f}{suffix}"
+    return fmt_money(v, currency)
 
 
 def fmt_qty(value: Number | None) -> str:
@@ -70,8 +82,13 @@ def names_preview(names: list[str], shown: int = 2) -> str:
 
 # --- column_config presets ---------------------------------------------------------------------------------------
 def money_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:
-    """Money, 2 dp with thousands separators."""
+    """Money, 2 dp with thousands separators: ``$1,234.50``."""
     return st.column_config.NumberColumn(label, help=help, format="dollar")
+
+
+def count_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:
+    """A small whole number (narrow column)."""
+    return st.column_config.NumberColumn(label, help=help, format="%d", width="small")
 
 
 def qty_col(label: str = "Quantity", help: str | None = None) -> st.column_config.NumberColumn:
@@ -79,9 +96,17 @@ def qty_col(label: str = "Quantity", help: str | None = None) -> st.column_confi
     return st.column_config.NumberColumn(label, help=help, format="%.2f")
 
 
-def pct_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:
-    """A fraction shown as a percentage with 2 dp (0.4 -> 40.00%)."""
-    return st.column_config.NumberColumn(label, help=help, format="percent")
+def pct_col(label: str, help: str | None = None, dp: int = 2) -> st.column_config.NumberColumn:
+    """A weight already multiplied by 100 (see :func:`as_percent`), shown with ``dp`` decimals: ``40.00 %``."""
+    return st.column_config.NumberColumn(label, help=help, format=f"%.{dp}f %%")
+
+
+def as_percent(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """A copy of ``frame`` with fraction columns multiplied by 100, for :func:`pct_col` / :func:`pp_col`."""
+    out = frame.copy()
+    for col in columns:
+        out[col] = out[col] * 100
+    return out
 
 
 def pp_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:

@@ -6,8 +6,11 @@ from components import feedback, models_view, resources, state
 from components.model_draft import ModelDraft
 from components.model_editor import SecurityIndex, render_csv, render_portfolios, render_positions
 
-st.title("Investment models")
-st.caption("Target weights with drift bands per security, linked to the portfolios that follow them.")
+head, new = st.columns([5, 1], vertical_alignment="bottom")
+head.title("Investment models")
+head.caption("Target weights with drift bands per security, linked to the portfolios that follow them.")
+new.button("New model", key="models_new", icon=":material/add:", type="primary", width="stretch",
+           on_click=models_view.start_draft, args=(ModelDraft(),))  # fmt: skip
 
 with feedback.guard("load the investment models"):
     models = models_view.all_models()
@@ -23,49 +26,7 @@ except Exception as err:  # the Portfolio Service is soft: show ids instead of n
 models_view.render_tiles(models)
 models_view.render_list(names)
 
-by_id = {m.model_id: m for m in models}
-a1, a2, a3, a4, a5, a6 = st.columns([3, 1, 1, 1, 1, 1], vertical_alignment="bottom")
-default = state.selected_model_id() if state.selected_model_id() in by_id else None
-pick = a1.selectbox(
-    "Model",
-    options=list(by_id),
-    format_func=lambda i: f"{by_id[i].name} (v{by_id[i].version})",
-    index=list(by_id).index(default) if default else (0 if by_id else None),
-    key=state.MODELS_OPEN_PICK,
-    placeholder="No models yet",
-)
-a2.button(
-    "Edit",
-    key="models_edit",
-    icon=":material/edit:",
-    disabled=pick is None,
-    width="stretch",
-    on_click=models_view.open_model,
-    args=(pick,),
-)
-if a3.button("Drift", key="models_drift", icon=":material/query_stats:", disabled=pick is None, width="stretch"):
-    state.select_model(pick)
-    st.switch_page("pages/drift.py")
-if a4.button("Rebalance", key="models_rebalance", icon=":material/balance:", disabled=pick is None, width="stretch"):
-    state.select_model(pick)
-    st.switch_page("pages/rebalance.py")
-a5.button(
-    "Delete",
-    key="models_delete",
-    icon=":material/delete:",
-    disabled=pick is None,
-    width="stretch",
-    on_click=lambda: models_view.ask_delete(by_id[pick]),
-)
-a6.button(
-    "New model",
-    key="models_new",
-    icon=":material/add:",
-    type="primary",
-    width="stretch",
-    on_click=models_view.start_draft,
-    args=(ModelDraft(),),
-)
+models_view.render_actions(models)
 if state.get(state.MODELS_PENDING_DELETE):
     models_view.confirm_delete()
 

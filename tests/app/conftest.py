@@ -129,6 +129,17 @@ def figures(at: AppTest) -> list[dict[str, Any]]:
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
+def plotly_array(value: Any) -> list[Any]:
+    """A figure array as a list: plotly 6+ writes numeric arrays as ``{"dtype", "bdata"}`` (base64)."""
+    if isinstance(value, dict) and "bdata" in value:
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return list(value)
+
+
 def no_exception(at: AppTest) -> bool:
     """True when no exception element (a traceback box) was rendered."""
     return len(at.exception) == 0

@@ -90,9 +90,11 @@ def test_distribution_splits_in_band_and_needs_rebalance():
     assert names["Needs rebalance"] == pytest.approx([20.0])  # the unanalysed portfolio (None) is left out
 
 
-def test_triage_figure_stacks_in_and_out_of_band_per_model():
-    summary = pd.DataFrame({"model": ["A", "B"], "portfolios": [10, 4], "out_of_band": [3, 4]})
+def test_triage_figure_stacks_shares_out_and_in_band_per_model_worst_last():
+    summary = pd.DataFrame({"model": ["A", "B", "C"], "analysed": [10, 4, 0], "out_of_band": [3, 4, 0]})
     fig = drift_charts.triage_figure(summary)
-    in_band, out = fig.data
-    assert list(out.y) == ["A", "B"] and list(out.x) == [3, 4]
-    assert list(in_band.x) == [7, 0]
+    out, in_band = fig.data
+    assert list(out.y) == ["A", "B"]  # C has nothing analysed; the worst share is drawn last (on top)
+    assert list(out.x) == pytest.approx([30.0, 100.0]) and list(in_band.x) == pytest.approx([70.0, 0.0])
+    assert list(out.text) == ["3", "4"] and list(in_band.text) == ["7", ""]
+    assert fig.layout.xaxis.range == (0, 100)

@@ -1,0 +1,162 @@
+"""Browser fixtures (streamlit-guide §3.3), shared by the e2e tests of issues #5 and #6.
+
+- ``simulator_urls`` (session): ``python -m data.simulator`` on free ports, fixed prices, seed 7; a
+  ``tests.support.simulator.ServedSimulator``: the service URL variables plus ``set_faults`` / ``clear_faults`` /
+  ``calls`` / ``reset`` over the simulator's admin API.
+- ``app_url`` (session): ``streamlit run app.py`` on a free port against that simulator and a fresh embedded
+  database with the demo models seeded. Its log is ``<tmp>/st*/server.log``.
+- ``browser`` (session): Debian Chromium through Playwright. Missing Chromium: skip, or fail when ``CI`` is set.
+- ``page``: a fresh 1400×900 context on the app, after its first run.
+
+All e2e tests carry the ``e2e`` marker (added here), so ``pytest -m "not e2e"`` never starts a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from data.simulator import SERVICES
+from tests.e2e.helpers import ROOT, free_port, wait_for_app, wait_until_health_ok
+from tests.support.simulator import ServedSimulator
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def _read_urls(proc: subprocess.Popen, count: int, timeout: float) -> dict[str, str]:
+    """The ``<name> <url>`` lines ``python -m data.simulator`` prints, read straight from the pipe's descriptor
+    (a buffered ``readline`` under ``select`` can sit on lines already read into Python's buffer)."""
+    fd = proc.stdout.fileno()  # type: ignore[union-attr]
+    deadline = time.monotonic() + timeout
+    data = b""
+    while data.count(b"\n") < count and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    lines = [line.split(" ", 1) for line in data.decode().splitlines() if " " in line]
+    return {name: url.strip() for name, url in lines}
+
+
+@pytest.fixture(scope="session")
+def simulator_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSimulator]:
+    """``python -m data.simulator`` on free loopback ports (fixed prices) for the whole session."""
+    log = open(tmp_path_factory.mktemp("simulator") / "simulator.log", "wb")  # noqa: SIM115 - closed below
+    cmd = [sys.executable, "-m", "data.simulator", "--price-mode", "fixed", "--seed", "7"]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    served = None
+    try:
+        urls = _read_urls(proc, len(SERVICES), timeout=60)
+        if set(urls) != set(SERVICES):
+            raise RuntimeError(f"python -m data.simulator printed {urls!r} (exit code {proc.poll()})")
+        served = ServedSimulator(urls, proc)
+        yield served
+    finally:
+        if served is not None:
+            served.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        proc.stdout.close()  # type: ignore[union-attr]
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory, simulator_urls: ServedSimulator) -> Iterator[str]:
+    """The app served by ``streamlit run`` against the served simulator, on a fresh seeded database."""
+    port, folder = free_port(), tmp_path_factory.mktemp("st")
+    env = {
+        **os.environ,
+        **dict(simulator_urls),
+        "MONGODB_URI": f"mongoeco:///{folder}/e2e.sqlite3",
+        "DEMO_SEED": "1",
+        "HTTP_BACKOFF": "0.05",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = open(folder / "server.log", "w+")  # noqa: SIM115 - a file, not an unread PIPE that can fill and hang
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", "app.py",
+            "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
+            "--browser.gatherUsageStats=false", "--server.fileWatcherType=none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_until_health_ok(f"http://127.0.0.1:{port}/_stcore/health", timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (no browser download)."""
+    if not CHROMIUM:
+        message = "chromium not installed (apt-get install -y chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, app_url: str) -> Iterator[Any]:
+    """A fresh browser context on the app (1400×900, downloads accepted), after the first script run."""
+    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(20_000)
+    pg.goto(app_url)
+    wait_for_app(pg)
+    yield pg
+    ctx.close()
