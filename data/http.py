@@ -181,6 +181,29 @@ def count_requests() -> Iterator[RequestCount]:
         _current_count.reset(token)
 
 
+_inflight: contextvars.ContextVar[threading.BoundedSemaphore | None] = contextvars.ContextVar("inflight", default=None)
+
+
+@contextlib.contextmanager
+def limit_inflight(limit: int) -> Iterator[None]:
+    """Allow at most ``limit`` requests on the wire at once from this context (and worker tasks copying it).
+
+    Only the request itself holds a slot, not a retry's backoff sleep: a run can keep more worker threads than
+    ``limit`` so that portfolios waiting to retry do not starve the others.
+    """
+    token = _inflight.set(threading.BoundedSemaphore(limit))
+    try:
+        yield
+    finally:
+        _inflight.reset(token)
+
+
+def inflight_slot() -> contextlib.AbstractContextManager:
+    """The current in-flight limit's slot (a no-op outside ``limit_inflight``)."""
+    semaphore = _inflight.get()
+    return semaphore if semaphore is not None else contextlib.nullcontext()
+
+
 def note_request(service: str) -> None:
     """Called by the clients for every request they send."""
     counter = _current_count.get()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from data.http import count_requests, map_bounded
+from data.http import count_requests, limit_inflight, map_bounded
 from data.services.facade import GlobeCoServices
 from data.services.portfolio import NameLookup
 from data.services.types import SecurityInfo
@@ -27,6 +27,7 @@ from engine.models import InvestmentModel, PortfolioHoldings
 from engine.validation import is_object_id
 
 Progress = Callable[[int, int], None]
+RETRY_WORKERS_FACTOR = 4  # worker threads per in-flight request slot
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,17 @@ def build_market_snapshot(
         names_pool.shutdown(wait=False)
         if cancelled():
             raise Cancelled("the market snapshot was cancelled before it started")
-        summaries = map_bounded(
-            services.accounting.summary, ids, concurrency, on_done=on_summary, stop=cancelled, catch=ExternalDataError
-        )
+        # At most ``concurrency`` summaries on the wire; more threads than that, so a portfolio sleeping before a
+        # retry (1, 2, 4 s) does not hold a slot the others could use.
+        with limit_inflight(concurrency):
+            summaries = map_bounded(
+                services.accounting.summary,
+                ids,
+                min(concurrency * RETRY_WORKERS_FACTOR, 128),
+                on_done=on_summary,
+                stop=cancelled,
+                catch=ExternalDataError,
+            )
         if cancelled() or len(summaries) < total:
             raise Cancelled(f"the market snapshot was cancelled after {len(summaries):,} of {total:,} portfolios")
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-from data.http import BreakerOpen, CircuitBreaker, note_request
+from data.http import BreakerOpen, CircuitBreaker, inflight_slot, note_request
 from data.services.types import ServiceHealth
 from data.settings import Settings
 from engine.errors import ServiceUnavailable
@@ -149,9 +149,10 @@ class ServiceClient:
             attempts += 1
             self.breaker.before_call()
             try:
-                response = self._client.request(
-                    method, path, params=params, json=json, content=content, headers=_JSON if content else None
-                )
+                with inflight_slot():
+                    response = self._client.request(
+                        method, path, params=params, json=json, content=content, headers=_JSON if content else None
+                    )
             except RETRYABLE_TRANSPORT:
                 self.breaker.record_failure()
                 raise

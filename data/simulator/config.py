@@ -23,7 +23,9 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
 class Fault(BaseModel):
     """One fault rule. It applies to requests of ``service``/``endpoint`` ("*" = any) whose key (the path parameter:
     portfolio id, ticker, security id, order id) is in ``keys`` (None = any), with probability ``rate``, at most
-    ``count`` times in total (None = unlimited, so ``count=2`` is a burst that recovers).
+    ``count`` times in total (None = unlimited, so ``count=2`` is a burst that recovers), and at most
+    ``max_consecutive`` times in a row on the same path (so e.g. a 5 % rate with ``max_consecutive=3`` always
+    recovers within a client's 3 retries).
 
     Kinds: ``latency`` (sleep ``delay`` + up to ``jitter`` s, then answer normally); ``error`` (HTTP ``status``,
     e.g. 500/502/503; orders' 503 carries ``Retry-After: retry_after``); ``timeout`` (hang ``delay`` s, default 60,
@@ -41,6 +43,7 @@ class Fault(BaseModel):
     endpoint: str = "*"
     rate: float = Field(1.0, ge=0, le=1)
     count: int | None = Field(None, ge=0)
+    max_consecutive: int | None = Field(None, ge=1)
     keys: list[str] | None = None
     status: int = Field(503, ge=500, le=599)
     delay: float = Field(0.0, ge=0)

@@ -103,6 +103,7 @@ class FaultInjector:
         self._faults: list[Fault] = []
         self._fired: Counter[int] = Counter()
         self._seen: Counter[tuple[int, str]] = Counter()
+        self._streak: Counter[tuple[int, str]] = Counter()
         self.set(faults or [], seed)
 
     @property
@@ -116,6 +117,7 @@ class FaultInjector:
             self._faults = list(faults)
             self._fired.clear()
             self._seen.clear()
+            self._streak.clear()
             if seed is not None:
                 self.seed = seed
 
@@ -136,10 +138,15 @@ class FaultInjector:
                     continue
                 if fault.count is not None and self._fired[index] >= fault.count:
                     continue
-                self._seen[(index, path)] += 1
-                rng = random.Random(f"{self.seed}|{index}|{service}|{path}|{self._seen[(index, path)]}")
-                if rng.random() >= fault.rate:
+                slot = (index, path)
+                self._seen[slot] += 1
+                rng = random.Random(f"{self.seed}|{index}|{service}|{path}|{self._seen[slot]}")
+                if rng.random() >= fault.rate or (
+                    fault.max_consecutive is not None and self._streak[slot] >= fault.max_consecutive
+                ):
+                    self._streak[slot] = 0
                     continue
+                self._streak[slot] += 1
                 if fault.kind == "latency":
                     decision.delay += fault.delay + rng.random() * fault.jitter
                 elif fault.kind == "malformed":

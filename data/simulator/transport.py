@@ -22,16 +22,22 @@ class InProcessTransport(httpx.BaseTransport):
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._closing = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="simulator-loop", daemon=True)
         self._thread.start()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self._loop.is_closed():
+        if self._closing:
             raise httpx.ConnectError("the in-process simulator was shut down", request=request)
         body = request.read()
         timeout = (request.extensions.get("timeout") or {}).get("read")
-        future = asyncio.run_coroutine_threadsafe(self._call(request, body), self._loop)
+        coroutine = self._call(request, body)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        except RuntimeError:  # the loop closed between the check above and now
+            coroutine.close()
+            raise httpx.ConnectError("the in-process simulator was shut down", request=request) from None
         try:
             status, headers, content = future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -94,9 +100,20 @@ class InProcessTransport(httpx.BaseTransport):
         """Kept open: several clients share this transport (see ``shutdown``)."""
 
     def shutdown(self) -> None:
-        """Stop the event loop thread."""
-        if self._loop.is_closed():
+        """Stop the event loop thread; requests still in flight (e.g. hanging on a timeout fault) are cancelled."""
+        if self._closing:
             return
+        self._closing = True
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.run_until_complete(_cancel_leftovers())
         self._loop.close()
+
+
+async def _cancel_leftovers() -> None:
+    """Let callbacks queued by late callers create their tasks, then cancel every task so none is left unawaited."""
+    await asyncio.sleep(0)
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
