@@ -104,7 +104,11 @@ def market_values_f(mills: np.ndarray) -> np.ndarray:
 
 
 def compute_bands(arrays: ModelArrays, mills: np.ndarray) -> Bands:
-    """Exact ``lo``, ``hi`` and ``nearest`` for every (portfolio, model security) pair."""
+    """Exact ``lo``, ``hi`` and ``nearest`` for every (portfolio, model security) pair.
+
+    Defined for positive market values; rows with MV ≤ 0 get placeholder values (the solver reports
+    them as errors and never uses their bands).
+    """
     mills = np.asarray(mills, dtype=np.int64)
     k = mills.shape[0]
     n = arrays.size
@@ -114,17 +118,31 @@ def compute_bands(arrays: ModelArrays, mills: np.ndarray) -> Bands:
     mills_list = mills.tolist()
     mv = market_values_f(mills)[:, None]
     x_2t = mv * arrays.ratio_2t[None, :]
-    x_lo = mv * arrays.ratio_low[None, :]
     x_hi = mv * arrays.ratio_high[None, :]
-    out_of_range = (np.abs(x_2t) >= MAX_EXACT).any(axis=1) | (np.abs(x_hi) >= MAX_EXACT).any(axis=1)
+    # |x| of a row is |MV|·|ratio| (to within rounding): the range check and the tolerance of the exact
+    # floors need one pass over K, not over K x N
+    largest = max(float(np.abs(arrays.ratio_2t).max()), float(np.abs(arrays.ratio_high).max()))
+    row_bound = np.abs(mv[:, 0]) * largest * (1 + 1e-9)
+    out_of_range = row_bound >= MAX_EXACT
     if out_of_range.any():
-        # keep the float pass well-defined; those rows are reported as errors by the caller
-        for x in (x_2t, x_lo, x_hi):
-            x[out_of_range] = 0.0
-    ceil_2t, exact_2t = exact_ceil(x_2t, mills_list, arrays.num_2t, arrays.den)
-    lo, _ = exact_ceil(x_lo, mills_list, arrays.num_low, arrays.den)
-    hi, _ = exact_floor(x_hi, mills_list, arrays.num_high, arrays.den)
+        # placeholder zeros (MV treated as 0) keep both passes well-defined; the caller reports those rows
+        x_2t[out_of_range] = 0.0
+        x_hi[out_of_range] = 0.0
+        row_bound[out_of_range] = 0.0
+        mills_list = [0 if bad else m for m, bad in zip(mills_list, out_of_range.tolist(), strict=True)]
+    ceil_2t, exact_2t = exact_ceil(x_2t, mills_list, arrays.num_2t, arrays.den, row_bound)
+    hi, _ = exact_floor(x_hi, mills_list, arrays.num_high, arrays.den, row_bound)
+    # lo is 0 wherever t − l ≤ 0 (for MV > 0); only the other columns need the exact ceiling
+    lo = np.zeros((k, n), dtype=np.int64)
+    cols = [i for i, num in enumerate(arrays.num_low) if num > 0]
+    if cols:
+        x_lo = mv * arrays.ratio_low[cols][None, :]
+        x_lo[out_of_range] = 0.0
+        lo_cols, _ = exact_ceil(
+            x_lo, mills_list, [arrays.num_low[i] for i in cols], [arrays.den[i] for i in cols], row_bound
+        )
+        lo[:, cols] = lo_cols
     np.maximum(lo, 0, out=lo)
-    nearest = ceil_2t // 2
-    tie = exact_2t & (ceil_2t % 2 == 1)
+    nearest = ceil_2t >> 1  # floor division by 2 (arithmetic shift)
+    tie = exact_2t & ((ceil_2t & 1) == 1)
     return Bands(lo=lo, hi=hi, nearest=nearest, tie=tie, out_of_range=out_of_range)

@@ -66,17 +66,26 @@ def mills_of(value: Decimal) -> int:
 
 
 def exact_floor(
-    x: np.ndarray, mills: Sequence[int], num: Sequence[int], den: Sequence[int]
+    x: np.ndarray,
+    mills: Sequence[int],
+    num: Sequence[int],
+    den: Sequence[int],
+    row_bound: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``floor(mills[k] * num[i] / den[i])`` for a K x N matrix, given its float estimate ``x``.
 
     ``den`` must be positive. Returns the floors (int64) and a mask of the elements whose ratio is an
     exact integer. Elements farther than the error bound from an integer keep their float floor (which
-    is then provably exact); the others are recomputed with Python integers.
+    is then provably exact); the others are recomputed with Python integers. ``row_bound`` (K,) may give
+    an upper bound of ``|x|`` per row (saves a pass); the tolerance of a row grows with it.
     """
-    nearest = np.rint(x)
-    near = np.abs(x - nearest) <= REL_TOL * (np.abs(x) + 1.0)
-    floors = np.floor(x).astype(np.int64)
+    if row_bound is None:
+        row_bound = np.abs(x).max(axis=1) if x.shape[1] else np.zeros(x.shape[0])
+    tol = (REL_TOL * (row_bound + 1.0))[:, None]
+    floors_f = np.floor(x)
+    frac = x - floors_f  # in [0, 1)
+    near = (frac <= tol) | (frac >= 1.0 - tol)
+    floors = floors_f.astype(np.int64)
     is_int = np.zeros(x.shape, dtype=bool)
     ks, cols = np.nonzero(near)
     for k, i in zip(ks.tolist(), cols.tolist(), strict=True):
@@ -87,10 +96,14 @@ def exact_floor(
 
 
 def exact_ceil(
-    x: np.ndarray, mills: Sequence[int], num: Sequence[int], den: Sequence[int]
+    x: np.ndarray,
+    mills: Sequence[int],
+    num: Sequence[int],
+    den: Sequence[int],
+    row_bound: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``ceil(mills[k] * num[i] / den[i])``; same contract as :func:`exact_floor`."""
-    floors, is_int = exact_floor(-x, mills, [-n for n in num], den)
+    floors, is_int = exact_floor(-x, mills, [-n for n in num], den, row_bound)
     return -floors, is_int
 
 

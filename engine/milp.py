@@ -1,16 +1,24 @@
 """Exact MILP for portfolios whose cash floor binds (product-spec 2.3-2.4, engine-design §2).
 
 One portfolio: minimise Σ|MV·tᵢ − uᵢpᵢ| over integers lo ≤ u ≤ up with Σ uᵢpᵢ ≤ MV − minCash, where
-``up`` is the closed-form answer (with a binding cash row some optimum lies below it componentwise:
-lowering a quantity towards the unconstrained optimum never worsens its term and frees cash).
+``up`` is the closed-form answer. With a binding cash row some optimum lies below ``up`` componentwise
+(lowering a quantity towards its unconstrained optimum never worsens its term and frees cash), so the
+model works in offsets from the closed form: kᵢ = upᵢ − uᵢ ∈ [0, upᵢ − loᵢ] shares sold back. On that
+range each term is linear except for one kink, which makes the problem exactly linear:
 
-The model is built in CVXPY and solved by HiGHS with ``mip_rel_gap = 0`` and a time limit, in the offset
-form uᵢ = bᵢ + zᵢ with bᵢ = ⌊MV·tᵢ/pᵢ⌋ so every right-hand side is a residual smaller than one share.
-All data are first turned into integers of one tiny money unit, so the cash row, the post-solve checks
-and a final exact improvement pass (single and pairwise share moves) are integer arithmetic. Only an
-``optimal`` status is accepted. cvxpy is imported lazily (about a second) and HiGHS runs under a
-wall-clock guard as well as its own time limit. Batches of many MILPs may run in a ``spawn`` process
-pool (HiGHS hangs in a forked child).
+    drift(u) = drift(up) + Σ kᵢpᵢ − Σ_{i over} 2dᵢ·yᵢ,  yᵢ = [kᵢ ≥ 1] (binary, yᵢ ≤ kᵢ ≤ Kᵢyᵢ),
+
+where "over" securities have upᵢpᵢ > MV·tᵢ by dᵢ = upᵢpᵢ − MV·tᵢ ≤ pᵢ/2 (their first share sold back
+costs pᵢ − 2dᵢ, every other share pᵢ), subject to Σ kᵢpᵢ ≥ D, the deficit of the closed form against the
+cash floor. Every right-hand side is a deficit, not a market value, and the abs-free form measured about
+2.5x faster in HiGHS than the ``cp.abs`` form with identical optima.
+
+The model is built in CVXPY and solved by HiGHS with ``mip_rel_gap = 0`` and a time limit. All data are
+first turned into integers of one tiny money unit, so the cash row, the post-solve checks and a final
+exact improvement pass (single and pairwise share moves) are integer arithmetic. Only an ``optimal``
+status is accepted. cvxpy is imported lazily (about a second) and HiGHS runs under a wall-clock guard
+as well as its own time limit. Batches of many MILPs may run in a ``spawn`` process pool (HiGHS hangs
+in a forked child).
 """
 
 from __future__ import annotations
@@ -163,23 +171,37 @@ def _run_guarded(fn: Callable[[], None], limit: float) -> bool:
     return True
 
 
-def _solve_offset_milp(
-    residual: list[int], price: list[int], z_lower: list[int], z_upper: list[int], rhs_units: float, time_limit: float
+def _solve_reduction_milp(
+    price: list[int],
+    caps: list[int],
+    over: list[int],
+    bonus: list[int],
+    need: float,
+    time_limit: float,
 ) -> tuple[str, list[float] | None]:
-    """CVXPY + HiGHS on min Σ|rᵢ − zᵢpᵢ| s.t. Σ zᵢpᵢ ≤ rhs, integer z in bounds (data scaled near 1)."""
+    """CVXPY + HiGHS: min Σ kᵢpᵢ − Σ bonusⱼ·yⱼ s.t. Σ kᵢpᵢ ≥ need, 0 ≤ k ≤ caps integer, y binary linked to k.
+
+    ``over`` are the positions (in ``price``) of the securities whose first share sold back earns
+    ``bonus`` (2dᵢ). Money is in integer units, scaled by the largest price so the data are near 1.
+    """
     import cvxpy as cp  # lazy: about a second to import
 
     # cvxpy warns on non-optimal statuses; the status is checked below and becomes a typed error
     warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
-
     scale = float(max(price))
     p = np.array(price, dtype=np.float64) / scale
-    r = np.array(residual, dtype=np.float64) / scale
-    z = cp.Variable(len(price), integer=True, bounds=[np.array(z_lower, float), np.array(z_upper, float)])
-    problem = cp.Problem(cp.Minimize(cp.sum(cp.abs(r - cp.multiply(p, z)))), [p @ z <= rhs_units / scale])
+    k = cp.Variable(len(price), integer=True, bounds=[np.zeros(len(price)), np.array(caps, dtype=np.float64)])
+    objective = p @ k
+    constraints = [p @ k >= need / scale]
+    if over:
+        y = cp.Variable(len(over), boolean=True)
+        k_over = k[over]
+        constraints += [k_over >= y, k_over <= cp.multiply(np.array([caps[j] for j in over], dtype=np.float64), y)]
+        objective = objective - (np.array(bonus, dtype=np.float64) / scale) @ y
+    problem = cp.Problem(cp.Minimize(objective), constraints)
 
     def solve() -> None:
-        problem.solve(solver=cp.HIGHS, verbose=False, mip_rel_gap=0.0, mip_abs_gap=0.0, time_limit=time_limit)
+        problem.solve(solver=cp.HIGHS, verbose=False, warm_start=False, mip_rel_gap=0.0, time_limit=time_limit)
 
     try:
         finished = _run_guarded(solve, time_limit + GUARD_GRACE_SECONDS)
@@ -187,19 +209,19 @@ def _solve_offset_milp(
         raise SolverFailed(f"the MILP solver failed: {exc}", {"solverStatus": "solver_error"}) from exc
     if not finished:
         return "wall_clock_timeout", None
-    if problem.status != cp.OPTIMAL or z.value is None:
+    if problem.status != cp.OPTIMAL or k.value is None:
         return str(problem.status), None
-    return cp.OPTIMAL, [float(v) for v in np.atleast_1d(z.value)]
+    return cp.OPTIMAL, [float(v) for v in np.atleast_1d(k.value)]
 
 
 def solve_milp(problem: MilpProblem) -> MilpOutcome:
     """Solve one binding portfolio exactly; typed errors are returned in the outcome, never raised."""
     started = time.perf_counter()
-    status = "not_run"
     try:
         quantities, status, improvements = _solve(problem, started)
         return MilpOutcome(problem.index, quantities, None, status, time.perf_counter() - started, improvements)
     except EngineError as err:
+        status = str(err.details.get("solverStatus", "error"))
         return MilpOutcome(problem.index, None, ErrorInfo.of(err), status, time.perf_counter() - started)
 
 
@@ -214,45 +236,43 @@ def _solve(problem: MilpProblem, started: float) -> tuple[tuple[int, ...], str, 
         raise RebalanceInfeasible(
             f"no feasible solution exists for portfolio {problem.portfolio_id}", {**details, "solverStatus": "presolve"}
         )
-    free = [i for i in range(n) if lower[i] < upper[i]]
-    u = list(lower)
-    status = "fixed"
-    if free:
-        base = {i: data.tau[i] // data.price[i] for i in free}
-        residual = [data.tau[i] - base[i] * data.price[i] for i in free]
-        price = [data.price[i] for i in free]
-        z_lower = [lower[i] - base[i] for i in free]
-        z_upper = [upper[i] - base[i] for i in free]
-        fixed_spend = sum(lower[i] * data.price[i] for i in range(n) if i not in base)
-        room = data.budget - fixed_spend - sum(base[i] * data.price[i] for i in free)  # Σ z·p ≤ room
-        # Half a unit above the integer room: every exactly feasible spend is strictly inside.
-        rhs = room + 0.5
+    u = list(upper)
+    deficit = sum(q * p for q, p in zip(upper, data.price, strict=True)) - data.budget
+    status = "not_binding"
+    if deficit > 0:
+        movable = [i for i in range(n) if lower[i] < upper[i]]
+        price = [data.price[i] for i in movable]
+        caps = [upper[i] - lower[i] for i in movable]
+        over = [j for j, i in enumerate(movable) if upper[i] * data.price[i] > data.tau[i]]
+        bonus = [2 * (upper[movable[j]] * price[j] - data.tau[movable[j]]) for j in over]
+        # Half a unit below the integer deficit: every exactly feasible reduction is strictly inside.
+        need = deficit - 0.5
         for _attempt in range(MAX_REPAIRS):
             remaining = problem.time_limit - (time.perf_counter() - started)
             if remaining <= 0:
                 status = "time_limit"
                 break
-            status, z_values = _solve_offset_milp(residual, price, z_lower, z_upper, rhs, remaining)
-            if z_values is None:
+            status, k_values = _solve_reduction_milp(price, caps, over, bonus, need, remaining)
+            if k_values is None:
                 break
-            z = [round(v) for v in z_values]
-            if any(abs(v - q) > INTEGRALITY_TOLERANCE for v, q in zip(z_values, z, strict=True)):
+            k = [round(v) for v in k_values]
+            if any(abs(v - q) > INTEGRALITY_TOLERANCE for v, q in zip(k_values, k, strict=True)):
                 raise SolverFailed(
                     f"the solver returned a non-integral answer for portfolio {problem.portfolio_id}",
                     {**details, "solverStatus": status},
                 )
-            if any(not lo <= q <= up for q, lo, up in zip(z, z_lower, z_upper, strict=True)):
+            if any(not 0 <= q <= cap for q, cap in zip(k, caps, strict=True)):
                 raise SolverFailed(
                     f"the solver returned quantities outside their bounds for portfolio {problem.portfolio_id}",
                     {**details, "solverStatus": status},
                 )
-            spend = sum(q * p for q, p in zip(z, price, strict=True))
-            if spend <= room:
-                for pos, i in enumerate(free):
-                    u[i] = base[i] + z[pos]
+            freed = sum(q * p for q, p in zip(k, price, strict=True))
+            if freed >= deficit:
+                for j, i in enumerate(movable):
+                    u[i] = upper[i] - k[j]
                 break
-            # Tolerance overspend: exclude this spend and every larger one, then solve again.
-            rhs = spend - 0.5
+            # Tolerance shortfall: exclude this reduction and every smaller one, then solve again.
+            need = freed + 0.5
             status = "overspend"
         else:
             status = "overspend"

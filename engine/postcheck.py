@@ -14,7 +14,7 @@ from decimal import Decimal
 import numpy as np
 
 from engine.bands import ModelArrays, market_values_f
-from engine.exactmath import MONEY, certain_sign, fmt_money, sum_tolerance
+from engine.exactmath import MONEY, REL_TOL, certain_sign, fmt_money, sum_tolerance
 
 
 def mv_decimal(mills: int) -> Decimal:
@@ -47,12 +47,44 @@ def value_vs_weight(
     return sign
 
 
-def spend_vs_budget(quantities: np.ndarray, arrays: ModelArrays, mills: Sequence[int], min_cash: Decimal) -> np.ndarray:
-    """Exact sign (−1, 0, +1) of ``Σ u·p − (MV − minCash)`` per row of integer quantities."""
+def _above_high_band(
+    q_f: np.ndarray, exact: Callable[[int, int], Decimal], arrays: ModelArrays, mills: Sequence[int]
+) -> np.ndarray:
+    """Exact mask of u·p > MV·(t+h), compared in shares (u against MV·(t+h)/p) to save passes."""
+    mv = market_values_f(np.asarray(mills, dtype=np.int64))[:, None]
+    limit = mv * (arrays.band_high_f / arrays.price_f)[None, :]  # within a few ulps of the exact ratio
+    margin = np.abs(limit)
+    margin += 1.0
+    margin *= REL_TOL
+    limit -= margin
+    suspect = q_f >= limit  # everything else is certainly inside; the suspects (rare) are decided exactly
+    above = np.zeros(q_f.shape, dtype=bool)
+    rows, cols = np.nonzero(suspect)
+    for r, i in zip(rows.tolist(), cols.tolist(), strict=True):
+        lhs = MONEY.multiply(exact(r, i), arrays.prices[i])
+        above[r, i] = lhs > MONEY.multiply(mv_decimal(mills[r]), arrays.band_high[i])
+    return above
+
+
+def spend_vs_budget(
+    quantities: np.ndarray,
+    arrays: ModelArrays,
+    mills: Sequence[int],
+    min_cash: Decimal,
+    q_f: np.ndarray | None = None,
+) -> np.ndarray:
+    """Exact sign (−1, 0, +1) of ``Σ u·p − (MV − minCash)`` per row of integer quantities.
+
+    ``q_f`` may pass ``quantities`` already converted to float64.
+    """
     q = np.asarray(quantities)
     mv = market_values_f(np.asarray(mills, dtype=np.int64))
-    spend = q.astype(np.float64) @ arrays.price_f if arrays.size else np.zeros(q.shape[0])
-    gross = np.abs(q).astype(np.float64) @ arrays.price_f if arrays.size else np.zeros(q.shape[0])
+    if arrays.size:
+        q_f = q.astype(np.float64) if q_f is None else q_f
+        spend = q_f @ arrays.price_f
+        gross = spend if (q >= 0).all() else np.abs(q_f) @ arrays.price_f
+    else:
+        spend = gross = np.zeros(q.shape[0])
     budget = mv - float(min_cash)
     sign = certain_sign(spend - budget, gross + np.abs(mv) + abs(float(min_cash)), sum_tolerance(arrays.size))
     for k in np.nonzero(sign == 0)[0].tolist():
@@ -81,17 +113,39 @@ def check_quantities(
         return failures
     if q.dtype.kind not in "iu":
         return dict.fromkeys(range(k), "quantities are not integers")
+    q_f = q.astype(np.float64)
     if arrays.size:
         rows, cols = np.nonzero(q < 0)
         for r, i in zip(rows.tolist(), cols.tolist(), strict=True):
             failures.setdefault(r, f"portfolio {pid(r)}: quantity {q[r, i]} of {arrays.security_ids[i]} is negative")
-        q_f = q.astype(np.float64)
 
         def exact(r: int, i: int) -> Decimal:
             return Decimal(int(q[r, i]))
 
-        below = value_vs_weight(q_f, exact, arrays, mills, arrays.band_low_f, arrays.band_low) < 0
-        above = value_vs_weight(q_f, exact, arrays, mills, arrays.band_high_f, arrays.band_high) > 0
+        above = _above_high_band(q_f, exact, arrays, mills)
+        # u ≥ 0 was checked above, so a lower band at or below 0 holds wherever MV > 0
+        below = np.zeros(q.shape, dtype=bool)
+        mv_positive = np.asarray(mills, dtype=np.int64) > 0
+        cols = [i for i, w in enumerate(arrays.band_low) if w > 0 or not mv_positive.all()]
+        if cols:
+            sub = ModelArrays(
+                tuple(arrays.security_ids[i] for i in cols),
+                tuple(arrays.targets[i] for i in cols),
+                tuple(arrays.low_drifts[i] for i in cols),
+                tuple(arrays.high_drifts[i] for i in cols),
+                tuple(arrays.prices[i] for i in cols),
+            )
+            below[:, cols] = (
+                value_vs_weight(
+                    np.ascontiguousarray(q_f[:, cols]),
+                    lambda r, j: exact(r, cols[j]),
+                    sub,
+                    mills,
+                    sub.band_low_f,
+                    sub.band_low,
+                )
+                < 0
+            )
         for mask, side in ((below, "below"), (above, "above")):
             rows, cols = np.nonzero(mask)
             for r, i in zip(rows.tolist(), cols.tolist(), strict=True):
@@ -102,7 +156,7 @@ def check_quantities(
                     f"${fmt_money(MONEY.multiply(mv, arrays.band_low[i]))} to "
                     f"${fmt_money(MONEY.multiply(mv, arrays.band_high[i]))}",
                 )
-    over = spend_vs_budget(q, arrays, mills, min_cash) > 0
+    over = spend_vs_budget(q, arrays, mills, min_cash, q_f) > 0
     for r in np.nonzero(over)[0].tolist():
         failures.setdefault(r, f"portfolio {pid(r)}: the orders spend more than market value minus minimum cash")
     return failures

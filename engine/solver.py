@@ -62,13 +62,25 @@ class BatchSolution:
 
 
 def _spend_exceeds(
-    quantities: np.ndarray, arrays: ModelArrays, mills: Sequence[int], min_cash: Decimal, rows: np.ndarray
+    quantities: np.ndarray,
+    arrays: ModelArrays,
+    mills: Sequence[int],
+    min_cash: Decimal,
+    rows: np.ndarray,
+    cols: list[int] | None = None,
 ) -> np.ndarray:
-    """Exact mask over ``rows``: Σ u·p > MV − minCash (quantities are non-negative integers)."""
+    """Exact mask over ``rows``: Σ u·p > MV − minCash (quantities are non-negative integers).
+
+    ``cols``: the only columns that can be non-zero (the others are skipped).
+    """
     if rows.size == 0:
         return np.zeros(0, dtype=bool)
-    q = quantities[rows]
-    spend = q.astype(np.float64) @ arrays.price_f
+    q = quantities if rows.size == quantities.shape[0] else quantities[rows]  # rows is sorted and unique
+    price_f, price_int = arrays.price_f, list(arrays.price_int)
+    if cols is not None:
+        q = q[:, cols]
+        price_f, price_int = price_f[cols], [price_int[i] for i in cols]
+    spend = q.astype(np.float64) @ price_f if q.shape[1] else np.zeros(q.shape[0])
     budget = market_values_f(np.asarray(mills, dtype=np.int64)[rows]) - float(min_cash)
     margin = sum_tolerance(arrays.size) * (spend + np.abs(budget) + abs(float(min_cash)))
     over = spend - budget > margin
@@ -76,7 +88,7 @@ def _spend_exceeds(
     scale = 10**arrays.price_places
     for j in unsure.tolist():
         k = int(rows[j])
-        spend_units = sum(int(u) * p for u, p in zip(q[j].tolist(), arrays.price_int, strict=True))
+        spend_units = sum(int(u) * p for u, p in zip(q[j].tolist(), price_int, strict=True))
         budget_units = MONEY.multiply(MONEY.subtract(mv_decimal(mills[k]), min_cash), scale)
         over[j] = Decimal(spend_units) > budget_units
     return over
@@ -161,7 +173,9 @@ def solve_closed_form(
             msg = f"portfolio {pids[r]}: share quantities above 2**50 are outside the engine's exact range"
             sol.set_error(r, SolverFailed.code, msg)
     usable = ~(bad_mv | bands.out_of_range)
-    empty_band = (bands.lo > bands.hi).any(axis=1) & usable
+    # lo is 0 outside the columns with t − l > 0, and hi ≥ 0, so only those columns can hold an empty band
+    low_cols = [i for i, num in enumerate(arrays.num_low) if num > 0]
+    empty_band = (bands.lo[:, low_cols] > bands.hi[:, low_cols]).any(axis=1) & usable
     for r in np.nonzero(empty_band)[0].tolist():
         sol.set_error(
             r,
@@ -170,7 +184,7 @@ def solve_closed_form(
             INFEASIBLE,
         )
     rows = np.nonzero(usable & ~empty_band)[0]
-    short = _spend_exceeds(bands.lo, arrays, mills_list, min_cash, rows)
+    short = _spend_exceeds(bands.lo, arrays, mills_list, min_cash, rows, low_cols)
     for r in rows[short].tolist():
         sol.set_error(
             r,
