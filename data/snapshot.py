@@ -158,7 +158,13 @@ def build_market_snapshot(
                 failures[pid] = _data_error(pid, bad, problems, tickers, model_set)
                 del usable[pid]
 
-        names: NameLookup = names_future.result()
+        try:
+            # Names are soft: once everything else is in, wait at most one more call timeout for them.
+            names: NameLookup = names_future.result(timeout=settings.http_timeout)
+        except cf.TimeoutError:
+            names = NameLookup(
+                names=dict.fromkeys(ids), warnings=["portfolio names unavailable: the portfolio service is slow"]
+            )
     warnings = [*names.warnings, *securities.warnings, *pricing.warnings]
     portfolios = [usable[pid].model_copy(update={"name": names.names.get(pid)}) for pid in ids if pid in usable]
     failure_info = {}

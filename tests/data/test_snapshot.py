@@ -217,3 +217,39 @@ def test_documented_404_variant_gives_an_empty_portfolio(services, simulator):
     empty = next(p for p in snap.portfolios if p.portfolio_id == by_name("Edge - No Balances"))
     assert empty.cash == 0 and empty.holdings == ()
     assert set(snap.failures) == {by_name("Edge - Unpriced Holding")}
+
+
+def test_booking_the_trades_makes_a_second_run_propose_nothing(services):
+    from engine.rebalance import rebalance_portfolios
+
+    first = build_market_snapshot(services, SMALL)
+    results = rebalance_portfolios(SMALL, first.prices, first.portfolios, workers=1, with_positions=False)
+    trades = [
+        {
+            "portfolioId": r.portfolio_id,
+            "securityId": t.security_id,
+            "sourceId": f"rebalance-{n}",
+            "transactionType": t.transaction_type,
+            "quantity": str(t.quantity),
+            "price": str(first.prices[t.security_id]),
+            "transactionDate": "20240601",
+        }
+        for r in results
+        if r.status == "optimal"
+        for n, t in enumerate(r.transactions)
+    ]
+    assert len(trades) > 20
+    booked = services.accounting.post_transactions(trades)
+    assert booked["summary"]["failed"] == 0, booked["failed"][:1]
+    second = build_market_snapshot(services, SMALL)
+    again = rebalance_portfolios(SMALL, second.prices, second.portfolios, workers=1, with_positions=False)
+    assert [r.status for r in again] == [r.status for r in results]
+    assert all(r.transactions == () for r in again if r.status == "optimal")
+
+
+def test_a_hanging_portfolio_service_does_not_hold_the_run(sim_transport, simulator):
+    simulator.set_faults([{"kind": "timeout", "service": "portfolio", "delay": 30}])
+    with build_services(fast_settings(http_timeout=0.3, http_retries=3), transport=sim_transport) as svc:
+        snap = build_market_snapshot(svc, SMALL)
+    assert not snap.failures and all(p.name is None for p in snap.portfolios)
+    assert any("portfolio" in w for w in snap.warnings)
