@@ -162,38 +162,44 @@ def _build_result(
                 kind = "BUY" if delta > 0 else "SELL"
                 qty = abs(delta)
                 transactions.append(
-                    make_transaction(transaction_type=kind, security_id=sid, quantity=qty, trade_date=trade_date)
+                    make_transaction(
+                        {"transaction_type": kind, "security_id": sid, "quantity": qty, "trade_date": trade_date}
+                    )
                 )
             else:
                 kind = qty = None
             drifts.append(
                 make_drift_row(
-                    security_id=sid,
-                    original_quantity=u,
-                    adjusted_quantity=up,
-                    target=target,
-                    high_drift=sec.high_drift,
-                    low_drift=sec.low_drift,
-                    actual=actual.quantize(BASIS, ROUND_HALF_UP, RATIO),
+                    {
+                        "security_id": sid,
+                        "original_quantity": u,
+                        "adjusted_quantity": up,
+                        "target": target,
+                        "high_drift": sec.high_drift,
+                        "low_drift": sec.low_drift,
+                        "actual": actual.quantize(BASIS, ROUND_HALF_UP, RATIO),
+                    }
                 )
             )
             if with_positions:
                 positions.append(
                     make_record_position(
-                        security_id=sid,
-                        price=price,
-                        original_quantity=u,
-                        adjusted_quantity=up,
-                        original_position_market_value=orig_value,
-                        adjusted_position_market_value=adj_value,
-                        target=target,
-                        high_drift=sec.high_drift,
-                        low_drift=sec.low_drift,
-                        actual=actual,
-                        actual_drift=RATIO.subtract(ONE, RATIO.divide(actual, target)) if target else ZERO,
-                        transaction_type=kind,
-                        trade_quantity=qty,
-                        trade_date=trade_date if kind else None,
+                        {
+                            "security_id": sid,
+                            "price": price,
+                            "original_quantity": u,
+                            "adjusted_quantity": up,
+                            "original_position_market_value": orig_value,
+                            "adjusted_position_market_value": adj_value,
+                            "target": target,
+                            "high_drift": sec.high_drift,
+                            "low_drift": sec.low_drift,
+                            "actual": actual,
+                            "actual_drift": RATIO.subtract(ONE, RATIO.divide(actual, target)) if target else ZERO,
+                            "transaction_type": kind,
+                            "trade_quantity": qty,
+                            "trade_date": trade_date if kind else None,
+                        }
                     )
                 )
         cash_after = mv - spend
