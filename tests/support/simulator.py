@@ -167,7 +167,8 @@ def served_simulator(
         cmd += ["--ports", ports]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, env=env)
+    # bufsize=0: an unbuffered pipe, so select() sees every line (a buffered readline would swallow the rest)
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, env=env, bufsize=0)
     served: ServedSimulator | None = None
     try:
         lines = _read_lines(process.stdout, len(SERVICE_NAMES), timeout)
