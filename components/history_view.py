@@ -15,7 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from components import feedback, resources, state
-from components.tables import money_col, pct_col, qty_col
+from components.formats import as_percent, fmt_money_short, pct100_col
+from components.tables import fmt_money, money_col, qty_col
 from engine.errors import NotFound, VersionConflict
 from engine.models import RebalanceRecord, RecordPosition
 from engine.orders import aggregate_orders, aggregated_to_csv, orders_to_csv, record_order_rows
@@ -179,14 +180,21 @@ POSITION_CONFIG = {
     "adjusted_quantity": qty_col("Adjusted qty"),
     "original_value": money_col("Original value"),
     "adjusted_value": money_col("Adjusted value"),
-    "target": pct_col("Target"),
-    "actual": pct_col("Actual"),
+    "target": pct100_col("Target", dp=1),
+    "actual": pct100_col("Actual"),
     "actual_drift": st.column_config.NumberColumn(
         "Actual drift", format="%.4f", help="1 − actual/target; positive = underweight, 0 without target"
     ),
     "trade": "Trade",
     "trade_date": st.column_config.DateColumn("Trade date", format="YYYY-MM-DD"),
 }
+
+
+def _md(text: str) -> str:
+    """User text inside markdown: no emphasis, links or LaTeX."""
+    for ch in ("\\", "*", "_", "`", "[", "]", "$", "<", ">", "#", "~", "|"):
+        text = text.replace(ch, "\\" + ch)
+    return text
 
 
 def _ask_delete(record: RebalanceRecord, label: str) -> None:
@@ -252,16 +260,19 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         record = load_record(rid, summary.version)
     rows = record_order_rows(record, tickers, names)
     label = f"rebalance {rid} of “{record.model_name}”"
-    m = st.columns(5)
-    m[0].metric("Model", record.model_name, help=f"Model ID {record.model_id}")
-    m[1].metric("Rebalance date", f"{record.rebalance_date.astimezone(tz):%b %d, %Y}")
-    m[2].metric("Portfolios", f"{record.number_of_portfolios:,}")
-    m[3].metric("Orders", f"{len(rows):,}")
-    m[4].metric("Version", f"v{record.version}")
+    frame = portfolios_frame(record, names)
+    st.markdown(
+        f"**{_md(record.model_name)}** · rebalanced {record.rebalance_date.astimezone(tz):%b %d, %Y %H:%M} ({tz})"
+    )
     st.caption(
         f"Rebalance ID {rid} · model ID {record.model_id} · computed {record.rebalance_date:%Y-%m-%d %H:%M:%S} UTC"
     )
-    frame = portfolios_frame(record, names)
+    traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
+    m = st.columns(4)
+    m[0].metric("Portfolios", f"{record.number_of_portfolios:,}")
+    m[1].metric("Orders", f"{len(rows):,}")
+    m[2].metric("Traded value", fmt_money_short(traded), help=fmt_money(traded))
+    m[3].metric("Version", f"v{record.version}", help="Needed to delete the record (optimistic concurrency)")
     st.dataframe(
         frame,
         hide_index=True,
@@ -277,10 +288,13 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     if pid is not None:
         positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
         st.dataframe(
-            positions_frame(list(positions), tickers), hide_index=True, width="stretch", column_config=POSITION_CONFIG
+            as_percent(positions_frame(list(positions), tickers), ["target", "actual"]),
+            hide_index=True,
+            width="stretch",
+            column_config=POSITION_CONFIG,
         )
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{record.model_name}_{record.rebalance_date:%Y%m%d-%H%M}_{rid}")
-    c1, c2, c3 = st.columns([2, 2, 1])
+    c1, c2, _, c3 = st.columns([2, 2, 2, 1])
     c1.download_button(
         "Download orders CSV",
         data=orders_to_csv(rows),

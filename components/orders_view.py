@@ -16,9 +16,10 @@ import streamlit as st
 
 from components import feedback, resources, state
 from components import scenarios as store
+from components.formats import as_percent, fmt_money_short, pct100_col
 from components.orders_frames import SORTS, aggregate_frame, blotter_frame, filter_blotter, submission_plan
 from components.orders_submit import submit_orders
-from components.tables import fmt_money, money_col, pct_col, qty_col
+from components.tables import fmt_money, money_col, qty_col
 from engine.errors import EngineError, VersionConflict
 from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
 
@@ -44,9 +45,9 @@ BLOTTER_CONFIG = {
     "price": money_col("Price"),
     "estimated_value": money_col("Estimated value"),
     "reason": st.column_config.TextColumn("Reason", width="medium"),
-    "weight_before": pct_col("Weight before"),
-    "target": pct_col("Target"),
-    "weight_after": pct_col("Weight after"),
+    "weight_before": pct100_col("Weight before"),
+    "target": pct100_col("Target", dp=1),
+    "weight_after": pct100_col("Weight after"),
     "trade_date": st.column_config.DateColumn("Trade date", format="YYYY-MM-DD"),
     "submission": "Submission",
     "order_id": st.column_config.NumberColumn("Order ID", format="%d"),
@@ -88,7 +89,7 @@ def pick_scenario() -> store.Scenario | None:
         key=PICK,
         on_change=lambda: store.set_current(st.session_state.get(PICK)),
         format_func=lambda i: (
-            f"{by_id[i].name} · {by_id[i].model.name} · {by_id[i].params.scope_label()}"
+            f"{by_id[i].name} · {by_id[i].model.name} · {by_id[i].params.scope_short()}"
             + (" · saved" if by_id[i].saved_rebalance_id else "")
         ),
     )
@@ -104,12 +105,14 @@ def file_stem(scenario: store.Scenario) -> str:
 def render_totals(rows: list[OrderRow]) -> None:
     totals = side_totals(rows)
     buy, sell = totals["BUY"], totals["SELL"]
-    m = st.columns(5)
+    net = sell.estimated_value - buy.estimated_value
+    m = st.columns(6)
     m[0].metric("Orders", f"{buy.orders + sell.orders:,}")
     m[1].metric("BUY orders", f"{buy.orders:,}", help=f"{float(buy.quantity):,.2f} shares")
-    m[2].metric("BUY value", fmt_money(buy.estimated_value))
+    m[2].metric("BUY value", fmt_money_short(buy.estimated_value), help=fmt_money(buy.estimated_value))
     m[3].metric("SELL orders", f"{sell.orders:,}", help=f"{float(sell.quantity):,.2f} shares")
-    m[4].metric("SELL value", fmt_money(sell.estimated_value))
+    m[4].metric("SELL value", fmt_money_short(sell.estimated_value), help=fmt_money(sell.estimated_value))
+    m[5].metric("Net cash", fmt_money_short(net), help=f"{fmt_money(net)}: SELL value − BUY value (estimated)")
 
 
 def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
@@ -124,7 +127,7 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         sort = c4.selectbox("Sort by", list(SORTS), key=SORT)
         shown = filter_blotter(blotter_frame(rows, scenario.submissions), sides, text, ticker, sort)
         st.dataframe(
-            shown,
+            as_percent(shown, ["weight_before", "target", "weight_after"]),
             hide_index=True,
             width="stretch",
             column_config=BLOTTER_CONFIG,

@@ -13,6 +13,7 @@ BEFORE_COLOR = "#94a3b8"  # slate: the state before the trade
 AFTER_COLOR = "#0f766e"  # the app's primary colour: the proposed state
 TARGET_COLOR = "#b45309"
 BAND_COLOR = "rgba(180, 83, 9, 0.45)"
+CASH_COLOR = "#6366f1"
 TOP_N = 30
 
 
@@ -114,7 +115,11 @@ def drift_reduction_figure(frame: pd.DataFrame, top_n: int = TOP_N) -> go.Figure
         marker={"color": AFTER_COLOR, "size": 10},
         hovertemplate="%{y}<br>after %{x:.2%}<extra></extra>",
     )
-    fig.update_layout(xaxis={"tickformat": ".1%", "title": "total drift Σ|weight − target|", "rangemode": "tozero"})
+    top_x = max([*top["drift_before"], *top["drift_after"], 0.001])
+    # a little room left of 0 so markers at zero drift are drawn whole
+    fig.update_layout(
+        xaxis={"tickformat": ".1%", "title": "total drift Σ|weight − target|", "range": [-0.03 * top_x, 1.05 * top_x]}
+    )
     fig.update_yaxes(type="category")
     return _layout(fig, "Drift before → after" + suffix, max(260, 60 + 24 * len(top)))
 
@@ -154,15 +159,17 @@ def cash_figure(frame: pd.DataFrame, top_n: int = TOP_N) -> go.Figure:
 
 
 def scenario_compare_figure(frame: pd.DataFrame) -> go.Figure:
-    """Grouped bars per scenario: drift before, drift after and turnover, all as % of market value.
+    """Grouped bars per scenario: drift before, drift after, turnover and cash after, all as % of market value.
 
-    ``frame`` columns: ``scenario``, ``drift_before``, ``drift_after``, ``turnover`` (fractions of total MV).
+    ``frame`` columns: ``scenario``, ``drift_before``, ``drift_after``, ``turnover``, ``cash_after`` (fractions of
+    total MV).
     """
     fig = go.Figure()
     series = (
         ("drift_before", "Drift before", BEFORE_COLOR),
         ("drift_after", "Drift after", AFTER_COLOR),
         ("turnover", "Turnover", TARGET_COLOR),
+        ("cash_after", "Cash after", CASH_COLOR),
     )
     names = frame["scenario"].astype(str).tolist()
     for column, label, color in series:

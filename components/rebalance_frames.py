@@ -163,9 +163,10 @@ COMPARE_ROWS = [
     ("Drift reduction", "drift_reduction"),
     ("Cash before", "cash_before"),
     ("Cash after", "cash_after"),
+    ("Cash after (% of MV)", "cash_after_weight"),
 ]
 _MONEY = {"turnover", "cash_before", "cash_after"}
-_PCT = {"turnover_weight", "drift_before_weight", "drift_after_weight", "drift_reduction"}
+_PCT = {"turnover_weight", "drift_before_weight", "drift_after_weight", "drift_reduction", "cash_after_weight"}
 
 
 def _fmt(attr: str, value: object) -> str:
@@ -197,7 +198,7 @@ def compare_frame(
 
 
 def compare_chart_frame(summaries: Mapping[str, ScenarioSummary]) -> pd.DataFrame:
-    """Numbers for the comparison chart: drift before/after and turnover as fractions of total MV."""
+    """Numbers for the comparison chart: drift before/after, turnover and cash after as fractions of total MV."""
     return pd.DataFrame(
         [
             {
@@ -205,10 +206,11 @@ def compare_chart_frame(summaries: Mapping[str, ScenarioSummary]) -> pd.DataFram
                 "drift_before": _f(s.drift_before_weight),
                 "drift_after": _f(s.drift_after_weight),
                 "turnover": _f(s.turnover_weight),
+                "cash_after": _f(s.cash_after_weight),
             }
             for name, s in summaries.items()
         ],
-        columns=["scenario", "drift_before", "drift_after", "turnover"],
+        columns=["scenario", "drift_before", "drift_after", "turnover", "cash_after"],
     )
 
 

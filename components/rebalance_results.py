@@ -10,6 +10,7 @@ import streamlit as st
 
 from components import scenarios as store
 from components import state
+from components.formats import as_percent, fmt_money_short, pct100_col
 from components.rebalance_charts import cash_figure, drift_reduction_figure, scenario_compare_figure, weights_figure
 from components.rebalance_frames import (
     compare_chart_frame,
@@ -17,7 +18,7 @@ from components.rebalance_frames import (
     portfolio_frame,
     positions_frame,
 )
-from components.tables import fmt_money, fmt_pct, money_col, pct_col, qty_col
+from components.tables import fmt_money, fmt_pct, money_col, qty_col
 
 PICK = state.REBALANCE_PICK
 COMPARE = state.REBALANCE_COMPARE
@@ -28,7 +29,7 @@ RETRY = "rebalance_retry"
 
 def _label(s: store.Scenario) -> str:
     saved = " · saved" if s.saved_rebalance_id else ""
-    return f"{s.name} · {s.model.name} · {s.params.scope_label()} · min cash {s.params.min_cash_label()}{saved}"
+    return f"{s.name} · {s.model.name} · {s.params.scope_short()} · min cash {s.params.min_cash_short()}{saved}"
 
 
 def _pick_changed() -> None:
@@ -93,9 +94,15 @@ def render_compare() -> None:
         st.caption("Pick at least two scenarios.")
         return
     summaries = {s.name: s.summary for s in picked}
-    table = compare_frame(summaries, {s.name: s.parameter_labels() for s in picked})
+    table = compare_frame(summaries, {s.name: s.parameter_labels() for s in picked}).reset_index()
     left, right = st.columns([3, 2])
-    left.dataframe(table, width="stretch", height=36 + 35 * len(table))
+    left.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=36 + 35 * len(table),
+        column_config={"metric": st.column_config.TextColumn("", width="medium")},
+    )
     right.plotly_chart(
         scenario_compare_figure(compare_chart_frame(summaries)), key="rebalance_compare_chart", width="stretch"
     )
@@ -142,19 +149,29 @@ def render_summary(scenario: store.Scenario) -> None:
         f"{t.get('snapshot', 0) + t.get('solve', 0):.1f} s"
     )
     m = st.columns(6)
-    m[0].metric("Rebalanced", f"{s.optimal:,} / {s.portfolios:,}")
+    m[0].metric("Rebalanced", f"{s.optimal:,}", help=f"of {s.portfolios:,} portfolios in scope")
     m[1].metric("Not rebalanced", f"{s.infeasible + s.failed:,}", help="Infeasible (with diagnosis) or failed")
     m[2].metric("Orders", f"{s.orders:,}")
-    m[3].metric("Turnover", fmt_money(s.turnover), help=f"{fmt_pct(s.turnover_weight, 2)} of market value")
+    m[3].metric(
+        "Turnover",
+        fmt_money_short(s.turnover),
+        help=f"{fmt_money(s.turnover)} traded, {fmt_pct(s.turnover_weight, 2)} of market value",
+    )
     m[4].metric(
-        "Drift (Σ|w − t|)",
+        "Drift after",
         fmt_pct(s.drift_after_weight, 2),
         delta=None if s.drift_before_weight is None else f"from {fmt_pct(s.drift_before_weight, 2)}",
         delta_color="off",
-        help="Dollar drift Σ|MV·t − u·p| over total market value, after vs before",
+        delta_arrow="off",
+        help="Total drift Σ|MV·t − u·p| over total market value (Σ|weight − target|), after vs before the trades",
     )
     m[5].metric(
-        "Still out of band", f"{s.still_out_of_band:,}", delta=f"from {s.out_of_band_before:,}", delta_color="off"
+        "Still out of band",
+        f"{s.still_out_of_band:,}",
+        delta=f"from {s.out_of_band_before:,}",
+        delta_color="off",
+        delta_arrow="off",
+        help="Portfolios with at least one security outside its band",
     )
 
 
@@ -166,15 +183,21 @@ PORTFOLIO_CONFIG = {
     "cash_before": money_col("Cash before"),
     "cash_after": money_col("Cash after"),
     "cash_change": money_col("Cash change"),
-    "cash_change_pct": pct_col("Cash change (% MV)"),
-    "drift_before": pct_col("Drift before", help="Σ|weight − target|"),
-    "drift_after": pct_col("Drift after", help="Σ|weight − target|"),
+    "cash_change_pct": pct100_col("Cash change (% MV)"),
+    "drift_before": pct100_col("Drift before", help="Σ|weight − target|"),
+    "drift_after": pct100_col("Drift after", help="Σ|weight − target|"),
     "orders": st.column_config.NumberColumn("Orders", format="%d"),
     "turnover": money_col("Turnover"),
     "out_of_band_before": st.column_config.CheckboxColumn("Out of band before"),
     "out_of_band_after": st.column_config.CheckboxColumn("Out of band after"),
     "portfolio_id": st.column_config.TextColumn("Portfolio ID", width="medium"),
 }
+PORTFOLIO_ORDER = [
+    "portfolio", "status", "market_value", "cash_before", "cash_after", "cash_change", "cash_change_pct",
+    "drift_before", "drift_after", "orders", "turnover", "out_of_band_before", "out_of_band_after", "diagnosis",
+    "portfolio_id",
+]  # fmt: skip
+PORTFOLIO_PCT = ["cash_change_pct", "drift_before", "drift_after"]
 POSITION_CONFIG = {
     "ticker": "Ticker",
     "security_id": st.column_config.TextColumn("Security ID", width="medium"),
@@ -183,9 +206,9 @@ POSITION_CONFIG = {
     "adjusted_quantity": qty_col("Adjusted qty"),
     "change": st.column_config.NumberColumn("Change", format="%+.2f"),
     "trade": "Trade",
-    "target": pct_col("Target"),
-    "weight_before": pct_col("Weight before"),
-    "weight_after": pct_col("Actual"),
+    "target": pct100_col("Target", dp=1),
+    "weight_before": pct100_col("Weight before"),
+    "weight_after": pct100_col("Actual"),
     "drift_pp": st.column_config.NumberColumn("Actual − target", format="%+.3f pp"),
     "actual_drift": st.column_config.NumberColumn(
         "Actual drift", format="%.4f", help="1 − actual/target (stored measure); positive = underweight"
@@ -248,7 +271,13 @@ def render_portfolio_detail(scenario: store.Scenario) -> None:
         help="Positions whose |actual − target| after the trades exceeds 2 pp",
     )
     st.plotly_chart(weights_figure(frame), key="rebalance_weights_chart", width="stretch")
-    st.dataframe(frame, hide_index=True, width="stretch", column_order=POSITION_ORDER, column_config=POSITION_CONFIG)
+    st.dataframe(
+        as_percent(frame, ["target", "weight_before", "weight_after"]),
+        hide_index=True,
+        width="stretch",
+        column_order=POSITION_ORDER,
+        column_config=POSITION_CONFIG,
+    )
     st.caption(
         "Drift badges use |actual − target| in percentage points: LOW ≤ 0.5, MEDIUM ≤ 2, HIGH > 2; "
         "⚠ marks more than 1 pp. “Actual drift” is the stored measure 1 − actual/target."
@@ -263,10 +292,11 @@ def render_results(scenario: store.Scenario) -> None:
     t1, t2, t3 = st.tabs(["Portfolios", "Charts", "Portfolio detail"])
     with t1:
         st.dataframe(
-            frame,
+            as_percent(frame, PORTFOLIO_PCT),
             hide_index=True,
             width="stretch",
             column_config=PORTFOLIO_CONFIG,
+            column_order=PORTFOLIO_ORDER,
             height=min(36 + 35 * len(frame), 460),
         )
     with t2:

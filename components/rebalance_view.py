@@ -35,6 +35,7 @@ NAME = "rebalance_name"
 RUN = "run"
 CANCEL = "rebalance_cancel"
 CANCELLED = state.REBALANCE_CANCELLED
+LAST_RUN = state.REBALANCE_LAST_RUN
 REFRESH = "rebalance_refresh_snapshot"
 SCOPE_ALL = "All portfolios of the model"
 SCOPE_SOME = "Selected portfolios"
@@ -230,6 +231,13 @@ def request_cancel() -> None:
     st.session_state[CANCELLED] = True
 
 
+def show_last_run() -> None:
+    """The finished run's status line, once, on the rerun that follows it."""
+    label = st.session_state.pop(LAST_RUN, None)
+    if label:
+        st.status(label, state="complete", expanded=False)
+
+
 def show_cancelled() -> None:
     if st.session_state.pop(CANCELLED, False):
         st.warning(
@@ -256,12 +264,14 @@ def execute(request: RunRequest, services: Any, workers: int | None = None) -> s
         store.add(scenario)
         s = scenario.summary
         took = scenario.timings["snapshot"] + scenario.timings["solve"]
-        status.update(
-            label=f"Done: {s.optimal:,} of {s.portfolios:,} portfolios rebalanced, {s.orders:,} orders, "
-            f"{s.infeasible + s.failed:,} not rebalanced · {took:.1f} s",
-            state="complete",
-            expanded=False,
+        label = (
+            f"Done: {s.optimal:,} of {s.portfolios:,} portfolios rebalanced, {s.orders:,} orders, "
+            f"{s.infeasible + s.failed:,} not rebalanced · {took:.1f} s"
         )
+        status.update(label=label, state="complete", expanded=False)
+    # rerun so every widget (scenario name, snapshot note, pickers) reflects the new scenario
+    st.session_state[LAST_RUN] = label
+    st.rerun()
     return scenario
 
 
@@ -297,5 +307,6 @@ __all__ = [
     "render_overrides",
     "render_parameters",
     "show_cancelled",
+    "show_last_run",
     "snapshot_note",
 ]

@@ -47,6 +47,18 @@ class ScenarioParams:
         noun = "portfolio" if n == 1 else "portfolios"
         return f"all {n:,} {noun} of the model" if self.all_portfolios else f"{n:,} selected {noun}"
 
+    def scope_short(self) -> str:
+        n = len(self.portfolio_ids)
+        return f"{n:,} portfolio{'s' if n != 1 else ''}" + ("" if self.all_portfolios else " (selection)")
+
+    def min_cash_short(self) -> str:
+        parts = []
+        if self.min_cash_amount > 0:
+            parts.append(f"${float(self.min_cash_amount):,.0f}")
+        if self.min_cash_fraction > 0:
+            parts.append(f"{float(self.min_cash_fraction) * 100:g} %")
+        return " | ".join(parts) or "none"
+
     def min_cash_label(self) -> str:
         parts = []
         if self.min_cash_amount > 0:

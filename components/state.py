@@ -45,6 +45,7 @@ REBALANCE_SCENARIOS = "rebalance_scenarios"  # list[Scenario] of this session, o
 REBALANCE_CURRENT = "rebalance_current"  # id of the scenario shown on the what-if and orders pages
 REBALANCE_SNAPSHOTS = "rebalance_snapshots"  # {(model_id, portfolio ids): MarketSnapshot} frozen per scope
 REBALANCE_CANCELLED = "rebalance_cancelled"  # set by the Cancel button's callback, read by the rerun it causes
+REBALANCE_LAST_RUN = "rebalance_last_run"  # label of the run that just finished, shown once after its rerun
 REBALANCE_MODEL_PICK = "rebalance_model_pick"  # selectbox widget key: the model of the next run
 REBALANCE_SCOPE = "rebalance_scope"  # radio widget key: all portfolios of the model / a selection
 REBALANCE_PICK = "rebalance_pick"  # selectbox widget key: the scenario to review

@@ -144,6 +144,7 @@ class ScenarioSummary:
     cash_after: Decimal
     out_of_band_before: int
     still_out_of_band: int
+    cash_after_known: Decimal = ZERO  # Σ cash after of the portfolios counted in market_value
 
     @property
     def drift_reduction(self) -> Decimal | None:
@@ -162,6 +163,11 @@ class ScenarioSummary:
     @property
     def drift_after_weight(self) -> Decimal | None:
         return _ratio(self.drift_after, self.market_value)
+
+    @property
+    def cash_after_weight(self) -> Decimal | None:
+        """Cash after the trades as a fraction of total market value (portfolios with a known MV only)."""
+        return _ratio(self.cash_after_known, self.market_value)
 
 
 def summarise(metrics: Iterable[PortfolioMetrics]) -> ScenarioSummary:
@@ -185,6 +191,7 @@ def summarise(metrics: Iterable[PortfolioMetrics]) -> ScenarioSummary:
         cash_after=total(m.cash_after for m in ms),
         out_of_band_before=sum(m.out_of_band_before is True for m in ms),
         still_out_of_band=sum(m.out_of_band_after is True for m in ms),
+        cash_after_known=total(m.cash_after for m in ms if m.drift_before is not None),
     )
 
 

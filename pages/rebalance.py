@@ -78,6 +78,7 @@ if run and run_model is not None:
     rebalance_view.execute(request, services, settings.rebalance_max_workers)
 with note.container():
     rebalance_view.snapshot_note(model, portfolio_ids)
+rebalance_view.show_last_run()
 
 st.subheader("Scenarios", anchor=False)
 scenario = rebalance_results.render_manager()

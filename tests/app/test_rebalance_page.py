@@ -129,7 +129,7 @@ def test_two_scenarios_compared_on_one_frozen_snapshot(at, repo):
     assert "(reused, frozen)" in " ".join(texts(at, "caption"))
     for r in second.optimal_results:  # the cash floor is the greater of $1,000 and 5 % of MV, per portfolio
         assert r.cash_after >= max(Decimal(1000), Decimal("0.05") * r.market_value)
-    table = frame_with(at, first.name)
+    table = frame_with(at, first.name).set_index("metric")
     assert list(table.columns) == [first.name, second.name]
     assert table.loc["Minimum cash"].tolist() == ["none", "$1,000.00 or 5 % of MV (greater applies)"]
     for label, attr in (("Orders", "orders"), ("Infeasible", "infeasible"), ("Optimal", "optimal")):
@@ -226,7 +226,7 @@ def test_portfolio_detail_positions_and_weights_chart(at, repo):
     by_sid = table.set_index("security_id")
     for p in res.positions:
         assert by_sid.loc[p.security_id, "adjusted_quantity"] == float(p.adjusted_quantity)
-        assert by_sid.loc[p.security_id, "weight_after"] == pytest.approx(float(p.actual))
+        assert by_sid.loc[p.security_id, "weight_after"] == pytest.approx(float(p.actual) * 100)  # shown in %
     chart = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Weights before and after"))
     assert [t["name"] for t in chart["data"]] == ["Before", "After", "Target and band"]
     assert len(chart["data"][0]["x"]) == len(res.positions)

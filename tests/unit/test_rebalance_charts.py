@@ -146,6 +146,7 @@ def test_scenario_comparison(result):
     assert table.loc["Cash after", "Cash 2 %"] == "$5,010.00"
     chart = compare_chart_frame(summaries)
     fig = scenario_compare_figure(chart)
-    assert [t.name for t in fig.data] == ["Drift before", "Drift after", "Turnover"]
+    assert [t.name for t in fig.data] == ["Drift before", "Drift after", "Turnover", "Cash after"]
+    assert table.loc["Cash after (% of MV)", "Base"] == "50.00 %"  # 5000 / 10000
     assert list(fig.data[0].x) == ["Base", "Cash 2 %"]
     assert fig.data[2].y[0] == pytest.approx(0.2)  # 2000 traded / 10000 MV

@@ -139,6 +139,7 @@ def test_summary_counts_and_totals():
     assert s.drift_reduction == D(1000) / D(1400)
     assert s.turnover_weight == D(1000) / D(25000)
     assert s.cash_before == D(8100) and s.cash_after == D(9100)
+    assert s.cash_after_weight == (D(3000) + D(1000) + D(5000) + D(100)) / D(25000)  # failed one has no MV
     assert s.out_of_band_before == 2 and s.still_out_of_band == 1
 
 
