@@ -20,7 +20,7 @@ from urllib.parse import urlparse, urlunparse
 
 import pymongo
 
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, ServiceUnavailable
 
 DEFAULT_URI = "mongoeco:///var/app.sqlite3"
 DEFAULT_PATH = "var/app.sqlite3"
@@ -63,7 +63,12 @@ def get_client(uri: str | None = None) -> Any:
     if uri.startswith(MEMORY_URI):
         return mongoeco.MongoClient(codec_options=codec)
     path = sqlite_path(uri)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    except OSError as exc:
+        raise ServiceUnavailable(
+            f"cannot create the folder of the embedded database {path}: {exc}", {"service": "MongoDB"}
+        ) from exc
     return mongoeco.MongoClient(SQLiteEngine(path), codec_options=codec)
 
 
@@ -110,9 +115,14 @@ def ensure_rebalance_indexes(db: Any) -> None:
 
 
 def ensure_indexes(db: Any) -> None:
-    """Create every index the repositories rely on; calling it again is harmless on every backend."""
-    ensure_model_indexes(db)
-    ensure_rebalance_indexes(db)
+    """Create every index the repositories rely on; calling it again is harmless on every backend.
+
+    Database failures surface as typed errors (``ServiceUnavailable`` when the server cannot be reached).
+    """
+    from data.repositories.dberrors import db_call  # imported here: the repositories package imports this module
+
+    db_call(ensure_model_indexes)(db)
+    db_call(ensure_rebalance_indexes)(db)
 
 
 def redact_uri(uri: str) -> str:

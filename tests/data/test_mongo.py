@@ -119,3 +119,22 @@ def test_redaction_hides_passwords():
     assert redact_uri("mongodb://app:s3cret@db.example:27017/x") == "mongodb://app:***@db.example:27017/x"
     assert "s3cret" not in describe_backend("mongodb+srv://app:s3cret@cluster.example/")
     assert describe_backend("mongoeco+memory://") == "embedded mongoeco (in memory)"
+
+
+def test_ensure_indexes_on_an_unreachable_server_is_service_unavailable():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = get_client(f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=200&connectTimeoutMS=200")
+    try:
+        with pytest.raises(ServiceUnavailable):
+            ensure_indexes(get_database(client))
+    finally:
+        client.close()
+
+
+def test_an_unwritable_embedded_folder_is_service_unavailable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ServiceUnavailable, match="embedded database"):
+        get_client(f"mongoeco:///{blocker}/sub/db.sqlite3")

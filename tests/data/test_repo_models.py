@@ -9,6 +9,7 @@ import pytest
 from bson import Decimal128, ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from data.repositories import ModelRepository
 from engine.errors import BusinessRuleViolation, InvalidInput, NotFound, VersionConflict
 
 P1, P2, P3 = "f" * 23 + "1", "f" * 23 + "2", "f" * 23 + "3"
@@ -264,3 +265,26 @@ def test_a_thousand_portfolios_per_model(models_repo):
     assert len(err.value.details["owners"]) == 1000
     assert len(models_repo.portfolio_owners(many)) == 1000
     assert models_repo.find_model_for_portfolio(many[999]).model_id == big.model_id
+
+
+def test_the_index_names_the_owner_when_a_racing_writer_slips_past_the_check(mongo):
+    """Simulates losing the race: the pre-check saw no owner, the other model claimed the portfolio meanwhile."""
+
+    class LateCheck(ModelRepository):
+        checks = 0
+
+        def _reject_owned(self, ids, model_id):
+            self.checks += 1
+            if self.checks > 1:  # the first (pre-write) check comes too early to see the other writer
+                super()._reject_owned(ids, model_id)
+
+    ModelRepository(mongo.db).create_model("Winner", portfolios=[P1])
+    late = LateCheck(mongo.db)
+    loser = late.create_model("Loser")
+    late.checks = 0
+    with pytest.raises(BusinessRuleViolation, match=f"portfolio {P1} already belongs to model 'Winner'"):
+        late.add_portfolios(loser.model_id, [P1, P2])
+    assert late.get_model(loser.model_id).portfolios == () and late.get_model(loser.model_id).version == 1
+    late.checks = 0
+    with pytest.raises(BusinessRuleViolation, match="'Winner'"):
+        late.create_model("Third", portfolios=[P3, P1])
