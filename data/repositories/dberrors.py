@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from bson.errors import BSONError
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from engine.errors import EngineError, ServiceUnavailable
@@ -19,7 +20,7 @@ def _database_exceptions() -> tuple[type[BaseException], ...]:
     # mongoeco's own root class only matters once mongoeco is loaded; don't import it (≈1 s) for a real server.
     errors = sys.modules.get("mongoeco.errors")
     extra = (errors.MongoEcoError,) if errors is not None else ()
-    return (PyMongoError, sqlite3.Error, *extra)
+    return (PyMongoError, BSONError, sqlite3.Error, *extra)
 
 
 def translate(exc: BaseException) -> EngineError:
