@@ -15,6 +15,8 @@ OVER = "#ea580c"  # above the band (overweight): orange — a blue/orange pair r
 IN_BAND = "#0f766e"  # the app's primary colour
 BAND = "rgba(15, 118, 110, 0.16)"
 TARGET = "#111827"
+# horizontal legend on the left above the plot: the right-hand corner belongs to plotly's toolbar
+LEGEND = {"orientation": "h", "y": 1.0, "x": 0, "xanchor": "left", "yanchor": "bottom"}
 CLIP = 2.0  # the heatmap saturates at twice the band width
 
 # relative drift in [-CLIP, CLIP] mapped to [0, 1]: pale inside the band, saturated outside (a visible step at ±1)
@@ -30,7 +32,7 @@ HEATMAP_SCALE = [
 
 
 def _layout(fig: go.Figure, height: int, **kw: object) -> go.Figure:
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, **kw)
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 64, "b": 10}, **kw)
     return fig
 
 
@@ -128,9 +130,7 @@ def drill_figure(rows: pd.DataFrame, title: str = "") -> go.Figure:
         marker={"symbol": "line-ew", "size": 26, "line": {"width": 3, "color": TARGET}},
         hovertemplate="<b>%{x}</b> target %{y:.2f} %<extra></extra>",
     )
-    fig.update_layout(
-        barmode="overlay", legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"}
-    )
+    fig.update_layout(barmode="overlay", legend=LEGEND)
     fig.update_yaxes(title={"text": "Weight (% of market value)"}, ticksuffix=" %", rangemode="tozero")
     fig.update_xaxes(type="category", tickangle=-45 if len(d) > 12 else 0)
     return _layout(fig, height=420, title={"text": title or "Actual vs target weight"})
@@ -152,7 +152,7 @@ def distribution_figure(portfolios: pd.DataFrame) -> go.Figure:
     fig.update_layout(
         barmode="stack",
         bargap=0.05,
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        legend=LEGEND,
     )
     fig.update_xaxes(title={"text": "Total drift Σ|actual − target| (% of market value)"}, ticksuffix=" %")
     fig.update_yaxes(title={"text": "Portfolios"})
@@ -187,9 +187,7 @@ def triage_figure(summary: pd.DataFrame) -> go.Figure:
             hovertemplate="<b>%{y}</b><br>" + name + ": %{customdata[0]:,} of %{customdata[1]:,} (%{x:.1f} %)"
             "<extra></extra>",
         )
-    fig.update_layout(
-        barmode="stack", legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"}
-    )
+    fig.update_layout(barmode="stack", legend=LEGEND)
     fig.update_xaxes(title={"text": "Share of analysed portfolios"}, ticksuffix=" %", range=[0, 100])
     fig.update_yaxes(type="category")
     return _layout(fig, height=max(220, 80 + 34 * len(d)), title={"text": "Portfolios out of band, per model"})

@@ -186,6 +186,7 @@ def confirm_delete() -> None:
             close_draft()
         if state.selected_model_id() == pending["id"]:
             state.select_model(None)
+        state.drop(state.MODELS_OPEN_PICK)
         feedback.success(f"Model '{pending['name']}' deleted")
         st.rerun()
     if c2.button("Cancel", key="models_cancel_delete"):
@@ -301,7 +302,8 @@ def save_draft(draft: ModelDraft, name: str, rows: list[dict[str, Any]], check: 
         saved = repo.get_model(getattr(saved, "model_id", saved))
     state.put(state.MODELS_DRAFT, draft_from_model(saved))
     state.put(state.MODELS_CONFLICT, None)
-    state.drop(state.MODEL_EDITOR, state.MODELS_LINK_INPUT, state.MODELS_UNLINK_INPUT)
+    # the model picker follows the saved model (a dropped widget key re-initialises from the selection)
+    state.drop(state.MODEL_EDITOR, state.MODELS_LINK_INPUT, state.MODELS_UNLINK_INPUT, state.MODELS_OPEN_PICK)
     state.select_model(saved.model_id)
     feedback.success(f"Model '{saved.name}' saved (v{saved.version})")
     st.rerun()

@@ -83,11 +83,9 @@ if ranked.empty:
 st.subheader(f"Heatmap — the {min(top, len(ranked))} portfolios with the most drift ($)", anchor=False)
 drift_view.heatmap(view, ranked, int(top))
 
-left, right = st.columns([3, 2])
-with left:
-    st.subheader(f"Portfolios ({len(ranked):,}), worst first", anchor=False)
-    drift_view.portfolio_table(ranked)
-with right:
+st.subheader(f"Portfolios ({len(ranked):,}), worst first", anchor=False)
+drift_view.portfolio_table(ranked)
+with st.expander("Distribution of total drift across these portfolios", icon=":material/bar_chart:"):
     st.plotly_chart(drift_charts.distribution_figure(ranked), key="drift_distribution", width="stretch")
 
 st.subheader("Drill-down", anchor=False)

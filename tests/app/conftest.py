@@ -1,7 +1,7 @@
 """AppTest fixtures for every page (streamlit-guide §3.2), shared by the page tests of issues #5 and #6.
 
-- ``simulator``: the in-process GlobeCo simulator (demo dataset, fixed prices); inject faults with
-  ``inject_fault(simulator, ...)`` before a run.
+- ``simulator`` / ``sim_transport`` (from ``tests/support/simulator.py``): the in-process GlobeCo simulator (demo
+  dataset, fixed prices) and an httpx transport into it; inject faults with ``inject_fault(simulator, ...)``.
 - ``at``: ``AppTest`` of ``app.py`` on a fresh embedded database (``mongoeco:///<tmp>/t.sqlite3``) with the demo
   models seeded, the services served by ``simulator`` through an httpx transport; already run once.
 - ``empty_at``: the same on an empty database (no demo models).
@@ -21,6 +21,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from tests.support.simulator import sim_transport, simulator  # noqa: F401 - fixtures: demo data, fixed prices
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")  # from_file resolves relative paths against the test file, not the cwd
 SERVICE_URL_VARS = ("ACCOUNTING_URL", "PORTFOLIO_URL", "PRICING_URL", "SECURITY_URL", "ORDER_URL")
@@ -37,38 +39,20 @@ def _clear_caches() -> Iterator[None]:
     st.cache_resource.clear()
 
 
-@pytest.fixture
-def simulator() -> Any:
-    """The GlobeCo simulator app (demo dataset, fixed prices), served in-process to the app under test."""
-    from data.simulator import SimulatorConfig, sim_app
-
-    return sim_app(SimulatorConfig(price_mode="fixed", seed=7))
-
-
-@pytest.fixture
-def sim_transport(simulator: Any) -> Iterator[Any]:
-    """An httpx transport into ``simulator`` (what the app's service clients use instead of the network)."""
-    from data.simulator import InProcessTransport
-
-    transport = InProcessTransport(simulator)
-    yield transport
-    transport.shutdown()
-
-
-def inject_fault(simulator: Any, **fault: Any) -> None:
+def inject_fault(sim: Any, **fault: Any) -> None:
     """Add a fault rule (``data.simulator.config.Fault`` fields: kind, service, endpoint, status, count ...)."""
     from data.simulator.config import Fault
 
-    simulator.sim.faults.add([Fault(**fault)])
+    sim.sim.faults.add([Fault(**fault)])
 
 
-def clear_faults(simulator: Any) -> None:
+def clear_faults(sim: Any) -> None:
     """Remove every fault rule."""
-    simulator.sim.faults.clear()
+    sim.sim.faults.clear()
 
 
 @pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sim_transport: Any) -> Path:
+def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sim_transport: Any) -> Path:  # noqa: F811
     """Environment of the app under test: a fresh embedded database, the in-process simulator, fast retries."""
     db = tmp_path / "t.sqlite3"
     monkeypatch.setenv("MONGODB_URI", f"mongoeco:///{db}")

@@ -294,3 +294,10 @@ def test_unexpected_errors_become_a_generic_message(at, monkeypatch):
     text = all_text(at)
     assert "Could not load the investment models: something unexpected went wrong" in text
     assert "secret internals" not in text and no_exception(at)
+
+
+def test_the_model_picker_follows_a_saved_model(at, repo):
+    at.button(key="models_new").click().run()
+    at.text_input(key=state.MODELS_NAME_INPUT).input("Picker Check").run()
+    at.button(key="models_save").click().run()
+    assert at.selectbox(key=state.MODELS_OPEN_PICK).value == model_id(repo, "Picker Check")

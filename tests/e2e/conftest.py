@@ -1,7 +1,7 @@
 """Browser fixtures (streamlit-guide §3.3), shared by the e2e tests of issues #5 and #6.
 
-- ``simulator_urls`` (session): ``python -m data.simulator`` on free ports, fixed prices, seed 7; a
-  ``tests.support.simulator.ServedSimulator``: the service URL variables plus ``set_faults`` / ``clear_faults`` /
+- ``simulator_urls`` (session, from ``tests/support/simulator.py``): ``python -m data.simulator`` on free ports,
+  fixed prices; a ``ServedSimulator``: the service URL variables plus ``set_faults`` / ``clear_faults`` /
   ``calls`` / ``reset`` over the simulator's admin API.
 - ``app_url`` (session): ``streamlit run app.py`` on a free port against that simulator and a fresh embedded
   database with the demo models seeded. Its log is ``<tmp>/st*/server.log``.
@@ -14,21 +14,17 @@ All e2e tests carry the ``e2e`` marker (added here), so ``pytest -m "not e2e"`` 
 from __future__ import annotations
 
 import os
-import select
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from data.simulator import SERVICES
 from tests.e2e.helpers import ROOT, free_port, wait_for_app, wait_until_health_ok
-from tests.support.simulator import ServedSimulator
+from tests.support.simulator import ServedSimulator, simulator_urls  # noqa: F401 - session fixture used below
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
@@ -50,55 +46,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def _read_urls(proc: subprocess.Popen, count: int, timeout: float) -> dict[str, str]:
-    """The ``<name> <url>`` lines ``python -m data.simulator`` prints, read straight from the pipe's descriptor
-    (a buffered ``readline`` under ``select`` can sit on lines already read into Python's buffer)."""
-    fd = proc.stdout.fileno()  # type: ignore[union-attr]
-    deadline = time.monotonic() + timeout
-    data = b""
-    while data.count(b"\n") < count and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    lines = [line.split(" ", 1) for line in data.decode().splitlines() if " " in line]
-    return {name: url.strip() for name, url in lines}
-
-
 @pytest.fixture(scope="session")
-def simulator_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSimulator]:
-    """``python -m data.simulator`` on free loopback ports (fixed prices) for the whole session."""
-    log = open(tmp_path_factory.mktemp("simulator") / "simulator.log", "wb")  # noqa: SIM115 - closed below
-    cmd = [sys.executable, "-m", "data.simulator", "--price-mode", "fixed", "--seed", "7"]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
-    served = None
-    try:
-        urls = _read_urls(proc, len(SERVICES), timeout=60)
-        if set(urls) != set(SERVICES):
-            raise RuntimeError(f"python -m data.simulator printed {urls!r} (exit code {proc.poll()})")
-        served = ServedSimulator(urls, proc)
-        yield served
-    finally:
-        if served is not None:
-            served.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        proc.stdout.close()  # type: ignore[union-attr]
-        log.close()
-
-
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory, simulator_urls: ServedSimulator) -> Iterator[str]:
+def app_url(tmp_path_factory: pytest.TempPathFactory, simulator_urls: ServedSimulator) -> Iterator[str]:  # noqa: F811
     """The app served by ``streamlit run`` against the served simulator, on a fresh seeded database."""
     port, folder = free_port(), tmp_path_factory.mktemp("st")
     env = {

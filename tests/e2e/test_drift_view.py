@@ -3,6 +3,7 @@ heatmap, the drill-down chart and table, and the firm-wide triage; screenshots o
 
 from __future__ import annotations
 
+import re
 import time
 
 from playwright.sync_api import expect
@@ -48,7 +49,9 @@ def test_firm_wide_triage(page):
     wait_for_app(page)
     main.get_by_role("button", name="Scan all models").click()
     wait_for_app(page, timeout=120_000)
-    expect(main.get_by_test_id("stCaptionContainer").filter(has_text="Last scan")).to_contain_text("6 models")
+    # other tests of the session may have added models: at least the 6 demo models were scanned
+    scanned = main.get_by_test_id("stCaptionContainer").filter(has_text="Last scan")
+    expect(scanned).to_contain_text(re.compile(r"· ([6-9]|\d\d+) models in"))
     expect(main.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_visible()
     expect(main.get_by_test_id("stDataFrame")).to_have_count(2)
     screenshot(page, "drift_3_triage", full_height=1400)
