@@ -111,6 +111,32 @@ def render_compare() -> None:
         st.caption("Note: these scenarios use different models or market snapshots, so prices may differ.")
 
 
+def _retry(scenario: store.Scenario) -> None:
+    """ "Retry with a longer limit" for portfolios that hit the solver time limit (product-spec 3.2)."""
+    timed_out = sum(r.error_code == "SOLVER_FAILED" for r in scenario.results)
+    if not timed_out or scenario.saved_rebalance_id:
+        return
+    used = scenario.timings.get("retry_limit") or scenario.params.time_limit
+    longer = min(600.0, used * 4)
+    if not st.button(
+        f"Retry {timed_out:,} timed-out portfolio(s) with a {longer:g} s limit",
+        key=RETRY,
+        icon=":material/replay:",
+        help="Same frozen prices; the results replace the failed ones.",
+    ):
+        return
+    from components import resources
+    from components.rebalance_run import retry_timed_out
+
+    with st.status(f"Retrying {timed_out:,} portfolio(s)…", expanded=True) as status:
+        bar = st.progress(0.0, text="Solving…")
+        retry_timed_out(
+            scenario, longer, lambda f, t: bar.progress(f, text=t), resources.settings().rebalance_max_workers
+        )
+        status.update(label="Retry finished", state="complete", expanded=False)
+    st.rerun()
+
+
 def _not_rebalanced(scenario: store.Scenario) -> None:
     bad = [m for m in scenario.metrics if m.status != "optimal"]
     if not bad:
@@ -121,6 +147,7 @@ def _not_rebalanced(scenario: store.Scenario) -> None:
         f"{len(bad) - infeasible:,} failed. They keep their holdings and get no orders.",
         icon=":material/report:",
     )
+    _retry(scenario)
     frame = portfolio_frame(bad)[["portfolio", "status", "diagnosis", "portfolio_id"]]
     st.dataframe(
         frame,
@@ -147,6 +174,7 @@ def render_summary(scenario: store.Scenario) -> None:
         f"{f'{snap:%Y-%m-%d %H:%M:%S} UTC' if snap else '—'}"
         f"{' (reused, frozen)' if t.get('reused_snapshot') else ''} · ran in "
         f"{t.get('snapshot', 0) + t.get('solve', 0):.1f} s"
+        + (f" · timed-out portfolios retried with a {t['retry_limit']:g} s limit" if t.get("retry_limit") else "")
     )
     m = st.columns(6)
     m[0].metric("Rebalanced", f"{s.optimal:,}", help=f"of {s.portfolios:,} portfolios in scope")
@@ -193,10 +221,22 @@ PORTFOLIO_CONFIG = {
     "portfolio_id": st.column_config.TextColumn("Portfolio ID", width="medium"),
 }
 PORTFOLIO_ORDER = [
-    "portfolio", "status", "market_value", "cash_before", "cash_after", "cash_change", "cash_change_pct",
-    "drift_before", "drift_after", "orders", "turnover", "out_of_band_before", "out_of_band_after", "diagnosis",
+    "portfolio",
+    "status",
+    "market_value",
+    "cash_before",
+    "cash_after",
+    "cash_change",
+    "cash_change_pct",
+    "drift_before",
+    "drift_after",
+    "orders",
+    "turnover",
+    "out_of_band_before",
+    "out_of_band_after",
+    "diagnosis",
     "portfolio_id",
-]  # fmt: skip
+]
 PORTFOLIO_PCT = ["cash_change_pct", "drift_before", "drift_after"]
 POSITION_CONFIG = {
     "ticker": "Ticker",

@@ -165,6 +165,26 @@ def solve(
     return [results.get(pid) or _failed(pid, names.get(pid), missing) for pid in requested]
 
 
+def retry_timed_out(
+    scenario: store.Scenario, time_limit: float, progress: Progress | None = None, workers: int | None = None
+) -> int:
+    """Re-solve the scenario's portfolios that hit the solver time limit, on the same snapshot, with a longer limit.
+
+    Results replace the old ones in the scenario (prices stay frozen, so it is still one consistent run).
+    Returns the number of portfolios retried.
+    """
+    report = _on_script_thread(progress)
+    pending = tuple(r.portfolio_id for r in scenario.results if r.error_code == "SOLVER_FAILED")
+    if not pending:
+        return 0
+    params = replace(scenario.params, portfolio_ids=pending, time_limit=time_limit)
+    names = {r.portfolio_id: r.portfolio_name for r in scenario.results if r.portfolio_name}
+    results = solve(scenario.run_model, scenario.snapshot, params, report, workers, names)
+    scenario.replace_results(results, out_of_band_flags(scenario.run_model, scenario.snapshot, results))
+    scenario.timings["retry_limit"] = time_limit
+    return len(pending)
+
+
 def out_of_band_flags(run_model: InvestmentModel, snapshot: Any, results: Sequence[PortfolioResult]) -> dict[str, bool]:
     """Band status before the run of the portfolios the engine did not rebalance (from the drift view)."""
     pending = {r.portfolio_id for r in results if r.status != "optimal"}
@@ -215,4 +235,13 @@ def run_scenario(
     return scenario
 
 
-__all__ = ["CHUNK", "RunRequest", "cash_floors", "out_of_band_flags", "price_missing", "run_scenario", "solve"]
+__all__ = [
+    "CHUNK",
+    "RunRequest",
+    "cash_floors",
+    "out_of_band_flags",
+    "price_missing",
+    "retry_timed_out",
+    "run_scenario",
+    "solve",
+]

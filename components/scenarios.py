@@ -104,6 +104,16 @@ class Scenario:
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived views (order rows ...) of the results
     _metrics: list[PortfolioMetrics] | None = field(default=None, repr=False)
 
+    def replace_results(self, results: list[PortfolioResult], out_of_band_before: dict[str, bool]) -> None:
+        """New results for some portfolios (a retry); derived views are recomputed. Never after a save."""
+        if self.saved_rebalance_id:
+            raise ValueError("a saved scenario is final; run a new one instead")
+        by_id = {r.portfolio_id: r for r in results}
+        self.results = [by_id.get(r.portfolio_id, r) for r in self.results]
+        self.out_of_band_before.update(out_of_band_before)
+        self._metrics = None
+        self.cache.clear()
+
     @property
     def snapshot_time(self) -> dt.datetime | None:
         return getattr(self.snapshot, "taken_at", None)

@@ -230,3 +230,29 @@ def test_portfolio_detail_positions_and_weights_chart(at, repo):
     chart = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Weights before and after"))
     assert [t["name"] for t in chart["data"]] == ["Before", "After", "Target and band"]
     assert len(chart["data"][0]["x"]) == len(res.positions)
+
+
+@pytest.mark.slow
+def test_retry_timed_out_portfolios_with_a_longer_limit(at, repo):
+    tech = models_by_name(repo)["Technology Leaders"]
+    open_page(at, tech)
+    at.radio(key="rebalance_scope").set_value("Selected portfolios").run()
+    at.multiselect(key=f"rebalance_portfolios_{tech.model_id}").set_value(list(tech.portfolios[:3])).run()
+    # a cash floor of 7 % of MV binds (targets leave ~5 %): exact MILPs, which a 1 s limit cuts short
+    run_whatif(at, min_cash_pct=7.0, time_limit=1.0)
+    (scenario,) = scenarios(at)
+    timed_out = [r.portfolio_id for r in scenario.results if r.error_code == "SOLVER_FAILED"]
+    if not timed_out:
+        pytest.skip("no portfolio hit the 1 s limit on this machine")
+    before = {r.portfolio_id: r for r in scenario.results}
+    at.button(key="rebalance_retry").click().run()
+    assert no_exception(at), [e.value for e in at.exception]
+    assert scenario.timings["retry_limit"] == 4.0
+    after = {r.portfolio_id: r for r in scenario.results}
+    assert list(after) == list(before)  # same portfolios, same order
+    for pid in timed_out:
+        assert after[pid] is not before[pid]  # re-solved
+        assert after[pid].status == "optimal" or "user_limit" in (after[pid].diagnosis or "")
+    for pid in set(before) - set(timed_out):
+        assert after[pid] is before[pid]  # the others are kept as they were
+    assert any("retried with a 4 s limit" in c for c in texts(at, "caption"))

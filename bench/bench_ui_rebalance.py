@@ -1,0 +1,91 @@
+"""What-if pipeline of the app for the 1,000-portfolio demo model, without the browser (issue #6).
+
+Times what the "Run what-if" button does after the click — market snapshot (in-process simulator), cash floors,
+engine solve in chunks, scenario metrics — and what the Orders page derives from it: order rows with reasons,
+the orders CSV and the block (aggregated) CSV. Two cash-floor settings are compared in the same run: a fixed
+amount (one engine call per chunk of 250 portfolios) and a floor in % of MV (one engine call per portfolio, since
+the engine takes one floor per call). Prints medians and ratios; no assertion on time.
+
+    .venv/bin/python bench/bench_ui_rebalance.py [--runs 3] [--model "Global Equity Core"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from components.rebalance_run import out_of_band_flags, solve
+from components.scenarios import ScenarioParams
+from data.demo import load_demo
+from data.services import build_services
+from data.settings import Settings
+from data.snapshot import build_market_snapshot
+from engine.orders import aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv
+from engine.scenarios import scenario_summary
+
+
+def timed(fn, *args, **kwargs):
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--model", default="Global Equity Core")
+    args = parser.parse_args()
+
+    model = next(m for m in load_demo().models if m.name == args.model)
+    services = build_services(Settings(simulator_price_mode="fixed"))
+    rows: dict[str, list[float]] = {}
+    counts: dict[str, str] = {}
+    try:
+        for _ in range(args.runs):
+            services.clear_caches()  # every run fetches market data afresh
+            snap, t_snap = timed(build_market_snapshot, services, model)
+            rows.setdefault("market snapshot", []).append(t_snap)
+            counts["market snapshot"] = f"{len(snap.portfolios):,} portfolios, {snap.requests:,} requests"
+            for label, amount, fraction in (("amount $1,000", "1000", "0"), ("1 % of MV", "0", "0.01")):
+                params = ScenarioParams(
+                    model.model_id or "x" * 24, tuple(model.portfolios), True, Decimal(amount), Decimal(fraction), 30.0
+                )
+                results, t_solve = timed(solve, model, snap, params, lambda f, t: None, 1)
+                rows.setdefault(f"solve, floor {label}", []).append(t_solve)
+                flags, t_flags = timed(out_of_band_flags, model, snap, results)
+                summary, t_sum = timed(scenario_summary, results, flags)
+                rows.setdefault(f"metrics, floor {label}", []).append(t_flags + t_sum)
+                counts[f"solve, floor {label}"] = f"{summary.optimal:,} optimal, {summary.orders:,} orders"
+            tickers = {sid: info.ticker for sid, info in snap.securities.items()}
+            orders, t_rows = timed(order_rows, results, tickers, snap.prices)
+            rows.setdefault("order rows + reasons", []).append(t_rows)
+            data, t_csv = timed(orders_to_csv, orders)
+            rows.setdefault("orders CSV", []).append(t_csv)
+            counts["orders CSV"] = f"{len(orders):,} rows, {len(data) / 1e6:.1f} MB"
+            _, t_blocks = timed(lambda o: aggregated_to_csv(aggregate_orders(o)), orders)
+            rows.setdefault("block orders CSV", []).append(t_blocks)
+    finally:
+        services.close()
+
+    width = max(len(k) for k in rows)
+    print(f"What-if pipeline, model {args.model!r}, {args.runs} run(s), in-process simulator, 1 solver process")
+    for name, values in rows.items():
+        med = statistics.median(values)
+        spread = f"{min(values):.3f}–{max(values):.3f} s"
+        print(f"  {name:<{width}}  median {med:7.3f} s  ({spread})  {counts.get(name, '')}")
+    fixed = statistics.median(rows["solve, floor amount $1,000"])
+    per_mv = statistics.median(rows["solve, floor 1 % of MV"])
+    total = statistics.median(rows["market snapshot"]) + fixed
+    print(f"  ratio solve(% of MV floor) / solve(fixed floor): ×{per_mv / fixed:.1f}")
+    print(f"  snapshot + solve (fixed floor), what the button waits for before rendering: {total:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
