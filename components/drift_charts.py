@@ -31,6 +31,11 @@ HEATMAP_SCALE = [
 ]
 
 
+def plain(text: str) -> str:
+    """Text for plotly labels: plotly renders a subset of HTML tags (links included), so user text is escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _layout(fig: go.Figure, height: int, **kw: object) -> go.Figure:
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 64, "b": 10}, **kw)
     return fig
@@ -68,7 +73,7 @@ def heatmap_figure(rows: pd.DataFrame, order: list[str], labels: dict[str, str] 
         )
     ).pivot_table(index="portfolio_id", columns="ticker", values="hover", aggfunc="first")
     text = text.reindex(index=order, columns=securities)
-    names = [labels.get(p, p) for p in order]
+    names = [plain(labels.get(p, p)) for p in order]
     fig = go.Figure(
         go.Heatmap(
             z=z.clip(-CLIP, CLIP).to_numpy(dtype=float),
@@ -133,7 +138,7 @@ def drill_figure(rows: pd.DataFrame, title: str = "") -> go.Figure:
     fig.update_layout(barmode="overlay", legend=LEGEND)
     fig.update_yaxes(title={"text": "Weight (% of market value)"}, ticksuffix=" %", rangemode="tozero")
     fig.update_xaxes(type="category", tickangle=-45 if len(d) > 12 else 0)
-    return _layout(fig, height=420, title={"text": title or "Actual vs target weight"})
+    return _layout(fig, height=420, title={"text": plain(title) if title else "Actual vs target weight"})
 
 
 def distribution_figure(portfolios: pd.DataFrame) -> go.Figure:
@@ -166,6 +171,7 @@ def triage_figure(summary: pd.DataFrame) -> go.Figure:
     1,000-portfolio one; the counts are in the bar labels and the hover.
     """
     d = summary[summary["analysed"] > 0] if not summary.empty else summary
+    d = d.assign(model=d["model"].map(plain)) if not d.empty else d
     if d.empty:
         return _empty("No models scanned")
     d = d.assign(out_share=d["out_of_band"] / d["analysed"] * 100).sort_values(["out_share", "model"])

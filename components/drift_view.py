@@ -18,6 +18,7 @@ import streamlit as st
 from components import drift_charts, feedback, resources, state
 from components import drift_frames as frames
 from components.drift_frames import DriftView
+from components.feedback import escape_md
 from components.tables import (
     DRIFT_PP_HELP,
     RELATIVE_HELP,
@@ -73,9 +74,9 @@ def load_view(model: InvestmentModel, refresh: bool = False) -> DriftView | None
     cached = views.get(model.model_id)
     if cached is not None and not refresh and cached.model.version == model.version:
         return cached
-    bar = st.progress(0.0, text=f"Fetching holdings and prices of '{model.name}'…")
+    bar = st.progress(0.0, text=f"Fetching holdings and prices of '{escape_md(model.name)}'…")
     try:
-        view = build_view(model, _progress_callback(bar, f"Fetching '{model.name}'"))
+        view = build_view(model, _progress_callback(bar, f"Fetching '{escape_md(model.name)}'"))
     except Exception as err:  # typed service errors get their message; nothing half-loaded is kept
         bar.empty()
         feedback.show(err, f"load the drift of model '{model.name}'")
@@ -228,7 +229,7 @@ def scan_all(models: Sequence[InvestmentModel]) -> dict[str, Any] | None:
     views: dict[str, DriftView] = state.get(state.DRIFT_VIEWS) or {}
     try:
         for i, model in enumerate(todo):
-            label = f"Model {i + 1} of {len(todo)} — '{model.name}'"
+            label = f"Model {i + 1} of {len(todo)} — '{escape_md(model.name)}'"
             bar.progress(i / max(1, len(todo)), text=label)
             views[model.model_id] = build_view(model, _progress_callback(bar, label))
         rebalanced = rebalanced_portfolio_ids([p for m in todo for p in m.portfolios], bar)

@@ -53,12 +53,12 @@ class Message:
 
     def markdown(self) -> str:
         """Markdown text: bold headline, then one bullet per line."""
-        lines = [f"**{_escape(self.headline)}**"]
-        lines += [f"- {_escape(b)}" for b in self.bullets]
+        lines = [f"**{escape_md(self.headline)}**"]
+        lines += [f"- {escape_md(b)}" for b in self.bullets]
         return "\n".join(lines)
 
 
-def _escape(text: str) -> str:
+def escape_md(text: str) -> str:
     # user data (model names, ids) must not turn into markdown links, emphasis or LaTeX
     for ch in ("\\", "*", "_", "`", "[", "]", "$", "<", ">", "#", "~", "|"):
         text = text.replace(ch, "\\" + ch)

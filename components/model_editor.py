@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from components import state
+from components.feedback import escape_md
 from components.model_csv import parse_positions_csv, positions_to_csv
 from components.model_draft import (
     DEFAULT_DRIFT,
@@ -193,14 +194,16 @@ def render_check(check: DraftCheck, rows: list[dict[str, Any]], index: SecurityI
     blocking = [i for i in check.issues if i.blocking]
     notes = [i for i in check.issues if not i.blocking]
     if blocking:
-        lines = [f"- {_where(i.row, rows, index)}{i.message}" for i in blocking]
+        lines = [f"- {escape_md(_where(i.row, rows, index) + i.message)}" for i in blocking]
         st.error(
             f"**{len(blocking)} rule(s) broken — fix them before saving:**\n" + "\n".join(lines), icon=":material/rule:"
         )
     else:
         st.success("All model rules pass.", icon=":material/check_circle:")
     if notes:
-        st.info("\n".join(f"- {_where(i.row, rows, index)}{i.message}" for i in notes), icon=":material/info:")
+        st.info(
+            "\n".join(f"- {escape_md(_where(i.row, rows, index) + i.message)}" for i in notes), icon=":material/info:"
+        )
 
 
 def _where(row: int | None, rows: list[dict[str, Any]], index: SecurityIndex) -> str:
@@ -260,7 +263,7 @@ def render_portfolios(draft: ModelDraft, names: Mapping[str, str], owner_of: Map
     )
     blocked = [p for p in draft.portfolios if p not in base and owner_of.get(p) not in (None, draft.name)]
     if blocked:
-        shown = ", ".join(f"'{names.get(p, p)}' (follows '{owner_of[p]}')" for p in blocked[:5])
+        shown = ", ".join(f"'{escape_md(names.get(p, p))}' (follows '{escape_md(owner_of[p])}')" for p in blocked[:5])
         more = f" and {len(blocked) - 5} more" if len(blocked) > 5 else ""
         st.warning(
             f"Saving will be refused: {shown}{more}. A portfolio follows at most one investment model — "
@@ -311,6 +314,7 @@ def render_csv(draft: ModelDraft, rows: list[dict[str, Any]], index: SecurityInd
         report = state.get(state.MODELS_IMPORT_REPORT) or []
         if report:
             st.error(
-                f"**Import refused — {len(report)} problem(s):**\n" + "\n".join(f"- {e}" for e in report[:50]),
+                f"**Import refused — {len(report)} problem(s):**\n"
+                + "\n".join(f"- {escape_md(e)}" for e in report[:50]),
                 icon=":material/error:",
             )

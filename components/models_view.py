@@ -170,7 +170,7 @@ def confirm_delete() -> None:
     pending = state.get(state.MODELS_PENDING_DELETE)
     if not pending:
         return
-    st.markdown(f"Delete **{feedback._escape(pending['name'])}** (v{pending['version']})? This cannot be undone.")
+    st.markdown(f"Delete **{feedback.escape_md(pending['name'])}** (v{pending['version']})? This cannot be undone.")
     if pending["portfolios"]:
         st.caption(f"Its {pending['portfolios']} linked portfolio(s) will no longer follow any model.")
     c1, c2 = st.columns(2)

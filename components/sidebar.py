@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import resources
-from components.feedback import SERVICE_LABELS
+from components.feedback import SERVICE_LABELS, escape_md
 
 
 def _dot(ok: bool | None) -> str:
@@ -20,15 +20,16 @@ def render_status() -> None:
     with st.sidebar.expander(label, expanded=bool(down), icon=":material/dns:"):
         services = [s for s in statuses if s.name != "database"]
         embedded = all(s.target.startswith("embedded") for s in services)
-        st.caption("GlobeCo services — " + ("embedded simulator with demo data" if embedded else "remote"))
+        lines = ["**GlobeCo services** — " + ("embedded simulator with demo data" if embedded else "remote")]
         for s in services:
             where = "" if embedded else f" · `{s.target}`"
             extra = f" — {s.detail}" if s.detail and s.ok is False else ""
-            st.markdown(f"{_dot(s.ok)} {SERVICE_LABELS.get(s.name, s.name)}{where}{extra}")
+            lines.append(f"{_dot(s.ok)} {SERVICE_LABELS.get(s.name, s.name)}{where}{extra}")
         for s in statuses:
             if s.name == "database":
-                st.caption("Database")
-                st.markdown(f"{_dot(s.ok)} {s.target}" + (f" — {s.detail}" if s.detail else ""))
+                lines.append("**Database**")
+                lines.append(f"{_dot(s.ok)} {escape_md(s.target)}" + (f" — {s.detail}" if s.detail else ""))
+        st.caption("  \n".join(lines))  # one compact block; two trailing spaces = line break
         if st.button("Re-check", key="sidebar_recheck", icon=":material/refresh:"):
             resources.backend_status.clear()
             st.rerun()

@@ -4,6 +4,7 @@ import streamlit as st
 
 from components import drift_charts, drift_view, feedback, models_view, state
 from components import drift_frames as frames
+from components.feedback import escape_md
 from components.tables import fmt_money, fmt_pct
 
 st.title("Drift")
@@ -61,7 +62,7 @@ refresh = c2.button("Refresh", key="drift_refresh", icon=":material/refresh:", h
 model = by_id[model_id]
 state.select_model(model_id)
 if not model.portfolios:
-    st.info(f"Model '{model.name}' has no linked portfolios: link some on the Investment models page.")
+    st.info(f"Model '{escape_md(model.name)}' has no linked portfolios: link some on the Investment models page.")
     st.stop()
 
 view = drift_view.load_view(model, refresh=refresh)

@@ -27,7 +27,9 @@ PAGES = {
 
 
 def sidebar_text(at) -> str:
-    return "\n".join(str(m.value) for m in at.sidebar.markdown) + "\n".join(texts(at.sidebar, "caption"))
+    """The sidebar's text with markdown escapes undone (paths are escaped for markdown)."""
+    raw = "\n".join(str(m.value) for m in at.sidebar.markdown) + "\n".join(texts(at.sidebar, "caption"))
+    return raw.replace("\\", "")
 
 
 def test_models_is_the_default_page(at):
@@ -48,7 +50,7 @@ def test_sidebar_names_the_backends_and_their_health(at, app_env):
     (block,) = [e for e in at.sidebar.expander if e.label.startswith("Backends")]
     assert block.label == "Backends: all healthy"
     text = sidebar_text(at)
-    assert "GlobeCo services — embedded simulator with demo data" in text
+    assert "**GlobeCo services** — embedded simulator with demo data" in text
     for service in ("Portfolio Accounting", "Portfolio", "Pricing", "Security", "Order"):
         assert f":green[●] {service}" in text
     assert f"embedded mongoeco (SQLite file {app_env})" in text

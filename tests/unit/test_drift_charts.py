@@ -98,3 +98,11 @@ def test_triage_figure_stacks_shares_out_and_in_band_per_model_worst_last():
     assert list(out.x) == pytest.approx([30.0, 100.0]) and list(in_band.x) == pytest.approx([70.0, 0.0])
     assert list(out.text) == ["3", "4"] and list(in_band.text) == ["7", ""]
     assert fig.layout.xaxis.range == (0, 100)
+
+
+def test_user_text_in_labels_is_escaped_for_plotly():
+    rows = _rows()
+    fig = drift_charts.heatmap_figure(rows, order=["P1"], labels={"P1": '<a href="javascript:x">Alpha</a> & Co'})
+    assert list(fig.data[0].y) == ['&lt;a href="javascript:x"&gt;Alpha&lt;/a&gt; &amp; Co']
+    drill = drift_charts.drill_figure(rows[lambda d: d["portfolio_id"] == "P1"], title="<b>x</b>")
+    assert drill.layout.title.text == "&lt;b&gt;x&lt;/b&gt;"
