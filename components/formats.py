@@ -1,8 +1,8 @@
 """Display formats shared by the what-if, orders and history pages (money 2 dp, weights as % with 2 dp).
 
 Streamlit's ``format="percent"`` drops trailing zeros (9 %, 9.01 %); a blotter reads better with a fixed 2 dp, so
-weights are shown multiplied by 100 with ``%.2f %%``. Big money totals go into metrics in short form ($107.81 M)
-with the exact 2-dp amount in the metric's help.
+weights are shown multiplied by 100 with ``%.2f %%``. Money in metrics is short ($324.52 k, $107.81 M) because a
+metric truncates long values; the exact 2-dp amount is in the metric's help and in every table.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ Number = float | int | Decimal
 
 
 def fmt_money_short(value: Number | None) -> str:
-    """``$950.25``, ``$12,345.67``, ``$1.41 M``, ``$2.05 B`` (exact below a million)."""
+    """``$950.25``, ``$9,999.99``, ``$12.35 k``, ``$1.41 M``, ``$2.05 B`` (exact below ten thousand)."""
     if value is None:
         return "—"
     v = float(value)
@@ -26,6 +26,8 @@ def fmt_money_short(value: Number | None) -> str:
         return f"{sign}${a / 1e9:,.2f} B"
     if a >= 1e6:
         return f"{sign}${a / 1e6:,.2f} M"
+    if a >= 1e4:
+        return f"{sign}${a / 1e3:,.2f} k"
     return f"{sign}${a:,.2f}"
 
 

@@ -62,7 +62,7 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
                 "quantity": _f(r.quantity),
                 "price": _f(r.price),
                 "estimated_value": _f(r.estimated_value),
-                "reason": r.reason,
+                "reason": r.reason + ("; fractional quantity" if r.fractional else ""),
                 "weight_before": _f(r.weight_before),
                 "target": _f(r.target),
                 "weight_after": _f(r.weight_after),

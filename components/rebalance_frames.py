@@ -104,7 +104,19 @@ def portfolio_frame(metrics: Sequence[PortfolioMetrics]) -> pd.DataFrame:
                 "out_of_band_after": m.out_of_band_after,
             }
         )
-    return pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
+    frame = pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
+    numeric = [
+        "market_value",
+        "cash_before",
+        "cash_after",
+        "cash_change",
+        "cash_change_pct",
+        "drift_before",
+        "drift_after",
+        "turnover",
+    ]
+    frame[numeric] = frame[numeric].astype("float64")  # missing numbers (failed portfolios) become blank, not "None"
+    return frame
 
 
 def positions_frame(result: PortfolioResult, tickers: Mapping[str, str] | None = None) -> pd.DataFrame:

@@ -111,6 +111,13 @@ def render_compare() -> None:
         st.caption("Note: these scenarios use different models or market snapshots, so prices may differ.")
 
 
+def _md(text: str) -> str:
+    """User and service text inside markdown: no emphasis, links or LaTeX."""
+    for ch in ("\\", "*", "_", "`", "[", "]", "$", "<", ">", "#", "~", "|"):
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
 def _retry(scenario: store.Scenario) -> None:
     """ "Retry with a longer limit" for portfolios that hit the solver time limit (product-spec 3.2)."""
     timed_out = sum(r.error_code == "SOLVER_FAILED" for r in scenario.results)
@@ -149,6 +156,9 @@ def _not_rebalanced(scenario: store.Scenario) -> None:
     )
     _retry(scenario)
     frame = portfolio_frame(bad)[["portfolio", "status", "diagnosis", "portfolio_id"]]
+    if len(frame) <= 10:  # few: full diagnoses as text (a table cell would cut them off)
+        st.markdown("\n".join(f"- **{_md(r.portfolio)}** ({r.status}): {_md(r.diagnosis)}" for r in frame.itertuples()))
+        return
     st.dataframe(
         frame,
         hide_index=True,
@@ -257,7 +267,6 @@ POSITION_CONFIG = {
 }
 POSITION_ORDER = [
     "ticker",
-    "security_id",
     "price",
     "original_quantity",
     "adjusted_quantity",
@@ -269,6 +278,7 @@ POSITION_ORDER = [
     "drift_pp",
     "actual_drift",
     "badge",
+    "security_id",
 ]
 
 

@@ -31,7 +31,8 @@ def test_blotter_totals_and_filters(at, repo):
     totals = side_totals(rows)
     assert metric(at, "Orders") == f"{len(rows):,}"
     assert metric(at, "BUY orders") == f"{totals['BUY'].orders:,}"
-    assert metric(at, "SELL value") == f"${float(totals['SELL'].estimated_value):,.2f}"
+    (sell_value,) = [m for m in at.metric if m.label == "SELL value"]
+    assert sell_value.help == f"${float(totals['SELL'].estimated_value):,.2f}"  # exact in the help, short as value
     blotter = frame_with(at, "reason")
     assert len(blotter) == len(rows)
     assert set(zip(blotter["portfolio_id"], blotter["security_id"], blotter["side"], strict=True)) == {

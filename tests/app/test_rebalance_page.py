@@ -97,6 +97,9 @@ def test_infeasible_portfolio_shows_its_diagnosis(at, repo):
         assert shown[r.portfolio_id] == ("infeasible", r.diagnosis)
     for r in failed:
         assert shown[r.portfolio_id] == ("failed", r.diagnosis)
+    listed = "\n".join(str(m.value) for m in at.markdown)
+    for r in infeasible + failed:  # few failures: listed in full, names and diagnoses (markdown-escaped)
+        assert r.portfolio_name is None or r.portfolio_name.replace("_", "\\_") in listed
     # drill into the infeasible portfolio: its diagnosis, no weights chart
     at.selectbox(key="rebalance_portfolio_pick").set_value(infeasible[0].portfolio_id).run()
     assert any(infeasible[0].diagnosis in w for w in texts(at, "warning"))

@@ -150,3 +150,23 @@ def test_scenario_comparison(result):
     assert table.loc["Cash after (% of MV)", "Base"] == "50.00 %"  # 5000 / 10000
     assert list(fig.data[0].x) == ["Base", "Cash 2 %"]
     assert fig.data[2].y[0] == pytest.approx(0.2)  # 2000 traded / 10000 MV
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(None, "—"), (950.254, "$950.25"), (9999.99, "$9,999.99"), (12345.6, "$12.35 k"), (-1.41e6, "-$1.41 M"),
+     (2.049e9, "$2.05 B")],
+)  # fmt: skip
+def test_short_money_for_metrics(value, text):
+    from components.formats import fmt_money_short
+
+    assert fmt_money_short(value) == text
+
+
+def test_percent_columns_are_scaled_on_a_copy():
+    from components.formats import as_percent
+
+    frame = pd.DataFrame({"w": [0.1234, None], "x": [1.0, 2.0]})
+    out = as_percent(frame, ["w", "missing"])
+    assert out["w"].iloc[0] == pytest.approx(12.34) and pd.isna(out["w"].iloc[1])
+    assert frame["w"].iloc[0] == 0.1234 and out["x"].tolist() == [1.0, 2.0]
