@@ -79,7 +79,8 @@ def render_compare() -> None:
     """Side-by-side comparison of two or more scenarios: parameters, counts, drift, turnover, cash."""
     items = store.all_scenarios()
     if len(items) < 2:
-        st.caption("Run a second scenario (e.g. with another minimum cash) to compare them side by side.")
+        if items:
+            st.caption("Run a second scenario (e.g. with another minimum cash) to compare them side by side.")
         return
     by_id = {s.id: s for s in items}
     chosen = st.multiselect(

@@ -259,3 +259,30 @@ def test_retry_timed_out_portfolios_with_a_longer_limit(at, repo):
     for pid in set(before) - set(timed_out):
         assert after[pid] is before[pid]  # the others are kept as they were
     assert any("retried with a 4 s limit" in c for c in texts(at, "caption"))
+
+
+def test_override_adding_a_security_prices_it_into_the_frozen_snapshot(at, repo):
+    from components import resources
+
+    tech = models_by_name(repo)["Technology Leaders"]
+    run_whatif(open_page(at, tech))
+    (first,) = scenarios(at)
+    held = {sid for p in first.snapshot.portfolios for h in p.holdings for sid in [h.security_id]}
+    securities = resources.securities()
+    new = securities[~securities["security_id"].isin(held | set(first.snapshot.prices))].iloc[0]
+    at.toggle(key="rebalance_override").set_value(True).run()
+    top = max(tech.positions, key=lambda p: p.target)
+    rows = [p.security_id for p in tech.positions]
+    edit = {rows.index(top.security_id): {"target": float(top.target - Decimal("0.01"))}}
+    added = [{"security": new["label"], "target": 0.01, "low_drift": 0.005, "high_drift": 0.005}]
+    editor = f"rebalance_overrides_{tech.model_id}_v{tech.version}"
+    at.session_state[editor] = {"edited_rows": edit, "added_rows": added, "deleted_rows": []}
+    run_whatif(at.run())
+    _, second = scenarios(at)
+    assert second.snapshot.taken_at == first.snapshot.taken_at  # still the frozen snapshot ...
+    assert new["security_id"] in second.snapshot.prices  # ... plus the price of the added security
+    assert new["security_id"] not in first.snapshot.prices
+    assert second.tickers[new["security_id"]] == new["ticker"]
+    for r in second.optimal_results:  # the engine solved with the added position
+        pos = next(p for p in r.positions if p.security_id == new["security_id"])
+        assert pos.target == Decimal("0.01") and pos.adjusted_quantity > 0

@@ -161,3 +161,19 @@ def test_rebalance_of_the_1000_portfolio_model_end_to_end(page: Page) -> None:
     expect(main.get_by_test_id("stPlotlyChart").filter(has_text="Drift before")).to_contain_text("top 30 of 1,000")
     screenshot(page, "17_whatif_1000_charts", full_height=1800)
     print(f"\n1,000-portfolio what-if end to end in the browser (click → rendered): {seconds:.2f} s")
+
+
+def test_cancel_stops_a_running_what_if(page: Page) -> None:
+    """A click on Cancel during the 1,000-portfolio run stops it; nothing is kept (see components.rebalance_run)."""
+    goto_page(page, "What-if rebalance")
+    pick(page, "Investment model", "Global Equity Core")
+    page.get_by_role("button", name="Run what-if").click()
+    cancel = page.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_visible(timeout=20_000)
+    page.wait_for_timeout(300)
+    cancel.click()
+    wait_for_app(page, timeout=60_000)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_test_id("stAlertContentWarning").filter(has_text="Run cancelled")).to_be_visible()
+    expect(main.get_by_text("No scenario yet")).to_be_visible()
+    screenshot(page, "18_whatif_cancelled")
