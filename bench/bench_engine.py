@@ -284,7 +284,7 @@ def throughput(seed: int, batch: Batch, repeat: int) -> dict[str, float]:
         sol, median, fastest = best_of(lambda m=mills: solve_batch(arrays, m, workers=1), repeat)
         milps = sum(1 for m in sol.method if m == MILP)
         say(
-            f"   bare core, {k:>6,} portfolios   {median * 1e3:9.1f} ms median ({fastest * 1e3:.1f} min)   "
+            f"   bare core, {k:>6,} portfolios   {median * 1e3:9.1f} ms median (fastest {fastest * 1e3:.1f} ms)   "
             f"{k / median:>12,.0f} portfolios/s   optimal {sol.count('optimal'):,}, infeasible "
             f"{sol.count('infeasible'):,}, MILP {milps}"
         )

@@ -13,8 +13,8 @@ Families used by ``bench_engine.py``:
 - ``realistic``: the above (cash row slack almost always, a few integer-infeasible small accounts);
 - ``binding``: realistic portfolios with a per-portfolio ``minCash`` between the cost of the band minimums
   and of the unconstrained optimum, so the cash floor binds and the MILP path runs;
-- ``tight``: small accounts ($10k-$100k) with tight bands (0-0.2 %) and more expensive securities: many
-  bands hold no whole share (infeasibility detection).
+- ``tight``: small accounts ($10k-$100k), bands of 0.5-3 % and 15 % of securities around $1,500: most
+  portfolios have a band that holds no whole share (infeasibility detection), some are feasible.
 
 Same seed, same instances: every figure of the benchmark is reproducible.
 """
@@ -132,7 +132,7 @@ def realistic(seed: int, n: int = 100, k: int = 1000) -> Batch:
 def tight(seed: int, n: int = 100, k: int = 200) -> Batch:
     """Small accounts, tight bands, more expensive securities: integer infeasibility is common."""
     rng = np.random.default_rng(seed)
-    model, prices = generate_model(rng, n, drift_range=(0.0, 0.002), expensive_share=0.15)
+    model, prices = generate_model(rng, n, drift_range=(0.005, 0.03), expensive_share=0.15)
     return Batch(model, prices, generate_portfolios(rng, model, prices, k, mv_range=(1e4, 1e5), prefix=0xC))
 
 
