@@ -261,7 +261,11 @@ def execute(request: RunRequest, services: Any, workers: int | None = None) -> s
             feedback.show(err, f"run “{request.name}”")
             return None
         cancel.empty()
-        store.add(scenario)
+        for name in store.add(scenario):
+            st.toast(
+                f"“{name}” was dropped: the session keeps the {store.MAX_SCENARIOS} newest scenarios",
+                icon=":material/delete_sweep:",
+            )
         s = scenario.summary
         took = scenario.timings["snapshot"] + scenario.timings["solve"]
         label = (

@@ -27,6 +27,7 @@ CURRENT = state.REBALANCE_CURRENT
 SNAPSHOTS = state.REBALANCE_SNAPSHOTS
 
 MAX_NAME = 60
+MAX_SCENARIOS = 8  # a 1,000-portfolio scenario holds ~70 MB of results: the session keeps the newest few
 
 
 @dataclass(frozen=True)
@@ -190,17 +191,32 @@ def _clean_name(name: str, scenario_id: str | None, store: MutableMapping[str, A
     return clean
 
 
-def add(scenario: Scenario, store: MutableMapping[str, Any] | None = None) -> Scenario:
-    """Keep a new scenario (name made unique with a suffix) and make it current."""
+def add(scenario: Scenario, store: MutableMapping[str, Any] | None = None) -> list[str]:
+    """Keep a new scenario (name made unique with a suffix) and make it current.
+
+    Beyond ``MAX_SCENARIOS`` the oldest unsaved ones are dropped (then the oldest saved ones), with the snapshots
+    no remaining scenario uses; returns the names dropped.
+    """
     base = " ".join(scenario.name.split())[:MAX_NAME] or next_name(store)
     names = {s.name for s in all_scenarios(store)}
     name, n = base, 2
     while name in names:
         name, n = f"{base} ({n})", n + 1
     scenario.name = name
-    all_scenarios(store).append(scenario)
+    items = all_scenarios(store)
+    items.append(scenario)
     set_current(scenario.id, store)
-    return scenario
+    dropped: list[str] = []
+    while len(items) > MAX_SCENARIOS:
+        victim = next((s for s in items if not s.saved_rebalance_id), items[0])
+        items.remove(victim)
+        dropped.append(victim.name)
+    if dropped:
+        used = {id(s.snapshot) for s in items}
+        snaps = _store(store).setdefault(SNAPSHOTS, {})
+        for key in [k for k, v in snaps.items() if id(v) not in used]:
+            del snaps[key]
+    return dropped
 
 
 def rename(scenario_id: str, name: str, store: MutableMapping[str, Any] | None = None) -> None:

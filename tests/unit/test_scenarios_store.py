@@ -20,8 +20,9 @@ def make(name="Scenario 1", results=()):
 def test_add_rename_delete_and_current():
     s: dict = {}
     assert store.current(s) is None and store.next_name(s) == "Scenario 1"
-    a = store.add(make(), s)
-    b = store.add(make(), s)  # same name: made unique
+    a, b = make(), make()
+    store.add(a, s)
+    store.add(b, s)  # same name: made unique
     assert [x.name for x in store.all_scenarios(s)] == ["Scenario 1", "Scenario 1 (2)"]
     assert store.current(s) is b
     store.set_current(a.id, s)
@@ -35,6 +36,22 @@ def test_add_rename_delete_and_current():
     store.delete(a.id, s)
     assert store.all_scenarios(s) == [b] and store.current(s) is b
     assert store.next_name(s) == "Scenario 2"
+
+
+def test_only_the_newest_scenarios_are_kept_saved_ones_last_to_go():
+    s: dict = {}
+    first = make("A")
+    first.saved_rebalance_id = "f" * 24
+    first.snapshot = "old-snapshot"
+    store.keep_snapshot("m1", ("a",), "old-snapshot", s)
+    store.add(first, s)
+    for i in range(store.MAX_SCENARIOS - 1):
+        assert store.add(make(f"S{i}"), s) == []
+    dropped = store.add(make("new"), s)
+    assert dropped == ["S0"]  # the oldest unsaved one, not the saved "A"
+    names = [x.name for x in store.all_scenarios(s)]
+    assert len(names) == store.MAX_SCENARIOS and names[0] == "A" and names[-1] == "new"
+    assert store.frozen_snapshot("m1", ("a",), s) == "old-snapshot"  # still used by "A"
 
 
 def test_snapshots_are_frozen_per_model_and_scope():
