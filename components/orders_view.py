@@ -68,11 +68,20 @@ BLOCK_CONFIG = {
 
 def rows_of(scenario: store.Scenario) -> list[OrderRow]:
     """The scenario's proposed orders, stamped with its rebalance id once saved (cached on the scenario)."""
-    key = ("rows", scenario.saved_rebalance_id)
+    prices = getattr(scenario.snapshot, "prices", None) or {}
+    return _cached(
+        scenario,
+        ("rows", scenario.saved_rebalance_id),
+        lambda: order_rows(scenario.results, scenario.tickers, prices, scenario.saved_rebalance_id),
+    )
+
+
+def _cached(scenario: store.Scenario, key: tuple, build):
+    """A derived view of the scenario, rebuilt only when ``key`` changes (reruns of a 30k-order blotter stay fast)."""
     if key not in scenario.cache:
-        scenario.cache.clear()
-        prices = getattr(scenario.snapshot, "prices", None) or {}
-        scenario.cache[key] = order_rows(scenario.results, scenario.tickers, prices, scenario.saved_rebalance_id)
+        for old in [k for k in scenario.cache if k[0] == key[0]]:
+            del scenario.cache[old]
+        scenario.cache[key] = build()
     return scenario.cache[key]
 
 
@@ -125,7 +134,13 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         text = c2.text_input("Portfolio contains", key=PORTFOLIO_FILTER, placeholder="Name or id")
         ticker = c3.text_input("Ticker contains", key=TICKER_FILTER)
         sort = c4.selectbox("Sort by", list(SORTS), key=SORT)
-        shown = filter_blotter(blotter_frame(rows, scenario.submissions), sides, text, ticker, sort)
+        outcomes = tuple(sorted((k, o.outcome) for k, o in scenario.submissions.items()))
+        frame = _cached(
+            scenario,
+            ("blotter", scenario.saved_rebalance_id, hash(outcomes)),
+            lambda: blotter_frame(rows, scenario.submissions),
+        )
+        shown = filter_blotter(frame, sides, text, ticker, sort)
         st.dataframe(
             as_percent(shown, ["weight_before", "target", "weight_after"]),
             hide_index=True,
@@ -137,7 +152,7 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         st.caption(f"{len(shown):,} of {len(rows):,} orders shown · click a column header to sort.")
         st.download_button(
             "Download orders CSV",
-            data=orders_to_csv(rows, scenario.saved_rebalance_id),
+            data=_cached(scenario, ("csv", scenario.saved_rebalance_id), lambda: orders_to_csv(rows)),
             file_name=f"orders_{stem}.csv",
             mime="text/csv",
             on_click="ignore",
@@ -145,7 +160,7 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
             icon=":material/download:",
         )
     with t2:
-        blocks = aggregate_orders(rows)
+        blocks = _cached(scenario, ("blocks", scenario.saved_rebalance_id), lambda: aggregate_orders(rows))
         st.dataframe(
             aggregate_frame(blocks),
             hide_index=True,
@@ -155,7 +170,7 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         )
         st.download_button(
             "Download block orders CSV",
-            data=aggregated_to_csv(blocks, scenario.saved_rebalance_id),
+            data=_cached(scenario, ("blocks_csv", scenario.saved_rebalance_id), lambda: aggregated_to_csv(blocks)),
             file_name=f"block_orders_{stem}.csv",
             mime="text/csv",
             on_click="ignore",
