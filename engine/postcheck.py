@@ -70,12 +70,12 @@ def spend_vs_budget(
     quantities: np.ndarray,
     arrays: ModelArrays,
     mills: Sequence[int],
-    min_cash: Decimal,
+    min_cash: Decimal | Sequence[Decimal],
     q_f: np.ndarray | None = None,
 ) -> np.ndarray:
     """Exact sign (−1, 0, +1) of ``Σ u·p − (MV − minCash)`` per row of integer quantities.
 
-    ``q_f`` may pass ``quantities`` already converted to float64.
+    ``min_cash``: one floor for every row, or one per row. ``q_f`` may pass ``quantities`` as float64.
     """
     q = np.asarray(quantities)
     mv = market_values_f(np.asarray(mills, dtype=np.int64))
@@ -85,14 +85,20 @@ def spend_vs_budget(
         gross = spend if (q >= 0).all() else np.abs(q_f) @ arrays.price_f
     else:
         spend = gross = np.zeros(q.shape[0])
-    budget = mv - float(min_cash)
-    sign = certain_sign(spend - budget, gross + np.abs(mv) + abs(float(min_cash)), sum_tolerance(arrays.size))
+    if isinstance(min_cash, Decimal | int):
+        floors = [Decimal(min_cash)] * q.shape[0]
+        floor_f = np.full(q.shape[0], float(min_cash))
+    else:
+        floors = list(min_cash)
+        floor_f = np.array([float(m) for m in floors], dtype=np.float64).reshape(q.shape[0])
+    budget = mv - floor_f
+    sign = certain_sign(spend - budget, gross + np.abs(mv) + np.abs(floor_f), sum_tolerance(arrays.size))
     for k in np.nonzero(sign == 0)[0].tolist():
         exact_spend = sum(
             (MONEY.multiply(Decimal(int(u)), p) for u, p in zip(q[k].tolist(), arrays.prices, strict=True)),
             Decimal(0),
         )
-        exact_budget = MONEY.subtract(mv_decimal(mills[k]), min_cash)
+        exact_budget = MONEY.subtract(mv_decimal(mills[k]), floors[k])
         sign[k] = (exact_spend > exact_budget) - (exact_spend < exact_budget)
     return sign
 
@@ -100,7 +106,7 @@ def spend_vs_budget(
 def check_quantities(
     arrays: ModelArrays,
     mills: Sequence[int],
-    min_cash: Decimal,
+    min_cash: Decimal | Sequence[Decimal],
     quantities: np.ndarray,
     portfolio_ids: Sequence[str] | None = None,
 ) -> dict[int, str]:

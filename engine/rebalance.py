@@ -238,6 +238,7 @@ def rebalance_portfolios(
     cancel: Cancel | None = None,
     *,
     with_positions: bool = True,
+    min_cash_by_portfolio: Mapping[str, Decimal] | None = None,
 ) -> list[PortfolioResult]:
     """What-if rebalance of every portfolio of ``model`` at one price snapshot; one result per portfolio.
 
@@ -245,11 +246,20 @@ def rebalance_portfolios(
     ``workers``: processes for MILP-heavy batches (default: CPU count). ``progress(done, total)`` is
     called as portfolios finish; ``cancel()`` is checked between chunks, and portfolios not finished
     when it returns True get status ``error`` with code ``CANCELLED``. ``with_positions=False`` skips the
-    saved-record draft (the CLI does not need it).
+    saved-record draft (the CLI does not need it). ``min_cash_by_portfolio`` overrides ``options.min_cash``
+    for the portfolios it names (e.g. a floor in % of each MV), so one call still solves them all together.
     """
     with paused_gc():
         return _rebalance(
-            model, prices, portfolios, options or RebalanceOptions(), workers, progress, cancel, with_positions
+            model,
+            prices,
+            portfolios,
+            options or RebalanceOptions(),
+            workers,
+            progress,
+            cancel,
+            with_positions,
+            min_cash_by_portfolio or {},
         )
 
 
@@ -262,6 +272,7 @@ def _rebalance(
     progress: Progress | None,
     cancel: Cancel | None,
     with_positions: bool,
+    floors: Mapping[str, Decimal],
 ) -> list[PortfolioResult]:
     workers = (os.cpu_count() or 1) if workers is None else max(1, workers)
     total = len(portfolios)
@@ -287,11 +298,18 @@ def _rebalance(
     trade_date = options.trade_date or today_utc()
 
     to_solve: list[_Prepared] = []
+    min_cash: list[Decimal] = []
     for row, portfolio in enumerate(portfolios):
+        floor = floors.get(portfolio.portfolio_id, options.min_cash)
         try:
+            if floor < 0:
+                raise InvalidInput(
+                    f"minimum cash {plain(floor)} of portfolio {portfolio.portfolio_id} must not be negative",
+                    {"field": "minCash", "value": str(floor), "portfolioId": portfolio.portfolio_id},
+                )
             prep = _prepare(row, portfolio, model_ids, prices)
         except EngineError as exc:
-            results[row] = _error_result(portfolio, exc)
+            results[row] = _error_result(portfolio, exc, cash_before=portfolio.cash)
             done += 1
             continue
         mv = prep.market_value
@@ -308,6 +326,7 @@ def _rebalance(
             done += 1
         else:
             to_solve.append(prep)
+            min_cash.append(floor)
     report()
 
     arrays = ModelArrays(
@@ -320,7 +339,7 @@ def _rebalance(
     sol = solve_closed_form(
         arrays,
         np.array([mills_of(p.market_value) for p in to_solve], dtype=np.int64),
-        options.min_cash,
+        options.min_cash if not floors else min_cash,
         portfolio_ids=[p.portfolio.portfolio_id for p in to_solve],
         tie_break=options.tie_break,
         seed=options.seed,

@@ -47,7 +47,8 @@ class BatchSolution:
     error_code: list[str | None]
     portfolio_ids: list[str]
     mills: list[int]
-    min_cash: Decimal
+    min_cash: list[Decimal]  # the cash floor of each row
+    min_cash_f: np.ndarray
     bands: Bands | None = None  # kept to build the MILPs of the pending rows
     milp_rows: list[int] = field(default_factory=list)
     milp_seconds: dict[int, float] = field(default_factory=dict)
@@ -61,18 +62,31 @@ class BatchSolution:
         self.diagnosis[row] = message
 
 
+def cash_floors(min_cash: Decimal | Sequence[Decimal], k: int) -> tuple[list[Decimal], np.ndarray]:
+    """One cash floor per row (a single Decimal applies to every row), as Decimals and floats."""
+    if isinstance(min_cash, Decimal | int):
+        value = Decimal(min_cash)
+        return [value] * k, np.full(k, float(value))
+    floors = [Decimal(m) for m in min_cash]
+    if len(floors) != k:
+        raise ValueError(f"{len(floors)} cash floors for {k} portfolios")
+    return floors, np.array([float(m) for m in floors], dtype=np.float64)
+
+
 def _spend_exceeds(
     quantities: np.ndarray,
     arrays: ModelArrays,
     mills: Sequence[int],
-    min_cash: Decimal,
+    floors: tuple[list[Decimal], np.ndarray],
     rows: np.ndarray,
     cols: list[int] | None = None,
 ) -> np.ndarray:
     """Exact mask over ``rows``: Σ u·p > MV − minCash (quantities are non-negative integers).
 
-    ``cols``: the only columns that can be non-zero (the others are skipped).
+    ``floors``: the cash floor of every row (see :func:`cash_floors`). ``cols``: the only columns that
+    can be non-zero (the others are skipped).
     """
+    min_cash, min_cash_f = floors
     if rows.size == 0:
         return np.zeros(0, dtype=bool)
     q = quantities if rows.size == quantities.shape[0] else quantities[rows]  # rows is sorted and unique
@@ -81,15 +95,16 @@ def _spend_exceeds(
         q = q[:, cols]
         price_f, price_int = price_f[cols], [price_int[i] for i in cols]
     spend = q.astype(np.float64) @ price_f if q.shape[1] else np.zeros(q.shape[0])
-    budget = market_values_f(np.asarray(mills, dtype=np.int64)[rows]) - float(min_cash)
-    margin = sum_tolerance(arrays.size) * (spend + np.abs(budget) + abs(float(min_cash)))
+    floor_f = min_cash_f[rows]
+    budget = market_values_f(np.asarray(mills, dtype=np.int64)[rows]) - floor_f
+    margin = sum_tolerance(arrays.size) * (spend + np.abs(budget) + np.abs(floor_f))
     over = spend - budget > margin
     unsure = np.nonzero(np.abs(spend - budget) <= margin)[0]
     scale = 10**arrays.price_places
     for j in unsure.tolist():
         k = int(rows[j])
         spend_units = sum(int(u) * p for u, p in zip(q[j].tolist(), price_int, strict=True))
-        budget_units = MONEY.multiply(MONEY.subtract(mv_decimal(mills[k]), min_cash), scale)
+        budget_units = MONEY.multiply(MONEY.subtract(mv_decimal(mills[k]), min_cash[k]), scale)
         over[j] = Decimal(spend_units) > budget_units
     return over
 
@@ -130,7 +145,7 @@ def _cash_diagnosis(arrays: ModelArrays, pid: str, mills: int, min_cash: Decimal
 def solve_closed_form(
     arrays: ModelArrays,
     mv_mills: Sequence[int] | np.ndarray,
-    min_cash: Decimal = ZERO,
+    min_cash: Decimal | Sequence[Decimal] = ZERO,
     *,
     portfolio_ids: Sequence[str] | None = None,
     tie_break: str = "lower",
@@ -140,12 +155,14 @@ def solve_closed_form(
     """The vectorised exact pass: optimal rows solved, infeasible rows diagnosed, binding rows ``pending``.
 
     ``mv_mills``: market values in integer mills (MV·1000). Rows with MV ≤ 0 are errors here (the
-    caller handles MV = 0 as "no trades" before solving).
+    caller handles MV = 0 as "no trades" before solving). ``min_cash``: one cash floor for every row, or
+    one per row.
     """
     mills = np.asarray(mv_mills, dtype=np.int64)
     k = mills.shape[0]
     mills_list = [int(m) for m in mills.tolist()]
     pids = list(portfolio_ids) if portfolio_ids is not None else [f"#{i}" for i in range(k)]
+    floors = cash_floors(min_cash, k)
     bands = bands if bands is not None else compute_bands(arrays, mills)
     quantities = bands.nearest.copy()
     if tie_break == "random" and bands.tie.any():
@@ -160,7 +177,8 @@ def solve_closed_form(
         error_code=[None] * k,
         portfolio_ids=pids,
         mills=mills_list,
-        min_cash=min_cash,
+        min_cash=floors[0],
+        min_cash_f=floors[1],
         bands=bands,
     )
     bad_mv = mills <= 0
@@ -184,16 +202,16 @@ def solve_closed_form(
             INFEASIBLE,
         )
     rows = np.nonzero(usable & ~empty_band)[0]
-    short = _spend_exceeds(bands.lo, arrays, mills_list, min_cash, rows, low_cols)
+    short = _spend_exceeds(bands.lo, arrays, mills_list, floors, rows, low_cols)
     for r in rows[short].tolist():
         sol.set_error(
             r,
             RebalanceInfeasible.code,
-            _cash_diagnosis(arrays, pids[r], mills_list[r], min_cash, bands.lo[r]),
+            _cash_diagnosis(arrays, pids[r], mills_list[r], floors[0][r], bands.lo[r]),
             INFEASIBLE,
         )
     rows = rows[~short]
-    binding = _spend_exceeds(quantities, arrays, mills_list, min_cash, rows)
+    binding = _spend_exceeds(quantities, arrays, mills_list, floors, rows)
     for r in rows[binding].tolist():
         sol.status[r] = PENDING
         sol.method[r] = MILP
@@ -210,7 +228,7 @@ def _verify(sol: BatchSolution, arrays: ModelArrays, rows: np.ndarray) -> None:
     failures = check_quantities(
         arrays,
         [sol.mills[r] for r in rows.tolist()],
-        sol.min_cash,
+        [sol.min_cash[r] for r in rows.tolist()],
         sol.quantities[rows],
         [sol.portfolio_ids[r] for r in rows.tolist()],
     )
@@ -225,7 +243,7 @@ def milp_problems(sol: BatchSolution, arrays: ModelArrays, bands: Bands, time_li
             index=r,
             portfolio_id=sol.portfolio_ids[r],
             mv_mills=sol.mills[r],
-            min_cash=sol.min_cash,
+            min_cash=sol.min_cash[r],
             targets=arrays.targets,
             prices=arrays.prices,
             lower=tuple(int(v) for v in bands.lo[r].tolist()),
@@ -268,7 +286,7 @@ def complete_milps(
 def solve_batch(
     arrays: ModelArrays,
     mv_mills: Sequence[int] | np.ndarray,
-    min_cash: Decimal = ZERO,
+    min_cash: Decimal | Sequence[Decimal] = ZERO,
     *,
     portfolio_ids: Sequence[str] | None = None,
     time_limit: float = 30.0,

@@ -215,3 +215,21 @@ def test_results_serialise_with_camel_case_aliases() -> None:
     assert dumped["drifts"][0]["adjustedQuantity"] == D(50)
     assert dumped["positions"][0]["actualDrift"] == D(0)
     assert PortfolioResult.model_validate(dumped) == r
+
+
+def test_cash_floors_per_portfolio_match_separate_runs() -> None:
+    model = model_of([("0.5", "0.3", "0.3"), ("0.4", "0.1", "0.1")], [A, B])
+    prices = {A: D("10"), B: D("7.30")}
+    ports = [portfolio_of(str(1000 + 37 * i), portfolio_id=pid(i)) for i in range(6)]
+    floors = {pid(1): D("300"), pid(2): D("450.25"), pid(4): D("-1"), pid(5): D("5000")}
+    together = rebalance_portfolios(model, prices, ports, OPTS, min_cash_by_portfolio=floors)
+    assert [r.status for r in together] == ["optimal", "optimal", "optimal", "optimal", "error", "infeasible"]
+    assert together[4].error_code == "INVALID_INPUT" and "must not be negative" in (together[4].diagnosis or "")
+    for p, r in zip(ports, together, strict=True):
+        if p.portfolio_id == pid(4):
+            continue
+        floor = floors.get(p.portfolio_id, D(0))
+        alone = rebalance_portfolio(model, prices, p, OPTS.model_copy(update={"min_cash": floor}))
+        assert alone == r
+        if r.status == "optimal":
+            assert r.cash_after is not None and r.cash_after >= floor

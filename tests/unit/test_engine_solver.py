@@ -201,3 +201,15 @@ def test_binding_cash_rows_equal_exhaustive_search(rows: list[tuple[D, D, D, D]]
     u = sol.quantities[0].tolist()
     assert reference_violations(mv, specs, px, u, F(min_cash)) == []
     assert tuple(u) in winners
+
+
+def test_cash_floors_may_differ_per_row() -> None:
+    # one share at 10 per 1% of 1000: a floor of 600 binds (40 shares), 800.5 is infeasible, 0 is slack (50)
+    a = arrays(("0.5", "0.3", "0.3", "10"))
+    sol = solve_batch(a, [1_000_000] * 3, [D(0), D(600), D("800.5")])
+    assert sol.status == [OPTIMAL, OPTIMAL, INFEASIBLE]
+    assert sol.method[:2] == [CLOSED_FORM, MILP]
+    assert sol.quantities[:2, 0].tolist() == [50, 40]
+    assert "shortfall of $0.50" in (sol.diagnosis[2] or "")
+    with pytest.raises(ValueError, match="2 cash floors for 3"):
+        solve_batch(a, [1_000_000] * 3, [D(0), D(1)])
