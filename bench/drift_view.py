@@ -25,6 +25,7 @@ TARGET_SECONDS = 10.0
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """``fn()`` and its wall-clock seconds."""
     started = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - started
@@ -68,6 +69,7 @@ def run_once(services: Any, model: Any) -> dict[str, float]:
 
 
 def main() -> None:
+    """Parse arguments, run the passes, print the table and the ratio to the target."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="Global Equity Core")
     parser.add_argument("--repeat", type=int, default=3)

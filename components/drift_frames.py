@@ -141,6 +141,7 @@ class DriftView:
 
     @property
     def implied_cash(self) -> float:
+        """1 − Σ targets of the model."""
         return implied_cash(self.model)
 
 

@@ -59,6 +59,7 @@ class Message:
 
 
 def escape_md(text: str) -> str:
+    """``text`` with markdown (and Streamlit's LaTeX/colour) syntax escaped, for user data in messages."""
     # user data (model names, ids) must not turn into markdown links, emphasis or LaTeX
     for ch in ("\\", "*", "_", "`", "[", "]", "$", "<", ">", "#", "~", "|"):
         text = text.replace(ch, "\\" + ch)

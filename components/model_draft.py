@@ -37,6 +37,7 @@ class ModelDraft:
 
     @property
     def is_new(self) -> bool:
+        """Not stored yet (no model id)."""
         return self.model_id is None
 
 
@@ -120,6 +121,7 @@ class DraftCheck:
 
     @property
     def ok(self) -> bool:
+        """No blocking issue (warnings allowed)."""
         return not any(i.blocking for i in self.issues)
 
     @property

@@ -55,6 +55,7 @@ class SecurityIndex:
         }
 
     def label(self, security_id: str | None) -> str | None:
+        """The grid label of ``security_id`` (None for an empty cell)."""
         if not security_id:
             return None
         # an id unknown to the Security Service stays visible instead of silently vanishing from the model
