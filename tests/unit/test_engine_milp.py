@@ -62,11 +62,26 @@ def random_binding_problem(n: int, seed: int, cut: float, time_limit: float = 30
 
 
 def test_time_limit_is_a_solver_failure_never_an_answer() -> None:
-    out = solve_milp(random_binding_problem(100, seed=1, cut=0.3, time_limit=0.02))
+    out = solve_milp(random_binding_problem(100, seed=1, cut=0.3, time_limit=1e-6))
     assert out.quantities is None and out.error is not None
     assert out.error.code == "SOLVER_FAILED"
     assert "no feasible solution exists for portfolio HARD" in out.error.message
-    assert out.error.details["solverStatus"] in {"user_limit", "time_limit", "wall_clock_timeout"}
+    assert out.error.details["solverStatus"] in {"user_limit", "time_limit"}
+
+
+def test_highs_own_time_limit_reports_user_limit() -> None:
+    # HiGHS itself stops at a 1 µs limit (deterministically, measured) and reports kTimeLimit -> user_limit
+    p = random_binding_problem(100, seed=1, cut=0.3)
+    data = milp._integer_data(p)
+    movable = [i for i in range(len(p.lower)) if p.lower[i] < p.upper[i]]
+    price = [data.price[i] for i in movable]
+    caps = [p.upper[i] - p.lower[i] for i in movable]
+    over = [j for j, i in enumerate(movable) if p.upper[i] * data.price[i] > data.tau[i]]
+    bonus = [2 * (p.upper[movable[j]] * price[j] - data.tau[movable[j]]) for j in over]
+    deficit = sum(q * x for q, x in zip(p.upper, data.price, strict=True)) - data.budget
+    assert deficit > 0
+    status, answer = milp._solve_reduction_milp(price, caps, over, bonus, deficit - 0.5, 1e-6)
+    assert (status, answer) == ("user_limit", None)
 
 
 def test_wall_clock_guard_gives_up_on_a_runaway_call() -> None:
