@@ -115,13 +115,14 @@ def render_totals(rows: list[OrderRow]) -> None:
     totals = side_totals(rows)
     buy, sell = totals["BUY"], totals["SELL"]
     net = sell.estimated_value - buy.estimated_value
-    m = st.columns(6)
+    m = st.columns(3)
     m[0].metric("Orders", f"{buy.orders + sell.orders:,}")
     m[1].metric("BUY orders", f"{buy.orders:,}", help=f"{float(buy.quantity):,.2f} shares")
-    m[2].metric("BUY value", fmt_money_short(buy.estimated_value), help=fmt_money(buy.estimated_value))
-    m[3].metric("SELL orders", f"{sell.orders:,}", help=f"{float(sell.quantity):,.2f} shares")
-    m[4].metric("SELL value", fmt_money_short(sell.estimated_value), help=fmt_money(sell.estimated_value))
-    m[5].metric("Net cash", fmt_money_short(net), help=f"{fmt_money(net)}: SELL value − BUY value (estimated)")
+    m[2].metric("SELL orders", f"{sell.orders:,}", help=f"{float(sell.quantity):,.2f} shares")
+    m = st.columns(3)
+    m[0].metric("BUY value", fmt_money_short(buy.estimated_value), help=fmt_money(buy.estimated_value))
+    m[1].metric("SELL value", fmt_money_short(sell.estimated_value), help=fmt_money(sell.estimated_value))
+    m[2].metric("Net cash", fmt_money_short(net), help=f"{fmt_money(net)}: SELL value − BUY value (estimated)")
 
 
 def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:

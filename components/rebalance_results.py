@@ -187,30 +187,40 @@ def render_summary(scenario: store.Scenario) -> None:
         f"{t.get('snapshot', 0) + t.get('solve', 0):.1f} s"
         + (f" · timed-out portfolios retried with a {t['retry_limit']:g} s limit" if t.get("retry_limit") else "")
     )
-    m = st.columns(6)
+    m = st.columns(4)
     m[0].metric("Rebalanced", f"{s.optimal:,}", help=f"of {s.portfolios:,} portfolios in scope")
     m[1].metric("Not rebalanced", f"{s.infeasible + s.failed:,}", help="Infeasible (with diagnosis) or failed")
     m[2].metric("Orders", f"{s.orders:,}")
     m[3].metric(
-        "Turnover",
-        fmt_money_short(s.turnover),
-        help=f"{fmt_money(s.turnover)} traded, {fmt_pct(s.turnover_weight, 2)} of market value",
-    )
-    m[4].metric(
-        "Drift after",
-        fmt_pct(s.drift_after_weight, 2),
-        delta=None if s.drift_before_weight is None else f"from {fmt_pct(s.drift_before_weight, 2)}",
-        delta_color="off",
-        delta_arrow="off",
-        help="Total drift Σ|MV·t − u·p| over total market value (Σ|weight − target|), after vs before the trades",
-    )
-    m[5].metric(
         "Still out of band",
         f"{s.still_out_of_band:,}",
         delta=f"from {s.out_of_band_before:,}",
         delta_color="off",
         delta_arrow="off",
         help="Portfolios with at least one security outside its band",
+    )
+    m = st.columns(4)
+    m[0].metric("Market value", fmt_money_short(s.market_value), help=f"{fmt_money(s.market_value)} in total")
+    m[1].metric(
+        "Turnover",
+        fmt_money_short(s.turnover),
+        help=f"{fmt_money(s.turnover)} traded, {fmt_pct(s.turnover_weight, 2)} of market value",
+    )
+    m[2].metric(
+        "Cash after",
+        fmt_money_short(s.cash_after),
+        delta=f"from {fmt_money_short(s.cash_before)}",
+        delta_color="off",
+        delta_arrow="off",
+        help=f"{fmt_money(s.cash_after)} after the trades, {fmt_money(s.cash_before)} before (all portfolios)",
+    )
+    m[3].metric(
+        "Drift after",
+        fmt_pct(s.drift_after_weight, 2),
+        delta=None if s.drift_before_weight is None else f"from {fmt_pct(s.drift_before_weight, 2)}",
+        delta_color="off",
+        delta_arrow="off",
+        help="Total drift Σ|MV·t − u·p| over total market value (Σ|weight − target|), after vs before the trades",
     )
 
 
