@@ -16,8 +16,10 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from pydantic import ValidationError
 
 from data.settings import Settings
+from engine.errors import InvalidInput, Violation
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,29 @@ def _secrets_overlay() -> dict[str, Any]:
 
 
 def settings() -> Settings:
-    """Settings from the environment, overlaid by matching keys of ``st.secrets``."""
+    """Settings from the environment, overlaid by matching keys of ``st.secrets``.
+
+    A bad value raises ``InvalidInput`` naming the setting, its value and the rule (not a pydantic error).
+    """
     overlay = {k: v for k, v in _secrets_overlay().items() if k in Settings.model_fields}
-    return Settings(**overlay)
+    try:
+        return Settings(**overlay)
+    except ValidationError as err:
+        violations = [
+            Violation(
+                "setting",
+                f"setting {str(e['loc'][0]).upper()} = {e.get('input')!r}: {e['msg']}",
+                None,
+                str(e["loc"][0]).upper(),
+                e.get("input"),
+            )
+            for e in err.errors()
+        ]
+        raise InvalidInput(
+            "the app configuration is invalid: " + "; ".join(v.message for v in violations),
+            {"field": "settings"},
+            violations,
+        ) from None
 
 
 def service_transport() -> Any:
@@ -164,8 +186,9 @@ def backend_status() -> list[BackendStatus]:
         out.extend(BackendStatus(name, "unknown", False, "client could not start") for name in SERVICE_NAMES)
     from data.mongo import describe_backend
 
-    where = describe_backend(settings().mongodb_uri)  # credentials redacted
+    where = "database"
     try:
+        where = describe_backend(settings().mongodb_uri)  # credentials redacted
         mongo_db().command("ping")
         out.append(BackendStatus("database", where, True))
     except Exception as err:  # shown as "down" in the sidebar; the pages report the typed error

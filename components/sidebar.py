@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import resources
+from components import feedback, resources
 from components.feedback import SERVICE_LABELS, escape_md
 
 
@@ -13,8 +13,13 @@ def _dot(ok: bool | None) -> str:
 
 
 def render_status() -> None:
-    """Render the status block at the bottom of the sidebar (health cached for 30 s)."""
-    statuses = resources.backend_status()
+    """Render the status block at the bottom of the sidebar (health cached for 30 s); it never raises."""
+    try:
+        statuses = resources.backend_status()
+    except Exception as err:  # e.g. invalid settings: the page itself shows the typed message
+        with st.sidebar.expander("Backends: status unavailable", expanded=True, icon=":material/dns:"):
+            st.caption(escape_md(feedback.describe(err).headline))
+        return
     down = [s for s in statuses if s.ok is False]
     label = "Backends: all healthy" if not down else f"Backends: {len(down)} not answering"
     with st.sidebar.expander(label, expanded=bool(down), icon=":material/dns:"):

@@ -125,3 +125,10 @@ def test_user_text_cannot_inject_markdown():
     msg = feedback.describe(NotFound("model [click](http://evil) *bold* $x$ not found"), "open")
     md = msg.markdown()
     assert "[click](http://evil)" not in md and "\\[click\\]" in md and "\\*bold\\*" in md and "\\$x\\$" in md
+
+
+def test_a_bad_setting_is_named_instead_of_crashing(make_at):
+    at = make_at(HTTP_TIMEOUT="soon")
+    text = "\n".join(texts(at, "error"))
+    assert "setting HTTP\\_TIMEOUT = 'soon'" in text and "valid number" in text
+    assert no_exception(at)
