@@ -3,8 +3,8 @@
 Times what the "Run what-if" button does after the click — market snapshot (in-process simulator), cash floors,
 engine solve in chunks, scenario metrics — and what the Orders page derives from it: order rows with reasons,
 the orders CSV and the block (aggregated) CSV. Two cash-floor settings are compared in the same run: a fixed
-amount (one engine call per chunk of 250 portfolios) and a floor in % of MV (one engine call per portfolio, since
-the engine takes one floor per call). Prints medians and ratios; no assertion on time.
+amount, and a floor in % of MV (every portfolio its own floor, passed as ``min_cash_by_portfolio`` in the same
+chunked calls). Prints medians and ratios; no assertion on time.
 
     .venv/bin/python bench/bench_ui_rebalance.py [--runs 3] [--model "Global Equity Core"]
 """

@@ -2,8 +2,8 @@
 
 Flow (product-spec 2.5, 2.9, 3.8, 3.16): take the market snapshot once per model and scope (or reuse the frozen one,
 so scenarios compare like with like); price any security that per-run overrides add; compute each portfolio's
-cash floor (the greater of an amount and a fraction of its MV); solve the portfolios in chunks of equal cash floor
-and report progress after each chunk. Nothing is written anywhere.
+cash floor (the greater of an amount and a fraction of its MV); solve the portfolios in chunks of 250, each with its
+own floor (``min_cash_by_portfolio``), and report progress after each chunk. Nothing is written anywhere.
 
 Cancel: a Streamlit script cannot be interrupted from inside a blocking call, but any widget click during a run
 asks Streamlit to rerun, and the script stops at its next Streamlit call. Progress is therefore reported on the
@@ -140,27 +140,31 @@ def solve(
     floors, errors = cash_floors(todo, snapshot.prices, params)
     for pid, err in errors.items():
         results[pid] = _failed(pid, names.get(pid), err)
-    groups: dict[Decimal, list[PortfolioHoldings]] = {}
-    for p in todo:
-        if p.portfolio_id in floors:
-            groups.setdefault(floors[p.portfolio_id], []).append(p)
-    # the engine takes one cash floor per call: solve groups of equal floor (a floor in % of MV makes most
-    # groups a single portfolio; the engine's per-call cost is small next to the market-data snapshot)
+    solvable = [p for p in todo if p.portfolio_id in floors]
+    options = RebalanceOptions(
+        min_cash=params.min_cash_amount, time_limit=params.time_limit, trade_date=params.trade_date
+    )
     total, done = len(todo), 0
-    for floor, members in groups.items():
-        options = RebalanceOptions(min_cash=floor, time_limit=params.time_limit, trade_date=params.trade_date)
-        for start in range(0, len(members), CHUNK):
-            chunk = members[start : start + CHUNK]
+    for start in range(0, len(solvable), CHUNK):
+        chunk = solvable[start : start + CHUNK]
+        # each portfolio its own floor (the greater of the amount and its % of MV), all solved in one call
+        own = {p.portfolio_id: floors[p.portfolio_id] for p in chunk} if params.min_cash_fraction else None
 
-            def inner(n: int, _total: int, base: int = done) -> None:
-                progress(0.4 + 0.6 * (base + n) / max(total, 1), f"Solved {base + n:,} of {total:,} portfolios")
+        def inner(n: int, _total: int, base: int = done) -> None:
+            progress(0.4 + 0.6 * (base + n) / max(total, 1), f"Solved {base + n:,} of {total:,} portfolios")
 
-            for res in rebalance_portfolios(
-                run_model, snapshot.prices, chunk, options=options, workers=workers, progress=inner
-            ):
-                results[res.portfolio_id] = res
-            done += len(chunk)
-            progress(0.4 + 0.6 * done / max(total, 1), f"Solved {done:,} of {total:,} portfolios")
+        for res in rebalance_portfolios(
+            run_model,
+            snapshot.prices,
+            chunk,
+            options=options,
+            workers=workers,
+            progress=inner,
+            min_cash_by_portfolio=own,
+        ):
+            results[res.portfolio_id] = res
+        done += len(chunk)
+        progress(0.4 + 0.6 * done / max(total, 1), f"Solved {done:,} of {total:,} portfolios")
     missing = ErrorInfo("NOT_FOUND", "the portfolio is not in the market snapshot")
     return [results.get(pid) or _failed(pid, names.get(pid), missing) for pid in requested]
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from engine.construct import paused_gc
 from engine.models import PortfolioResult, RebalanceRecord, RecordPosition, TransactionType
 
 ORDER_CSV_COLUMNS = (
@@ -93,8 +94,8 @@ class SideTotal:
 
 def _pp(fraction: Decimal) -> str:
     """A weight difference as percentage points, 1 dp (2 dp below 0.1 pp so small reasons are not '0.0')."""
-    points = abs(fraction) * HUNDRED
-    return f"{points:.1f}" if points >= Decimal("0.1") else f"{points:.2f}"
+    points = float(abs(fraction) * HUNDRED)  # display text only; float formatting is ~30x faster than Decimal's
+    return f"{points:.1f}" if points >= 0.1 else f"{points:.2f}"
 
 
 def order_reason(position: RecordPosition, market_value: Decimal | None) -> str:
@@ -140,8 +141,16 @@ def order_rows(
     ``tickers`` maps security id → ticker; ``prices`` is the run's price snapshot, used only when a result carries no
     record positions (the positions hold the exact price each trade was computed with).
     """
-    tickers = tickers or {}
-    prices = prices or {}
+    with paused_gc():  # tens of thousands of long-lived rows: automatic collections would rescan them all
+        return _order_rows(results, tickers or {}, prices or {}, rebalance_id)
+
+
+def _order_rows(
+    results: Iterable[PortfolioResult],
+    tickers: Mapping[str, str],
+    prices: Mapping[str, Decimal],
+    rebalance_id: str | None,
+) -> list[OrderRow]:
     rows: list[OrderRow] = []
     for result in results:
         if result.status != "optimal":
