@@ -192,6 +192,11 @@ def render_overrides(model: InvestmentModel) -> InvestmentModel | None:
     return run_model
 
 
+def overridden(model: InvestmentModel, run_model: InvestmentModel) -> bool:
+    """Whether the run's targets and bands differ from the stored model's (as numbers, in any order)."""
+    return positions_differ(model.positions, run_model.positions)
+
+
 def render_parameters(default_limit: float = 30.0) -> tuple[Decimal, Decimal, float]:
     """Cash floor (amount and % of MV, the greater applies per portfolio) and the solver time limit."""
     c1, c2, c3 = st.columns(3)
@@ -306,6 +311,7 @@ def snapshot_note(model: InvestmentModel, portfolio_ids: tuple[str, ...]) -> Non
 
 __all__ = [
     "execute",
+    "overridden",
     "pick_model",
     "pick_scope",
     "render_overrides",

@@ -11,7 +11,6 @@ import streamlit as st
 from components import feedback, rebalance_results, rebalance_view, resources, state
 from components.rebalance_run import RunRequest
 from components.scenarios import ScenarioParams, next_name
-from engine.scenarios import positions_differ
 
 st.title("What-if rebalance")
 st.caption(
@@ -70,7 +69,7 @@ if run and run_model is not None:
         min_cash_amount=amount,
         min_cash_fraction=fraction,
         time_limit=time_limit,
-        overridden=positions_differ(model.positions, run_model.positions),
+        overridden=rebalance_view.overridden(model, run_model),
         trade_date=dt.datetime.now(ZoneInfo(settings.business_tz)).date(),
     )
     request = RunRequest(scenario_name or next_name(), model, run_model, params, names)
