@@ -44,6 +44,8 @@ INTEGRALITY_TOLERANCE = 1e-6
 MAX_REPAIRS = 4
 # Below this many MILPs a process pool costs more (spawn + cvxpy import per worker) than it saves.
 POOL_MIN_PROBLEMS = 64
+# HiGHS threads per solve: None is HiGHS's default (all cores); pool workers use 1 each (workers x 1 = cores).
+_highs_threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,8 @@ def _solve_reduction_milp(
     problem = cp.Problem(cp.Minimize(objective), constraints)
 
     def solve() -> None:
-        problem.solve(solver=cp.HIGHS, verbose=False, warm_start=False, mip_rel_gap=0.0, time_limit=time_limit)
+        extra = {} if _highs_threads is None else {"threads": _highs_threads}
+        problem.solve(solver=cp.HIGHS, verbose=False, warm_start=False, mip_rel_gap=0.0, time_limit=time_limit, **extra)
 
     try:
         finished = _run_guarded(solve, time_limit + GUARD_GRACE_SECONDS)
@@ -288,6 +291,9 @@ def _solve(problem: MilpProblem, started: float) -> tuple[tuple[int, ...], str, 
 
 
 def _solve_chunk(problems: list[MilpProblem]) -> list[MilpOutcome]:
+    """Pool worker entry: one HiGHS thread per process, the pool supplies the parallelism."""
+    global _highs_threads
+    _highs_threads = 1
     return [solve_milp(p) for p in problems]
 
 
