@@ -44,8 +44,10 @@ INTEGRALITY_TOLERANCE = 1e-6
 MAX_REPAIRS = 4
 # Below this many MILPs a process pool costs more (spawn + cvxpy import per worker) than it saves.
 POOL_MIN_PROBLEMS = 64
-# HiGHS threads per solve: None is HiGHS's default (all cores); pool workers use 1 each (workers x 1 = cores).
-_highs_threads: int | None = None
+# One HiGHS thread per solve, in-process and in pool workers alike: HiGHS's choice among tied optima
+# depends on its thread count, and answers must not depend on ``workers`` (product-spec 3.3); the pool
+# supplies the parallelism.
+HIGHS_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,14 @@ def _solve_reduction_milp(
     problem = cp.Problem(cp.Minimize(objective), constraints)
 
     def solve() -> None:
-        extra = {} if _highs_threads is None else {"threads": _highs_threads}
-        problem.solve(solver=cp.HIGHS, verbose=False, warm_start=False, mip_rel_gap=0.0, time_limit=time_limit, **extra)
+        problem.solve(
+            solver=cp.HIGHS,
+            verbose=False,
+            warm_start=False,
+            mip_rel_gap=0.0,
+            time_limit=time_limit,
+            threads=HIGHS_THREADS,
+        )
 
     try:
         finished = _run_guarded(solve, time_limit + GUARD_GRACE_SECONDS)
@@ -291,9 +299,7 @@ def _solve(problem: MilpProblem, started: float) -> tuple[tuple[int, ...], str, 
 
 
 def _solve_chunk(problems: list[MilpProblem]) -> list[MilpOutcome]:
-    """Pool worker entry: one HiGHS thread per process, the pool supplies the parallelism."""
-    global _highs_threads
-    _highs_threads = 1
+    """Pool worker entry: solve a chunk of problems in order."""
     return [solve_milp(p) for p in problems]
 
 
