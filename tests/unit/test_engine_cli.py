@@ -155,3 +155,16 @@ def test_run_solve_streams_and_skips_blank_lines() -> None:
     sink = io.StringIO()
     code = run_solve(io.StringIO("\n" + lines(batch()) + "   \n"), sink, time_limit=10, workers=1)
     assert code == 0 and len(sink.getvalue().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_spawn_pool_keeps_stdout_json_only(run_cli) -> None:
+    # 64 binding portfolios in one batch: the MILPs go to a spawn pool, whose workers print HiGHS banners too
+    many = batch(portfolios=[{"portfolioId": f"P{i}", "cash": "1000"} for i in range(64)])
+    proc = run_cli("solve", "--workers", "2", stdin=lines(many))
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.splitlines()
+    results = json.loads(line)["results"]
+    assert [r["status"] for r in results] == ["optimal"] * 64
+    assert len({json.dumps(r["transactions"]) for r in results}) == 1  # the same answer in every worker
+    assert "Running HiGHS" in proc.stderr  # the workers' banners went to stderr
