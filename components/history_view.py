@@ -182,8 +182,8 @@ POSITION_CONFIG = {
     "adjusted_value": money_col("Adjusted value"),
     "target": pct100_col("Target", dp=1),
     "actual": pct100_col("Actual"),
-    "actual_drift": st.column_config.NumberColumn(
-        "Actual drift", format="%.4f", help="1 − actual/target; positive = underweight, 0 without target"
+    "actual_drift": pct100_col(
+        "Actual drift (rel.)", help="1 − actual/target; positive = underweight, 0 without target"
     ),
     "trade": "Trade",
     "trade_date": st.column_config.DateColumn("Trade date", format="YYYY-MM-DD"),
@@ -288,7 +288,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     if pid is not None:
         positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
         st.dataframe(
-            as_percent(positions_frame(list(positions), tickers), ["target", "actual"]),
+            as_percent(positions_frame(list(positions), tickers), ["target", "actual", "actual_drift"]),
             hide_index=True,
             width="stretch",
             column_config=POSITION_CONFIG,

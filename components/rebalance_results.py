@@ -271,8 +271,8 @@ POSITION_CONFIG = {
     "weight_before": pct100_col("Weight before"),
     "weight_after": pct100_col("Actual"),
     "drift_pp": st.column_config.NumberColumn("Actual − target", format="%+.3f pp"),
-    "actual_drift": st.column_config.NumberColumn(
-        "Actual drift", format="%.4f", help="1 − actual/target (stored measure); positive = underweight"
+    "actual_drift": pct100_col(
+        "Actual drift (rel.)", help="1 − actual/target (the stored measure); positive = underweight"
     ),
     "badge": "Drift",
 }
@@ -333,7 +333,7 @@ def render_portfolio_detail(scenario: store.Scenario) -> None:
     )
     st.plotly_chart(weights_figure(frame), key="rebalance_weights_chart", width="stretch")
     st.dataframe(
-        as_percent(frame, ["target", "weight_before", "weight_after"]),
+        as_percent(frame, ["target", "weight_before", "weight_after", "actual_drift"]),
         hide_index=True,
         width="stretch",
         column_order=POSITION_ORDER,
