@@ -15,8 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from components import feedback, resources, state
-from components.formats import as_percent, fmt_money_short, pct100_col
-from components.tables import fmt_money, money_col, qty_col
+from components.tables import as_percent, fmt_money, fmt_money_short, money_col, pct_col, qty_col
 from engine.errors import NotFound, VersionConflict
 from engine.models import RebalanceRecord, RecordPosition
 from engine.orders import aggregate_orders, aggregated_to_csv, orders_to_csv, record_order_rows
@@ -180,11 +179,9 @@ POSITION_CONFIG = {
     "adjusted_quantity": qty_col("Adjusted qty"),
     "original_value": money_col("Original value"),
     "adjusted_value": money_col("Adjusted value"),
-    "target": pct100_col("Target", dp=1),
-    "actual": pct100_col("Actual"),
-    "actual_drift": pct100_col(
-        "Actual drift (rel.)", help="1 − actual/target; positive = underweight, 0 without target"
-    ),
+    "target": pct_col("Target", dp=1),
+    "actual": pct_col("Actual"),
+    "actual_drift": pct_col("Actual drift (rel.)", help="1 − actual/target; positive = underweight, 0 without target"),
     "trade": "Trade",
     "trade_date": st.column_config.DateColumn("Trade date", format="YYYY-MM-DD"),
 }
@@ -288,7 +285,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     if pid is not None:
         positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
         st.dataframe(
-            as_percent(positions_frame(list(positions), tickers), ["target", "actual", "actual_drift"]),
+            as_percent(positions_frame(list(positions), tickers), "target", "actual", "actual_drift"),
             hide_index=True,
             width="stretch",
             column_config=POSITION_CONFIG,

@@ -16,10 +16,9 @@ import streamlit as st
 
 from components import feedback, resources, state
 from components import scenarios as store
-from components.formats import as_percent, fmt_money_short, pct100_col
 from components.orders_frames import SORTS, aggregate_frame, blotter_frame, filter_blotter, submission_plan
 from components.orders_submit import submit_orders
-from components.tables import fmt_money, money_col, qty_col
+from components.tables import as_percent, fmt_money, fmt_money_short, money_col, pct_col, qty_col
 from engine.errors import EngineError, VersionConflict
 from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
 
@@ -45,9 +44,9 @@ BLOTTER_CONFIG = {
     "price": money_col("Price"),
     "estimated_value": money_col("Estimated value"),
     "reason": st.column_config.TextColumn("Reason", width="medium"),
-    "weight_before": pct100_col("Weight before"),
-    "target": pct100_col("Target", dp=1),
-    "weight_after": pct100_col("Weight after"),
+    "weight_before": pct_col("Weight before"),
+    "target": pct_col("Target", dp=1),
+    "weight_after": pct_col("Weight after"),
     "trade_date": st.column_config.DateColumn("Trade date", format="YYYY-MM-DD"),
     "submission": "Submission",
     "order_id": st.column_config.NumberColumn("Order ID", format="%d"),
@@ -143,7 +142,7 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         )
         shown = filter_blotter(frame, sides, text, ticker, sort)
         st.dataframe(
-            as_percent(shown, ["weight_before", "target", "weight_after"]),
+            as_percent(shown, "weight_before", "target", "weight_after"),
             hide_index=True,
             width="stretch",
             column_config=BLOTTER_CONFIG,

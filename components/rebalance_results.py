@@ -10,7 +10,6 @@ import streamlit as st
 
 from components import scenarios as store
 from components import state
-from components.formats import as_percent, fmt_money_short, pct100_col
 from components.rebalance_charts import cash_figure, drift_reduction_figure, scenario_compare_figure, weights_figure
 from components.rebalance_frames import (
     compare_chart_frame,
@@ -18,7 +17,7 @@ from components.rebalance_frames import (
     portfolio_frame,
     positions_frame,
 )
-from components.tables import fmt_money, fmt_pct, money_col, qty_col
+from components.tables import as_percent, fmt_money, fmt_money_short, fmt_pct, money_col, pct_col, qty_col
 
 PICK = state.REBALANCE_PICK
 COMPARE = state.REBALANCE_COMPARE
@@ -232,9 +231,9 @@ PORTFOLIO_CONFIG = {
     "cash_before": money_col("Cash before"),
     "cash_after": money_col("Cash after"),
     "cash_change": money_col("Cash change"),
-    "cash_change_pct": pct100_col("Cash change (% MV)"),
-    "drift_before": pct100_col("Drift before", help="Σ|weight − target|"),
-    "drift_after": pct100_col("Drift after", help="Σ|weight − target|"),
+    "cash_change_pct": pct_col("Cash change (% MV)"),
+    "drift_before": pct_col("Drift before", help="Σ|weight − target|"),
+    "drift_after": pct_col("Drift after", help="Σ|weight − target|"),
     "orders": st.column_config.NumberColumn("Orders", format="%d"),
     "turnover": money_col("Turnover"),
     "out_of_band_before": st.column_config.CheckboxColumn("Out of band before"),
@@ -267,11 +266,11 @@ POSITION_CONFIG = {
     "adjusted_quantity": qty_col("Adjusted qty"),
     "change": st.column_config.NumberColumn("Change", format="%+.2f"),
     "trade": "Trade",
-    "target": pct100_col("Target", dp=1),
-    "weight_before": pct100_col("Weight before"),
-    "weight_after": pct100_col("Actual"),
+    "target": pct_col("Target", dp=1),
+    "weight_before": pct_col("Weight before"),
+    "weight_after": pct_col("Actual"),
     "drift_pp": st.column_config.NumberColumn("Actual − target", format="%+.3f pp"),
-    "actual_drift": pct100_col(
+    "actual_drift": pct_col(
         "Actual drift (rel.)", help="1 − actual/target (the stored measure); positive = underweight"
     ),
     "badge": "Drift",
@@ -333,7 +332,7 @@ def render_portfolio_detail(scenario: store.Scenario) -> None:
     )
     st.plotly_chart(weights_figure(frame), key="rebalance_weights_chart", width="stretch")
     st.dataframe(
-        as_percent(frame, ["target", "weight_before", "weight_after", "actual_drift"]),
+        as_percent(frame, "target", "weight_before", "weight_after", "actual_drift"),
         hide_index=True,
         width="stretch",
         column_order=POSITION_ORDER,
@@ -353,7 +352,7 @@ def render_results(scenario: store.Scenario) -> None:
     t1, t2, t3 = st.tabs(["Portfolios", "Charts", "Portfolio detail"])
     with t1:
         st.dataframe(
-            as_percent(frame, PORTFOLIO_PCT),
+            as_percent(frame, *PORTFOLIO_PCT),
             hide_index=True,
             width="stretch",
             column_config=PORTFOLIO_CONFIG,

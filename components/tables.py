@@ -39,13 +39,16 @@ def fmt_pp(value: Number | None, dp: int = 2) -> str:
 
 
 def fmt_money_short(value: Number | None, currency: str = "$") -> str:
-    """Money for a tile: ``$107.81 M``, ``$4.44 B``, ``$950.25`` (2 dp; the full amount belongs in a tooltip)."""
+    """Money for a tile: ``$950.25``, ``$9,999.99``, ``$12.35 k``, ``$107.81 M``, ``$4.44 B``.
+
+    Exact (2 dp) below ten thousand; a metric truncates long values, so the full amount belongs in its help.
+    """
     if value is None:
         return "—"
     v = float(value)
-    for size, suffix in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
-        if abs(v) >= size:
-            return f"{'-' if v < 0 else ''}{currency}{abs(v) / size:,.2f}{suffix}"
+    for threshold, unit, suffix in ((1e9, 1e9, " B"), (1e6, 1e6, " M"), (1e4, 1e3, " k")):
+        if abs(v) >= threshold:
+            return f"{'-' if v < 0 else ''}{currency}{abs(v) / unit:,.2f}{suffix}"
     return fmt_money(v, currency)
 
 
@@ -102,10 +105,14 @@ def pct_col(label: str, help: str | None = None, dp: int = 2) -> st.column_confi
 
 
 def as_percent(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    """A copy of ``frame`` with fraction columns multiplied by 100, for :func:`pct_col` / :func:`pp_col`."""
+    """A copy of ``frame`` with fraction columns multiplied by 100, for :func:`pct_col` / :func:`pp_col`.
+
+    Columns the frame lacks are skipped, so one preset list can serve frames with optional columns.
+    """
     out = frame.copy()
     for col in columns:
-        out[col] = out[col] * 100
+        if col in out:
+            out[col] = out[col] * 100
     return out
 
 

@@ -158,15 +158,15 @@ def test_scenario_comparison(result):
      (2.049e9, "$2.05 B")],
 )  # fmt: skip
 def test_short_money_for_metrics(value, text):
-    from components.formats import fmt_money_short
+    from components.tables import fmt_money_short
 
     assert fmt_money_short(value) == text
 
 
 def test_percent_columns_are_scaled_on_a_copy():
-    from components.formats import as_percent
+    from components.tables import as_percent
 
     frame = pd.DataFrame({"w": [0.1234, None], "x": [1.0, 2.0]})
-    out = as_percent(frame, ["w", "missing"])
+    out = as_percent(frame, "w", "missing")
     assert out["w"].iloc[0] == pytest.approx(12.34) and pd.isna(out["w"].iloc[1])
     assert frame["w"].iloc[0] == 0.1234 and out["x"].tolist() == [1.0, 2.0]
