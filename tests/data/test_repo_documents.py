@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import pickle
 from decimal import Decimal
 
+import bson
 import pytest
 from bson import Decimal128, ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data.documents import date_from_doc, date_to_doc, from_d128, from_utc, to_d128, to_utc
+from data.documents import (
+    StoredDecimal128,
+    d128_to_decimal,
+    date_from_doc,
+    date_to_doc,
+    from_d128,
+    from_utc,
+    to_d128,
+    to_utc,
+)
 from engine.models import Position
 
 TRICKY = [
@@ -33,6 +45,50 @@ TRICKY = [
 def test_decimal128_mapping_is_exact(value):
     back = from_d128(to_d128(value))
     assert back == value and back.as_tuple() == value.as_tuple()  # same digits and exponent: 0.020 stays 0.020
+
+
+# Any Decimal128 value: up to 34 digits, every exponent from the smallest to beyond the clamping limit, and signs.
+DECIMAL128_VALUES = st.builds(
+    lambda sign, coefficient, exponent: Decimal((sign, tuple(int(c) for c in str(coefficient)), exponent)),
+    st.integers(0, 1),
+    st.integers(0, 10**34 - 1),
+    st.one_of(st.integers(-6176, 6144), st.integers(-40, 40)),
+).filter(lambda d: len(d.as_tuple().digits) + d.as_tuple().exponent - 1 <= 6144)  # above: bson raises Overflow
+
+
+@given(DECIMAL128_VALUES)
+def test_fast_decimal128_is_bit_identical_to_bson(value):
+    """to_d128 and d128_to_decimal take shortcuts; they must agree with bson's own encoder and decoder exactly."""
+    reference = Decimal128(value)
+    ours = to_d128(value)
+    assert ours.bid == reference.bid and ours == reference
+    assert ours.to_decimal().as_tuple() == reference.to_decimal().as_tuple() and str(ours) == str(reference)
+    assert d128_to_decimal(reference).as_tuple() == reference.to_decimal().as_tuple()
+    assert bson.decode(bson.encode({"v": ours}))["v"].bid == reference.bid  # the C encoder writes the same bytes
+
+
+@pytest.mark.parametrize("text", ["NaN", "-NaN", "sNaN", "Infinity", "-Infinity", "1E+6144", "-1.5E+6120", "0E+6111"])
+def test_special_and_clamped_values_take_bsons_own_path(text):
+    reference = Decimal128(text)
+    ours = to_d128(Decimal(text))
+    assert ours.bid == reference.bid and str(ours) == str(reference)
+    assert from_d128(ours).as_tuple() == reference.to_decimal().as_tuple()
+    assert d128_to_decimal(reference).as_tuple() == reference.to_decimal().as_tuple()
+
+
+def test_non_canonical_bid_reads_as_zero_like_bson():
+    too_big = Decimal128((0x3040000000000000 | 0x1FFFFFFFFFFFF, (1 << 64) - 1))  # coefficient 2**113 - 1 > 10**34 - 1
+    assert d128_to_decimal(too_big).as_tuple() == too_big.to_decimal().as_tuple() == Decimal("0").as_tuple()
+
+
+def test_stored_decimal128_is_immutable_and_pickles_as_plain_decimal128():
+    value = to_d128(Decimal("0.020"))
+    assert isinstance(value, StoredDecimal128) and isinstance(value, Decimal128)
+    assert copy.deepcopy(value) is value and copy.copy(value) is value  # why: mongoeco deep-copies every value
+    back = pickle.loads(pickle.dumps(value))
+    assert type(back) is Decimal128 and back == value and str(back) == "0.020"
+    with pytest.raises(AttributeError):
+        value.extra = 1  # slots: nothing can be attached or changed
 
 
 def test_values_beyond_34_digits_round_to_the_decimal128_precision():
