@@ -3,6 +3,9 @@
 import streamlit as st
 
 from components import orders_view
+from components.navigation import ensure_app_shell
+
+ensure_app_shell()  # a deep link on a fresh server must still go through app.py
 
 st.title("Orders & export")
 st.caption(

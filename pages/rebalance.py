@@ -9,8 +9,11 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from components import feedback, rebalance_results, rebalance_view, resources, state
+from components.navigation import ensure_app_shell
 from components.rebalance_run import RunRequest
 from components.scenarios import ScenarioParams, next_name
+
+ensure_app_shell()  # a deep link on a fresh server must still go through app.py
 
 st.title("What-if rebalance")
 st.caption(

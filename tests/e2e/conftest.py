@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +47,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory, simulator_urls: ServedSimulator) -> Iterator[str]:  # noqa: F811
-    """The app served by ``streamlit run`` against the served simulator, on a fresh seeded database."""
-    port, folder = free_port(), tmp_path_factory.mktemp("st")
+@contextmanager
+def served_app(folder: Path, simulator: ServedSimulator) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port against ``simulator`` and a fresh seeded database in ``folder``."""
+    port = free_port()
     env = {
         **os.environ,
-        **dict(simulator_urls),
+        **dict(simulator),
         "MONGODB_URI": f"mongoeco:///{folder}/e2e.sqlite3",
         "DEMO_SEED": "1",
         "HTTP_BACKOFF": "0.05",
@@ -81,6 +82,13 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, simulator_urls: ServedSimu
             proc.kill()
             proc.wait(5)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory, simulator_urls: ServedSimulator) -> Iterator[str]:  # noqa: F811
+    """The app served by ``streamlit run`` against the served simulator, on a fresh seeded database."""
+    with served_app(tmp_path_factory.mktemp("st"), simulator_urls) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,30 @@
+"""A deep link is the first request a fresh server sees (a bookmark, or a refresh after a restart).
+
+Streamlit then runs the page script without ``app.py`` unless the page guards against it
+(``components.navigation``); this test starts its own server so no earlier request can hide the problem.
+"""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import VIEWPORT, served_app
+from tests.e2e.helpers import wait_for_app
+
+
+def test_first_request_deep_link_gets_the_app_shell(browser, simulator_urls, tmp_path):
+    with served_app(tmp_path, simulator_urls) as url:
+        ctx = browser.new_context(viewport=VIEWPORT)
+        try:
+            pg = ctx.new_page()
+            pg.goto(f"{url}/rebalance")
+            wait_for_app(pg, timeout=60_000)
+            nav = pg.get_by_test_id("stSidebarNav")
+            expect(nav).to_contain_text("What-if rebalance")
+            expect(nav).to_contain_text("Saved rebalances")
+            expect(nav).not_to_contain_text("app")  # the legacy pages/ listing names the entrypoint "app"
+            expect(pg.get_by_test_id("stSidebar")).to_contain_text("GlobeCo rebalancer")  # app.py's sidebar ran
+            expect(pg.get_by_role("heading", name="What-if rebalance")).to_be_visible()
+            assert pg.url.rstrip("/").endswith("/rebalance")
+        finally:
+            ctx.close()
