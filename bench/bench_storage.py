@@ -1,13 +1,16 @@
 """Benchmark: saving and listing rebalance records on the embedded MongoDB backend (issue #4, storage.md §4).
 
 Part 1 saves a 1,000-portfolio run (one document, portfolios embedded) through ``save_run`` — version check, insert,
-``lastRebalanceDate`` stamp — and reads it back whole and by drill-down. Part 2 saves 1,000 smaller records one by one,
-printing the insert cost per block of the collection's growth, then times the history listings (first/middle/last
-page, 100-record page, summaries, find by portfolio) at several collection sizes. Prints milliseconds and the
-growth ratios; nothing is asserted.
+``lastRebalanceDate`` stamp — and reads it back whole and by drill-down, timing the current code next to a baseline
+(the code paths before the storage speed-ups: bson's own Decimal128 conversions, mongoeco's stock codec, garbage
+collector running), interleaved round by round so both see the same machine load. Part 2 saves 1,000 smaller
+records one by one, printing the insert cost per block of the collection's growth, then times the history listings
+(first/middle/last page, 100-record page, summaries, find by portfolio) at several collection sizes.
+Prints milliseconds, speed-ups and growth ratios; nothing is asserted.
 
     .venv/bin/python bench/bench_storage.py [--portfolios 1000] [--positions 30] [--records 1000]
         [--record-portfolios 5] [--repeat 3] [--parts big,many] [--uri mongoeco+memory:// | mongodb://…] [--quick]
+        [--no-baseline]
 
 Default backend: embedded mongoeco on a fresh SQLite file in a temporary folder (the app's default backend).
 """
@@ -15,19 +18,22 @@ Default backend: embedded mongoeco on a fresh SQLite file in a temporary folder 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 import bson
+from mongoeco.core.codec import DocumentCodec
 
 from data.documents import record_to_doc
 from data.mongo import describe_backend, get_client, get_database
@@ -88,35 +94,91 @@ def make_record(model_id: str, first: int, portfolios: int, positions: int, when
     )
 
 
+@contextlib.contextmanager
+def baseline_paths() -> Iterator[None]:
+    """The storage code paths as they were before the speed-ups (for a before/after in one run).
+
+    bson's own ``Decimal128(Decimal)`` and ``to_decimal()`` instead of the integer-arithmetic shortcuts, mongoeco's
+    stock ``DocumentCodec`` for clients made meanwhile, and the cyclic garbage collector left running.
+    """
+    with (
+        mock.patch("data.documents._fast_d128", lambda d: None),
+        mock.patch("data.documents.d128_to_decimal", bson.Decimal128.to_decimal),
+        mock.patch("data.mongoeco_codec.codec_for_engine", lambda: DocumentCodec),
+        mock.patch("data.repositories.rebalances.paused_gc", contextlib.nullcontext),
+    ):
+        yield
+
+
 def big_run(db: Any, args: argparse.Namespace) -> None:
-    models, rebalances = ModelRepository(db), RebalanceRepository(db)
-    positions = [
-        Position(
-            security_id=f"5{k:023x}", target=Decimal("0.03"), high_drift=Decimal("0.01"), low_drift=Decimal("0.01")
-        )
-        for k in range(args.positions)
-    ]
-    model = models.create_model("Bench Model", positions[:31], [f"{i:024x}" for i in range(args.portfolios)])
-    record, build_ms = ms(lambda: make_record(model.model_id or "", 0, args.portfolios, args.positions, T0))
-    doc, map_ms = ms(lambda: record_to_doc(record))
-    size = len(bson.encode(doc)) / 2**20
+    """Save and read back one big run with the current code (and the baseline, on its own database)."""
+    variants = {"now": (db, contextlib.nullcontext)}
+    if args.baseline_db is not None:
+        variants["baseline"] = (args.baseline_db, baseline_paths)
+    setups = {}
+    for name, (database, paths) in variants.items():
+        with paths():
+            models, rebalances = ModelRepository(database), RebalanceRepository(database)
+            positions = [
+                Position(
+                    security_id=f"5{k:023x}",
+                    target=Decimal("0.03"),
+                    high_drift=Decimal("0.01"),
+                    low_drift=Decimal("0.01"),
+                )
+                for k in range(args.positions)
+            ]
+            portfolio_ids = [f"{i:024x}" for i in range(args.portfolios)]
+            model = models.create_model("Bench Model", positions[:31], portfolio_ids)
+            setups[name] = (models, rebalances, model)
+    model_id = setups["now"][2].model_id or ""
+    record, build_ms = ms(lambda: make_record(model_id, 0, args.portfolios, args.positions, T0))
+    timings: dict[str, dict[str, list[float]]] = {name: {} for name in variants}
+
+    def timed(name: str, label: str, fn: Callable[[], Any]) -> Any:
+        out, t = ms(fn)
+        timings[name].setdefault(label, []).append(t)
+        return out
+
+    def one_round(name: str, rec: RebalanceRecord, models: ModelRepository, rebalances: RebalanceRepository) -> str:
+        doc = timed(name, "map record -> document", lambda: record_to_doc(rec))
+        sizes.append(len(bson.encode(doc)) / 2**20)
+        del doc
+        saved = timed(name, "save_run (check + insert + stamp)", lambda: save_run(models, rebalances, rec, 1))
+        rid = saved.rebalance_id or ""
+        last = f"{args.portfolios - 1:024x}"
+        timed(name, "get_rebalance (whole run back)", lambda: rebalances.get_rebalance(rid))
+        timed(name, "rebalance_positions (one portfolio)", lambda: rebalances.rebalance_positions(rid, last))
+        timed(name, "list_rebalance_summaries (page of 10)", lambda: rebalances.list_rebalance_summaries())
+        return rid
+
+    sizes: list[float] = []
+    saved_ids: dict[str, str] = {}
+    for n in range(args.repeat):  # interleaved: baseline and current code see the same load
+        for name, (_, paths) in variants.items():
+            models, rebalances, model = setups[name]
+            when = T0 + dt.timedelta(minutes=n)
+            rec = record.model_copy(update={"rebalance_date": when, "model_id": model.model_id})
+            with paths():
+                saved_ids[name] = one_round(name, rec, models, rebalances)
+    size = sizes[0]
     print(f"\n## Save one run of {args.portfolios} portfolios × {args.positions} positions ({size:.1f} MiB BSON)")
-    print(f"build engine record (not storage)        {build_ms:9.1f} ms")
-    print(f"map record -> document                   {map_ms:9.1f} ms")
-    saves = []
-    for n in range(args.repeat):
-        when = T0 + dt.timedelta(minutes=n)
-        rec = record.model_copy(update={"rebalance_date": when})
-        saved, t = ms(lambda rec=rec: save_run(models, rebalances, rec, model.version))
-        saves.append(t)
-    print(f"save_run (check + insert + stamp)        {statistics.median(saves):9.1f} ms  (median of {args.repeat})")
-    rid = saved.rebalance_id or ""
-    _, get_ms = ms(lambda: rebalances.get_rebalance(rid), args.repeat)
-    print(f"get_rebalance (whole run back)           {get_ms:9.1f} ms")
-    _, drill_ms = ms(lambda: rebalances.rebalance_positions(rid, f"{args.portfolios - 1:024x}"), args.repeat)
-    print(f"rebalance_positions (one portfolio)      {drill_ms:9.1f} ms")
-    _, sums_ms = ms(lambda: rebalances.list_rebalance_summaries(limit=10), args.repeat)
-    print(f"list_rebalance_summaries (page of 10)    {sums_ms:9.1f} ms")
+    print(f"build engine record (not storage): {build_ms:.1f} ms; median of {args.repeat} interleaved rounds, ms")
+    names = list(variants)
+    header = "".join(f"{name:>12}" for name in names) + ("     speed-up" if "baseline" in names else "")
+    print(f"{'':40}{header}")
+    for label in timings["now"]:
+        medians = {name: statistics.median(timings[name][label]) for name in names}
+        row = "".join(f"{medians[name]:12.1f}" for name in names)
+        if "baseline" in names:
+            row += f"  {medians['baseline'] / medians['now']:10.1f}×"
+        print(f"{label:40}{row}")
+    if "baseline" in names:  # both code paths must store the same thing
+        same = (
+            setups["now"][1].get_rebalance(saved_ids["now"]).portfolios
+            == setups["baseline"][1].get_rebalance(saved_ids["baseline"]).portfolios
+        )
+        print(f"records saved by both paths read back equal: {same}")
 
 
 def many_records(db: Any, args: argparse.Namespace) -> None:
@@ -176,6 +238,7 @@ def main() -> None:
     parser.add_argument("--uri", default=None, help="backend (default: a fresh embedded SQLite file)")
     parser.add_argument("--parts", default="big,many", help="which parts to run: big, many or both")
     parser.add_argument("--quick", action="store_true", help="200 portfolios, 200 records: a smoke run")
+    parser.add_argument("--no-baseline", action="store_true", help="time only the current code in part big")
     args = parser.parse_args()
     if args.quick:
         args.portfolios, args.records = 200, 200
@@ -187,10 +250,17 @@ def main() -> None:
             uri = args.uri or f"mongoeco:///{tmp}/{name}.sqlite3"
             client = get_client(uri)
             db_name = f"bench-{name}-{bson.ObjectId()}"
+            baseline = None
+            if name == "big" and not args.no_baseline:  # the baseline on its own file / database
+                with baseline_paths():
+                    baseline = get_client(args.uri or f"mongoeco:///{tmp}/{name}-baseline.sqlite3")
+            args.baseline_db = None if baseline is None else get_database(baseline, f"{db_name}-baseline")
             try:
                 parts[name](get_database(client, db_name), args)
             finally:
                 close(client, db_name if args.uri else None)
+                if baseline is not None:
+                    close(baseline, f"{db_name}-baseline" if args.uri else None)
 
 
 def close(client: Any, drop: str | None) -> None:

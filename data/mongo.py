@@ -69,7 +69,10 @@ def get_client(uri: str | None = None) -> Any:
         raise ServiceUnavailable(
             f"cannot create the folder of the embedded database {path}: {exc}", {"service": "MongoDB"}
         ) from exc
-    return mongoeco.MongoClient(SQLiteEngine(path), codec_options=codec)
+    from data.mongoeco_codec import codec_for_engine
+
+    # Same stored JSON as mongoeco's own codec, several times faster on big documents (data/mongoeco_codec.py).
+    return mongoeco.MongoClient(SQLiteEngine(path, codec=codec_for_engine()), codec_options=codec)
 
 
 def sqlite_path(uri: str) -> str:

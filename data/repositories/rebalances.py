@@ -6,6 +6,10 @@ finding by portfolio query the headers and then fetch whole records by ``_id`` o
 non-``_id`` query decodes every document it scans, and a 1,000-portfolio run is ~13 MiB, so listing the records
 themselves would cost seconds per stored run (see ``bench/bench_storage.py``).
 
+Methods that write or read whole records run with the cyclic garbage collector paused: the backend builds hundreds
+of thousands of short-lived objects per big record (mongoeco copies, validates and encodes every value) and each
+automatic collection re-scans everything built so far, which made saving and reading a run 2–3× slower.
+
 Listings are newest first (``rebalanceDate`` then ``_id``, both descending), paged with limit 1–100 (default 10).
 """
 
@@ -13,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import bson
@@ -24,6 +29,7 @@ from data.mongo import REBALANCE_SUMMARIES, REBALANCES, ensure_rebalance_indexes
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import check_version, coerce_ids
 from data.repositories.paging import parse_rebalance_page
+from engine.construct import paused_gc
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict, Violation
 from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition
 from engine.validation import is_valid_id, require_object_id
@@ -32,6 +38,17 @@ NEWEST_FIRST = [("rebalanceDate", -1), ("_id", -1)]
 # MongoDB's BSON document limit. mongoeco does not enforce it, so we do: a record that only fits the embedded backend
 # would break the day MONGODB_URI points at a real server. About 1,000 portfolios × 38 positions reach it.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+
+
+def _gc_paused[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with the cyclic garbage collector paused (see the module docstring for why)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with paused_gc():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +73,7 @@ class RebalanceRepository:
             db_call(ensure_rebalance_indexes)(db)
 
     @db_call
+    @_gc_paused
     def save_rebalance(self, record: RebalanceRecord) -> RebalanceRecord:
         """Insert one record (version 1) and return it as stored, with its new ``rebalance_id``.
 
@@ -83,6 +101,7 @@ class RebalanceRepository:
         return self._heads.count_documents(_portfolio_filter(portfolio_ids))
 
     @db_call
+    @_gc_paused
     def list_rebalances(self, offset: int | None = None, limit: int | None = None) -> list[RebalanceRecord]:
         """Whole records, newest first; offset default 0, limit default 10 (1–100).
 
@@ -100,6 +119,7 @@ class RebalanceRepository:
         return [_summary(d) for d in self._page(_portfolio_filter(portfolio_ids), start, size)]
 
     @db_call
+    @_gc_paused
     def find_rebalances_by_portfolios(
         self, portfolio_ids: Iterable[str], offset: int | None = None, limit: int | None = None
     ) -> list[RebalanceRecord]:
@@ -109,6 +129,7 @@ class RebalanceRepository:
         return self._records(self._page(query, start, size))
 
     @db_call
+    @_gc_paused
     def get_rebalance(self, rebalance_id: str) -> RebalanceRecord:
         """One record; malformed id → ``InvalidInput``, unknown → ``NotFound``."""
         doc = self._col.find_one({"_id": _oid(rebalance_id)})
@@ -122,6 +143,7 @@ class RebalanceRepository:
         return list(self.get_rebalance(rebalance_id).portfolios)
 
     @db_call
+    @_gc_paused
     def rebalance_positions(self, rebalance_id: str, portfolio_id: str) -> list[RecordPosition]:
         """The positions of one portfolio of one record; unknown record or portfolio → ``NotFound``."""
         oid = _oid(rebalance_id)
