@@ -225,7 +225,9 @@ def confirm_save(scenario: store.Scenario) -> None:
         st.rerun()
     if c1.button("Save rebalance", key="orders_confirm_save", type="primary", width="stretch"):
         try:
-            rebalance_id = save_scenario(scenario)
+            # A 1,000-portfolio run takes seconds on the embedded database: show that it is working.
+            with st.spinner(f"Saving {s.optimal:,} portfolio{'s' if s.optimal != 1 else ''}…", show_time=True):
+                rebalance_id = save_scenario(scenario)
         except VersionConflict:
             st.session_state[SAVE_ERROR] = feedback.Message(
                 "error",
