@@ -124,10 +124,10 @@ def render_actions(models: Sequence[InvestmentModel]) -> None:
     bar.button("Edit", key="models_edit", icon=":material/edit:", disabled=none, on_click=open_model, args=(pick,))
     if bar.button("Drift", key="models_drift", icon=":material/query_stats:", disabled=none):
         state.select_model(pick)
-        st.switch_page("pages/drift.py")
+        st.switch_page("app_pages/drift.py")
     if bar.button("What-if rebalance", key="models_rebalance", icon=":material/balance:", disabled=none):
         state.select_model(pick)
-        st.switch_page("pages/rebalance.py")
+        st.switch_page("app_pages/rebalance.py")
     bar.button("Delete", key="models_delete", icon=":material/delete:", disabled=none,
                on_click=lambda: ask_delete(by_id[pick]))  # fmt: skip
 

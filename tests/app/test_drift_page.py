@@ -22,7 +22,7 @@ def drift_page(at, repo, model: str | None = None):
     """Open the Drift page on ``model`` (preselected like the Models page does, so nothing else is fetched)."""
     if model is not None:
         at.session_state[state.SELECTED_MODEL_ID] = model_id(repo, model)
-    return at.switch_page("pages/drift.py").run()
+    return at.switch_page("app_pages/drift.py").run()
 
 
 def metric(at, label: str) -> str:

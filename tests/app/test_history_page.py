@@ -10,14 +10,14 @@ from tests.app.conftest import no_exception, texts
 from tests.app.test_orders_page import save, whatif_then_orders
 from tests.app.test_rebalance_page import frame_with, metric, models_by_name, open_page, run_whatif, scenarios
 
-PAGE = "pages/history.py"
+PAGE = "app_pages/history.py"
 
 
 def saved_run(at, repo, name="Technology Leaders", **params):
     """Run a what-if on ``name``, save it from the Orders page; return the scenario."""
     if scenarios(at):
         run_whatif(open_page(at, models_by_name(repo)[name]), **params)
-        at.switch_page("pages/orders.py").run()
+        at.switch_page("app_pages/orders.py").run()
         scenario = scenarios(at)[-1]
     else:
         scenario = whatif_then_orders(at, repo, name, **params)

@@ -9,7 +9,7 @@ from engine.orders import order_rows, side_totals
 from tests.app.conftest import clear_faults, inject_fault, no_exception, texts
 from tests.app.test_rebalance_page import frame_with, metric, models_by_name, open_page, run_whatif, scenarios
 
-PAGE = "pages/orders.py"
+PAGE = "app_pages/orders.py"
 
 
 def whatif_then_orders(at, repo, name="Technology Leaders", **params):
@@ -22,7 +22,7 @@ def whatif_then_orders(at, repo, name="Technology Leaders", **params):
 def test_without_a_scenario_the_page_points_to_the_what_if(at):
     at.switch_page(PAGE).run()
     assert any("run one first" in i for i in texts(at, "info"))
-    assert not at.button  # nothing to save or submit
+    assert not at.main.button  # nothing to save or submit
 
 
 def test_blotter_totals_and_filters(at, repo):

@@ -13,7 +13,7 @@ import pytest
 from components import scenarios as store
 from tests.app.conftest import figures, inject_fault, no_exception, texts
 
-PAGE = "pages/rebalance.py"
+PAGE = "app_pages/rebalance.py"
 
 
 # --- helpers shared by the orders and history page tests -----------------------------------------------------------

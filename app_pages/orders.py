@@ -3,9 +3,6 @@
 import streamlit as st
 
 from components import orders_view
-from components.navigation import ensure_app_shell
-
-ensure_app_shell()  # a deep link on a fresh server must still go through app.py
 
 st.title("Orders & export")
 st.caption(
@@ -16,7 +13,7 @@ st.caption(
 scenario = orders_view.pick_scenario()
 if scenario is None:
     st.info("No what-if scenario in this session yet: run one first.", icon=":material/info:")
-    st.page_link("pages/rebalance.py", label="Go to What-if rebalance", icon=":material/balance:")
+    st.page_link("app_pages/rebalance.py", label="Go to What-if rebalance", icon=":material/balance:")
     st.stop()
 
 rows = orders_view.rows_of(scenario)

@@ -5,9 +5,6 @@ import streamlit as st
 from components import feedback, models_view, resources, state
 from components.model_draft import ModelDraft
 from components.model_editor import SecurityIndex, render_csv, render_portfolios, render_positions
-from components.navigation import ensure_app_shell
-
-ensure_app_shell()  # a deep link on a fresh server must still go through app.py
 
 head, new = st.columns([5, 1], vertical_alignment="bottom")
 head.title("Investment models")

@@ -9,11 +9,8 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from components import feedback, rebalance_results, rebalance_view, resources, state
-from components.navigation import ensure_app_shell
 from components.rebalance_run import RunRequest
 from components.scenarios import ScenarioParams, next_name
-
-ensure_app_shell()  # a deep link on a fresh server must still go through app.py
 
 st.title("What-if rebalance")
 st.caption(
@@ -26,7 +23,7 @@ with feedback.guard("load the investment models"):
     models = [m for m in resources.model_repo().list_models() if m.model_id]
 if not models:
     st.info("No investment models yet — create one on the Models page first.", icon=":material/info:")
-    st.page_link("pages/models.py", label="Go to Investment models", icon=":material/table:")
+    st.page_link("app_pages/models.py", label="Go to Investment models", icon=":material/table:")
     st.stop()
 try:
     names = dict(zip(resources.portfolios()["portfolio_id"], resources.portfolios()["name"], strict=True))
@@ -91,7 +88,7 @@ if scenario is not None:
     st.subheader(f"Results · {scenario.name}", anchor=False)
     rebalance_results.render_results(scenario)
     st.page_link(
-        "pages/orders.py",
+        "app_pages/orders.py",
         label="Review the proposed orders, export CSV, save or submit",
         icon=":material/receipt_long:",
     )

@@ -5,10 +5,7 @@ import streamlit as st
 from components import drift_charts, drift_view, feedback, models_view, state
 from components import drift_frames as frames
 from components.feedback import escape_md
-from components.navigation import ensure_app_shell
 from components.tables import fmt_money, fmt_pct
-
-ensure_app_shell()  # a deep link on a fresh server must still go through app.py
 
 st.title("Drift")
 st.caption(

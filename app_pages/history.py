@@ -3,9 +3,6 @@
 import streamlit as st
 
 from components import feedback, history_view, resources
-from components.navigation import ensure_app_shell
-
-ensure_app_shell()  # a deep link on a fresh server must still go through app.py
 
 st.title("Saved rebalances")
 st.caption(
