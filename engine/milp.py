@@ -67,6 +67,8 @@ HIGHS_THREADS = 1
 # exact_hit's meet-in-the-middle searches, cheapest first: (moves of up to ±reach shares, securities per half);
 # at most (2·reach + 1)**half sums per half
 HIT_STAGES = ((1, 5), (1, 9), (3, 5))
+# over securities per half of the exact first-share bound search (2**k subsets per half)
+FIRST_SHARE_HALF = 12
 
 
 @dataclass(frozen=True)
@@ -391,31 +393,94 @@ def _meet_in_the_middle(
     return moves
 
 
+def _subsets(weights: Sequence[int], values: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Σ weights and Σ values of every subset; bit t of a subset's index says whether item t is in it."""
+    w, v = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    for wt, val in zip(weights, values, strict=True):
+        w, v = np.concatenate([w, w + wt]), np.concatenate([v, v + val])
+    return w, v
+
+
+def _best_first_shares(a: list[int], value: list[int], bound: int, at_least: bool) -> tuple[int, int] | None:
+    """Over subsets T of the items: (best Σ value, T as a bit mask) with Σ a ≥ ``bound`` (minimum) or
+    Σ a ≤ ``bound`` (maximum); None when no subset qualifies. Exact, by meet in the middle."""
+    h = len(a) // 2
+    wl, vl = _subsets(a[:h], value[:h])
+    wr, vr = _subsets(a[h:], value[h:])
+    order = np.argsort(wr, kind="stable")
+    wr, vr = wr[order], vr[order]
+    n = wr.size
+    if at_least:  # the smallest value among the right subsets at or after each position (suffix minimum)
+        best = np.minimum.accumulate(vr[::-1])[::-1]
+        where = n - 1 - np.maximum.accumulate(np.where(vr[::-1] == best[::-1], np.arange(n), 0))[::-1]
+        pos = np.searchsorted(wr, bound - wl, side="left")
+        ok = pos < n
+    else:  # the largest value among the right subsets up to each position (prefix maximum)
+        best = np.maximum.accumulate(vr)
+        where = np.maximum.accumulate(np.where(vr == best, np.arange(n), 0))
+        pos = np.searchsorted(wr, bound - wl, side="right") - 1
+        ok = pos >= 0
+    if not ok.any():
+        return None
+    left = np.nonzero(ok)[0]
+    totals = vl[left] + best[pos[left]]
+    pick = int(np.argmin(totals) if at_least else np.argmax(totals))
+    i = int(left[pick])
+    return int(totals[pick]), i | (int(order[where[pos[i]]]) << h)
+
+
 def _certified_reduction(
     price: list[int], caps: list[int], over: list[int], bonus: list[int], deficit: int
 ) -> list[int] | None:
-    """Shares sold back that reach the integer lower bound of the reduction problem, or None.
+    """Shares sold back that reach an exact integer lower bound of the reduction problem, or None.
 
-    Freed cash is a multiple of g = gcd(price), so it is at least ⌈deficit/g⌉·g, and the bonus is at
-    most Σ bonus: a reduction freeing exactly ⌈deficit/g⌉·g that sells a first share of every over
-    security with a positive bonus is optimal.
+    Freed cash S is a multiple of g = gcd(price) and at least D = ⌈deficit/g⌉·g; the added drift is S
+    minus the bonuses of the over securities T with a share sold, so it is at least
+
+    * Σ_T (pⱼ − bonusⱼ) when T's first shares alone free D (then they are an answer reaching it), or
+    * D − Σ_T bonusⱼ otherwise (reached when other shares fill D − Σ_T pⱼ exactly).
+
+    The bound is the smaller of the best of each kind over all T (found exactly by meet in the middle,
+    up to ``2 * FIRST_SHARE_HALF`` over securities; with every first share inside D only T = all over
+    securities matters). An answer that reaches it is optimal; that is re-checked in integers.
     """
     g = math.gcd(*price)
     goal = -(-deficit // g)
     weights = [p // g for p in price]
-    first = [0] * len(price)
-    for j, b in zip(over, bonus, strict=True):
-        if b > 0:
-            first[j] = 1
-    target = goal - sum(w * f for w, f in zip(weights, first, strict=True))
-    extra = exact_hit(weights, [c - f for c, f in zip(caps, first, strict=True)], target)
-    if extra is None:
+    a = [weights[j] for j in over]
+    if sum(a) < goal:  # every first share fits: the largest bonus is all of them
+        bound, first_only, touched = goal * g - sum(bonus), None, list(over)
+    elif len(over) > 2 * FIRST_SHARE_HALF:
         return None
-    k = [e + f for e, f in zip(extra, first, strict=True)]
-    # the certificate, re-checked in integers: exactly the bound's freed cash, every bonus taken
-    if sum(q * p for q, p in zip(k, price, strict=True)) != goal * g or any(
-        not 0 <= q <= c for q, c in zip(k, caps, strict=True)
-    ):
+    else:
+        cover = _best_first_shares(a, [price[j] - b for j, b in zip(over, bonus, strict=True)], goal, True)
+        under = _best_first_shares(a, bonus, goal - 1, False)
+        assert cover is not None and under is not None  # all of them cover, none of them fits under
+        if cover[0] <= goal * g - under[0]:
+            bound, first_only = cover[0], cover[1]
+            touched = []
+        else:
+            bound, first_only = goal * g - under[0], None
+            touched = [j for t, j in enumerate(over) if under[1] >> t & 1]
+    k = [0] * len(price)
+    if first_only is not None:
+        for t, j in enumerate(over):
+            k[j] = first_only >> t & 1
+    else:
+        for j in touched:
+            k[j] = 1
+        rest_caps = [0 if j in over else c for j, c in enumerate(caps)]
+        for j in touched:
+            rest_caps[j] = caps[j] - 1
+        target = goal - sum(weights[j] for j in touched)
+        extra = exact_hit(weights, rest_caps, target)
+        if extra is None:
+            return None
+        k = [q + e for q, e in zip(k, extra, strict=True)]
+    # the certificate, in integers: feasible, and its added drift equals the lower bound
+    freed = sum(q * p for q, p in zip(k, price, strict=True))
+    added = freed - sum(b for j, b in zip(over, bonus, strict=True) if k[j] >= 1)
+    if freed < deficit or added != bound or any(not 0 <= q <= c for q, c in zip(k, caps, strict=True)):
         return None
     return k
 

@@ -80,6 +80,29 @@ def test_exact_hit_rejects_targets_out_of_reach() -> None:
     assert exact_hit([4, 6], [5, 5], 7) is None  # odd: no combination of even weights
 
 
+def test_first_share_bounds_equal_enumeration_of_every_subset() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n = int(rng.integers(1, 9))
+        a = [int(x) for x in rng.integers(1, 50, n)]
+        value = [int(x) for x in rng.integers(0, 1000, n)]
+        bound = int(rng.integers(0, sum(a) + 2))
+        subsets = [
+            (sum(value[t] for t in range(n) if mask >> t & 1), sum(a[t] for t in range(n) if mask >> t & 1), mask)
+            for mask in range(2**n)
+        ]
+        for at_least in (True, False):
+            fits = [(v, m) for v, w, m in subsets if (w >= bound if at_least else w <= bound)]
+            got = milp._best_first_shares(a, value, bound, at_least)
+            if not fits:
+                assert got is None
+                continue
+            assert got is not None
+            best = min(v for v, _ in fits) if at_least else max(v for v, _ in fits)
+            assert got[0] == best
+            assert (got[0], got[1]) in fits  # the mask is a subset that qualifies and has that value
+
+
 def random_arrays(rng: np.random.Generator, n: int) -> tuple[ModelArrays, list[tuple[Fraction, Fraction, Fraction]]]:
     targets = [D("0.05") * int(k) for k in rng.integers(1, 5, n)]
     drifts = [D("0.01") * int(k) for k in rng.integers(1, 15, n)]
@@ -215,11 +238,25 @@ def test_time_limit_holds_on_the_certified_route(demo_binding) -> None:
     assert out.error.code == "SOLVER_FAILED" and out.error.details["solverStatus"] == "time_limit"
 
 
-def test_highs_route_reports_its_status_names() -> None:
-    # two securities at 600, MV 1000: the deficit is 200 but each first share frees 600 -> the MILP route
+def three_securities() -> ModelArrays:
+    ids, prices = (sid(0xA), sid(0xB), sid(0xC)), (D("10.1"), D("7.3"), D("13.1"))
+    return ModelArrays(ids, (D("0.3"),) * 3, (D("0.3"),) * 3, (D("0.3"),) * 3, prices)
+
+
+def test_first_shares_alone_can_certify_the_optimum() -> None:
+    # two securities at 600, MV 1000, both over target: one first share frees the 200 deficit; selling it adds
+    # 600 − 2·150 = 300 of drift, and nothing that frees less than 600 exists -> certified without a solver
     p = MilpProblem(0, "P0", 1_000_000, D(0), (D("0.45"),) * 2, (D(600),) * 2, (0, 0), (1, 1), 30.0)
     out = solve_milp(p)
-    assert not out.certified and out.solver_status == "optimal" and sorted(out.quantities or ()) == [0, 1]
+    assert out.certified and out.solver_status == "optimal" and sorted(out.quantities or ()) == [0, 1]
+
+
+def test_highs_route_reports_its_status_names() -> None:
+    a = three_securities()
+    pending = solve_closed_form(a, [1_001_000], D(150))
+    (problem,) = milp_problems(pending, a, pending.bands, 30.0)
+    out = solve_milp(problem)
+    assert not out.certified and out.solver_status == "optimal" and out.quantities is not None
     status, k = milp._solve_reduction_milp([600, 600], [1, 1], [0, 1], [300, 300], 1300.5, 30.0)
     assert (status, k) == ("infeasible", None)  # 1300.5 cannot be freed from two shares of 600
 
@@ -242,8 +279,8 @@ def test_first_highs_of_a_process_prints_no_banner() -> None:
 
 
 def test_cli_solve_writes_nothing_to_stderr_on_a_binding_instance(run_cli) -> None:
-    ids, prices = (sid(0xA), sid(0xB), sid(0xC)), (D("10.1"), D("7.3"), D("13.1"))
-    a = ModelArrays(ids, (D("0.3"),) * 3, (D("0.3"),) * 3, (D("0.3"),) * 3, prices)
+    a = three_securities()
+    ids, prices = a.security_ids, a.prices
     # both portfolios bind; one is solved by the certified bound, the other by HiGHS
     pending = solve_closed_form(a, [1_048_000, 1_001_000], D(150))
     assert pending.method == [MILP, MILP]
