@@ -12,8 +12,11 @@ One run measures, on the seeded instances of ``bench/generator.py`` (N = 100 sec
    binding portfolio in one call) in-process and in the spawn pool;
 4. ratios to a CVXPY-per-portfolio baseline and to a relaxation-plus-rounding baseline, both measured in
    this run on a sample of the same portfolios (with the violations the rounding baseline produces).
+5. the binding cash floor: the demo's 1,000-portfolio model with a minimum cash of 7 % of MV, end to end in
+   one process and in the warm spawn pool, and a sample solved three ways (as shipped; HiGHS only; the earlier
+   CVXPY-built MILP) with the same exact objective required of all three.
 
-    .venv/bin/python bench/bench_engine.py [--quick] [--seed 7]
+    .venv/bin/python bench/bench_engine.py [--quick] [--seed 7] [--only-binding-floor]
 
 Absolute times on the shared 2-core machine vary by 1.2-2x between runs; ratios are measured in one run.
 """
@@ -38,14 +41,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from bench.generator import Batch, Single, binding, market_value_mills, realistic, tight
+from engine import milp
 from engine.bands import ModelArrays
 from engine.drift import analyse_drift
 from engine.exactmath import mills_of
 from engine.marketvalue import market_value
-from engine.milp import POOL_MIN_PROBLEMS
+from engine.milp import POOL_MIN_PROBLEMS, drift_units, solve_milps
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, RebalanceOptions
 from engine.rebalance import rebalance_portfolio, rebalance_portfolios
-from engine.solver import MILP, solve_batch
+from engine.solver import MILP, milp_problems, solve_batch, solve_closed_form
 
 OUT: IO[str] = sys.stdout
 
@@ -337,7 +341,7 @@ def milp_batch(singles: list[Single]) -> None:
         if workers == 1:
             pool = "in-process"
         elif len(ports) >= POOL_MIN_PROBLEMS:
-            pool = "spawn pool, 2 workers (process start and cvxpy import included)"
+            pool = "spawn pool, 2 workers (process start included)"
         else:
             pool = f"fewer than {POOL_MIN_PROBLEMS} MILPs: in-process, no pool"
         say(
@@ -345,6 +349,117 @@ def milp_batch(singles: list[Single]) -> None:
             f"optimal {sum(r.status == 'optimal' for r in results)}   ({pool})"
         )
     say(f"     same answers with 1 and 2 workers: {answers[1] == answers[2]}")
+
+
+def cvxpy_reduction(
+    price: list[int], caps: list[int], over: list[int], bonus: list[int], need: float, time_limit: float
+) -> tuple[str, list[float] | None]:
+    """The engine's MILP route before issue #2's follow-up: the same reduction model, built in CVXPY per portfolio."""
+    import cvxpy as cp
+
+    scale = float(max(price))
+    p = np.array(price, dtype=np.float64) / scale
+    k = cp.Variable(len(price), integer=True, bounds=[np.zeros(len(price)), np.array(caps, dtype=np.float64)])
+    objective = p @ k
+    constraints = [p @ k >= need / scale]
+    if over:
+        y = cp.Variable(len(over), boolean=True)
+        k_over = k[over]
+        constraints += [k_over >= y, k_over <= cp.multiply(np.array([caps[j] for j in over], dtype=np.float64), y)]
+        objective = objective - (np.array(bonus, dtype=np.float64) / scale) @ y
+    problem = cp.Problem(cp.Minimize(objective), constraints)
+    try:
+        problem.solve(solver=cp.HIGHS, mip_rel_gap=0.0, time_limit=time_limit, threads=milp.HIGHS_THREADS)
+    except cp.error.SolverError:  # the engine turned this into SolverFailed
+        return "solver_error", None
+    if problem.status != cp.OPTIMAL or k.value is None:
+        return str(problem.status), None
+    return cp.OPTIMAL, [float(v) for v in np.atleast_1d(k.value)]
+
+
+@contextlib.contextmanager
+def engine_route(route: str) -> Iterator[None]:
+    """Solve binding rows the old way (``cvxpy``: no certificate, CVXPY-built MILP), with HiGHS only
+    (``highs``: no certificate), or as shipped (``engine``)."""
+    saved = milp._certified_reduction, milp._solve_reduction_milp
+    if route in ("cvxpy", "highs"):
+        milp._certified_reduction = lambda *args: None  # type: ignore[assignment]
+    if route == "cvxpy":
+        milp._solve_reduction_milp = cvxpy_reduction  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        milp._certified_reduction, milp._solve_reduction_milp = saved
+
+
+def binding_floor(sample: int) -> None:
+    """The demo's 1,000-portfolio model with a minimum cash of 7 % of each MV: the cash row binds everywhere."""
+    from data.demo import load_demo
+
+    demo = load_demo()
+    model = next(m for m in demo.models if m.name == "Global Equity Core")
+    ports = [demo.holdings(pid) for pid in model.portfolios]
+    floors = {
+        p.portfolio_id: (market_value(p.cash, p.holdings, demo.prices) * Decimal("0.07")).quantize(Decimal("0.01"))
+        for p in ports
+    }
+    say(f"5. Binding cash floor: demo model 'Global Equity Core', {len(ports):,} portfolios, minimum cash 7 % of MV")
+    arrays = arrays_of(model, demo.prices)
+    pending = solve_closed_form(
+        arrays,
+        [mills_of(market_value(p.cash, p.holdings, demo.prices)) for p in ports],
+        [floors[p.portfolio_id] for p in ports],
+    )
+    problems = milp_problems(pending, arrays, pending.bands, 30.0)
+    say(f"   {len(problems):,} of {len(ports):,} portfolios bind (MILP path)")
+    outcomes, seconds = timed(lambda: solve_milps(problems, workers=1))
+    per = [o.seconds for o in outcomes]
+    certified = [o for o in outcomes if o.certified]
+    say(
+        f"   engine, MILPs only, in-process: {seconds:6.2f} s   median {statistics.median(per) * 1e3:6.2f} ms, "
+        f"p99 {pct(per, 0.99) * 1e3:6.1f} ms; certified bound {len(certified):,} "
+        f"({sum(o.seconds for o in certified):.2f} s), HiGHS {len(outcomes) - len(certified):,} "
+        f"({sum(o.seconds for o in outcomes if not o.certified):.2f} s); optimal "
+        f"{sum(o.solver_status == 'optimal' for o in outcomes):,}"
+    )
+    milp.shutdown_pool()
+    for label, workers in (("1 process", 1), ("2 workers, pool start", 2), ("2 workers, warm pool", 2)):
+        results, seconds = timed(
+            lambda w=workers: rebalance_portfolios(
+                model, demo.prices, ports, RebalanceOptions(), workers=w, min_cash_by_portfolio=floors
+            )
+        )
+        say(
+            f"   engine, end to end ({label:<22}) {seconds:6.2f} s   "
+            f"optimal {sum(r.status == 'optimal' for r in results):,}"
+        )
+    step = max(1, len(problems) // sample)
+    subset = problems[::step][:sample]
+    objectives: dict[str, list[int]] = {}
+    for route in ("engine", "highs", "cvxpy"):
+        with engine_route(route):
+            outs, seconds = timed(lambda: [milp.solve_milp(p) for p in subset])
+        objectives[route] = [
+            drift_units(milp._integer_data(p).tau, milp._integer_data(p).price, o.quantities or ())
+            if o.quantities
+            else -1
+            for p, o in zip(subset, outs, strict=True)
+        ]
+        per = [o.seconds for o in outs]
+        failed = sorted({o.solver_status for o in outs if o.quantities is None})
+        say(
+            f"   {route:<6} route on {len(subset)} of them: median {statistics.median(per) * 1e3:7.2f} ms, "
+            f"p99 {pct(per, 0.99) * 1e3:7.1f} ms, {seconds:6.2f} s "
+            f"(x{len(problems) / len(subset):.0f} = {seconds * len(problems) / len(subset):6.1f} s for all); "
+            f"optimal {sum(o.quantities is not None for o in outs)}"
+            + (f", failed: {', '.join(failed)}" if failed else "")
+        )
+    rows = [i for i in range(len(subset)) if all(objectives[r][i] >= 0 for r in objectives)]
+    same = all(objectives["engine"][i] == objectives["highs"][i] == objectives["cvxpy"][i] for i in rows)
+    say(
+        f"   same exact objective (integer money units) where all three routes answered ({len(rows)} of "
+        f"{len(subset)}): {same}; the engine answered {sum(v >= 0 for v in objectives['engine'])}"
+    )
 
 
 def timed_cpu(fn: Callable[[], Any]) -> tuple[float, float]:
@@ -432,10 +547,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="smaller samples (a development run)")
+    parser.add_argument("--only-binding-floor", action="store_true", help="run section 5 alone (about 15 s)")
     args = parser.parse_args(argv)
     global OUT
     with report_on_stdout() as out:
         OUT = out
+        if args.only_binding_floor:
+            binding_floor(30 if args.quick else 100)
+            return 0
         n_correct, n_tight, n_binding, n_latency, n_base, repeat = (
             (60, 60, 30, 100, 10, 3) if args.quick else (300, 200, 100, 300, 40, 5)
         )
@@ -470,6 +589,8 @@ def main(argv: list[str] | None = None) -> int:
         milp_batch(singles)
         say()
         base = baselines(main_batch, tight_batch, singles, n_base, args.seed, repeat)
+        say()
+        binding_floor(30 if args.quick else 100)
         say()
         say("Ratios (throughput ÷ baseline throughput, same run; baseline = median wall time per portfolio)")
         for label, seconds, k in (

@@ -7,7 +7,7 @@ For K portfolios of one model at one price snapshot (product-spec 2.3-2.4, engin
    diagnosed in O(N) (naming the security and the numbers, or the cash shortfall);
 3. where the clamped nearest quantities fit the cash floor they are the exact optimum (the problem is
    separable once the cash row is slack) — no solver;
-4. the remaining rows (cash floor binds) go to the CVXPY/HiGHS MILP of :mod:`engine.milp`;
+4. the remaining rows (cash floor binds) go to :mod:`engine.milp` (a certified integer bound, else a HiGHS MILP);
 5. every answer is verified exactly by :mod:`engine.postcheck`; one that fails becomes an error.
 
 Market values come in as integer mills (MV is quantised to 0.001), so the core never sees a float MV.
