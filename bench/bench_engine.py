@@ -13,8 +13,9 @@ One run measures, on the seeded instances of ``bench/generator.py`` (N = 100 sec
 4. ratios to a CVXPY-per-portfolio baseline and to a relaxation-plus-rounding baseline, both measured in
    this run on a sample of the same portfolios (with the violations the rounding baseline produces).
 5. the binding cash floor: the demo's 1,000-portfolio model with a minimum cash of 7 % of MV, end to end in
-   one process and in the warm spawn pool, and a sample solved three ways (as shipped; HiGHS only; the earlier
-   CVXPY-built MILP) with the same exact objective required of all three.
+   one process and in the warm spawn pool, and a sample solved three ways (as shipped: certified bound, then
+   CVXPY + HiGHS; the CVXPY + HiGHS MILP alone; HiGHS called directly) with the same exact objective required
+   of all three.
 
     .venv/bin/python bench/bench_engine.py [--quick] [--seed 7] [--only-binding-floor]
 
@@ -351,41 +352,69 @@ def milp_batch(singles: list[Single]) -> None:
     say(f"     same answers with 1 and 2 workers: {answers[1] == answers[2]}")
 
 
-def cvxpy_reduction(
+_direct_highs: list[Any] = []
+
+
+def highs_direct_reduction(
     price: list[int], caps: list[int], over: list[int], bonus: list[int], need: float, time_limit: float
 ) -> tuple[str, list[float] | None]:
-    """The engine's MILP route before issue #2's follow-up: the same reduction model, built in CVXPY per portfolio."""
-    import cvxpy as cp
+    """The same reduction model passed to HiGHS directly through ``highspy`` (the engine's MILP route between
+    commits 697c94c and the return of CVXPY): one reused ``Highs``, no CVXPY. For the CVXPY overhead figure."""
+    import highspy
 
+    if not _direct_highs:
+        _direct_highs.append(milp.new_highs())
+    highs = _direct_highs[0]
+    m, o = len(price), len(over)
     scale = float(max(price))
     p = np.array(price, dtype=np.float64) / scale
-    k = cp.Variable(len(price), integer=True, bounds=[np.zeros(len(price)), np.array(caps, dtype=np.float64)])
-    objective = p @ k
-    constraints = [p @ k >= need / scale]
-    if over:
-        y = cp.Variable(len(over), boolean=True)
-        k_over = k[over]
-        constraints += [k_over >= y, k_over <= cp.multiply(np.array([caps[j] for j in over], dtype=np.float64), y)]
-        objective = objective - (np.array(bonus, dtype=np.float64) / scale) @ y
-    problem = cp.Problem(cp.Minimize(objective), constraints)
-    try:
-        problem.solve(solver=cp.HIGHS, mip_rel_gap=0.0, time_limit=time_limit, threads=milp.HIGHS_THREADS)
-    except cp.error.SolverError:  # the engine turned this into SolverFailed
-        return "solver_error", None
-    if problem.status != cp.OPTIMAL or k.value is None:
-        return str(problem.status), None
-    return cp.OPTIMAL, [float(v) for v in np.atleast_1d(k.value)]
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_ = m + o
+    lp.num_row_ = 1 + 2 * o
+    lp.col_cost_ = np.concatenate([p, -np.array(bonus, dtype=np.float64) / scale])
+    lp.col_lower_ = np.zeros(m + o)
+    lp.col_upper_ = np.concatenate([np.array(caps, dtype=np.float64), np.ones(o)])
+    # row 0: the deficit; rows 1 + 2j, 2 + 2j: k_over(j) − y_j ≥ 0 and k_over(j) − cap·y_j ≤ 0
+    lp.row_lower_ = np.array([need / scale] + [0.0, -inf] * o)
+    lp.row_upper_ = np.array([inf] + [inf, 0.0] * o)
+    starts, rows, values = [0], [], []
+    linked = {j: jj for jj, j in enumerate(over)}
+    for i in range(m):
+        rows.append(0)
+        values.append(p[i])
+        if i in linked:
+            rows += [1 + 2 * linked[i], 2 + 2 * linked[i]]
+            values += [1.0, 1.0]
+        starts.append(len(rows))
+    for jj, j in enumerate(over):
+        rows += [1 + 2 * jj, 2 + 2 * jj]
+        values += [-1.0, -float(caps[j])]
+        starts.append(len(rows))
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+    lp.a_matrix_.index_ = np.array(rows, dtype=np.int32)
+    lp.a_matrix_.value_ = np.array(values, dtype=np.float64)
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * (m + o)
+    highs.clearModel()
+    highs.setOptionValue("time_limit", float(time_limit))
+    highs.passModel(lp)
+    highs.run()
+    if highs.getModelStatus().name != "kOptimal":
+        return str(highs.getModelStatus().name), None
+    return "optimal", [float(v) for v in highs.getSolution().col_value[:m]]
 
 
 @contextlib.contextmanager
 def engine_route(route: str) -> Iterator[None]:
-    """Solve binding rows the old way (``cvxpy``: no certificate, CVXPY-built MILP), with HiGHS only
-    (``highs``: no certificate), or as shipped (``engine``)."""
+    """Solve binding rows as shipped (``engine``: certified bound, then CVXPY + HiGHS), by the engine's
+    CVXPY + HiGHS MILP alone (``cvxpy``: no certificate), or by HiGHS called directly (``highs``: no
+    certificate, no CVXPY)."""
     saved = milp._certified_reduction, milp._solve_reduction_milp
     if route in ("cvxpy", "highs"):
         milp._certified_reduction = lambda *args: None  # type: ignore[assignment]
-    if route == "cvxpy":
-        milp._solve_reduction_milp = cvxpy_reduction  # type: ignore[assignment]
+    if route == "highs":
+        milp._solve_reduction_milp = highs_direct_reduction  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -418,7 +447,7 @@ def binding_floor(sample: int) -> None:
     say(
         f"   engine, MILPs only, in-process: {seconds:6.2f} s   median {statistics.median(per) * 1e3:6.2f} ms, "
         f"p99 {pct(per, 0.99) * 1e3:6.1f} ms; certified bound {len(certified):,} "
-        f"({sum(o.seconds for o in certified):.2f} s), HiGHS {len(outcomes) - len(certified):,} "
+        f"({sum(o.seconds for o in certified):.2f} s), CVXPY + HiGHS {len(outcomes) - len(certified):,} "
         f"({sum(o.seconds for o in outcomes if not o.certified):.2f} s); optimal "
         f"{sum(o.solver_status == 'optimal' for o in outcomes):,}"
     )
@@ -547,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="smaller samples (a development run)")
-    parser.add_argument("--only-binding-floor", action="store_true", help="run section 5 alone (about 15 s)")
+    parser.add_argument("--only-binding-floor", action="store_true", help="run section 5 alone (about 20 s)")
     args = parser.parse_args(argv)
     global OUT
     with report_on_stdout() as out:

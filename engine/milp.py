@@ -27,16 +27,16 @@ routes, tried in this order:
    fill, then meet in the middle over moves of a few shares). On the demo's 1,000 portfolios with a
    7 %-of-MV floor this certifies 95 % (median 0.2 ms), including every portfolio HiGHS found hard
    (up to 0.4 s each: HiGHS struggles to find the exact-sum answer, not to bound it).
-2. **MILP** (:func:`_solve_reduction_milp`). Otherwise the model above goes to HiGHS through ``highspy``
-   directly (one reused ``Highs`` object per thread, one HiGHS thread, ``mip_rel_gap = 0``, a time limit
-   and a wall-clock guard). Only an ``optimal`` status is accepted; a solution that HiGHS's tolerance
-   lets undershoot the deficit is excluded and solved again. Building the same model through CVXPY cost
-   about 5-10 ms more per solve and a second to import in every process; CVXPY stays the independent
-   exact reference of the tests and of ``bench/bench_engine.py``.
+2. **MILP** (:func:`_solve_reduction_milp`). Otherwise the model above is built in CVXPY (integer k with
+   bounds, boolean y, the deficit row) and solved by HiGHS through CVXPY (``mip_rel_gap = 0``, one HiGHS
+   thread, a time limit, under a wall-clock guard). Only an ``optimal`` status is accepted; a solution that
+   HiGHS's tolerance lets undershoot the deficit is excluded and solved again. CVXPY is imported lazily
+   (about 0.5 s, once per process) and adds a few milliseconds per solve over calling HiGHS directly.
 
 The time limit covers both routes: an answer found after it is a ``time_limit`` failure, never returned.
-The HiGHS banner (printed by the first ``Highs()`` of a process, before any option can be set) is kept
-off stdout and stderr by pointing both file descriptors at ``/dev/null`` around that first construction.
+The HiGHS banner (printed by the first ``Highs()`` of a process, before any option can be set, even one
+CVXPY builds) is kept off stdout and stderr: before CVXPY's first solve one ``Highs`` is built with both file
+descriptors pointed at ``/dev/null`` (:func:`new_highs`).
 Batches of many MILPs run in one warm ``spawn`` process pool per process (:func:`shared_pool`; HiGHS
 hangs in a forked child), created on first use and reused by later calls.
 """
@@ -49,6 +49,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -193,7 +194,7 @@ def _run_guarded(fn: Callable[[], None], limit: float) -> bool:
         except BaseException as exc:  # re-raised in the caller's thread below
             box["exc"] = exc
 
-    thread = threading.Thread(target=target, name="highs-solve", daemon=True)
+    thread = threading.Thread(target=target, name="milp-solve", daemon=True)
     thread.start()
     thread.join(limit)
     if thread.is_alive():
@@ -203,20 +204,10 @@ def _run_guarded(fn: Callable[[], None], limit: float) -> bool:
     return True
 
 
-_HIGHS_STATUS = {  # HiGHS model status -> the status names the engine reports (CVXPY's, as before)
-    "kOptimal": "optimal",
-    "kInfeasible": "infeasible",
-    "kUnboundedOrInfeasible": "infeasible_or_unbounded",
-    "kUnbounded": "unbounded",
-    "kObjectiveBound": "user_limit",
-    "kObjectiveTarget": "user_limit",
-    "kTimeLimit": "user_limit",
-    "kIterationLimit": "user_limit",
-    "kSolutionLimit": "user_limit",
-}
 _banner_lock = threading.Lock()
 _banner_done = False
-_local = threading.local()
+_cvxpy_lock = threading.Lock()
+_cvxpy_module: Any = None
 
 
 def new_highs() -> Any:
@@ -252,12 +243,20 @@ def new_highs() -> Any:
     return highs
 
 
-def _thread_highs() -> Any:
-    """This thread's reusable HiGHS object (one per thread: a ``Highs`` is not thread-safe)."""
-    highs = getattr(_local, "highs", None)
-    if highs is None:
-        highs = _local.highs = new_highs()
-    return highs
+def _cvxpy() -> Any:
+    """CVXPY, imported on first use (about 0.5 s), with this process's HiGHS banner already spent.
+
+    CVXPY builds a fresh ``Highs`` for every solve; only the first one of a process prints the banner,
+    so one silent :func:`new_highs` comes first.
+    """
+    global _cvxpy_module
+    with _cvxpy_lock:
+        if _cvxpy_module is None:
+            new_highs()
+            import cvxpy
+
+            _cvxpy_module = cvxpy
+    return _cvxpy_module
 
 
 def _solve_reduction_milp(
@@ -268,67 +267,47 @@ def _solve_reduction_milp(
     need: float,
     time_limit: float,
 ) -> tuple[str, list[float] | None]:
-    """HiGHS: min Σ kᵢpᵢ − Σ bonusⱼ·yⱼ s.t. Σ kᵢpᵢ ≥ need, 0 ≤ k ≤ caps integer, y binary linked to k.
+    """CVXPY + HiGHS: min Σ kᵢpᵢ − Σ bonusⱼ·yⱼ s.t. Σ kᵢpᵢ ≥ need, 0 ≤ k ≤ caps integer, y binary linked to k.
 
     ``over`` are the positions (in ``price``) of the securities whose first share sold back earns
     ``bonus`` (2dᵢ). Money is in integer units, scaled by the largest price so the data are near 1.
-    Returns the status and the values of k (None unless the status is ``optimal``).
+    Returns CVXPY's status and the values of k (None unless the status is ``optimal``).
     """
-    import highspy
-
-    m, o = len(price), len(over)
+    cp = _cvxpy()
+    # CVXPY warns on non-optimal statuses; the status is checked below and becomes a typed error. Set on every
+    # call (an identical filter replaces itself) because callers such as pytest reset the filters.
+    warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
     scale = float(max(price))
     p = np.array(price, dtype=np.float64) / scale
-    inf = highspy.kHighsInf
-    lp = highspy.HighsLp()
-    lp.num_col_ = m + o
-    lp.num_row_ = 1 + 2 * o
-    lp.col_cost_ = np.concatenate([p, -np.array(bonus, dtype=np.float64) / scale])
-    lp.col_lower_ = np.zeros(m + o)
-    lp.col_upper_ = np.concatenate([np.array(caps, dtype=np.float64), np.ones(o)])
-    # row 0: the deficit; rows 1 + 2j, 2 + 2j: k_over(j) − y_j ≥ 0 and k_over(j) − cap·y_j ≤ 0
-    lp.row_lower_ = np.array([need / scale] + [0.0, -inf] * o)
-    lp.row_upper_ = np.array([inf] + [inf, 0.0] * o)
-    starts, rows, values = [0], [], []
-    linked = {j: jj for jj, j in enumerate(over)}
-    for i in range(m):
-        rows.append(0)
-        values.append(p[i])
-        if i in linked:
-            jj = linked[i]
-            rows += [1 + 2 * jj, 2 + 2 * jj]
-            values += [1.0, 1.0]
-        starts.append(len(rows))
-    for jj, j in enumerate(over):
-        rows += [1 + 2 * jj, 2 + 2 * jj]
-        values += [-1.0, -float(caps[j])]
-        starts.append(len(rows))
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
-    lp.a_matrix_.index_ = np.array(rows, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(values, dtype=np.float64)
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * (m + o)
-
-    highs = _thread_highs()
-    highs.clearModel()
-    highs.setOptionValue("time_limit", float(time_limit))
-    if highs.passModel(lp) == highspy.HighsStatus.kError:
-        raise SolverFailed("the MILP solver rejected the model", {"solverStatus": "solver_error"})
-    box: dict[str, Any] = {}
+    k = cp.Variable(len(price), integer=True, bounds=[np.zeros(len(price)), np.array(caps, dtype=np.float64)])
+    objective = p @ k
+    constraints = [p @ k >= need / scale]
+    if over:
+        y = cp.Variable(len(over), boolean=True)
+        k_over = k[over]
+        constraints += [k_over >= y, k_over <= cp.multiply(np.array([caps[j] for j in over], dtype=np.float64), y)]
+        objective = objective - (np.array(bonus, dtype=np.float64) / scale) @ y
+    problem = cp.Problem(cp.Minimize(objective), constraints)
 
     def solve() -> None:
-        box["run"] = highs.run()
+        problem.solve(
+            solver=cp.HIGHS,
+            verbose=False,
+            warm_start=False,
+            mip_rel_gap=0.0,
+            time_limit=float(time_limit),
+            threads=HIGHS_THREADS,
+        )
 
-    finished = _run_guarded(solve, time_limit + GUARD_GRACE_SECONDS)
+    try:
+        finished = _run_guarded(solve, time_limit + GUARD_GRACE_SECONDS)
+    except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+        raise SolverFailed(f"the MILP solver failed: {exc}", {"solverStatus": "solver_error"}) from exc
     if not finished:
-        _local.highs = None  # still busy in the abandoned thread: never reuse it
         return "wall_clock_timeout", None
-    status = _HIGHS_STATUS.get(highs.getModelStatus().name, "solver_error")
-    if box["run"] == highspy.HighsStatus.kError and status == "optimal":
-        status = "solver_error"
-    if status != "optimal":
-        return status, None
-    return status, [float(v) for v in highs.getSolution().col_value[:m]]
+    if problem.status != cp.OPTIMAL or k.value is None:
+        return str(problem.status), None
+    return cp.OPTIMAL, [float(v) for v in np.atleast_1d(k.value)]
 
 
 def exact_hit(weights: Sequence[int], caps: Sequence[int], target: int) -> list[int] | None:
@@ -627,8 +606,8 @@ _pool_workers = 0
 
 
 def _warm_worker() -> None:
-    """Pool worker start-up: import HiGHS and build this worker's silent ``Highs`` before any task."""
-    _thread_highs()
+    """Pool worker start-up: import CVXPY and spend HiGHS's banner silently before any task."""
+    _cvxpy()
 
 
 def shared_pool(workers: int) -> ProcessPoolExecutor:
