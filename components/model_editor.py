@@ -25,7 +25,7 @@ from components.model_draft import (
     check_rows,
     fold_delta,
 )
-from components.tables import fmt_pct
+from components.tables import drift_col, fmt_pct, target_col
 
 # pixel widths keep the grid's geometry fixed (the browser tests address cells by position)
 WIDTHS = {
@@ -96,38 +96,14 @@ def _column_config(index: SecurityIndex) -> dict[str, Any]:
         "security": cc.SelectboxColumn(
             "Security", options=index.labels, required=True, width=WIDTHS["security"], help="Type a ticker to search"
         ),
-        "target": cc.NumberColumn(
-            "Target",
-            min_value=0.0,
-            max_value=0.95,
-            step=0.005,
-            format="percent",
-            required=True,
-            default=DEFAULT_TARGET,
-            width=WIDTHS["target"],
-            help="Target weight; enter a fraction (0.4 = 40 %), 0.5 % steps",
+        "target": target_col(
+            WIDTHS["target"], DEFAULT_TARGET, "Target weight; enter a fraction (0.4 = 40 %), 0.5 % steps"
         ),
-        "low_drift": cc.NumberColumn(
-            "Low drift",
-            min_value=0.0,
-            max_value=1.0,
-            step=0.0001,
-            format="percent",
-            required=True,
-            default=DEFAULT_DRIFT,
-            width=WIDTHS["low_drift"],
-            help="Allowed drift below the target (fraction of MV)",
+        "low_drift": drift_col(
+            "Low drift", WIDTHS["low_drift"], 0.0001, DEFAULT_DRIFT, "Allowed drift below the target (fraction of MV)"
         ),
-        "high_drift": cc.NumberColumn(
-            "High drift",
-            min_value=0.0,
-            max_value=1.0,
-            step=0.0001,
-            format="percent",
-            required=True,
-            default=DEFAULT_DRIFT,
-            width=WIDTHS["high_drift"],
-            help="Allowed drift above the target (fraction of MV)",
+        "high_drift": drift_col(
+            "High drift", WIDTHS["high_drift"], 0.0001, DEFAULT_DRIFT, "Allowed drift above the target (fraction of MV)"
         ),
         "band": cc.TextColumn(
             "Band (weight)", disabled=True, width=WIDTHS["band"], help="Target − low … target + high"

@@ -17,7 +17,7 @@ import streamlit as st
 from components import feedback, resources, state
 from components import scenarios as store
 from components.rebalance_run import RunRequest, run_scenario
-from components.tables import fmt_money
+from components.tables import drift_col, fmt_money, target_col
 from engine.errors import InvalidInput
 from engine.models import InvestmentModel, Position
 from engine.scenarios import model_with_overrides, positions_differ
@@ -141,33 +141,9 @@ def render_overrides(model: InvestmentModel) -> InvestmentModel | None:
             "security": cc.SelectboxColumn(
                 "Security", options=sorted(labels.values()), required=True, width=OVERRIDE_WIDTHS["security"]
             ),
-            "target": cc.NumberColumn(
-                "Target",
-                min_value=0.0,
-                max_value=0.95,
-                step=0.005,
-                format="percent",
-                required=True,
-                width=OVERRIDE_WIDTHS["target"],
-            ),
-            "low_drift": cc.NumberColumn(
-                "Low drift",
-                min_value=0.0,
-                max_value=1.0,
-                step=0.001,
-                format="percent",
-                required=True,
-                width=OVERRIDE_WIDTHS["low_drift"],
-            ),
-            "high_drift": cc.NumberColumn(
-                "High drift",
-                min_value=0.0,
-                max_value=1.0,
-                step=0.001,
-                format="percent",
-                required=True,
-                width=OVERRIDE_WIDTHS["high_drift"],
-            ),
+            "target": target_col(OVERRIDE_WIDTHS["target"]),
+            "low_drift": drift_col("Low drift", OVERRIDE_WIDTHS["low_drift"], 0.001),
+            "high_drift": drift_col("High drift", OVERRIDE_WIDTHS["high_drift"], 0.001),
         },
     )
     positions, problems = positions_from_frame(edited, label_to_id)

@@ -12,6 +12,8 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
+from engine.validation import MAX_TARGET, TARGET_STEP
+
 Number = float | int | Decimal
 
 
@@ -114,6 +116,38 @@ def as_percent(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
         if col in out:
             out[col] = out[col] * 100
     return out
+
+
+def target_col(width: int, default: float | None = None, help: str | None = None) -> st.column_config.NumberColumn:
+    """An editable target weight: a fraction shown in %, within the model limits (0–95 %, 0.5 % steps)."""
+    return st.column_config.NumberColumn(
+        "Target",
+        min_value=0.0,
+        max_value=float(MAX_TARGET),
+        step=float(TARGET_STEP),
+        format="percent",
+        required=True,
+        default=default,
+        width=width,
+        help=help,
+    )
+
+
+def drift_col(
+    label: str, width: int, step: float, default: float | None = None, help: str | None = None
+) -> st.column_config.NumberColumn:
+    """An editable drift (band half-width): a fraction of market value shown in %, between 0 and 100 %."""
+    return st.column_config.NumberColumn(
+        label,
+        min_value=0.0,
+        max_value=1.0,
+        step=step,
+        format="percent",
+        required=True,
+        default=default,
+        width=width,
+        help=help,
+    )
 
 
 def pp_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:
