@@ -8,9 +8,7 @@ service also answers the admin paths ``/__sim/...`` (faults, call log, config, r
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +19,7 @@ from starlette.routing import Match
 from data.simulator.config import SERVICES, Fault, SimulatorConfig
 from data.simulator.core import Simulator
 from data.simulator.faults import CallLog
+from data.simulator.malformed import mangle
 from data.simulator.responses import empty_portfolio_500, json_response, not_found, server_error
 from data.simulator.state import SimState
 from data.simulator.svc_accounting import accounting_app
@@ -41,7 +40,6 @@ FACTORIES = {
     "security": security_app,
     "order": order_app,
 }
-DECIMAL_KEYS = {"cashBalance", "quantityLong", "quantityShort", "netQuantity"}
 
 
 class DropConnection(Exception):
@@ -136,55 +134,6 @@ class ServiceASGI:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-def mangle(body: bytes, fault: Fault) -> bytes:
-    """Apply a ``malformed`` fault to a response body."""
-    if fault.variant == "truncated":
-        return body[: max(1, len(body) // 2)]
-    if fault.variant == "not_json":
-        return b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body
-
-    def selected(obj: dict) -> bool:
-        return fault.items is None or any(isinstance(v, str) and v in fault.items for v in obj.values())
-
-    def walk(obj: Any) -> Any:
-        if isinstance(obj, list):
-            return [walk(v) for v in obj]
-        if not isinstance(obj, dict):
-            return obj
-        out = {k: walk(v) for k, v in obj.items()}
-        if not selected(out):
-            return out
-        keys = [fault.field] if fault.field else []
-        if fault.variant == "numbers":
-            for k in keys or [k for k in out if k in DECIMAL_KEYS]:
-                if isinstance(out.get(k), str):
-                    out[k] = _as_number(out[k])
-        for k in keys:
-            if k not in out:
-                continue
-            if fault.variant == "bad_value":
-                out[k] = "not-a-number"
-            elif fault.variant == "missing_field":
-                del out[k]
-            elif fault.variant == "null_field":
-                out[k] = None
-        return out
-
-    return json.dumps(walk(data), separators=(",", ":")).encode()
-
-
-def _as_number(text: str) -> Any:
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
-        return text
-    return int(d) if d == d.to_integral_value() else float(d)
 
 
 def admin_app(sim: Simulator) -> FastAPI:

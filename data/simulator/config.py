@@ -8,7 +8,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SERVICES = ("accounting", "portfolio", "pricing", "security", "order")
 FaultKind = Literal["latency", "error", "timeout", "drop", "malformed", "not_found", "empty_500", "order_item_failure"]
-MalformedVariant = Literal["truncated", "not_json", "numbers", "bad_value", "missing_field", "null_field"]
+MalformedVariant = Literal[
+    "truncated",
+    "not_json",
+    "numbers",
+    "number_for_string",
+    "string_for_number",
+    "bad_value",
+    "wrong_type",
+    "missing_field",
+    "null_field",
+    "empty_string",
+    "other_id",
+    "off_by_one",
+    "duplicate_item",
+    "negative",
+]
+FIELD_VARIANTS: tuple[str, ...] = MalformedVariant.__args__[2:]  # the variants that act on ``field``
 
 # Endpoint names (route names) per service, as used in faults and in the call log.
 ENDPOINTS: dict[str, tuple[str, ...]] = {
@@ -30,8 +46,10 @@ class Fault(BaseModel):
     Kinds: ``latency`` (sleep ``delay`` + up to ``jitter`` s, then answer normally); ``error`` (HTTP ``status``,
     e.g. 500/502/503; orders' 503 carries ``Retry-After: retry_after``); ``timeout`` (hang ``delay`` s, default 60,
     before answering); ``drop`` (close the connection without an answer); ``malformed`` (``variant``: truncated
-    JSON, a non-JSON body, string decimals sent as numbers, ``field`` set to a bad value / removed / null — only in
-    items whose values include one of ``items`` when given); ``not_found`` (the service's own 404 for the key);
+    JSON, a non-JSON body, or ``field`` damaged: a number for a string and back, a bad value, another JSON type,
+    removed, null, empty, another id, a count or list off by one, a duplicated list item, a negative number — only in
+    items whose values include one of ``items`` when given; see ``data/simulator/malformed.py``);
+    ``not_found`` (the service's own 404 for the key);
     ``empty_500`` (accounting's 500-for-no-balances body); ``order_item_failure`` (items at ``indexes`` of an order
     POST fail with ``message``; None = every item).
     """
