@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from data.services.base import NOT_SENT, CallFailed, ServiceClient, segment
-from data.services.parse import decimal_field, json_body, str_field
+from data.services.parse import count_field, decimal_field, json_body, shown, str_field
 from engine.errors import ExternalDataError
 from engine.models import Holding, PortfolioHoldings
 
@@ -22,13 +22,79 @@ def is_empty_portfolio_500(response: httpx.Response) -> bool:
         return False
     try:
         error = json.loads(response.content).get("error", {})
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return False
     return (
         isinstance(error, dict)
         and error.get("code") == "INTERNAL_ERROR"
         and error.get("message") == EMPTY_PORTFOLIO_MESSAGE
     )
+
+
+def parse_summary(portfolio_id: str, body: Any, service: str = "accounting") -> PortfolioHoldings:
+    """A summary body -> cash and non-zero holdings, or ``ExternalDataError`` for this portfolio naming the field.
+
+    Required and checked (services.md §3.1): ``portfolioId`` equal to the one asked for; ``cashBalance`` a decimal;
+    ``securityCount`` an integer equal to the number of ``securities`` rows (zero-quantity rows included);
+    ``securities`` a list (null only with ``securityCount`` 0: Go encodes an empty slice as null); per row a
+    non-empty ``securityId`` listed once and ``quantityLong``, ``quantityShort``, ``netQuantity`` decimals with
+    net = long - short. ``lastUpdated`` (top level and rows) is not used and not checked. A summary failing any of
+    these would otherwise become a plausible but wrong portfolio, hence wrong orders.
+    """
+    where = f"summary of portfolio {portfolio_id}"
+    ctx = {"service": service, "where": where, "portfolio_id": portfolio_id}
+    if not isinstance(body, dict):
+        raise ExternalDataError(
+            f"{service}: {where} is not a JSON object", {"service": service, "portfolio_id": portfolio_id}
+        )
+    answered_for = str_field(body, "portfolioId", **ctx)
+    if answered_for != portfolio_id:
+        raise ExternalDataError(
+            f"{service}: {where}: field 'portfolioId' names another portfolio: {shown(answered_for)}",
+            {"service": service, "portfolio_id": portfolio_id, "field": "portfolioId", "value": shown(answered_for)},
+        )
+    cash = decimal_field(body, "cashBalance", **ctx)
+    count = count_field(body, "securityCount", **ctx)
+    rows = body.get("securities")
+    if rows is None and count == 0:
+        rows = []
+    if rows is None:
+        raise ExternalDataError(
+            f"{service}: {where}: required field 'securities' is {'null' if 'securities' in body else 'missing'} "
+            f"although securityCount is {count}",
+            {"service": service, "portfolio_id": portfolio_id, "field": "securities", "security_count": count},
+        )
+    if not isinstance(rows, list):
+        raise ExternalDataError(
+            f"{service}: {where}: field 'securities' is not a list: {shown(rows)}",
+            {"service": service, "portfolio_id": portfolio_id, "field": "securities", "value": shown(rows)},
+        )
+    if len(rows) != count:
+        raise ExternalDataError(
+            f"{service}: {where}: securityCount {count} contradicts the {len(rows)} rows of 'securities'",
+            {"service": service, "portfolio_id": portfolio_id, "field": "securityCount", "value": str(count)},
+        )
+    quantities: dict[str, Decimal] = {}
+    for row in rows:
+        security_id = str_field(row, "securityId", **ctx)
+        row_ctx = {**ctx, "where": f"{where}, security {security_id}", "security_id": security_id}
+        if security_id in quantities:
+            raise ExternalDataError(
+                f"{service}: {where}: security {security_id} is listed twice in 'securities'",
+                {"service": service, "portfolio_id": portfolio_id, "field": "securityId", "security_id": security_id},
+            )
+        net = decimal_field(row, "netQuantity", **row_ctx)
+        long = decimal_field(row, "quantityLong", **row_ctx)
+        short = decimal_field(row, "quantityShort", **row_ctx)
+        if net != long - short:
+            raise ExternalDataError(
+                f"{service}: {where}, security {security_id}: netQuantity {net} contradicts "
+                f"quantityLong {long} - quantityShort {short}",
+                {"service": service, "portfolio_id": portfolio_id, "security_id": security_id, "field": "netQuantity"},
+            )
+        quantities[security_id] = net
+    holdings = tuple(Holding(security_id=s, quantity=q) for s, q in quantities.items() if q != 0)
+    return PortfolioHoldings(portfolio_id=portfolio_id, cash=cash, holdings=holdings)
 
 
 class AccountingClient(ServiceClient):
@@ -65,36 +131,7 @@ class AccountingClient(ServiceClient):
         return self._holdings(portfolio_id, body)
 
     def _holdings(self, portfolio_id: str, body: dict[str, Any]) -> PortfolioHoldings:
-        where = f"summary of portfolio {portfolio_id}"
-        answered_for = body.get("portfolioId")
-        if answered_for is not None and answered_for != portfolio_id:
-            raise ExternalDataError(
-                f"accounting answered for portfolio {answered_for!r} when asked for {portfolio_id}",
-                {"service": self.name, "portfolio_id": portfolio_id},
-            )
-        cash = decimal_field(body, "cashBalance", service=self.name, where=where, portfolio_id=portfolio_id)
-        rows = body.get("securities")
-        if rows is None:  # Go encodes an empty slice as null: a cash-only portfolio
-            rows = []
-        if not isinstance(rows, list):
-            raise ExternalDataError(
-                f"accounting: {where} field 'securities' is not a list",
-                {"service": self.name, "portfolio_id": portfolio_id, "field": "securities"},
-            )
-        quantities: dict[str, Decimal] = {}
-        for row in rows:
-            security_id = str_field(row, "securityId", service=self.name, where=where, portfolio_id=portfolio_id)
-            quantity = decimal_field(
-                row,
-                "netQuantity",
-                service=self.name,
-                where=f"{where}, security {security_id}",
-                portfolio_id=portfolio_id,
-                security_id=security_id,
-            )
-            quantities[security_id] = quantities.get(security_id, Decimal(0)) + quantity
-        holdings = tuple(Holding(security_id=s, quantity=q) for s, q in quantities.items() if q != 0)
-        return PortfolioHoldings(portfolio_id=portfolio_id, cash=cash, holdings=holdings)
+        return parse_summary(portfolio_id, body, self.name)
 
     def post_transactions(self, transactions: list[dict[str, Any]]) -> dict[str, Any]:
         """Book transactions (``POST /api/v1/transactions``, at most 1000); returns the service's summary body.

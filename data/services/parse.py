@@ -8,38 +8,79 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from engine.errors import ExternalDataError
-from engine.models import to_decimal
+
+# A decimal as text: ASCII digits, optional sign, fraction and exponent. ``Decimal()`` alone would also take
+# Unicode digits, padding, underscores, "NaN" and "Infinity": a damaged value must not become a number.
+DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
+SHOWN = 60  # characters of a bad value quoted in an error message
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut to a readable length for messages and details."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+
+
+def _missing(obj: object, key: str, *, service: str, where: str, details: dict[str, Any]) -> ExternalDataError:
+    what = "is null" if isinstance(obj, dict) and key in obj else "is missing"
+    return ExternalDataError(
+        f"{service}: {where}: required field {key!r} {what}", {"service": service, "field": key, **details}
+    )
+
+
+def decimal_value(value: object, *, service: str, where: str, field: str, **details: Any) -> Decimal:
+    """A service number as an exact Decimal: a JSON number (an ``int`` or, with ``parse_float=Decimal``, a Decimal)
+    or a decimal string (accounting sends strings, pricing numbers: the same value either way). Anything else -
+    null, bool, list, object, a non-numeric or padded string, NaN, infinities - is ``ExternalDataError``."""
+    if isinstance(value, str):
+        ok = DECIMAL_TEXT.fullmatch(value) is not None
+    else:
+        ok = isinstance(value, (int, Decimal, float)) and not isinstance(value, bool)
+    number = Decimal(value if isinstance(value, str) else str(value)) if ok else None
+    if number is None or not number.is_finite():
+        raise ExternalDataError(
+            f"{service}: {where}: field {field!r} is not a number: {shown(value)}",
+            {"service": service, "field": field, "value": shown(value), **details},
+        )
+    return number
 
 
 def decimal_field(obj: Any, key: str, *, service: str, where: str, **details: Any) -> Decimal:
-    """``obj[key]`` as a Decimal via ``Decimal(str(value))`` (accounting sends strings, pricing numbers)."""
-    if not isinstance(obj, dict) or key not in obj:
-        raise ExternalDataError(
-            f"{service}: {where} has no field {key!r}", {"service": service, "field": key, **details}
-        )
-    value = obj[key]
-    try:
-        return to_decimal(value, key)
-    except ValueError:
-        raise ExternalDataError(
-            f"{service}: {where} field {key!r} is not a number: {value!r}",
-            {"service": service, "field": key, "value": repr(value), **details},
-        ) from None
+    """``obj[key]`` as an exact Decimal (``decimal_value``); missing or null -> ``ExternalDataError`` naming it."""
+    if not isinstance(obj, dict) or obj.get(key) is None:
+        raise _missing(obj, key, service=service, where=where, details=details)
+    return decimal_value(obj[key], service=service, where=where, field=key, **details)
 
 
 def str_field(obj: Any, key: str, *, service: str, where: str, **details: Any) -> str:
-    """``obj[key]`` as a non-empty string."""
-    value = obj.get(key) if isinstance(obj, dict) else None
+    """``obj[key]`` as a non-empty string; missing, null, empty or another type -> ``ExternalDataError``."""
+    if not isinstance(obj, dict) or obj.get(key) is None:
+        raise _missing(obj, key, service=service, where=where, details=details)
+    value = obj[key]
     if not isinstance(value, str) or not value:
         raise ExternalDataError(
-            f"{service}: {where} field {key!r} is missing or not a string: {value!r}",
-            {"service": service, "field": key, "value": repr(value), **details},
+            f"{service}: {where}: field {key!r} is not a non-empty string: {shown(value)}",
+            {"service": service, "field": key, "value": shown(value), **details},
+        )
+    return value
+
+
+def count_field(obj: Any, key: str, *, service: str, where: str, **details: Any) -> int:
+    """``obj[key]`` as a JSON integer ≥ 0 (not a bool, not a string); else ``ExternalDataError``."""
+    if not isinstance(obj, dict) or obj.get(key) is None:
+        raise _missing(obj, key, service=service, where=where, details=details)
+    value = obj[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ExternalDataError(
+            f"{service}: {where}: field {key!r} is not a count: {shown(value)}",
+            {"service": service, "field": key, "value": shown(value), **details},
         )
     return value
 
@@ -75,7 +116,7 @@ def json_body(response: httpx.Response, *, service: str, expect: type | tuple[ty
     """The decoded JSON body, checked to be of type ``expect`` (dict or list); else ``ExternalDataError``."""
     try:
         body = json.loads(response.content, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; nesting too deep -> RecursionError
         raise ExternalDataError(
             f"{service}: malformed JSON from {response.request.method} {response.request.url.path}",
             {"service": service, "status": response.status_code, "path": response.request.url.path, **details},

@@ -1,0 +1,146 @@
+"""A malformed service reply never becomes orders (issue #9 item 1): each parser's required fields, nulls, wrong
+types and self-contradictions, through the real clients and the in-process simulator."""
+
+# ruff: noqa: F811 - pytest fixtures imported from tests.support.simulator are redefined as arguments
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from data.demo import load_demo
+from data.services import build_services
+from data.services.accounting import parse_summary
+from data.simulator import SimulatorConfig, sim_app
+from data.snapshot import build_market_snapshot
+from engine.errors import ExternalDataError
+from engine.rebalance import rebalance_portfolios
+from tests.support.simulator import fast_settings, inprocess_transport, services, sim_transport, simulator  # noqa: F401
+
+DEMO = load_demo()
+CORE = DEMO.model("Global Equity Core")
+SCOPE = list(CORE.portfolios[:3])
+TARGET = SCOPE[0]
+
+
+def answers(svc, model=CORE, scope=SCOPE) -> dict[str, object]:
+    """Per portfolio: the snapshot failure code, or (status, orders) from the engine."""
+    snap = build_market_snapshot(svc, model, scope)
+    out: dict[str, object] = {pid: ("failed", info.code, info.message) for pid, info in snap.failures.items()}
+    for r in rebalance_portfolios(model, snap.prices, snap.portfolios, workers=1, with_positions=False):
+        out[r.portfolio_id] = (r.status, tuple((t.transaction_type, t.security_id, t.quantity) for t in r.transactions))
+    return out
+
+
+@pytest.fixture(scope="module")
+def clean() -> dict[str, object]:
+    app = sim_app(SimulatorConfig(price_mode="fixed", seed=7))
+    transport = inprocess_transport(app)
+    try:
+        with build_services(fast_settings(), transport=transport) as svc:
+            return answers(svc)
+    finally:
+        transport.shutdown()
+
+
+def accounting_fault(variant: str, field: str, **extra: object) -> dict[str, object]:
+    return {"kind": "malformed", "service": "accounting", "variant": variant, "field": field, "keys": [TARGET], **extra}
+
+
+@pytest.mark.parametrize(
+    ("variant", "field", "named"),
+    [
+        ("missing_field", "securities", "securities"),  # the issue's case: was read as a cash-only portfolio
+        ("null_field", "securities", "securities"),
+        ("off_by_one", "securities", "securityCount"),  # a row lost: the count contradicts the list
+        ("duplicate_item", "securities", "securityCount"),
+        ("off_by_one", "securityCount", "securityCount"),
+        ("missing_field", "securityCount", "securityCount"),
+        ("null_field", "securityCount", "securityCount"),
+        ("string_for_number", "securityCount", "securityCount"),
+        ("missing_field", "portfolioId", "portfolioId"),
+        ("null_field", "portfolioId", "portfolioId"),
+        ("other_id", "portfolioId", "portfolioId"),
+        ("null_field", "cashBalance", "cashBalance"),
+        ("wrong_type", "cashBalance", "cashBalance"),
+        ("empty_string", "cashBalance", "cashBalance"),
+        ("missing_field", "netQuantity", "netQuantity"),
+        ("null_field", "netQuantity", "netQuantity"),
+        ("wrong_type", "netQuantity", "netQuantity"),
+        ("negative", "netQuantity", "netQuantity"),  # contradicts quantityLong - quantityShort
+        ("negative", "quantityLong", "netQuantity"),
+        ("null_field", "quantityShort", "quantityShort"),
+        ("wrong_type", "securityId", "securityId"),
+        ("empty_string", "securityId", "securityId"),
+    ],
+)
+def test_a_malformed_summary_fails_only_that_portfolio_naming_the_field(
+    services, simulator, clean, variant, field, named
+):
+    simulator.set_faults([accounting_fault(variant, field)])
+    got = answers(services)
+    status, code, message = got[TARGET]
+    assert (status, code) == ("failed", "EXTERNAL_DATA_ERROR")
+    assert named in message
+    assert {pid: got[pid] for pid in SCOPE[1:]} == {pid: clean[pid] for pid in SCOPE[1:]}
+
+
+def test_the_issue_case_names_the_portfolio_and_field(services, simulator):
+    simulator.set_faults([accounting_fault("missing_field", "securities")])
+    with pytest.raises(ExternalDataError) as err:
+        services.accounting.summary(TARGET)
+    assert err.value.details["portfolio_id"] == TARGET
+    assert err.value.details["field"] == "securities"
+    assert "securityCount" in err.value.message or "securities" in err.value.message
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "malformed", "service": "accounting", "variant": "numbers"},
+        {"kind": "malformed", "service": "pricing", "variant": "string_for_number", "field": "close"},
+    ],
+)
+def test_lossless_type_changes_of_decimals_give_the_same_answer(services, simulator, clean, fault):
+    # A decimal sent as an exact JSON number (accounting) or as a string (pricing) carries the same value.
+    simulator.set_faults([fault])
+    assert answers(services) == clean
+
+
+def test_null_securities_with_a_zero_count_is_a_cash_only_portfolio(services, simulator):
+    # Go encodes an empty slice as null: valid only when securityCount says 0.
+    cash_only = DEMO.portfolios_by_name["Edge - Cash Only"].portfolio_id
+    expected = services.accounting.summary(cash_only)
+    assert expected.holdings == ()
+    simulator.set_faults(
+        [{"kind": "malformed", "service": "accounting", "variant": "null_field", "field": "securities"}]
+    )
+    assert services.accounting.summary(cash_only) == expected
+
+
+def test_the_empty_portfolio_500_still_fails_only_that_portfolio(services):
+    empty = DEMO.portfolios_by_name["Edge - No Balances"].portfolio_id
+    with pytest.raises(ExternalDataError, match="may have no balances"):
+        services.accounting.summary(empty)
+
+
+def test_unicode_digits_and_padded_strings_are_not_decimals(services, simulator):
+    from data.services.parse import decimal_value
+
+    for bad in ["١٢", " 12", "12 ", "1_000", "0x10", "1e", ".5", "5.", "+-1", "NaN", "Infinity", True, [1], {"a": 1}]:
+        with pytest.raises(ExternalDataError):
+            decimal_value(bad, service="accounting", where="test", field="cashBalance")
+    assert decimal_value("-12.50", service="accounting", where="test", field="x") == Decimal("-12.50")
+    assert decimal_value(Decimal("93.64"), service="pricing", where="test", field="close") == Decimal("93.64")
+    assert decimal_value(7, service="pricing", where="test", field="close") == Decimal(7)
+
+
+def test_a_security_listed_twice_is_malformed_even_when_the_count_agrees():
+    row = {"securityId": "a" * 24, "quantityLong": "10", "quantityShort": "0", "netQuantity": "10"}
+    body = {"portfolioId": "p", "cashBalance": "5", "securityCount": 2, "securities": [row, dict(row)]}
+    with pytest.raises(ExternalDataError, match="listed twice"):
+        parse_summary("p", body)
+    body["securities"] = [row]
+    body["securityCount"] = 1
+    assert parse_summary("p", body).holdings[0].quantity == Decimal(10)
