@@ -83,7 +83,9 @@ def build_market_snapshot(
 
     ``progress(done, total)`` is called on the calling thread after each summary. ``cancel`` (a callable returning
     True, or an Event) stops the run between summaries with ``engine.errors.Cancelled``.
-    Raises ``ServiceUnavailable`` when accounting, security or pricing is down after retries.
+    Raises ``ServiceUnavailable`` when accounting, security or pricing is down after retries, and
+    ``ExternalDataError`` ("pricing returned no usable price for 3 of 30 model securities: ...") when a security of
+    the model has no usable price, which every portfolio would need.
     """
     started = time.perf_counter()
     taken_at = dt.datetime.now(dt.UTC)
@@ -140,6 +142,7 @@ def build_market_snapshot(
         pricing = services.pricing.prices_for(tickers.values(), concurrency, bulk)
         prices = {sid: pricing.prices[t] for sid, t in tickers.items() if t in pricing.prices}
 
+        _fail_on_unpriced_model(model_ids, tickers, prices, pricing.problems)
         problems: dict[str, str] = {}
         for sid in needed:
             if sid in securities.problems:
@@ -185,6 +188,34 @@ def build_market_snapshot(
         requests_by_service=dict(counter.by_service),
         warnings=warnings,
         elapsed=time.perf_counter() - started,
+    )
+
+
+def _fail_on_unpriced_model(
+    model_ids: list[str], tickers: dict[str, str], prices: dict[str, Decimal], why: dict[str, str]
+) -> None:
+    """Fail the run at once when pricing has no usable price for a known model security.
+
+    Every portfolio needs every model price (the engine fails each one without it), so one run-level error naming
+    the securities replaces the same failure repeated for every portfolio. Holdings outside the model still fail
+    only the portfolios that hold them; unknown model securities stay per-portfolio failures naming the security.
+    """
+    unpriced = [sid for sid in dict.fromkeys(model_ids) if sid in tickers and sid not in prices]
+    if not unpriced:
+        return
+    total = len(set(model_ids))
+    listed = "; ".join(f"{tickers[s]} ({why.get(tickers[s], 'no price')})" for s in unpriced[:3])
+    more = f"; and {len(unpriced) - 3} more" if len(unpriced) > 3 else ""
+    raise ExternalDataError(
+        f"pricing returned no usable price for {len(unpriced)} of {total} model securities: {listed}{more}",
+        {
+            "service": "pricing",
+            "unpriced": len(unpriced),
+            "model_securities": total,
+            "securities": [
+                {"security_id": s, "ticker": tickers[s], "problem": why.get(tickers[s], "no price")} for s in unpriced
+            ],
+        },
     )
 
 

@@ -17,7 +17,7 @@ import httpx
 
 from data.http import BreakerOpen, LockedTTLCache
 from data.services.base import NOT_SENT, CallFailed, ServerError, ServiceClient
-from data.services.parse import json_body, parse_datetime
+from data.services.parse import json_body, parse_datetime, shown
 from data.services.types import OrderRequest, OrderResult, Page, ReferenceItem
 from engine.errors import ExternalDataError, InvalidInput
 from engine.models import to_decimal
@@ -67,7 +67,7 @@ class OrderClient(ServiceClient):
             )
         items: list[ReferenceItem] = []
         for raw in json_body(response, service=self.name, expect=list):
-            if not isinstance(raw, dict) or not isinstance(raw.get("id"), int):
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), int) or isinstance(raw.get("id"), bool):
                 continue
             label = raw.get(label_key) or raw.get("abbreviation") or raw.get("name") or ""
             items.append(ReferenceItem(raw["id"], str(label), str(raw.get("description") or raw.get("name") or "")))
@@ -87,10 +87,15 @@ class OrderClient(ServiceClient):
         return self._reference("/api/v1/blotters", "name")
 
     def _id_of(self, items: list[ReferenceItem], label: str, what: str) -> int:
-        for item in items:
-            if item.abbreviation == label:
-                return item.id
-        raise ExternalDataError(f"the order service has no {what} {label!r}", {"service": self.name, what: label})
+        ids = {item.id for item in items if item.abbreviation == label}
+        if len(ids) > 1:  # two ids for BUY: sending either could place the wrong kind of order
+            raise ExternalDataError(
+                f"the order service lists {what} {label!r} under several ids {sorted(ids)}",
+                {"service": self.name, what: label},
+            )
+        if not ids:
+            raise ExternalDataError(f"the order service has no {what} {label!r}", {"service": self.name, what: label})
+        return ids.pop()
 
     # --- listing -------------------------------------------------------------------------------------------------
     def list_orders(self, limit: int = 50, offset: int = 0) -> Page[dict[str, Any]]:
@@ -251,30 +256,47 @@ def _failure_outcome(failed: CallFailed) -> tuple[str, str]:
 
 
 def _match_items(indexes: list[int], items: list[Any]) -> dict[int, OrderResult]:
-    """Per-item results by ``requestIndex`` (batch-local) -> results by global index; absent items are unknown."""
+    """Per-item results by ``requestIndex`` (batch-local) -> results by global index.
+
+    ``success`` needs ``status`` "SUCCESS" and an integer ``orderId``; ``failed`` needs ``status`` "FAILURE". Any
+    other item (status missing, null or unknown, SUCCESS without an id, an index answered twice differently) and an
+    order with no item is ``unknown``: never "failed" for an order that may exist, which invites a duplicate.
+    """
     out: dict[int, OrderResult] = {}
     for item in items:
         if not isinstance(item, dict):
             continue
         local = item.get("requestIndex")
-        if not isinstance(local, int) or not (0 <= local < len(indexes)):
+        if not isinstance(local, int) or isinstance(local, bool) or not (0 <= local < len(indexes)):
             continue
         index = indexes[local]
-        order_id = item.get("orderId")
-        message = str(item.get("message") or "")
-        if item.get("status") == "SUCCESS" and isinstance(order_id, int):
-            out[index] = OrderResult(index, "success", message or "created", order_id)
-        else:
-            out[index] = OrderResult(index, "failed", message or "failed")
+        result = _item_result(index, item)
+        if index in out and out[index] != result:
+            result = OrderResult(index, "unknown", "contradicting results for this order; check the order list")
+        out[index] = result
     for index in indexes:
         out.setdefault(index, OrderResult(index, "unknown", "no result returned for this order; check the order list"))
     return out
 
 
+def _item_result(index: int, item: dict[str, Any]) -> OrderResult:
+    order_id = item.get("orderId")
+    raw_message = item.get("message")
+    message = raw_message if isinstance(raw_message, str) else ""
+    status = item.get("status")
+    if status == "SUCCESS" and isinstance(order_id, int) and not isinstance(order_id, bool):
+        return OrderResult(index, "success", message or "created", order_id)
+    if status == "FAILURE":
+        return OrderResult(index, "failed", message or "failed")
+    return OrderResult(
+        index, "unknown", f"unreadable result (status {shown(status)}, orderId {shown(order_id)}); check the order list"
+    )
+
+
 def _error_message(response: httpx.Response) -> str:
     try:
         body = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text[:200] or "no details"
     if isinstance(body, dict):
         for key in ("message", "error", "detail"):

@@ -17,7 +17,9 @@ NAME_RE = re.compile(r"^[A-Za-z0-9 _-]{1,200}$")
 
 
 def parse_portfolio(item: Any) -> PortfolioInfo | None:
-    """A portfolio object -> PortfolioInfo (either datetime format), or None when id or name is unusable."""
+    """A portfolio object -> PortfolioInfo (either datetime format), or None when id or name is missing, null or
+    not a string. Names never decide orders (the service is soft): ``dateCreated`` and ``version`` are only shown
+    and fall back to None / 1 when bad."""
     if not isinstance(item, dict):
         return None
     portfolio_id, name = item.get("portfolioId"), item.get("name")
@@ -66,7 +68,8 @@ class PortfolioClient(ServiceClient):
                 {"service": self.name, "portfolio_id": portfolio_id, "status": response.status_code},
             )
         info = parse_portfolio(json_body(response, service=self.name, expect=dict, portfolio_id=portfolio_id))
-        if info is None:
+        if info is None or info.portfolio_id != portfolio_id:
+            # A name for another portfolio (or none) is not this portfolio's name: soft, but never shown as its name.
             raise ExternalDataError(
                 f"portfolio service sent a malformed portfolio for {portfolio_id}",
                 {"service": self.name, "portfolio_id": portfolio_id},
@@ -129,15 +132,23 @@ class PortfolioClient(ServiceClient):
         missing = [pid for pid in wanted if out.names[pid] is None]
         try:
             if len(missing) > bulk_threshold:
-                by_id = {p.portfolio_id: p.name for p in self.all_portfolios()}
+                by_id: dict[str, str | None] = {}
+                for p in self.all_portfolios():
+                    # an id listed twice with two names has no trustworthy name
+                    by_id[p.portfolio_id] = p.name if by_id.get(p.portfolio_id, p.name) == p.name else None
                 for pid in missing:
                     out.names[pid] = by_id.get(pid)
             else:
-                for pid, result in map_bounded(self.get, missing, max_concurrency, catch=EngineError).items():
+                results = map_bounded(self.get, missing, max_concurrency, catch=EngineError)
+                malformed = [pid for pid, r in results.items() if isinstance(r, ExternalDataError)]
+                for pid, result in results.items():
                     if isinstance(result, PortfolioInfo):
                         out.names[pid] = result.name
-                    elif isinstance(result, EngineError):
+                    elif isinstance(result, EngineError) and not isinstance(result, ExternalDataError):
                         raise result
+                if malformed:
+                    out.warnings.append(f"{len(malformed)} portfolio name(s) unreadable: {', '.join(malformed[:5])}")
+                    missing = [pid for pid in missing if pid not in malformed]
         except EngineError as err:
             out.warnings.append(f"portfolio names unavailable: {err.message}")
             return out

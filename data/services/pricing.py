@@ -13,34 +13,50 @@ from typing import Any
 
 from data.http import LockedTTLCache, map_bounded
 from data.services.base import ServiceClient, segment
-from data.services.parse import json_body, parse_date
+from data.services.parse import decimal_field, json_body, parse_date, shown, str_field
 from data.services.types import PriceQuote
 from engine.errors import ExternalDataError
-from engine.models import to_decimal
 
 
 def parse_quote(item: Any, service: str = "pricing") -> PriceQuote:
-    """A PriceDto -> PriceQuote; ``ExternalDataError`` naming the ticker when ``close`` is missing, bad or ≤ 0."""
-    ticker = item.get("ticker") if isinstance(item, dict) else None
-    if not isinstance(ticker, str) or not ticker:
-        raise ExternalDataError(f"{service}: a price without a ticker", {"service": service})
-    if "close" not in item:
-        raise ExternalDataError(
-            f"{service}: price of {ticker} has no 'close'", {"service": service, "ticker": ticker, "field": "close"}
-        )
-    try:
-        close = to_decimal(item["close"], "close")
-    except ValueError:
-        raise ExternalDataError(
-            f"{service}: close of {ticker} is not a number: {item['close']!r}",
-            {"service": service, "ticker": ticker, "field": "close", "value": repr(item["close"])},
-        ) from None
+    """A PriceDto -> PriceQuote; ``ExternalDataError`` naming the ticker and field when ``ticker`` or ``close`` is
+    missing, null, of another type (a decimal string is the same number and accepted) or ``close`` ≤ 0.
+    ``date`` only labels the quote: a bad one becomes None."""
+    if not isinstance(item, dict):
+        raise ExternalDataError(f"{service}: a price item is not a JSON object: {shown(item)}", {"service": service})
+    ticker = str_field(item, "ticker", service=service, where="a price item")
+    close = decimal_field(item, "close", service=service, where=f"price of {ticker}", ticker=ticker)
     if close <= 0:
         raise ExternalDataError(
             f"{service}: close of {ticker} is not positive: {close}",
             {"service": service, "ticker": ticker, "field": "close", "value": str(close)},
         )
     return PriceQuote(ticker=ticker, close=close, date=parse_date(item.get("date")))
+
+
+def parse_price_list(items: list[Any], service: str = "pricing") -> tuple[dict[str, PriceQuote], dict[str, str]]:
+    """The bulk price list -> ``(quotes by ticker, problems by ticker)``. An unusable item names its ticker when it
+    has one (an item without a ticker cannot be attributed: its ticker is simply absent, i.e. "no price"). A ticker
+    listed twice is usable only when every copy is valid and carries the same close; otherwise it is a problem."""
+    quotes: dict[str, PriceQuote] = {}
+    problems: dict[str, str] = {}
+    for item in items:
+        try:
+            quote = parse_quote(item, service)
+        except ExternalDataError as err:
+            ticker = err.details.get("ticker")
+            if isinstance(ticker, str) and ticker:
+                problems.setdefault(ticker, err.message)
+            continue
+        seen = quotes.setdefault(quote.ticker, quote)
+        if seen.close != quote.close:
+            problems.setdefault(
+                quote.ticker,
+                f"{service}: {quote.ticker} is listed twice with different closes ({seen.close}, {quote.close})",
+            )
+    for ticker in problems:
+        quotes.pop(ticker, None)
+    return quotes, problems
 
 
 @dataclass
@@ -102,17 +118,7 @@ class PricingClient(ServiceClient):
                 f"pricing answered HTTP {response.status_code} for the price list",
                 {"service": self.name, "status": response.status_code},
             )
-        quotes: dict[str, PriceQuote] = {}
-        problems: dict[str, str] = {}
-        for item in json_body(response, service=self.name, expect=list):
-            try:
-                quote = parse_quote(item, self.name)
-            except ExternalDataError as err:
-                ticker = err.details.get("ticker")
-                if ticker:
-                    problems[ticker] = err.message
-                continue
-            quotes.setdefault(quote.ticker, quote)
+        quotes, problems = parse_price_list(json_body(response, service=self.name, expect=list), self.name)
         self.cache.set_many((f"price:{t}", q.close) for t, q in quotes.items())
         return quotes, problems
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from data.http import LockedTTLCache, map_bounded
 from data.services.base import ServiceClient, segment
-from data.services.parse import json_body
+from data.services.parse import json_body, shown, str_field
 from data.services.types import Page, SecurityInfo
 from engine.errors import ExternalDataError, InvalidInput
 from engine.validation import is_object_id
@@ -17,13 +17,19 @@ from engine.validation import is_object_id
 TICKER_RE = re.compile(r"^[A-Za-z0-9.-]{1,50}$")
 
 
-def parse_security(item: Any) -> SecurityInfo | None:
-    """A SecurityOut object -> SecurityInfo, or None when a required field is missing or mistyped."""
+def read_security(item: Any, service: str = "security") -> SecurityInfo:
+    """A SecurityOut object -> SecurityInfo; ``ExternalDataError`` naming the field when ``securityId`` or
+    ``ticker`` (the key to the price, so it decides orders) is missing, null, not a string, or the ticker is blank,
+    padded or longer than 50. ``description`` and ``securityType`` are only shown: missing or bad, they are empty."""
     if not isinstance(item, dict):
-        return None
-    security_id, ticker = item.get("securityId"), item.get("ticker")
-    if not isinstance(security_id, str) or not isinstance(ticker, str) or not security_id or not ticker:
-        return None
+        raise ExternalDataError(f"{service}: a security is not a JSON object: {shown(item)}", {"service": service})
+    security_id = str_field(item, "securityId", service=service, where="a security")
+    ticker = str_field(item, "ticker", service=service, where=f"security {security_id}", security_id=security_id)
+    if ticker != ticker.strip() or len(ticker) > 50:
+        raise ExternalDataError(
+            f"{service}: security {security_id}: field 'ticker' is not a ticker: {shown(ticker)}",
+            {"service": service, "security_id": security_id, "field": "ticker", "value": shown(ticker)},
+        )
     description = item.get("description")
     kind = item.get("securityType")
     abbreviation = kind.get("abbreviation") if isinstance(kind, dict) else None
@@ -33,6 +39,39 @@ def parse_security(item: Any) -> SecurityInfo | None:
         description=description if isinstance(description, str) else "",
         security_type=abbreviation if isinstance(abbreviation, str) else None,
     )
+
+
+def parse_security(item: Any) -> SecurityInfo | None:
+    """``read_security`` or None when the item is unusable (pickers and searches skip such items)."""
+    try:
+        return read_security(item)
+    except ExternalDataError:
+        return None
+
+
+def parse_security_list(items: list[Any], service: str = "security") -> tuple[dict[str, SecurityInfo], dict[str, str]]:
+    """The bulk list -> ``(securities by id, problems by id)``: an unusable item that still names its id, or an id
+    listed twice with different tickers, is a problem for that id (never silently "unknown" or the first copy)."""
+    found: dict[str, SecurityInfo] = {}
+    problems: dict[str, str] = {}
+    for item in items:
+        try:
+            info = read_security(item, service)
+        except ExternalDataError as err:
+            sid = err.details.get("security_id")
+            if isinstance(sid, str) and sid:
+                problems.setdefault(sid, err.message)
+            continue
+        seen = found.setdefault(info.security_id, info)
+        if seen.ticker != info.ticker:
+            problems.setdefault(
+                info.security_id,
+                f"{service}: security {info.security_id} is listed twice with different tickers "
+                f"({shown(seen.ticker)}, {shown(info.ticker)})",
+            )
+    for sid in problems:
+        found.pop(sid, None)
+    return found, problems
 
 
 @dataclass
@@ -73,27 +112,30 @@ class SecurityClient(ServiceClient):
                 f"security service answered HTTP {response.status_code} for security {security_id}",
                 {"service": self.name, "security_id": security_id, "status": response.status_code},
             )
-        info = parse_security(json_body(response, service=self.name, expect=dict, security_id=security_id))
-        if info is None or info.security_id != security_id:
+        info = read_security(json_body(response, service=self.name, expect=dict, security_id=security_id), self.name)
+        if info.security_id != security_id:
             raise ExternalDataError(
-                f"security service sent a malformed security for {security_id}",
-                {"service": self.name, "security_id": security_id},
+                f"security: asked for security {security_id}, the answer is for {shown(info.security_id)}",
+                {"service": self.name, "security_id": security_id, "field": "securityId"},
             )
         self.cache.set(f"security:{security_id}", info)
         return info
 
     def all_securities(self) -> list[SecurityInfo]:
-        """Every security (one bulk call); fills the ticker cache. Malformed items are skipped."""
+        """Every usable security (one bulk call); fills the ticker cache. Malformed items are left out."""
+        return list(self.security_list()[0].values())
+
+    def security_list(self) -> tuple[dict[str, SecurityInfo], dict[str, str]]:
+        """The bulk list as ``(securities by id, problems by id)`` (``parse_security_list``); fills the cache."""
         response = self._get("/api/v1/securities")
         if response.status_code != 200:
             raise ExternalDataError(
                 f"security service answered HTTP {response.status_code} for the security list",
                 {"service": self.name, "status": response.status_code},
             )
-        items = json_body(response, service=self.name, expect=list)
-        out = [info for info in map(parse_security, items) if info is not None]
-        self.cache.set_many((f"security:{info.security_id}", info) for info in out)
-        return out
+        found, problems = parse_security_list(json_body(response, service=self.name, expect=list), self.name)
+        self.cache.set_many((f"security:{sid}", info) for sid, info in found.items())
+        return found, problems
 
     def search(
         self, ticker: str | None = None, ticker_like: str | None = None, limit: int = 50, offset: int = 0
@@ -161,13 +203,15 @@ class SecurityClient(ServiceClient):
         missing = [sid for sid in candidates if sid not in out.found]
         if len(missing) > bulk_threshold:
             try:
-                by_id = {info.security_id: info for info in self.all_securities()}
+                by_id, problems = self.security_list()
             except ExternalDataError as err:  # a broken bulk body: fall back to per-id calls
                 out.warnings.append(f"security list unusable ({err.message}); resolved ids one by one")
             else:
                 for sid in missing:
                     if sid in by_id:
                         out.found[sid] = by_id[sid]
+                    elif sid in problems:
+                        out.problems[sid] = problems[sid]
                     else:
                         out.unknown.add(sid)
                 return out

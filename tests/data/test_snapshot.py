@@ -13,7 +13,7 @@ from data.demo import load_demo
 from data.services import build_services
 from data.simulator import SimulatorConfig, sim_app
 from data.snapshot import build_market_snapshot
-from engine.errors import Cancelled, ServiceUnavailable
+from engine.errors import Cancelled, ExternalDataError, ServiceUnavailable
 from engine.models import InvestmentModel, Position
 from tests.support.simulator import fast_settings, inprocess_transport, services, sim_transport, simulator  # noqa: F401
 
@@ -134,14 +134,38 @@ def test_unknown_and_non_hex_model_securities_fail_every_portfolio(services, sim
     assert all(c.key != non_hex for c in simulator.calls.calls("security"))
 
 
-def test_a_bad_price_item_fails_only_portfolios_holding_that_security(services, simulator):
+def test_a_bad_price_of_a_model_security_fails_the_run_naming_it(services, simulator):
+    # Every portfolio needs every model price: one run-level error instead of the same failure per portfolio.
     sec = DEMO.securities_by_id[SCALE.positions[0].security_id]
     simulator.set_faults(
         [{"kind": "malformed", "service": "pricing", "variant": "bad_value", "field": "close", "items": [sec.ticker]}]
     )
-    snap = build_market_snapshot(services, SCALE, SCALE.portfolios[:20])
-    assert set(snap.failures) == set(SCALE.portfolios[:20])  # a model security: every portfolio needs it
-    assert sec.ticker in snap.failures[SCALE.portfolios[0]].message
+    with pytest.raises(ExternalDataError) as err:
+        build_market_snapshot(services, SCALE, SCALE.portfolios[:20])
+    assert f"pricing returned no usable price for 1 of {len(SCALE.positions)} model securities" in err.value.message
+    assert sec.ticker in err.value.message and "not a number" in err.value.message
+    assert err.value.details["securities"][0]["security_id"] == sec.security_id
+
+
+@pytest.mark.parametrize("bulk_threshold", [0, 1000])  # the bulk price list, and one call per ticker
+def test_every_model_price_malformed_fails_the_run_once(sim_transport, simulator, bulk_threshold):
+    simulator.set_faults([{"kind": "malformed", "service": "pricing", "variant": "null_field", "field": "close"}])
+    with build_services(fast_settings(bulk_threshold=bulk_threshold), transport=sim_transport) as svc:
+        with pytest.raises(ExternalDataError, match=r"no usable price for 30 of 30 model securities") as err:
+            build_market_snapshot(svc, SCALE, SCALE.portfolios[:50])
+    assert err.value.details["service"] == "pricing" and len(err.value.details["securities"]) == 30
+    assert "(pricing: price of" in err.value.message and "'close' is null" in err.value.message
+
+
+def test_a_bad_price_of_a_holding_outside_the_model_fails_only_its_portfolios(services, simulator):
+    ko = DEMO.securities_by_ticker["KO"]  # held by "Edge - Non-Model Holding" only
+    simulator.set_faults(
+        [{"kind": "malformed", "service": "pricing", "variant": "wrong_type", "field": "close", "items": [ko.ticker]}]
+    )
+    snap = build_market_snapshot(services, EDGE)
+    holder = by_name("Edge - Non-Model Holding")
+    assert holder in snap.failures and "KO" in snap.failures[holder].message
+    assert set(snap.failures) == {holder, by_name("Edge - No Balances"), by_name("Edge - Unpriced Holding")}
 
 
 def test_fail_fast_when_accounting_is_down(sim_transport, simulator):
