@@ -12,6 +12,8 @@ import pytest
 from data.demo import load_demo
 from data.services import build_services
 from data.services.accounting import parse_summary
+from data.services.pricing import parse_price_list
+from data.services.security import parse_security_list
 from data.simulator import SimulatorConfig, sim_app
 from data.snapshot import build_market_snapshot
 from engine.errors import ExternalDataError
@@ -144,3 +146,118 @@ def test_a_security_listed_twice_is_malformed_even_when_the_count_agrees():
     body["securities"] = [row]
     body["securityCount"] = 1
     assert parse_summary("p", body).holdings[0].quantity == Decimal(10)
+
+
+# --- pricing ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("variant", "field", "named"),
+    [
+        ("null_field", "close", "'close' is null"),
+        ("missing_field", "close", "'close' is missing"),
+        ("wrong_type", "close", "'close' is not a number"),
+        ("bad_value", "close", "'close' is not a number"),
+        ("negative", "close", "not positive"),
+        ("null_field", "ticker", "'ticker' is null"),
+        ("wrong_type", "ticker", "'ticker' is not a non-empty string"),
+        ("other_id", "ticker", "answered 'LPAA' when asked for 'AAPL'"),
+    ],
+)
+def test_a_malformed_price_is_a_data_error_naming_the_field(services, simulator, variant, field, named):
+    simulator.set_faults([{"kind": "malformed", "service": "pricing", "variant": variant, "field": field}])
+    with pytest.raises(ExternalDataError) as err:
+        services.pricing.price("AAPL")
+    assert named in err.value.message
+
+
+def test_a_ticker_listed_twice_with_two_closes_has_no_price():
+    items = [{"ticker": "AAPL", "close": Decimal("10")}, {"ticker": "AAPL", "close": Decimal("11")}]
+    quotes, problems = parse_price_list([*items, {"ticker": "MSFT", "close": 5}, {"close": 3}, None])
+    assert set(quotes) == {"MSFT"} and "listed twice" in problems["AAPL"]
+    quotes, problems = parse_price_list([items[0], dict(items[0])])  # the same close twice is harmless
+    assert quotes["AAPL"].close == Decimal(10) and not problems
+
+
+# --- security -----------------------------------------------------------------------------------------------------
+AAPL = DEMO.securities_by_ticker["AAPL"].security_id
+
+
+@pytest.mark.parametrize(
+    ("variant", "field", "named"),
+    [
+        ("null_field", "ticker", "'ticker' is null"),
+        ("missing_field", "ticker", "'ticker' is missing"),
+        ("wrong_type", "ticker", "'ticker' is not a non-empty string"),
+        ("empty_string", "ticker", "'ticker' is not a non-empty string"),
+        ("null_field", "securityId", "'securityId' is null"),
+        ("other_id", "securityId", "the answer is for"),
+    ],
+)
+def test_a_malformed_security_is_a_data_error_naming_the_field(services, simulator, variant, field, named):
+    simulator.set_faults([{"kind": "malformed", "service": "security", "variant": variant, "field": field}])
+    with pytest.raises(ExternalDataError) as err:
+        services.security.get(AAPL)
+    assert named in err.value.message
+
+
+def test_a_malformed_item_of_the_security_list_is_a_problem_for_that_id_not_unknown(services, simulator):
+    simulator.set_faults(
+        [{"kind": "malformed", "service": "security", "variant": "null_field", "field": "ticker", "items": [AAPL]}]
+    )
+    msft = DEMO.securities_by_ticker["MSFT"].security_id
+    lookup = services.security.resolve([AAPL, msft], bulk_threshold=0)
+    assert "'ticker' is null" in lookup.problems[AAPL] and AAPL not in lookup.unknown
+    assert lookup.found[msft].ticker == "MSFT"
+    found, problems = parse_security_list(
+        [{"securityId": AAPL, "ticker": "AAPL"}, {"securityId": AAPL, "ticker": "AAPL.X"}, {"ticker": "ZZ"}, 7]
+    )
+    assert not found and "listed twice" in problems[AAPL]
+
+
+# --- portfolio (names only: soft) ---------------------------------------------------------------------------------
+def test_a_portfolio_answer_for_another_id_never_becomes_its_name(services, simulator):
+    first, second = SCOPE[:2]
+    simulator.set_faults(
+        [{"kind": "malformed", "service": "portfolio", "variant": "other_id", "field": "portfolioId", "keys": [first]}]
+    )
+    with pytest.raises(ExternalDataError):
+        services.portfolio.get(first)
+    names = services.portfolio.names_for([first, second])
+    assert (
+        names.names[first] is None and names.names[second] == {p.portfolio_id: p.name for p in DEMO.portfolios}[second]
+    )
+    assert any("unreadable" in w for w in names.warnings)
+
+
+# --- order results ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("variant", "field", "outcome"),
+    [
+        ("missing_field", "orderId", "unknown"),  # SUCCESS without an id: the order may exist
+        ("null_field", "orderId", "unknown"),
+        ("string_for_number", "orderId", "unknown"),
+        ("null_field", "status", "unknown"),
+        ("bad_value", "status", "unknown"),
+        ("wrong_type", "requestIndex", "unknown"),
+        ("other_id", "requestIndex", "unknown"),  # 0 -> 1: the only order has no result any more
+        ("null_field", "message", "success"),  # the message is only shown
+    ],
+)
+def test_a_malformed_order_result_is_never_reported_failed(services, simulator, variant, field, outcome):
+    from data.services import OrderRequest
+
+    simulator.set_faults(
+        [{"kind": "malformed", "service": "order", "endpoint": "orders_post", "variant": variant, "field": field}]
+    )
+    [result] = services.order.submit([OrderRequest(SCOPE[0], AAPL, "BUY", Decimal(5))])
+    assert result.outcome == outcome
+
+
+def test_order_items_contradicting_each_other_are_unknown():
+    from data.services.order import _match_items
+
+    ok = {"requestIndex": 0, "status": "SUCCESS", "orderId": 9}
+    bad = {"requestIndex": 0, "status": "FAILURE", "message": "no"}
+    assert _match_items([4], [ok, bad])[4].outcome == "unknown"
+    assert _match_items([4], [ok, dict(ok)])[4].outcome == "success"
+    assert _match_items([4], [{"requestIndex": True, "status": "FAILURE"}])[4].outcome == "unknown"
+    assert _match_items([4], [{"requestIndex": 0, "status": "SUCCESS", "orderId": True}])[4].outcome == "unknown"

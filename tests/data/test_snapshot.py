@@ -150,9 +150,13 @@ def test_a_bad_price_of_a_model_security_fails_the_run_naming_it(services, simul
 @pytest.mark.parametrize("bulk_threshold", [0, 1000])  # the bulk price list, and one call per ticker
 def test_every_model_price_malformed_fails_the_run_once(sim_transport, simulator, bulk_threshold):
     simulator.set_faults([{"kind": "malformed", "service": "pricing", "variant": "null_field", "field": "close"}])
-    with build_services(fast_settings(bulk_threshold=bulk_threshold), transport=sim_transport) as svc:
-        with pytest.raises(ExternalDataError, match=r"no usable price for 30 of 30 model securities") as err:
-            build_market_snapshot(svc, SCALE, SCALE.portfolios[:50])
+    settings = fast_settings(bulk_threshold=bulk_threshold)
+    expected = r"no usable price for 30 of 30 model securities"
+    with (
+        build_services(settings, transport=sim_transport) as svc,
+        pytest.raises(ExternalDataError, match=expected) as err,
+    ):
+        build_market_snapshot(svc, SCALE, SCALE.portfolios[:50])
     assert err.value.details["service"] == "pricing" and len(err.value.details["securities"]) == 30
     assert "(pricing: price of" in err.value.message and "'close' is null" in err.value.message
 
