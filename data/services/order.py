@@ -17,7 +17,7 @@ import httpx
 
 from data.http import BreakerOpen, LockedTTLCache
 from data.services.base import NOT_SENT, CallFailed, ServerError, ServiceClient
-from data.services.parse import json_body, parse_datetime, shown
+from data.services.parse import decimal_value, json_body, list_field, page_total, parse_datetime, shown, sub_object
 from data.services.types import OrderRequest, OrderResult, Page, ReferenceItem
 from engine.errors import ExternalDataError, InvalidInput
 from engine.models import to_decimal
@@ -109,27 +109,7 @@ class OrderClient(ServiceClient):
                 f"order service answered HTTP {response.status_code} for the order list",
                 {"service": self.name, "status": response.status_code},
             )
-        body = json_body(response, service=self.name, expect=dict)
-        rows = []
-        for raw in body.get("content") or []:
-            if not isinstance(raw, dict):
-                continue
-            rows.append(
-                {
-                    "order_id": raw.get("id"),
-                    "portfolio_id": (raw.get("portfolio") or {}).get("portfolioId"),
-                    "portfolio_name": (raw.get("portfolio") or {}).get("name"),
-                    "security_id": (raw.get("security") or {}).get("securityId"),
-                    "ticker": (raw.get("security") or {}).get("ticker"),
-                    "order_type": (raw.get("orderType") or {}).get("abbreviation"),
-                    "status": (raw.get("status") or {}).get("abbreviation"),
-                    "quantity": _maybe_decimal(raw.get("quantity")),
-                    "limit_price": _maybe_decimal(raw.get("limitPrice")),
-                    "order_timestamp": parse_datetime(raw.get("orderTimestamp")),
-                }
-            )
-        total = (body.get("pagination") or {}).get("totalElements")
-        return Page(tuple(rows), total if isinstance(total, int) else len(rows), offset, limit)
+        return parse_order_page(json_body(response, service=self.name, expect=dict), offset, limit)
 
     # --- submission ----------------------------------------------------------------------------------------------
     def submit(
@@ -217,6 +197,36 @@ class OrderClient(ServiceClient):
         if code == 413:
             message = f"batch too large: {message}"
         return {i: OrderResult(i, "failed", f"rejected (HTTP {code}): {message}") for i in indexes}
+
+
+def parse_order_page(body: dict[str, Any], offset: int, limit: int) -> Page[dict[str, Any]]:
+    """An order list page -> plain dicts for display. ``content`` must be a list (else ``ExternalDataError``);
+    within a row every field is optional and shown as None when absent or of another type."""
+    rows = []
+    for raw in list_field(body, "content", service="order", where="the order list"):
+        if not isinstance(raw, dict):
+            continue
+        portfolio, security = sub_object(raw, "portfolio"), sub_object(raw, "security")
+        order_id = raw.get("id")
+        rows.append(
+            {
+                "order_id": order_id if isinstance(order_id, int) and not isinstance(order_id, bool) else None,
+                "portfolio_id": _text(portfolio.get("portfolioId")),
+                "portfolio_name": _text(portfolio.get("name")),
+                "security_id": _text(security.get("securityId")),
+                "ticker": _text(security.get("ticker")),
+                "order_type": _text(sub_object(raw, "orderType").get("abbreviation")),
+                "status": _text(sub_object(raw, "status").get("abbreviation")),
+                "quantity": _maybe_decimal(raw.get("quantity")),
+                "limit_price": _maybe_decimal(raw.get("limitPrice")),
+                "order_timestamp": parse_datetime(raw.get("orderTimestamp")),
+            }
+        )
+    return Page(tuple(rows), page_total(body, len(rows)), offset, limit)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _local_problem(order: OrderRequest) -> str | None:
@@ -307,6 +317,6 @@ def _error_message(response: httpx.Response) -> str:
 
 def _maybe_decimal(value: Any) -> Decimal | None:
     try:
-        return to_decimal(value, "value")
-    except ValueError:
+        return decimal_value(value, service="order", where="the order list", field="quantity")
+    except ExternalDataError:
         return None

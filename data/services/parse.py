@@ -85,6 +85,33 @@ def count_field(obj: Any, key: str, *, service: str, where: str, **details: Any)
     return value
 
 
+def list_field(obj: Any, key: str, *, service: str, where: str, **details: Any) -> list[Any]:
+    """``obj[key]`` as a JSON list; missing, null or another type -> ``ExternalDataError`` (never an empty page)."""
+    if not isinstance(obj, dict) or obj.get(key) is None:
+        raise _missing(obj, key, service=service, where=where, details=details)
+    value = obj[key]
+    if not isinstance(value, list):
+        raise ExternalDataError(
+            f"{service}: {where}: field {key!r} is not a list: {shown(value)}",
+            {"service": service, "field": key, "value": shown(value), **details},
+        )
+    return value
+
+
+def page_total(body: Any, shown_items: int) -> int:
+    """``pagination.totalElements`` of a v2 page or the order list; only paging uses it, so a missing or bad
+    total falls back to the items on the page."""
+    pagination = body.get("pagination") if isinstance(body, dict) else None
+    total = pagination.get("totalElements") if isinstance(pagination, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else shown_items
+
+
+def sub_object(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object shown in listings (``portfolio``, ``security`` of an order), or {} when absent or not one."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def parse_datetime(value: Any) -> dt.datetime | None:
     """RFC 3339 / ISO 8601 -> aware UTC datetime; naive values are UTC (portfolio reads); None/blank/bad -> None.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from data.http import LockedTTLCache, map_bounded
 from data.services.base import ServiceClient, segment
-from data.services.parse import json_body, parse_datetime
+from data.services.parse import json_body, list_field, page_total, parse_datetime
 from data.services.types import Page, PortfolioInfo
 from engine.errors import EngineError, ExternalDataError, InvalidInput
 
@@ -113,10 +113,9 @@ class PortfolioClient(ServiceClient):
                 {"service": self.name, "status": response.status_code, "field": key, "value": value},
             )
         body = json_body(response, service=self.name, expect=dict)
-        items = [p for p in map(parse_portfolio, body.get("portfolios") or []) if p is not None]
-        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
-        total = pagination.get("totalElements")
-        return Page(tuple(items), total if isinstance(total, int) else len(items), offset, limit)
+        page = list_field(body, "portfolios", service=self.name, where="a portfolio search page")
+        items = [p for p in map(parse_portfolio, page) if p is not None]
+        return Page(tuple(items), page_total(body, len(items)), offset, limit)
 
     def names_for(
         self, portfolio_ids: Iterable[str], max_concurrency: int = 16, bulk_threshold: int = 10

@@ -9,7 +9,7 @@ from typing import Any
 
 from data.http import LockedTTLCache, map_bounded
 from data.services.base import ServiceClient, segment
-from data.services.parse import json_body, shown, str_field
+from data.services.parse import json_body, list_field, page_total, shown, str_field
 from data.services.types import Page, SecurityInfo
 from engine.errors import ExternalDataError, InvalidInput
 from engine.validation import is_object_id
@@ -39,14 +39,6 @@ def read_security(item: Any, service: str = "security") -> SecurityInfo:
         description=description if isinstance(description, str) else "",
         security_type=abbreviation if isinstance(abbreviation, str) else None,
     )
-
-
-def parse_security(item: Any) -> SecurityInfo | None:
-    """``read_security`` or None when the item is unusable (pickers and searches skip such items)."""
-    try:
-        return read_security(item)
-    except ExternalDataError:
-        return None
 
 
 def parse_security_list(items: list[Any], service: str = "security") -> tuple[dict[str, SecurityInfo], dict[str, str]]:
@@ -165,11 +157,10 @@ class SecurityClient(ServiceClient):
                 {"service": self.name, "status": response.status_code, "field": key, "value": value},
             )
         body = json_body(response, service=self.name, expect=dict)
-        items = [info for info in map(parse_security, body.get("securities") or []) if info is not None]
-        self.cache.set_many((f"security:{info.security_id}", info) for info in items)
-        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
-        total = pagination.get("totalElements")
-        return Page(tuple(items), total if isinstance(total, int) else len(items), offset, limit)
+        page = list_field(body, "securities", service=self.name, where="a security search page")
+        found, _ = parse_security_list(page, self.name)  # an unusable item is left out of a picker's page
+        self.cache.set_many((f"security:{sid}", info) for sid, info in found.items())
+        return Page(tuple(found.values()), page_total(body, len(found)), offset, limit)
 
     def _search_locally(self, key: str, value: str, limit: int, offset: int) -> Page[SecurityInfo]:
         needle = value.casefold()

@@ -261,3 +261,29 @@ def test_order_items_contradicting_each_other_are_unknown():
     assert _match_items([4], [ok, dict(ok)])[4].outcome == "success"
     assert _match_items([4], [{"requestIndex": True, "status": "FAILURE"}])[4].outcome == "unknown"
     assert _match_items([4], [{"requestIndex": 0, "status": "SUCCESS", "orderId": True}])[4].outcome == "unknown"
+
+
+# --- listings and searches (pickers, order list): a broken page is an error, a broken row is left out ------------
+@pytest.mark.parametrize(
+    ("service", "field", "call"),
+    [
+        ("security", "securities", lambda svc: svc.security.search(ticker_like="A")),
+        ("portfolio", "portfolios", lambda svc: svc.portfolio.search(name_like="Edge")),
+        ("order", "content", lambda svc: svc.order.list_orders()),
+    ],
+)
+@pytest.mark.parametrize("variant", ["null_field", "missing_field", "wrong_type", "bad_value"])
+def test_a_broken_page_is_a_data_error_not_an_empty_page(services, simulator, service, field, call, variant):
+    simulator.set_faults([{"kind": "malformed", "service": service, "variant": variant, "field": field}])
+    with pytest.raises(ExternalDataError, match=field):
+        call(services)
+
+
+def test_order_list_rows_with_odd_nested_fields_are_shown_with_blanks(services, simulator):
+    from data.services import OrderRequest
+
+    services.order.submit([OrderRequest(SCOPE[0], AAPL, "BUY", Decimal(5))])
+    for variant in ("wrong_type", "bad_value", "null_field"):
+        simulator.set_faults([{"kind": "malformed", "service": "order", "variant": variant, "field": "portfolio"}])
+        [row] = services.order.list_orders().items
+        assert row["portfolio_id"] is None and row["ticker"] == "AAPL" and row["quantity"] == 5

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from data.demo import load_demo
 from data.services import build_services
 from data.services.accounting import parse_summary
-from data.services.order import _match_items
+from data.services.order import _match_items, parse_order_page
 from data.services.parse import DECIMAL_TEXT, decimal_value, json_body
 from data.services.portfolio import parse_portfolio
 from data.services.pricing import parse_price_list, parse_quote
@@ -145,6 +145,11 @@ def test_arbitrary_json_gives_a_result_or_a_typed_error(body):
         results = _match_items(list(range(3)), body)
         assert all(r.outcome in ("success", "failed", "unknown") for r in results.values())
     assert parse_portfolio(body) is None or parse_portfolio(body).portfolio_id
+    for field in ("content", "pagination"):
+        with contextlib.suppress(ExternalDataError):
+            page = parse_order_page({field: body, "content": body} if field == "pagination" else {field: body}, 0, 50)
+            assert all(r["order_id"] is None or type(r["order_id"]) is int for r in page.items)
+            assert page.total >= 0
 
 
 @FUZZ
