@@ -93,8 +93,13 @@ def parse_summary(portfolio_id: str, body: Any, service: str = "accounting") -> 
                 {"service": service, "portfolio_id": portfolio_id, "security_id": security_id, "field": "netQuantity"},
             )
         quantities[security_id] = net
-    holdings = tuple(Holding(security_id=s, quantity=q) for s, q in quantities.items() if q != 0)
-    return PortfolioHoldings(portfolio_id=portfolio_id, cash=cash, holdings=holdings)
+    try:
+        holdings = tuple(Holding(security_id=s, quantity=q) for s, q in quantities.items() if q != 0)
+        return PortfolioHoldings(portfolio_id=portfolio_id, cash=cash, holdings=holdings)
+    except ValueError as err:  # a domain-model rule (pydantic ValidationError): still this portfolio's bad data
+        raise ExternalDataError(
+            f"{service}: {where}: {str(err).splitlines()[0][:120]}", {"service": service, "portfolio_id": portfolio_id}
+        ) from None
 
 
 class AccountingClient(ServiceClient):
