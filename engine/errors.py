@@ -71,6 +71,13 @@ class NotFound(EngineError):
     http_status = 404
 
 
+class Forbidden(EngineError):
+    """The signed-in user's role does not allow this action (checked server-side before every write)."""
+
+    code = "FORBIDDEN"
+    http_status = 403
+
+
 class VersionConflict(EngineError):
     code = "VERSION_CONFLICT"
     http_status = 409

@@ -113,12 +113,19 @@ class OrderClient(ServiceClient):
 
     # --- submission ----------------------------------------------------------------------------------------------
     def submit(
-        self, orders: Sequence[OrderRequest], *, blotter: str = "Default", status: str = "NEW"
+        self,
+        orders: Sequence[OrderRequest],
+        *,
+        blotter: str = "Default",
+        status: str = "NEW",
+        order_timestamp: dt.datetime | None = None,
     ) -> list[OrderResult]:
         """Submit ``orders`` as JSON arrays of at most ``order_batch_size`` (≤ 1000); one result per order, in order.
 
         Type, status and blotter ids are resolved by abbreviation/name first (a failure there raises before anything
         is sent). Invalid lines (side not BUY/SELL, quantity ≤ 0, id longer than 24) fail locally without being sent.
+        ``order_timestamp`` (default now) is the ``orderTimestamp`` every order carries, to millisecond precision: a
+        submission log that recorded it can find the orders in the order list after an unknown outcome.
         """
         if not orders:
             return []
@@ -126,7 +133,8 @@ class OrderClient(ServiceClient):
         type_ids = {side: self._id_of(types, side, "order type") for side in ("BUY", "SELL")}
         status_id = self._id_of(self.statuses(), status, "status")
         blotter_id = self._id_of(self.blotters(), blotter, "blotter")
-        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        when = (order_timestamp or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        stamp = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
         results: dict[int, OrderResult] = {}
         sendable: list[tuple[int, dict[str, Any]]] = []

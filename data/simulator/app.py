@@ -85,6 +85,10 @@ class ServiceASGI:
         if decision.delay:
             await asyncio.sleep(decision.delay)
         action = decision.action
+        if action is not None and action.after and action.kind in ("error", "drop"):
+            # The request is processed (an order POST creates its orders), then the answer is lost: the outcome is
+            # held by the simulator, as when a server dies after committing and before answering.
+            await self.app(scope, receive, _discard)
         if action is not None and action.kind == "timeout":
             await asyncio.sleep(action.delay or 60.0)  # then answer normally: the client has given up
         elif action is not None and action.kind == "drop":
@@ -252,3 +256,7 @@ class SimulatorApp:
 def sim_app(config: SimulatorConfig | None = None) -> SimulatorApp:
     """A fresh simulator (its own state, faults and call log) loaded with the configured dataset."""
     return SimulatorApp(config)
+
+
+async def _discard(message: MutableMapping[str, Any]) -> None:
+    """An ASGI ``send`` that throws the answer away (see the ``after`` fault option)."""

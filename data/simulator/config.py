@@ -51,7 +51,8 @@ class Fault(BaseModel):
     items whose values include one of ``items`` when given; see ``data/simulator/malformed.py``);
     ``not_found`` (the service's own 404 for the key);
     ``empty_500`` (accounting's 500-for-no-balances body); ``order_item_failure`` (items at ``indexes`` of an order
-    POST fail with ``message``; None = every item).
+    POST fail with ``message``; None = every item). ``after`` (error, drop): the request is processed first and
+    only its answer is lost, so an order POST creates its orders although the client sees a 500 or a drop.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -72,6 +73,7 @@ class Fault(BaseModel):
     items: list[str] | None = None
     indexes: list[int] | None = None
     message: str = "Simulated failure"
+    after: bool = False  # error/drop only: process the request first, then lose the answer
 
 
 class SimulatorConfig(BaseModel):

@@ -1,0 +1,291 @@
+"""The order-submission log: every order a run sends, its intent before the POST and its outcome after.
+
+Order POSTs are not idempotent (services.md §7.4), and a page's session state dies with a reload, a second tab or a
+server restart. This log, in MongoDB collection ``submissions``, is what makes "never send an order twice" hold
+across all of them. One document per order of a run, ``_id`` = the stable order key (run, portfolio, security,
+side, quantity, trade date), with a ``state``:
+
+- ``queued``: claimed by a submission attempt, not posted yet;
+- ``sending``: its batch is being posted (the intent, written before the POST);
+- ``success`` (with ``orderId``), ``failed`` (surely not created; may be sent again), ``unknown`` (timeout or 5xx
+  after sending: the order may exist).
+
+Claiming is what stops two tabs: a new key is claimed by inserting its document (the unique ``_id`` lets exactly one
+attempt win) and a ``failed`` one by a conditional update on its state, so only one attempt can ever post an order.
+Every later write of an attempt is conditional on its ``attemptId``. A ``queued`` or ``sending`` entry whose attempt
+has been silent for longer than the lease (its process died, say) is shown as "outcome unknown" and settled by
+:func:`data.submission.reconcile` against the order service's list before anything is re-sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Literal
+
+import pymongo
+from bson import Decimal128
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+
+from data.repositories.dberrors import db_call
+from engine.errors import InvalidInput
+
+SUBMISSIONS = "submissions"
+EntryState = Literal["queued", "sending", "success", "failed", "unknown"]
+OPEN_STATES = ("queued", "sending")
+# How long an attempt may stay silent before its queued/sending orders count as abandoned (outcome unknown). Longer
+# than one batch's POST can take: the per-call timeout with its retries and a capped Retry-After wait.
+DEFAULT_LEASE = dt.timedelta(minutes=5)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedOrder:
+    """One order a run wants to send; ``key`` is stable across reloads, tabs and restarts."""
+
+    run_key: str
+    portfolio_id: str
+    security_id: str
+    side: str
+    quantity: Decimal
+    trade_date: dt.date | None
+
+    @property
+    def key(self) -> str:
+        day = self.trade_date.isoformat() if self.trade_date else "-"
+        return "|".join((self.run_key, self.portfolio_id, self.security_id, self.side, format(self.quantity, "f"), day))
+
+
+@dataclasses.dataclass(frozen=True)
+class SubmissionEntry:
+    """The log's knowledge of one order."""
+
+    key: str
+    run_key: str
+    portfolio_id: str
+    security_id: str
+    side: str
+    quantity: Decimal
+    trade_date: dt.date | None
+    state: EntryState
+    message: str
+    order_id: int | None
+    attempt_id: str
+    order_timestamp: dt.datetime | None
+    updated_at: dt.datetime
+    submitted_by: str | None
+
+    def abandoned(self, now: dt.datetime, lease: dt.timedelta = DEFAULT_LEASE) -> bool:
+        """Queued or sending, and its attempt silent for longer than the lease: the outcome is unknown."""
+        return self.state in OPEN_STATES and now - self.updated_at > lease
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What became of one posted order."""
+
+    state: Literal["success", "failed", "unknown"]
+    message: str
+    order_id: int | None = None
+
+
+class SubmissionLog:
+    """Claim, record and read the submission outcomes of runs (see the module docstring)."""
+
+    def __init__(self, db: Database, *, create_indexes: bool = True) -> None:
+        self._col = db[SUBMISSIONS]
+        if create_indexes:
+            db_call(ensure_submission_indexes)(db)
+
+    @db_call
+    def entries(self, run_key: str) -> dict[str, SubmissionEntry]:
+        """Every logged order of a run, by key."""
+        _check_text(run_key, "run_key")
+        return {doc["_id"]: _entry(doc) for doc in self._col.find({"runKey": run_key})}
+
+    @db_call
+    def entries_for_portfolios(
+        self, portfolio_ids: Iterable[str], trade_date: dt.date | None = None
+    ) -> list[SubmissionEntry]:
+        """Logged orders of any run for these portfolios (optionally one trade date), for "already traded" warnings."""
+        ids = [_check_text(pid, "portfolio_id") for pid in portfolio_ids]
+        query: dict[str, object] = {"portfolioId": {"$in": ids}}
+        if trade_date is not None:
+            query["tradeDate"] = trade_date.isoformat()
+        return [_entry(doc) for doc in self._col.find(query)]
+
+    @db_call
+    def claim(
+        self,
+        orders: Sequence[PlannedOrder],
+        attempt_id: str,
+        *,
+        user: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> list[PlannedOrder]:
+        """Claim the orders that may be sent now (never logged, or surely failed); return those, in input order.
+
+        Orders already successful, unknown, or queued/sending in any attempt are left alone: they are never sent
+        twice. Exactly one of two concurrent attempts wins each order.
+        """
+        now = now or _now()
+        for order in orders:
+            for field in ("run_key", "portfolio_id", "security_id", "side"):
+                _check_text(getattr(order, field), field)
+        keys = [o.key for o in orders]
+        if len(set(keys)) != len(keys):
+            raise InvalidInput("an order appears twice in one submission", {"field": "orders"})
+        known = {doc["_id"]: doc["state"] for doc in self._col.find({"_id": {"$in": keys}}, {"state": 1})}
+        fresh = [o for o in orders if o.key not in known]
+        won: set[str] = set()
+        if fresh:
+            docs = [_new_doc(o, attempt_id, user, now) for o in fresh]
+            try:
+                self._col.insert_many(docs, ordered=False)
+                won.update(d["_id"] for d in docs)
+            except BulkWriteError as exc:
+                lost = {e.get("index") for e in exc.details.get("writeErrors", []) if e.get("code") == 11000}
+                if len(lost) != len(exc.details.get("writeErrors", [])):
+                    raise
+                won.update(d["_id"] for i, d in enumerate(docs) if i not in lost)
+        for order in orders:
+            if known.get(order.key) == "failed":
+                result = self._col.update_one(
+                    {"_id": order.key, "state": "failed"},
+                    {"$set": {"state": "queued", "attemptId": attempt_id, "updatedAt": now, "submittedBy": user,
+                              "message": "queued", "orderTimestamp": None}},
+                )  # fmt: skip
+                if result.modified_count == 1:
+                    won.add(order.key)
+        return [o for o in orders if o.key in won]
+
+    @db_call
+    def mark_sending(
+        self, keys: Sequence[str], attempt_id: str, order_timestamp: dt.datetime, *, now: dt.datetime | None = None
+    ) -> None:
+        """Record the intent to post these orders (with the timestamp they will carry) before the POST."""
+        self._col.update_many(
+            {"_id": {"$in": list(keys)}, "attemptId": attempt_id, "state": "queued"},
+            {"$set": {"state": "sending", "orderTimestamp": order_timestamp, "updatedAt": now or _now(),
+                      "message": "sending"}},
+        )  # fmt: skip
+
+    @db_call
+    def record(self, outcomes: Mapping[str, Outcome], attempt_id: str, *, now: dt.datetime | None = None) -> None:
+        """Record the outcome of each posted (or released) order of this attempt."""
+        if not outcomes:
+            return
+        now = now or _now()
+        self._col.bulk_write(
+            [
+                pymongo.UpdateOne(
+                    {"_id": key, "attemptId": attempt_id},
+                    {"$set": {"state": o.state, "message": o.message, "orderId": o.order_id, "updatedAt": now}},
+                )
+                for key, o in outcomes.items()
+            ],
+            ordered=False,
+        )
+
+    @db_call
+    def settle(self, key: str, expected: EntryState, outcome: Outcome, *, now: dt.datetime | None = None) -> bool:
+        """Reconciliation: set the outcome of an order still in state ``expected``; False when it moved meanwhile."""
+        result = self._col.update_one(
+            {"_id": key, "state": expected},
+            {"$set": {"state": outcome.state, "message": outcome.message, "orderId": outcome.order_id,
+                      "updatedAt": now or _now()}},
+        )  # fmt: skip
+        return result.modified_count == 1
+
+    @db_call
+    def delete_run(self, run_key: str) -> int:
+        """Forget a run's log (tests and tidy-up only: a log with successes is the proof they were sent)."""
+        return self._col.delete_many({"runKey": run_key}).deleted_count
+
+
+def ensure_submission_indexes(db: Database) -> None:
+    """Indexes of ``submissions``: by run, and by portfolio and trade date. Idempotent."""
+    db[SUBMISSIONS].create_indexes(
+        [
+            pymongo.IndexModel([("runKey", pymongo.ASCENDING)], name="run_key"),
+            pymongo.IndexModel([("portfolioId", pymongo.ASCENDING), ("tradeDate", pymongo.ASCENDING)],
+                               name="portfolio_trade_date"),
+        ]
+    )  # fmt: skip
+
+
+def _check_text(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 500:
+        raise InvalidInput(f"{field} must be a non-empty string of at most 500 characters", {"field": field})
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} is not valid text", {"field": field}) from exc
+    return value
+
+
+def _new_doc(order: PlannedOrder, attempt_id: str, user: str | None, now: dt.datetime) -> dict[str, object]:
+    return {
+        "_id": order.key,
+        "runKey": order.run_key,
+        "portfolioId": order.portfolio_id,
+        "securityId": order.security_id,
+        "side": order.side,
+        "quantity": Decimal128(order.quantity),
+        "tradeDate": order.trade_date.isoformat() if order.trade_date else None,
+        "state": "queued",
+        "message": "queued",
+        "orderId": None,
+        "attemptId": attempt_id,
+        "orderTimestamp": None,
+        "createdAt": now,
+        "updatedAt": now,
+        "submittedBy": user,
+    }
+
+
+def _entry(doc: Mapping[str, object]) -> SubmissionEntry:
+    quantity = doc["quantity"]
+    day = doc.get("tradeDate")
+    return SubmissionEntry(
+        key=str(doc["_id"]),
+        run_key=str(doc["runKey"]),
+        portfolio_id=str(doc["portfolioId"]),
+        security_id=str(doc["securityId"]),
+        side=str(doc["side"]),
+        quantity=quantity.to_decimal() if isinstance(quantity, Decimal128) else Decimal(str(quantity)),
+        trade_date=dt.date.fromisoformat(day) if isinstance(day, str) else None,
+        state=doc["state"],  # type: ignore[arg-type]
+        message=str(doc.get("message") or ""),
+        order_id=doc["orderId"] if isinstance(doc.get("orderId"), int) else None,
+        attempt_id=str(doc.get("attemptId") or ""),
+        order_timestamp=_aware(doc.get("orderTimestamp")),
+        updated_at=_aware(doc.get("updatedAt")) or dt.datetime.min.replace(tzinfo=dt.UTC),
+        submitted_by=doc.get("submittedBy") if isinstance(doc.get("submittedBy"), str) else None,  # type: ignore[arg-type]
+    )
+
+
+def _aware(value: object) -> dt.datetime | None:
+    if not isinstance(value, dt.datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _now() -> dt.datetime:
+    # Millisecond precision: what BSON dates keep, so a stored time compares equal to the one we wrote.
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "SUBMISSIONS",
+    "EntryState",
+    "Outcome",
+    "PlannedOrder",
+    "SubmissionEntry",
+    "SubmissionLog",
+    "ensure_submission_indexes",
+]

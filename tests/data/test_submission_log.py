@@ -1,0 +1,164 @@
+"""Order submission that is never sent twice: the submission log on both backends, against the simulator (#12 §3).
+
+Every drill counts what the simulated order service really holds: no order is ever created twice, and every order's
+outcome is known (or settled by reconciliation) afterwards.
+"""
+
+# ruff: noqa: F811 - pytest fixtures imported from tests.support.simulator are redefined as arguments
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from data.demo import load_demo
+from data.repositories.submissions import Outcome, PlannedOrder, SubmissionLog
+from data.services import OrderRequest, build_services
+from data.submission import reconcile, submit_logged
+from engine.errors import InvalidInput
+from tests.support.simulator import fast_settings, services, sim_transport, simulator  # noqa: F401
+
+DEMO = load_demo()
+PORTFOLIOS = DEMO.model("Technology Leaders").portfolios[:3]
+SECURITIES = [s.security_id for s in DEMO.securities[:4]]
+DAY = dt.date(2026, 12, 4)
+
+
+def planned(run_key: str = "run-1", n: int = 6) -> list[PlannedOrder]:
+    return [
+        PlannedOrder(run_key, PORTFOLIOS[i % 3], SECURITIES[i % 4], "BUY" if i % 2 else "SELL", Decimal(i + 1), DAY)
+        for i in range(n)
+    ]
+
+
+def created(simulator) -> Counter:
+    """How many orders the simulated service holds per (portfolio, security, type id, quantity)."""
+    return Counter(
+        (o["portfolioId"], o["securityId"], o["orderTypeId"], o["quantity"]) for o in simulator.state.orders.values()
+    )
+
+
+def assert_each_created_once(simulator, orders: list[PlannedOrder]) -> None:
+    counts = created(simulator)
+    assert sum(counts.values()) == len(orders)
+    assert max(counts.values()) == 1
+
+
+@pytest.fixture
+def log(mongo) -> SubmissionLog:
+    return SubmissionLog(mongo.db)
+
+
+def test_a_second_submit_after_a_reload_sends_nothing_again(mongo, log, services, simulator):
+    orders = planned()
+    first = submit_logged(services.order, log, orders, user="pm@example.com")
+    assert first.count("success") == len(orders) and not first.skipped
+    # a reload, a second tab or a restart: a new log object on the same database knows what was sent
+    again = submit_logged(services.order, SubmissionLog(mongo.db), orders)
+    assert again.outcomes == {} and set(again.skipped) == {o.key for o in orders}
+    assert_each_created_once(simulator, orders)
+    entries = SubmissionLog(mongo.db).entries("run-1")
+    assert {e.state for e in entries.values()} == {"success"}
+    assert {e.order_id for e in entries.values()} == set(simulator.state.orders)
+    assert {e.submitted_by for e in entries.values()} == {"pm@example.com"}
+
+
+def test_two_tabs_pressing_submit_at_once_post_each_order_once(mongo, sim_transport, simulator):
+    orders = planned(n=40)
+    reports = []
+    barrier = threading.Barrier(2)
+
+    def press() -> None:
+        with build_services(fast_settings(order_batch_size=7), transport=sim_transport) as svc:
+            barrier.wait()
+            reports.append(submit_logged(svc.order, SubmissionLog(mongo.db, create_indexes=False), orders))
+
+    threads = [threading.Thread(target=press) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(reports) == 2
+    sent = [k for r in reports for k in r.outcomes]
+    assert sorted(sent) == sorted(o.key for o in orders)  # each order went with exactly one tab
+    assert_each_created_once(simulator, orders)
+
+
+@pytest.mark.parametrize("after", [True, False], ids=["processed-then-500", "500-unprocessed"])
+def test_an_unknown_batch_is_reconciled_before_anything_is_resent(mongo, log, sim_transport, simulator, after):
+    orders = planned(n=6)
+    simulator.set_faults(
+        [{"kind": "error", "status": 500, "service": "order", "endpoint": "orders_post", "count": 1, "after": after}]
+    )
+    with build_services(fast_settings(order_batch_size=2), transport=sim_transport) as svc:
+        first = submit_logged(svc.order, log, orders)
+        assert [first.outcomes[o.key].state for o in orders] == ["unknown"] * 2 + ["failed"] * 4
+        assert all("not sent" in first.outcomes[o.key].message for o in orders[2:])
+        # pressing Submit again never re-sends the unknown ones: only the surely-unsent ones go
+        second = submit_logged(svc.order, log, orders)
+        assert set(second.outcomes) == {o.key for o in orders[2:]} and second.count("success") == 4
+        assert set(second.skipped) == {o.key for o in orders[:2]}
+        settled = reconcile(svc.order, log, "run-1")
+        if after:  # the simulator holds the first batch: reconciliation finds both orders
+            assert set(settled.found) == {o.key for o in orders[:2]} and not settled.not_found
+            assert submit_logged(svc.order, log, orders).outcomes == {}
+        else:  # nothing was created: both become failed and go with the next submit
+            assert set(settled.not_found) == {o.key for o in orders[:2]} and not settled.found
+            assert submit_logged(svc.order, log, orders).count("success") == 2
+    assert_each_created_once(simulator, orders)
+    entries = log.entries("run-1")
+    assert {e.state for e in entries.values()} == {"success"}
+    assert sorted(e.order_id for e in entries.values()) == sorted(simulator.state.orders)
+
+
+def test_an_attempt_killed_mid_batch_is_settled_after_its_lease(log, services, simulator):
+    orders = planned(n=4)
+    attempt = "dead-attempt"
+    claimed = log.claim(orders, attempt)
+    stamp = dt.datetime(2026, 12, 4, 10, 42, 0, 123000, tzinfo=dt.UTC)
+    log.mark_sending([o.key for o in claimed[:2]], attempt, stamp)
+    # the process posts the first batch and dies before recording the answers; the simulator holds the orders
+    services.order.submit(
+        [OrderRequest(o.portfolio_id, o.security_id, o.side, o.quantity) for o in claimed[:2]], order_timestamp=stamp
+    )
+    # within the lease another session must not touch them: the attempt may still be alive
+    assert submit_logged(services.order, log, orders).outcomes == {}
+    early = reconcile(services.order, log, "run-1")
+    assert set(early.still_open) == {o.key for o in orders} and not early.found and not early.not_found
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    settled = reconcile(services.order, log, "run-1", now=later)
+    assert set(settled.found) == {o.key for o in orders[:2]}
+    assert set(settled.not_found) == {o.key for o in orders[2:]}  # queued, never posted
+    assert submit_logged(services.order, log, orders).count("success") == 2
+    assert_each_created_once(simulator, orders)
+
+
+def test_a_late_write_of_a_superseded_attempt_changes_nothing(log):
+    orders = planned(n=1)
+    log.claim(orders, "a1")
+    log.record({orders[0].key: Outcome("failed", "rejected")}, "a1")
+    assert log.claim(orders, "a2") == orders  # a failed order may be claimed again
+    log.record({orders[0].key: Outcome("success", "late", 99)}, "a1")  # a1 no longer owns it
+    entry = log.entries("run-1")[orders[0].key]
+    assert (entry.state, entry.attempt_id, entry.order_id) == ("queued", "a2", None)
+
+
+def test_log_inputs_are_checked(log):
+    with pytest.raises(InvalidInput):
+        log.claim(planned(n=1) * 2, "a")
+    bad = PlannedOrder("run\ud800", PORTFOLIOS[0], SECURITIES[0], "BUY", Decimal(1), DAY)
+    with pytest.raises(InvalidInput):
+        log.claim([bad], "a")
+    with pytest.raises(InvalidInput):
+        log.entries({"$ne": ""})  # type: ignore[arg-type]
+
+
+def test_portfolios_with_submitted_orders_are_found_for_warnings(log, services):
+    submit_logged(services.order, log, planned(n=3))
+    hits = log.entries_for_portfolios([PORTFOLIOS[0]], DAY)
+    assert {e.portfolio_id for e in hits} == {PORTFOLIOS[0]} and all(e.state == "success" for e in hits)
+    assert log.entries_for_portfolios([PORTFOLIOS[0]], DAY + dt.timedelta(days=1)) == []
