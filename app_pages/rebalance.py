@@ -42,7 +42,9 @@ with st.container(border=True):
             "Scenario name", value=next_name(), key=f"rebalance_name_{next_name()}", max_chars=60
         )
     settings = resources.settings()
-    amount, fraction, time_limit = rebalance_view.render_parameters(settings.optimization_timeout)
+    options = rebalance_view.render_parameters(
+        settings.optimization_timeout, dt.datetime.now(ZoneInfo(settings.business_tz)).date()
+    )
     run_model = rebalance_view.render_overrides(model)
     note = st.empty()  # filled after a run, so it shows the snapshot that run froze
     blocked = None
@@ -66,11 +68,8 @@ if run and run_model is not None:
         model_id=model.model_id,
         portfolio_ids=portfolio_ids,
         all_portfolios=all_of_model,
-        min_cash_amount=amount,
-        min_cash_fraction=fraction,
-        time_limit=time_limit,
+        options=options,
         overridden=rebalance_view.overridden(model, run_model),
-        trade_date=dt.datetime.now(ZoneInfo(settings.business_tz)).date(),
     )
     request = RunRequest(scenario_name or next_name(), model, run_model, params, names)
     with feedback.guard("connect to the GlobeCo services"):

@@ -123,7 +123,7 @@ def _retry(scenario: store.Scenario) -> None:
     timed_out = sum(r.error_code == "SOLVER_FAILED" for r in scenario.results)
     if not timed_out or scenario.saved_rebalance_id:
         return
-    used = scenario.timings.get("retry_limit") or scenario.params.time_limit
+    used = scenario.timings.get("retry_limit") or scenario.params.options.time_limit
     longer = min(600.0, used * 4)
     if not st.button(
         f"Retry {timed_out:,} timed-out portfolio(s) with a {longer:g} s limit",
@@ -179,7 +179,7 @@ def render_summary(scenario: store.Scenario) -> None:
     snap = scenario.snapshot_time
     st.caption(
         f"{scenario.model.name} v{scenario.model.version} · {scenario.params.scope_label()} · minimum cash "
-        f"{scenario.params.min_cash_label()} · time limit {scenario.params.time_limit:g} s · "
+        f"{scenario.params.min_cash_label()} · time limit {scenario.params.options.time_limit:g} s · "
         f"{'overridden targets/bands' if scenario.params.overridden else 'model targets/bands'} · snapshot "
         f"{f'{snap:%Y-%m-%d %H:%M:%S} UTC' if snap else '—'}"
         f"{' (reused, frozen)' if t.get('reused_snapshot') else ''} · ran in "

@@ -7,6 +7,7 @@ the run itself and how "Cancel" works.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from components import scenarios as store
 from components.rebalance_run import RunRequest, run_scenario
 from components.tables import drift_col, fmt_money, target_col
 from engine.errors import InvalidInput
-from engine.models import InvestmentModel, Position
+from engine.models import InvestmentModel, Position, RebalanceOptions
 from engine.scenarios import model_with_overrides, positions_differ
 from engine.validation import quantize_ui_fraction
 
@@ -173,8 +174,8 @@ def overridden(model: InvestmentModel, run_model: InvestmentModel) -> bool:
     return positions_differ(model.positions, run_model.positions)
 
 
-def render_parameters(default_limit: float = 30.0) -> tuple[Decimal, Decimal, float]:
-    """Cash floor (amount and % of MV, the greater applies per portfolio) and the solver time limit."""
+def render_parameters(default_limit: float = 30.0, trade_date: dt.date | None = None) -> RebalanceOptions:
+    """The run's options: cash floor (amount and % of MV, the greater applies per portfolio), solver time limit."""
     c1, c2, c3 = st.columns(3)
     amount = c1.number_input(
         "Minimum cash ($)",
@@ -204,7 +205,12 @@ def render_parameters(default_limit: float = 30.0) -> tuple[Decimal, Decimal, fl
         key=TIME_LIMIT,
         help="Per portfolio; a portfolio that needs longer is reported as failed.",
     )
-    return Decimal(str(round(amount, 2))), Decimal(str(round(pct, 4))) / 100, float(limit)
+    return RebalanceOptions(
+        min_cash=Decimal(str(round(amount, 2))),
+        min_cash_fraction=Decimal(str(round(pct, 4))) / 100,
+        time_limit=float(limit),
+        trade_date=trade_date,
+    )
 
 
 def request_cancel() -> None:

@@ -12,13 +12,12 @@ import datetime as dt
 import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import streamlit as st
 
 from components import state
-from engine.models import InvestmentModel, PortfolioResult
+from engine.models import InvestmentModel, PortfolioResult, RebalanceOptions
 from engine.scenarios import PortfolioMetrics, ScenarioSummary, portfolio_metrics, summarise
 
 # session-state keys (page-prefixed, see components/state.py)
@@ -32,16 +31,13 @@ MAX_SCENARIOS = 8  # a 1,000-portfolio scenario holds ~70 MB of results: the ses
 
 @dataclass(frozen=True)
 class ScenarioParams:
-    """What the user asked for: scope, cash floor (amount and fraction of MV, the greater applies), solver limit."""
+    """What the user asked for: the model and scope, the engine's run options, and whether targets were overridden."""
 
     model_id: str
     portfolio_ids: tuple[str, ...]
     all_portfolios: bool
-    min_cash_amount: Decimal = Decimal(0)
-    min_cash_fraction: Decimal = Decimal(0)
-    time_limit: float = 30.0
+    options: RebalanceOptions = field(default_factory=RebalanceOptions)
     overridden: bool = False
-    trade_date: dt.date | None = None  # today in the business time zone (None: the engine's UTC today)
 
     def scope_label(self) -> str:
         n = len(self.portfolio_ids)
@@ -54,18 +50,18 @@ class ScenarioParams:
 
     def min_cash_short(self) -> str:
         parts = []
-        if self.min_cash_amount > 0:
-            parts.append(f"${float(self.min_cash_amount):,.0f}")
-        if self.min_cash_fraction > 0:
-            parts.append(f"{float(self.min_cash_fraction) * 100:g} %")
+        if self.options.min_cash > 0:
+            parts.append(f"${float(self.options.min_cash):,.0f}")
+        if self.options.min_cash_fraction > 0:
+            parts.append(f"{float(self.options.min_cash_fraction) * 100:g} %")
         return " | ".join(parts) or "none"
 
     def min_cash_label(self) -> str:
         parts = []
-        if self.min_cash_amount > 0:
-            parts.append(f"${float(self.min_cash_amount):,.2f}")
-        if self.min_cash_fraction > 0:
-            parts.append(f"{float(self.min_cash_fraction) * 100:g} % of MV")
+        if self.options.min_cash > 0:
+            parts.append(f"${float(self.options.min_cash):,.2f}")
+        if self.options.min_cash_fraction > 0:
+            parts.append(f"{float(self.options.min_cash_fraction) * 100:g} % of MV")
         return " or ".join(parts) + (" (greater applies)" if len(parts) == 2 else "") if parts else "none"
 
 
@@ -141,7 +137,7 @@ class Scenario:
             "Model": f"{self.model.name} (v{self.model.version})",
             "Scope": self.params.scope_label(),
             "Minimum cash": self.params.min_cash_label(),
-            "Time limit": f"{self.params.time_limit:g} s",
+            "Time limit": f"{self.params.options.time_limit:g} s",
             "Targets and bands": "per-run overrides" if self.params.overridden else "as in the model",
             "Snapshot": taken.strftime("%H:%M:%S UTC") if taken else "—",
             "Saved": self.saved_rebalance_id or "not saved",

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from components import scenarios as store
-from engine.models import InvestmentModel, PortfolioResult
+from engine.models import InvestmentModel, PortfolioResult, RebalanceOptions
 
 
 def make(name="Scenario 1", results=()):
@@ -65,7 +65,8 @@ def test_snapshots_are_frozen_per_model_and_scope():
 
 
 def test_labels_and_summary():
-    params = store.ScenarioParams("e" * 24, ("p" * 24, "q" * 24), False, D(1000), D("0.02"), 10.0, True)
+    options = RebalanceOptions(min_cash=D(1000), min_cash_fraction=D("0.02"), time_limit=10.0)
+    params = store.ScenarioParams("e" * 24, ("p" * 24, "q" * 24), False, options, True)
     assert params.scope_label() == "2 selected portfolios"
     assert params.min_cash_label() == "$1,000.00 or 2 % of MV (greater applies)"
     assert store.ScenarioParams("e" * 24, ("p" * 24,), True).min_cash_label() == "none"
