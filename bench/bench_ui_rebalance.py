@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.rebalance_run import out_of_band_flags, solve
-from components.scenarios import ScenarioParams
+from components.rebalance.run import out_of_band_flags, solve
+from components.rebalance.store import ScenarioParams
 from data.demo import load_demo
 from data.services import build_services
 from data.settings import Settings

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest, app_test
 
 from tests.support.simulator import sim_transport, simulator  # noqa: F401 - fixtures: demo data, fixed prices
 
@@ -27,6 +28,22 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")  # from_file resolves relative paths against the test file, not the cwd
 SERVICE_URL_VARS = ("ACCOUNTING_URL", "PORTFOLIO_URL", "PRICING_URL", "SECURITY_URL", "ORDER_URL")
 TIMEOUT = 60  # seconds per run(): 2 cores shared by several test runs
+
+
+class _ServerPagesManager(PagesManager):
+    """AppTest's pages manager as in a running server: legacy ``pages/`` discovery is off after the first navigation.
+
+    AppTest resets ``PagesManager.uses_pages_directory`` before every run, so with a ``pages/`` folder each run would
+    be a server's very first request (Streamlit's legacy pass), and the pages' deep-link guard would rerun every
+    click away. Its reset lands on this subclass instead; the first request of a fresh server is covered by
+    ``tests/e2e/test_deep_link.py``.
+    """
+
+
+@pytest.fixture(autouse=True)
+def _pages_as_in_a_running_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_test, "PagesManager", _ServerPagesManager)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", False)
 
 
 @pytest.fixture(autouse=True)

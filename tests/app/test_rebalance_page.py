@@ -10,10 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from components import scenarios as store
+from components.rebalance import keys as rebalance_keys
+from components.rebalance import store
 from tests.app.conftest import figures, inject_fault, no_exception, texts
 
-PAGE = "app_pages/rebalance.py"
+PAGE = "pages/rebalance.py"
 
 
 # --- helpers shared by the orders and history page tests -----------------------------------------------------------
@@ -25,25 +26,25 @@ def open_page(at, model=None):
     """Switch to the what-if page, optionally picking ``model``."""
     at.switch_page(PAGE).run()
     if model is not None:
-        at.selectbox(key="rebalance_model_pick").set_value(model.model_id).run()
+        at.selectbox(key=rebalance_keys.MODEL_PICK).set_value(model.model_id).run()
     return at
 
 
 def run_whatif(at, min_cash=None, min_cash_pct=None, time_limit=None):
     """Set the parameters that are given and press "Run what-if"."""
     if min_cash is not None:
-        at.number_input(key="rebalance_min_cash").set_value(min_cash)
+        at.number_input(key=rebalance_keys.MIN_CASH).set_value(min_cash)
     if min_cash_pct is not None:
-        at.number_input(key="rebalance_min_cash_pct").set_value(min_cash_pct)
+        at.number_input(key=rebalance_keys.MIN_CASH_PCT).set_value(min_cash_pct)
     if time_limit is not None:
-        at.number_input(key="rebalance_time_limit").set_value(time_limit)
-    at.button(key="run").click().run()
+        at.number_input(key=rebalance_keys.TIME_LIMIT).set_value(time_limit)
+    at.button(key=rebalance_keys.RUN).click().run()
     assert no_exception(at), [e.value for e in at.exception]
     return at
 
 
 def scenarios(at) -> list[store.Scenario]:
-    return list(at.session_state[store.SCENARIOS]) if store.SCENARIOS in at.session_state else []
+    return list(at.session_state[rebalance_keys.SCENARIOS]) if rebalance_keys.SCENARIOS in at.session_state else []
 
 
 def metric(at, label: str) -> str:
@@ -101,7 +102,7 @@ def test_infeasible_portfolio_shows_its_diagnosis(at, repo):
     for r in infeasible + failed:  # few failures: listed in full, names and diagnoses (markdown-escaped)
         assert r.portfolio_name is None or r.portfolio_name.replace("_", "\\_") in listed
     # drill into the infeasible portfolio: its diagnosis, no weights chart
-    at.selectbox(key="rebalance_portfolio_pick").set_value(infeasible[0].portfolio_id).run()
+    at.selectbox(key=rebalance_keys.PORTFOLIO_PICK).set_value(infeasible[0].portfolio_id).run()
     assert any(infeasible[0].diagnosis in w for w in texts(at, "warning"))
 
 
@@ -145,7 +146,7 @@ def test_two_scenarios_compared_on_one_frozen_snapshot(at, repo):
 def test_fresh_snapshot_on_request(at, repo):
     tech = models_by_name(repo)["Technology Leaders"]
     run_whatif(open_page(at, tech))
-    at.button(key="rebalance_refresh_snapshot").click().run()
+    at.button(key=rebalance_keys.REFRESH).click().run()
     run_whatif(at)
     first, second = scenarios(at)
     assert second.snapshot is not first.snapshot and second.snapshot.taken_at >= first.snapshot.taken_at
@@ -159,15 +160,15 @@ def test_rename_and_delete_scenarios(at, repo):
     assert second.name == "Half a grand"
     at.text_input(key=f"rebalance_rename_{second.id}").input(first.name).run()
     assert any("already exists" in e for e in texts(at, "error")) and second.name == "Half a grand"
-    at.button(key="rebalance_delete").click().run()
+    at.button(key=rebalance_keys.DELETE).click().run()
     assert [s.id for s in scenarios(at)] == [first.id]
-    assert at.selectbox(key="rebalance_pick").value == first.id
+    assert at.selectbox(key=rebalance_keys.PICK).value == first.id
 
 
 def test_selected_portfolios_only(at, repo):
     tech = models_by_name(repo)["Technology Leaders"]
     open_page(at, tech)
-    at.radio(key="rebalance_scope").set_value("Selected portfolios").run()
+    at.radio(key=rebalance_keys.SCOPE).set_value("Selected portfolios").run()
     picked = list(tech.portfolios[:2])
     at.multiselect(key=f"rebalance_portfolios_{tech.model_id}").set_value(picked).run()
     run_whatif(at)
@@ -178,20 +179,20 @@ def test_selected_portfolios_only(at, repo):
 
 def test_no_portfolio_selected_blocks_the_run(at, repo):
     open_page(at, models_by_name(repo)["Technology Leaders"])
-    at.radio(key="rebalance_scope").set_value("Selected portfolios").run()
-    assert at.button(key="run").disabled
+    at.radio(key=rebalance_keys.SCOPE).set_value("Selected portfolios").run()
+    assert at.button(key=rebalance_keys.RUN).disabled
     assert "Pick at least one portfolio." in texts(at, "caption")
 
 
 def test_overrides_are_validated_and_used_for_the_run_only(at, repo):
     tech = models_by_name(repo)["Technology Leaders"]
     open_page(at, tech)
-    at.toggle(key="rebalance_override").set_value(True).run()
+    at.toggle(key=rebalance_keys.OVERRIDE).set_value(True).run()
     editor = f"rebalance_overrides_{tech.model_id}_v{tech.version}"
     at.session_state[editor] = {"edited_rows": {0: {"target": 0.9}}, "added_rows": [], "deleted_rows": []}
     at.run()
     (error,) = [e for e in texts(at, "error") if "overrides break" in e]
-    assert "at most 95 %" in error and at.button(key="run").disabled
+    assert "at most 95 %" in error and at.button(key=rebalance_keys.RUN).disabled
     first = tech.positions[0]
     lower = first.target - Decimal("0.01")
     at.session_state[editor] = {"edited_rows": {0: {"target": float(lower), "low_drift": 0.0}}, "added_rows": [],
@@ -223,7 +224,7 @@ def test_portfolio_detail_positions_and_weights_chart(at, repo):
     run_whatif(open_page(at, tech))
     (scenario,) = scenarios(at)
     res = scenario.optimal_results[0]
-    at.selectbox(key="rebalance_portfolio_pick").set_value(res.portfolio_id).run()
+    at.selectbox(key=rebalance_keys.PORTFOLIO_PICK).set_value(res.portfolio_id).run()
     table = frame_with(at, "adjusted_quantity")
     assert sorted(table["security_id"]) == sorted(p.security_id for p in res.positions)
     by_sid = table.set_index("security_id")
@@ -239,7 +240,7 @@ def test_portfolio_detail_positions_and_weights_chart(at, repo):
 def test_retry_timed_out_portfolios_with_a_longer_limit(at, repo):
     tech = models_by_name(repo)["Technology Leaders"]
     open_page(at, tech)
-    at.radio(key="rebalance_scope").set_value("Selected portfolios").run()
+    at.radio(key=rebalance_keys.SCOPE).set_value("Selected portfolios").run()
     at.multiselect(key=f"rebalance_portfolios_{tech.model_id}").set_value(list(tech.portfolios[:3])).run()
     # a cash floor of 7 % of MV binds (targets leave ~5 %): exact MILPs, which a 1 s limit cuts short
     run_whatif(at, min_cash_pct=7.0, time_limit=1.0)
@@ -248,7 +249,7 @@ def test_retry_timed_out_portfolios_with_a_longer_limit(at, repo):
     if not timed_out:
         pytest.skip("no portfolio hit the 1 s limit on this machine")
     before = {r.portfolio_id: r for r in scenario.results}
-    at.button(key="rebalance_retry").click().run()
+    at.button(key=rebalance_keys.RETRY).click().run()
     assert no_exception(at), [e.value for e in at.exception]
     assert scenario.timings["retry_limit"] == 4.0
     after = {r.portfolio_id: r for r in scenario.results}
@@ -270,7 +271,7 @@ def test_override_adding_a_security_prices_it_into_the_frozen_snapshot(at, repo)
     held = {sid for p in first.snapshot.portfolios for h in p.holdings for sid in [h.security_id]}
     securities = resources.securities()
     new = securities[~securities["security_id"].isin(held | set(first.snapshot.prices))].iloc[0]
-    at.toggle(key="rebalance_override").set_value(True).run()
+    at.toggle(key=rebalance_keys.OVERRIDE).set_value(True).run()
     top = max(tech.positions, key=lambda p: p.target)
     rows = [p.security_id for p in tech.positions]
     edit = {rows.index(top.security_id): {"target": float(top.target - Decimal("0.01"))}}

@@ -161,7 +161,7 @@ def test_rebalance_of_the_1000_portfolio_model_end_to_end(page: Page) -> None:
 
 
 def test_cancel_stops_a_running_what_if(page: Page) -> None:
-    """A click on Cancel during the 1,000-portfolio run stops it; nothing is kept (see components.rebalance_run)."""
+    """A click on Cancel during the 1,000-portfolio run stops it; nothing is kept (see components.rebalance.run)."""
     goto_page(page, "What-if rebalance")
     pick(page, "Investment model", "Global Equity Core")
     page.get_by_role("button", name="Run what-if").click()
