@@ -15,16 +15,8 @@ st.caption(
 history_view.render_notice()
 history_view.render_pending_delete()
 
-try:
-    names = dict(zip(resources.portfolios()["portfolio_id"], resources.portfolios()["name"], strict=True))
-except Exception as err:  # the Portfolio Service is soft: ids instead of names
-    feedback.show(err, "load portfolio names (ids are shown instead)")
-    names = {}
-try:
-    tickers = dict(zip(resources.securities()["security_id"], resources.securities()["ticker"], strict=True))
-except Exception as err:  # tickers are a convenience here: the record holds every id
-    feedback.show(err, "load tickers (security ids are shown instead)")
-    tickers = {}
+names = resources.portfolio_names()
+tickers = resources.tickers()
 
 with feedback.guard("load the saved rebalances"):
     summaries = history_view.render_list(names)

@@ -18,14 +18,7 @@ new.button("New model", key="models_new", icon=":material/add:", type="primary",
 
 with feedback.guard("load the investment models"):
     models = models_view.all_models()
-try:
-    names = dict(zip(resources.portfolios()["portfolio_id"], resources.portfolios()["name"], strict=True))
-except Exception as err:  # the Portfolio Service is soft: show ids instead of names
-    feedback.show(
-        err,
-        "load portfolio names (ids are shown instead)",
-    )
-    names = {}
+names = resources.portfolio_names()
 
 models_view.render_tiles(models)
 models_view.render_list(names)

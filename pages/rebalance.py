@@ -30,11 +30,7 @@ if not models:
     st.info("No investment models yet — create one on the Models page first.", icon=":material/info:")
     st.page_link("pages/models.py", label="Go to Investment models", icon=":material/table:")
     st.stop()
-try:
-    names = dict(zip(resources.portfolios()["portfolio_id"], resources.portfolios()["name"], strict=True))
-except Exception as err:  # the Portfolio Service is soft: ids instead of names
-    feedback.show(err, "load portfolio names (ids are shown instead)")
-    names = {}
+names = resources.portfolio_names()
 
 with st.container(border=True):
     left, right = st.columns([3, 2])

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from components.columns import Col
+from engine.drift import DriftReport
 from engine.errors import ErrorInfo
 from engine.models import InvestmentModel
 
@@ -114,11 +115,11 @@ def _relative(relative: Any, drift: Any) -> float:
     return float(relative)
 
 
-def portfolio_frame(report: Any) -> pd.DataFrame:
+def portfolio_frame(report: DriftReport) -> pd.DataFrame:
     """One row per portfolio of a ``DriftReport`` (errors kept, with NaN figures and the error message)."""
     rows = []
     for p in report.portfolios:
-        err = getattr(p, "error", None)
+        err = p.error
         rows.append(
             {
                 "portfolio_id": p.portfolio_id,
@@ -130,7 +131,7 @@ def portfolio_frame(report: Any) -> pd.DataFrame:
                 "drift_dollars": _f(p.drift_dollars),
                 "out_of_band": int(p.out_of_band or 0),
                 "needs_rebalance": bool(p.needs_rebalance),
-                "error": None if err is None else getattr(err, "message", str(err)),
+                "error": None if err is None else err.message,
             }
         )
     frame = pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
@@ -139,7 +140,7 @@ def portfolio_frame(report: Any) -> pd.DataFrame:
     return frame
 
 
-def row_frame(report: Any, ticker_of: Mapping[str, str]) -> pd.DataFrame:
+def row_frame(report: DriftReport, ticker_of: Mapping[str, str]) -> pd.DataFrame:
     """One row per (portfolio, security) of a ``DriftReport``; ``ticker`` falls back to the id."""
     rows = [
         {
@@ -159,7 +160,7 @@ def row_frame(report: Any, ticker_of: Mapping[str, str]) -> pd.DataFrame:
             "in_band": bool(r.in_band),
             "position": int(r.position),
             "relative": _relative(r.relative_drift, r.drift),
-            "in_model": bool(getattr(r, "in_model", r.target != 0)),
+            "in_model": bool(r.in_model),
         }
         for r in report.rows
     ]

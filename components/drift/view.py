@@ -30,6 +30,8 @@ from components.tables import (
     fmt_pct,
     fmt_when,
 )
+from data.snapshot import build_market_snapshot
+from engine.drift import analyse_drift
 from engine.errors import ErrorInfo
 from engine.models import InvestmentModel
 
@@ -46,9 +48,6 @@ def _progress_callback(bar: Any, label: str) -> Callable[[int, int], None]:
 
 def build_view(model: InvestmentModel, progress: Callable[..., None] | None = None) -> DriftView:
     """Fetch the market snapshot of ``model``'s portfolios and analyse their drift (typed errors propagate)."""
-    from data.snapshot import build_market_snapshot
-    from engine.drift import analyse_drift
-
     started = time.perf_counter()
     services = resources.services()
     snap = build_market_snapshot(services, model, progress=progress)
@@ -61,7 +60,7 @@ def build_view(model: InvestmentModel, progress: Callable[..., None] | None = No
         rows=frames.row_frame(report, ticker_of),
         failures=dict(snap.failures),
         seconds=time.perf_counter() - started,
-        requests=int(getattr(snap, "requests", 0) or 0),
+        requests=snap.requests,
     )
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from components import feedback, resources, state
 from components.models import keys as models_keys
-from components.models.draft import ModelDraft, draft_from_model, model_changes, rebase
+from components.models.draft import DraftCheck, ModelDraft, draft_from_model, model_changes, rebase
 from components.tables import fmt_when, names_preview, short_id
 from engine.errors import EngineError, NotFound, VersionConflict
 from engine.models import InvestmentModel
@@ -264,7 +264,9 @@ def render_conflict(draft: ModelDraft, ticker_of: Mapping[str, str]) -> None:
 
 
 # --- save ---------------------------------------------------------------------------------------------------------
-def save_draft(draft: ModelDraft, name: str, rows: list[dict[str, Any]], check: Any, names: Mapping[str, str]) -> None:
+def save_draft(
+    draft: ModelDraft, name: str, rows: list[dict[str, Any]], check: DraftCheck, names: Mapping[str, str]
+) -> None:
     """Create or replace the model (version-checked); on a lost race keep the edits and open the conflict panel."""
     label = name.strip() or "(unnamed)"
     if not check.ok:
@@ -299,8 +301,6 @@ def save_draft(draft: ModelDraft, name: str, rows: list[dict[str, Any]], check: 
         else:
             feedback.show(err, f"save model '{label}'")
         return
-    if not isinstance(saved, InvestmentModel):  # a repository answering with an id only
-        saved = repo.get_model(getattr(saved, "model_id", saved))
     state.put(models_keys.MODELS_DRAFT, draft_from_model(saved))
     state.put(models_keys.MODELS_CONFLICT, None)
     # the model picker follows the saved model (a dropped widget key re-initialises from the selection)
@@ -315,7 +315,7 @@ def save_draft(draft: ModelDraft, name: str, rows: list[dict[str, Any]], check: 
     st.rerun()
 
 
-def _open_conflict(draft: ModelDraft, name: str, rows: list[dict[str, Any]], check: Any) -> None:
+def _open_conflict(draft: ModelDraft, name: str, rows: list[dict[str, Any]], check: DraftCheck) -> None:
     try:
         theirs = resources.model_repo().get_model(draft.model_id)
     except NotFound:

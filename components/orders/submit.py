@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 from components.rebalance.store import SubmissionOutcome, order_key
+from data.services import OrderClient, OrderRequest
 from engine.errors import EngineError
 from engine.orders import OrderRow
 
 
-def order_requests(rows: Sequence[OrderRow], use_limit_price: bool = False) -> list[Any]:
+def order_requests(rows: Sequence[OrderRow], use_limit_price: bool = False) -> list[OrderRequest]:
     """``data.services`` order requests for the rows: market orders, or the rebalance price as the limit."""
-    from data.services.types import OrderRequest
-
     return [
         OrderRequest(
             portfolio_id=r.portfolio_id,
@@ -33,7 +31,7 @@ def order_requests(rows: Sequence[OrderRow], use_limit_price: bool = False) -> l
 
 
 def submit_orders(
-    order_client: Any, rows: Sequence[OrderRow], use_limit_price: bool = False
+    order_client: OrderClient, rows: Sequence[OrderRow], use_limit_price: bool = False
 ) -> dict[str, SubmissionOutcome]:
     """Send ``rows``; return the outcome of every row keyed by ``order_key``.
 

@@ -42,8 +42,10 @@ from components.orders.keys import (
 from components.orders.submit import submit_orders
 from components.rebalance import store
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short
+from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
 from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
+from engine.record import build_record
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ BLOCK_CONFIG = column_config(BLOCK_TABLE)
 
 def rows_of(scenario: store.Scenario) -> list[OrderRow]:
     """The scenario's proposed orders, stamped with its rebalance id once saved (cached on the scenario)."""
-    prices = getattr(scenario.snapshot, "prices", None) or {}
+    prices = scenario.snapshot.prices
     return _cached(
         scenario,
         ("rows", scenario.saved_rebalance_id),
@@ -164,9 +166,6 @@ def save_scenario(scenario: store.Scenario) -> str:
 
     Raises ``VersionConflict`` when the model changed since the run (the record is then not written).
     """
-    from data.repositories import save_run
-    from engine.record import build_record
-
     record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at)
     saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version)
     return saved.rebalance_id

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import resources
 from components.columns import names
 from components.rebalance import store
 from components.rebalance.charts import cash_figure, drift_reduction_figure, scenario_compare_figure, weights_figure
@@ -21,6 +22,7 @@ from components.rebalance.frames import (
     positions_frame,
 )
 from components.rebalance.keys import COMPARE, DELETE, PICK, PORTFOLIO_PICK, RETRY
+from components.rebalance.run import retry_timed_out
 from components.tables import (
     as_percent,
     column_config,
@@ -136,9 +138,6 @@ def _retry(scenario: store.Scenario) -> None:
         help="Same frozen prices; the results replace the failed ones.",
     ):
         return
-    from components import resources
-    from components.rebalance.run import retry_timed_out
-
     with st.status(f"Retrying {timed_out:,} portfolio(s)…", expanded=True) as status:
         bar = st.progress(0.0, text="Solving…")
         retry_timed_out(

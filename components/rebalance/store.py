@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from components.rebalance.keys import CURRENT, SCENARIOS, SNAPSHOTS
+from data.snapshot import MarketSnapshot
 from engine.models import InvestmentModel, PortfolioResult, RebalanceOptions
 from engine.scenarios import PortfolioMetrics, ScenarioSummary, portfolio_metrics, summarise
 
@@ -83,7 +84,7 @@ class Scenario:
     params: ScenarioParams
     model: InvestmentModel
     run_model: InvestmentModel
-    snapshot: Any  # data.snapshot.MarketSnapshot: prices frozen for this scenario
+    snapshot: MarketSnapshot  # prices frozen for this scenario
     results: list[PortfolioResult]
     tickers: dict[str, str] = field(default_factory=dict)
     out_of_band_before: dict[str, bool] = field(default_factory=dict)
@@ -107,8 +108,8 @@ class Scenario:
         self.cache.clear()
 
     @property
-    def snapshot_time(self) -> dt.datetime | None:
-        return getattr(self.snapshot, "taken_at", None)
+    def snapshot_time(self) -> dt.datetime:
+        return self.snapshot.taken_at
 
     @property
     def metrics(self) -> list[PortfolioMetrics]:
@@ -230,13 +231,18 @@ def snapshot_key(model_id: str, portfolio_ids: tuple[str, ...]) -> tuple[str, tu
     return model_id, tuple(sorted(portfolio_ids))
 
 
-def frozen_snapshot(model_id: str, portfolio_ids: tuple[str, ...], store: MutableMapping[str, Any] | None = None):
+def frozen_snapshot(
+    model_id: str, portfolio_ids: tuple[str, ...], store: MutableMapping[str, Any] | None = None
+) -> MarketSnapshot | None:
     """The snapshot already taken for this model and scope, if any (prices frozen across its scenarios)."""
     return _store(store).setdefault(SNAPSHOTS, {}).get(snapshot_key(model_id, portfolio_ids))
 
 
 def keep_snapshot(
-    model_id: str, portfolio_ids: tuple[str, ...], snapshot: Any, store: MutableMapping[str, Any] | None = None
+    model_id: str,
+    portfolio_ids: tuple[str, ...],
+    snapshot: MarketSnapshot,
+    store: MutableMapping[str, Any] | None = None,
 ) -> None:
     _store(store).setdefault(SNAPSHOTS, {})[snapshot_key(model_id, portfolio_ids)] = snapshot
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -32,6 +31,7 @@ from components.rebalance.keys import (
 )
 from components.rebalance.run import RunRequest, run_scenario
 from components.tables import drift_col, fmt_money, target_col
+from data.services import GlobeCoServices
 from engine.errors import InvalidInput
 from engine.models import InvestmentModel, Position, RebalanceOptions
 from engine.scenarios import model_with_overrides, positions_differ
@@ -232,7 +232,7 @@ def show_cancelled() -> None:
         )
 
 
-def execute(request: RunRequest, services: Any, workers: int | None = None) -> store.Scenario | None:
+def execute(request: RunRequest, services: GlobeCoServices, workers: int | None = None) -> store.Scenario | None:
     """Run in st.status with a progress bar and a Cancel button; add the scenario to the session on success."""
     with st.status(f"Running “{request.name}”…", expanded=True) as status:
         bar = st.progress(0.0, text="Starting…")
@@ -275,8 +275,7 @@ def snapshot_note(model: InvestmentModel, portfolio_ids: tuple[str, ...]) -> Non
         )
         return
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    taken = getattr(snap, "taken_at", None)
-    when = f"{taken:%H:%M:%S} UTC" if taken else "the first run"
+    when = f"{snap.taken_at:%H:%M:%S} UTC"
     c1.caption(
         f"Prices and holdings frozen at {when} for this scope "
         f"({len(snap.prices):,} prices, cash {fmt_money(sum(p.cash for p in snap.portfolios))})."

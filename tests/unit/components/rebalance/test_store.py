@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal as D
 
 import pytest
 
 from components.rebalance import store
+from data.snapshot import MarketSnapshot
 from engine.models import InvestmentModel, PortfolioResult, RebalanceOptions
+
+TAKEN = dt.datetime(2026, 3, 2, 14, 5, 9, tzinfo=dt.UTC)
 
 
 def make(name="Scenario 1", results=()):
     model = InvestmentModel(model_id="e" * 24, name="Core", version=3)
     params = store.ScenarioParams(model_id="e" * 24, portfolio_ids=("p" * 24,), all_portfolios=True)
-    return store.Scenario(name=name, params=params, model=model, run_model=model, snapshot=None,
+    snapshot = MarketSnapshot(model, TAKEN, ("p" * 24,), [], {}, {}, {}, requests=0)
+    return store.Scenario(name=name, params=params, model=model, run_model=model, snapshot=snapshot,
                           results=list(results))  # fmt: skip
 
 
@@ -72,4 +77,4 @@ def test_labels_and_summary():
     assert store.ScenarioParams("e" * 24, ("p" * 24,), True).min_cash_label() == "none"
     sc = make(results=[PortfolioResult(portfolio_id="p" * 24, status="infeasible", diagnosis="too small")])
     assert sc.summary.infeasible == 1 and sc.metrics[0].diagnosis == "too small"
-    assert sc.parameter_labels()["Model"] == "Core (v3)"
+    assert sc.parameter_labels()["Model"] == "Core (v3)" and sc.parameter_labels()["Snapshot"] == "14:05:09 UTC"
