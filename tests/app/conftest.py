@@ -1,7 +1,7 @@
 """AppTest fixtures for every page (streamlit-guide §3.2), shared by the page tests of issues #5 and #6.
 
 - ``simulator`` / ``sim_transport`` (from ``tests/support/simulator.py``): the in-process GlobeCo simulator (demo
-  dataset, fixed prices) and an httpx transport into it; inject faults with ``inject_fault(simulator, ...)``.
+  dataset, fixed prices) and an httpx transport into it; inject faults with ``tests.app.support.inject_fault(simulator, ...)``.
 - ``at``: ``AppTest`` of ``app.py`` on a fresh embedded database (``mongoeco:///<tmp>/t.sqlite3``) with the demo
   models seeded, the services served by ``simulator`` through an httpx transport; already run once.
 - ``empty_at``: the same on an empty database (no demo models).
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,18 +53,6 @@ def _clear_caches() -> Iterator[None]:
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
-
-
-def inject_fault(sim: Any, **fault: Any) -> None:
-    """Add a fault rule (``data.simulator.config.Fault`` fields: kind, service, endpoint, status, count ...)."""
-    from data.simulator.config import Fault
-
-    sim.sim.faults.add([Fault(**fault)])
-
-
-def clear_faults(sim: Any) -> None:
-    """Remove every fault rule."""
-    sim.sim.faults.clear()
 
 
 @pytest.fixture
@@ -120,27 +107,3 @@ def repo() -> Callable[[], Any]:
 
 
 # --- reading the element tree -------------------------------------------------------------------------------------
-def texts(at: AppTest, kind: str) -> list[str]:
-    """Values of every element of ``kind`` ("error", "warning", "info", "success", "toast", "caption", ...)."""
-    return [str(e.value) for e in getattr(at, kind)]
-
-
-def figures(at: AppTest) -> list[dict[str, Any]]:
-    """Every plotly chart of the page as a figure dict."""
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-
-
-def plotly_array(value: Any) -> list[Any]:
-    """A figure array as a list: plotly 6+ writes numeric arrays as ``{"dtype", "bdata"}`` (base64)."""
-    if isinstance(value, dict) and "bdata" in value:
-        import base64
-
-        import numpy as np
-
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
-    return list(value)
-
-
-def no_exception(at: AppTest) -> bool:
-    """True when no exception element (a traceback box) was rendered."""
-    return len(at.exception) == 0

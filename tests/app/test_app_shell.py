@@ -15,7 +15,7 @@ from engine.errors import (
     VersionConflict,
     Violation,
 )
-from tests.app.conftest import inject_fault, no_exception, texts
+from tests.app.support import inject_fault, no_exception, texts
 
 PAGES = {
     "pages/models.py": "Investment models",

@@ -13,8 +13,7 @@ from components.drift import keys as drift_keys
 from components.models import keys as models_keys
 from data.demo import load_demo
 from engine.models import RebalanceRecord, RecordPortfolio
-from tests.app.conftest import figures, inject_fault, no_exception, plotly_array, texts
-from tests.app.test_models_page import model_id
+from tests.app.support import figures, inject_fault, model_id, no_exception, plotly_array, texts
 
 DEMO = load_demo()
 TICKER = {s.security_id: s.ticker for s in DEMO.securities}

@@ -7,9 +7,18 @@ import pytest
 
 from components import resources
 from components.history import keys as history_keys
-from tests.app.conftest import no_exception, texts
-from tests.app.test_orders_page import save, whatif_then_orders
-from tests.app.test_rebalance_page import frame_with, metric, models_by_name, open_page, run_whatif, scenarios
+from tests.app.support import (
+    frame_with,
+    metric,
+    models_by_name,
+    no_exception,
+    open_page,
+    run_whatif,
+    save,
+    scenarios,
+    texts,
+    whatif_then_orders,
+)
 
 PAGE = "pages/history.py"
 

@@ -9,7 +9,7 @@ from components import resources
 from components.models import keys as models_keys
 from data.demo import load_demo
 from engine.models import Position
-from tests.app.conftest import clear_faults, inject_fault, no_exception, texts
+from tests.app.support import clear_faults, inject_fault, model_id, no_exception, open_model, texts
 
 DEMO = load_demo()
 
@@ -26,16 +26,6 @@ def row(ticker: str, target: float, low: float = 0.05, high: float = 0.05) -> di
 
 def edits(edited: dict | None = None, added: list | None = None, deleted: list | None = None) -> dict:
     return {"edited_rows": edited or {}, "added_rows": added or [], "deleted_rows": deleted or []}
-
-
-def model_id(repo, name: str) -> str:
-    (m,) = repo().list_models(offset=0, limit=10, name_contains=name)
-    return m.model_id
-
-
-def open_model(at, repo, name: str):
-    at.selectbox(key=models_keys.MODELS_OPEN_PICK).set_value(model_id(repo, name)).run()
-    return at.button(key="models_edit").click().run()
 
 
 def all_text(at) -> str:

@@ -9,8 +9,7 @@ from decimal import Decimal
 from components.models import keys as models_keys
 from components.models.csv_io import parse_positions_csv, positions_to_csv
 from data.demo import load_demo
-from tests.app.conftest import no_exception, texts
-from tests.app.test_models_page import model_id, open_model
+from tests.app.support import model_id, no_exception, open_model, texts
 
 DEMO = load_demo()
 IDS = {s.security_id: s.ticker for s in DEMO.securities}

@@ -7,17 +7,18 @@ from decimal import Decimal
 
 from components.orders import keys as orders_keys
 from engine.orders import order_rows, side_totals
-from tests.app.conftest import clear_faults, inject_fault, no_exception, texts
-from tests.app.test_rebalance_page import frame_with, metric, models_by_name, open_page, run_whatif, scenarios
+from tests.app.support import (
+    clear_faults,
+    frame_with,
+    inject_fault,
+    metric,
+    no_exception,
+    save,
+    texts,
+    whatif_then_orders,
+)
 
 PAGE = "pages/orders.py"
-
-
-def whatif_then_orders(at, repo, name="Technology Leaders", **params):
-    run_whatif(open_page(at, models_by_name(repo)[name]), **params)
-    at.switch_page(PAGE).run()
-    assert no_exception(at), [e.value for e in at.exception]
-    return scenarios(at)[-1]
 
 
 def test_without_a_scenario_the_page_points_to_the_what_if(at):
@@ -54,12 +55,6 @@ def test_blotter_totals_and_filters(at, repo):
     assert blocks["quantity"].sum() == float(sum(r.quantity for r in rows))
     assert at.get("download_button")[0].proto.label == "Download orders CSV"
     assert [b.proto.label for b in at.get("download_button")] == ["Download orders CSV", "Download block orders CSV"]
-
-
-def save(at):
-    at.button(key="orders_save").click().run()
-    at.button(key="orders_confirm_save").click().run()
-    assert no_exception(at), [e.value for e in at.exception]
 
 
 def test_save_persists_exactly_the_reviewed_scenario(at, repo):

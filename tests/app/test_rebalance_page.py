@@ -11,50 +11,22 @@ from decimal import Decimal
 import pytest
 
 from components.rebalance import keys as rebalance_keys
-from components.rebalance import run, store
+from components.rebalance import run
 from engine.models import PortfolioResult
-from tests.app.conftest import figures, inject_fault, no_exception, texts
+from tests.app.support import (
+    figures,
+    frame_with,
+    inject_fault,
+    metric,
+    models_by_name,
+    no_exception,
+    open_page,
+    run_whatif,
+    scenarios,
+    texts,
+)
 
 PAGE = "pages/rebalance.py"
-
-
-# --- helpers shared by the orders and history page tests -----------------------------------------------------------
-def models_by_name(repo) -> dict:
-    return {m.name: m for m in repo().list_models()}
-
-
-def open_page(at, model=None):
-    """Switch to the what-if page, optionally picking ``model``."""
-    at.switch_page(PAGE).run()
-    if model is not None:
-        at.selectbox(key=rebalance_keys.MODEL_PICK).set_value(model.model_id).run()
-    return at
-
-
-def run_whatif(at, min_cash=None, min_cash_pct=None, time_limit=None):
-    """Set the parameters that are given and press "Run what-if"."""
-    if min_cash is not None:
-        at.number_input(key=rebalance_keys.MIN_CASH).set_value(min_cash)
-    if min_cash_pct is not None:
-        at.number_input(key=rebalance_keys.MIN_CASH_PCT).set_value(min_cash_pct)
-    if time_limit is not None:
-        at.number_input(key=rebalance_keys.TIME_LIMIT).set_value(time_limit)
-    at.button(key=rebalance_keys.RUN).click().run()
-    assert no_exception(at), [e.value for e in at.exception]
-    return at
-
-
-def scenarios(at) -> list[store.Scenario]:
-    return list(at.session_state[rebalance_keys.SCENARIOS]) if rebalance_keys.SCENARIOS in at.session_state else []
-
-
-def metric(at, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def frame_with(at, column: str):
-    """The first st.dataframe whose columns include ``column``."""
-    return next(df.value for df in at.dataframe if column in df.value.columns)
 
 
 # --- tests ---------------------------------------------------------------------------------------------------------
