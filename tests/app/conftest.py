@@ -1,7 +1,8 @@
 """AppTest fixtures for every page (streamlit-guide §3.2), shared by the page tests of issues #5 and #6.
 
 - ``simulator`` / ``sim_transport`` (from ``tests/support/simulator.py``): the in-process GlobeCo simulator (demo
-  dataset, fixed prices) and an httpx transport into it; inject faults with ``tests.app.support.inject_fault(simulator, ...)``.
+  dataset, fixed prices) and an httpx transport into it; inject faults with
+  ``tests.app.support.inject_fault(simulator, ...)`` (the non-fixture helpers all live in ``tests/app/support.py``).
 - ``at``: ``AppTest`` of ``app.py`` on a fresh embedded database (``mongoeco:///<tmp>/t.sqlite3``) with the demo
   models seeded, the services served by ``simulator`` through an httpx transport; already run once.
 - ``empty_at``: the same on an empty database (no demo models).
