@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,22 +150,21 @@ def portfolios() -> pd.DataFrame:
 
 def portfolio_names() -> dict[str, str]:
     """Portfolio id -> name; soft: when the Portfolio Service fails, says so and returns {} (ids are shown)."""
-    try:
-        listed = portfolios()
-    except Exception as err:  # names are a convenience: every page still works with ids
-        feedback.show(err, "load portfolio names (ids are shown instead)")
-        return {}
-    return dict(zip(listed["portfolio_id"], listed["name"], strict=True))
+    return _soft_map(portfolios, "portfolio_id", "name", "load portfolio names (ids are shown instead)")
 
 
 def tickers() -> dict[str, str]:
     """Security id -> ticker; soft: when the Security Service fails, says so and returns {} (ids are shown)."""
+    return _soft_map(securities, "security_id", "ticker", "load tickers (security ids are shown instead)")
+
+
+def _soft_map(load: Callable[[], pd.DataFrame], key: str, value: str, action: str) -> dict[str, str]:
     try:
-        listed = securities()
-    except Exception as err:  # tickers are a convenience: records and results hold every id
-        feedback.show(err, "load tickers (security ids are shown instead)")
+        listed = load()
+    except Exception as err:  # names and tickers are a convenience: every page still works with ids
+        feedback.show(err, action)
         return {}
-    return dict(zip(listed["security_id"], listed["ticker"], strict=True))
+    return dict(zip(listed[key], listed[value], strict=True))
 
 
 def clear_reference_data() -> None:

@@ -152,16 +152,7 @@ def portfolio_frame(metrics: Sequence[PortfolioMetrics]) -> pd.DataFrame:
             }
         )
     frame = pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
-    numeric = [
-        "market_value",
-        "cash_before",
-        "cash_after",
-        "cash_change",
-        "cash_change_pct",
-        "drift_before",
-        "drift_after",
-        "turnover",
-    ]
+    numeric = [c.name for c in PORTFOLIO_TABLE if c.kind in ("money", "pct")]
     frame[numeric] = frame[numeric].astype("float64")  # missing numbers (failed portfolios) become blank, not "None"
     return frame
 
