@@ -326,19 +326,22 @@ def throughput(seed: int, batch: Batch, repeat: int) -> dict[str, float]:
 
 
 def milp_batch(singles: list[Single]) -> None:
-    """All binding portfolios in one call (their own cash floors), in-process and in a spawn pool."""
+    """All binding portfolios in one solver call (their own cash floors), in-process and in a spawn pool.
+
+    Each portfolio has its own floor amount, which ``RebalanceOptions`` does not express (one amount and one share
+    of MV per run), so this section calls the solver layer (``engine.solver.solve_batch``, one floor per row).
+    """
     model, prices = singles[0].model, singles[0].prices
     ports = [s.portfolio for s in singles]
-    floors = {s.portfolio.portfolio_id: s.min_cash for s in singles}
-    say(f"   MILP-heavy batch: {len(ports)} binding portfolios in one call (min_cash_by_portfolio)")
+    arrays = arrays_of(model, prices)
+    mills = [mills_of(market_value(p.cash, p.holdings, prices)) for p in ports]
+    floors = [s.min_cash for s in singles]
+    say(f"   MILP-heavy batch: {len(ports)} binding portfolios in one solver call (solve_batch, a floor per row)")
     answers = {}
     for workers in (1, 2):
-        results, seconds = timed(
-            lambda w=workers: rebalance_portfolios(
-                model, prices, ports, RebalanceOptions(), workers=w, min_cash_by_portfolio=floors
-            )
-        )
-        answers[workers] = [r.drifts for r in results]
+        sol, seconds = timed(lambda w=workers: solve_batch(arrays, mills, floors, workers=w))
+        results = [{"status": status} for status in sol.status]
+        answers[workers] = sol.quantities.tolist()
         if workers == 1:
             pool = "in-process"
         elif len(ports) >= POOL_MIN_PROBLEMS:
@@ -347,7 +350,7 @@ def milp_batch(singles: list[Single]) -> None:
             pool = f"fewer than {POOL_MIN_PROBLEMS} MILPs: in-process, no pool"
         say(
             f"     workers={workers}: {seconds:7.2f} s   {len(ports) / seconds:7.1f} portfolios/s   "
-            f"optimal {sum(r.status == 'optimal' for r in results)}   ({pool})"
+            f"optimal {sum(r['status'] == 'optimal' for r in results)}   ({pool})"
         )
     say(f"     same answers with 1 and 2 workers: {answers[1] == answers[2]}")
 
@@ -428,10 +431,8 @@ def binding_floor(sample: int) -> None:
     demo = load_demo()
     model = next(m for m in demo.models if m.name == "Global Equity Core")
     ports = [demo.holdings(pid) for pid in model.portfolios]
-    floors = {
-        p.portfolio_id: (market_value(p.cash, p.holdings, demo.prices) * Decimal("0.07")).quantize(Decimal("0.01"))
-        for p in ports
-    }
+    options = RebalanceOptions(min_cash_fraction=Decimal("0.07"))
+    floors = {p.portfolio_id: options.cash_floor(market_value(p.cash, p.holdings, demo.prices)) for p in ports}
     say(f"5. Binding cash floor: demo model 'Global Equity Core', {len(ports):,} portfolios, minimum cash 7 % of MV")
     arrays = arrays_of(model, demo.prices)
     pending = solve_closed_form(
@@ -453,11 +454,7 @@ def binding_floor(sample: int) -> None:
     )
     milp.shutdown_pool()
     for label, workers in (("1 process", 1), ("2 workers, pool start", 2), ("2 workers, warm pool", 2)):
-        results, seconds = timed(
-            lambda w=workers: rebalance_portfolios(
-                model, demo.prices, ports, RebalanceOptions(), workers=w, min_cash_by_portfolio=floors
-            )
-        )
+        results, seconds = timed(lambda w=workers: rebalance_portfolios(model, demo.prices, ports, options, workers=w))
         say(
             f"   engine, end to end ({label:<22}) {seconds:6.2f} s   "
             f"optimal {sum(r.status == 'optimal' for r in results):,}"

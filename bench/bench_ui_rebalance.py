@@ -3,8 +3,8 @@
 Times what the "Run what-if" button does after the click — market snapshot (in-process simulator), cash floors,
 engine solve in chunks, scenario metrics — and what the Orders page derives from it: order rows with reasons,
 the orders CSV and the block (aggregated) CSV. Two cash-floor settings are compared in the same run: a fixed
-amount, and a floor in % of MV (every portfolio its own floor, passed as ``min_cash_by_portfolio`` in the same
-chunked calls). Prints medians and ratios; no assertion on time.
+amount, and a floor in % of MV (``RebalanceOptions.min_cash_fraction``: the engine gives every portfolio its own
+floor in the same chunked calls). Prints medians and ratios; no assertion on time.
 
     .venv/bin/python bench/bench_ui_rebalance.py [--runs 3] [--model "Global Equity Core"]
 """
@@ -20,12 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.rebalance_run import out_of_band_flags, solve
-from components.scenarios import ScenarioParams
+from components.rebalance.run import out_of_band_flags, solve
+from components.rebalance.store import ScenarioParams
 from data.demo import load_demo
 from data.services import build_services
 from data.settings import Settings
 from data.snapshot import build_market_snapshot
+from engine.models import RebalanceOptions
 from engine.orders import aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv
 from engine.scenarios import scenario_summary
 
@@ -53,9 +54,8 @@ def main() -> int:
             rows.setdefault("market snapshot", []).append(t_snap)
             counts["market snapshot"] = f"{len(snap.portfolios):,} portfolios, {snap.requests:,} requests"
             for label, amount, fraction in (("amount $1,000", "1000", "0"), ("1 % of MV", "0", "0.01")):
-                params = ScenarioParams(
-                    model.model_id or "x" * 24, tuple(model.portfolios), True, Decimal(amount), Decimal(fraction), 30.0
-                )
+                options = RebalanceOptions(min_cash=Decimal(amount), min_cash_fraction=Decimal(fraction))
+                params = ScenarioParams(model.model_id or "x" * 24, tuple(model.portfolios), True, options)
                 results, t_solve = timed(solve, model, snap, params, lambda f, t: None, 1)
                 rows.setdefault(f"solve, floor {label}", []).append(t_solve)
                 flags, t_flags = timed(out_of_band_flags, model, snap, results)

@@ -33,8 +33,8 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 def run_once(services: Any, model: Any) -> dict[str, float]:
     """One pass of the page's work; returns seconds per stage."""
-    from components import drift_charts
-    from components import drift_frames as frames
+    from components.drift import charts as drift_charts
+    from components.drift import frames
     from data.snapshot import build_market_snapshot
     from engine.drift import analyse_drift
 

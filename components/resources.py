@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
+from components import feedback
+from data.mongo import describe_backend, ensure_indexes, get_client, get_database
+from data.repositories import ModelRepository, RebalanceRepository
+from data.seed import demo_models, seed_demo_models
+from data.services import GlobeCoServices, build_services
 from data.settings import Settings
 from engine.errors import InvalidInput, Violation
 
@@ -35,9 +42,9 @@ def _secrets_overlay() -> dict[str, Any]:
         return {}
     flat: dict[str, Any] = {}
     section = raw.pop("settings", None)
-    for source in (raw, section if isinstance(section, dict) or hasattr(section, "items") else {}):
+    for source in (raw, section if isinstance(section, Mapping) else {}):
         for key, value in dict(source).items():
-            if not hasattr(value, "items"):
+            if not isinstance(value, Mapping):  # another [table] of secrets.toml: not a setting
                 flat[str(key).lower()] = value
     return flat
 
@@ -68,32 +75,26 @@ def settings() -> Settings:
         ) from None
 
 
-def service_transport() -> Any:
+def service_transport() -> httpx.BaseTransport | None:
     """Transport handed to the service clients; None lets ``data.services`` choose (tests patch this)."""
     return None
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda s: s.close())
-def services() -> Any:
+def services() -> GlobeCoServices:
     """The GlobeCo service clients (embedded simulator when a service has no URL)."""
-    from data.services import build_services
-
     return build_services(settings(), transport=service_transport())
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda c: c.close())
-def mongo_client() -> Any:
+def mongo_client() -> Any:  # data.mongo.get_client: a pymongo or a mongoeco client (no common type)
     """The MongoDB client chosen by ``MONGODB_URI`` (embedded mongoeco by default)."""
-    from data.mongo import get_client
-
     return get_client(settings().mongodb_uri)
 
 
 @st.cache_resource(show_spinner=False)
 def mongo_db() -> Any:
     """The ``order-generation`` database with its indexes ensured."""
-    from data.mongo import ensure_indexes, get_database
-
     db = get_database(mongo_client())
     ensure_indexes(db)
     return db
@@ -107,18 +108,14 @@ def demo_seed_enabled() -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     s = settings()
-    return all(getattr(s, f"{name}_url", None) in (None, "") for name in SERVICE_NAMES)
+    return all(s.service_url(name) in (None, "") for name in SERVICE_NAMES)
 
 
 @st.cache_resource(show_spinner=False)
-def model_repo() -> Any:
+def model_repo() -> ModelRepository:
     """The model repository; on first use of an empty database, seeds the demo models (see ``DEMO_SEED``)."""
-    from data.repositories import ModelRepository
-
     repo = ModelRepository(mongo_db())
     if demo_seed_enabled():
-        from data.seed import demo_models, seed_demo_models
-
         added = seed_demo_models(repo, demo_models())
         if added:
             log.info("seeded %d demo models", added)
@@ -126,10 +123,8 @@ def model_repo() -> Any:
 
 
 @st.cache_resource(show_spinner=False)
-def rebalance_repo() -> Any:
+def rebalance_repo() -> RebalanceRepository:
     """The saved-rebalance repository."""
-    from data.repositories import RebalanceRepository
-
     return RebalanceRepository(mongo_db())
 
 
@@ -151,6 +146,25 @@ def portfolios() -> pd.DataFrame:
     rows = [{"portfolio_id": p.portfolio_id, "name": p.name} for p in services().portfolio.all_portfolios()]
     df = pd.DataFrame(rows, columns=["portfolio_id", "name"])
     return df.sort_values(["name", "portfolio_id"], ignore_index=True)
+
+
+def portfolio_names() -> dict[str, str]:
+    """Portfolio id -> name; soft: when the Portfolio Service fails, says so and returns {} (ids are shown)."""
+    return _soft_map(portfolios, "portfolio_id", "name", "load portfolio names (ids are shown instead)")
+
+
+def tickers() -> dict[str, str]:
+    """Security id -> ticker; soft: when the Security Service fails, says so and returns {} (ids are shown)."""
+    return _soft_map(securities, "security_id", "ticker", "load tickers (security ids are shown instead)")
+
+
+def _soft_map(load: Callable[[], pd.DataFrame], key: str, value: str, action: str) -> dict[str, str]:
+    try:
+        listed = load()
+    except Exception as err:  # names and tickers are a convenience: every page still works with ids
+        feedback.show(err, action)
+        return {}
+    return dict(zip(listed[key], listed[value], strict=True))
 
 
 def clear_reference_data() -> None:
@@ -179,13 +193,11 @@ def backend_status() -> list[BackendStatus]:
         health = svc.health()
         for name in SERVICE_NAMES:
             h = health.get(name)
-            ok = None if h is None else bool(getattr(h, "ok", h))
-            out.append(BackendStatus(name, str(described.get(name, "?")), ok, str(getattr(h, "detail", "") or "")))
+            target = str(described.get(name, "?"))
+            out.append(BackendStatus(name, target, None) if h is None else BackendStatus(name, target, h.ok, h.detail))
     except Exception as err:  # the status block must render even when the service layer cannot start
         log.warning("service status unavailable: %s", err)
         out.extend(BackendStatus(name, "unknown", False, "client could not start") for name in SERVICE_NAMES)
-    from data.mongo import describe_backend
-
     where = "database"
     try:
         where = describe_backend(settings().mongodb_uri)  # credentials redacted

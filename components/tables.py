@@ -7,11 +7,14 @@ metrics, captions and messages uses the ``fmt_*`` helpers. Weights are fractions
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from components.columns import Col
 from engine.validation import MAX_TARGET, TARGET_STEP
 
 Number = float | int | Decimal
@@ -170,5 +173,34 @@ def when_col(label: str, help: str | None = None) -> st.column_config.DatetimeCo
     return st.column_config.DatetimeColumn(label, help=help, format="MMM DD, YYYY HH:mm")
 
 
-DRIFT_PP_HELP = "Current weight minus target, in percentage points (pp) of portfolio market value."
-RELATIVE_HELP = "Drift divided by the band width on its side: 0 on target, ±1 at the band edge, beyond ±1 out of band."
+def column_config(spec: Sequence[Col]) -> dict[str, Any]:
+    """The Streamlit ``column_config`` of a table spec (see :mod:`components.columns`)."""
+    return {c.name: _column(c) for c in spec}
+
+
+def _column(c: Col) -> Any:
+    cc = st.column_config
+    match c.kind:
+        case "plain":
+            return c.label
+        case "text":
+            return cc.TextColumn(c.label, help=c.help, width=c.width)
+        case "money":
+            return money_col(c.label, c.help)
+        case "qty":
+            return qty_col(c.label, c.help)
+        case "count":
+            return count_col(c.label, c.help)
+        case "int" | "number":
+            return cc.NumberColumn(c.label, help=c.help, format=c.fmt or "%d", width=c.width)
+        case "pct":
+            return pct_col(c.label, c.help, dp=c.dp)
+        case "pp":
+            return pp_col(c.label, c.help)
+        case "flag":
+            return cc.CheckboxColumn(c.label, help=c.help, width=c.width)
+        case "date":
+            return cc.DateColumn(c.label, help=c.help, format="YYYY-MM-DD")
+        case "when":
+            return when_col(c.label, c.help)
+    raise ValueError(f"unknown column kind {c.kind!r} of column {c.name!r}")

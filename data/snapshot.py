@@ -14,7 +14,7 @@ import contextvars
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -235,3 +235,24 @@ def _data_error(
             "securities": [{"security_id": s, "ticker": tickers.get(s), "problem": problems[s]} for s in bad],
         },
     )
+
+
+def with_prices_for(services: GlobeCoServices, snapshot: MarketSnapshot, security_ids: Sequence[str]) -> MarketSnapshot:
+    """The snapshot plus a price (and security) for each of ``security_ids`` it lacks, e.g. securities that
+    per-run overrides add to a model; prices already in the snapshot are never re-read (they stay frozen).
+
+    Raises ``ExternalDataError`` naming a security the Security Service does not know or the Pricing Service
+    cannot price, and ``ServiceUnavailable`` when a service is down.
+    """
+    missing = [sid for sid in dict.fromkeys(security_ids) if sid not in snapshot.prices]
+    if not missing:
+        return snapshot
+    prices = dict(snapshot.prices)
+    securities = dict(snapshot.securities)
+    for sid in missing:
+        info = securities.get(sid) or services.security.get(sid)
+        if info is None:
+            raise ExternalDataError(f"security {sid} is unknown to the Security Service", {"security_id": sid})
+        securities[sid] = info
+        prices[sid] = services.pricing.price(info.ticker)
+    return replace(snapshot, prices=prices, securities=securities)

@@ -3,8 +3,11 @@
 Input, one batch per line (decimals as JSON strings; numbers are accepted and read exactly)::
 
     {"model": {"positions": [{"securityId", "target", "lowDrift", "highDrift"}]},
-     "prices": {"<securityId>": "<decimal>"}, "options": {"minCash": "<decimal>"},
+     "prices": {"<securityId>": "<decimal>"}, "options": {"minCash": "<decimal>", "minCashPct": "<decimal>"},
      "portfolios": [{"portfolioId", "cash": "<decimal>", "holdings": [{"securityId", "quantity": "<decimal>"}]}]}
+
+Options (product-spec 2.12), both default "0": each portfolio's cash floor is max(minCash, minCashPct·MV), exact;
+``minCashPct`` is a fraction of MV ("0.02" = 2 %).
 
 Output, one line per batch: ``{"results": [...]}`` in portfolio order, each with ``portfolioId``,
 ``status`` (optimal | infeasible | error), ``marketValue``, ``cashBefore``, ``cashAfter``,
@@ -143,8 +146,11 @@ def parse_batch(data: Any) -> Batch:
     if not isinstance(raw_prices, dict):
         raise MalformedInput("prices", f"must be a JSON object of securityId to price, got {_kind(raw_prices)}")
     prices = {sid: _decimal(v, f"prices[{sid!r}]") for sid, v in raw_prices.items()}
-    opts = _object(top.get("options", {}), "options", (), ("minCash",))
-    options = RebalanceOptions(min_cash=_decimal(opts["minCash"], "options.minCash") if "minCash" in opts else 0)
+    opts = _object(top.get("options", {}), "options", (), ("minCash", "minCashPct"))
+    options = RebalanceOptions(
+        min_cash=_decimal(opts["minCash"], "options.minCash") if "minCash" in opts else 0,
+        min_cash_fraction=_decimal(opts["minCashPct"], "options.minCashPct") if "minCashPct" in opts else 0,
+    )
     portfolios = []
     for k, raw in enumerate(_list(top["portfolios"], "portfolios")):
         path = _join("portfolios", k)

@@ -8,11 +8,13 @@ documents (``model_dump(by_alias=True)``) and accepts either spelling on input. 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from engine.exactmath import MONEY
 
 TransactionType = Literal["BUY", "SELL"]
 Status = Literal["optimal", "infeasible", "error"]
@@ -64,13 +66,28 @@ class PortfolioHoldings(DomainModel):
 
 
 class RebalanceOptions(DomainModel):
-    """Per-run options: cash floor, solver limit, tie-break and business date."""
+    """Everything that defines a run: cash floor, solver limit, tie-break and business date (product-spec 2.12).
+
+    The cash floor of a portfolio is the greater of ``min_cash`` (an amount) and ``min_cash_fraction`` of its
+    market value (:meth:`cash_floor`); both default to 0.
+    """
 
     min_cash: Decimal = Decimal(0)
+    min_cash_fraction: Decimal = Decimal(0)  # share of MV (0.02 = 2 %); the CLI's ``minCashPct``
     time_limit: float = 30.0
     tie_break: Literal["lower", "random"] = "lower"
     seed: int | None = None
     trade_date: dt.date | None = None  # None: today in the business time zone (UTC default)
+
+    def cash_floor(self, market_value: Decimal) -> Decimal:
+        """The cash floor of a portfolio of this market value: max(min_cash, min_cash_fraction · MV), exact.
+
+        A non-positive MV contributes nothing by fraction (such a portfolio never trades anyway).
+        """
+        if not self.min_cash_fraction or market_value <= 0:
+            return self.min_cash
+        with localcontext(MONEY):  # exact: a product that needed rounding would raise
+            return max(self.min_cash, market_value * self.min_cash_fraction)
 
 
 class Transaction(DomainModel):

@@ -161,34 +161,55 @@ def _order_rows(
             if tx.quantity == 0:
                 continue
             pos = positions.get(tx.security_id)
-            price = pos.price if pos is not None else prices.get(tx.security_id)
-            weight_before = weight_after = target = None
-            if pos is not None and mv is not None and mv > 0:
-                weight_before = pos.original_position_market_value / mv
-                weight_after = pos.adjusted_position_market_value / mv
-            if pos is not None:
-                target = pos.target
             rows.append(
-                OrderRow(
-                    rebalance_id=result.rebalance_id or rebalance_id,
-                    portfolio_id=result.portfolio_id,
-                    portfolio_name=result.portfolio_name,
-                    security_id=tx.security_id,
-                    ticker=tickers.get(tx.security_id),
-                    transaction_type=tx.transaction_type,
-                    quantity=tx.quantity,
-                    price=price,
-                    estimated_value=None if price is None else tx.quantity * price,
-                    trade_date=tx.trade_date,
-                    reason=order_reason(pos, mv) if pos is not None else "",
-                    weight_before=weight_before,
-                    weight_after=weight_after,
-                    target=target,
-                    fractional=tx.quantity != tx.quantity.to_integral_value(),
-                    covers_short=pos is not None and pos.original_quantity < 0,
+                _order_row(
+                    (result.rebalance_id or rebalance_id, result.portfolio_id, result.portfolio_name),
+                    (tx.transaction_type, tx.security_id, tickers.get(tx.security_id), tx.quantity, tx.trade_date),
+                    pos.price if pos is not None else prices.get(tx.security_id),
+                    pos,
+                    mv,
                 )
             )
     return rows
+
+
+def _order_row(
+    owner: tuple[str | None, str, str | None],
+    trade: tuple[TransactionType, str, str | None, Decimal, dt.date],
+    price: Decimal | None,
+    pos: RecordPosition | None,
+    market_value: Decimal | None,
+) -> OrderRow:
+    """The one builder of an order row, for a run's results and a saved record alike.
+
+    ``owner``: (rebalance id, portfolio id, portfolio name); ``trade``: (side, security id, ticker, quantity, trade
+    date). ``pos`` is the record position of the traded security (None when a result carries no positions: no
+    reason, weights or target then); weights need a positive ``market_value``.
+    """
+    rebalance_id, portfolio_id, portfolio_name = owner
+    side, security_id, ticker, quantity, trade_date = trade
+    weight_before = weight_after = None
+    if pos is not None and market_value is not None and market_value > 0:
+        weight_before = pos.original_position_market_value / market_value
+        weight_after = pos.adjusted_position_market_value / market_value
+    return OrderRow(
+        rebalance_id=rebalance_id,
+        portfolio_id=portfolio_id,
+        portfolio_name=portfolio_name,
+        security_id=security_id,
+        ticker=ticker,
+        transaction_type=side,
+        quantity=quantity,
+        price=price,
+        estimated_value=None if price is None else quantity * price,
+        trade_date=trade_date,
+        reason=order_reason(pos, market_value) if pos is not None else "",
+        weight_before=weight_before,
+        weight_after=weight_after,
+        target=pos.target if pos is not None else None,
+        fractional=quantity != quantity.to_integral_value(),
+        covers_short=pos is not None and pos.original_quantity < 0,
+    )
 
 
 def record_order_rows(
@@ -206,26 +227,15 @@ def record_order_rows(
         for pos in portfolio.positions:
             if pos.transaction_type is None or not pos.trade_quantity:
                 continue
-            rows.append(
-                OrderRow(
-                    rebalance_id=record.rebalance_id,
-                    portfolio_id=portfolio.portfolio_id,
-                    portfolio_name=name,
-                    security_id=pos.security_id,
-                    ticker=tickers.get(pos.security_id),
-                    transaction_type=pos.transaction_type,
-                    quantity=pos.trade_quantity,
-                    price=pos.price,
-                    estimated_value=pos.trade_quantity * pos.price,
-                    trade_date=pos.trade_date or record.rebalance_date.date(),
-                    reason=order_reason(pos, mv),
-                    weight_before=pos.original_position_market_value / mv if mv > 0 else None,
-                    weight_after=pos.adjusted_position_market_value / mv if mv > 0 else None,
-                    target=pos.target,
-                    fractional=pos.trade_quantity != pos.trade_quantity.to_integral_value(),
-                    covers_short=pos.original_quantity < 0,
-                )
+            trade_date = pos.trade_date or record.rebalance_date.date()
+            trade = (
+                pos.transaction_type,
+                pos.security_id,
+                tickers.get(pos.security_id),
+                pos.trade_quantity,
+                trade_date,
             )
+            rows.append(_order_row((record.rebalance_id, portfolio.portfolio_id, name), trade, pos.price, pos, mv))
     return rows
 
 

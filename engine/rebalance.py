@@ -94,6 +94,11 @@ def model_error(model: InvestmentModel, prices: Mapping[str, Decimal], options: 
             f"minimum cash {plain(options.min_cash)} must not be negative",
             {"field": "minCash", "value": str(options.min_cash)},
         )
+    if options.min_cash_fraction < 0:
+        return InvalidInput(
+            f"minimum cash fraction {plain(options.min_cash_fraction)} of market value must not be negative",
+            {"field": "minCashPct", "value": str(options.min_cash_fraction)},
+        )
     if not options.time_limit > 0:
         return InvalidInput(
             f"time limit {options.time_limit} must be positive", {"field": "timeLimit", "value": options.time_limit}
@@ -238,7 +243,6 @@ def rebalance_portfolios(
     cancel: Cancel | None = None,
     *,
     with_positions: bool = True,
-    min_cash_by_portfolio: Mapping[str, Decimal] | None = None,
 ) -> list[PortfolioResult]:
     """What-if rebalance of every portfolio of ``model`` at one price snapshot; one result per portfolio.
 
@@ -246,8 +250,9 @@ def rebalance_portfolios(
     ``workers``: processes for MILP-heavy batches (default: CPU count). ``progress(done, total)`` is
     called as portfolios finish; ``cancel()`` is checked between chunks, and portfolios not finished
     when it returns True get status ``error`` with code ``CANCELLED``. ``with_positions=False`` skips the
-    saved-record draft (the CLI does not need it). ``min_cash_by_portfolio`` overrides ``options.min_cash``
-    for the portfolios it names (e.g. a floor in % of each MV), so one call still solves them all together.
+    saved-record draft (the CLI does not need it). Each portfolio's cash floor is
+    ``options.cash_floor(MV)``: the greater of ``min_cash`` and ``min_cash_fraction`` of its MV, computed
+    from the one MV the run computes, so portfolios with different floors are still solved in one call.
     """
     with paused_gc():
         return _rebalance(
@@ -259,7 +264,6 @@ def rebalance_portfolios(
             progress,
             cancel,
             with_positions,
-            min_cash_by_portfolio or {},
         )
 
 
@@ -272,7 +276,6 @@ def _rebalance(
     progress: Progress | None,
     cancel: Cancel | None,
     with_positions: bool,
-    floors: Mapping[str, Decimal],
 ) -> list[PortfolioResult]:
     workers = (os.cpu_count() or 1) if workers is None else max(1, workers)
     total = len(portfolios)
@@ -300,13 +303,7 @@ def _rebalance(
     to_solve: list[_Prepared] = []
     min_cash: list[Decimal] = []
     for row, portfolio in enumerate(portfolios):
-        floor = floors.get(portfolio.portfolio_id, options.min_cash)
         try:
-            if floor < 0:
-                raise InvalidInput(
-                    f"minimum cash {plain(floor)} of portfolio {portfolio.portfolio_id} must not be negative",
-                    {"field": "minCash", "value": str(floor), "portfolioId": portfolio.portfolio_id},
-                )
             prep = _prepare(row, portfolio, model_ids, prices)
         except EngineError as exc:
             results[row] = _error_result(portfolio, exc, cash_before=portfolio.cash)
@@ -326,7 +323,7 @@ def _rebalance(
             done += 1
         else:
             to_solve.append(prep)
-            min_cash.append(floor)
+            min_cash.append(options.cash_floor(mv))
     report()
 
     arrays = ModelArrays(
@@ -339,7 +336,7 @@ def _rebalance(
     sol = solve_closed_form(
         arrays,
         np.array([mills_of(p.market_value) for p in to_solve], dtype=np.int64),
-        options.min_cash if not floors else min_cash,
+        options.min_cash if not options.min_cash_fraction else min_cash,
         portfolio_ids=[p.portfolio.portfolio_id for p in to_solve],
         tie_break=options.tie_break,
         seed=options.seed,

@@ -17,17 +17,6 @@ from engine.validation import validate_model
 ZERO = Decimal(0)
 
 
-def min_cash_for(market_value: Decimal | None, amount: Decimal, fraction_of_mv: Decimal) -> Decimal:
-    """The cash floor of one portfolio: the greater of a fixed amount and a fraction of its market value.
-
-    A non-positive or unknown MV contributes nothing (the engine never trades such a portfolio anyway).
-    """
-    if amount < 0 or fraction_of_mv < 0:
-        raise ValueError("minimum cash amount and fraction must be >= 0")
-    by_fraction = market_value * fraction_of_mv if market_value is not None and market_value > 0 else ZERO
-    return max(amount, by_fraction)
-
-
 def model_with_overrides(model: InvestmentModel, positions: Sequence[Position]) -> InvestmentModel:
     """A copy of ``model`` whose targets and bands are replaced for one run only (never saved).
 
@@ -206,7 +195,6 @@ def scenario_summary(
 __all__ = [
     "PortfolioMetrics",
     "ScenarioSummary",
-    "min_cash_for",
     "model_with_overrides",
     "portfolio_metrics",
     "positions_differ",

@@ -1,7 +1,8 @@
 """AppTest fixtures for every page (streamlit-guide §3.2), shared by the page tests of issues #5 and #6.
 
 - ``simulator`` / ``sim_transport`` (from ``tests/support/simulator.py``): the in-process GlobeCo simulator (demo
-  dataset, fixed prices) and an httpx transport into it; inject faults with ``inject_fault(simulator, ...)``.
+  dataset, fixed prices) and an httpx transport into it; inject faults with
+  ``tests.app.support.inject_fault(simulator, ...)`` (the non-fixture helpers all live in ``tests/app/support.py``).
 - ``at``: ``AppTest`` of ``app.py`` on a fresh embedded database (``mongoeco:///<tmp>/t.sqlite3``) with the demo
   models seeded, the services served by ``simulator`` through an httpx transport; already run once.
 - ``empty_at``: the same on an empty database (no demo models).
@@ -12,14 +13,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest, app_test
 
 from tests.support.simulator import sim_transport, simulator  # noqa: F401 - fixtures: demo data, fixed prices
 
@@ -27,6 +28,22 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")  # from_file resolves relative paths against the test file, not the cwd
 SERVICE_URL_VARS = ("ACCOUNTING_URL", "PORTFOLIO_URL", "PRICING_URL", "SECURITY_URL", "ORDER_URL")
 TIMEOUT = 60  # seconds per run(): 2 cores shared by several test runs
+
+
+class _ServerPagesManager(PagesManager):
+    """AppTest's pages manager as in a running server: legacy ``pages/`` discovery is off after the first navigation.
+
+    AppTest resets ``PagesManager.uses_pages_directory`` before every run, so with a ``pages/`` folder each run would
+    be a server's very first request (Streamlit's legacy pass), and the pages' deep-link guard would rerun every
+    click away. Its reset lands on this subclass instead; the first request of a fresh server is covered by
+    ``tests/e2e/test_deep_link.py``.
+    """
+
+
+@pytest.fixture(autouse=True)
+def _pages_as_in_a_running_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_test, "PagesManager", _ServerPagesManager)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", False)
 
 
 @pytest.fixture(autouse=True)
@@ -37,18 +54,6 @@ def _clear_caches() -> Iterator[None]:
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
-
-
-def inject_fault(sim: Any, **fault: Any) -> None:
-    """Add a fault rule (``data.simulator.config.Fault`` fields: kind, service, endpoint, status, count ...)."""
-    from data.simulator.config import Fault
-
-    sim.sim.faults.add([Fault(**fault)])
-
-
-def clear_faults(sim: Any) -> None:
-    """Remove every fault rule."""
-    sim.sim.faults.clear()
 
 
 @pytest.fixture
@@ -103,27 +108,3 @@ def repo() -> Callable[[], Any]:
 
 
 # --- reading the element tree -------------------------------------------------------------------------------------
-def texts(at: AppTest, kind: str) -> list[str]:
-    """Values of every element of ``kind`` ("error", "warning", "info", "success", "toast", "caption", ...)."""
-    return [str(e.value) for e in getattr(at, kind)]
-
-
-def figures(at: AppTest) -> list[dict[str, Any]]:
-    """Every plotly chart of the page as a figure dict."""
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-
-
-def plotly_array(value: Any) -> list[Any]:
-    """A figure array as a list: plotly 6+ writes numeric arrays as ``{"dtype", "bdata"}`` (base64)."""
-    if isinstance(value, dict) and "bdata" in value:
-        import base64
-
-        import numpy as np
-
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
-    return list(value)
-
-
-def no_exception(at: AppTest) -> bool:
-    """True when no exception element (a traceback box) was rendered."""
-    return len(at.exception) == 0

@@ -15,14 +15,14 @@ from engine.errors import (
     VersionConflict,
     Violation,
 )
-from tests.app.conftest import inject_fault, no_exception, texts
+from tests.app.support import inject_fault, no_exception, texts
 
 PAGES = {
-    "app_pages/models.py": "Investment models",
-    "app_pages/drift.py": "Drift",
-    "app_pages/rebalance.py": None,  # issue #6 pages: only "renders a title without a traceback" is checked here
-    "app_pages/orders.py": None,
-    "app_pages/history.py": None,
+    "pages/models.py": "Investment models",
+    "pages/drift.py": "Drift",
+    "pages/rebalance.py": None,  # issue #6 pages: only "renders a title without a traceback" is checked here
+    "pages/orders.py": None,
+    "pages/history.py": None,
 }
 
 

@@ -9,10 +9,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 
 from components import resources, state
+from components.drift import keys as drift_keys
+from components.models import keys as models_keys
 from data.demo import load_demo
 from engine.models import RebalanceRecord, RecordPortfolio
-from tests.app.conftest import figures, inject_fault, no_exception, plotly_array, texts
-from tests.app.test_models_page import model_id
+from tests.app.support import figures, inject_fault, model_id, no_exception, plotly_array, texts
 
 DEMO = load_demo()
 TICKER = {s.security_id: s.ticker for s in DEMO.securities}
@@ -22,7 +23,7 @@ def drift_page(at, repo, model: str | None = None):
     """Open the Drift page on ``model`` (preselected like the Models page does, so nothing else is fetched)."""
     if model is not None:
         at.session_state[state.SELECTED_MODEL_ID] = model_id(repo, model)
-    return at.switch_page("app_pages/drift.py").run()
+    return at.switch_page("pages/drift.py").run()
 
 
 def metric(at, label: str) -> str:
@@ -87,22 +88,22 @@ def test_heatmap_and_drill_down_figures(at, repo):
     assert [band["name"], actual["name"], target["name"]] == ["Band", "Actual weight", "Target"]
     # pick another portfolio for the drill-down
     other = table.iloc[3]
-    at.selectbox(key=state.DRIFT_PORTFOLIO_PICK).set_value(other["portfolio_id"]).run()
+    at.selectbox(key=drift_keys.DRIFT_PORTFOLIO_PICK).set_value(other["portfolio_id"]).run()
     assert figures(at)[2]["layout"]["title"]["text"].startswith(other["name"])
 
 
 def test_filters_narrow_the_list_and_the_heatmap(at, repo):
     drift_page(at, repo, "Dividend Income")
     everything = at.dataframe[0].value
-    at.number_input(key=state.DRIFT_TOP_N).set_value(5).run()
+    at.number_input(key=drift_keys.DRIFT_TOP_N).set_value(5).run()
     assert len(figures(at)[0]["data"][0]["y"]) == 5
-    at.text_input(key=state.DRIFT_SEARCH).input("trust").run()
+    at.text_input(key=drift_keys.DRIFT_SEARCH).input("trust").run()
     names = at.dataframe[0].value["name"]
     assert 0 < len(names) < len(everything) and names.str.lower().str.contains("trust").all()
-    at.text_input(key=state.DRIFT_SEARCH).input("no such portfolio").run()
+    at.text_input(key=drift_keys.DRIFT_SEARCH).input("no such portfolio").run()
     assert any("No portfolio matches the filters" in t for t in texts(at, "info"))
-    at.text_input(key=state.DRIFT_SEARCH).input("").run()
-    at.toggle(key=state.DRIFT_ONLY_OUT).set_value(True).run()
+    at.text_input(key=drift_keys.DRIFT_SEARCH).input("").run()
+    at.toggle(key=drift_keys.DRIFT_ONLY_OUT).set_value(True).run()
     assert at.dataframe[0].value["needs_rebalance"].all()
 
 
@@ -110,8 +111,8 @@ def test_the_snapshot_is_reused_across_reruns_and_refresh_fetches_again(at, repo
     drift_page(at, repo, "Technology Leaders")
     n = len(DEMO.model("Technology Leaders").portfolios)
     assert simulator.calls.count("accounting", "summary") == n
-    at.toggle(key=state.DRIFT_ONLY_OUT).set_value(True).run()
-    at.number_input(key=state.DRIFT_TOP_N).set_value(10).run()
+    at.toggle(key=drift_keys.DRIFT_ONLY_OUT).set_value(True).run()
+    at.number_input(key=drift_keys.DRIFT_TOP_N).set_value(10).run()
     assert simulator.calls.count("accounting", "summary") == n  # filters rerun without refetching
     at.button(key="drift_refresh").click().run()
     assert simulator.calls.count("accounting", "summary") == 2 * n
@@ -136,15 +137,15 @@ def test_pricing_outage_is_a_clear_message_and_nothing_is_kept(at, repo, simulat
     errors = "\n".join(texts(at, "error"))
     assert "Could not load the drift of model 'Technology Leaders': the Pricing service is not answering" in errors
     assert no_exception(at) and "Traceback" not in errors
-    assert at.session_state[state.DRIFT_VIEWS] == {}
+    assert at.session_state[drift_keys.DRIFT_VIEWS] == {}
 
 
 def test_drift_button_on_the_models_page_preselects_the_model(at, repo):
     mid = model_id(repo, "Balanced Value")
-    at.selectbox(key=state.MODELS_OPEN_PICK).set_value(mid).run()
+    at.selectbox(key=models_keys.MODELS_OPEN_PICK).set_value(mid).run()
     at.button(key="models_drift").click().run()
     assert at.title[0].value == "Drift"
-    assert at.selectbox(key=state.DRIFT_MODEL_PICK).value == mid
+    assert at.selectbox(key=drift_keys.DRIFT_MODEL_PICK).value == mid
     assert any("25 portfolios" in c for c in texts(at, "caption"))
 
 
@@ -184,5 +185,5 @@ def test_firm_wide_triage_counts_every_model_and_ranks_the_worst(at, repo):
     at.segmented_control(key="drift_rank_by").set_value("drift_weight").run()
     assert at.dataframe[1].value["drift_weight"].is_monotonic_decreasing
     # the per-model view now opens from what the scan fetched
-    summaries = at.session_state[state.DRIFT_VIEWS]
+    summaries = at.session_state[drift_keys.DRIFT_VIEWS]
     assert {v.model.name for v in summaries.values()} == {m.name for m in DEMO.models}

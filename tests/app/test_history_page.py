@@ -6,18 +6,28 @@ from __future__ import annotations
 import pytest
 
 from components import resources
-from tests.app.conftest import no_exception, texts
-from tests.app.test_orders_page import save, whatif_then_orders
-from tests.app.test_rebalance_page import frame_with, metric, models_by_name, open_page, run_whatif, scenarios
+from components.history import keys as history_keys
+from tests.app.support import (
+    frame_with,
+    metric,
+    models_by_name,
+    no_exception,
+    open_page,
+    run_whatif,
+    save,
+    scenarios,
+    texts,
+    whatif_then_orders,
+)
 
-PAGE = "app_pages/history.py"
+PAGE = "pages/history.py"
 
 
 def saved_run(at, repo, name="Technology Leaders", **params):
     """Run a what-if on ``name``, save it from the Orders page; return the scenario."""
     if scenarios(at):
         run_whatif(open_page(at, models_by_name(repo)[name]), **params)
-        at.switch_page("app_pages/orders.py").run()
+        at.switch_page("pages/orders.py").run()
         scenario = scenarios(at)[-1]
     else:
         scenario = whatif_then_orders(at, repo, name, **params)
@@ -42,7 +52,7 @@ def test_saved_runs_newest_first_with_drill_down(at, repo):
     assert listing["portfolios"].tolist() == [len(newer.optimal_results), len(older.optimal_results)]
     assert listing["model"].tolist() == [newer.model.name, older.model.name]
     # the newest record opens by default
-    assert at.selectbox(key="history_open").value == newer.saved_rebalance_id
+    assert at.selectbox(key=history_keys.OPEN).value == newer.saved_rebalance_id
     assert metric(at, "Portfolios") == f"{len(newer.optimal_results):,}"
     assert metric(at, "Orders") == f"{sum(len(r.transactions) for r in newer.optimal_results):,}"
     portfolios = frame_with(at, "traded_value")
@@ -64,10 +74,10 @@ def test_filter_by_portfolio_and_paging(at, repo):
     saved_run(at, repo, name="Dividend Income")
     saved_run(at, repo, name="Dividend Income", min_cash=500.0)
     at.switch_page(PAGE).run()
-    at.multiselect(key="history_portfolios").set_value([tech.results[0].portfolio_id]).run()
+    at.multiselect(key=history_keys.FILTER).set_value([tech.results[0].portfolio_id]).run()
     assert frame_with(at, "rebalance_id")["rebalance_id"].tolist() == [tech.saved_rebalance_id]
-    at.multiselect(key="history_portfolios").set_value([]).run()
-    at.selectbox(key="history_page_size").set_value(10).run()
+    at.multiselect(key=history_keys.FILTER).set_value([]).run()
+    at.selectbox(key=history_keys.PAGE_SIZE).set_value(10).run()
     assert len(frame_with(at, "rebalance_id")) == 3
     assert "Page 1 of 1 · 3 saved rebalance(s), newest first" in texts(at, "caption")
 

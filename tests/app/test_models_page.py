@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from components import resources, state
+from components import resources
+from components.models import keys as models_keys
 from data.demo import load_demo
 from engine.models import Position
-from tests.app.conftest import clear_faults, inject_fault, no_exception, texts
+from tests.app.support import clear_faults, inject_fault, model_id, no_exception, open_model, texts
 
 DEMO = load_demo()
 
@@ -27,16 +28,6 @@ def edits(edited: dict | None = None, added: list | None = None, deleted: list |
     return {"edited_rows": edited or {}, "added_rows": added or [], "deleted_rows": deleted or []}
 
 
-def model_id(repo, name: str) -> str:
-    (m,) = repo().list_models(offset=0, limit=10, name_contains=name)
-    return m.model_id
-
-
-def open_model(at, repo, name: str):
-    at.selectbox(key=state.MODELS_OPEN_PICK).set_value(model_id(repo, name)).run()
-    return at.button(key="models_edit").click().run()
-
-
 def all_text(at) -> str:
     return "\n".join(texts(at, "error") + texts(at, "warning") + texts(at, "info"))
 
@@ -50,7 +41,7 @@ def test_empty_database_shows_zero_tiles_and_invites_to_create(empty_at):
     assert at.button(key="models_edit").disabled and at.button(key="models_delete").disabled
     at.button(key="models_new").click().run()
     assert at.subheader[0].value == "New model"
-    assert at.text_input(key=state.MODELS_NAME_INPUT).value == ""
+    assert at.text_input(key=models_keys.MODELS_NAME_INPUT).value == ""
     assert len(at.data_editor[0].value) == 0
 
 
@@ -70,14 +61,14 @@ def test_tiles_and_list_show_the_demo_models(at):
 
 
 def test_name_filter_and_multi_key_sort(at):
-    at.text_input(key=state.MODELS_FILTER).input("INCOME").run()
+    at.text_input(key=models_keys.MODELS_FILTER).input("INCOME").run()
     assert at.dataframe[0].value["Name"].tolist() == ["Dividend Income"]
-    at.text_input(key=state.MODELS_FILTER).input("").run()
-    at.multiselect(key=state.MODELS_SORT).set_value(["-name"]).run()
+    at.text_input(key=models_keys.MODELS_FILTER).input("").run()
+    at.multiselect(key=models_keys.MODELS_SORT).set_value(["-name"]).run()
     names = at.dataframe[0].value["Name"].tolist()
     assert names == sorted(names, reverse=True)
     # the same field twice is refused with a hint, and the list falls back to the stored order
-    at.multiselect(key=state.MODELS_SORT).set_value(["-name", "name"]).run()
+    at.multiselect(key=models_keys.MODELS_SORT).set_value(["-name", "name"]).run()
     assert any("each sort field once" in t for t in texts(at, "warning"))
     assert no_exception(at)
 
@@ -86,7 +77,7 @@ def test_paging_splits_the_list(at, repo):
     for i in range(6):  # 6 demo + 6 = 12 models: two pages of 10
         repo().create_model(f"Paging {i:02d}", [], [])
     at.run()
-    at.multiselect(key=state.MODELS_SORT).set_value(["name"]).run()
+    at.multiselect(key=models_keys.MODELS_SORT).set_value(["name"]).run()
     first = at.dataframe[0].value["Name"].tolist()
     assert len(first) == 10 and any("Page 1 of 2" in c for c in texts(at, "caption"))
     at.get("pagination")[0].set_value(2).run()
@@ -98,8 +89,8 @@ def test_paging_splits_the_list(at, repo):
 # --- create and validate ------------------------------------------------------------------------------------------
 def test_create_a_model_with_positions_picked_by_ticker(at, repo):
     at.button(key="models_new").click().run()
-    at.text_input(key=state.MODELS_NAME_INPUT).input("Quality Tilt").run()
-    at.session_state[state.MODEL_EDITOR] = edits(added=[row("AAPL", 0.4, 0.02, 0.03), row("MSFT", 0.25)])
+    at.text_input(key=models_keys.MODELS_NAME_INPUT).input("Quality Tilt").run()
+    at.session_state[models_keys.MODEL_EDITOR] = edits(added=[row("AAPL", 0.4, 0.02, 0.03), row("MSFT", 0.25)])
     at.run()
     assert [m.value for m in at.metric][3:5] == ["65.0 %", "35.0 %"]  # Σ targets and implied cash, live
     at.button(key="models_save").click().run()
@@ -119,7 +110,7 @@ def test_create_a_model_with_positions_picked_by_ticker(at, repo):
 def test_every_broken_rule_is_listed_with_its_row_and_nothing_is_saved(at, repo):
     before = repo().count_models()
     at.button(key="models_new").click().run()
-    at.session_state[state.MODEL_EDITOR] = edits(
+    at.session_state[models_keys.MODEL_EDITOR] = edits(
         added=[
             row("AAPL", 0.6),
             row("MSFT", 0.013),
@@ -134,10 +125,10 @@ def test_every_broken_rule_is_listed_with_its_row_and_nothing_is_saved(at, repo)
     assert "Row 3 (AAPL): duplicate: this security is already in row 1" in problems
     assert "Row 4 (NVDA): fill in target" in problems
     assert "targets sum to 91.3 %" not in problems  # 0.913 is under the cap: only real violations are listed
-    at.session_state[state.MODEL_EDITOR] = edits(
+    at.session_state[models_keys.MODEL_EDITOR] = edits(
         added=[row("AAPL", 0.6), row("MSFT", 0.4)]  # Σ 100 % > 95 %
     )
-    at.text_input(key=state.MODELS_NAME_INPUT).input("Too Much").run()
+    at.text_input(key=models_keys.MODELS_NAME_INPUT).input("Too Much").run()
     at.button(key="models_save").click().run()
     errors = "\n".join(texts(at, "error"))
     assert "targets sum to 100.0 %; at most 95 %" in errors
@@ -147,7 +138,7 @@ def test_every_broken_rule_is_listed_with_its_row_and_nothing_is_saved(at, repo)
 
 def test_a_duplicate_name_is_refused_with_a_clear_message(at, repo):
     at.button(key="models_new").click().run()
-    at.text_input(key=state.MODELS_NAME_INPUT).input("Dividend Income").run()
+    at.text_input(key=models_keys.MODELS_NAME_INPUT).input("Dividend Income").run()
     at.button(key="models_save").click().run()
     errors = "\n".join(texts(at, "error"))
     assert "Could not save model 'Dividend Income'" in errors and "Model names are unique" in errors
@@ -157,10 +148,10 @@ def test_a_duplicate_name_is_refused_with_a_clear_message(at, repo):
 # --- edit and version conflicts ---------------------------------------------------------------------------------
 def test_edit_a_target_and_save_bumps_the_version(at, repo):
     open_model(at, repo, "Technology Leaders")
-    assert at.text_input(key=state.MODELS_NAME_INPUT).value == "Technology Leaders"
+    assert at.text_input(key=models_keys.MODELS_NAME_INPUT).value == "Technology Leaders"
     grid = at.data_editor[0].value
     first = grid.iloc[0]
-    at.session_state[state.MODEL_EDITOR] = edits({0: {"target": first["target"] - 0.005}})
+    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"target": first["target"] - 0.005}})
     at.button(key="models_save").click().run()
     assert "Model 'Technology Leaders' saved (v2)" in texts(at, "toast")
     stored = repo().get_model(model_id(repo, "Technology Leaders"))
@@ -173,7 +164,7 @@ def test_version_conflict_keeps_my_edits_shows_both_changes_and_saves_on_top(at,
     mid = model_id(repo, "Technology Leaders")
     grid = at.data_editor[0].value
     mine_sid, their_sid = grid.iloc[0]["security_id"], grid.iloc[1]["security_id"]
-    at.session_state[state.MODEL_EDITOR] = edits({0: {"target": 0.005}})
+    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"target": 0.005}})
     at.run()
     # another user saves first: changes the second position's target
     theirs = repo().get_model(mid)
@@ -202,14 +193,14 @@ def test_version_conflict_keeps_my_edits_shows_both_changes_and_saves_on_top(at,
 def test_version_conflict_reload_takes_their_version(at, repo):
     open_model(at, repo, "Dividend Income")
     mid = model_id(repo, "Dividend Income")
-    at.session_state[state.MODEL_EDITOR] = edits({0: {"target": 0.005}})
+    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"target": 0.005}})
     theirs = repo().get_model(mid)
     repo().replace_model(mid, "Dividend Income II", theirs.positions, theirs.portfolios, None, theirs.version)
     at.button(key="models_save").click().run()
     assert at.dataframe[1].value["What"].tolist() == ["Name"]
     at.button(key="models_conflict_reload").click().run()
     assert at.subheader[0].value == "Edit model · v2"
-    assert at.text_input(key=state.MODELS_NAME_INPUT).value == "Dividend Income II"
+    assert at.text_input(key=models_keys.MODELS_NAME_INPUT).value == "Dividend Income II"
     assert at.data_editor[0].value.iloc[0]["target"] == float(theirs.positions[0].target)
     assert not any("Someone else" in w for w in texts(at, "warning"))
 
@@ -230,7 +221,7 @@ def test_model_deleted_by_someone_else_while_editing(at, repo):
 # --- delete -------------------------------------------------------------------------------------------------------
 def test_delete_asks_for_confirmation_then_deletes(at, repo):
     mid = model_id(repo, "Balanced Value")
-    at.selectbox(key=state.MODELS_OPEN_PICK).set_value(mid).run()
+    at.selectbox(key=models_keys.MODELS_OPEN_PICK).set_value(mid).run()
     at.button(key="models_delete").click().run()
     assert any("Balanced Value" in m.value and "cannot be undone" in m.value for m in at.markdown)
     at.button(key="models_cancel_delete").click().run()
@@ -244,7 +235,7 @@ def test_delete_asks_for_confirmation_then_deletes(at, repo):
 
 def test_delete_is_version_checked(at, repo):
     mid = model_id(repo, "Balanced Value")
-    at.selectbox(key=state.MODELS_OPEN_PICK).set_value(mid).run()
+    at.selectbox(key=models_keys.MODELS_OPEN_PICK).set_value(mid).run()
     at.button(key="models_delete").click().run()
     m = repo().get_model(mid)
     repo().replace_model(mid, m.name, m.positions[1:], m.portfolios, None, m.version)  # someone edits meanwhile
@@ -258,15 +249,15 @@ def test_linking_a_portfolio_of_another_model_is_explained_and_refused(at, repo)
     open_model(at, repo, "Technology Leaders")
     other = DEMO.model("Dividend Income").portfolios[0]
     name = next(p.name for p in DEMO.portfolios if p.portfolio_id == other)
-    at.multiselect(key=state.MODELS_LINK_INPUT).set_value([other]).run()
+    at.multiselect(key=models_keys.MODELS_LINK_INPUT).set_value([other]).run()
     assert any(f"'{name}' (follows 'Dividend Income')" in w for w in texts(at, "warning"))
     at.button(key="models_save").click().run()
     errors = "\n".join(texts(at, "error"))
     assert f"Portfolio '{name}' already follows model 'Dividend Income'" in errors
     assert "at most one investment model" in errors
-    at.multiselect(key=state.MODELS_UNLINK_INPUT).set_value([other]).run()
+    at.multiselect(key=models_keys.MODELS_UNLINK_INPUT).set_value([other]).run()
     free = DEMO.unassigned_portfolio_ids[0]
-    at.multiselect(key=state.MODELS_LINK_INPUT).set_value([free]).run()
+    at.multiselect(key=models_keys.MODELS_LINK_INPUT).set_value([free]).run()
     at.button(key="models_save").click().run()
     stored = repo().get_model(model_id(repo, "Technology Leaders"))
     assert free in stored.portfolios and other not in stored.portfolios and stored.version == 2
@@ -298,6 +289,6 @@ def test_unexpected_errors_become_a_generic_message(at, monkeypatch):
 
 def test_the_model_picker_follows_a_saved_model(at, repo):
     at.button(key="models_new").click().run()
-    at.text_input(key=state.MODELS_NAME_INPUT).input("Picker Check").run()
+    at.text_input(key=models_keys.MODELS_NAME_INPUT).input("Picker Check").run()
     at.button(key="models_save").click().run()
-    assert at.selectbox(key=state.MODELS_OPEN_PICK).value == model_id(repo, "Picker Check")
+    assert at.selectbox(key=models_keys.MODELS_OPEN_PICK).value == model_id(repo, "Picker Check")

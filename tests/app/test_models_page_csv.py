@@ -6,11 +6,10 @@ import csv
 import io
 from decimal import Decimal
 
-from components import state
-from components.model_csv import parse_positions_csv, positions_to_csv
+from components.models import keys as models_keys
+from components.models.csv_io import parse_positions_csv, positions_to_csv
 from data.demo import load_demo
-from tests.app.conftest import no_exception, texts
-from tests.app.test_models_page import model_id, open_model
+from tests.app.support import model_id, no_exception, open_model, texts
 
 DEMO = load_demo()
 IDS = {s.security_id: s.ticker for s in DEMO.securities}
@@ -102,4 +101,4 @@ def test_a_bad_upload_is_refused_and_every_problem_listed(at, repo):
     (report,) = [e for e in texts(at, "error") if "Import refused" in e]
     assert "2 problem(s)" in report and "unknown ticker" in report and "not a number" in report
     assert at.data_editor[0].value["security_id"].tolist() == before
-    assert state.MODELS_IMPORT_REPORT in at.session_state and no_exception(at)
+    assert models_keys.MODELS_IMPORT_REPORT in at.session_state and no_exception(at)

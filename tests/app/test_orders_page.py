@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from components.orders import keys as orders_keys
 from engine.orders import order_rows, side_totals
-from tests.app.conftest import clear_faults, inject_fault, no_exception, texts
-from tests.app.test_rebalance_page import frame_with, metric, models_by_name, open_page, run_whatif, scenarios
+from tests.app.support import (
+    clear_faults,
+    frame_with,
+    inject_fault,
+    metric,
+    no_exception,
+    save,
+    texts,
+    whatif_then_orders,
+)
 
-PAGE = "app_pages/orders.py"
-
-
-def whatif_then_orders(at, repo, name="Technology Leaders", **params):
-    run_whatif(open_page(at, models_by_name(repo)[name]), **params)
-    at.switch_page(PAGE).run()
-    assert no_exception(at), [e.value for e in at.exception]
-    return scenarios(at)[-1]
+PAGE = "pages/orders.py"
 
 
 def test_without_a_scenario_the_page_points_to_the_what_if(at):
@@ -39,26 +41,20 @@ def test_blotter_totals_and_filters(at, repo):
         (r.portfolio_id, r.security_id, r.transaction_type) for r in rows
     }
     assert all(blotter["reason"].str.len() > 0)
-    at.multiselect(key="orders_sides").set_value(["SELL"]).run()
+    at.multiselect(key=orders_keys.SIDES).set_value(["SELL"]).run()
     assert set(frame_with(at, "reason")["side"]) == {"SELL"}
     ticker = rows[0].ticker
-    at.multiselect(key="orders_sides").set_value(["BUY", "SELL"]).run()
-    at.text_input(key="orders_ticker_filter").input(ticker.lower()).run()
+    at.multiselect(key=orders_keys.SIDES).set_value(["BUY", "SELL"]).run()
+    at.text_input(key=orders_keys.TICKER_FILTER).input(ticker.lower()).run()
     shown = frame_with(at, "reason")
     assert len(shown) == sum(1 for r in rows if ticker.lower() in (r.ticker or "").lower()) and len(shown) > 0
-    at.selectbox(key="orders_sort").set_value("Estimated value, largest first").run()
+    at.selectbox(key=orders_keys.SORT).set_value("Estimated value, largest first").run()
     values = frame_with(at, "reason")["estimated_value"].tolist()
     assert values == sorted(values, reverse=True)
     blocks = frame_with(at, "portfolios")
     assert blocks["quantity"].sum() == float(sum(r.quantity for r in rows))
     assert at.get("download_button")[0].proto.label == "Download orders CSV"
     assert [b.proto.label for b in at.get("download_button")] == ["Download orders CSV", "Download block orders CSV"]
-
-
-def save(at):
-    at.button(key="orders_save").click().run()
-    at.button(key="orders_confirm_save").click().run()
-    assert no_exception(at), [e.value for e in at.exception]
 
 
 def test_save_persists_exactly_the_reviewed_scenario(at, repo):
@@ -144,7 +140,7 @@ def test_limit_price_option_sends_the_rebalance_price(at, repo, simulator):
     scenario = whatif_then_orders(at, repo)
     rows = order_rows(scenario.results, scenario.tickers)
     at.button(key="orders_submit").click().run()
-    at.checkbox(key="orders_limit_price").check().run()
+    at.checkbox(key=orders_keys.LIMIT_PRICE).check().run()
     at.button(key="orders_confirm_submit").click().run()
     prices = {(r.portfolio_id, r.security_id): r.price for r in rows}
     for o in simulator.sim.state.orders.values():

@@ -55,11 +55,9 @@ def expected_orders(simulator_urls, min_cash: Decimal) -> list[tuple[str, ...]]:
     from data.services import build_services
     from data.settings import Settings
     from data.snapshot import build_market_snapshot
-    from engine.marketvalue import market_value
     from engine.models import RebalanceOptions
     from engine.orders import order_rows, orders_to_csv
     from engine.rebalance import rebalance_portfolios
-    from engine.scenarios import min_cash_for
 
     model = next(m for m in load_demo().models if m.name == MODEL)
     urls = {k.lower(): v for k, v in dict(simulator_urls).items() if k.endswith("_URL")}
@@ -69,9 +67,8 @@ def expected_orders(simulator_urls, min_cash: Decimal) -> list[tuple[str, ...]]:
     finally:
         services.close()
     results = []
+    options = RebalanceOptions(min_cash=min_cash, trade_date=dt.datetime.now(dt.UTC).date())
     for p in snap.portfolios:
-        floor = min_cash_for(market_value(p.cash, p.holdings, snap.prices), min_cash, Decimal(0))
-        options = RebalanceOptions(min_cash=floor, trade_date=dt.datetime.now(dt.UTC).date())
         results += rebalance_portfolios(model, snap.prices, [p], options=options, workers=1)
     tickers = {sid: info.ticker for sid, info in snap.securities.items()}
     return csv_rows(orders_to_csv(order_rows(results, tickers)).decode())[1]
@@ -164,7 +161,7 @@ def test_rebalance_of_the_1000_portfolio_model_end_to_end(page: Page) -> None:
 
 
 def test_cancel_stops_a_running_what_if(page: Page) -> None:
-    """A click on Cancel during the 1,000-portfolio run stops it; nothing is kept (see components.rebalance_run)."""
+    """A click on Cancel during the 1,000-portfolio run stops it; nothing is kept (see components.rebalance.run)."""
     goto_page(page, "What-if rebalance")
     pick(page, "Investment model", "Global Equity Core")
     page.get_by_role("button", name="Run what-if").click()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from components.model_editor import WIDTHS
+from components.models.editor import WIDTHS
 from tests.e2e.helpers import add_row, column_x, screenshot, set_cell, wait_for_app
 
 COLS = list(WIDTHS)

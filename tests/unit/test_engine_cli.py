@@ -127,6 +127,7 @@ def test_files_and_flags(run_cli, tmp_path: Path) -> None:
         (lambda b: b["prices"].update({A: "1e"}), f"prices[{A!r}]", "not a decimal"),
         (lambda b: b["prices"].update({A: "NaN"}), f"prices[{A!r}]", "not a decimal"),
         (lambda b: b["options"].update(minCash=None), "options.minCash", "null"),
+        (lambda b: b["options"].update(minCashPct="2%"), "options.minCashPct", "not a decimal"),
         (lambda b: b["portfolios"][0].update(portfolioId=""), "portfolios[0].portfolioId", "non-empty string"),
         (lambda b: b["portfolios"][0].update(holdings={}), "portfolios[0].holdings", "JSON array"),
         (lambda b: b.update(portfolios="x"), "portfolios", "JSON array"),
@@ -149,6 +150,28 @@ def test_numbers_are_read_exactly_and_defaults_apply() -> None:
     parsed = parse_batch(data)
     assert parsed.prices == {"x": Decimal("0.1")}
     assert parsed.options.min_cash == 0 and parsed.portfolios[0].cash == 0 and parsed.portfolios[0].holdings == ()
+    assert parsed.options.min_cash_fraction == 0
+
+
+def test_min_cash_pct_sets_each_portfolios_floor_to_the_greater_of_amount_and_share_of_mv() -> None:
+    # P1 MV 1000, P2 MV 1895 + 105 = 2000; floor max(150, 0.1 MV) = 150 and 200
+    one = batch(options={"minCash": "150", "minCashPct": "0.1"})
+    sink = io.StringIO()
+    assert run_solve(io.StringIO(lines(one)), sink, time_limit=10, workers=1) == 0
+    results = json.loads(sink.getvalue())["results"]
+    assert parse_batch(json.loads(json.dumps(one), parse_float=Decimal)).options.min_cash_fraction == Decimal("0.1")
+    assert [r["status"] for r in results] == ["optimal", "optimal"]
+    assert Decimal(results[0]["cashAfter"]) >= 150 and Decimal(results[1]["cashAfter"]) >= 200
+    alone = io.StringIO()
+    run_solve(io.StringIO(lines(batch(options={"minCash": "200"}))), alone, time_limit=10, workers=1)
+    assert json.loads(alone.getvalue())["results"][1] == results[1]  # the fraction's floor, as an amount
+
+
+def test_a_negative_min_cash_pct_is_a_business_error_in_the_results_not_a_malformed_line() -> None:
+    sink = io.StringIO()
+    assert run_solve(io.StringIO(lines(batch(options={"minCashPct": "-0.1"}))), sink, time_limit=10, workers=1) == 0
+    results = json.loads(sink.getvalue())["results"]
+    assert {r["status"] for r in results} == {"error"} and "minimum cash fraction" in results[0]["diagnosis"]
 
 
 def test_run_solve_streams_and_skips_blank_lines() -> None:

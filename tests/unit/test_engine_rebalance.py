@@ -217,19 +217,55 @@ def test_results_serialise_with_camel_case_aliases() -> None:
     assert PortfolioResult.model_validate(dumped) == r
 
 
-def test_cash_floors_per_portfolio_match_separate_runs() -> None:
+def test_cash_floor_in_percent_of_mv_matches_separate_runs_with_that_amount() -> None:
+    # each portfolio its own floor max(min_cash, fraction * MV), all solved in one call
     model = model_of([("0.5", "0.3", "0.3"), ("0.4", "0.1", "0.1")], [A, B])
     prices = {A: D("10"), B: D("7.30")}
-    ports = [portfolio_of(str(1000 + 37 * i), portfolio_id=pid(i)) for i in range(6)]
-    floors = {pid(1): D("300"), pid(2): D("450.25"), pid(4): D("-1"), pid(5): D("5000")}
-    together = rebalance_portfolios(model, prices, ports, OPTS, min_cash_by_portfolio=floors)
-    assert [r.status for r in together] == ["optimal", "optimal", "optimal", "optimal", "error", "infeasible"]
-    assert together[4].error_code == "INVALID_INPUT" and "must not be negative" in (together[4].diagnosis or "")
+    ports = [portfolio_of(str(1000 + 3700 * i), portfolio_id=pid(i)) for i in range(6)]
+    opts = OPTS.model_copy(update={"min_cash": D("300"), "min_cash_fraction": D("0.0725")})
+    together = rebalance_portfolios(model, prices, ports, opts)
+    assert [r.status for r in together] == ["optimal"] * 6
+    floors = []
     for p, r in zip(ports, together, strict=True):
-        if p.portfolio_id == pid(4):
-            continue
-        floor = floors.get(p.portfolio_id, D(0))
+        floor = max(D("300"), D(p.cash) * D("0.0725"))
+        floors.append(floor)
         alone = rebalance_portfolio(model, prices, p, OPTS.model_copy(update={"min_cash": floor}))
         assert alone == r
-        if r.status == "optimal":
-            assert r.cash_after is not None and r.cash_after >= floor
+        assert r.cash_after is not None and r.cash_after >= floor
+    assert floors[0] == D("300") and floors[5] == D("1413.75")  # the amount, then the fraction, applies
+
+
+def test_cash_floor_in_percent_of_mv_can_make_a_portfolio_infeasible_alone() -> None:
+    model = model_of([("0.5", "0", "0")], [A])
+    ports = [portfolio_of("1000", portfolio_id=pid(0)), portfolio_of("1000", {A: "100"}, portfolio_id=pid(1))]
+    # pid(1): MV 2000, target 1000 exact; a floor of 60 % of MV (1200) leaves 800 < 1000 -> infeasible
+    res = rebalance_portfolios(model, {A: D(10)}, ports, OPTS.model_copy(update={"min_cash_fraction": D("0.5")}))
+    assert [r.status for r in res] == ["optimal", "optimal"]
+    res = rebalance_portfolios(model, {A: D(10)}, ports, OPTS.model_copy(update={"min_cash_fraction": D("0.6")}))
+    assert [r.status for r in res] == ["infeasible", "infeasible"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"), [("min_cash", "-1", "minimum cash -1"), ("min_cash_fraction", "-0.01", "fraction")]
+)
+def test_a_negative_cash_floor_option_fails_every_portfolio_naming_it(field, value, words) -> None:
+    model = model_of([("0.5", "0.1", "0.1")], [A])
+    ports = [portfolio_of("1000", portfolio_id=pid(i)) for i in range(2)]
+    res = rebalance_portfolios(model, {A: D(10)}, ports, OPTS.model_copy(update={field: D(value)}))
+    assert [r.error_code for r in res] == ["INVALID_INPUT"] * 2
+    assert all("must not be negative" in (r.diagnosis or "") and words in (r.diagnosis or "") for r in res)
+
+
+@pytest.mark.parametrize(
+    ("mv", "amount", "fraction", "expected"),
+    [
+        ("100000", "1000", "0.02", "2000.00"),  # 2 % of MV beats the amount
+        ("10000", "1000", "0.02", "1000"),  # the amount beats 2 % of MV
+        ("0", "500", "0.5", "500"),
+        ("100000", "0", "0.0137", "1370.0000"),  # exact, no rounding
+        ("-50", "0", "0.1", "0"),
+    ],
+)
+def test_min_cash_is_the_greater_of_amount_and_fraction(mv, amount, fraction, expected):
+    options = RebalanceOptions(min_cash=D(amount), min_cash_fraction=D(fraction))
+    assert options.cash_floor(D(mv)) == D(expected)

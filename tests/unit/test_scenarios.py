@@ -1,4 +1,4 @@
-"""engine.scenarios: cash floor per portfolio, run-only overrides, per-portfolio metrics and scenario totals."""
+"""engine.scenarios: run-only overrides, per-portfolio metrics and scenario totals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from engine.errors import InvalidInput
 from engine.models import InvestmentModel, PortfolioResult, Position, RecordPosition, Transaction
 from engine.scenarios import (
-    min_cash_for,
     model_with_overrides,
     portfolio_metrics,
     positions_differ,
@@ -42,25 +41,6 @@ def optimal(pid, mv, cash_before, positions):
     spent = sum((p.adjusted_position_market_value - p.original_position_market_value for p in positions), D(0))
     return PortfolioResult(portfolio_id=pid, status="optimal", market_value=D(mv), cash_before=D(cash_before),
                            cash_after=D(cash_before) - spent, transactions=txs, positions=tuple(positions))  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("mv", "amount", "fraction", "expected"),
-    [
-        ("100000", "1000", "0.02", "2000.00"),  # 2 % of MV beats the amount
-        ("10000", "1000", "0.02", "1000"),  # the amount beats 2 % of MV
-        ("0", "500", "0.5", "500"),
-        (None, "0", "0.1", "0"),
-        ("-50", "0", "0.1", "0"),
-    ],
-)
-def test_min_cash_is_the_greater_of_amount_and_fraction(mv, amount, fraction, expected):
-    assert min_cash_for(None if mv is None else D(mv), D(amount), D(fraction)) == D(expected)
-
-
-def test_min_cash_rejects_negative_inputs():
-    with pytest.raises(ValueError):
-        min_cash_for(D(1), D(-1), D(0))
 
 
 def model():

@@ -1,0 +1,265 @@
+"""Drift page pieces: loading a model's snapshot (with progress), the per-model view and the firm-wide triage.
+
+A snapshot (holdings + one price per security) is fetched once per model and kept in session state with its
+analysis (:class:`components.drift.frames.DriftView`), so filters and drill-downs rerun without refetching.
+"Refresh" fetches again; "Scan all models" does every model with a progress bar.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from components import feedback, resources, state
+from components.columns import names
+from components.drift import charts as drift_charts
+from components.drift import frames
+from components.drift import keys as drift_keys
+from components.drift.frames import DriftView
+from components.feedback import escape_md
+from components.tables import (
+    as_percent,
+    column_config,
+    fmt_money,
+    fmt_money_short,
+    fmt_pct,
+    fmt_when,
+)
+from data.snapshot import build_market_snapshot
+from engine.drift import analyse_drift
+from engine.errors import ErrorInfo
+from engine.models import InvestmentModel
+
+
+# --- loading ------------------------------------------------------------------------------------------------------
+def _progress_callback(bar: Any, label: str) -> Callable[[int, int], None]:
+    """A progress callback (the snapshot calls it on the script thread after each portfolio)."""
+
+    def report(done: int, total: int) -> None:
+        bar.progress(min(1.0, done / total) if total else 1.0, text=f"{label}: {done:,} of {total:,} portfolios")
+
+    return report
+
+
+def build_view(model: InvestmentModel, progress: Callable[..., None] | None = None) -> DriftView:
+    """Fetch the market snapshot of ``model``'s portfolios and analyse their drift (typed errors propagate)."""
+    started = time.perf_counter()
+    services = resources.services()
+    snap = build_market_snapshot(services, model, progress=progress)
+    report = analyse_drift(model, snap.prices, snap.portfolios)
+    ticker_of = {sid: s.ticker for sid, s in snap.securities.items()}
+    return DriftView(
+        model=model,
+        taken_at=snap.taken_at,
+        portfolios=frames.portfolio_frame(report),
+        rows=frames.row_frame(report, ticker_of),
+        failures=dict(snap.failures),
+        seconds=time.perf_counter() - started,
+        requests=snap.requests,
+    )
+
+
+def load_view(model: InvestmentModel, refresh: bool = False) -> DriftView | None:
+    """The model's view from session state, or fetched now with a progress bar (None after a shown error)."""
+    views: dict[str, DriftView] = state.get(drift_keys.DRIFT_VIEWS) or {}
+    cached = views.get(model.model_id)
+    if cached is not None and not refresh and cached.model.version == model.version:
+        return cached
+    bar = st.progress(0.0, text=f"Fetching holdings and prices of '{escape_md(model.name)}'…")
+    try:
+        view = build_view(model, _progress_callback(bar, f"Fetching '{escape_md(model.name)}'"))
+    except Exception as err:  # typed service errors get their message; nothing half-loaded is kept
+        bar.empty()
+        feedback.show(err, f"load the drift of model '{model.name}'")
+        return None
+    bar.empty()
+    views[model.model_id] = view
+    state.put(drift_keys.DRIFT_VIEWS, views)
+    return view
+
+
+# --- per-model view -----------------------------------------------------------------------------------------------
+def render_tiles(view: DriftView, tolerance: float) -> None:
+    """Portfolios, needing rebalance, total drift, cash flags."""
+    pf = frames.add_cash_flags(view.portfolios, view.implied_cash, tolerance)
+    ok = pf[pf["error"].isna()]
+    n = len(ok)
+    out = int(ok["needs_rebalance"].sum())
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric("Portfolios analysed", f"{n:,}", help=f"{len(view.model.portfolios):,} linked to the model")
+    c2.metric("Need rebalance", f"{out:,}", help="At least one security outside its band")
+    c2.caption(f"{fmt_pct(out / n if n else 0, 1)} of analysed")
+    total = ok["drift_dollars"].sum()
+    c3.metric(
+        "Total drift ($)", fmt_money_short(total), help=f"{fmt_money(total)}: Σ over portfolios of Σ|MV·target − value|"
+    )
+    c4.metric("Median total drift", fmt_pct(ok["drift_weight"].median() if n else 0, 2), help="Σ|actual − target|")
+    c5.metric("Cash high / low", f"{int(ok['cash_high'].sum())} / {int(ok['cash_low'].sum())}",
+              help=f"Cash weight more than {fmt_pct(tolerance, 1)} above / below the implied "
+              f"{fmt_pct(view.implied_cash, 1)} (100 % − Σ targets)")  # fmt: skip
+
+
+def portfolio_table(ranked: pd.DataFrame) -> None:
+    """The sortable list of portfolios of one model, worst first."""
+    shown = ranked[names(frames.RANKED_TABLE)]
+    st.dataframe(
+        as_percent(shown, "cash_weight", "drift_weight"),
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * len(shown), 420),
+        column_config=column_config(frames.RANKED_TABLE),
+    )
+
+
+def drill_table(rows: pd.DataFrame) -> None:
+    """Quantity, price, value, weight, target, drift and band status of one portfolio."""
+    table = as_percent(rows, "weight", "target").assign(
+        drift_pp=rows["drift"] * 100,
+        band=(rows["band_low"] * 100).map("{:.2f}".format) + " – " + (rows["band_high"] * 100).map("{:.2f} %".format),
+        status=rows["position"].map(frames.status_text),
+    )[names(frames.DRILL_TABLE)]
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config=column_config(frames.DRILL_TABLE),
+    )
+
+
+def render_failures(view: DriftView) -> None:
+    """Portfolios that could not be analysed, with their reason."""
+    failed = dict(view.failures)
+    for rec in view.portfolios[view.portfolios["error"].notna()].itertuples():
+        failed.setdefault(rec.portfolio_id, ErrorInfo("ERROR", rec.error))
+    if not failed:
+        return
+    names = dict(zip(view.portfolios["portfolio_id"], view.portfolios["name"], strict=True))
+    try:  # failed portfolios are not in the analysis: take their names from the Portfolio Service (soft)
+        listed = resources.portfolios()
+        names.update(zip(listed["portfolio_id"], listed["name"], strict=True))
+    except Exception:  # names are a nicety here; the ids are shown instead
+        pass
+    with st.expander(f"{len(failed)} portfolio(s) could not be analysed", icon=":material/warning:"):
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"Portfolio": names.get(pid, pid), "Portfolio ID": pid, "Reason": e.message}
+                    for pid, e in failed.items()
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+
+def snapshot_caption(view: DriftView) -> str:
+    """When and how the snapshot was taken."""
+    return (
+        f"Snapshot {fmt_when(view.taken_at)} UTC · {len(view.portfolios):,} portfolios · "
+        f"loaded in {view.seconds:.2f} s" + (f" · {view.requests:,} service requests" if view.requests else "")
+    )
+
+
+def heatmap(view: DriftView, ranked: pd.DataFrame, top: int) -> None:
+    """The portfolio × security heatmap of the ``top`` first ranked portfolios."""
+    order = ranked["portfolio_id"].head(top).tolist()
+    labels = dict(zip(ranked["portfolio_id"], ranked["name"], strict=True))
+    fig = drift_charts.heatmap_figure(view.rows, order, labels)
+    st.plotly_chart(fig, key="drift_heatmap", width="stretch")
+    st.caption(frames.RELATIVE_HELP + " Blue: underweight; orange: overweight.")
+
+
+# --- firm-wide triage ---------------------------------------------------------------------------------------------
+def rebalanced_portfolio_ids(portfolio_ids: Sequence[str], bar: Any = None) -> set[str]:
+    """The ids among ``portfolio_ids`` that appear in at least one saved rebalance.
+
+    No saved rebalance at all (the common case of a fresh install) costs one count; otherwise one indexed count
+    per portfolio, which never loads the (large) records themselves.
+    """
+    repo = resources.rebalance_repo()
+    if not portfolio_ids or repo.count_rebalances() == 0:
+        return set()
+    seen: set[str] = set()
+    for i, pid in enumerate(portfolio_ids):
+        if bar is not None and i % 50 == 0:
+            bar.progress(i / len(portfolio_ids), text=f"Checking saved rebalances: {i:,} of {len(portfolio_ids):,}")
+        if repo.count_rebalances([pid]):
+            seen.add(pid)
+    return seen
+
+
+def scan_all(models: Sequence[InvestmentModel]) -> dict[str, Any] | None:
+    """Snapshot and analyse every model with portfolios (progress per model); stored as the triage result."""
+    todo = [m for m in models if m.portfolios]
+    bar = st.progress(0.0, text="Scanning models…")
+    started = time.perf_counter()
+    views: dict[str, DriftView] = state.get(drift_keys.DRIFT_VIEWS) or {}
+    try:
+        for i, model in enumerate(todo):
+            label = f"Model {i + 1} of {len(todo)} — '{escape_md(model.name)}'"
+            bar.progress(i / max(1, len(todo)), text=label)
+            views[model.model_id] = build_view(model, _progress_callback(bar, label))
+        rebalanced = rebalanced_portfolio_ids([p for m in todo for p in m.portfolios], bar)
+    except Exception as err:  # keep what was scanned before the failure; say what failed
+        bar.empty()
+        state.put(drift_keys.DRIFT_VIEWS, views)
+        feedback.show(err, "scan every model")
+        return None
+    bar.empty()
+    state.put(drift_keys.DRIFT_VIEWS, views)
+    result = {
+        "at": dt.datetime.now(dt.UTC),
+        "seconds": time.perf_counter() - started,
+        "model_ids": [m.model_id for m in models],
+        "rebalanced": rebalanced,
+    }
+    state.put(drift_keys.DRIFT_TRIAGE, result)
+    return result
+
+
+def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
+    """The firm-wide triage: per-model counts and the queue of the worst portfolios."""
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    scan = c1.button("Scan all models", key="drift_scan", type="primary", icon=":material/radar:", width="stretch")
+    caption = c2.empty()
+    triage = scan_all(models) if scan else state.get(drift_keys.DRIFT_TRIAGE)
+    if triage:
+        caption.caption(
+            f"Last scan {fmt_when(triage['at'])} UTC · {len(triage['model_ids'])} models in "
+            f"{triage['seconds']:.1f} s. Prices move: scan again for current figures."
+        )
+    else:
+        caption.caption("Fetches holdings and prices of every linked portfolio — may take a while for large models.")
+    if not triage:
+        return
+    views: dict[str, DriftView] = state.get(drift_keys.DRIFT_VIEWS) or {}
+    scanned = [views[m] for m in triage["model_ids"] if m in views]
+    summary = frames.model_summary(scanned, models, triage["rebalanced"], tolerance)
+    st.plotly_chart(drift_charts.triage_figure(summary), key="drift_triage_chart", width="stretch")
+    st.dataframe(
+        as_percent(summary.drop(columns=["model_id"]), "share_out"),
+        hide_index=True,
+        width="stretch",
+        column_config=column_config(frames.TRIAGE_TABLE),
+        column_order=names(frames.TRIAGE_TABLE),
+    )  # fmt: skip
+    st.subheader("Worst portfolios", anchor=False)
+    by = st.segmented_control(
+        "Rank by",
+        ["drift_dollars", "drift_weight"],
+        format_func={"drift_dollars": "Drift ($)", "drift_weight": "Drift (Σ|actual − target|)"}.get,
+        default="drift_dollars",
+        key="drift_rank_by",
+    )
+    queue = as_percent(frames.worst_queue(scanned, tolerance, by=by or "drift_dollars"), "drift_weight", "cash_weight")
+    st.dataframe(
+        queue[names(frames.QUEUE_TABLE)],
+        hide_index=True,
+        width="stretch",
+        column_config=column_config(frames.QUEUE_TABLE),
+    )  # fmt: skip

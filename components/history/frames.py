@@ -1,0 +1,116 @@
+"""Frames of the Saved rebalances page (pure pandas) and the display spec of each of its tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from components.columns import Col
+from components.columns import names as column_names
+from data.repositories import RebalanceSummary
+from engine.models import RebalanceRecord, RecordPosition
+
+
+def list_table(tz: dt.tzinfo) -> tuple[Col, ...]:
+    """The list of saved rebalances; dates are shown in the business time zone ``tz``."""
+    return (
+        Col("rebalance_id", "Rebalance ID", "text", width="medium"),
+        Col("model", "Model"),
+        Col("date", f"Rebalance date ({tz})", "when"),
+        Col("portfolios", "Portfolios", "int"),
+        Col("version", "Version", "int", fmt="v%d"),
+    )
+
+
+PORTFOLIO_TABLE = (
+    Col("portfolio", "Portfolio", "text", width="medium"),
+    Col("portfolio_id", "Portfolio ID", "text", width="medium"),
+    Col("market_value", "Market value", "money"),
+    Col("cash_before", "Cash before", "money"),
+    Col("cash_after", "Cash after", "money"),
+    Col("cash_change", "Cash change", "money"),
+    Col("positions", "Positions", "int"),
+    Col("orders", "Orders", "int"),
+    Col("traded_value", "Traded value", "money"),
+)
+POSITION_TABLE = (
+    Col("ticker", "Ticker"),
+    Col("security_id", "Security ID", "text", width="medium"),
+    Col("price", "Price", "money"),
+    Col("original_quantity", "Original qty", "qty"),
+    Col("adjusted_quantity", "Adjusted qty", "qty"),
+    Col("original_value", "Original value", "money"),
+    Col("adjusted_value", "Adjusted value", "money"),
+    Col("target", "Target", "pct", dp=1),
+    Col("actual", "Actual", "pct"),
+    Col(
+        "actual_drift", "Actual drift (rel.)", "pct", help="1 − actual/target; positive = underweight, 0 without target"
+    ),
+    Col("trade", "Trade"),
+    Col("trade_date", "Trade date", "date"),
+)
+
+
+def list_frame(summaries: Sequence[RebalanceSummary], tz: dt.tzinfo) -> pd.DataFrame:
+    """One line per saved rebalance (newest first as given), its date in the business time zone ``tz``."""
+    return pd.DataFrame(
+        [
+            {
+                "rebalance_id": s.rebalance_id,
+                "model": s.model_name,
+                "date": s.rebalance_date.astimezone(tz).replace(tzinfo=None),
+                "portfolios": s.number_of_portfolios,
+                "version": s.version,
+            }
+            for s in summaries
+        ],
+        columns=column_names(list_table(tz)),
+    )
+
+
+def portfolios_frame(record: RebalanceRecord, names: Mapping[str, str]) -> pd.DataFrame:
+    """One line per portfolio of a saved record: values before/after, orders and traded value."""
+    rows = []
+    for p in record.portfolios:
+        trades = [x for x in p.positions if x.transaction_type]
+        rows.append(
+            {
+                "portfolio": p.portfolio_name or names.get(p.portfolio_id) or p.portfolio_id,
+                "portfolio_id": p.portfolio_id,
+                "market_value": float(p.market_value),
+                "cash_before": float(p.cash_before_rebalance),
+                "cash_after": float(p.cash_after_rebalance),
+                "cash_change": float(p.cash_after_rebalance - p.cash_before_rebalance),
+                "positions": len(p.positions),
+                "orders": len(trades),
+                "traded_value": float(sum((x.trade_quantity * x.price for x in trades if x.trade_quantity), 0)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def positions_frame(positions: Sequence[RecordPosition], tickers: Mapping[str, str]) -> pd.DataFrame:
+    """One line per stored position of a portfolio (as saved: price, quantities, values, weights, trade)."""
+    return pd.DataFrame(
+        [
+            {
+                "ticker": tickers.get(x.security_id, ""),
+                "security_id": x.security_id,
+                "price": float(x.price),
+                "original_quantity": float(x.original_quantity),
+                "adjusted_quantity": float(x.adjusted_quantity),
+                "original_value": float(x.original_position_market_value),
+                "adjusted_value": float(x.adjusted_position_market_value),
+                "target": float(x.target),
+                "actual": float(x.actual),
+                "actual_drift": float(x.actual_drift),
+                "trade": ""
+                if x.transaction_type is None
+                else f"{x.transaction_type} {float(x.trade_quantity or 0):,.2f}",
+                "trade_date": x.trade_date,
+            }
+            for x in positions
+        ]
+    )

@@ -1,0 +1,225 @@
+"""Saved rebalances: paged list (newest first, filter by portfolio), drill-down, CSV export, versioned delete.
+
+Records are read through ``RebalanceRepository``; the list uses summaries (no portfolios loaded), a record is loaded
+when opened and kept in the session per (id, version) so reruns stay cheap for 1,000-portfolio runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from components import feedback, resources
+from components.history.frames import (
+    PORTFOLIO_TABLE,
+    POSITION_TABLE,
+    list_frame,
+    list_table,
+    portfolios_frame,
+    positions_frame,
+)
+from components.history.keys import FILTER, NOTICE, OPEN, PAGE, PAGE_SIZE, PENDING_DELETE, PORTFOLIO_PICK, RECORDS
+from components.orders import downloads
+from components.tables import as_percent, column_config, fmt_money, fmt_money_short
+from engine.errors import NotFound, VersionConflict
+from engine.models import RebalanceRecord
+from engine.orders import aggregate_orders, aggregated_to_csv, orders_to_csv, record_order_rows
+
+PAGE_SIZES = (10, 25, 50, 100)
+
+
+def business_tz():
+    try:
+        return ZoneInfo(resources.settings().business_tz)
+    except Exception:  # an unknown zone name falls back to UTC rather than hiding the history
+        return dt.UTC
+
+
+def render_list(names: Mapping[str, str]) -> list:
+    """Filter, page and show the records; return the summaries of the shown page."""
+    repo = resources.rebalance_repo()
+    c1, c2 = st.columns([4, 1])
+    chosen = c1.multiselect(
+        "Filter by portfolio",
+        list(names),
+        key=FILTER,
+        format_func=lambda p: names.get(p, p),
+        placeholder="All portfolios (type a name to filter)",
+    )
+    size = c2.selectbox("Rows per page", PAGE_SIZES, key=PAGE_SIZE)
+    ids = list(chosen) or None
+    total = repo.count_rebalances(ids)
+    pages = max(1, -(-total // size))
+    page = min(int(st.session_state.get(PAGE, 1) or 1), pages)
+    shown = repo.list_rebalance_summaries(offset=(page - 1) * size, limit=size, portfolio_ids=ids) if total else []
+    if not shown:
+        st.info(
+            "No saved rebalance matches the filter."
+            if ids
+            else "No saved rebalances yet: run a what-if and choose **Save rebalance** on the Orders page.",
+            icon=":material/info:",
+        )
+        return []
+    tz = business_tz()
+    st.dataframe(
+        list_frame(shown, tz),
+        hide_index=True,
+        width="stretch",
+        column_config=column_config(list_table(tz)),
+    )
+    p1, p2 = st.columns([1, 5], vertical_alignment="bottom")
+    if pages > 1:
+        p1.number_input(
+            "Page",
+            min_value=1,
+            max_value=pages,
+            value=page,
+            key="history_page_input",
+            on_change=lambda: st.session_state.__setitem__(PAGE, st.session_state["history_page_input"]),
+        )
+    p2.caption(f"Page {page} of {pages} · {total:,} saved rebalance(s), newest first")
+    return shown
+
+
+def load_record(rebalance_id: str, version: int) -> RebalanceRecord:
+    cache: dict = st.session_state.setdefault(RECORDS, {})
+    key = (rebalance_id, version)
+    if key not in cache:
+        if len(cache) > 8:  # a few open records at most: they can be large
+            cache.clear()
+        cache[key] = resources.rebalance_repo().get_rebalance(rebalance_id)
+    return cache[key]
+
+
+PORTFOLIO_CONFIG = column_config(PORTFOLIO_TABLE)
+POSITION_CONFIG = column_config(POSITION_TABLE)
+
+
+def _md(text: str) -> str:
+    """User text inside markdown: no emphasis, links or LaTeX."""
+    for ch in ("\\", "*", "_", "`", "[", "]", "$", "<", ">", "#", "~", "|"):
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _ask_delete(record: RebalanceRecord, label: str) -> None:
+    st.session_state[PENDING_DELETE] = (record.rebalance_id, record.version, label)
+
+
+@st.dialog("Delete saved rebalance", on_dismiss=lambda: st.session_state.pop(PENDING_DELETE, None))
+def confirm_delete() -> None:
+    rebalance_id, version, label = st.session_state[PENDING_DELETE]
+    st.markdown(
+        f"Delete **{label}** (version {version})? The orders already submitted are not affected. This cannot be undone."
+    )
+    c1, c2 = st.columns(2)
+    if c2.button("Cancel", key="history_cancel_delete", width="stretch"):
+        st.session_state.pop(PENDING_DELETE, None)
+        st.rerun()
+    if c1.button("Delete", key="history_confirm_delete", type="primary", width="stretch"):
+        try:
+            resources.rebalance_repo().delete_rebalance(rebalance_id, version)
+        except VersionConflict as err:
+            st.session_state[NOTICE] = (
+                "warning",
+                f"Not deleted: the record changed since you opened it. {err.message}",
+            )
+        except NotFound:
+            st.session_state[NOTICE] = ("info", "It was already deleted.")
+        except Exception as err:  # typed errors get their message
+            st.session_state[NOTICE] = ("error", feedback.describe(err, "delete the rebalance").markdown())
+        else:
+            st.session_state[NOTICE] = ("success", f"Deleted {label}.")
+            st.session_state.pop(OPEN, None)
+        st.session_state.pop(PENDING_DELETE, None)
+        st.session_state.pop(RECORDS, None)
+        st.rerun()
+
+
+def render_notice() -> None:
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        level, text = notice
+        getattr(st, level)(text)
+
+
+def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[str, str]) -> None:
+    """Open one record of the page: details, portfolios, one portfolio's positions, CSV, delete."""
+    tz = business_tz()
+    by_id = {s.rebalance_id: s for s in summaries}
+    if st.session_state.get(OPEN) not in by_id:
+        st.session_state.pop(OPEN, None)
+    rid = st.selectbox(
+        "Open a saved rebalance",
+        list(by_id),
+        key=OPEN,
+        format_func=lambda i: (
+            f"{by_id[i].rebalance_date.astimezone(tz):%b %d, %Y %H:%M} · "
+            f"{by_id[i].model_name} · {by_id[i].number_of_portfolios:,} portfolios · {i}"
+        ),
+    )
+    if rid is None:
+        return
+    summary = by_id[rid]
+    with feedback.guard("load the saved rebalance"):
+        record = load_record(rid, summary.version)
+    rows = record_order_rows(record, tickers, names)
+    label = f"rebalance {rid} of “{record.model_name}”"
+    frame = portfolios_frame(record, names)
+    st.markdown(
+        f"**{_md(record.model_name)}** · rebalanced {record.rebalance_date.astimezone(tz):%b %d, %Y %H:%M} ({tz})"
+    )
+    st.caption(
+        f"Rebalance ID {rid} · model ID {record.model_id} · computed {record.rebalance_date:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
+    m = st.columns(4)
+    m[0].metric("Portfolios", f"{record.number_of_portfolios:,}")
+    m[1].metric("Orders", f"{len(rows):,}")
+    m[2].metric("Traded value", fmt_money_short(traded), help=fmt_money(traded))
+    m[3].metric("Version", f"v{record.version}", help="Needed to delete the record (optimistic concurrency)")
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config=PORTFOLIO_CONFIG,
+        height=min(36 + 35 * max(len(frame), 1), 420),
+    )
+    pids = [p.portfolio_id for p in record.portfolios]
+    pname = dict(zip(frame["portfolio_id"], frame["portfolio"], strict=True)) if len(frame) else {}
+    pid = st.selectbox(
+        "Positions of portfolio", pids, key=f"{PORTFOLIO_PICK}_{rid}", format_func=lambda p: pname.get(p, p)
+    )
+    if pid is not None:
+        positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
+        st.dataframe(
+            as_percent(positions_frame(list(positions), tickers), "target", "actual", "actual_drift"),
+            hide_index=True,
+            width="stretch",
+            column_config=POSITION_CONFIG,
+        )
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{record.model_name}_{record.rebalance_date:%Y%m%d-%H%M}_{rid}")
+    c1, c2, _, c3 = st.columns([2, 2, 2, 1])
+    downloads.orders_button(orders_to_csv(rows), stem, "history_dl_orders", c1)
+    downloads.blocks_button(aggregated_to_csv(aggregate_orders(rows)), stem, "history_dl_blocks", c2)
+    c3.button(
+        "Delete…",
+        key="history_delete",
+        icon=":material/delete:",
+        on_click=_ask_delete,
+        args=(record, label),
+        width="stretch",
+    )
+
+
+def render_pending_delete() -> None:
+    """The delete dialog, whenever one is pending (independent of what the list shows now)."""
+    if st.session_state.get(PENDING_DELETE):
+        confirm_delete()
+
+
+__all__ = ["render_list", "render_notice", "render_pending_delete", "render_record"]

@@ -1,0 +1,298 @@
+"""The model editor: positions grid (st.data_editor), live rule check, portfolio linking, CSV import/export.
+
+The grid shows securities as "TICKER — description" (never a raw id to type) and weights as percentages while
+editing raw fractions. Each edit is folded into the draft by the grid's ``on_change`` callback, so the read-only
+columns (band, check, security id) are recomputed on the next run; what the grid *returns* is always the truth the
+rule check and the save use (it includes edits that were not folded yet, e.g. seeded by AppTest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from components import state
+from components.feedback import escape_md
+from components.models import keys as models_keys
+from components.models.csv_io import parse_positions_csv, positions_to_csv
+from components.models.draft import (
+    DEFAULT_DRIFT,
+    DEFAULT_TARGET,
+    DraftCheck,
+    ModelDraft,
+    check_rows,
+    fold_delta,
+)
+from components.tables import drift_col, fmt_pct, target_col
+
+# pixel widths keep the grid's geometry fixed (the browser tests address cells by position)
+WIDTHS = {
+    "security": 230,
+    "target": 80,
+    "low_drift": 100,
+    "high_drift": 100,
+    "band": 130,
+    "check": 270,
+    "security_id": 210,
+}
+
+
+class SecurityIndex:
+    """Security look-ups for the grid: id <-> label ("TICKER — description"), ticker map."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.labels: list[str] = frame["label"].tolist()
+        self.label_to_id: dict[str, str] = dict(zip(frame["label"], frame["security_id"], strict=True))
+        self.id_to_label: dict[str, str] = dict(zip(frame["security_id"], frame["label"], strict=True))
+        self.ticker_of: dict[str, str] = dict(zip(frame["security_id"], frame["ticker"], strict=True))
+        self.id_of_ticker: dict[str, str] = {
+            t.upper(): i for i, t in zip(frame["security_id"], frame["ticker"], strict=True)
+        }
+        self.about: dict[str, tuple[str, str]] = {
+            i: (t, d) for i, t, d in zip(frame["security_id"], frame["ticker"], frame["description"], strict=True)
+        }
+
+    def label(self, security_id: str | None) -> str | None:
+        """The grid label of ``security_id`` (None for an empty cell)."""
+        if not security_id:
+            return None
+        # an id unknown to the Security Service stays visible instead of silently vanishing from the model
+        return self.id_to_label.get(security_id, f"{security_id} — unknown security")
+
+
+def _band(r: Mapping[str, Any]) -> str:
+    try:
+        t, lo, hi = float(r["target"]), float(r["low_drift"]), float(r["high_drift"])
+    except (TypeError, ValueError, KeyError):
+        return ""
+    return f"{fmt_pct(max(0.0, t - lo), 1)} – {fmt_pct(min(1.0, t + hi), 1)}"
+
+
+def editor_frame(rows: list[dict[str, Any]], index: SecurityIndex, check: DraftCheck) -> pd.DataFrame:
+    """The frame shown in the grid (columns security, target, low_drift, high_drift, band, check, security_id)."""
+    data = [
+        {
+            "security": index.label(r.get("security_id")),
+            "target": r.get("target"),
+            "low_drift": r.get("low_drift"),
+            "high_drift": r.get("high_drift"),
+            "band": _band(r),
+            "check": ("⚠ " + check.row_text(i)) if check.row_text(i) else "✓",
+            "security_id": r.get("security_id"),
+        }
+        for i, r in enumerate(rows)
+    ]
+    frame = pd.DataFrame(data, columns=list(WIDTHS))
+    for col in ("target", "low_drift", "high_drift"):
+        frame[col] = frame[col].astype("float64")
+    return frame
+
+
+def _column_config(index: SecurityIndex) -> dict[str, Any]:
+    cc = st.column_config
+    return {
+        "security": cc.SelectboxColumn(
+            "Security", options=index.labels, required=True, width=WIDTHS["security"], help="Type a ticker to search"
+        ),
+        "target": target_col(
+            WIDTHS["target"], DEFAULT_TARGET, "Target weight; enter a fraction (0.4 = 40 %), 0.5 % steps"
+        ),
+        "low_drift": drift_col(
+            "Low drift", WIDTHS["low_drift"], 0.0001, DEFAULT_DRIFT, "Allowed drift below the target (fraction of MV)"
+        ),
+        "high_drift": drift_col(
+            "High drift", WIDTHS["high_drift"], 0.0001, DEFAULT_DRIFT, "Allowed drift above the target (fraction of MV)"
+        ),
+        "band": cc.TextColumn(
+            "Band (weight)", disabled=True, width=WIDTHS["band"], help="Target − low … target + high"
+        ),
+        "check": cc.TextColumn("Check", disabled=True, width=WIDTHS["check"], help="Rules broken by this row"),
+        "security_id": cc.TextColumn("Security ID", disabled=True, width=WIDTHS["security_id"]),
+    }
+
+
+def rows_from_frame(frame: pd.DataFrame, index: SecurityIndex) -> list[dict[str, Any]]:
+    """Grid output -> draft rows (security label mapped back to its id)."""
+    out = []
+    for rec in frame.to_dict("records"):
+        label = rec.get("security")
+        sid = index.label_to_id.get(label) if isinstance(label, str) else None
+        if sid is None and isinstance(label, str) and " — unknown security" in label:
+            sid = label.split(" — ")[0]
+        out.append({k: (None if pd.isna(rec.get(k)) else rec.get(k)) for k in ("target", "low_drift", "high_drift")})
+        out[-1]["security_id"] = sid
+    return out
+
+
+def _fold_edits(index_labels: dict[str, str]) -> None:
+    draft: ModelDraft | None = state.get(models_keys.MODELS_DRAFT)
+    delta = st.session_state.get(models_keys.MODEL_EDITOR)
+    if draft is None or not isinstance(delta, dict):
+        return
+    draft.rows = fold_delta(draft.rows, delta, index_labels)
+    # the grid gets new data next run (a new widget); the stale delta must not be applied twice
+    state.drop(models_keys.MODEL_EDITOR)
+
+
+def render_positions(draft: ModelDraft, index: SecurityIndex, name: str) -> tuple[list[dict[str, Any]], DraftCheck]:
+    """Render the grid and the live rule check; return the edited rows and their check."""
+    shown = check_rows(name, draft.rows, draft.portfolios)
+    edited = st.data_editor(
+        editor_frame(draft.rows, index, shown),
+        column_config=_column_config(index),
+        column_order=list(WIDTHS),
+        num_rows="dynamic",
+        hide_index=True,
+        width="content",
+        key=models_keys.MODEL_EDITOR,
+        on_change=_fold_edits,
+        args=(index.label_to_id,),
+    )
+    rows = rows_from_frame(edited, index)
+    check = check_rows(name, rows, draft.portfolios)
+    render_check(check, rows, index)
+    return rows, check
+
+
+def render_check(check: DraftCheck, rows: list[dict[str, Any]], index: SecurityIndex) -> None:
+    """Live totals and every broken rule, each with the grid row and ticker it concerns."""
+    c1, c2, c3 = st.columns(3)
+    over = check.target_sum > 0.95
+    c1.metric(
+        "Σ targets (max 95 %)",
+        fmt_pct(check.target_sum, 1),
+        delta="over the cap" if over else None,
+        delta_color="inverse" if over else "off",
+    )
+    c2.metric("Implied cash (100 % − Σ targets)", fmt_pct(check.cash, 1))
+    c3.metric("Positions with a target (max 100)", f"{check.live_positions}")
+    blocking = [i for i in check.issues if i.blocking]
+    notes = [i for i in check.issues if not i.blocking]
+    if blocking:
+        lines = [f"- {escape_md(_where(i.row, rows, index) + i.message)}" for i in blocking]
+        st.error(
+            f"**{len(blocking)} rule(s) broken — fix them before saving:**\n" + "\n".join(lines), icon=":material/rule:"
+        )
+    else:
+        st.success("All model rules pass.", icon=":material/check_circle:")
+    if notes:
+        st.info(
+            "\n".join(f"- {escape_md(_where(i.row, rows, index) + i.message)}" for i in notes), icon=":material/info:"
+        )
+
+
+def _where(row: int | None, rows: list[dict[str, Any]], index: SecurityIndex) -> str:
+    if row is None:
+        return ""
+    sid = rows[row].get("security_id") if row < len(rows) else None
+    ticker = index.ticker_of.get(sid, sid) if sid else "no security"
+    return f"Row {row + 1} ({ticker}): "
+
+
+# --- portfolios ---------------------------------------------------------------------------------------------------
+def _link(key: str, add: bool) -> None:
+    draft: ModelDraft | None = state.get(models_keys.MODELS_DRAFT)
+    picked = st.session_state.get(key) or []
+    if draft is None or not picked:
+        return
+    if add:
+        draft.portfolios = draft.portfolios + [p for p in picked if p not in draft.portfolios]
+    else:
+        draft.portfolios = [p for p in draft.portfolios if p not in set(picked)]
+    st.session_state[key] = []
+
+
+def render_portfolios(draft: ModelDraft, names: Mapping[str, str], owner_of: Mapping[str, str]) -> None:
+    """Link / unlink portfolios by name; explain up front when one already follows another model."""
+    base = set(draft.base.portfolios) if draft.base else set()
+    linked = set(draft.portfolios)
+    st.caption(
+        f"{len(draft.portfolios)} portfolio(s) follow this model. A portfolio follows at most one model; "
+        "changes apply when you save the model."
+    )
+
+    def label(pid: str) -> str:
+        owner = owner_of.get(pid)
+        taken = f" · follows '{owner}'" if owner and owner != draft.name and pid not in base else ""
+        return f"{names.get(pid, pid)}{taken}"
+
+    left, right = st.columns(2)
+    left.multiselect(
+        "Link portfolios",
+        options=[p for p in names if p not in linked],
+        format_func=label,
+        key=models_keys.MODELS_LINK_INPUT,
+        on_change=_link,
+        args=(models_keys.MODELS_LINK_INPUT, True),
+        placeholder="Search portfolios by name",
+        help="Type part of a name to search",
+    )
+    right.multiselect(
+        "Unlink portfolios",
+        options=draft.portfolios,
+        format_func=lambda p: names.get(p, p),
+        key=models_keys.MODELS_UNLINK_INPUT,
+        on_change=_link,
+        args=(models_keys.MODELS_UNLINK_INPUT, False),
+        placeholder="Search linked portfolios",
+    )
+    blocked = [p for p in draft.portfolios if p not in base and owner_of.get(p) not in (None, draft.name)]
+    if blocked:
+        shown = ", ".join(f"'{escape_md(names.get(p, p))}' (follows '{escape_md(owner_of[p])}')" for p in blocked[:5])
+        more = f" and {len(blocked) - 5} more" if len(blocked) > 5 else ""
+        st.warning(
+            f"Saving will be refused: {shown}{more}. A portfolio follows at most one investment model — "
+            "unlink it from the other model first, or unlink it here.",
+            icon=":material/link_off:",
+        )
+    removed = sorted(base - linked, key=lambda p: names.get(p, p))
+    rows = [
+        {
+            "Portfolio": names.get(p, "(not in the Portfolio Service)"),
+            "Portfolio ID": p,
+            "Change": "" if p in base else "will be linked",
+        }
+        for p in draft.portfolios
+    ]
+    rows += [{"Portfolio": names.get(p, p), "Portfolio ID": p, "Change": "will be unlinked"} for p in removed]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(36 + 35 * len(rows), 320))
+
+
+# --- CSV ------------------------------------------------------------------------------------------------------------
+def render_csv(draft: ModelDraft, rows: list[dict[str, Any]], index: SecurityIndex) -> None:
+    """Export the grid as CSV; import a CSV into the grid after validating every row."""
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Export**")
+        st.download_button(
+            "Download positions CSV",
+            data=positions_to_csv(rows, index.about),
+            file_name=f"model_{(draft.name or 'new').strip().replace(' ', '_')}_positions.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key="models_dl_csv",
+            icon=":material/download:",
+        )
+        st.caption("Columns: securityId, ticker, description, target, lowDrift, highDrift (fractions).")
+    with right:
+        st.markdown("**Import** (replaces the positions in the editor; nothing is saved until you save)")
+        upload = st.file_uploader("Positions CSV", type=["csv"], key="models_upload")
+        if upload is not None and st.button("Import into editor", key="models_import", icon=":material/upload:"):
+            result = parse_positions_csv(upload.getvalue(), dict(index.ticker_of), index.id_of_ticker)
+            state.put(models_keys.MODELS_IMPORT_REPORT, result.errors)
+            if not result.errors:
+                draft.rows = result.rows
+                state.drop(models_keys.MODEL_EDITOR)
+                st.toast(f"Imported {len(result.rows)} positions into the editor", icon=":material/upload:")
+                st.rerun()
+        report = state.get(models_keys.MODELS_IMPORT_REPORT) or []
+        if report:
+            st.error(
+                f"**Import refused — {len(report)} problem(s):**\n"
+                + "\n".join(f"- {escape_md(e)}" for e in report[:50]),
+                icon=":material/error:",
+            )

@@ -1,0 +1,183 @@
+"""Proposed-orders tables and the submission plan: pure builders over ``engine.orders`` rows (no Streamlit).
+
+The blotter keeps numbers numeric so ``st.dataframe`` sorts them; column formats live in the page's column config.
+Submission state is keyed per order (``portfolio:security:side``) so a succeeded order is never sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from components.columns import Col, names
+from components.rebalance.frames import display_names
+from components.rebalance.store import SubmissionOutcome, order_key
+from engine.orders import AggregatedOrder, OrderRow
+
+BLOTTER_COLUMNS = [
+    "portfolio",
+    "ticker",
+    "side",
+    "quantity",
+    "price",
+    "estimated_value",
+    "reason",
+    "weight_before",
+    "target",
+    "weight_after",
+    "trade_date",
+    "submission",
+    "order_id",
+    "portfolio_id",
+    "security_id",
+    "key",
+]
+SORTS: dict[str, tuple[list[str], list[bool]]] = {
+    "Portfolio, then ticker": (["portfolio", "ticker", "side"], [True, True, True]),
+    "Estimated value, largest first": (["estimated_value", "portfolio"], [False, True]),
+    "Ticker, then portfolio": (["ticker", "portfolio", "side"], [True, True, True]),
+    "Side, then value": (["side", "estimated_value"], [True, False]),
+}
+# display specs (components.columns): the blotter and the block orders, as the Orders page shows them
+BLOTTER_TABLE = (
+    Col("portfolio", "Portfolio", "text", width="medium"),
+    Col("ticker", "Ticker"),
+    Col("side", "Side"),
+    Col("quantity", "Quantity", "qty"),
+    Col("price", "Price", "money"),
+    Col("estimated_value", "Estimated value", "money"),
+    Col("reason", "Reason", "text", width="medium"),
+    Col("weight_before", "Weight before", "pct"),
+    Col("target", "Target", "pct", dp=1),
+    Col("weight_after", "Weight after", "pct"),
+    Col("trade_date", "Trade date", "date"),
+    Col("submission", "Submission"),
+    Col("order_id", "Order ID", "int"),
+    Col("portfolio_id", "Portfolio ID", "text", width="medium"),
+    Col("security_id", "Security ID", "text", width="medium"),
+)
+BLOCK_TABLE = (
+    Col("ticker", "Ticker"),
+    Col("side", "Side"),
+    Col("quantity", "Quantity", "qty"),
+    Col("price", "Price", "money"),
+    Col("estimated_value", "Estimated value", "money"),
+    Col("portfolios", "Portfolios", "int"),
+    Col("security_id", "Security ID", "text", width="medium"),
+)
+SUBMISSION_LABELS = {"success": "submitted", "failed": "failed", "unknown": "outcome unknown"}
+
+
+def _f(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, SubmissionOutcome] | None = None) -> pd.DataFrame:
+    """One line per proposed order with its reason and, once submitted, the Order Service's answer."""
+    submissions = submissions or {}
+    names = display_names({(r.portfolio_id, r.portfolio_name) for r in rows})
+    records = []
+    for r in rows:
+        key = order_key(r.portfolio_id, r.security_id, r.transaction_type)
+        sub = submissions.get(key)
+        records.append(
+            {
+                "portfolio": names[r.portfolio_id],
+                "ticker": r.ticker or r.security_id,
+                "side": r.transaction_type,
+                "quantity": _f(r.quantity),
+                "price": _f(r.price),
+                "estimated_value": _f(r.estimated_value),
+                "reason": r.reason + ("; fractional quantity" if r.fractional else ""),
+                "weight_before": _f(r.weight_before),
+                "target": _f(r.target),
+                "weight_after": _f(r.weight_after),
+                "trade_date": r.trade_date,
+                "submission": "" if sub is None else SUBMISSION_LABELS.get(sub.outcome, sub.outcome),
+                "order_id": None if sub is None else sub.order_id,
+                "portfolio_id": r.portfolio_id,
+                "security_id": r.security_id,
+                "key": key,
+            }
+        )
+    frame = pd.DataFrame(records, columns=BLOTTER_COLUMNS)
+    frame["order_id"] = frame["order_id"].astype("Int64")
+    return frame
+
+
+def filter_blotter(
+    frame: pd.DataFrame,
+    sides: Sequence[str] = ("BUY", "SELL"),
+    portfolio_text: str = "",
+    ticker_text: str = "",
+    sort: str = "Portfolio, then ticker",
+) -> pd.DataFrame:
+    """Rows of the chosen sides whose portfolio/ticker contain the typed text (case-insensitive, literal), sorted."""
+    mask = frame["side"].isin(list(sides))
+    if portfolio_text.strip():
+        needle = portfolio_text.strip().casefold()
+        mask &= frame["portfolio"].str.casefold().str.contains(needle, regex=False) | frame[
+            "portfolio_id"
+        ].str.contains(needle, regex=False)
+    if ticker_text.strip():
+        mask &= frame["ticker"].str.casefold().str.contains(ticker_text.strip().casefold(), regex=False)
+    by, ascending = SORTS.get(sort, SORTS["Portfolio, then ticker"])
+    return frame[mask].sort_values(by, ascending=ascending, kind="stable", ignore_index=True)
+
+
+def aggregate_frame(blocks: Sequence[AggregatedOrder]) -> pd.DataFrame:
+    """One line per security and side across portfolios (block orders)."""
+    return pd.DataFrame(
+        [
+            {
+                "ticker": b.ticker or b.security_id,
+                "side": b.transaction_type,
+                "quantity": _f(b.quantity),
+                "price": _f(b.price),
+                "estimated_value": _f(b.estimated_value),
+                "portfolios": b.portfolio_count,
+                "security_id": b.security_id,
+            }
+            for b in blocks
+        ],
+        columns=names(BLOCK_TABLE),
+    )
+
+
+@dataclass(frozen=True)
+class SubmissionPlan:
+    """Which orders a submit would send: never the succeeded ones; "outcome unknown" ones only when asked."""
+
+    to_send: list[OrderRow]
+    already_submitted: int
+    unknown_held_back: int
+
+
+def submission_plan(
+    rows: Sequence[OrderRow],
+    submissions: Mapping[str, SubmissionOutcome],
+    include_unknown: bool = False,
+) -> SubmissionPlan:
+    send: list[OrderRow] = []
+    done = unknown = 0
+    for r in rows:
+        sub = submissions.get(order_key(r.portfolio_id, r.security_id, r.transaction_type))
+        if sub is not None and sub.succeeded:
+            done += 1
+        elif sub is not None and sub.outcome == "unknown" and not include_unknown:
+            unknown += 1
+        else:
+            send.append(r)
+    return SubmissionPlan(send, done, unknown)
+
+
+__all__ = [
+    "SORTS",
+    "SubmissionPlan",
+    "aggregate_frame",
+    "blotter_frame",
+    "filter_blotter",
+    "submission_plan",
+]

@@ -1,0 +1,273 @@
+"""Display tables of what-if results: pure builders from engine results/metrics to pandas DataFrames.
+
+Numbers become floats here, for display and charts only; orders, CSV and saved records always use the engine's
+Decimals. Weights are fractions (0.05 = 5 %); ``drift_pp`` is actual − target in percentage points.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+
+import pandas as pd
+
+from components.columns import Col
+from engine.models import PortfolioResult
+from engine.scenarios import PortfolioMetrics, ScenarioSummary
+
+STATUS_LABELS = {"optimal": "optimal", "infeasible": "infeasible", "error": "failed"}
+PORTFOLIO_COLUMNS = [
+    "portfolio_id",
+    "portfolio",
+    "status",
+    "diagnosis",
+    "market_value",
+    "cash_before",
+    "cash_after",
+    "cash_change",
+    "cash_change_pct",
+    "drift_before",
+    "drift_after",
+    "orders",
+    "turnover",
+    "out_of_band_before",
+    "out_of_band_after",
+]
+POSITION_COLUMNS = [
+    "security_id",
+    "label",
+    "ticker",
+    "price",
+    "original_quantity",
+    "adjusted_quantity",
+    "change",
+    "trade",
+    "target",
+    "band_low",
+    "band_high",
+    "weight_before",
+    "weight_after",
+    "drift_pp",
+    "actual_drift",
+    "in_model",
+]
+
+
+# display specs (components.columns): the per-portfolio results and one portfolio's positions, in display order
+PORTFOLIO_TABLE = (
+    Col("portfolio", "Portfolio", "text", width="medium"),
+    Col("status", "Status"),
+    Col("market_value", "Market value", "money"),
+    Col("cash_before", "Cash before", "money"),
+    Col("cash_after", "Cash after", "money"),
+    Col("cash_change", "Cash change", "money"),
+    Col("cash_change_pct", "Cash change (% MV)", "pct"),
+    Col("drift_before", "Drift before", "pct", help="Σ|weight − target|"),
+    Col("drift_after", "Drift after", "pct", help="Σ|weight − target|"),
+    Col("orders", "Orders", "int"),
+    Col("turnover", "Turnover", "money"),
+    Col("out_of_band_before", "Out of band before", "flag"),
+    Col("out_of_band_after", "Out of band after", "flag"),
+    Col("diagnosis", "Diagnosis", "text", width="medium"),
+    Col("portfolio_id", "Portfolio ID", "text", width="medium"),
+)
+FAILED_TABLE = (  # the portfolios not rebalanced, when there are many
+    Col("portfolio", "Portfolio"),
+    Col("status", "Status"),
+    Col("diagnosis", "Diagnosis", "text", width="large"),
+    Col("portfolio_id", "Portfolio ID"),
+)
+POSITION_TABLE = (
+    Col("ticker", "Ticker"),
+    Col("price", "Price", "money"),
+    Col("original_quantity", "Original qty", "qty"),
+    Col("adjusted_quantity", "Adjusted qty", "qty"),
+    Col("change", "Change", "number", fmt="%+.2f"),
+    Col("trade", "Trade"),
+    Col("target", "Target", "pct", dp=1),
+    Col("weight_before", "Weight before", "pct"),
+    Col("weight_after", "Actual", "pct"),
+    Col("drift_pp", "Actual − target", "number", fmt="%+.3f pp"),
+    Col(
+        "actual_drift",
+        "Actual drift (rel.)",
+        "pct",
+        help="1 − actual/target (the stored measure); positive = underweight",
+    ),
+    Col("badge", "Drift"),
+    Col("security_id", "Security ID", "text", width="medium"),
+)
+
+
+def _f(value: Decimal | int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def short_id(value: str) -> str:
+    return value if len(value) <= 12 else f"{value[:6]}…{value[-4:]}"
+
+
+def display_names(items: Iterable[tuple[str, str | None]]) -> dict[str, str]:
+    """Portfolio id → a unique display name: the name, with a short id where names repeat or are missing."""
+    pairs = list(items)
+    counts = Counter(name for _, name in pairs if name)
+    out: dict[str, str] = {}
+    for pid, name in pairs:
+        if not name:
+            out[pid] = short_id(pid)
+        elif counts[name] > 1:
+            out[pid] = f"{name} ({short_id(pid)})"
+        else:
+            out[pid] = name
+    return out
+
+
+def portfolio_frame(metrics: Sequence[PortfolioMetrics]) -> pd.DataFrame:
+    """One row per portfolio: status, diagnosis, MV, cash before/after/change, drift before/after (weights), orders,
+    turnover, and whether it is out of band before/after."""
+    names = display_names((m.portfolio_id, m.portfolio_name) for m in metrics)
+    rows = []
+    for m in metrics:
+        change = None if m.cash_after is None or m.cash_before is None else m.cash_after - m.cash_before
+        rows.append(
+            {
+                "portfolio_id": m.portfolio_id,
+                "portfolio": names[m.portfolio_id],
+                "status": STATUS_LABELS.get(m.status, m.status),
+                "diagnosis": m.diagnosis or "",
+                "market_value": _f(m.market_value),
+                "cash_before": _f(m.cash_before),
+                "cash_after": _f(m.cash_after),
+                "cash_change": _f(change),
+                "cash_change_pct": _f(change / m.market_value)
+                if change is not None and m.market_value and m.market_value > 0
+                else None,
+                "drift_before": _f(m.drift_before_weight),
+                "drift_after": _f(m.drift_after_weight),
+                "orders": m.orders,
+                "turnover": _f(m.turnover),
+                "out_of_band_before": m.out_of_band_before,
+                "out_of_band_after": m.out_of_band_after,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
+    numeric = [c.name for c in PORTFOLIO_TABLE if c.kind in ("money", "pct")]
+    frame[numeric] = frame[numeric].astype("float64")  # missing numbers (failed portfolios) become blank, not "None"
+    return frame
+
+
+def positions_frame(result: PortfolioResult, tickers: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per security of the combined list S of one optimal result (the record draft, product-spec 2.8)."""
+    tickers = tickers or {}
+    mv = result.market_value
+    rows = []
+    for p in result.positions:
+        ticker = tickers.get(p.security_id)
+        trade = "" if p.transaction_type is None else f"{p.transaction_type} {_qty_text(p.trade_quantity)}"
+        in_model = p.target != 0 or p.low_drift != 0 or p.high_drift != 0
+        before = p.original_position_market_value / mv if mv and mv > 0 else Decimal(0)
+        rows.append(
+            {
+                "security_id": p.security_id,
+                "label": ticker or short_id(p.security_id),
+                "ticker": ticker or "",
+                "price": _f(p.price),
+                "original_quantity": _f(p.original_quantity),
+                "adjusted_quantity": _f(p.adjusted_quantity),
+                "change": _f(p.adjusted_quantity - p.original_quantity),
+                "trade": trade,
+                "target": _f(p.target),
+                "band_low": max(0.0, float(p.target - p.low_drift)),
+                "band_high": float(p.target + p.high_drift),
+                "weight_before": _f(before),
+                "weight_after": _f(p.actual),
+                "drift_pp": float((p.actual - p.target) * 100),
+                "actual_drift": _f(p.actual_drift),
+                "in_model": in_model,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=POSITION_COLUMNS)
+    # model securities first (largest target first), then non-model holdings
+    return frame.sort_values(["in_model", "target", "label"], ascending=[False, False, True], ignore_index=True)
+
+
+def _qty_text(q: Decimal | None) -> str:
+    if q is None:
+        return ""
+    return str(int(q)) if q == q.to_integral_value() else format(q.normalize(), "f")
+
+
+COMPARE_ROWS = [
+    ("Portfolios", "portfolios"),
+    ("Optimal", "optimal"),
+    ("Infeasible", "infeasible"),
+    ("Failed", "failed"),
+    ("Out of band before", "out_of_band_before"),
+    ("Still out of band", "still_out_of_band"),
+    ("Orders", "orders"),
+    ("Turnover", "turnover"),
+    ("Turnover (% of MV)", "turnover_weight"),
+    ("Drift before (% of MV)", "drift_before_weight"),
+    ("Drift after (% of MV)", "drift_after_weight"),
+    ("Drift reduction", "drift_reduction"),
+    ("Cash before", "cash_before"),
+    ("Cash after", "cash_after"),
+    ("Cash after (% of MV)", "cash_after_weight"),
+]
+_MONEY = {"turnover", "cash_before", "cash_after"}
+_PCT = {"turnover_weight", "drift_before_weight", "drift_after_weight", "drift_reduction", "cash_after_weight"}
+
+
+def _fmt(attr: str, value: object) -> str:
+    if value is None:
+        return "—"
+    if attr in _MONEY:
+        return f"${float(value):,.2f}"  # type: ignore[arg-type]
+    if attr in _PCT:
+        return f"{float(value) * 100:,.2f} %"  # type: ignore[arg-type]
+    return f"{value:,}"
+
+
+def compare_frame(
+    summaries: Mapping[str, ScenarioSummary], parameters: Mapping[str, Mapping[str, str]]
+) -> pd.DataFrame:
+    """Side-by-side table: one row per parameter and metric, one text column per scenario (formatted for display).
+
+    ``parameters`` maps scenario name → {parameter label: text} (minimum cash, time limit, overrides, snapshot).
+    """
+    labels: list[str] = []
+    for params in parameters.values():
+        labels += [k for k in params if k not in labels]
+    data: dict[str, list[str]] = {}
+    for name, s in summaries.items():
+        params = parameters.get(name, {})
+        data[name] = [params.get(k, "—") for k in labels] + [_fmt(attr, getattr(s, attr)) for _, attr in COMPARE_ROWS]
+    index = labels + [label for label, _ in COMPARE_ROWS]
+    return pd.DataFrame(data, index=pd.Index(index, name="metric"))
+
+
+def compare_chart_frame(summaries: Mapping[str, ScenarioSummary]) -> pd.DataFrame:
+    """Numbers for the comparison chart: drift before/after, turnover and cash after as fractions of total MV."""
+    return pd.DataFrame(
+        [
+            {
+                "scenario": name,
+                "drift_before": _f(s.drift_before_weight),
+                "drift_after": _f(s.drift_after_weight),
+                "turnover": _f(s.turnover_weight),
+                "cash_after": _f(s.cash_after_weight),
+            }
+            for name, s in summaries.items()
+        ],
+        columns=["scenario", "drift_before", "drift_after", "turnover", "cash_after"],
+    )
+
+
+__all__ = [
+    "compare_chart_frame",
+    "compare_frame",
+    "display_names",
+    "portfolio_frame",
+    "positions_frame",
+]

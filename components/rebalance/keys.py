@@ -1,0 +1,31 @@
+"""Session-state keys of the rebalance feature (widget keys included), in one place: the feature owns them.
+
+Keys carry the page as a prefix, so no two features can collide; a test seeds them by these names.
+"""
+
+from __future__ import annotations
+
+# view.py
+MODEL_PICK = "rebalance_model_pick"  # selectbox widget key: the model of the next run
+SCOPE = "rebalance_scope"  # radio widget key: all portfolios of the model / a selection
+PORTFOLIOS = "rebalance_portfolios"
+MIN_CASH = "rebalance_min_cash"
+MIN_CASH_PCT = "rebalance_min_cash_pct"
+TIME_LIMIT = "rebalance_time_limit"
+OVERRIDE = "rebalance_override"
+NAME = "rebalance_name"
+RUN = "run"
+CANCEL = "rebalance_cancel"
+CANCELLED = "rebalance_cancelled"  # set by the Cancel button's callback, read by the rerun it causes
+LAST_RUN = "rebalance_last_run"  # label of the run that just finished, shown once after its rerun
+REFRESH = "rebalance_refresh_snapshot"
+# results.py
+PICK = "rebalance_pick"  # selectbox widget key: the scenario to review
+COMPARE = "rebalance_compare"  # multiselect widget key: scenarios compared side by side
+DELETE = "rebalance_delete"
+PORTFOLIO_PICK = "rebalance_portfolio_pick"
+RETRY = "rebalance_retry"
+# store.py
+SCENARIOS = "rebalance_scenarios"  # list[Scenario] of this session, oldest first (components.rebalance.store)
+CURRENT = "rebalance_current"  # id of the scenario shown on the what-if and orders pages
+SNAPSHOTS = "rebalance_snapshots"  # {(model_id, portfolio ids): MarketSnapshot} frozen per scope

@@ -1,0 +1,302 @@
+"""What-if page, part 1: pick model and scope, set parameters (cash floor, overrides, time limit), run in st.status.
+
+Overrides are edited in a grid of the model's positions (securities by ticker and description), validated like a
+model save and used for this run only: the stored model is never changed. See :mod:`components.rebalance.run` for
+the run itself and how "Cancel" works.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from components import feedback, resources
+from components.rebalance import store
+from components.rebalance.keys import (
+    CANCEL,
+    CANCELLED,
+    LAST_RUN,
+    MIN_CASH,
+    MIN_CASH_PCT,
+    MODEL_PICK,
+    OVERRIDE,
+    PORTFOLIOS,
+    REFRESH,
+    SCOPE,
+    TIME_LIMIT,
+)
+from components.rebalance.run import RunRequest, run_scenario
+from components.tables import drift_col, fmt_money, target_col
+from data.services import GlobeCoServices
+from engine.errors import InvalidInput
+from engine.models import InvestmentModel, Position, RebalanceOptions
+from engine.scenarios import model_with_overrides, positions_differ
+from engine.validation import quantize_ui_fraction
+
+SCOPE_ALL = "All portfolios of the model"
+SCOPE_SOME = "Selected portfolios"
+OVERRIDE_WIDTHS = {"security": 300, "target": 90, "low_drift": 90, "high_drift": 90}
+
+
+def editor_key(model: InvestmentModel) -> str:
+    return f"rebalance_overrides_{model.model_id}_v{model.version}"
+
+
+def pick_model(models: Sequence[InvestmentModel], preselected: str | None) -> InvestmentModel:
+    """Model selectbox, preselecting the model chosen on another page."""
+    by_id = {m.model_id: m for m in models}
+    ids = list(by_id)
+    index = ids.index(preselected) if preselected in by_id else 0
+    if st.session_state.get(MODEL_PICK) not in by_id:
+        st.session_state.pop(MODEL_PICK, None)
+    pid = st.selectbox(
+        "Investment model",
+        ids,
+        index=index,
+        key=MODEL_PICK,
+        format_func=lambda i: f"{by_id[i].name} · {len(by_id[i].portfolios):,} portfolios · v{by_id[i].version}",
+    )
+    return by_id[pid]
+
+
+def pick_scope(model: InvestmentModel, names: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
+    """All portfolios of the model, or a selection of them (one portfolio is a selection of one)."""
+    scope = st.radio("Portfolios", [SCOPE_ALL, SCOPE_SOME], key=SCOPE, horizontal=True)
+    if scope == SCOPE_ALL:
+        return tuple(model.portfolios), True
+    picked = st.multiselect(
+        "Portfolios to rebalance",
+        list(model.portfolios),
+        key=f"{PORTFOLIOS}_{model.model_id}",
+        format_func=lambda p: names.get(p) or p,
+        placeholder="Type a portfolio name",
+    )
+    return tuple(picked), False
+
+
+def overrides_frame(model: InvestmentModel, labels: Mapping[str, str]) -> pd.DataFrame:
+    rows = [
+        {
+            "security": labels.get(p.security_id, f"{p.security_id} — unknown security"),
+            "target": float(p.target),
+            "low_drift": float(p.low_drift),
+            "high_drift": float(p.high_drift),
+        }
+        for p in model.positions
+    ]
+    return pd.DataFrame(rows, columns=list(OVERRIDE_WIDTHS))
+
+
+def positions_from_frame(frame: pd.DataFrame, label_to_id: Mapping[str, str]) -> tuple[list[Position], list[str]]:
+    """Grid rows → positions; problems a position cannot even be built from (empty cells) are listed by row."""
+    out: list[Position] = []
+    problems: list[str] = []
+    for i, rec in enumerate(frame.to_dict("records")):
+        label = rec.get("security")
+        sid = label_to_id.get(label) if isinstance(label, str) else None
+        if sid is None and isinstance(label, str) and " — unknown security" in label:
+            sid = label.split(" — ")[0]
+        missing = [c for c in ("target", "low_drift", "high_drift") if rec.get(c) is None or pd.isna(rec.get(c))]
+        if sid is None:
+            problems.append(f"row {i + 1}: pick a security")
+            continue
+        if missing:
+            problems.append(f"row {i + 1}: {', '.join(missing)} must be filled in")
+            continue
+        out.append(
+            Position(
+                security_id=sid,
+                target=quantize_ui_fraction(rec["target"]),
+                low_drift=Decimal(str(rec["low_drift"])),
+                high_drift=Decimal(str(rec["high_drift"])),
+            )
+        )
+    return out, problems
+
+
+def render_overrides(model: InvestmentModel) -> InvestmentModel | None:
+    """The per-run overrides grid; returns the model to run (None while the grid breaks a rule)."""
+    if not st.toggle(
+        "Override targets and bands for this run",
+        key=OVERRIDE,
+        help="Edits apply to this what-if only; the stored model is never changed.",
+    ):
+        return model
+    with feedback.guard("load the securities"):
+        securities = resources.securities()
+    labels = dict(zip(securities["security_id"], securities["label"], strict=True))
+    label_to_id = {v: k for k, v in labels.items()}
+    cc = st.column_config
+    edited = st.data_editor(
+        overrides_frame(model, labels),
+        key=editor_key(model),
+        num_rows="dynamic",
+        hide_index=True,
+        width="content",
+        column_config={
+            "security": cc.SelectboxColumn(
+                "Security", options=sorted(labels.values()), required=True, width=OVERRIDE_WIDTHS["security"]
+            ),
+            "target": target_col(OVERRIDE_WIDTHS["target"]),
+            "low_drift": drift_col("Low drift", OVERRIDE_WIDTHS["low_drift"], 0.001),
+            "high_drift": drift_col("High drift", OVERRIDE_WIDTHS["high_drift"], 0.001),
+        },
+    )
+    positions, problems = positions_from_frame(edited, label_to_id)
+    try:
+        run_model = model_with_overrides(model, positions)
+    except InvalidInput as err:
+        problems += [v.message for v in err.violations]
+        run_model = None
+    if problems:
+        st.error(
+            f"**The overrides break {len(problems)} rule(s) — fix them to run:**\n"
+            + "\n".join(f"- {p}" for p in problems),
+            icon=":material/rule:",
+        )
+        return None
+    total = sum((p.target for p in run_model.positions), Decimal(0))
+    changed = positions_differ(model.positions, run_model.positions)
+    st.caption(
+        f"Σ targets {float(total) * 100:.1f} % · implied cash {float(1 - total) * 100:.1f} % · "
+        + ("differs from the stored model (this run only)" if changed else "same as the stored model")
+    )
+    return run_model
+
+
+def overridden(model: InvestmentModel, run_model: InvestmentModel) -> bool:
+    """Whether the run's targets and bands differ from the stored model's (as numbers, in any order)."""
+    return positions_differ(model.positions, run_model.positions)
+
+
+def render_parameters(default_limit: float = 30.0, trade_date: dt.date | None = None) -> RebalanceOptions:
+    """The run's options: cash floor (amount and % of MV, the greater applies per portfolio), solver time limit."""
+    c1, c2, c3 = st.columns(3)
+    amount = c1.number_input(
+        "Minimum cash ($)",
+        min_value=0.0,
+        value=0.0,
+        step=1000.0,
+        format="%.2f",
+        key=MIN_CASH,
+        help="Cash each portfolio keeps after the trades, at least this amount.",
+    )
+    pct = c2.number_input(
+        "Minimum cash (% of MV)",
+        min_value=0.0,
+        max_value=100.0,
+        value=0.0,
+        step=0.5,
+        format="%.2f",
+        key=MIN_CASH_PCT,
+        help="At least this share of each portfolio's market value; the greater of the two applies.",
+    )
+    limit = c3.number_input(
+        "Solver time limit (s)",
+        min_value=1.0,
+        max_value=600.0,
+        value=float(default_limit),
+        step=5.0,
+        key=TIME_LIMIT,
+        help="Per portfolio; a portfolio that needs longer is reported as failed.",
+    )
+    return RebalanceOptions(
+        min_cash=Decimal(str(round(amount, 2))),
+        min_cash_fraction=Decimal(str(round(pct, 4))) / 100,
+        time_limit=float(limit),
+        trade_date=trade_date,
+    )
+
+
+def request_cancel() -> None:
+    """Cancel button callback: the click itself stops the running script; the flag explains it on the rerun."""
+    st.session_state[CANCELLED] = True
+
+
+def show_last_run() -> None:
+    """The finished run's status line, once, on the rerun that follows it."""
+    label = st.session_state.pop(LAST_RUN, None)
+    if label:
+        st.status(label, state="complete", expanded=False)
+
+
+def show_cancelled() -> None:
+    if st.session_state.pop(CANCELLED, False):
+        st.warning(
+            "Run cancelled — nothing was kept. The frozen market snapshot, if taken, is reused next time.",
+            icon=":material/cancel:",
+        )
+
+
+def execute(request: RunRequest, services: GlobeCoServices, workers: int | None = None) -> store.Scenario | None:
+    """Run in st.status with a progress bar and a Cancel button; add the scenario to the session on success."""
+    with st.status(f"Running “{request.name}”…", expanded=True) as status:
+        bar = st.progress(0.0, text="Starting…")
+        cancel = st.empty()
+        cancel.button("Cancel", key=CANCEL, on_click=request_cancel, icon=":material/cancel:")
+        try:
+            scenario = run_scenario(services, request, lambda f, t: bar.progress(f, text=t), workers)
+        except Exception as err:  # typed errors get their message (naming the service); nothing is kept
+            msg = feedback.describe(err, f"run “{request.name}”")
+            cancel.empty()
+            status.update(label=msg.headline, state="error", expanded=True)
+            feedback.show(err, f"run “{request.name}”")
+            return None
+        cancel.empty()
+        for name in store.add(scenario):
+            st.toast(
+                f"“{name}” was dropped: the session keeps the {store.MAX_SCENARIOS} newest scenarios",
+                icon=":material/delete_sweep:",
+            )
+        s = scenario.summary
+        took = scenario.timings["snapshot"] + scenario.timings["solve"]
+        label = (
+            f"Done: {s.optimal:,} of {s.portfolios:,} portfolios rebalanced, {s.orders:,} orders, "
+            f"{s.infeasible + s.failed:,} not rebalanced · {took:.1f} s"
+        )
+        status.update(label=label, state="complete", expanded=False)
+    # rerun so every widget (scenario name, snapshot note, pickers) reflects the new scenario
+    st.session_state[LAST_RUN] = label
+    st.rerun()
+    return scenario
+
+
+def snapshot_note(model: InvestmentModel, portfolio_ids: tuple[str, ...]) -> None:
+    """Say whether the next run reuses frozen prices, with a way to take fresh market data."""
+    snap = store.frozen_snapshot(model.model_id, portfolio_ids)
+    if snap is None:
+        st.caption(
+            "The first run takes a market snapshot (holdings and one price per security); "
+            "later runs of this scope reuse it, so scenarios compare like with like."
+        )
+        return
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    when = f"{snap.taken_at:%H:%M:%S} UTC"
+    c1.caption(
+        f"Prices and holdings frozen at {when} for this scope "
+        f"({len(snap.prices):,} prices, cash {fmt_money(sum(p.cash for p in snap.portfolios))})."
+    )
+    c2.button(
+        "Take fresh snapshot",
+        key=REFRESH,
+        on_click=store.drop_snapshots,
+        args=(model.model_id,),
+        icon=":material/refresh:",
+    )
+
+
+__all__ = [
+    "execute",
+    "overridden",
+    "pick_model",
+    "pick_scope",
+    "render_overrides",
+    "render_parameters",
+    "show_cancelled",
+    "show_last_run",
+    "snapshot_note",
+]

@@ -1,0 +1,56 @@
+"""Investment models: list, create, edit (positions, portfolios, CSV), delete — every save version-checked."""
+
+import streamlit as st
+
+from components import feedback, navigation, resources, state
+from components.models import keys as models_keys
+from components.models import view as models_view
+from components.models.draft import ModelDraft
+from components.models.editor import SecurityIndex, render_csv, render_portfolios, render_positions
+
+navigation.ensure_app_shell()  # a first-request deep link ran this script alone: rerun through app.py
+
+head, new = st.columns([5, 1], vertical_alignment="bottom")
+head.title("Investment models")
+head.caption("Target weights with drift bands per security, linked to the portfolios that follow them.")
+new.button("New model", key="models_new", icon=":material/add:", type="primary", width="stretch",
+           on_click=models_view.start_draft, args=(ModelDraft(),))  # fmt: skip
+
+with feedback.guard("load the investment models"):
+    models = models_view.all_models()
+names = resources.portfolio_names()
+
+models_view.render_tiles(models)
+models_view.render_list(names)
+
+models_view.render_actions(models)
+if state.get(models_keys.MODELS_PENDING_DELETE):
+    models_view.confirm_delete()
+
+draft: ModelDraft | None = state.get(models_keys.MODELS_DRAFT)
+if draft is not None:
+    st.divider()
+    title = "New model" if draft.is_new else f"Edit model · v{draft.version}"
+    st.subheader(title, anchor=False)
+    with feedback.guard("load the securities"):
+        index = SecurityIndex(resources.securities())
+    models_view.render_conflict(draft, index.ticker_of)
+    n1, n2 = st.columns([3, 2])
+    name = n1.text_input(
+        "Model name", key=models_keys.MODELS_NAME_INPUT, max_chars=255, placeholder="e.g. Balanced 60/40"
+    )
+    if not draft.is_new:
+        n2.text_input("Model ID", value=draft.model_id, disabled=True)
+    owner_of = {p: m.name for m in models if m.model_id != draft.model_id for p in m.portfolios}
+    t1, t2, t3 = st.tabs(["Positions", f"Portfolios ({len(draft.portfolios)})", "Import / export CSV"])
+    with t1:
+        rows, check = render_positions(draft, index, name)
+    with t2:
+        render_portfolios(draft, names, owner_of)
+    with t3:
+        render_csv(draft, rows, index)
+    s1, s2, _ = st.columns([1, 1, 4])
+    save = s1.button("Save model", key="models_save", type="primary", icon=":material/save:", width="stretch")
+    s2.button("Close editor", key="models_close", on_click=models_view.close_draft, width="stretch")
+    if save:
+        models_view.save_draft(draft, name, rows, check, names)

@@ -1,0 +1,45 @@
+"""Orders & export: the proposed orders of a what-if scenario, CSV downloads, Save rebalance, Submit orders."""
+
+import streamlit as st
+
+from components import navigation
+from components.orders import view as orders_view
+
+navigation.ensure_app_shell()  # a first-request deep link ran this script alone: rerun through app.py
+
+st.title("Orders & export")
+st.caption(
+    "Only BUY and SELL orders with a non-zero quantity are proposed. Review them, download them, and only "
+    "then save the run as a rebalance record or submit the orders."
+)
+
+scenario = orders_view.pick_scenario()
+if scenario is None:
+    st.info("No what-if scenario in this session yet: run one first.", icon=":material/info:")
+    st.page_link("pages/rebalance.py", label="Go to What-if rebalance", icon=":material/balance:")
+    st.stop()
+
+rows = orders_view.rows_of(scenario)
+s = scenario.summary
+st.caption(
+    f"{scenario.model.name} v{scenario.model.version} · {scenario.params.scope_label()} · "
+    f"{s.optimal:,} portfolio(s) rebalanced, {s.infeasible + s.failed:,} not rebalanced (no orders)."
+)
+orders_view.render_totals(rows)
+if not rows:
+    st.info(
+        "This scenario proposes no orders: every rebalanced portfolio is already at its optimum.",
+        icon=":material/check_circle:",
+    )
+orders_view.render_blotter(scenario, rows)
+
+st.divider()
+left, right = st.columns(2)
+with left:
+    st.subheader("Save rebalance", anchor=False)
+    st.caption("Persists this scenario exactly as reviewed and stamps the model's last rebalance date.")
+    orders_view.render_save(scenario)
+with right:
+    st.subheader("Submit orders", anchor=False)
+    st.caption("Optional: posts the orders to the Order Service after a confirmation. Independent of saving.")
+    orders_view.render_submit(scenario, rows)

@@ -1,0 +1,120 @@
+"""Helpers shared by the AppTest files (fixtures live in ``conftest.py``): reading elements, faults, and driving
+the pages the way a user does (open a model, run a what-if, save from the Orders page)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+from components.models import keys as models_keys
+from components.rebalance import keys as rebalance_keys
+from components.rebalance import store
+
+REBALANCE_PAGE = "pages/rebalance.py"
+ORDERS_PAGE = "pages/orders.py"
+
+
+# --- elements and faults ----------------------------------------------------------------------------------------------
+def inject_fault(sim: Any, **fault: Any) -> None:
+    """Add a fault rule (``data.simulator.config.Fault`` fields: kind, service, endpoint, status, count ...)."""
+    from data.simulator.config import Fault
+
+    sim.sim.faults.add([Fault(**fault)])
+
+
+def clear_faults(sim: Any) -> None:
+    """Remove every fault rule."""
+    sim.sim.faults.clear()
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    """Values of every element of ``kind`` ("error", "warning", "info", "success", "toast", "caption", ...)."""
+    return [str(e.value) for e in getattr(at, kind)]
+
+
+def figures(at: AppTest) -> list[dict[str, Any]]:
+    """Every plotly chart of the page as a figure dict."""
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def plotly_array(value: Any) -> list[Any]:
+    """A figure array as a list: plotly 6+ writes numeric arrays as ``{"dtype", "bdata"}`` (base64)."""
+    if isinstance(value, dict) and "bdata" in value:
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return list(value)
+
+
+def no_exception(at: AppTest) -> bool:
+    """True when no exception element (a traceback box) was rendered."""
+    return len(at.exception) == 0
+
+
+# --- Investment models page -------------------------------------------------------------------------------------------
+def model_id(repo, name: str) -> str:
+    (m,) = repo().list_models(offset=0, limit=10, name_contains=name)
+    return m.model_id
+
+
+def open_model(at, repo, name: str):
+    at.selectbox(key=models_keys.MODELS_OPEN_PICK).set_value(model_id(repo, name)).run()
+    return at.button(key="models_edit").click().run()
+
+
+# --- What-if, Orders and Saved rebalances pages -----------------------------------------------------------------------
+def models_by_name(repo) -> dict:
+    return {m.name: m for m in repo().list_models()}
+
+
+def open_page(at, model=None):
+    """Switch to the what-if page, optionally picking ``model``."""
+    at.switch_page(REBALANCE_PAGE).run()
+    if model is not None:
+        at.selectbox(key=rebalance_keys.MODEL_PICK).set_value(model.model_id).run()
+    return at
+
+
+def run_whatif(at, min_cash=None, min_cash_pct=None, time_limit=None):
+    """Set the parameters that are given and press "Run what-if"."""
+    if min_cash is not None:
+        at.number_input(key=rebalance_keys.MIN_CASH).set_value(min_cash)
+    if min_cash_pct is not None:
+        at.number_input(key=rebalance_keys.MIN_CASH_PCT).set_value(min_cash_pct)
+    if time_limit is not None:
+        at.number_input(key=rebalance_keys.TIME_LIMIT).set_value(time_limit)
+    at.button(key=rebalance_keys.RUN).click().run()
+    assert no_exception(at), [e.value for e in at.exception]
+    return at
+
+
+def scenarios(at) -> list[store.Scenario]:
+    return list(at.session_state[rebalance_keys.SCENARIOS]) if rebalance_keys.SCENARIOS in at.session_state else []
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def frame_with(at, column: str):
+    """The first st.dataframe whose columns include ``column``."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
+def whatif_then_orders(at, repo, name="Technology Leaders", **params):
+    """A what-if run of ``name`` (with ``params``), then the Orders page; returns the scenario."""
+    run_whatif(open_page(at, models_by_name(repo)[name]), **params)
+    at.switch_page(ORDERS_PAGE).run()
+    assert no_exception(at), [e.value for e in at.exception]
+    return scenarios(at)[-1]
+
+
+def save(at):
+    """Save the current scenario from the Orders page (button, then the dialog's confirm)."""
+    at.button(key="orders_save").click().run()
+    at.button(key="orders_confirm_save").click().run()
+    assert no_exception(at), [e.value for e in at.exception]
