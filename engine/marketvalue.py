@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
 from engine.errors import ExternalDataError
-from engine.exactmath import MILL, MONEY
+from engine.exactmath import MILL, MONEY, WIDE
 from engine.models import Holding
 
 HoldingsLike = Iterable[Holding] | Mapping[str, Decimal]
@@ -50,7 +50,7 @@ def require_price(prices: Mapping[str, Decimal], security_id: str, portfolio_id:
 
 def position_value(quantity: Decimal, price: Decimal) -> Decimal:
     """u·p rounded to 0.001 half-up (supplement 1)."""
-    return MONEY.multiply(quantity, price).quantize(MILL, rounding=ROUND_HALF_UP)
+    return MONEY.multiply(quantity, price).quantize(MILL, rounding=ROUND_HALF_UP, context=WIDE)
 
 
 def market_value(
@@ -60,4 +60,4 @@ def market_value(
     total = cash
     for sid, qty in holding_map(holdings, portfolio_id).items():
         total = MONEY.add(total, position_value(qty, require_price(prices, sid, portfolio_id)))
-    return total.quantize(MILL, rounding=ROUND_HALF_UP)
+    return total.quantize(MILL, rounding=ROUND_HALF_UP, context=WIDE)

@@ -19,7 +19,7 @@ from engine.exactmath import MONEY, REL_TOL, certain_sign, fmt_money, sum_tolera
 
 def mv_decimal(mills: int) -> Decimal:
     """MV as a Decimal from integer mills."""
-    return Decimal(mills).scaleb(-3)
+    return Decimal(mills).scaleb(-3, MONEY)
 
 
 def value_vs_weight(

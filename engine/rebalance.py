@@ -30,7 +30,8 @@ from engine.errors import (
     InvalidInput,
     NonPositiveMarketValue,
 )
-from engine.exactmath import BASIS, MONEY, ONE, RATIO, ZERO, mills_of, plain
+from engine.exactmath import BASIS, MONEY, ONE, RATIO, WIDE, ZERO, mills_of, plain
+from engine.limits import check_portfolio_inputs, check_portfolio_values, check_range, in_range, model_range_error
 from engine.marketvalue import holding_map, market_value, require_price
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, PENDING, complete_milps, solve_closed_form
@@ -80,7 +81,13 @@ def _error_result(portfolio: PortfolioHoldings, err: EngineError, **known: Decim
 
 
 def model_error(model: InvestmentModel, prices: Mapping[str, Decimal], options: RebalanceOptions) -> EngineError | None:
-    """The error every portfolio of the run gets, if any: a broken model rule, a bad option, a missing price."""
+    """The error every portfolio of the run gets, if any: a broken model rule, a bad option, a missing price.
+
+    Out-of-range numbers (see :mod:`engine.limits`) are checked first, so nothing below computes with them.
+    """
+    out_of_range = model_range_error(model.positions, prices, options.min_cash)
+    if out_of_range is not None:
+        return out_of_range
     violations = model_violations(model.name or "model", model.positions)
     if violations:
         return InvalidInput(
@@ -115,9 +122,13 @@ def _prepare(
     row: int, portfolio: PortfolioHoldings, model_ids: frozenset[str], prices: Mapping[str, Decimal]
 ) -> _Prepared:
     pid = portfolio.portfolio_id
+    check_portfolio_inputs(portfolio)
     held = holding_map(portfolio.holdings, pid)
     extras = [_Security(sid, require_price(prices, sid, pid), ZERO, ZERO, ZERO) for sid in held if sid not in model_ids]
+    check_portfolio_values(pid, held, prices)
     mv = market_value(portfolio.cash, held, prices, pid)
+    # the sum of in-range values can still leave the range (and int64 mills): checked before it is used
+    check_portfolio_values(pid, {}, prices, mv)
     return _Prepared(row, portfolio, held, extras, mv)
 
 
@@ -249,7 +260,8 @@ def rebalance_portfolios(
     saved-record draft (the CLI does not need it). ``min_cash_by_portfolio`` overrides ``options.min_cash``
     for the portfolios it names (e.g. a floor in % of each MV), so one call still solves them all together.
     """
-    with paused_gc():
+    # WIDE: operator arithmetic inside never depends on the caller's decimal context
+    with paused_gc(), localcontext(WIDE):
         return _rebalance(
             model,
             prices,
@@ -285,7 +297,7 @@ def _rebalance(
 
     err = model_error(model, prices, options)
     if err is not None:
-        out = [_error_result(p, err, cash_before=p.cash) for p in portfolios]
+        out = [_error_result(p, err, cash_before=in_range(p.cash)) for p in portfolios]
         done = total
         report()
         return out
@@ -302,6 +314,12 @@ def _rebalance(
     for row, portfolio in enumerate(portfolios):
         floor = floors.get(portfolio.portfolio_id, options.min_cash)
         try:
+            check_range(
+                floor,
+                f"minimum cash of portfolio {portfolio.portfolio_id}",
+                "money",
+                {"portfolioId": portfolio.portfolio_id},
+            )
             if floor < 0:
                 raise InvalidInput(
                     f"minimum cash {plain(floor)} of portfolio {portfolio.portfolio_id} must not be negative",
@@ -309,7 +327,7 @@ def _rebalance(
                 )
             prep = _prepare(row, portfolio, model_ids, prices)
         except EngineError as exc:
-            results[row] = _error_result(portfolio, exc, cash_before=portfolio.cash)
+            results[row] = _error_result(portfolio, exc, cash_before=in_range(portfolio.cash))
             done += 1
             continue
         mv = prep.market_value
