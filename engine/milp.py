@@ -512,16 +512,31 @@ def _solve(problem: MilpProblem, started: float) -> tuple[tuple[int, ...], str, 
         if time.perf_counter() - started > problem.time_limit:
             status = "time_limit"  # the limit holds for the certified route too
         if status != "optimal" or k is None:
-            kind = RebalanceInfeasible if status in ("infeasible", "infeasible_inaccurate") else SolverFailed
-            raise kind(
-                f"no feasible solution exists for portfolio {problem.portfolio_id} (solver status: {status})",
-                {**details, "solverStatus": status},
-            )
+            raise _unsolved(problem, status, details)
         for j, i in enumerate(movable):
             u[i] = upper[i] - k[j]
     slack = data.budget - sum(q * p for q, p in zip(u, data.price, strict=True))
     improvements = polish(data.tau, data.price, lower, upper, u, slack)
     return tuple(u), status, improvements, certified
+
+
+def _unsolved(problem: MilpProblem, status: str, details: dict[str, str]) -> EngineError:
+    """The typed error of a binding row left without an answer, worded by why (issue 13 item 7).
+
+    The band minimums fit the cash floor here (the closed form checked it), so a time limit or any other
+    solver status is "not solved", never "no feasible solution".
+    """
+    pid = problem.portfolio_id
+    if status in ("infeasible", "infeasible_inaccurate"):
+        return RebalanceInfeasible(
+            f"no feasible solution exists for portfolio {pid} (solver status: {status})",
+            {**details, "solverStatus": status},
+        )
+    if status in ("time_limit", "user_limit"):  # user_limit: HiGHS's own time limit, as CVXPY reports it
+        message = f"portfolio {pid} was not solved within the time limit of {problem.time_limit:g} s"
+    else:
+        message = f"portfolio {pid} was not solved: the solver stopped without an exact answer"
+    return SolverFailed(f"{message} (solver status: {status})", {**details, "solverStatus": status})
 
 
 def _milp_reduction(

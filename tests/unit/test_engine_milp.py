@@ -65,7 +65,9 @@ def test_time_limit_is_a_solver_failure_never_an_answer() -> None:
     out = solve_milp(random_binding_problem(100, seed=1, cut=0.3, time_limit=1e-6))
     assert out.quantities is None and out.error is not None
     assert out.error.code == "SOLVER_FAILED"
-    assert "no feasible solution exists for portfolio HARD" in out.error.message
+    # a feasible portfolio is never called infeasible (issue 13 item 7)
+    assert "no feasible solution" not in out.error.message
+    assert "portfolio HARD was not solved within the time limit of 1e-06 s (solver status: " in out.error.message
     assert out.error.details["solverStatus"] in {"user_limit", "time_limit"}
 
 
