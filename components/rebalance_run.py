@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from components import scenarios as store
-from engine.errors import EngineError, ErrorInfo, ExternalDataError
+from engine.errors import EngineError, ErrorInfo
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, RebalanceOptions
 from engine.scenarios import min_cash_for
 
@@ -112,7 +112,7 @@ def cash_floors(
             continue
         try:
             mv = market_value(p.cash, p.holdings, prices, p.portfolio_id)
-        except ExternalDataError as err:
+        except EngineError as err:  # a missing price or a number outside engine.limits
             errors[p.portfolio_id] = ErrorInfo.of(err)
             continue
         floors[p.portfolio_id] = min_cash_for(mv, params.min_cash_amount, params.min_cash_fraction)

@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from engine.rebalance import rebalance_portfolios
 EXIT_OK = 0
 EXIT_MALFORMED = 2
 SHOWN_CHARS = 40  # longer input strings are cut in messages
+FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,39}")
 
 
 class MalformedInput(Exception):
@@ -132,6 +134,8 @@ def _kind(value: Any) -> str:
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not FIELD_NAME.fullmatch(key):  # an unknown key is shown quoted, cut and escaped: one line, short
+        return f"{path}[{_shown(key)}]"
     return f"{path}.{key}" if path else key
 
 
@@ -276,6 +280,8 @@ def decode_line(line: str) -> Any:
         raise MalformedInput("", f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
         raise MalformedInput("", "not valid JSON: nested too deeply") from None
+    except ArithmeticError:  # a JSON number whose exponent Decimal cannot hold (0E1000000000000000000)
+        raise MalformedInput("", "a JSON number is beyond the decimal range (exponent too large)") from None
 
 
 def run_solve(

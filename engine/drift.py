@@ -22,7 +22,7 @@ from engine.bands import ModelArrays, market_values_f
 from engine.construct import paused_gc
 from engine.errors import EngineError, ErrorInfo, ExternalDataError, NonPositiveMarketValue
 from engine.exactmath import MONEY, RATIO, WIDE, ZERO, mills_of, plain
-from engine.limits import check_portfolio_inputs, check_portfolio_values, in_range, model_range_error
+from engine.limits import in_range, model_range_error
 from engine.marketvalue import holding_map, market_value, require_price
 from engine.models import InvestmentModel, PortfolioHoldings
 from engine.postcheck import value_vs_weight
@@ -155,14 +155,11 @@ def _analyse(
     for p in portfolios:
         mv = None
         try:
-            check_portfolio_inputs(p)
             held = holding_map(p.holdings, p.portfolio_id)
             for sid in held:
                 if sid not in model_ids:
                     require_price(prices, sid, p.portfolio_id)
-            check_portfolio_values(p.portfolio_id, held, prices)
-            mv = market_value(p.cash, held, prices, p.portfolio_id)
-            check_portfolio_values(p.portfolio_id, {}, prices, mv)
+            mv = market_value(p.cash, held, prices, p.portfolio_id)  # checks prices, values and MV against the range
             if mv < 0:
                 raise NonPositiveMarketValue(
                     f"cannot analyse drift of portfolio {p.portfolio_id}: market value {plain(mv)} is negative",

@@ -4,14 +4,17 @@ Every number that enters a run is checked here before any arithmetic, so one out
 the portfolio that holds it (or the run, for shared data such as a model price or the cash floor) with an
 ``InvalidInput`` that names the field and a shortened value. Inside the range every computation is exact:
 
-- money (cash, minimum cash, market value, each position value u·p): |x| < 1e15, at most 8 decimals.
-  MV in integer mills then stays below 1e18 < 2**63 (the solver's int64 arrays), with 9x headroom.
+- money entered (cash, minimum cash): |x| < 1e15, at most 8 decimals; money derived from in-range numbers
+  (market value, each position value u·p, a cash floor computed as a fraction of MV): |x| < 1e15. MV in
+  integer mills then stays below 1e18 < 2**63 (the solver's int64 arrays), with 9x headroom.
 - prices: 0 < p < 1e15, at most 8 decimals (the pricing database stores ``decimal(18,8)``).
 - quantities: |u| <= 1e12, at most 8 decimals (the order service's quantity scale is 1e-8).
-- weights (target, lowDrift, highDrift): at most 12 decimals; their values are bounded by the model rules.
+- weights (target, lowDrift, highDrift): |w| < 1000, at most 12 decimals; the model rules bound them further
+  (target 0..0.95, drifts 0..1) with their own messages, which stay short inside this range.
+- every number entered: at most 32 digits, trailing zeros included (they do not count as decimals).
 
-Products of such numbers have at most about 50 significant digits, far inside the 120 digits of the exact
-money context (:data:`engine.exactmath.MONEY`), so no money operation ever rounds or overflows.
+Products of such numbers have at most 64 significant digits, far inside the 120 digits of the exact money
+context (:data:`engine.exactmath.MONEY`), so no money operation ever rounds or overflows.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from decimal import Decimal
 
 from engine.errors import InvalidInput
 from engine.exactmath import MONEY
-from engine.models import PortfolioHoldings, Position
+from engine.models import Position
 
 MAX_MONEY = Decimal(10) ** 15  # exclusive
 MAX_QUANTITY = Decimal(10) ** 12  # inclusive
 MAX_PLACES = 8  # prices, quantities, money
+MAX_DERIVED_PLACES = 24  # money computed from other in-range numbers (a cash floor as a fraction of MV)
 MAX_WEIGHT_PLACES = 12  # target, lowDrift, highDrift
+MAX_WEIGHT = Decimal(1000)  # exclusive; the model rules then name any value above 0.95 or 1 in a short message
+MAX_DIGITS = 32  # the coefficient, trailing zeros included: products stay far inside the 120-digit context
 SHORT_CHARS = 24  # longer numbers are shown in scientific notation
 
 
@@ -45,15 +51,16 @@ def shorten(value: Decimal) -> str:
     return f"{value:.6e}"
 
 
-def _places(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
+def _places(value: Decimal, limit: int) -> int:
+    """Decimal places of a finite ``value`` when above ``limit``, else 0 (the common case costs one look)."""
+    _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite values only
-    digits = value.as_tuple().digits
-    if exponent >= 0 or not any(digits):
+    if exponent >= -limit or not any(digits):
         return 0
     # trailing zeros do not count: 1.50000000000 has 1 decimal place
     trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    return max(0, -exponent - trailing)
+    places = -exponent - trailing
+    return places if places > limit else 0
 
 
 def _fail(field: str, value: Decimal, rule: str, details: dict[str, str] | None = None) -> InvalidInput:
@@ -64,24 +71,32 @@ def _fail(field: str, value: Decimal, rule: str, details: dict[str, str] | None 
 
 
 def range_error(value: Decimal, field: str, kind: str, details: dict[str, str] | None = None) -> InvalidInput | None:
-    """The error for ``value`` outside the supported range of ``kind`` (money | price | quantity | weight), or None.
+    """The error for ``value`` outside the supported range of ``kind``, or None.
+
+    ``kind``: money | derived money (money with up to 24 decimals) | price | quantity | weight.
 
     ``field`` names the value in the message (``cash of portfolio P1``); ``details`` are added to the error's.
     """
     if not isinstance(value, Decimal) or not value.is_finite():
         return _fail(field, Decimal("NaN") if not isinstance(value, Decimal) else value, "not a finite number", details)
-    places = _places(value)
     if kind == "weight":
-        if places > MAX_WEIGHT_PLACES:
+        if places := _places(value, MAX_WEIGHT_PLACES):
             return _fail(field, value, f"at most {MAX_WEIGHT_PLACES} decimal places (it has {places})", details)
+        if value.copy_abs() >= MAX_WEIGHT:
+            return _fail(field, value, "|weight| must be below 1000", details)
+        if (digits := len(value.as_tuple().digits)) > MAX_DIGITS:
+            return _fail(field, value, f"at most {MAX_DIGITS} digits (it has {digits})", details)
         return None
-    if places > MAX_PLACES:
-        return _fail(field, value, f"at most {MAX_PLACES} decimal places (it has {places})", details)
+    limit = MAX_DERIVED_PLACES if kind == "derived money" else MAX_PLACES
+    if places := _places(value, limit):
+        return _fail(field, value, f"at most {limit} decimal places (it has {places})", details)
+    if (digits := len(value.as_tuple().digits)) > MAX_DIGITS and kind != "derived money":
+        return _fail(field, value, f"at most {MAX_DIGITS} digits (it has {digits})", details)
     if kind == "quantity":
         if value.copy_abs() > MAX_QUANTITY:
             return _fail(field, value, "|quantity| must be at most 1e12", details)
     elif value.copy_abs() >= MAX_MONEY:
-        return _fail(field, value, f"|{kind}| must be below 1e15", details)
+        return _fail(field, value, f"|{kind.split()[-1]}| must be below 1e15", details)
     return None
 
 
@@ -93,35 +108,45 @@ def check_range(value: Decimal, field: str, kind: str, details: dict[str, str] |
     return value
 
 
-def check_portfolio_inputs(portfolio: PortfolioHoldings) -> None:
-    """Cash and held quantities of one portfolio inside the supported range, else ``InvalidInput``."""
-    pid = portfolio.portfolio_id
-    check_range(portfolio.cash, f"cash of portfolio {pid}", "money", {"portfolioId": pid})
-    for h in portfolio.holdings:
-        check_range(
-            h.quantity,
-            f"quantity of security {h.security_id} in portfolio {pid}",
-            "quantity",
-            {"portfolioId": pid, "securityId": h.security_id},
-        )
+def _of(portfolio_id: str | None) -> str:
+    return f" of portfolio {portfolio_id}" if portfolio_id else ""
 
 
-def check_portfolio_values(
-    portfolio_id: str, held: Mapping[str, Decimal], prices: Mapping[str, Decimal], market_value: Decimal | None = None
+def _in(portfolio_id: str | None) -> str:
+    return f" in portfolio {portfolio_id}" if portfolio_id else ""
+
+
+def _fits(value: Decimal, bound: Decimal, inclusive: bool = False) -> bool:
+    """Fast path of the common case: a finite decimal with at most 8 places inside ±bound."""
+    _sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent < -MAX_PLACES or len(digits) > MAX_DIGITS:
+        return False
+    return -bound <= value <= bound if inclusive else -bound < value < bound
+
+
+def check_market_value_inputs(
+    cash: Decimal, held: Mapping[str, Decimal], prices: Mapping[str, Decimal], portfolio_id: str | None
 ) -> None:
-    """Prices, position values u·p and (when given) the market value of one portfolio inside the range."""
+    """Cash, quantities, prices and position values u·p of one market value inside the range (prices must exist).
+
+    Field names are built only for a value that fails the fast check (this runs for every holding of a run).
+    """
+    pid = portfolio_id
+    if not _fits(cash, MAX_MONEY):
+        check_range(cash, f"cash{_of(pid)}", "money", {"portfolioId": pid})
     for sid, qty in held.items():
-        price = check_range(
-            prices[sid], f"price of security {sid}", "price", {"portfolioId": portfolio_id, "securityId": sid}
-        )
-        check_range(
-            MONEY.multiply(qty, price),
-            f"value of security {sid} in portfolio {portfolio_id} (quantity × price)",
-            "money",
-            {"portfolioId": portfolio_id, "securityId": sid},
-        )
-    if market_value is not None:
-        check_range(market_value, f"market value of portfolio {portfolio_id}", "money", {"portfolioId": portfolio_id})
+        price = prices[sid]
+        if (
+            _fits(qty, MAX_QUANTITY, True)
+            and _fits(price, MAX_MONEY)
+            and -MAX_MONEY < MONEY.multiply(qty, price) < MAX_MONEY  # exact: both factors have few digits here
+        ):
+            continue
+        ids = {"portfolioId": pid, "securityId": sid}
+        check_range(qty, f"quantity of security {sid}{_in(pid)}", "quantity", ids)
+        check_range(price, f"price of security {sid}", "price", ids)
+        value = MONEY.multiply(qty, price)
+        check_range(value, f"value of security {sid}{_in(pid)} (quantity × price)", "derived money", ids)
 
 
 def model_range_error(

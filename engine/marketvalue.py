@@ -1,7 +1,8 @@
 """Market value of a portfolio (product-spec 2.2, supplement 1).
 
 MV = C + Σ u·p over the holdings with a non-zero quantity, each u·p rounded to 0.001 and MV quantised to
-0.001, both ROUND_HALF_UP. A held security without a positive price is an error, never skipped.
+0.001, both ROUND_HALF_UP. A held security without a positive price is an error, never skipped; a number
+outside the supported range (:mod:`engine.limits`) is an ``InvalidInput``, never an arithmetic exception.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from engine.errors import ExternalDataError
 from engine.exactmath import MILL, MONEY, WIDE
+from engine.limits import check_market_value_inputs, check_range
 from engine.models import Holding
 
 HoldingsLike = Iterable[Holding] | Mapping[str, Decimal]
@@ -56,8 +58,18 @@ def position_value(quantity: Decimal, price: Decimal) -> Decimal:
 def market_value(
     cash: Decimal, holdings: HoldingsLike, prices: Mapping[str, Decimal], portfolio_id: str | None = None
 ) -> Decimal:
-    """MV = C + Σ round(u·p, 0.001), quantised to 0.001 half-up; raises ``ExternalDataError`` on a missing price."""
+    """MV = C + Σ round(u·p, 0.001), quantised to 0.001 half-up.
+
+    Raises ``ExternalDataError`` on a missing or non-positive price, ``InvalidInput`` on a number outside the
+    supported range (the sum of in-range values too: MV must fit the solver's integer mills).
+    """
+    held = holding_map(holdings, portfolio_id)
+    for sid in held:
+        require_price(prices, sid, portfolio_id)
+    check_market_value_inputs(cash, held, prices, portfolio_id)
     total = cash
-    for sid, qty in holding_map(holdings, portfolio_id).items():
-        total = MONEY.add(total, position_value(qty, require_price(prices, sid, portfolio_id)))
-    return total.quantize(MILL, rounding=ROUND_HALF_UP, context=WIDE)
+    for sid, qty in held.items():
+        total = MONEY.add(total, position_value(qty, prices[sid]))
+    mv = total.quantize(MILL, rounding=ROUND_HALF_UP, context=WIDE)
+    where = f" of portfolio {portfolio_id}" if portfolio_id else ""
+    return check_range(mv, f"market value{where}", "money", {"portfolioId": portfolio_id})

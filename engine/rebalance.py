@@ -31,7 +31,7 @@ from engine.errors import (
     NonPositiveMarketValue,
 )
 from engine.exactmath import BASIS, MONEY, ONE, RATIO, WIDE, ZERO, mills_of, plain
-from engine.limits import check_portfolio_inputs, check_portfolio_values, check_range, in_range, model_range_error
+from engine.limits import check_range, in_range, model_range_error
 from engine.marketvalue import holding_map, market_value, require_price
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, PENDING, complete_milps, solve_closed_form
@@ -122,13 +122,9 @@ def _prepare(
     row: int, portfolio: PortfolioHoldings, model_ids: frozenset[str], prices: Mapping[str, Decimal]
 ) -> _Prepared:
     pid = portfolio.portfolio_id
-    check_portfolio_inputs(portfolio)
     held = holding_map(portfolio.holdings, pid)
     extras = [_Security(sid, require_price(prices, sid, pid), ZERO, ZERO, ZERO) for sid in held if sid not in model_ids]
-    check_portfolio_values(pid, held, prices)
-    mv = market_value(portfolio.cash, held, prices, pid)
-    # the sum of in-range values can still leave the range (and int64 mills): checked before it is used
-    check_portfolio_values(pid, {}, prices, mv)
+    mv = market_value(portfolio.cash, held, prices, pid)  # checks prices, values and MV against the range
     return _Prepared(row, portfolio, held, extras, mv)
 
 
@@ -317,7 +313,7 @@ def _rebalance(
             check_range(
                 floor,
                 f"minimum cash of portfolio {portfolio.portfolio_id}",
-                "money",
+                "derived money" if portfolio.portfolio_id in floors else "money",
                 {"portfolioId": portfolio.portfolio_id},
             )
             if floor < 0:

@@ -155,3 +155,20 @@ def test_shorten_never_prints_hundreds_of_digits(value: str, text: str) -> None:
 def test_trailing_zeros_are_not_decimal_places() -> None:
     assert range_error(D("1.50000000000000000000"), "price", "price") is None
     assert range_error(D("0E-1000"), "cash", "money") is None
+
+
+def test_a_cash_floor_derived_from_a_fraction_of_mv_may_have_more_decimals() -> None:
+    floor = D("10000.000") * D("0.0123456")  # 10 decimals: the floor of a % of MV, not an input
+    (r,) = rebalance_portfolios(MODEL, PRICES, [GOOD], workers=1, min_cash_by_portfolio={"GOOD": floor})
+    assert r.status == "optimal" and r.cash_after is not None and r.cash_after >= floor
+    (r,) = rebalance_portfolios(MODEL, PRICES, [GOOD], workers=1, min_cash_by_portfolio={"GOOD": D("1e400")})
+    assert r.error_code == "INVALID_INPUT" and "minimum cash of portfolio GOOD" in r.diagnosis
+
+
+def test_trailing_zeros_beyond_32_digits_are_rejected_not_an_arithmetic_exception() -> None:
+    zeros = bad(**{X: "1.5" + "0" * 1000})
+    _good, failed = rebalance_portfolios(MODEL, PRICES, [GOOD, zeros], workers=1)
+    assert failed.error_code == "INVALID_INPUT" and "at most 32 digits (it has 1002)" in failed.diagnosis
+    fine = bad(**{X: "1.5" + "0" * 20})  # trailing zeros are not decimal places
+    _good, solved = rebalance_portfolios(MODEL, PRICES, [GOOD, fine], workers=1)
+    assert solved.status == "optimal"
