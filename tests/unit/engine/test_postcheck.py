@@ -6,21 +6,10 @@ from decimal import Decimal
 
 import numpy as np
 
-from engine.bands import ModelArrays
 from engine.postcheck import check_quantities, spend_vs_budget
-from tests.unit.engine_support import sid
+from tests.unit.engine.support import arrays, sid
 
 D = Decimal
-
-
-def arrays(*rows: tuple[str, str, str, str]) -> ModelArrays:
-    return ModelArrays(
-        tuple(sid(i) for i in range(len(rows))),
-        tuple(D(r[0]) for r in rows),
-        tuple(D(r[1]) for r in rows),
-        tuple(D(r[2]) for r in rows),
-        tuple(D(r[3]) for r in rows),
-    )
 
 
 def q(*rows: list[int]) -> np.ndarray:

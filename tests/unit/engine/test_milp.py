@@ -13,7 +13,7 @@ from engine import milp
 from engine.milp import MilpProblem, polish, solve_milp, solve_milps
 from engine.milp import highs as milp_highs
 from engine.milp import problem as milp_problem
-from tests.unit.engine_support import brute_force
+from tests.unit.engine.support import brute_force
 
 D = Decimal
 

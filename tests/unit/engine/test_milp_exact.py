@@ -24,8 +24,8 @@ from engine.milp import pool as milp_pool
 from engine.milp import problem as milp_problem
 from engine.milp import solve as milp_solve
 from engine.solver import MILP, OPTIMAL, milp_problems, solve_batch, solve_closed_form
-from tests.unit.conftest import ROOT
-from tests.unit.engine_support import F, brute_force, reference_violations, sid, space_size
+from tests.unit.engine.conftest import ROOT
+from tests.unit.engine.support import F, brute_force, reference_violations, sid, space_size
 
 D = Decimal
 

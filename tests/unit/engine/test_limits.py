@@ -15,7 +15,7 @@ from engine.drift import analyse_drift
 from engine.limits import range_error, shorten
 from engine.models import Holding, PortfolioHoldings, RebalanceOptions
 from engine.rebalance import rebalance_portfolios
-from tests.unit.engine_support import model_of, sid
+from tests.unit.engine.support import model_of, sid
 
 D = Decimal
 A, B, X = sid(0xA), sid(0xB), sid(0xF0)

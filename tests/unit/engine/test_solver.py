@@ -12,19 +12,9 @@ from hypothesis import strategies as st
 
 from engine.bands import ModelArrays
 from engine.solver import CLOSED_FORM, INFEASIBLE, MILP, OPTIMAL, PENDING, solve_batch, solve_closed_form
-from tests.unit.engine_support import PROPERTY_SETTINGS, F, brute_force, reference_violations, sid, space_size
+from tests.unit.engine.support import PROPERTY_SETTINGS, F, arrays, brute_force, reference_violations, sid, space_size
 
 D = Decimal
-
-
-def arrays(*rows: tuple[str, str, str, str]) -> ModelArrays:
-    return ModelArrays(
-        tuple(sid(i) for i in range(len(rows))),
-        tuple(D(r[0]) for r in rows),
-        tuple(D(r[1]) for r in rows),
-        tuple(D(r[2]) for r in rows),
-        tuple(D(r[3]) for r in rows),
-    )
 
 
 def test_band_narrower_than_one_share_is_infeasible_with_a_diagnosis() -> None:

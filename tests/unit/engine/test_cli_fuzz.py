@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from engine.cli import run_solve
-from tests.unit.engine_support import sid
+from tests.unit.engine.support import sid
 
 A, B, X = sid(0xA), sid(0xB), sid(0xF0)
 BASE: dict[str, Any] = {

@@ -18,8 +18,8 @@ import pytest
 
 import engine.cli
 from engine.cli import run_solve
-from tests.unit.conftest import ROOT
-from tests.unit.test_engine_cli import A, X, batch, lines
+from tests.unit.engine.conftest import ROOT
+from tests.unit.engine.test_cli import A, X, batch, lines
 
 
 def run_bytes(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
