@@ -1,4 +1,4 @@
-"""Fixtures of the engine unit tests (helpers and the exact reference live in ``engine_support``)."""
+"""Fixtures of the engine unit tests (helpers and the exact reference live in ``support``)."""
 
 from __future__ import annotations
 
