@@ -120,7 +120,6 @@ def _analyse(
     positions = clean_positions(model.positions)
     sids = [p.security_id for p in positions]
     model_ids = frozenset(sids)
-    missing = [sid for sid in sids if not (prices.get(sid) is not None and prices[sid] > 0)]
     k_all = len(portfolios)
     empty_matrix = DriftMatrix(
         [p.portfolio_id for p in portfolios],
@@ -129,7 +128,8 @@ def _analyse(
         np.zeros((k_all, len(sids))),
         np.zeros((k_all, len(sids)), dtype=np.int8),
     )
-    run_error: EngineError | None = model_range_error(positions, prices, None)
+    run_error: EngineError | None = model_range_error(positions, prices, None)  # first: NaN never compared
+    missing = [] if run_error else [sid for sid in sids if not (prices.get(sid) is not None and prices[sid] > 0)]
     if run_error is None and missing:
         run_error = ExternalDataError(
             f"no positive price for model securities {', '.join(missing)}", {"securityIds": missing}

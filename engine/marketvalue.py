@@ -41,7 +41,7 @@ def require_price(prices: Mapping[str, Decimal], security_id: str, portfolio_id:
             f"no price for security {security_id}" + (f" (portfolio {portfolio_id})" if portfolio_id else ""),
             {"securityId": security_id, "portfolioId": portfolio_id},
         )
-    if not price > 0:
+    if not (price.is_finite() and price > 0):  # NaN is never compared (that would raise)
         raise ExternalDataError(
             f"price {price} of security {security_id} is not positive"
             + (f" (portfolio {portfolio_id})" if portfolio_id else ""),

@@ -172,3 +172,21 @@ def test_trailing_zeros_beyond_32_digits_are_rejected_not_an_arithmetic_exceptio
     fine = bad(**{X: "1.5" + "0" * 20})  # trailing zeros are not decimal places
     _good, solved = rebalance_portfolios(MODEL, PRICES, [GOOD, fine], workers=1)
     assert solved.status == "optimal"
+
+
+@pytest.mark.parametrize(
+    ("portfolio", "prices"),
+    [(bad(**{X: "3"}), {**PRICES, X: D("NaN")}), (bad(**{X: "3"}), {**PRICES, X: D("Infinity")})],
+    ids=["NaN price of a held security", "infinite price"],  # cash and quantities: pydantic rejects NaN
+)
+def test_non_finite_numbers_fail_only_their_portfolio(portfolio: PortfolioHoldings, prices: dict) -> None:
+    good, failed = rebalance_portfolios(MODEL, prices, [GOOD, portfolio], workers=1)
+    assert good.model_dump() == _clean_rebalance() and failed.status == "error"
+    report = analyse_drift(MODEL, prices, [GOOD, portfolio])
+    assert report.portfolios[0].error is None and report.portfolios[1].error is not None
+
+
+def test_a_nan_model_price_fails_the_run_not_the_process() -> None:
+    prices = {**PRICES, A: D("NaN")}
+    assert all(r.error_code == "INVALID_INPUT" for r in rebalance_portfolios(MODEL, prices, [GOOD], workers=1))
+    assert all(d.error is not None for d in analyse_drift(MODEL, prices, [GOOD]).portfolios)
