@@ -7,9 +7,12 @@ field and a short value, and the good portfolio beside it gets exactly its clean
 
 from __future__ import annotations
 
+import re
 from decimal import Context, Decimal, localcontext
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.drift import analyse_drift
 from engine.limits import range_error, shorten
@@ -190,3 +193,27 @@ def test_a_nan_model_price_fails_the_run_not_the_process() -> None:
     prices = {**PRICES, A: D("NaN")}
     assert all(r.error_code == "INVALID_INPUT" for r in rebalance_portfolios(MODEL, prices, [GOOD], workers=1))
     assert all(d.error is not None for d in analyse_drift(MODEL, prices, [GOOD]).portfolios)
+
+
+# exponents up to 18 digits: what a Decimal can hold (the CLI rejects larger ones as malformed)
+DECIMAL_TEXT = st.from_regex(r"-?(0|[1-9][0-9]{0,35})(\.[0-9]{1,40})?([eE][-+]?[0-9]{1,17})?", fullmatch=True)
+LONG_DIGITS = re.compile(r"[0-9]{41,}")
+
+
+@settings(max_examples=150, deadline=None)
+@given(cash=DECIMAL_TEXT, quantity=DECIMAL_TEXT, price=DECIMAL_TEXT | st.sampled_from(["NaN", "Infinity", "-0"]))
+def test_any_decimal_fails_at_most_its_own_portfolio(cash: str, quantity: str, price: str) -> None:
+    fuzzed = PortfolioHoldings(
+        portfolio_id="FUZZ", cash=D(cash), holdings=(Holding(security_id=X, quantity=D(quantity)),)
+    )
+    prices = {**PRICES, X: D(price)}
+    good, result = rebalance_portfolios(MODEL, prices, [GOOD, fuzzed], workers=1)
+    assert good.model_dump() == _clean_rebalance()
+    if result.status == "optimal":  # the same answer alone
+        (alone,) = rebalance_portfolios(MODEL, prices, [fuzzed], workers=1)
+        assert alone.model_dump() == result.model_dump()
+    else:
+        assert result.transactions == () and not LONG_DIGITS.search(result.diagnosis or "")
+    report = analyse_drift(MODEL, prices, [GOOD, fuzzed])
+    assert report.portfolios[0] == _clean_drift()[0]
+    assert report.portfolios[1].error is None or not LONG_DIGITS.search(report.portfolios[1].error.message)
