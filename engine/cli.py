@@ -38,7 +38,7 @@ from typing import IO, Any
 
 from engine.errors import ErrorInfo
 from engine.exactmath import plain
-from engine.limits import in_range, shorten
+from engine.limits import MAX_TIME_LIMIT, in_range, shorten
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.rebalance import rebalance_portfolios
 
@@ -323,10 +323,10 @@ def _json_only_stdout() -> Iterator[IO[str]]:
         os.close(saved)
 
 
-def _positive_float(text: str) -> float:
+def _time_limit(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    if not 0 < value <= MAX_TIME_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds above 0 and at most {MAX_TIME_LIMIT:g}")
     return value
 
 
@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--input", default="-", help="input JSON Lines file, or - for stdin (default)")
     solve.add_argument("--output", default="-", help="output JSON Lines file, or - for stdout (default)")
     solve.add_argument(
-        "--time-limit", type=_positive_float, default=30.0, help="MILP time limit per portfolio, seconds (30)"
+        "--time-limit", type=_time_limit, default=30.0, help="MILP time limit per portfolio, seconds (30)"
     )
     solve.add_argument("--workers", type=_positive_int, default=None, help="solver processes (default: CPU count)")
     return parser

@@ -12,6 +12,7 @@ the portfolio that holds it (or the run, for shared data such as a model price o
 - weights (target, lowDrift, highDrift): |w| < 1000, at most 12 decimals; the model rules bound them further
   (target 0..0.95, drifts 0..1) with their own messages, which stay short inside this range.
 - every number entered: at most 32 digits, trailing zeros included (they do not count as decimals).
+- the solver time limit: 0 < seconds <= 86,400 (HiGHS and thread timeouts fail on huge values).
 
 Products of such numbers have at most 64 significant digits, far inside the 120 digits of the exact money
 context (:data:`engine.exactmath.MONEY`), so no money operation ever rounds or overflows.
@@ -32,6 +33,7 @@ MAX_PLACES = 8  # prices, quantities, money
 MAX_DERIVED_PLACES = 24  # money computed from other in-range numbers (a cash floor as a fraction of MV)
 MAX_WEIGHT_PLACES = 12  # target, lowDrift, highDrift
 MAX_WEIGHT = Decimal(1000)  # exclusive; the model rules then name any value above 0.95 or 1 in a short message
+MAX_TIME_LIMIT = 86_400.0  # seconds per MILP; HiGHS and thread timeouts fail on huge values (1e12: time_t overflow)
 MAX_DIGITS = 32  # the coefficient, trailing zeros included: products stay far inside the 120-digit context
 SHORT_CHARS = 24  # longer numbers are shown in scientific notation
 

@@ -31,7 +31,7 @@ from engine.errors import (
     NonPositiveMarketValue,
 )
 from engine.exactmath import BASIS, MONEY, ONE, RATIO, WIDE, ZERO, mills_of, plain
-from engine.limits import check_range, in_range, model_range_error
+from engine.limits import MAX_TIME_LIMIT, check_range, in_range, model_range_error
 from engine.marketvalue import holding_map, market_value, require_price
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, PENDING, complete_milps, solve_closed_form
@@ -101,9 +101,10 @@ def model_error(model: InvestmentModel, prices: Mapping[str, Decimal], options: 
             f"minimum cash {plain(options.min_cash)} must not be negative",
             {"field": "minCash", "value": str(options.min_cash)},
         )
-    if not options.time_limit > 0:
+    if not 0 < options.time_limit <= MAX_TIME_LIMIT:
         return InvalidInput(
-            f"time limit {options.time_limit} must be positive", {"field": "timeLimit", "value": options.time_limit}
+            f"time limit {options.time_limit:g} s must be positive and at most {MAX_TIME_LIMIT:g} s",
+            {"field": "timeLimit", "value": options.time_limit},
         )
     missing = []
     for p in clean_positions(model.positions):

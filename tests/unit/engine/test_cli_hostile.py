@@ -187,3 +187,10 @@ def _solve(text: str) -> list[dict[str, Any]]:
     code, out, err = _solve_raw(text)
     assert code == 0, err
     return out
+
+
+@pytest.mark.parametrize("seconds", ["inf", "1e400", "1e12", "nan", "0", "-1"])
+def test_time_limit_outside_its_range_is_a_usage_error(run_cli, seconds: str) -> None:
+    proc = run_cli("solve", "--time-limit", seconds, stdin=lines(batch()))
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert "--time-limit" in proc.stderr and "at most 86400" in proc.stderr

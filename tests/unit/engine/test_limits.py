@@ -217,3 +217,10 @@ def test_any_decimal_fails_at_most_its_own_portfolio(cash: str, quantity: str, p
     report = analyse_drift(MODEL, prices, [GOOD, fuzzed])
     assert report.portfolios[0] == _clean_drift()[0]
     assert report.portfolios[1].error is None or not LONG_DIGITS.search(report.portfolios[1].error.message)
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), 1e12, 0.0])
+def test_time_limit_outside_its_range_fails_the_run(seconds: float) -> None:
+    # HiGHS and the wall-clock guard fail on huge limits (time_t overflow, then an abort at exit)
+    for r in rebalance_portfolios(MODEL, PRICES, [GOOD], RebalanceOptions(time_limit=seconds), workers=1):
+        assert r.error_code == "INVALID_INPUT" and "time limit" in r.diagnosis and "at most 86400 s" in r.diagnosis
