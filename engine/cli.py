@@ -44,6 +44,7 @@ from engine.rebalance import rebalance_portfolios
 
 EXIT_OK = 0
 EXIT_MALFORMED = 2
+MAX_WORKERS = 256  # each worker is a process importing CVXPY: a typo like 10**9 must not try to start them
 SHOWN_CHARS = 40  # longer input strings are cut in messages
 FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,39}")
 
@@ -332,8 +333,8 @@ def _time_limit(text: str) -> float:
 
 def _positive_int(text: str) -> int:
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of workers")
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of workers from 1 to {MAX_WORKERS}")
     return value
 
 

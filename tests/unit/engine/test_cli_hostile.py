@@ -194,3 +194,9 @@ def test_time_limit_outside_its_range_is_a_usage_error(run_cli, seconds: str) ->
     proc = run_cli("solve", "--time-limit", seconds, stdin=lines(batch()))
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
     assert "--time-limit" in proc.stderr and "at most 86400" in proc.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", "257", "1000000000", "x"])
+def test_workers_outside_1_to_256_is_a_usage_error(run_cli, workers: str) -> None:
+    proc = run_cli("solve", "--workers", workers, stdin=lines(batch()))
+    assert proc.returncode == 2 and proc.stdout == "" and "--workers" in proc.stderr and "Traceback" not in proc.stderr
