@@ -48,6 +48,8 @@ from engine.drift import analyse_drift
 from engine.exactmath import mills_of
 from engine.marketvalue import market_value
 from engine.milp import POOL_MIN_PROBLEMS, drift_units, solve_milps
+from engine.milp import problem as milp_problem
+from engine.milp import solve as milp_solve
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, RebalanceOptions
 from engine.rebalance import rebalance_portfolio, rebalance_portfolios
 from engine.solver import MILP, milp_problems, solve_batch, solve_closed_form
@@ -413,15 +415,15 @@ def engine_route(route: str) -> Iterator[None]:
     """Solve binding rows as shipped (``engine``: certified bound, then CVXPY + HiGHS), by the engine's
     CVXPY + HiGHS MILP alone (``cvxpy``: no certificate), or by HiGHS called directly (``highs``: no
     certificate, no CVXPY)."""
-    saved = milp._certified_reduction, milp._solve_reduction_milp
+    saved = milp_solve._certified_reduction, milp_solve._solve_reduction_milp
     if route in ("cvxpy", "highs"):
-        milp._certified_reduction = lambda *args: None  # type: ignore[assignment]
+        milp_solve._certified_reduction = lambda *args: None  # type: ignore[assignment]
     if route == "highs":
-        milp._solve_reduction_milp = highs_direct_reduction  # type: ignore[assignment]
+        milp_solve._solve_reduction_milp = highs_direct_reduction  # type: ignore[assignment]
     try:
         yield
     finally:
-        milp._certified_reduction, milp._solve_reduction_milp = saved
+        milp_solve._certified_reduction, milp_solve._solve_reduction_milp = saved
 
 
 def binding_floor(sample: int) -> None:
@@ -466,7 +468,7 @@ def binding_floor(sample: int) -> None:
         with engine_route(route):
             outs, seconds = timed(lambda: [milp.solve_milp(p) for p in subset])
         objectives[route] = [
-            drift_units(milp._integer_data(p).tau, milp._integer_data(p).price, o.quantities or ())
+            drift_units(milp_problem._integer_data(p).tau, milp_problem._integer_data(p).price, o.quantities or ())
             if o.quantities
             else -1
             for p, o in zip(subset, outs, strict=True)

@@ -16,8 +16,12 @@ Output, one line per batch: ``{"results": [...]}`` in portfolio order, each with
 optimal, ``diagnosis``. Decimals are strings; a quantity is a JSON integer (the exact decimal as a
 string only for a trade on a fractional holding).
 
-A malformed line stops the run with exit status 2 and a message naming the line and the field (the
-lines before it have been answered). A model that breaks a business rule, a missing price or an
+A malformed line stops the run with exit status 2 and a message ``error: line N: ...`` on stderr naming the
+line and the field (the lines before it have been answered): invalid JSON, JSON nested too deeply, bytes
+that are not UTF-8 (from a file or stdin alike), a wrong shape or a non-numeric decimal. Numbers outside
+the engine's supported range (``engine.limits``) are not malformed: they fail their portfolio (or, for
+``minCash`` and model prices, every portfolio of the batch) as ``INVALID_INPUT`` with a short message.
+ A model that breaks a business rule, a missing price or an
 infeasible portfolio is reported in that batch's results and the run goes on. Blank lines are skipped.
 Only JSON goes to stdout: solver banners and anything else written to file descriptor 1 go to stderr.
 """
@@ -28,20 +32,24 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
-import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
 from engine.errors import ErrorInfo
 from engine.exactmath import plain
+from engine.limits import MAX_TIME_LIMIT, in_range, shorten
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.rebalance import rebalance_portfolios
 
 EXIT_OK = 0
 EXIT_MALFORMED = 2
+MAX_WORKERS = 256  # each worker is a process importing CVXPY: a typo like 10**9 must not try to start them
+SHOWN_CHARS = 40  # longer input strings are cut in messages
+FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,39}")
 
 
 class MalformedInput(Exception):
@@ -86,7 +94,18 @@ def _list(value: Any, path: str) -> list[Any]:
 def _string(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise MalformedInput(path, f"must be a non-empty string, got {_kind(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from a \ud800 escape: not text
+        raise MalformedInput(
+            path, f"is not valid Unicode text (a lone surrogate at character {exc.start + 1})"
+        ) from None
     return value
+
+
+def _shown(text: str) -> str:
+    """A string for a message: its repr, cut after SHOWN_CHARS characters."""
+    return repr(text) if len(text) <= SHOWN_CHARS else repr(text[:SHOWN_CHARS]) + f"… ({len(text)} characters)"
 
 
 def _decimal(value: Any, path: str) -> Decimal:
@@ -100,7 +119,7 @@ def _decimal(value: Any, path: str) -> Decimal:
             d = None
         if d is not None and d.is_finite():
             return d
-        raise MalformedInput(path, f"{value!r} is not a decimal number")
+        raise MalformedInput(path, f"{_shown(value)} is not a decimal number")
     raise MalformedInput(path, f"must be a decimal (a JSON string or number), got {_kind(value)}")
 
 
@@ -110,15 +129,17 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, Decimal):
-        return f"the number {value}"
+        return f"the number {shorten(value)}"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {_shown(value)}"
     return {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
 
 
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not FIELD_NAME.fullmatch(key):  # an unknown key is shown quoted, cut and escaped: one line, short
+        return f"{path}[{_shown(key)}]"
     return f"{path}.{key}" if path else key
 
 
@@ -145,7 +166,7 @@ def parse_batch(data: Any) -> Batch:
     raw_prices = top["prices"]
     if not isinstance(raw_prices, dict):
         raise MalformedInput("prices", f"must be a JSON object of securityId to price, got {_kind(raw_prices)}")
-    prices = {sid: _decimal(v, f"prices[{sid!r}]") for sid, v in raw_prices.items()}
+    prices = {sid: _decimal(v, f"prices[{_shown(sid)}]") for sid, v in raw_prices.items()}
     opts = _object(top.get("options", {}), "options", (), ("minCash", "minCashPct"))
     options = RebalanceOptions(
         min_cash=_decimal(opts["minCash"], "options.minCash") if "minCash" in opts else 0,
@@ -216,8 +237,11 @@ def result_json(result: PortfolioResult) -> dict[str, Any]:
     return out
 
 
-def solve_batch_line(batch: Batch, time_limit: float, workers: int | None) -> dict[str, Any]:
-    """Solve one parsed batch; an unexpected failure becomes ``status: error`` for each of its portfolios."""
+def solve_batch_line(batch: Batch, time_limit: float, workers: int | None, number: int = 0) -> dict[str, Any]:
+    """Solve one parsed batch; an unexpected failure becomes ``status: error`` for each of its portfolios.
+
+    ``number`` is the input line, for the one-line note on stderr when that happens (never a traceback).
+    """
     options = batch.options.model_copy(update={"time_limit": time_limit})
     try:
         results = rebalance_portfolios(
@@ -225,15 +249,15 @@ def solve_batch_line(batch: Batch, time_limit: float, workers: int | None) -> di
         )
         return {"results": [result_json(r) for r in results]}
     except Exception as exc:  # a bug must not cost the other batches their answers
-        traceback.print_exc(file=sys.stderr)
-        info = ErrorInfo("INTERNAL_ERROR", f"internal error: {exc!r}")
+        info = ErrorInfo("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {str(exc)[:200]}")
+        print(f"error: line {number}: {info.message} (every portfolio of this batch is marked error)", file=sys.stderr)
         return {
             "results": [
                 {
                     "portfolioId": p.portfolio_id,
                     "status": "error",
                     "marketValue": None,
-                    "cashBefore": plain(p.cash),
+                    "cashBefore": _text(in_range(p.cash)),
                     "cashAfter": None,
                     "portfolioDrift": None,
                     "transactions": [],
@@ -245,26 +269,42 @@ def solve_batch_line(batch: Batch, time_limit: float, workers: int | None) -> di
         }
 
 
-def _lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(stream, start=1):
-        if line.strip():
-            yield number, line
+def _text_line(raw: bytes | str) -> str:
+    """A line as text; bytes are decoded as strict UTF-8 (``MalformedInput`` names the first bad byte)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedInput("", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})") from None
 
 
-def run_solve(source: IO[str], sink: IO[str], time_limit: float = 30.0, workers: int | None = None) -> int:
-    """Stream batches from ``source`` to ``sink``; returns the exit status (2 on a malformed line)."""
-    for number, line in _lines(source):
+def decode_line(line: str) -> Any:
+    """One JSON line with exact decimals; ``MalformedInput`` when it is not JSON or nested too deeply."""
+    try:
+        return json.loads(line, parse_float=Decimal, parse_int=Decimal)
+    except json.JSONDecodeError as exc:
+        raise MalformedInput("", f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise MalformedInput("", "not valid JSON: nested too deeply") from None
+    except ArithmeticError:  # a JSON number whose exponent Decimal cannot hold (0E1000000000000000000)
+        raise MalformedInput("", "a JSON number is beyond the decimal range (exponent too large)") from None
+
+
+def run_solve(
+    source: Iterable[bytes] | Iterable[str], sink: IO[str], time_limit: float = 30.0, workers: int | None = None
+) -> int:
+    """Stream batches from ``source`` (binary or text lines) to ``sink``; returns the exit status (2 if malformed)."""
+    for number, raw in enumerate(source, start=1):
         try:
-            data = json.loads(line, parse_float=Decimal, parse_int=Decimal)
-        except json.JSONDecodeError as exc:
-            print(f"error: line {number}: not valid JSON: {exc.msg} (column {exc.colno})", file=sys.stderr)
-            return EXIT_MALFORMED
-        try:
-            batch = parse_batch(data)
+            line = _text_line(raw)
+            if not line.strip():
+                continue
+            batch = parse_batch(decode_line(line))
         except MalformedInput as exc:
             print(f"error: line {number}: {exc}", file=sys.stderr)
             return EXIT_MALFORMED
-        sink.write(json.dumps(solve_batch_line(batch, time_limit, workers), separators=(",", ":")) + "\n")
+        sink.write(json.dumps(solve_batch_line(batch, time_limit, workers, number), separators=(",", ":")) + "\n")
         sink.flush()
     return EXIT_OK
 
@@ -290,17 +330,17 @@ def _json_only_stdout() -> Iterator[IO[str]]:
         os.close(saved)
 
 
-def _positive_float(text: str) -> float:
+def _time_limit(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    if not 0 < value <= MAX_TIME_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds above 0 and at most {MAX_TIME_LIMIT:g}")
     return value
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of workers")
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of workers from 1 to {MAX_WORKERS}")
     return value
 
 
@@ -311,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--input", default="-", help="input JSON Lines file, or - for stdin (default)")
     solve.add_argument("--output", default="-", help="output JSON Lines file, or - for stdout (default)")
     solve.add_argument(
-        "--time-limit", type=_positive_float, default=30.0, help="MILP time limit per portfolio, seconds (30)"
+        "--time-limit", type=_time_limit, default=30.0, help="MILP time limit per portfolio, seconds (30)"
     )
     solve.add_argument("--workers", type=_positive_int, default=None, help="solver processes (default: CPU count)")
     return parser
@@ -321,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine``; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+        # binary on both paths: each line is decoded as strict UTF-8, so a file and stdin fail alike
+        source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115
     except OSError as exc:
         print(f"error: cannot read --input {args.input}: {exc.strerror}", file=sys.stderr)
         return EXIT_MALFORMED
@@ -337,5 +378,5 @@ def main(argv: list[str] | None = None) -> int:
             with sink:
                 return run_solve(source, sink, args.time_limit, args.workers)
     finally:
-        if source is not sys.stdin:
+        if source is not sys.stdin.buffer:
             source.close()

@@ -21,7 +21,8 @@ import numpy as np
 from engine.bands import ModelArrays, market_values_f
 from engine.construct import paused_gc
 from engine.errors import EngineError, ErrorInfo, ExternalDataError, NonPositiveMarketValue
-from engine.exactmath import MONEY, RATIO, ZERO, mills_of, plain
+from engine.exactmath import MONEY, RATIO, WIDE, ZERO, mills_of, plain
+from engine.limits import in_range, model_range_error
 from engine.marketvalue import holding_map, market_value, require_price
 from engine.models import InvestmentModel, PortfolioHoldings
 from engine.postcheck import value_vs_weight
@@ -55,7 +56,7 @@ class PortfolioDrift(NamedTuple):
     portfolio_id: str
     name: str | None
     market_value: Decimal | None
-    cash: Decimal
+    cash: Decimal | None  # None only beside an error, when the input cash is outside the supported range
     cash_weight: Decimal | None  # C / MV; 0 when MV = 0
     drift_weight: Decimal | None  # Σ|w − t|
     drift_dollars: Decimal | None  # Σ|MV·t − u·p|
@@ -99,11 +100,17 @@ def _relative(drift: Decimal, low: Decimal, high: Decimal) -> Decimal | None:
     return RATIO.divide(drift, width) if width else None
 
 
+def _cash(portfolio: PortfolioHoldings) -> Decimal | None:
+    """The cash to show beside an error: the input, or None when it is outside the supported range."""
+    return in_range(portfolio.cash)
+
+
 def analyse_drift(
     model: InvestmentModel, prices: Mapping[str, Decimal], portfolios: Sequence[PortfolioHoldings]
 ) -> DriftReport:
     """Current-state drift of ``portfolios`` against ``model`` at one price snapshot (no optimisation)."""
-    with paused_gc():
+    # WIDE: operator arithmetic inside never depends on the caller's decimal context
+    with paused_gc(), localcontext(WIDE):
         return _analyse(model, prices, portfolios)
 
 
@@ -113,7 +120,6 @@ def _analyse(
     positions = clean_positions(model.positions)
     sids = [p.security_id for p in positions]
     model_ids = frozenset(sids)
-    missing = [sid for sid in sids if not (prices.get(sid) is not None and prices[sid] > 0)]
     k_all = len(portfolios)
     empty_matrix = DriftMatrix(
         [p.portfolio_id for p in portfolios],
@@ -122,12 +128,16 @@ def _analyse(
         np.zeros((k_all, len(sids))),
         np.zeros((k_all, len(sids)), dtype=np.int8),
     )
-    if missing:
-        err = ErrorInfo.of(
-            ExternalDataError(f"no positive price for model securities {', '.join(missing)}", {"securityIds": missing})
+    run_error: EngineError | None = model_range_error(positions, prices, None)  # first: NaN never compared
+    missing = [] if run_error else [sid for sid in sids if not (prices.get(sid) is not None and prices[sid] > 0)]
+    if run_error is None and missing:
+        run_error = ExternalDataError(
+            f"no positive price for model securities {', '.join(missing)}", {"securityIds": missing}
         )
+    if run_error is not None:
+        err = ErrorInfo.of(run_error)
         out = [
-            PortfolioDrift(p.portfolio_id, p.name, None, p.cash, None, None, None, 0, False, err) for p in portfolios
+            PortfolioDrift(p.portfolio_id, p.name, None, _cash(p), None, None, None, 0, False, err) for p in portfolios
         ]
         return DriftReport(out, [], empty_matrix)
     arrays = ModelArrays(
@@ -143,12 +153,13 @@ def _analyse(
     mvs: list[Decimal | None] = []
     errors: list[ErrorInfo | None] = []
     for p in portfolios:
+        mv = None
         try:
             held = holding_map(p.holdings, p.portfolio_id)
             for sid in held:
                 if sid not in model_ids:
                     require_price(prices, sid, p.portfolio_id)
-            mv = market_value(p.cash, held, prices, p.portfolio_id)
+            mv = market_value(p.cash, held, prices, p.portfolio_id)  # checks prices, values and MV against the range
             if mv < 0:
                 raise NonPositiveMarketValue(
                     f"cannot analyse drift of portfolio {p.portfolio_id}: market value {plain(mv)} is negative",
@@ -202,7 +213,11 @@ def _analyse(
         for k, p in enumerate(portfolios):
             mv = mvs[k]
             if errors[k] is not None:
-                out.append(PortfolioDrift(p.portfolio_id, p.name, mv, p.cash, None, None, None, 0, False, errors[k]))
+                out.append(
+                    PortfolioDrift(
+                        p.portfolio_id, p.name, in_range(mv), _cash(p), None, None, None, 0, False, errors[k]
+                    )
+                )
                 continue
             assert mv is not None
             held = held_maps[k]

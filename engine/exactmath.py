@@ -24,6 +24,9 @@ import numpy as np
 
 # Sums and products of money never round: Inexact is trapped, so a silent rounding would raise.
 MONEY = Context(prec=120, rounding=ROUND_HALF_UP, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
+# The context the engine's entry points run in, so operator arithmetic never depends on the caller's
+# context: wide enough for every product of in-range numbers (engine.limits), rounding never trapped.
+WIDE = Context(prec=120, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
 # Ratios (weights, actual, relative drift) are rounded to 28 significant digits, Decimal's default.
 RATIO = Context(prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
 

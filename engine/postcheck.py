@@ -1,7 +1,8 @@
 """Exact verification of answers before they leave the engine (product-spec 2.4 item 6).
 
-Checked on the original data, independently of how :mod:`engine.bands` derived the integer bounds:
-integrality, u ≥ 0, MV·(t−l) ≤ u·p ≤ MV·(t+h) for every security, and Σ u·p ≤ MV − minCash. Float
+Checked on the original data, independently of how :mod:`engine.bands` derived the integer bounds, one
+step per rule (:data:`SECURITY_RULES`, :data:`PORTFOLIO_RULES`): integrality, u ≥ 0, MV·(t−l) ≤ u·p and
+u·p ≤ MV·(t+h) for every security, and Σ u·p ≤ MV − minCash. Float
 estimates decide only where they are provably right; anything close to a boundary is decided in
 Decimal. No floating tolerance ever lets a violation through.
 """
@@ -9,6 +10,7 @@ Decimal. No floating tolerance ever lets a violation through.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -19,7 +21,7 @@ from engine.exactmath import MONEY, REL_TOL, certain_sign, fmt_money, sum_tolera
 
 def mv_decimal(mills: int) -> Decimal:
     """MV as a Decimal from integer mills."""
-    return Decimal(mills).scaleb(-3)
+    return Decimal(mills).scaleb(-3, MONEY)
 
 
 def value_vs_weight(
@@ -103,6 +105,105 @@ def spend_vs_budget(
     return sign
 
 
+@dataclass(frozen=True, eq=False)
+class Answers:
+    """Integer answers of K portfolios to verify, with the data every rule is checked against."""
+
+    arrays: ModelArrays
+    mills: Sequence[int]
+    min_cash: Decimal | Sequence[Decimal]
+    q: np.ndarray  # K x N integer quantities
+    q_f: np.ndarray  # the same as float64
+    portfolio_ids: Sequence[str] | None
+
+    def pid(self, r: int) -> str:
+        return self.portfolio_ids[r] if self.portfolio_ids is not None else f"#{r}"
+
+    def exact(self, r: int, i: int) -> Decimal:
+        return Decimal(int(self.q[r, i]))
+
+
+# One verification step per rule: each returns {row: reason} for the rows that break it.
+Step = Callable[[Answers], dict[int, str]]
+
+
+def non_negative(ans: Answers) -> dict[int, str]:
+    """u ≥ 0 (product-spec 2.3: no short is ever proposed)."""
+    out: dict[int, str] = {}
+    rows, cols = np.nonzero(ans.q < 0)
+    for r, i in zip(rows.tolist(), cols.tolist(), strict=True):
+        out.setdefault(r, f"portfolio {ans.pid(r)}: quantity {ans.q[r, i]} of {ans.arrays.security_ids[i]} is negative")
+    return out
+
+
+def _band_reason(ans: Answers, r: int, i: int, side: str) -> str:
+    mv = mv_decimal(ans.mills[r])
+    arrays = ans.arrays
+    return (
+        f"portfolio {ans.pid(r)}: {int(ans.q[r, i])} shares of {arrays.security_ids[i]} are {side} the band "
+        f"${fmt_money(MONEY.multiply(mv, arrays.band_low[i]))} to "
+        f"${fmt_money(MONEY.multiply(mv, arrays.band_high[i]))}"
+    )
+
+
+def _first_per_row(ans: Answers, mask: np.ndarray, side: str) -> dict[int, str]:
+    out: dict[int, str] = {}
+    rows, cols = np.nonzero(mask)
+    for r, i in zip(rows.tolist(), cols.tolist(), strict=True):
+        if r not in out:
+            out[r] = _band_reason(ans, r, i, side)
+    return out
+
+
+def within_low_band(ans: Answers) -> dict[int, str]:
+    """MV·(t−l) ≤ u·p for every model security."""
+    arrays, q_f = ans.arrays, ans.q_f
+    below = np.zeros(ans.q.shape, dtype=bool)
+    # with u ≥ 0 (its own step) a lower band at or below 0 holds wherever MV > 0: only the other columns
+    mv_positive = np.asarray(ans.mills, dtype=np.int64) > 0
+    cols = [i for i, w in enumerate(arrays.band_low) if w > 0 or not mv_positive.all()]
+    if cols:
+        sub = ModelArrays(
+            tuple(arrays.security_ids[i] for i in cols),
+            tuple(arrays.targets[i] for i in cols),
+            tuple(arrays.low_drifts[i] for i in cols),
+            tuple(arrays.high_drifts[i] for i in cols),
+            tuple(arrays.prices[i] for i in cols),
+        )
+        below[:, cols] = (
+            value_vs_weight(
+                np.ascontiguousarray(q_f[:, cols]),
+                lambda r, j: ans.exact(r, cols[j]),
+                sub,
+                ans.mills,
+                sub.band_low_f,
+                sub.band_low,
+            )
+            < 0
+        )
+    return _first_per_row(ans, below, "below")
+
+
+def within_high_band(ans: Answers) -> dict[int, str]:
+    """u·p ≤ MV·(t+h) for every model security."""
+    return _first_per_row(ans, _above_high_band(ans.q_f, ans.exact, ans.arrays, ans.mills), "above")
+
+
+def cash_floor(ans: Answers) -> dict[int, str]:
+    """Σ u·p ≤ MV − minCash."""
+    over = spend_vs_budget(ans.q, ans.arrays, ans.mills, ans.min_cash, ans.q_f) > 0
+    return {
+        r: f"portfolio {ans.pid(r)}: the orders spend more than market value minus minimum cash"
+        for r in np.nonzero(over)[0].tolist()
+    }
+
+
+# The rules every answer is verified against, in the order their reasons are reported (the first failing rule of
+# a row names it). A new rule adds its step here.
+SECURITY_RULES: tuple[Step, ...] = (non_negative, within_low_band, within_high_band)
+PORTFOLIO_RULES: tuple[Step, ...] = (cash_floor,)
+
+
 def check_quantities(
     arrays: ModelArrays,
     mills: Sequence[int],
@@ -110,59 +211,21 @@ def check_quantities(
     quantities: np.ndarray,
     portfolio_ids: Sequence[str] | None = None,
 ) -> dict[int, str]:
-    """Verify integer answers (rows of ``quantities``) exactly; returns {row: reason} for every failing row."""
-    failures: dict[int, str] = {}
+    """Verify integer answers (rows of ``quantities``) exactly; returns {row: reason} for every failing row.
+
+    Integrality first (a non-integer matrix fails every row), then each step of ``SECURITY_RULES`` (when the
+    model has securities) and ``PORTFOLIO_RULES``; a row's reason is that of the first rule it breaks.
+    """
     q = np.asarray(quantities)
     k = q.shape[0]
-    pid = (lambda r: portfolio_ids[r]) if portfolio_ids is not None else (lambda r: f"#{r}")
     if k == 0:
-        return failures
+        return {}
     if q.dtype.kind not in "iu":
         return dict.fromkeys(range(k), "quantities are not integers")
-    q_f = q.astype(np.float64)
-    if arrays.size:
-        rows, cols = np.nonzero(q < 0)
-        for r, i in zip(rows.tolist(), cols.tolist(), strict=True):
-            failures.setdefault(r, f"portfolio {pid(r)}: quantity {q[r, i]} of {arrays.security_ids[i]} is negative")
-
-        def exact(r: int, i: int) -> Decimal:
-            return Decimal(int(q[r, i]))
-
-        above = _above_high_band(q_f, exact, arrays, mills)
-        # u ≥ 0 was checked above, so a lower band at or below 0 holds wherever MV > 0
-        below = np.zeros(q.shape, dtype=bool)
-        mv_positive = np.asarray(mills, dtype=np.int64) > 0
-        cols = [i for i, w in enumerate(arrays.band_low) if w > 0 or not mv_positive.all()]
-        if cols:
-            sub = ModelArrays(
-                tuple(arrays.security_ids[i] for i in cols),
-                tuple(arrays.targets[i] for i in cols),
-                tuple(arrays.low_drifts[i] for i in cols),
-                tuple(arrays.high_drifts[i] for i in cols),
-                tuple(arrays.prices[i] for i in cols),
-            )
-            below[:, cols] = (
-                value_vs_weight(
-                    np.ascontiguousarray(q_f[:, cols]),
-                    lambda r, j: exact(r, cols[j]),
-                    sub,
-                    mills,
-                    sub.band_low_f,
-                    sub.band_low,
-                )
-                < 0
-            )
-        for mask, side in ((below, "below"), (above, "above")):
-            rows, cols = np.nonzero(mask)
-            for r, i in zip(rows.tolist(), cols.tolist(), strict=True):
-                mv = mv_decimal(mills[r])
-                failures.setdefault(
-                    r,
-                    f"portfolio {pid(r)}: {int(q[r, i])} shares of {arrays.security_ids[i]} are {side} the band "
-                    f"${fmt_money(MONEY.multiply(mv, arrays.band_low[i]))} to "
-                    f"${fmt_money(MONEY.multiply(mv, arrays.band_high[i]))}",
-                )
-    over = spend_vs_budget(q, arrays, mills, min_cash, q_f) > 0
-    for r in np.nonzero(over)[0].tolist():
-        failures.setdefault(r, f"portfolio {pid(r)}: the orders spend more than market value minus minimum cash")
+    ans = Answers(arrays, mills, min_cash, q, q.astype(np.float64), portfolio_ids)
+    steps = (*SECURITY_RULES, *PORTFOLIO_RULES) if arrays.size else PORTFOLIO_RULES
+    failures: dict[int, str] = {}
+    for step in steps:
+        for r, reason in step(ans).items():
+            failures.setdefault(r, reason)
     return failures

@@ -30,7 +30,8 @@ from engine.errors import (
     InvalidInput,
     NonPositiveMarketValue,
 )
-from engine.exactmath import BASIS, MONEY, ONE, RATIO, ZERO, mills_of, plain
+from engine.exactmath import BASIS, MONEY, ONE, RATIO, WIDE, ZERO, mills_of, plain
+from engine.limits import MAX_TIME_LIMIT, check_range, in_range, model_range_error, range_error
 from engine.marketvalue import holding_map, market_value, require_price
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, PENDING, complete_milps, solve_closed_form
@@ -80,7 +81,13 @@ def _error_result(portfolio: PortfolioHoldings, err: EngineError, **known: Decim
 
 
 def model_error(model: InvestmentModel, prices: Mapping[str, Decimal], options: RebalanceOptions) -> EngineError | None:
-    """The error every portfolio of the run gets, if any: a broken model rule, a bad option, a missing price."""
+    """The error every portfolio of the run gets, if any: a broken model rule, a bad option, a missing price.
+
+    Out-of-range numbers (see :mod:`engine.limits`) are checked first, so nothing below computes with them.
+    """
+    out_of_range = model_range_error(model.positions, prices, options.min_cash)
+    if out_of_range is not None:
+        return out_of_range
     violations = model_violations(model.name or "model", model.positions)
     if violations:
         return InvalidInput(
@@ -94,14 +101,18 @@ def model_error(model: InvestmentModel, prices: Mapping[str, Decimal], options: 
             f"minimum cash {plain(options.min_cash)} must not be negative",
             {"field": "minCash", "value": str(options.min_cash)},
         )
+    fraction_error = range_error(options.min_cash_fraction, "minimum cash fraction (minCashPct)", "weight")
+    if fraction_error is not None:
+        return fraction_error
     if options.min_cash_fraction < 0:
         return InvalidInput(
             f"minimum cash fraction {plain(options.min_cash_fraction)} of market value must not be negative",
             {"field": "minCashPct", "value": str(options.min_cash_fraction)},
         )
-    if not options.time_limit > 0:
+    if not 0 < options.time_limit <= MAX_TIME_LIMIT:
         return InvalidInput(
-            f"time limit {options.time_limit} must be positive", {"field": "timeLimit", "value": options.time_limit}
+            f"time limit {options.time_limit:g} s must be positive and at most {MAX_TIME_LIMIT:g} s",
+            {"field": "timeLimit", "value": options.time_limit},
         )
     missing = []
     for p in clean_positions(model.positions):
@@ -122,7 +133,7 @@ def _prepare(
     pid = portfolio.portfolio_id
     held = holding_map(portfolio.holdings, pid)
     extras = [_Security(sid, require_price(prices, sid, pid), ZERO, ZERO, ZERO) for sid in held if sid not in model_ids]
-    mv = market_value(portfolio.cash, held, prices, pid)
+    mv = market_value(portfolio.cash, held, prices, pid)  # checks prices, values and MV against the range
     return _Prepared(row, portfolio, held, extras, mv)
 
 
@@ -254,7 +265,8 @@ def rebalance_portfolios(
     ``options.cash_floor(MV)``: the greater of ``min_cash`` and ``min_cash_fraction`` of its MV, computed
     from the one MV the run computes, so portfolios with different floors are still solved in one call.
     """
-    with paused_gc():
+    # WIDE: operator arithmetic inside never depends on the caller's decimal context
+    with paused_gc(), localcontext(WIDE):
         return _rebalance(
             model,
             prices,
@@ -288,7 +300,7 @@ def _rebalance(
 
     err = model_error(model, prices, options)
     if err is not None:
-        out = [_error_result(p, err, cash_before=p.cash) for p in portfolios]
+        out = [_error_result(p, err, cash_before=in_range(p.cash)) for p in portfolios]
         done = total
         report()
         return out
@@ -306,7 +318,7 @@ def _rebalance(
         try:
             prep = _prepare(row, portfolio, model_ids, prices)
         except EngineError as exc:
-            results[row] = _error_result(portfolio, exc, cash_before=portfolio.cash)
+            results[row] = _error_result(portfolio, exc, cash_before=in_range(portfolio.cash))
             done += 1
             continue
         mv = prep.market_value
@@ -322,8 +334,19 @@ def _rebalance(
             results[row] = _build_result(prep, securities, None, trade_date, with_positions)
             done += 1
         else:
+            try:  # a floor in % of MV is derived money: range-checked like MV itself
+                floor = check_range(
+                    options.cash_floor(mv),
+                    f"minimum cash of portfolio {portfolio.portfolio_id}",
+                    "derived money",
+                    {"portfolioId": portfolio.portfolio_id},
+                )
+            except EngineError as exc:
+                results[row] = _error_result(portfolio, exc, market_value=mv, cash_before=portfolio.cash)
+                done += 1
+                continue
             to_solve.append(prep)
-            min_cash.append(options.cash_floor(mv))
+            min_cash.append(floor)
     report()
 
     arrays = ModelArrays(

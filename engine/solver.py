@@ -11,6 +11,24 @@ For K portfolios of one model at one price snapshot (product-spec 2.3-2.4, engin
 5. every answer is verified exactly by :mod:`engine.postcheck`; one that fails becomes an error.
 
 Market values come in as integer mills (MV is quantised to 0.001), so the core never sees a float MV.
+
+Routes, and the exact conditions under which each one's answer is the optimum (engine-design §2):
+
+- **Closed form** (this module): the objective Σ|MV·tᵢ − uᵢpᵢ| is a sum of one-security terms, and the
+  bands are one-security rules, so with no rule coupling securities the band-clamped nearest quantity of
+  each security is optimal on its own. Valid for a row exactly when every coupling rule of the run holds
+  at that answer: :func:`needs_milp` is false.
+- **Certified bound** (:mod:`engine.milp.certified`): valid when the cash floor is the *only* coupling rule
+  and the bounds are [lo, closed-form answer]: the bound reasons about the cash that shares sold back free
+  (one knapsack row), so a second coupling row (a turnover cap, a sector limit) invalidates it.
+- **HiGHS MILP** (:mod:`engine.milp.highs`): valid for any linear rows added to its model; it works in
+  offsets below the closed-form answer, which is exact while every coupling rule is monotone (selling
+  shares back never breaks it), as the cash floor is.
+- Whatever the route, :func:`engine.postcheck.check_quantities` verifies each answer rule by rule.
+
+A run option that couples securities therefore touches, in one place each: its test in :func:`needs_milp`
+(rows that break it leave the closed form), its row in the MILP model, the condition under which the
+certified bound may still be used, and its step in :mod:`engine.postcheck`.
 """
 
 from __future__ import annotations
@@ -107,6 +125,22 @@ def _spend_exceeds(
         budget_units = MONEY.multiply(MONEY.subtract(mv_decimal(mills[k]), min_cash[k]), scale)
         over[j] = Decimal(spend_units) > budget_units
     return over
+
+
+def needs_milp(
+    quantities: np.ndarray,
+    arrays: ModelArrays,
+    mills: Sequence[int],
+    floors: tuple[list[Decimal], np.ndarray],
+    rows: np.ndarray,
+) -> np.ndarray:
+    """The routing predicate of a run: over ``rows``, True where the closed-form answer breaks a coupling rule.
+
+    ``quantities`` are the band-clamped nearest answers; ``floors`` the run's cash floor per row (from
+    :func:`cash_floors`). The cash floor Σ u·p ≤ MV − minCash is today the only rule coupling securities, so
+    this is its exact test; a new coupling option ORs its own test in here (see the routes above).
+    """
+    return _spend_exceeds(quantities, arrays, mills, floors, rows)
 
 
 def _band_diagnosis(arrays: ModelArrays, pid: str, mills: int, lo: np.ndarray, hi: np.ndarray) -> str:
@@ -211,7 +245,7 @@ def solve_closed_form(
             INFEASIBLE,
         )
     rows = rows[~short]
-    binding = _spend_exceeds(quantities, arrays, mills_list, floors, rows)
+    binding = needs_milp(quantities, arrays, mills_list, floors, rows)
     for r in rows[binding].tolist():
         sol.status[r] = PENDING
         sol.method[r] = MILP

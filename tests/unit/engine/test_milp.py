@@ -11,7 +11,9 @@ import pytest
 
 from engine import milp
 from engine.milp import MilpProblem, polish, solve_milp, solve_milps
-from tests.unit.engine_support import brute_force
+from engine.milp import highs as milp_highs
+from engine.milp import problem as milp_problem
+from tests.unit.engine.support import brute_force
 
 D = Decimal
 
@@ -65,14 +67,16 @@ def test_time_limit_is_a_solver_failure_never_an_answer() -> None:
     out = solve_milp(random_binding_problem(100, seed=1, cut=0.3, time_limit=1e-6))
     assert out.quantities is None and out.error is not None
     assert out.error.code == "SOLVER_FAILED"
-    assert "no feasible solution exists for portfolio HARD" in out.error.message
+    # a feasible portfolio is never called infeasible (issue 13 item 7)
+    assert "no feasible solution" not in out.error.message
+    assert "portfolio HARD was not solved within the time limit of 1e-06 s (solver status: " in out.error.message
     assert out.error.details["solverStatus"] in {"user_limit", "time_limit"}
 
 
 def test_highs_own_time_limit_reports_user_limit() -> None:
     # HiGHS itself stops at a 1 µs limit (deterministically, measured) and reports kTimeLimit -> user_limit
     p = random_binding_problem(100, seed=1, cut=0.3)
-    data = milp._integer_data(p)
+    data = milp_problem._integer_data(p)
     movable = [i for i in range(len(p.lower)) if p.lower[i] < p.upper[i]]
     price = [data.price[i] for i in movable]
     caps = [p.upper[i] - p.lower[i] for i in movable]
@@ -80,17 +84,17 @@ def test_highs_own_time_limit_reports_user_limit() -> None:
     bonus = [2 * (p.upper[movable[j]] * price[j] - data.tau[movable[j]]) for j in over]
     deficit = sum(q * x for q, x in zip(p.upper, data.price, strict=True)) - data.budget
     assert deficit > 0
-    status, answer = milp._solve_reduction_milp(price, caps, over, bonus, deficit - 0.5, 1e-6)
+    status, answer = milp_highs._solve_reduction_milp(price, caps, over, bonus, deficit - 0.5, 1e-6)
     assert (status, answer) == ("user_limit", None)
 
 
 def test_wall_clock_guard_gives_up_on_a_runaway_call() -> None:
     started = time.perf_counter()
-    assert milp._run_guarded(lambda: time.sleep(2), 0.1) is False
+    assert milp_highs._run_guarded(lambda: time.sleep(2), 0.1) is False
     assert time.perf_counter() - started < 1.5
-    assert milp._run_guarded(lambda: None, 1.0) is True
+    assert milp_highs._run_guarded(lambda: None, 1.0) is True
     with pytest.raises(ZeroDivisionError):
-        milp._run_guarded(lambda: 1 / 0, 1.0)  # type: ignore[func-returns-value]
+        milp_highs._run_guarded(lambda: 1 / 0, 1.0)  # type: ignore[func-returns-value]
 
 
 def test_polish_only_moves_to_strictly_better_or_lower_equal_answers() -> None:

@@ -10,7 +10,7 @@ import pytest
 from engine.models import PortfolioResult, RebalanceOptions
 from engine.rebalance import rebalance_portfolio, rebalance_portfolios
 from engine.record import build_record, record_invariant_errors
-from tests.unit.engine_support import model_of, pid, portfolio_of, sid
+from tests.unit.engine.support import model_of, pid, portfolio_of, sid
 
 D = Decimal
 A, B, X = sid(0xA), sid(0xB), sid(0xF0)

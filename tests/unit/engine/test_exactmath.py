@@ -22,7 +22,7 @@ from engine.exactmath import (
     scaled_ints,
     to_scaled_int,
 )
-from tests.unit.engine_support import PROPERTY_SETTINGS
+from tests.unit.engine.support import PROPERTY_SETTINGS
 
 D = Decimal
 

@@ -18,7 +18,7 @@ from engine.marketvalue import market_value
 from engine.models import Holding, PortfolioHoldings, RebalanceOptions
 from engine.rebalance import rebalance_portfolio
 from engine.record import build_record, record_invariant_errors
-from tests.unit.engine_support import PROPERTY_SETTINGS, F, brute_force, model_of, reference_violations, sid, space_size
+from tests.unit.engine.support import PROPERTY_SETTINGS, F, brute_force, model_of, reference_violations, sid, space_size
 
 D = Decimal
 EXTRA = sid(0xEEE)

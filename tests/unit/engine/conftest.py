@@ -1,4 +1,4 @@
-"""Fixtures of the engine unit tests (helpers and the exact reference live in ``engine_support``)."""
+"""Fixtures of the engine unit tests (helpers and the exact reference live in ``support``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 
 from engine.drift import analyse_drift
-from tests.unit.engine_support import model_of, pid, portfolio_of, sid
+from tests.unit.engine.support import model_of, pid, portfolio_of, sid
 
 D = Decimal
 A, B, X = sid(0xA), sid(0xB), sid(0xF0)

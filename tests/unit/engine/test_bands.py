@@ -12,20 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.bands import ModelArrays, compute_bands
-from tests.unit.engine_support import PROPERTY_SETTINGS, F, reference_bands, sid
+from tests.unit.engine.support import PROPERTY_SETTINGS, F, arrays, reference_bands, sid
 
 D = Decimal
-
-
-def arrays(*rows: tuple[str, str, str, str]) -> ModelArrays:
-    """ModelArrays from (target, low, high, price) strings."""
-    return ModelArrays(
-        tuple(sid(i) for i in range(len(rows))),
-        tuple(D(r[0]) for r in rows),
-        tuple(D(r[1]) for r in rows),
-        tuple(D(r[2]) for r in rows),
-        tuple(D(r[3]) for r in rows),
-    )
 
 
 def test_spec_example_band_narrower_than_one_share() -> None:

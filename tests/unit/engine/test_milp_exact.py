@@ -18,15 +18,20 @@ import pytest
 from engine import milp
 from engine.bands import ModelArrays
 from engine.milp import MilpProblem, drift_units, exact_hit, solve_milp, solve_milps
+from engine.milp import certified as milp_certified
+from engine.milp import highs as milp_highs
+from engine.milp import pool as milp_pool
+from engine.milp import problem as milp_problem
+from engine.milp import solve as milp_solve
 from engine.solver import MILP, OPTIMAL, milp_problems, solve_batch, solve_closed_form
-from tests.unit.conftest import ROOT
-from tests.unit.engine_support import F, brute_force, reference_violations, sid, space_size
+from tests.unit.engine.conftest import ROOT
+from tests.unit.engine.support import F, brute_force, reference_violations, sid, space_size
 
 D = Decimal
 
 
 def objective(problem: MilpProblem, quantities: tuple[int, ...]) -> int:
-    data = milp._integer_data(problem)
+    data = milp_problem._integer_data(problem)
     return drift_units(data.tau, data.price, quantities)
 
 
@@ -93,7 +98,7 @@ def test_first_share_bounds_equal_enumeration_of_every_subset() -> None:
         ]
         for at_least in (True, False):
             fits = [(v, m) for v, w, m in subsets if (w >= bound if at_least else w <= bound)]
-            got = milp._best_first_shares(a, value, bound, at_least)
+            got = milp_certified._best_first_shares(a, value, bound, at_least)
             if not fits:
                 assert got is None
                 continue
@@ -221,7 +226,7 @@ def test_certified_route_and_highs_route_agree_exactly(demo_binding, monkeypatch
     _, problems, _ = demo_binding
     fast = [solve_milp(p) for p in problems]
     assert sum(o.certified for o in fast) >= 30
-    monkeypatch.setattr(milp, "_certified_reduction", lambda *args: None)
+    monkeypatch.setattr(milp_solve, "_certified_reduction", lambda *args: None)
     slow = [solve_milp(p) for p in problems]
     assert not any(o.certified for o in slow)
     for problem, f, s in zip(problems, fast, slow, strict=True):
@@ -257,19 +262,19 @@ def test_highs_route_reports_its_status_names() -> None:
     (problem,) = milp_problems(pending, a, pending.bands, 30.0)
     out = solve_milp(problem)
     assert not out.certified and out.solver_status == "optimal" and out.quantities is not None
-    status, k = milp._solve_reduction_milp([600, 600], [1, 1], [0, 1], [300, 300], 1300.5, 30.0)
+    status, k = milp_highs._solve_reduction_milp([600, 600], [1, 1], [0, 1], [300, 300], 1300.5, 30.0)
     assert (status, k) == ("infeasible", None)  # 1300.5 cannot be freed from two shares of 600
 
 
 def test_wall_clock_timeout_is_reported_and_the_next_solve_still_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patched:
-        patched.setattr(milp, "_run_guarded", lambda fn, limit: False)
-        assert milp._solve_reduction_milp([600, 600], [1, 1], [0, 1], [300, 300], 199.5, 30.0) == (
+        patched.setattr(milp_highs, "_run_guarded", lambda fn, limit: False)
+        assert milp_highs._solve_reduction_milp([600, 600], [1, 1], [0, 1], [300, 300], 199.5, 30.0) == (
             "wall_clock_timeout",
             None,
         )
     # every CVXPY solve builds its own HiGHS model: an abandoned solve leaves nothing behind to reuse
-    status, k = milp._solve_reduction_milp([600, 600], [1, 1], [0, 1], [300, 300], 199.5, 30.0)
+    status, k = milp_highs._solve_reduction_milp([600, 600], [1, 1], [0, 1], [300, 300], 199.5, 30.0)
     assert status == "optimal" and sorted(k or ()) == [0.0, 1.0]  # one first share of either (a tie)
 
 
@@ -323,4 +328,4 @@ def test_the_warm_pool_is_reused_and_gives_in_process_answers(demo_binding) -> N
         assert [o.quantities for o in solve_milps(many, workers=2)] == [o.quantities for o in local]
     finally:
         milp.shutdown_pool()
-    assert milp._pool is None
+    assert milp_pool._pool is None

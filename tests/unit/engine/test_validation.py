@@ -18,7 +18,7 @@ from engine.validation import (
     require_object_id,
     validate_model,
 )
-from tests.unit.engine_support import sid
+from tests.unit.engine.support import sid
 
 D = Decimal
 

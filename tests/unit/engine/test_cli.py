@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from engine.cli import MalformedInput, parse_batch, run_solve
-from tests.unit.engine_support import sid
+from tests.unit.engine.support import sid
 
 A, B, X = sid(0xA), sid(0xB), sid(0xF0)
 RESULT_KEYS = {

@@ -11,20 +11,20 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from engine.bands import ModelArrays
-from engine.solver import CLOSED_FORM, INFEASIBLE, MILP, OPTIMAL, PENDING, solve_batch, solve_closed_form
-from tests.unit.engine_support import PROPERTY_SETTINGS, F, brute_force, reference_violations, sid, space_size
+from engine.solver import (
+    CLOSED_FORM,
+    INFEASIBLE,
+    MILP,
+    OPTIMAL,
+    PENDING,
+    cash_floors,
+    needs_milp,
+    solve_batch,
+    solve_closed_form,
+)
+from tests.unit.engine.support import PROPERTY_SETTINGS, F, arrays, brute_force, reference_violations, sid, space_size
 
 D = Decimal
-
-
-def arrays(*rows: tuple[str, str, str, str]) -> ModelArrays:
-    return ModelArrays(
-        tuple(sid(i) for i in range(len(rows))),
-        tuple(D(r[0]) for r in rows),
-        tuple(D(r[1]) for r in rows),
-        tuple(D(r[2]) for r in rows),
-        tuple(D(r[3]) for r in rows),
-    )
 
 
 def test_band_narrower_than_one_share_is_infeasible_with_a_diagnosis() -> None:
@@ -213,3 +213,13 @@ def test_cash_floors_may_differ_per_row() -> None:
     assert "shortfall of $0.50" in (sol.diagnosis[2] or "")
     with pytest.raises(ValueError, match="2 cash floors for 3"):
         solve_batch(a, [1_000_000] * 3, [D(0), D(1)])
+
+
+def test_needs_milp_is_the_one_routing_predicate() -> None:
+    # two securities at 600, t 0.45 (band 0 to 0.95): MV 1000 -> nearest 1 + 1 = 1200 > 1000 - minCash
+    a = arrays(("0.45", "0.45", "0.5", "600"), ("0.45", "0.45", "0.5", "600"))
+    quantities = np.array([[1, 1], [1, 1]], dtype=np.int64)
+    floors = cash_floors([D(0), D(0)], 2)
+    assert needs_milp(quantities, a, [1_000_000, 1_200_000], floors, np.array([0, 1])).tolist() == [True, False]
+    sol = solve_closed_form(a, [1_000_000, 1_200_000])
+    assert sol.milp_rows == [0] and sol.status[1] == "optimal"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 
+from engine.bands import ModelArrays
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position
 
 D = Decimal
@@ -26,6 +27,17 @@ def sid(i: int) -> str:
 def pid(i: int) -> str:
     """A valid 24-hex portfolio id."""
     return f"{0xABC000 + i:024x}"
+
+
+def arrays(*rows: tuple[str, str, str, str]) -> ModelArrays:
+    """ModelArrays from (target, low, high, price) strings; ids are sid(0..)."""
+    return ModelArrays(
+        tuple(sid(i) for i in range(len(rows))),
+        tuple(D(r[0]) for r in rows),
+        tuple(D(r[1]) for r in rows),
+        tuple(D(r[2]) for r in rows),
+        tuple(D(r[3]) for r in rows),
+    )
 
 
 def model_of(

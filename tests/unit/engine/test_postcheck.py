@@ -6,21 +6,11 @@ from decimal import Decimal
 
 import numpy as np
 
-from engine.bands import ModelArrays
+from engine import postcheck
 from engine.postcheck import check_quantities, spend_vs_budget
-from tests.unit.engine_support import sid
+from tests.unit.engine.support import arrays, sid
 
 D = Decimal
-
-
-def arrays(*rows: tuple[str, str, str, str]) -> ModelArrays:
-    return ModelArrays(
-        tuple(sid(i) for i in range(len(rows))),
-        tuple(D(r[0]) for r in rows),
-        tuple(D(r[1]) for r in rows),
-        tuple(D(r[2]) for r in rows),
-        tuple(D(r[3]) for r in rows),
-    )
 
 
 def q(*rows: list[int]) -> np.ndarray:
@@ -65,3 +55,19 @@ def test_empty_model_checks_only_the_cash_floor() -> None:
     empty = np.zeros((2, 0), dtype=np.int64)
     assert check_quantities(a, [1_000_000, 1_000_000], D("1000"), empty) == {}
     assert set(check_quantities(a, [1_000_000], D("1000.001"), empty[:1])) == {0}
+
+
+def test_each_rule_has_its_own_step_and_the_first_broken_rule_names_the_row() -> None:
+    # MV 10,000; band of the security [8, 12] shares at 50; minCash 9,500 leaves room for 10 shares
+    a = arrays(("0.05", "0.01", "0.01", "50"))
+    quantities = q([-1], [7], [13], [11])
+    answers = postcheck.Answers(a, [10_000_000] * 4, D(9_500), quantities, quantities.astype(np.float64), None)
+    assert (postcheck.non_negative, postcheck.within_low_band, postcheck.within_high_band) == postcheck.SECURITY_RULES
+    assert (postcheck.cash_floor,) == postcheck.PORTFOLIO_RULES
+    assert set(postcheck.non_negative(answers)) == {0}
+    assert set(postcheck.within_low_band(answers)) == {0, 1}
+    assert set(postcheck.within_high_band(answers)) == {2}
+    assert set(postcheck.cash_floor(answers)) == {2, 3}
+    failures = check_quantities(a, answers.mills, answers.min_cash, answers.q)
+    assert "negative" in failures[0] and "below the band" in failures[1] and "above the band" in failures[2]
+    assert "spend more than" in failures[3]

@@ -1,0 +1,139 @@
+"""Many binding portfolios: in-process, or in one warm ``spawn`` process pool per process (HiGHS hangs in a
+forked child), created on first use and reused by later calls."""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, ProcessPoolExecutor, wait
+
+from engine.errors import Cancelled, ErrorInfo, SolverFailed
+from engine.milp.highs import _cvxpy
+from engine.milp.problem import MilpOutcome, MilpProblem
+from engine.milp.solve import solve_milp
+
+# Below this many MILPs the pool costs more (process start and imports on first use, pickling) than it saves.
+POOL_MIN_PROBLEMS = 64
+
+
+def _solve_chunk(problems: list[MilpProblem]) -> list[MilpOutcome]:
+    """Pool worker entry: solve a chunk of problems in order."""
+    return [solve_milp(p) for p in problems]
+
+
+def _cancelled(problem: MilpProblem) -> MilpOutcome:
+    err = Cancelled(f"the run was cancelled before portfolio {problem.portfolio_id} was solved")
+    return MilpOutcome(problem.index, None, ErrorInfo.of(err), "cancelled", 0.0)
+
+
+def solve_milps(
+    problems: Sequence[MilpProblem],
+    workers: int | None = 1,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list[MilpOutcome]:
+    """Solve many binding portfolios, in a ``spawn`` process pool when there are enough of them.
+
+    Returns one outcome per problem in input order. ``cancel()`` is checked between problems (or
+    chunks); problems not started are returned as ``CANCELLED`` errors. ``progress(done, total)``.
+    """
+    total = len(problems)
+    workers = (os.cpu_count() or 1) if workers is None else max(1, workers)
+    if workers > 1 and total >= POOL_MIN_PROBLEMS:
+        return _solve_in_pool(list(problems), workers, progress, cancel)
+    outcomes: list[MilpOutcome] = []
+    for done, problem in enumerate(problems):
+        if cancel is not None and cancel():
+            outcomes.extend(_cancelled(p) for p in problems[done:])
+            break
+        outcomes.append(solve_milp(problem))
+        if progress is not None:
+            progress(done + 1, total)
+    return outcomes
+
+
+_pool_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_workers = 0
+
+
+def _warm_worker() -> None:
+    """Pool worker start-up: import CVXPY and spend HiGHS's banner silently before any task."""
+    _cvxpy()
+
+
+def shared_pool(workers: int) -> ProcessPoolExecutor:
+    """The process's ``spawn`` pool of ``workers`` solver processes, created on first use and then reused.
+
+    Starting processes costs about as much as solving a few hundred certified MILPs, so one warm pool
+    serves every later call (the app solves in chunks). A pool of another size, or one broken by a dead
+    worker, is replaced.
+    """
+    global _pool, _pool_workers
+    import multiprocessing
+
+    with _pool_lock:
+        if _pool is None or _pool_workers != workers or getattr(_pool, "_broken", False):
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_worker
+            )
+            _pool_workers = workers
+        return _pool
+
+
+def shutdown_pool() -> None:
+    """Stop the shared pool's processes (also run at interpreter exit); the next pooled call starts a new one."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_pool)
+
+
+def _solve_in_pool(
+    problems: list[MilpProblem],
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+    cancel: Callable[[], bool] | None,
+) -> list[MilpOutcome]:
+    total = len(problems)
+    size = max(1, math.ceil(total / (workers * 4)))
+    chunks = [problems[i : i + size] for i in range(0, total, size)]
+    by_index: dict[int, MilpOutcome] = {}
+    pool = shared_pool(workers)
+    pending: dict[Future[list[MilpOutcome]], list[MilpProblem]] = {}
+    try:
+        for chunk in chunks:
+            pending[pool.submit(_solve_chunk, chunk)] = chunk
+        while pending:
+            finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                chunk = pending.pop(fut)
+                try:
+                    outcomes = fut.result()
+                except Exception as exc:  # a dead worker process: its portfolios fail, the others go on
+                    err = SolverFailed(f"a solver worker process failed: {exc!r}", {"solverStatus": "worker_failed"})
+                    outcomes = [MilpOutcome(p.index, None, ErrorInfo.of(err), "worker_failed", 0.0) for p in chunk]
+                for outcome in outcomes:
+                    by_index[outcome.index] = outcome
+            if progress is not None and finished:
+                progress(len(by_index), total)
+            if cancel is not None and cancel():
+                break
+    except BrokenExecutor as exc:  # the pool broke while submitting: the next call gets a new one
+        err = SolverFailed(f"the solver process pool failed: {exc!r}", {"solverStatus": "worker_failed"})
+        for p in problems:
+            if p.index not in by_index:
+                by_index[p.index] = MilpOutcome(p.index, None, ErrorInfo.of(err), "worker_failed", 0.0)
+    finally:
+        for fut in pending:  # cancelled: chunks not started are dropped, running ones finish unseen
+            fut.cancel()
+    return [by_index.get(p.index) or _cancelled(p) for p in problems]
