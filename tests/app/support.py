@@ -8,6 +8,7 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from components import state
 from components.models import keys as models_keys
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import store
@@ -118,3 +119,10 @@ def save(at):
     at.button(key="orders_save").click().run()
     at.button(key="orders_confirm_save").click().run()
     assert no_exception(at), [e.value for e in at.exception]
+
+
+def drift_page(at, repo, model: str | None = None):
+    """Open the Drift page on ``model`` (preselected like the Models page does, so nothing else is fetched)."""
+    if model is not None:
+        at.session_state[state.SELECTED_MODEL_ID] = model_id(repo, model)
+    return at.switch_page("pages/drift.py").run()

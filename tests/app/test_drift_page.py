@@ -8,22 +8,15 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from components import resources, state
+from components import resources
 from components.drift import keys as drift_keys
 from components.models import keys as models_keys
 from data.demo import load_demo
 from engine.models import RebalanceRecord, RecordPortfolio
-from tests.app.support import figures, inject_fault, model_id, no_exception, plotly_array, texts
+from tests.app.support import drift_page, figures, inject_fault, model_id, no_exception, plotly_array, texts
 
 DEMO = load_demo()
 TICKER = {s.security_id: s.ticker for s in DEMO.securities}
-
-
-def drift_page(at, repo, model: str | None = None):
-    """Open the Drift page on ``model`` (preselected like the Models page does, so nothing else is fetched)."""
-    if model is not None:
-        at.session_state[state.SELECTED_MODEL_ID] = model_id(repo, model)
-    return at.switch_page("pages/drift.py").run()
 
 
 def metric(at, label: str) -> str:

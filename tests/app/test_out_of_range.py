@@ -11,9 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.app.conftest import no_exception
-from tests.app.test_drift_page import drift_page
-from tests.app.test_rebalance_page import models_by_name, open_page, run_whatif, scenarios
+from tests.app.support import drift_page, models_by_name, no_exception, open_page, run_whatif, scenarios
 
 HUGE = Decimal("1e16")
 

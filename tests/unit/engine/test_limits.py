@@ -161,11 +161,11 @@ def test_trailing_zeros_are_not_decimal_places() -> None:
 
 
 def test_a_cash_floor_derived_from_a_fraction_of_mv_may_have_more_decimals() -> None:
-    floor = D("10000.000") * D("0.0123456")  # 10 decimals: the floor of a % of MV, not an input
-    (r,) = rebalance_portfolios(MODEL, PRICES, [GOOD], workers=1, min_cash_by_portfolio={"GOOD": floor})
-    assert r.status == "optimal" and r.cash_after is not None and r.cash_after >= floor
-    (r,) = rebalance_portfolios(MODEL, PRICES, [GOOD], workers=1, min_cash_by_portfolio={"GOOD": D("1e400")})
-    assert r.error_code == "INVALID_INPUT" and "minimum cash of portfolio GOOD" in r.diagnosis
+    fraction = D("0.0123456")  # the floor MV x fraction has more decimals than money may: not an input
+    (r,) = rebalance_portfolios(MODEL, PRICES, [GOOD], RebalanceOptions(min_cash_fraction=fraction), workers=1)
+    assert r.status == "optimal" and r.cash_after is not None and r.cash_after >= r.market_value * fraction
+    (r,) = rebalance_portfolios(MODEL, PRICES, [GOOD], RebalanceOptions(min_cash_fraction=D("1e400")), workers=1)
+    assert r.error_code == "INVALID_INPUT" and "minimum cash fraction (minCashPct)" in r.diagnosis
 
 
 def test_trailing_zeros_beyond_32_digits_are_rejected_not_an_arithmetic_exception() -> None:
