@@ -17,7 +17,12 @@ from pydantic.alias_generators import to_camel
 from engine.exactmath import MONEY
 
 TransactionType = Literal["BUY", "SELL"]
-Status = Literal["optimal", "infeasible", "error"]
+Status = Literal["optimal", "relaxed", "infeasible", "error"]
+TradePolicy = Literal["all", "out-of-band"]
+Direction = Literal["both", "buy-only", "sell-only"]
+OnInfeasible = Literal["flag", "nearest"]
+# The control that kept an off-target position from trading (product-spec 2.12), shown in the "not traded" view.
+KeptBy = Literal["in-band", "min-trade", "no-buy", "no-sell", "no-trade"]
 
 
 class DomainModel(BaseModel):
@@ -78,6 +83,14 @@ class RebalanceOptions(DomainModel):
     tie_break: Literal["lower", "random"] = "lower"
     seed: int | None = None
     trade_date: dt.date | None = None  # None: today in the business time zone (UTC default)
+    # PM trade controls (product-spec 2.12); each default reproduces the 2.3 objective unchanged.
+    trade_policy: TradePolicy = "all"  # out-of-band: a security inside its band does not trade
+    min_trade_value: Decimal = Decimal(0)  # every trade 0 or |Δ|·p ≥ this, except selling the whole position
+    no_buy: tuple[str, ...] = ()  # security ids that may not be bought
+    no_sell: tuple[str, ...] = ()  # ... sold
+    no_trade: tuple[str, ...] = ()  # ... traded at all
+    direction: Direction = "both"  # buy-only = noSell for every security (invest cash); sell-only = noBuy (raise cash)
+    on_infeasible: OnInfeasible = "flag"  # nearest: least band breach when no answer meets every band (relaxed)
 
     def cash_floor(self, market_value: Decimal) -> Decimal:
         """The cash floor of a portfolio of this market value: max(min_cash, min_cash_fraction · MV), exact.
@@ -109,6 +122,15 @@ class DriftRow(DomainModel):
     high_drift: Decimal
     low_drift: Decimal
     actual: Decimal
+    kept_by: KeptBy | None = None  # the control that kept this position off target from trading
+
+
+class BandBreach(DomainModel):
+    """One band a ``relaxed`` answer breaches: which side and by how many dollars (product-spec 2.12)."""
+
+    security_id: str
+    side: Literal["low", "high"]
+    amount: Decimal
 
 
 class RecordPosition(DomainModel):
@@ -147,6 +169,7 @@ class PortfolioResult(DomainModel):
     diagnosis: str | None = None
     error_code: str | None = None
     rebalance_id: str | None = None
+    band_breaches: tuple[BandBreach, ...] = ()  # only with status "relaxed"
 
 
 class RebalanceRecord(DomainModel):
