@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
+from engine.batch.cli import add_batch_parser, run_batch
 from engine.errors import ErrorInfo
 from engine.exactmath import plain
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
@@ -314,12 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-limit", type=_positive_float, default=30.0, help="MILP time limit per portfolio, seconds (30)"
     )
     solve.add_argument("--workers", type=_positive_int, default=None, help="solver processes (default: CPU count)")
+    add_batch_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "batch":
+        return run_batch(args)
     try:
         source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
