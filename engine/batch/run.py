@@ -45,7 +45,7 @@ from engine.batch.io import (
     text_scale,
     write_part,
 )
-from engine.errors import EngineError, ExternalDataError
+from engine.errors import ExternalDataError, SolverFailed
 from engine.exactmath import decimals_of, to_scaled_int
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, RebalanceOptions
 from engine.postcheck import mv_decimal
@@ -608,7 +608,8 @@ def solve_chunk(
     delta = _scale_up(np.where(good[:, None], newz, 0), s_q) - np.where(good[:, None], curz, 0)
     mj, mc = np.nonzero(delta)
     m_delta = delta[mj, mc]
-    x_sel = x_rows & good[np.maximum(row_of[k], 0)]
+    x_sel = x_rows.copy()
+    x_sel[x_rows] = good[row_of[k[x_rows]]]
     x_j = row_of[k[x_sel]]
     x_delta = -q[x_sel]
     o_k = np.concatenate([solve_rows[mj], solve_rows[x_j]])
@@ -680,16 +681,7 @@ def _fallback(
             (r, PortfolioHoldings(portfolio_id=pids[r], cash=cash.values.decimal(r), holdings=tuple(held[r])))
         )
     if portfolios:
-        try:
-            answers = rebalance_portfolios(
-                spec.model, plan.prices, [p for _, p in portfolios], plan.options, workers=workers, with_positions=False
-            )
-        except EngineError as exc:  # typed: every portfolio of this group gets it
-            answers = [
-                PortfolioResult(portfolio_id=p.portfolio_id, status=ERROR, diagnosis=exc.message, error_code=exc.code)
-                for _, p in portfolios
-            ]
-        results.update({r: a for (r, _), a in zip(portfolios, answers, strict=True)})
+        results.update(_decimal_path(spec.model, plan, portfolios, workers))
     model_ids = {p.security_id for p in clean_positions(spec.model.positions)}
     o_pid, o_sid, o_side, o_qty, o_price, o_value, o_extra = [], [], [], [], [], [], []
     for r in sorted(results):
@@ -725,6 +717,39 @@ def _fallback(
         ],
         schema=scales.orders_schema(),
     )
+
+
+def out_of_range(portfolio: PortfolioHoldings, exc: Exception) -> PortfolioResult:
+    """The typed error of a portfolio whose values are beyond what the engine computes exactly."""
+    err = SolverFailed(
+        f"portfolio {portfolio.portfolio_id}: its values are outside the engine's exact range ({exc})",
+        {"portfolioId": portfolio.portfolio_id},
+    )
+    return PortfolioResult(
+        portfolio_id=portfolio.portfolio_id,
+        status=ERROR,
+        cash_before=portfolio.cash,
+        diagnosis=err.message,
+        error_code=err.code,
+    )
+
+
+def _decimal_path(
+    model: InvestmentModel, plan: Plan, portfolios: list[tuple[int, PortfolioHoldings]], workers: int | None
+) -> dict[int, PortfolioResult]:
+    """``rebalance_portfolios`` on these portfolios; if it cannot compute one of them (a value beyond its
+    integer range raises), each is retried alone so that only that one fails, with a typed error."""
+    group = [p for _, p in portfolios]
+    try:
+        answers = rebalance_portfolios(model, plan.prices, group, plan.options, workers=workers, with_positions=False)
+    except (OverflowError, ValueError, ArithmeticError):
+        answers = []
+        for p in group:
+            try:
+                answers += rebalance_portfolios(model, plan.prices, [p], plan.options, workers=1, with_positions=False)
+            except (OverflowError, ValueError, ArithmeticError) as exc:
+                answers.append(out_of_range(p, exc))
+    return {r: a for (r, _), a in zip(portfolios, answers, strict=True)}
 
 
 def _summary_table(plan: Plan, spec: ModelSpec, pids: Sequence[str], s: _Summary) -> pa.Table:
