@@ -469,6 +469,9 @@ def solve_chunk(
     s_q, s_p, s_c = holdings.scale, securities.scale, cash.values.scale
     s_t = scales.target
     k, sec, q = holdings.g, holdings.sec, holdings.q
+    if max(s_q + s_p, scales.drift, scales.cash_after, s_c) > 18:  # powers of ten beyond int64: all in Decimal
+        orders = _fallback(plan, spec, pids, cash, holdings, securities, np.arange(k_total), summary, workers)
+        return orders, _summary_table(plan, spec, pids, summary)
 
     # --- which portfolios the integer path cannot take exactly
     bad = cash.duplicate | ~cash.values.fits
@@ -514,8 +517,6 @@ def solve_chunk(
     total = _scale_up(cash_v, t_scale - s_c) + _scale_up(sums, t_scale - 3)
     mills = _half_up(total, 10 ** (t_scale - 3))
     fallback = bad | (mills <= 0)
-    if max(s_v, scales.drift, scales.cash_after, t_scale) > 18:  # powers of ten beyond int64: all exact Decimals
-        fallback[:] = True
     solve_rows = np.nonzero(~fallback)[0]
 
     # --- the engine's exact solver on the rest

@@ -344,3 +344,55 @@ def test_cli_bad_option_and_bad_file_exit_2_with_the_reason(tmp_path: Path) -> N
     assert "options.minCashPercent: unknown option" in done.stderr
     done = _cli(*common[:-2], "--models", str(tmp_path / "missing.json"), "--output", str(tmp_path / "o"))
     assert done.returncode == 2 and "missing.json: cannot read" in done.stderr
+
+
+@pytest.mark.parametrize("wide_column", [False, True])
+def test_values_beyond_int64_take_the_decimal_path_and_match(tmp_path: Path, wide_column: bool) -> None:
+    a, b = sid(1), sid(2)
+    model = InvestmentModel(
+        name="wide",
+        positions=(
+            Position(security_id=a, target=D("0.4"), low_drift=D("0.1"), high_drift=D("0.1")),
+            Position(security_id=b, target=D("0.3"), low_drift=D("0.1"), high_drift=D("0.1")),
+        ),
+        portfolios=(pid(1), pid(2), pid(3), pid(4)),
+    )
+    portfolios = [
+        # 21 decimal places: the quantity column's scale puts every quantity beyond int64
+        PortfolioHoldings(
+            portfolio_id=pid(1), cash=D(5000), holdings=(Holding(security_id=a, quantity=D("1.000000000000000000001")),)
+        ),
+        PortfolioHoldings(
+            portfolio_id=pid(2), cash=D("123456789012345.67891"), holdings=()
+        ),  # cash beyond int64 at scale 5
+        PortfolioHoldings(portfolio_id=pid(3), cash=D(10) ** 20, holdings=()),  # MV beyond the engine's int64 mills
+        PortfolioHoldings(portfolio_id=pid(4), cash=D(7000), holdings=(Holding(security_id=b, quantity=D(12)),)),
+    ]
+    if not wide_column:  # the other portfolios stay on the integer path, the two beyond int64 leave it alone
+        portfolios[0] = PortfolioHoldings(
+            portfolio_id=pid(1), cash=D(5000), holdings=(Holding(security_id=a, quantity=D("1.5")),)
+        )
+    summary, _ = check_identical(
+        tmp_path, [model], {a: D("10.5"), b: D(20)}, portfolios, RebalanceOptions(trade_date=DAY)
+    )
+    assert [s[1] for s in summary] == ["optimal", "optimal", "error", "optimal"]
+    assert summary[2][9] == "SOLVER_FAILED" and "outside the engine's exact range" in summary[2][8]
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_local_parts(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    from engine.batch.cluster import run_dask
+
+    models, prices, portfolios, options = random_instance(21)
+    inputs = write_inputs(tmp_path / "in", models, prices, portfolios)
+    run_local(inputs, tmp_path / "local", options, chunk_size=4, workers=1)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        report = run_dask(inputs, tmp_path / "dask", options, cluster.scheduler_address, chunk_size=4)
+    assert report.portfolios == len(portfolios)
+    for name in ("orders", "summary"):
+        local = pq.read_table(tmp_path / "local" / name)
+        dask = pq.read_table(tmp_path / "dask" / name)
+        assert dask.equals(local), name
+    assert not (tmp_path / "dask" / "_shuffle").exists()
