@@ -257,6 +257,8 @@ def decimal_of_python(values: list[Decimal | None], scale: int) -> pa.Array:
     return decimal_array(ints, scale, valid, big)
 
 
+LABEL = pa.dictionary(pa.int32(), pa.string())  # repeated strings of the orders, stored once per part
+
 ORDER_COLUMNS = ("portfolioId", "securityId", "side", "quantity", "price", "estimatedValue", "tradeDate", "reason")
 SUMMARY_COLUMNS = (
     "portfolioId",
@@ -298,14 +300,14 @@ class OutputScales:
         d = pa.decimal128
         return pa.schema(
             [
-                ("portfolioId", pa.string()),
-                ("securityId", pa.string()),
-                ("side", pa.string()),
+                ("portfolioId", LABEL),
+                ("securityId", LABEL),
+                ("side", LABEL),
                 ("quantity", d(MAX_PRECISION, self.quantity)),
                 ("price", d(MAX_PRECISION, self.price)),
                 ("estimatedValue", d(MAX_PRECISION, self.value)),
                 ("tradeDate", pa.date32()),
-                ("reason", pa.string()),
+                ("reason", LABEL),
             ]
         )
 
@@ -336,5 +338,5 @@ def write_part(table: pa.Table, directory: Path, part: int) -> Path:
     """Write one output part (``part-00042.parquet``) of a partitioned Parquet dataset."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"part-{part:05d}.parquet"
-    pq.write_table(table, path, compression="zstd")
+    pq.write_table(table, path, compression="snappy")  # zstd saves ~20 % of the size at 1.4x the write time
     return path

@@ -18,7 +18,9 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -146,8 +148,8 @@ class Securities:
 class Holdings:
     """Holdings rows as columns, sorted by portfolio row ``g`` (input order kept within a portfolio)."""
 
-    g: np.ndarray  # int64 portfolio row
-    sec: np.ndarray  # int64 index into Securities
+    g: np.ndarray  # portfolio row (int32 for the whole run, int64 for a chunk)
+    sec: np.ndarray  # index into Securities (same)
     q: np.ndarray  # int64 quantity over 10**scale
     scale: int
     big: list[tuple[int, int, Decimal]]  # (g, sec, quantity) rows beyond int64
@@ -157,7 +159,8 @@ class Holdings:
         """The rows of portfolios lo <= g < hi, with g made relative to lo."""
         a, b = np.searchsorted(self.g, [lo, hi])
         big = [(g - lo, s, q) for g, s, q in self.big if lo <= g < hi]
-        return Holdings(self.g[a:b] - lo, self.sec[a:b], self.q[a:b], self.scale, big)
+        g = self.g[a:b].astype(np.int64) - lo
+        return Holdings(g, self.sec[a:b].astype(np.int64), self.q[a:b], self.scale, big)
 
 
 @dataclass(frozen=True)
@@ -306,20 +309,25 @@ def compact_holdings(
         p_idx, p_vals = _dictionary(batch.column("portfolioId"), source, "portfolioId", offset)
         s_idx, s_vals = _dictionary(batch.column("securityId"), source, "securityId", offset)
         qty = scaled(batch.column("quantity"), source, "quantity", scale, offset)
-        p_map = np.array([index.get(p, -1) for p in p_vals], dtype=np.int64)
-        unknown.update(p for p, g in zip(p_vals, p_map.tolist(), strict=True) if g < 0)
+        # only the dictionary entries this batch uses (a file may repeat one large dictionary in every row group)
+        used = np.flatnonzero(np.bincount(p_idx, minlength=len(p_vals)))
+        p_map = np.full(len(p_vals), -1, dtype=np.int64)
+        p_map[used] = [index.get(p_vals[i], -1) for i in used.tolist()]
+        unknown.update(p_vals[i] for i in used[p_map[used] < 0].tolist())
         g = p_map[p_idx] if len(p_map) else np.zeros(0, dtype=np.int64)
         sec = securities.lookup(s_vals)[s_idx] if s_vals else np.zeros(0, dtype=np.int64)
+        g32, sec32 = g.astype(np.int32), sec.astype(np.int32)  # 16 bytes a holding row kept, not 24
         for i, d in qty.exact.items():
             if g[i] >= 0:
                 big.append((int(g[i]), int(sec[i]), d))
         keep = (g >= 0) & qty.fits & (qty.values != 0)
-        gs.append(g[keep])
-        secs.append(sec[keep])
+        gs.append(g32[keep])
+        secs.append(sec32[keep])
         qs.append(qty.values[keep])
         offset += batch.num_rows
-    g = np.concatenate(gs) if gs else np.zeros(0, dtype=np.int64)
-    sec = np.concatenate(secs) if secs else np.zeros(0, dtype=np.int64)
+    g = np.concatenate(gs) if gs else np.zeros(0, dtype=np.int32)
+    sec = np.concatenate(secs) if secs else np.zeros(0, dtype=np.int32)
+    del gs, secs
     q = np.concatenate(qs) if qs else np.zeros(0, dtype=np.int64)
     if g.size > 1 and (np.diff(g) < 0).any():  # extracts usually come grouped by portfolio: no sort then
         order = np.argsort(g, kind="stable")
@@ -410,20 +418,21 @@ def _orders_table(
     trade_date: dt.date,
 ) -> pa.Table:
     n = len(k)
-    pid_arr = pa.DictionaryArray.from_arrays(pa.array(k.astype(np.int32)), pa.array(list(pids), pa.string()))
-    sid_arr = pa.DictionaryArray.from_arrays(pa.array(sec.astype(np.int32)), pa.array(list(sec_ids), pa.string()))
-    side = pa.DictionaryArray.from_arrays(pa.array((~buy).astype(np.int8)), pa.array(["BUY", "SELL"]))
-    reason = pa.DictionaryArray.from_arrays(pa.array(extra.astype(np.int8)), pa.array([REASON_MODEL, REASON_EXTRA]))
+    # the security dictionary holds only the traded ids, in table order (the same whoever built the table)
+    used = np.flatnonzero(np.bincount(sec, minlength=len(sec_ids))) if n else np.zeros(0, dtype=np.int64)
+    code = np.zeros(len(sec_ids), dtype=np.int32)
+    code[used] = np.arange(len(used), dtype=np.int32)
+    sid_dict = pa.array([sec_ids[i] for i in used.tolist()], pa.string())
     return pa.Table.from_arrays(
         [
-            pid_arr.cast(pa.string()),
-            sid_arr.cast(pa.string()),
-            side.cast(pa.string()),
+            pa.DictionaryArray.from_arrays(pa.array(k.astype(np.int32)), pa.array(list(pids), pa.string())),
+            pa.DictionaryArray.from_arrays(pa.array(code[sec]), sid_dict),
+            pa.DictionaryArray.from_arrays(pa.array((~buy).astype(np.int32)), pa.array(["BUY", "SELL"])),
             decimal_array(qty, scales.quantity),
             decimal_array(price, scales.price),
             decimal_array(value, scales.value),
             date_array(trade_date, n),
-            reason.cast(pa.string()),
+            pa.DictionaryArray.from_arrays(pa.array(extra.astype(np.int32)), pa.array([REASON_MODEL, REASON_EXTRA])),
         ],
         schema=scales.orders_schema(),
     )
@@ -638,11 +647,12 @@ def solve_chunk(
 
     # --- the Decimal path for the rest
     slow_orders = _fallback(plan, spec, pids, cash, holdings, securities, np.nonzero(fallback)[0], summary, workers)
-    orders = pa.concat_tables([fast_orders, slow_orders]) if slow_orders.num_rows else fast_orders
+    orders = fast_orders
     if slow_orders.num_rows:
         pid_pos = {p: i for i, p in enumerate(pids)}
-        rank = np.array([pid_pos[p] for p in orders.column("portfolioId").to_pylist()], dtype=np.int64)
-        orders = orders.take(pa.array(np.argsort(rank, kind="stable")))
+        both = pa.concat_tables([fast_orders, slow_orders]).unify_dictionaries().combine_chunks()
+        rank = np.array([pid_pos[p] for p in both.column("portfolioId").to_pylist()], dtype=np.int64)
+        orders = both.take(pa.array(np.argsort(rank, kind="stable")))
     return orders, _summary_table(plan, spec, pids, summary)
 
 
@@ -707,14 +717,14 @@ def _fallback(
     date = plan.options.trade_date or today_utc()
     return pa.Table.from_arrays(
         [
-            pa.array(o_pid, pa.string()),
-            pa.array(o_sid, pa.string()),
-            pa.array(o_side, pa.string()),
+            pa.array(o_pid, pa.string()).dictionary_encode(),
+            pa.array(o_sid, pa.string()).dictionary_encode(),
+            pa.array(o_side, pa.string()).dictionary_encode(),
             decimal_of_python(o_qty, scales.quantity),
             decimal_of_python(o_price, scales.price),
             decimal_of_python(o_value, scales.value),
             date_array(date, len(o_pid)),
-            pa.array(o_extra, pa.string()),
+            pa.array(o_extra, pa.string()).dictionary_encode(),
         ],
         schema=scales.orders_schema(),
     )
@@ -828,7 +838,6 @@ def run_local(
     *,
     chunk_size: int = CHUNK_SIZE,
     workers: int | None = None,
-    on_part: Callable[[int], None] | None = None,
 ) -> BatchReport:
     """The whole batch in this process: ``output/orders/part-*.parquet`` and ``output/summary/part-*.parquet``."""
     out = Path(output)
@@ -841,7 +850,10 @@ def run_local(
     offsets = plan.offsets()
     workers = (os.cpu_count() or 1) if workers is None else workers
     chunks = plan.chunks()
-    with progress_bar(offsets[-1], "portfolio") as bar:
+    # one writer thread: Parquet encoding (which releases the GIL) overlaps the next chunk's solve; at most
+    # two chunks' results are held at once
+    pending: deque[Future[None]] = deque()
+    with progress_bar(offsets[-1], "portfolio") as bar, ThreadPoolExecutor(1) as writer:
         for chunk in chunks:
             lo = offsets[chunk.model] + chunk.start
             hi = offsets[chunk.model] + chunk.stop
@@ -849,15 +861,21 @@ def run_local(
             orders, summary = solve_chunk(
                 plan, chunk.model, pids, cash.rows(lo, hi), holdings.rows(lo, hi), securities, workers
             )
-            write_part(orders, out / "orders", chunk.part)
-            write_part(summary, out / "summary", chunk.part)
             report.add(orders, summary)
+            while len(pending) >= 2:
+                pending.popleft().result()
+            pending.append(writer.submit(_write_both, orders, summary, out, chunk.part))
             bar.update(hi - lo)
-            if on_part is not None:
-                on_part(chunk.part)
+        for fut in pending:
+            fut.result()
     if not chunks:
         empty_parts(plan, out)
     return report
+
+
+def _write_both(orders: pa.Table, summary: pa.Table, out: Path, part: int) -> None:
+    write_part(orders, out / "orders", part)
+    write_part(summary, out / "summary", part)
 
 
 def empty_parts(plan: Plan, out: Path) -> None:
