@@ -44,6 +44,11 @@ SECURITIES = 50
 HOLDINGS = 50
 
 
+def _dec18(values: np.ndarray, scale: int) -> pa.Array:
+    """decimal128(18, scale): Parquet stores it as INT64 (``store_decimal_as_integer``), the usual extract format."""
+    return decimal_array(values, scale).cast(pa.decimal128(18, scale))
+
+
 def security_id(i: int) -> str:
     return f"{0x5EC000000 + i:024x}"
 
@@ -56,8 +61,9 @@ def generate(folder: Path, portfolios: int, seed: int = 7) -> dict[str, str]:
     sec_ids = pa.array([security_id(i) for i in range(n_sec)], pa.string())
     price_cents = rng.integers(500, 50_000, n_sec)
     pq.write_table(
-        pa.table({"securityId": sec_ids, "price": decimal_array(price_cents.astype(np.int64), 2)}),
+        pa.table({"securityId": sec_ids, "price": _dec18(price_cents.astype(np.int64), 2)}),
         folder / "prices.parquet",
+        store_decimal_as_integer=True,
     )
     per_model = portfolios // MODELS
     pids = [f"p{i:010d}" for i in range(portfolios)]
@@ -83,8 +89,9 @@ def generate(folder: Path, portfolios: int, seed: int = 7) -> dict[str, str]:
     mv = rng.lognormal(12.5, 0.8, portfolios)  # dollars
     cash = np.round(mv * rng.uniform(0.0, 0.1, portfolios) * 100).astype(np.int64)
     pq.write_table(
-        pa.table({"portfolioId": pa.array(pids), "cash": decimal_array(cash, 2)}),
+        pa.table({"portfolioId": pa.array(pids), "cash": _dec18(cash, 2)}),
         folder / "cash.parquet",
+        store_decimal_as_integer=True,
     )
     writer = None
     step = 20_000
@@ -101,11 +108,13 @@ def generate(folder: Path, portfolios: int, seed: int = 7) -> dict[str, str]:
             {
                 "portfolioId": pa.DictionaryArray.from_arrays(pa.array(g - start), pa.array(pids[start:stop])),
                 "securityId": pa.DictionaryArray.from_arrays(pa.array(sec), sec_ids),
-                "quantity": decimal_array(qty.astype(np.int64), 0),
+                "quantity": _dec18(qty.astype(np.int64), 0),
             }
         )
         if writer is None:
-            writer = pq.ParquetWriter(folder / "holdings.parquet", table.schema, compression="zstd")
+            writer = pq.ParquetWriter(
+                folder / "holdings.parquet", table.schema, compression="zstd", store_decimal_as_integer=True
+            )
         writer.write_table(table, row_group_size=1 << 20)
     if writer is not None:
         writer.close()
@@ -114,12 +123,14 @@ def generate(folder: Path, portfolios: int, seed: int = 7) -> dict[str, str]:
     }
 
 
-def children_peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def run_batch(paths: dict[str, str], out: Path, extra: list[str] = ()) -> tuple[float, float, dict]:
-    """Wall seconds, peak RSS (MiB) and report of one ``python -m engine batch`` process."""
+def run_batch(paths: dict[str, str], out: Path, extra: list[str] = ()) -> tuple[float, float, float, dict]:
+    """Wall seconds, CPU seconds, peak RSS (MiB) and report of one ``python -m engine batch`` process."""
+    cpu0 = _children_cpu()
     cmd = [PYTHON, "-m", "engine", "batch", *(f"--{k}={v}" for k, v in paths.items()), f"--output={out}", *extra]
     start = time.perf_counter()
     proc = psutil.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -134,19 +145,19 @@ def run_batch(paths: dict[str, str], out: Path, extra: list[str] = ()) -> tuple[
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"batch failed ({proc.returncode}): {stderr[-2000:]}")
-    return seconds, peak / 2**20, json.loads(stdout)
+    return seconds, _children_cpu() - cpu0, peak / 2**20, json.loads(stdout)
 
 
-def run_dask(paths: dict[str, str], out: Path) -> tuple[float, float, dict]:
+def run_dask(paths: dict[str, str], out: Path) -> tuple[float, float, float, dict]:
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        seconds, driver_mib, report = run_batch(paths, out, [f"--scheduler={cluster.scheduler_address}"])
+        seconds, cpu, driver_mib, report = run_batch(paths, out, [f"--scheduler={cluster.scheduler_address}"])
         worker_mib = (
             sum(psutil.Process(w.process.pid).memory_info().rss for w in cluster.workers.values() if w.process.pid)
             / 2**20
         )
-    return seconds, driver_mib + worker_mib, report
+    return seconds, cpu, driver_mib + worker_mib, report
 
 
 def solve_cli_input(path: Path, portfolios: int, securities: int = 100, seed: int = 3) -> None:
@@ -195,32 +206,26 @@ def main(argv: list[str] | None = None) -> int:
     cluster_size = 10_000 if args.quick else 100_000
     cli_size = 500 if args.quick else 2_000
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_batch_"))
-    rows = []
+    rows: list[tuple[str, float, float, float, dict, float]] = []
+
+    def inputs(n: int) -> dict[str, str]:
+        folder = base / f"in_{n}"
+        if (folder / "models.json").exists():  # --keep: generated by an earlier run
+            return {k: str(folder / f"{k}.parquet") for k in ("holdings", "cash", "prices")} | {
+                "models": str(folder / "models.json")
+            }
+        return generate(folder, n)
+
     try:
         for n in sizes:
-            folder = base / f"in_{n}"
-            t0 = time.perf_counter()
-            paths = (
-                generate(folder, n)
-                if not (folder / "models.json").exists()
-                else {k: str(folder / f"{k}.parquet") for k in ("holdings", "cash", "prices")}
-                | {"models": str(folder / "models.json")}
-            )
-            gen = time.perf_counter() - t0
-            seconds, mib, report = run_batch(paths, base / f"out_{n}")
-            rows.append((f"engine batch, local, {n:,} x {HOLDINGS}", seconds, mib, report, os.getloadavg()[0], gen))
-            if n == cluster_size:
-                seconds, mib, report = run_dask(paths, base / f"dask_{n}")
-                rows.append(
-                    (f"engine batch, LocalCluster 2 workers, {n:,}", seconds, mib, report, os.getloadavg()[0], 0)
-                )
-        if cluster_size not in sizes:
-            folder = base / f"in_{cluster_size}"
-            paths = generate(folder, cluster_size)
-            seconds, mib, report = run_dask(paths, base / f"dask_{cluster_size}")
-            rows.append(
-                (f"engine batch, LocalCluster 2 workers, {cluster_size:,}", seconds, mib, report, os.getloadavg()[0], 0)
-            )
+            paths = inputs(n)
+            seconds, cpu, mib, report = run_batch(paths, base / f"out_{n}")
+            rows.append((f"engine batch, local, {n:,} x {HOLDINGS}", seconds, cpu, mib, report, os.getloadavg()[0]))
+            shutil.rmtree(base / f"out_{n}", ignore_errors=True)
+        paths = inputs(cluster_size)
+        seconds, cpu, mib, report = run_dask(paths, base / f"dask_{cluster_size}")
+        name = f"engine batch, LocalCluster 2 workers, {cluster_size:,}"
+        rows.append((name, seconds, cpu, mib, report, os.getloadavg()[0]))
         cli_in = base / "solve.jsonl"
         solve_cli_input(cli_in, cli_size)
         cli_out = base / "solve.out.jsonl"
@@ -229,16 +234,19 @@ def main(argv: list[str] | None = None) -> int:
             [PYTHON, "-m", "engine", "solve", "--input", str(cli_in), "--output", str(cli_out)], cwd=ROOT, check=True
         )
         cli_seconds = time.perf_counter() - start
+        cli_load = os.getloadavg()[0]
         floor = json_floor(cli_in, cli_out.stat().st_size)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    print(f"\n{'run':<46} {'seconds':>9} {'peak MiB':>9} {'orders':>11} {'load avg':>9}  status")
-    for name, seconds, mib, report, load, _gen in rows:
+    print("\nCPU s: the batch process's user+system time (the driver only for the cluster run); peak MiB: its")
+    print("largest resident set (driver + both workers for the cluster run). Load average: 1 minute, after the run.")
+    print(f"\n{'run':<46} {'wall s':>8} {'CPU s':>7} {'peak MiB':>9} {'orders':>11} {'load':>6}  status")
+    for name, seconds, cpu, mib, report, load in rows:
         status = ", ".join(f"{k} {v:,}" for k, v in sorted(report["status"].items()))
-        print(f"{name:<46} {seconds:9.1f} {mib:9.0f} {report['orders']:11,} {load:9.2f}  {status}")
-    print(f"{f'engine solve CLI, {cli_size:,} x 100 (one line)':<46} {cli_seconds:9.1f}")
-    print(f"{'stdlib json floor, same input/output size':<46} {floor:9.1f}")
+        print(f"{name:<46} {seconds:8.1f} {cpu:7.1f} {mib:9.0f} {report['orders']:11,} {load:6.2f}  {status}")
+    print(f"{f'engine solve CLI, {cli_size:,} x 100 (one line)':<46} {cli_seconds:8.1f} {'':>29} {cli_load:6.2f}")
+    print(f"{'stdlib json floor, same input/output size':<46} {floor:8.1f}")
     print(f"\nCPUs {os.cpu_count()}, load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

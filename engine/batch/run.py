@@ -563,23 +563,25 @@ def solve_chunk(
     x_rows = in_solve & extra
     t_int = np.array([to_scaled_int(p.target, s_t) for p in positions], dtype=np.int64)
     pm = p_int[model_sec]
-    pm_f = pm.astype(np.float64)
     sd = scales.drift
     sa = scales.cash_after
     new = sol.quantities
-    new_f = new.astype(np.float64)
-    cur_f = np.abs(cur.astype(np.float64))
+    # row bounds (float) of every int64 intermediate below: the largest term times the number of terms; a row
+    # over the limit takes the Decimal path
+    n_terms = max(n, 1)
+    new_max = (np.abs(new).max(axis=1) if n else np.zeros(ks, np.int64)).astype(np.float64)
+    cur_max = (np.abs(cur).max(axis=1) if n else np.zeros(ks, np.int64)).astype(np.float64)
     mills_f = np.abs(mills_s.astype(np.float64))
-    # float bounds of every int64 intermediate; a row over the limit takes the Decimal path
-    tv_f = mills_f[:, None] * t_int.astype(np.float64)[None, :] * 10.0 ** (sd - 3 - s_t)
-    after_f = new_f * pm_f[None, :] * 10.0 ** (sd - s_p)
-    before_f = cur_f * pm_f[None, :] * 10.0 ** (sd - s_v)
+    p_max = float(pm.max()) if n else 0.0
+    t_max = float(t_int.max()) if n else 0.0
     x_value_f = np.bincount(row_of[k[x_rows]], weights=value_f[x_rows], minlength=ks) * 10.0 ** (sd - s_v)
+    terms = mills_f * t_max * 10.0 ** (sd - 3 - s_t) + new_max * p_max * 10.0 ** (sd - s_p)
+    terms += cur_max * p_max * 10.0 ** (sd - s_v)
+    trade_max = new_max * 10.0**s_q + cur_max
     row_big = (
-        ((tv_f + after_f + before_f).sum(axis=1) + x_value_f > LIMIT)
-        | (new_f.max(axis=1, initial=0) * 10.0**s_q + cur_f.max(axis=1, initial=0) > LIMIT)
-        | (mills_f * 10.0 ** (sa - 3) + (new_f * pm_f[None, :]).sum(axis=1) * 10.0 ** (sa - s_p) > LIMIT)
-        | ((new_f * 10.0**s_q + cur_f) * pm_f[None, :] > LIMIT).any(axis=1)
+        (terms * n_terms + x_value_f > LIMIT)
+        | (trade_max * max(p_max, 1.0) > LIMIT)
+        | (mills_f * 10.0 ** (sa - 3) + new_max * p_max * n_terms * 10.0 ** (sa - s_p) > LIMIT)
     )
     if row_big.any():
         fallback[solve_rows[row_big]] = True
