@@ -24,24 +24,31 @@ class OptionError(ValueError):
         self.message = message
 
 
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "an object", list: "an array"}.get(type(value), repr(value))
+
+
 def _decimal(value: object, path: str) -> Decimal:
+    """A decimal read exactly; its sign is a business rule checked by the engine (an error per portfolio)."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise OptionError(path, f"must be a decimal (a string or a number), got {value!r}")
+        raise OptionError(path, f"must be a decimal (a JSON string or number), got {_kind(value)}")
     try:
         d = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
     except InvalidOperation:
         raise OptionError(path, f"{value!r} is not a decimal number") from None
     if not d.is_finite():
-        raise OptionError(path, f"{value!r} is not a finite decimal number")
-    if d < 0:
-        raise OptionError(path, f"{value!r} must not be negative")
+        raise OptionError(path, f"{value!r} is not a decimal number")
     return d
 
 
 def _time_limit(value: object, path: str) -> float:
     d = _decimal(value, path)
-    if not d > 0:
-        raise OptionError(path, f"{value!r} must be a positive number of seconds")
+    if not d > 0 or d > 86_400:
+        raise OptionError(path, f"{value!r} must be a positive number of seconds (at most a day)")
     return float(d)
 
 
@@ -82,7 +89,7 @@ FIELDS: dict[str, tuple[str, Callable[[object, str], object]]] = {
 def parse_options(raw: object, path: str = "options", base: RebalanceOptions | None = None) -> RebalanceOptions:
     """``RebalanceOptions`` from a JSON object of CLI option names; unknown names are an error."""
     if not isinstance(raw, Mapping):
-        raise OptionError(path, f"must be a JSON object of option names to values, got {raw!r}")
+        raise OptionError(path, f"must be a JSON object of option names to values, got {_kind(raw)}")
     values: dict[str, object] = {}
     for name, value in raw.items():
         if name not in FIELDS:

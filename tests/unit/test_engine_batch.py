@@ -295,8 +295,9 @@ def test_options_parser_reads_every_run_option_and_refuses_unknown_names() -> No
     )
     with pytest.raises(OptionError, match=r"options.minCsh: unknown option \(allowed: minCash, minCashPct"):
         parse_options({"minCsh": "1"})
-    with pytest.raises(OptionError, match=r"options\.minCash: '-1' must not be negative"):
-        parse_options({"minCash": "-1"})
+    with pytest.raises(OptionError, match=r"options\.minCash: must be a decimal \(a JSON string or number\), got null"):
+        parse_options({"minCash": None})
+    assert parse_options({"minCash": "-1"}).min_cash == -1  # the engine's business rule: an error per portfolio
     with pytest.raises(OptionError, match=r"options\.tieBreak"):
         parse_options({"tieBreak": "upper"})
 
