@@ -397,3 +397,18 @@ def test_dask_local_cluster_gives_the_local_parts(tmp_path: Path) -> None:
         dask = pq.read_table(tmp_path / "dask" / name)
         assert dask.equals(local), name
     assert not (tmp_path / "dask" / "_shuffle").exists()
+
+
+def test_the_solve_cli_reads_options_with_the_same_parser() -> None:
+    from engine.cli import MalformedInput, parse_batch
+
+    line = {
+        "model": {"positions": []},
+        "prices": {},
+        "portfolios": [],
+        "options": {"tieBreak": "random", "seed": 3, "timeLimit": 2, "tradeDate": "2026-01-02"},
+    }
+    options = parse_batch(line).options
+    assert (options.tie_break, options.seed, options.time_limit, options.trade_date) == ("random", 3, 2.0, DAY)
+    with pytest.raises(MalformedInput, match=r"options\.minCashPercent: unknown option"):
+        parse_batch({**line, "options": {"minCashPercent": "0.1"}})
