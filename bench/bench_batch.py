@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     print("\nCPU s: the batch process's user+system time (the driver only for the cluster run); peak MiB: its")
-    print("largest resident set (driver + both workers for the cluster run). Load average: 1 minute, after the run.")
+    print("largest resident set (cluster run: the driver's peak + both workers' resident set after the run). Load")
+    print("average: 1 minute, after the run.")
     print(f"\n{'run':<46} {'wall s':>8} {'CPU s':>7} {'peak MiB':>9} {'orders':>11} {'load':>6}  status")
     for name, seconds, cpu, mib, report, load in rows:
         status = ", ".join(f"{k} {v:,}" for k, v in sorted(report["status"].items()))

@@ -412,3 +412,18 @@ def test_the_solve_cli_reads_options_with_the_same_parser() -> None:
     assert (options.tie_break, options.seed, options.time_limit, options.trade_date) == ("random", 3, 2.0, DAY)
     with pytest.raises(MalformedInput, match=r"options\.minCashPercent: unknown option"):
         parse_batch({**line, "options": {"minCashPercent": "0.1"}})
+
+
+def test_a_batch_without_binding_floors_never_imports_cvxpy_or_highspy(tmp_path: Path) -> None:
+    models, prices, portfolios, _ = random_instance(4)
+    inputs = write_inputs(tmp_path / "in", models, prices, portfolios)
+    script = (
+        "import sys\n"
+        "from engine.batch.run import BatchInputs, run_local\n"
+        "from engine.models import RebalanceOptions\n"
+        f"run_local(BatchInputs(*{list(inputs.__dict__.values())!r}), {str(tmp_path / 'out')!r}, RebalanceOptions())\n"
+        "print(sorted(m for m in ('cvxpy', 'highspy') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
