@@ -185,7 +185,7 @@ def scaled(
     words = np.frombuffer(buf, dtype=np.int64, count=2 * (arr.offset + len(arr)))[2 * arr.offset :].reshape(-1, 2)
     low = words[:, 0]
     fits = words[:, 1] == (low >> 63)
-    values = np.where(fits, low, 0)
+    values = np.ascontiguousarray(low) if fits.all() else np.where(fits, low, 0)
     exact = {}
     if not fits.all():
         for i in np.nonzero(~fits)[0].tolist():

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pydantic
 from tqdm import tqdm
 
@@ -279,6 +280,18 @@ def holdings_scale(path: str | Path) -> int:
     return top
 
 
+def holdings_rows(path: str | Path) -> int | None:
+    """The number of holdings rows from the Parquet footers (None for CSV: counted while reading)."""
+    if is_csv(path):
+        return None
+    p = Path(path)
+    files = sorted(p.rglob("*.parquet")) if p.is_dir() else [p]
+    try:
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    except (pa.ArrowInvalid, OSError):
+        return None  # reported, with the file, when the rows are read
+
+
 def holdings_batches(path: str | Path) -> Iterator[pa.RecordBatch]:
     columns = ["portfolioId", "securityId", "quantity"]
     if is_csv(path):
@@ -294,13 +307,26 @@ def _dictionary(column: pa.Array, source: str, name: str, offset: int) -> tuple[
     if column.null_count:
         first = int(pc.index(pc.is_null(column), True).as_py())
         raise BatchInputError(source, "is empty (an id is required)", row=offset + first + 1, field=name)
-    return column.indices.to_numpy(zero_copy_only=False).astype(np.int64), _ids(column.dictionary, source, name)
+    return column.indices.to_numpy(zero_copy_only=False), _ids(column.dictionary, source, name)
 
 
 def compact_holdings(
-    batches: Iterable[pa.RecordBatch], index: Mapping[str, int], securities: Securities, scale: int, source: str
+    batches: Iterable[pa.RecordBatch],
+    index: Mapping[str, int],
+    securities: Securities,
+    scale: int,
+    source: str,
+    rows: int | None = None,
 ) -> Holdings:
-    """Holdings rows of the run's portfolios as integer columns sorted by portfolio (zero quantities dropped)."""
+    """Holdings rows of the run's portfolios as integer columns sorted by portfolio (zero quantities dropped).
+
+    ``rows`` (the input's row count, if known) lets the columns be filled in place instead of concatenated.
+    """
+    size = rows or 0
+    g_all = np.empty(size, dtype=np.int32)
+    sec_all = np.empty(size, dtype=np.int32)
+    q_all = np.empty(size, dtype=np.int64)
+    filled = 0  # rows placed in the preallocated columns; the rest (row count unknown) are concatenated
     gs, secs, qs = [], [], []
     big: list[tuple[int, int, Decimal]] = []
     unknown: set[str] = set()
@@ -311,25 +337,36 @@ def compact_holdings(
         qty = scaled(batch.column("quantity"), source, "quantity", scale, offset)
         # only the dictionary entries this batch uses (a file may repeat one large dictionary in every row group)
         used = np.flatnonzero(np.bincount(p_idx, minlength=len(p_vals)))
-        p_map = np.full(len(p_vals), -1, dtype=np.int64)
+        p_map = np.full(len(p_vals), -1, dtype=np.int32)  # int32 rows: 16 bytes a holding row kept, not 24
         p_map[used] = [index.get(p_vals[i], -1) for i in used.tolist()]
         unknown.update(p_vals[i] for i in used[p_map[used] < 0].tolist())
-        g = p_map[p_idx] if len(p_map) else np.zeros(0, dtype=np.int64)
-        sec = securities.lookup(s_vals)[s_idx] if s_vals else np.zeros(0, dtype=np.int64)
-        g32, sec32 = g.astype(np.int32), sec.astype(np.int32)  # 16 bytes a holding row kept, not 24
+        g = p_map[p_idx] if len(p_map) else np.zeros(0, dtype=np.int32)
+        sec = securities.lookup(s_vals).astype(np.int32)[s_idx] if s_vals else np.zeros(0, dtype=np.int32)
         for i, d in qty.exact.items():
             if g[i] >= 0:
                 big.append((int(g[i]), int(sec[i]), d))
         keep = (g >= 0) & qty.fits & (qty.values != 0)
-        gs.append(g32[keep])
-        secs.append(sec32[keep])
-        qs.append(qty.values[keep])
+        q = qty.values
+        if not keep.all():
+            g, sec, q = g[keep], sec[keep], q[keep]
+        if not gs and filled + len(g) <= size:
+            g_all[filled : filled + len(g)] = g
+            sec_all[filled : filled + len(g)] = sec
+            q_all[filled : filled + len(g)] = q
+            filled += len(g)
+        else:
+            gs.append(g)
+            secs.append(sec)
+            qs.append(q)
         offset += batch.num_rows
-    g = np.concatenate(gs) if gs else np.zeros(0, dtype=np.int32)
-    sec = np.concatenate(secs) if secs else np.zeros(0, dtype=np.int32)
-    del gs, secs
-    q = np.concatenate(qs) if qs else np.zeros(0, dtype=np.int64)
-    if g.size > 1 and (np.diff(g) < 0).any():  # extracts usually come grouped by portfolio: no sort then
+    if gs:
+        g = np.concatenate([g_all[:filled], *gs])
+        sec = np.concatenate([sec_all[:filled], *secs])
+        q = np.concatenate([q_all[:filled], *qs])
+    else:
+        g, sec, q = g_all[:filled], sec_all[:filled], q_all[:filled]
+    del gs, secs, qs
+    if g.size > 1 and (g[1:] < g[:-1]).any():  # extracts usually come grouped by portfolio: no sort then
         order = np.argsort(g, kind="stable")
         g, sec, q = g[order], sec[order], q[order]
     return Holdings(g, sec, q, scale, big, len(unknown))
@@ -846,7 +883,12 @@ def run_local(
     plan, cash = prepare(inputs, options, chunk_size)
     securities = Securities.of(plan.prices, plan.price_scale)
     holdings = compact_holdings(
-        holdings_batches(inputs.holdings), plan.portfolio_index(), securities, plan.scales.quantity, inputs.holdings
+        holdings_batches(inputs.holdings),
+        plan.portfolio_index(),
+        securities,
+        plan.scales.quantity,
+        inputs.holdings,
+        holdings_rows(inputs.holdings),
     )
     report = BatchReport(unknown_portfolios=holdings.unknown_portfolios)
     offsets = plan.offsets()
