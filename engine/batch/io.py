@@ -236,7 +236,7 @@ def decimal_array(
         validity = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
         nulls = int(n - valid.sum())
     return pa.Array.from_buffers(
-        pa.decimal128(MAX_PRECISION, scale), n, [validity, pa.py_buffer(words.tobytes())], null_count=nulls
+        pa.decimal128(MAX_PRECISION, scale), n, [validity, pa.py_buffer(words)], null_count=nulls
     )
 
 

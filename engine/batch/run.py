@@ -158,7 +158,7 @@ class Holdings:
 
     def rows(self, lo: int, hi: int) -> Holdings:
         """The rows of portfolios lo <= g < hi, with g made relative to lo."""
-        a, b = np.searchsorted(self.g, [lo, hi])
+        a, b = np.searchsorted(self.g, np.array([lo, hi], dtype=self.g.dtype))  # same dtype: no copy of g
         big = [(g - lo, s, q) for g, s, q in self.big if lo <= g < hi]
         g = self.g[a:b].astype(np.int64) - lo
         return Holdings(g, self.sec[a:b].astype(np.int64), self.q[a:b], self.scale, big)
@@ -625,17 +625,21 @@ def solve_chunk(
         keep = ~row_big
     else:
         keep = np.ones(ks, dtype=bool)
-    newz = np.where(keep[:, None], new, 0)
-    curz = np.where(keep[:, None], cur, 0)
-    millz = np.where(keep, mills_s, 0)
+    all_kept = bool(keep.all())  # the usual case: no masking passes
+    newz = new if all_kept else np.where(keep[:, None], new, 0)
+    curz = cur if all_kept else np.where(keep[:, None], cur, 0)
+    millz = mills_s if all_kept else np.where(keep, mills_s, 0)
     tv = _scale_up(millz[:, None] * t_int[None, :], sd - 3 - s_t)
+    new_value = newz * pm[None, :]
     drift_before = np.abs(tv - _scale_up(curz * pm[None, :], sd - s_v)).sum(axis=1)
     x_val = np.abs(np.where(keep[row_of[k[x_rows]]], q[x_rows], 0) * p_int[sec[x_rows]])
     x_sum = np.zeros(ks, dtype=np.int64)
     np.add.at(x_sum, row_of[k[x_rows]], _scale_up(x_val, sd - s_v))
     drift_before += x_sum
-    drift_after = np.abs(tv - _scale_up(newz * pm[None, :], sd - s_p)).sum(axis=1)
-    cash_after = _scale_up(millz, sa - 3) - _scale_up((newz * pm[None, :]).sum(axis=1), sa - s_p)
+    cash_after = _scale_up(millz, sa - 3) - _scale_up(new_value.sum(axis=1), sa - s_p)
+    tv -= _scale_up(new_value, sd - s_p)
+    drift_after = np.abs(tv, out=tv).sum(axis=1)
+    del tv, new_value
     kept = solve_rows[keep]
     summary.status[kept] = np.where(solved_opt, OPTIMAL, np.where(status == INFEASIBLE, INFEASIBLE, ERROR))[keep]
     for name, values, mask in (
@@ -654,7 +658,10 @@ def solve_chunk(
 
     # --- orders of the optimal solved rows: model securities in model order, then held extras in input order
     good = keep & solved_opt
-    delta = _scale_up(np.where(good[:, None], newz, 0), s_q) - np.where(good[:, None], curz, 0)
+    if good.all():
+        delta = _scale_up(newz, s_q) - curz
+    else:
+        delta = _scale_up(np.where(good[:, None], newz, 0), s_q) - np.where(good[:, None], curz, 0)
     mj, mc = np.nonzero(delta)
     m_delta = delta[mj, mc]
     x_sel = x_rows.copy()
@@ -665,8 +672,9 @@ def solve_chunk(
     o_sec = np.concatenate([model_sec[mc], sec[x_sel]])
     o_delta = np.concatenate([m_delta, x_delta])
     o_extra = np.concatenate([np.zeros(len(mj), bool), np.ones(len(x_j), bool)])
-    order = np.argsort(o_k, kind="stable")
-    o_k, o_sec, o_delta, o_extra = o_k[order], o_sec[order], o_delta[order], o_extra[order]
+    if len(x_j):  # model orders come in row order already; extras slot in after their portfolio's
+        order = np.argsort(o_k, kind="stable")
+        o_k, o_sec, o_delta, o_extra = o_k[order], o_sec[order], o_delta[order], o_extra[order]
     o_qty = np.abs(o_delta)
     o_price = p_int[o_sec]
     summary.orders += np.bincount(o_k, minlength=k_total)
