@@ -33,6 +33,7 @@ from engine.batch.run import (
     Chunk,
     Plan,
     Securities,
+    clear_parts,
     compact_holdings,
     empty_parts,
     prepare,
@@ -138,6 +139,7 @@ def run_dask(
     work = out / "_shuffle"
     shutil.rmtree(work, ignore_errors=True)
     plan, cash = prepare(inputs, options, chunk_size)
+    clear_parts(out)
     frags = fragments(inputs.holdings)
     chunks = plan.chunks()
     offsets = plan.offsets()

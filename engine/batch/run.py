@@ -889,6 +889,7 @@ def run_local(
     """The whole batch in this process: ``output/orders/part-*.parquet`` and ``output/summary/part-*.parquet``."""
     out = Path(output)
     plan, cash = prepare(inputs, options, chunk_size)
+    clear_parts(out)
     securities = Securities.of(plan.prices, plan.price_scale)
     holdings = compact_holdings(
         holdings_batches(inputs.holdings),
@@ -923,6 +924,13 @@ def run_local(
     if not chunks:
         empty_parts(plan, out)
     return report
+
+
+def clear_parts(out: Path) -> None:
+    """Remove the parts an earlier run left in ``out`` (a smaller run would otherwise leave stale parts behind)."""
+    for table in ("orders", "summary"):
+        for part in (out / table).glob("part-*.parquet"):
+            part.unlink()
 
 
 def _write_both(orders: pa.Table, summary: pa.Table, out: Path, part: int) -> None:

@@ -427,3 +427,12 @@ def test_a_batch_without_binding_floors_never_imports_cvxpy_or_highspy(tmp_path:
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_second_run_into_the_same_output_leaves_no_stale_parts(tmp_path: Path) -> None:
+    models, prices, portfolios, options = random_instance(8)
+    inputs = write_inputs(tmp_path / "in", models, prices, portfolios)
+    run_local(inputs, tmp_path / "out", options, chunk_size=2, workers=1)
+    run_local(inputs, tmp_path / "out", options, chunk_size=1000, workers=1)
+    want = expected(models, prices, {p.portfolio_id: p for p in portfolios}, options)
+    assert actual(tmp_path / "out") == want
