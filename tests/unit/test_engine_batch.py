@@ -436,3 +436,37 @@ def test_a_second_run_into_the_same_output_leaves_no_stale_parts(tmp_path: Path)
     run_local(inputs, tmp_path / "out", options, chunk_size=1000, workers=1)
     want = expected(models, prices, {p.portfolio_id: p for p in portfolios}, options)
     assert actual(tmp_path / "out") == want
+
+
+def test_progress_goes_to_a_terminal_stderr_and_never_to_stdout(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    models, prices, portfolios, _ = random_instance(2)
+    inputs = write_inputs(tmp_path / "in", models, prices, portfolios)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 columns wide
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", "batch", "--holdings", inputs.holdings, "--cash", inputs.cash,
+             "--prices", inputs.prices, "--models", inputs.models, "--output", str(tmp_path / "out")],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120,
+        )  # fmt: skip
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the terminal closed
+                break
+            if not data:
+                break
+            shown += data
+    finally:
+        os.close(master)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["portfolios"] == len(portfolios)  # stdout: the one JSON line only
+    assert f"{len(portfolios)}/{len(portfolios)}" in shown.decode(errors="replace")  # the progress bar, on stderr
