@@ -318,7 +318,10 @@ def compact_holdings(
     source: str,
     rows: int | None = None,
 ) -> Holdings:
-    """Holdings rows of the run's portfolios as integer columns sorted by portfolio (zero quantities dropped).
+    """Holdings rows of the run's portfolios as integer columns sorted by portfolio.
+
+    Zero quantities are kept: they hold nothing, but a security listed twice is a duplicate even when one of
+    its rows is zero (as in :func:`engine.marketvalue.holding_map`).
 
     ``rows`` (the input's row count, if known) lets the columns be filled in place instead of concatenated.
     """
@@ -345,7 +348,7 @@ def compact_holdings(
         for i, d in qty.exact.items():
             if g[i] >= 0:
                 big.append((int(g[i]), int(sec[i]), d))
-        keep = (g >= 0) & qty.fits & (qty.values != 0)
+        keep = (g >= 0) & qty.fits
         q = qty.values
         if not keep.all():
             g, sec, q = g[keep], sec[keep], q[keep]
@@ -523,7 +526,7 @@ def solve_chunk(
     bad = cash.duplicate | ~cash.values.fits
     for g, _s, _q in holdings.big:
         bad[g] = True
-    unpriced = p_int[sec] <= 0
+    unpriced = (p_int[sec] <= 0) & (q != 0)  # a zero holding needs no price
     bad[k[unpriced]] = True
     col = col_of[sec]
     is_model = col >= 0
@@ -597,7 +600,7 @@ def solve_chunk(
     m_rows = in_solve & is_model
     cur = np.zeros((ks, n), dtype=np.int64)
     cur[row_of[k[m_rows]], col[m_rows]] = q[m_rows]
-    x_rows = in_solve & extra
+    x_rows = in_solve & extra & (q != 0)  # held outside the model (a zero row holds nothing)
     t_int = np.array([to_scaled_int(p.target, s_t) for p in positions], dtype=np.int64)
     pm = p_int[model_sec]
     sd = scales.drift

@@ -470,3 +470,26 @@ def test_progress_goes_to_a_terminal_stderr_and_never_to_stdout(tmp_path: Path) 
     assert done.returncode == 0
     assert json.loads(done.stdout)["portfolios"] == len(portfolios)  # stdout: the one JSON line only
     assert f"{len(portfolios)}/{len(portfolios)}" in shown.decode(errors="replace")  # the progress bar, on stderr
+
+
+def test_zero_holdings_need_no_price_trade_nothing_but_still_count_as_duplicates(tmp_path: Path) -> None:
+    a, b, unpriced = sid(1), sid(2), sid(0xDEAD)
+    model = InvestmentModel(
+        name="m",
+        positions=(Position(security_id=a, target=D("0.5"), low_drift=D("0.1"), high_drift=D("0.1")),),
+        portfolios=(pid(1), pid(2), pid(3)),
+    )
+
+    def hold(*rows: tuple[str, str]) -> tuple[Holding, ...]:
+        return tuple(Holding(security_id=s, quantity=D(q)) for s, q in rows)
+
+    portfolios = [
+        PortfolioHoldings(portfolio_id=pid(1), cash=D(1000), holdings=hold((a, "0"), (unpriced, "0"), (b, "0"))),
+        PortfolioHoldings(portfolio_id=pid(2), cash=D(1000), holdings=hold((a, "0"), (a, "5"))),
+        PortfolioHoldings(portfolio_id=pid(3), cash=D(1000), holdings=hold((b, "3"), (b, "0"))),
+    ]
+    summary, orders = check_identical(
+        tmp_path, [model], {a: D(10), b: D(7)}, portfolios, RebalanceOptions(trade_date=DAY)
+    )
+    assert [s[1] for s in summary] == ["optimal", "error", "error"]
+    assert {o[1] for o in orders} == {a}
