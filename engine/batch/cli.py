@@ -1,8 +1,8 @@
 """``python -m engine batch``: argument parsing and the entry point (local, or on a Dask cluster).
 
 Exit status 0 when every portfolio has a result (optimal, infeasible or error: see the summary), 2 when an
-input cannot be used (the message names the file, row, field, value and rule). Nothing is written to stdout
-but the final one-line JSON report; progress goes to stderr when it is a terminal.
+input cannot be used (the message names the file, row, field, value and rule), 1 when the Dask cluster fails.
+Nothing is written to stdout but the final one-line JSON report; progress goes to stderr when it is a terminal.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+from engine.errors import EngineError
 from engine.options import OptionError, parse_options
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -91,6 +93,9 @@ def run_batch(args: argparse.Namespace) -> int:
     except BatchInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except EngineError as exc:  # the cluster failed (input was fine): nothing was lost, the run can be repeated
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
     if report.unknown_portfolios:
         print(
             f"note: {report.unknown_portfolios} portfolio(s) in the holdings belong to no model and were skipped",

@@ -40,9 +40,17 @@ from engine.batch.run import (
     progress_bar,
     solve_chunk,
 )
+from engine.errors import EngineError
 from engine.models import RebalanceOptions
 
 COLUMNS = ["portfolioId", "securityId", "quantity"]
+
+
+class ClusterFailed(EngineError):
+    """The Dask cluster could not run the batch (unreachable scheduler, a worker that cannot import the engine...)."""
+
+    code = "CLUSTER_FAILED"
+    http_status = 503
 
 
 def fragments(path: str) -> list[tuple[str, int, int]]:
@@ -143,12 +151,36 @@ def run_dask(
     frags = fragments(inputs.holdings)
     chunks = plan.chunks()
     offsets = plan.offsets()
+    try:
+        report = _run_on(scheduler, plan, cash, frags, chunks, offsets, work, out)
+    except BatchInputError:
+        raise
+    except Exception as exc:  # remote failures arrive as any type: one typed error crosses to the caller
+        raise ClusterFailed(
+            f"the Dask cluster at {scheduler} could not run the batch: {exc!r}", {"scheduler": scheduler}
+        ) from exc
+    shutil.rmtree(work, ignore_errors=True)
+    if not chunks:
+        empty_parts(plan, out)
+    return report
+
+
+def _run_on(
+    scheduler: str,
+    plan: Plan,
+    cash: Cash,
+    frags: list[tuple[str, int, int]],
+    chunks: list[Chunk],
+    offsets: list[int],
+    work: Path,
+    out: Path,
+) -> BatchReport:
     chunk_of = np.empty(offsets[-1], dtype=np.int32)
     for c in chunks:
         chunk_of[offsets[c.model] + c.start : offsets[c.model] + c.stop] = c.part
     all_pids = pa.array([p for s in plan.models for p in s.portfolio_ids], pa.string())
     report = BatchReport()
-    with Client(scheduler) as client, progress_bar(len(frags) + len(chunks), "task") as bar:
+    with Client(scheduler, timeout="30s") as client, progress_bar(len(frags) + len(chunks), "task") as bar:
         pids_f, chunk_of_f = client.scatter([all_pids, chunk_of], broadcast=True)
         plan_f = client.scatter(plan, broadcast=True)
         shuffled = [
@@ -185,8 +217,5 @@ def run_dask(
             for st, n in counts.items():
                 report.by_status[st] = report.by_status.get(st, 0) + n
             bar.update(1)
-    shutil.rmtree(work, ignore_errors=True)
-    if not chunks:
-        empty_parts(plan, out)
     report.unknown_portfolios = len(unknown)
     return report
