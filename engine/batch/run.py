@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import sys
+import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -487,7 +488,35 @@ def solve_chunk(
     securities: Securities,
     workers: int | None = None,
 ) -> tuple[pa.Table, pa.Table]:
-    """Orders and summary of one chunk of one model's portfolios (``holdings.g`` relative to the chunk)."""
+    """Orders and summary of one chunk of one model's portfolios (``holdings.g`` relative to the chunk).
+
+    A bug in the integer path must not cost the chunk its answers: it is reported on stderr and the chunk is
+    solved again on the Decimal path (``rebalance_portfolios``), which gives the same answers, slower.
+    """
+    try:
+        return _solve_chunk_fast(plan, model_index, pids, cash, holdings, securities, workers)
+    except Exception:  # any bug: the traceback goes to stderr, never silently
+        traceback.print_exc(file=sys.stderr)
+        print(f"note: chunk of {len(pids)} portfolios re-solved on the Decimal path", file=sys.stderr)
+    summary = _Summary.empty(len(pids))
+    summary.cols["cashBefore"][:] = np.where(cash.values.fits, cash.values.values, 0)
+    summary.valid["cashBefore"][:] = cash.values.fits
+    for i, d in cash.values.exact.items():
+        summary.put("cashBefore", i, d, plan.scales.cash)
+    spec = plan.models[model_index]
+    orders = _fallback(plan, spec, pids, cash, holdings, securities, np.arange(len(pids)), summary, workers)
+    return orders, _summary_table(plan, spec, pids, summary)
+
+
+def _solve_chunk_fast(
+    plan: Plan,
+    model_index: int,
+    pids: Sequence[str],
+    cash: Cash,
+    holdings: Holdings,
+    securities: Securities,
+    workers: int | None = None,
+) -> tuple[pa.Table, pa.Table]:
     spec = plan.models[model_index]
     options = plan.options
     scales = plan.scales

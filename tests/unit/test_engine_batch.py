@@ -493,3 +493,18 @@ def test_zero_holdings_need_no_price_trade_nothing_but_still_count_as_duplicates
     )
     assert [s[1] for s in summary] == ["optimal", "error", "error"]
     assert {o[1] for o in orders} == {a}
+
+
+def test_a_bug_in_the_integer_path_costs_the_chunk_nothing_but_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import engine.batch.run as batch_run
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug in the integer path")
+
+    monkeypatch.setattr(batch_run, "solve_closed_form", broken)  # only the batch's fast path uses this name
+    models, prices, portfolios, options = random_instance(6)
+    check_identical(tmp_path, models, prices, portfolios, options)
+    err = capsys.readouterr().err
+    assert "a bug in the integer path" in err and "re-solved on the Decimal path" in err
