@@ -7,7 +7,8 @@ Input, one batch per line (decimals as JSON strings; numbers are accepted and re
      "portfolios": [{"portfolioId", "cash": "<decimal>", "holdings": [{"securityId", "quantity": "<decimal>"}]}]}
 
 Options (product-spec 2.12), both default "0": each portfolio's cash floor is max(minCash, minCashPct·MV), exact;
-``minCashPct`` is a fraction of MV ("0.02" = 2 %).
+``minCashPct`` is a fraction of MV ("0.02" = 2 %). Also ``timeLimit`` (seconds; wins over ``--time-limit``),
+``tieBreak`` (lower | random), ``seed`` and ``tradeDate``: one parser for every command (:mod:`engine.options`).
 
 Output, one line per batch: ``{"results": [...]}`` in portfolio order, each with ``portfolioId``,
 ``status`` (optimal | infeasible | error), ``marketValue``, ``cashBefore``, ``cashAfter``,
@@ -39,10 +40,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
+from engine.batch.cli import add_batch_parser, run_batch
 from engine.errors import ErrorInfo
 from engine.exactmath import plain
 from engine.limits import MAX_TIME_LIMIT, in_range, shorten
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
+from engine.options import OptionError, parse_options
 from engine.rebalance import rebalance_portfolios
 
 EXIT_OK = 0
@@ -167,11 +170,10 @@ def parse_batch(data: Any) -> Batch:
     if not isinstance(raw_prices, dict):
         raise MalformedInput("prices", f"must be a JSON object of securityId to price, got {_kind(raw_prices)}")
     prices = {sid: _decimal(v, f"prices[{_shown(sid)}]") for sid, v in raw_prices.items()}
-    opts = _object(top.get("options", {}), "options", (), ("minCash", "minCashPct"))
-    options = RebalanceOptions(
-        min_cash=_decimal(opts["minCash"], "options.minCash") if "minCash" in opts else 0,
-        min_cash_fraction=_decimal(opts["minCashPct"], "options.minCashPct") if "minCashPct" in opts else 0,
-    )
+    try:  # the one options parser of every command (engine.options)
+        options = parse_options(top.get("options", {}), "options")
+    except OptionError as exc:
+        raise MalformedInput(exc.path, exc.message) from None
     portfolios = []
     for k, raw in enumerate(_list(top["portfolios"], "portfolios")):
         path = _join("portfolios", k)
@@ -242,7 +244,10 @@ def solve_batch_line(batch: Batch, time_limit: float, workers: int | None, numbe
 
     ``number`` is the input line, for the one-line note on stderr when that happens (never a traceback).
     """
-    options = batch.options.model_copy(update={"time_limit": time_limit})
+    if "time_limit" not in batch.options.model_fields_set:  # options.timeLimit of the line wins over --time-limit
+        options = batch.options.model_copy(update={"time_limit": time_limit})
+    else:
+        options = batch.options
     try:
         results = rebalance_portfolios(
             batch.model, batch.prices, batch.portfolios, options, workers=workers, with_positions=False
@@ -354,12 +359,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-limit", type=_time_limit, default=30.0, help="MILP time limit per portfolio, seconds (30)"
     )
     solve.add_argument("--workers", type=_positive_int, default=None, help="solver processes (default: CPU count)")
+    add_batch_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "batch":
+        return run_batch(args)
     try:
         # binary on both paths: each line is decoded as strict UTF-8, so a file and stdin fail alike
         source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115

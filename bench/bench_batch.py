@@ -1,0 +1,256 @@
+"""Benchmark of ``python -m engine batch`` (issue #15 parts 2-3). Prints a table; asserts nothing.
+
+Measures, each as a separate process (``python -m engine batch``, so start-up, read, solve, post-check and
+write are all in the figure) with its peak resident memory (children included):
+
+1. the local batch at 100,000 and 1,000,000 portfolios x 50 holdings (10 models of 50 securities);
+2. the same 100,000 on a 2-worker ``distributed.LocalCluster`` (processes; scheduler and workers started by
+   this script, their memory is the workers' peak);
+3. for reference, ``python -m engine solve`` on 2,000 portfolios x 100 securities and the stdlib-json floor on
+   the same file (read every line with ``json.loads``, write an output of the CLI's size with ``json.dumps``).
+
+The input Parquet is generated once into a temporary directory (removed at the end; never committed).
+The machine is shared: the 1-minute load average is printed with the figures.
+
+    .venv/bin/python bench/bench_batch.py [--quick] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from engine.batch.io import decimal_array  # noqa: E402
+
+PYTHON = sys.executable
+MODELS = 10
+SECURITIES = 50
+HOLDINGS = 50
+
+
+def _dec18(values: np.ndarray, scale: int) -> pa.Array:
+    """decimal128(18, scale): Parquet stores it as INT64 (``store_decimal_as_integer``), the usual extract format."""
+    return decimal_array(values, scale).cast(pa.decimal128(18, scale))
+
+
+def security_id(i: int) -> str:
+    return f"{0x5EC000000 + i:024x}"
+
+
+def generate(folder: Path, portfolios: int, seed: int = 7) -> dict[str, str]:
+    """holdings/cash/prices Parquet and models JSON: MODELS models of SECURITIES securities, HOLDINGS each."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    n_sec = MODELS * SECURITIES
+    sec_ids = pa.array([security_id(i) for i in range(n_sec)], pa.string())
+    price_cents = rng.integers(500, 50_000, n_sec)
+    pq.write_table(
+        pa.table({"securityId": sec_ids, "price": _dec18(price_cents.astype(np.int64), 2)}),
+        folder / "prices.parquet",
+        store_decimal_as_integer=True,
+    )
+    per_model = portfolios // MODELS
+    pids = [f"p{i:010d}" for i in range(portfolios)]
+    models = []
+    for m in range(MODELS):
+        targets = rng.integers(2, 4, SECURITIES) * 0.005  # multiples of 0.5 %, sum <= 0.75 (model rules)
+        models.append(
+            {
+                "name": f"bench model {m}",
+                "positions": [
+                    {
+                        "securityId": security_id(m * SECURITIES + i),
+                        "target": f"{t:.3f}",
+                        "lowDrift": "0.01",
+                        "highDrift": "0.01",
+                    }
+                    for i, t in enumerate(targets.tolist())
+                ],
+                "portfolios": pids[m * per_model : (m + 1) * per_model],
+            }
+        )
+    (folder / "models.json").write_text(json.dumps(models), encoding="utf-8")
+    mv = rng.lognormal(12.5, 0.8, portfolios)  # dollars
+    cash = np.round(mv * rng.uniform(0.0, 0.1, portfolios) * 100).astype(np.int64)
+    pq.write_table(
+        pa.table({"portfolioId": pa.array(pids), "cash": _dec18(cash, 2)}),
+        folder / "cash.parquet",
+        store_decimal_as_integer=True,
+    )
+    writer = None
+    step = 20_000
+    for start in range(0, portfolios, step):
+        stop = min(start + step, portfolios)
+        k = stop - start
+        g = np.repeat(np.arange(start, stop, dtype=np.int32), HOLDINGS)
+        model = g // per_model
+        col = np.tile(np.arange(HOLDINGS), k)
+        sec = (model * SECURITIES + col).astype(np.int32)
+        target = 0.0125
+        qty = np.maximum(0, np.round(mv[g] * target * rng.normal(1.0, 0.3, g.size) / (price_cents[sec] / 100)))
+        table = pa.table(
+            {
+                "portfolioId": pa.DictionaryArray.from_arrays(pa.array(g - start), pa.array(pids[start:stop])),
+                "securityId": pa.DictionaryArray.from_arrays(pa.array(sec), sec_ids),
+                "quantity": _dec18(qty.astype(np.int64), 0),
+            }
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(
+                folder / "holdings.parquet", table.schema, compression="zstd", store_decimal_as_integer=True
+            )
+        writer.write_table(table, row_group_size=1 << 20)
+    if writer is not None:
+        writer.close()
+    return {n: str(folder / f"{n}.parquet") for n in ("holdings", "cash", "prices")} | {
+        "models": str(folder / "models.json")
+    }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_batch(paths: dict[str, str], out: Path, extra: list[str] = ()) -> tuple[float, float, float, dict]:
+    """Wall seconds, CPU seconds, peak RSS (MiB) and report of one ``python -m engine batch`` process."""
+    cpu0 = _children_cpu()
+    cmd = [PYTHON, "-m", "engine", "batch", *(f"--{k}={v}" for k, v in paths.items()), f"--output={out}", *extra]
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, proc.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate()
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"batch failed ({proc.returncode}): {stderr[-2000:]}")
+    return seconds, _children_cpu() - cpu0, peak / 2**20, json.loads(stdout)
+
+
+def run_dask(paths: dict[str, str], out: Path) -> tuple[float, float, float, dict]:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        seconds, cpu, driver_mib, report = run_batch(paths, out, [f"--scheduler={cluster.scheduler_address}"])
+        worker_mib = (
+            sum(psutil.Process(w.process.pid).memory_info().rss for w in cluster.workers.values() if w.process.pid)
+            / 2**20
+        )
+    return seconds, cpu, driver_mib + worker_mib, report
+
+
+def solve_cli_input(path: Path, portfolios: int, securities: int = 100, seed: int = 3) -> None:
+    rng = np.random.default_rng(seed)
+    ids = [f"{i:024x}" for i in range(securities)]
+    prices = {s: f"{p / 100:.2f}" for s, p in zip(ids, rng.integers(500, 50_000, securities).tolist(), strict=True)}
+    positions = [{"securityId": s, "target": "0.0095", "lowDrift": "0.005", "highDrift": "0.005"} for s in ids]
+    ports = []
+    for k in range(portfolios):
+        mv = float(rng.lognormal(12, 1))
+        ports.append(
+            {
+                "portfolioId": f"{0xABC000 + k:024x}",
+                "cash": f"{mv * 0.05:.2f}",
+                "holdings": [
+                    {
+                        "securityId": s,
+                        "quantity": str(max(0, round(mv / securities * rng.normal(1, 0.3) / float(prices[s])))),
+                    }
+                    for s in ids
+                ],
+            }
+        )
+    line = {"model": {"positions": positions}, "prices": prices, "options": {"minCash": "0"}, "portfolios": ports}
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+
+
+def json_floor(path: Path, output_chars: int) -> float:
+    """Seconds for the stdlib to read the input and write an output of the CLI's size."""
+    start = time.perf_counter()
+    with path.open(encoding="utf-8") as f:
+        data = [json.loads(line) for line in f if line.strip()]
+    per = max(1, output_chars // max(1, sum(len(d["portfolios"]) for d in data)))
+    blob = {"results": [{"portfolioId": p["portfolioId"], "pad": "x" * per} for d in data for p in d["portfolios"]]}
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        sink.write(json.dumps(blob, separators=(",", ":")) + "\n")
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10k and 100k local, 10k on the cluster, CLI 500")
+    parser.add_argument("--keep", default=None, help="generate into (and keep) this directory")
+    args = parser.parse_args(argv)
+    sizes = [10_000, 100_000] if args.quick else [100_000, 1_000_000]
+    cluster_size = 10_000 if args.quick else 100_000
+    cli_size = 500 if args.quick else 2_000
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_batch_"))
+    rows: list[tuple[str, float, float, float, dict, float]] = []
+
+    def inputs(n: int) -> dict[str, str]:
+        folder = base / f"in_{n}"
+        if (folder / "models.json").exists():  # --keep: generated by an earlier run
+            return {k: str(folder / f"{k}.parquet") for k in ("holdings", "cash", "prices")} | {
+                "models": str(folder / "models.json")
+            }
+        return generate(folder, n)
+
+    try:
+        for n in sizes:
+            paths = inputs(n)
+            seconds, cpu, mib, report = run_batch(paths, base / f"out_{n}")
+            rows.append((f"engine batch, local, {n:,} x {HOLDINGS}", seconds, cpu, mib, report, os.getloadavg()[0]))
+            shutil.rmtree(base / f"out_{n}", ignore_errors=True)
+        paths = inputs(cluster_size)
+        seconds, cpu, mib, report = run_dask(paths, base / f"dask_{cluster_size}")
+        name = f"engine batch, LocalCluster 2 workers, {cluster_size:,}"
+        rows.append((name, seconds, cpu, mib, report, os.getloadavg()[0]))
+        cli_in = base / "solve.jsonl"
+        solve_cli_input(cli_in, cli_size)
+        cli_out = base / "solve.out.jsonl"
+        start = time.perf_counter()
+        subprocess.run(
+            [PYTHON, "-m", "engine", "solve", "--input", str(cli_in), "--output", str(cli_out)], cwd=ROOT, check=True
+        )
+        cli_seconds = time.perf_counter() - start
+        cli_load = os.getloadavg()[0]
+        floor = json_floor(cli_in, cli_out.stat().st_size)
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    print("\nCPU s: the batch process's user+system time (the driver only for the cluster run); peak MiB: its")
+    print("largest resident set (cluster run: the driver's peak + both workers' resident set after the run). Load")
+    print("average: 1 minute, after the run.")
+    print(f"\n{'run':<46} {'wall s':>8} {'CPU s':>7} {'peak MiB':>9} {'orders':>11} {'load':>6}  status")
+    for name, seconds, cpu, mib, report, load in rows:
+        status = ", ".join(f"{k} {v:,}" for k, v in sorted(report["status"].items()))
+        print(f"{name:<46} {seconds:8.1f} {cpu:7.1f} {mib:9.0f} {report['orders']:11,} {load:6.2f}  {status}")
+    print(f"{f'engine solve CLI, {cli_size:,} x 100 (one line)':<46} {cli_seconds:8.1f} {'':>29} {cli_load:6.2f}")
+    print(f"{'stdlib json floor, same input/output size':<46} {floor:8.1f}")
+    print(f"\nCPUs {os.cpu_count()}, load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
