@@ -92,7 +92,8 @@ def mongo_client() -> Any:
 @st.cache_resource(show_spinner=False)
 def mongo_db() -> Any:
     """The ``order-generation`` database with its indexes ensured."""
-    from data.mongo import ensure_indexes, get_database
+    from data.mongo import get_database
+    from data.repositories import ensure_indexes
 
     db = get_database(mongo_client())
     ensure_indexes(db)

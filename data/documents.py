@@ -256,8 +256,38 @@ def record_portfolio_from_doc(doc: Mapping[str, Any]) -> RecordPortfolio:
     )
 
 
+def record_header_to_doc(record: RebalanceRecord) -> dict[str, Any]:
+    """The header of a new run (no ``_id``, no positions): model, date, count, portfolio ids and ``version`` 1."""
+    return {
+        "modelId": oid(record.model_id),
+        "modelName": record.model_name,
+        "rebalanceDate": to_utc(record.rebalance_date),
+        "numberOfPortfolios": len(record.portfolios),
+        "portfolios": [{"portfolioId": p.portfolio_id} for p in record.portfolios],
+        "version": 1,
+    }
+
+
+def portfolio_part_to_doc(rebalance_id: ObjectId, index: int, p: RecordPortfolio) -> dict[str, Any]:
+    """One portfolio of a run as its own document: the run's id, its place in the run, then the 2.8 fields."""
+    return {"rebalanceId": rebalance_id, "index": index, **record_portfolio_to_doc(p)}
+
+
+def record_from_parts(header: Mapping[str, Any], parts: list[Mapping[str, Any]]) -> RebalanceRecord:
+    """A run from its header and its portfolio documents (in any order; sorted by their place in the run)."""
+    ordered = sorted(parts, key=lambda d: d["index"])
+    return RebalanceRecord(
+        rebalance_id=str(header["_id"]),
+        model_id=str(header["modelId"]),
+        model_name=header["modelName"],
+        rebalance_date=from_utc(header["rebalanceDate"]),
+        portfolios=tuple(record_portfolio_from_doc(p) for p in ordered),
+        version=int(header.get("version", 1)),
+    )
+
+
 def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
-    """A new record document (no ``_id``: the database assigns it); ``version`` is 1."""
+    """A record as one document with its portfolios embedded: the layout before issue #12 (migration, benchmarks)."""
     return {
         "modelId": oid(record.model_id),
         "modelName": record.model_name,
@@ -269,6 +299,7 @@ def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
 
 
 def record_from_doc(doc: Mapping[str, Any]) -> RebalanceRecord:
+    """A record stored as one document with its portfolios embedded (the layout before issue #12)."""
     return RebalanceRecord(
         rebalance_id=str(doc["_id"]),
         model_id=str(doc["modelId"]),
