@@ -52,6 +52,9 @@ def get_client(uri: str | None = None) -> Any:
 
     # mongoeco's own CodecOptions (bson's is ignored by the embedded client): without it datetimes come back naive.
     codec = mongoeco.CodecOptions(tz_aware=True, tzinfo=dt.UTC)
+    from data.mongoeco_codec import install_fast_paths
+
+    install_fast_paths()  # the same values at the command boundary, built directly (data/mongoeco_codec.py)
     if uri.startswith(MEMORY_URI):
         return mongoeco.MongoClient(codec_options=codec)
     path = sqlite_path(uri)

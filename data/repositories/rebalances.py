@@ -15,7 +15,8 @@ Every read (listings, counts, look-ups by portfolio, drill-down) sees committed 
 header to ``state: "deleting"`` with a versioned conditional update (the run vanishes at once), removes the
 portfolios, then the header. A save or delete interrupted by a crash leaves a ``saving``/``deleting`` header: it is
 never shown, and ``recover`` (run when a repository is built and before every save) removes it and its portfolios
-once the writer is known dead (same host, pid gone) or its lease expired. Against a MongoDB replica set or sharded
+once the writer is known dead (same host, pid gone) or its lease expired. The removal after a delete runs in a
+background thread, so deleting a run of any size returns at once. Against a MongoDB replica set or sharded
 cluster the save runs in a multi-document transaction instead and commits in one step.
 
 Records written before issue #12 (one document, portfolios embedded, plus a header in ``rebalanceSummaries``) are
@@ -33,8 +34,10 @@ import dataclasses
 import datetime as dt
 import functools
 import itertools
+import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -44,6 +47,7 @@ from bson import ObjectId
 
 from data.documents import (
     from_utc,
+    portfolio_part_id,
     portfolio_part_to_doc,
     record_from_doc,
     record_from_parts,
@@ -57,6 +61,8 @@ from engine.construct import paused_gc
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict, Violation
 from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition
 from engine.validation import is_valid_id, require_object_id
+
+log = logging.getLogger(__name__)
 
 REBALANCES = "rebalances"
 REBALANCE_PORTFOLIOS = "rebalancePortfolios"
@@ -76,7 +82,8 @@ IN_CHUNK = 200  # run ids per $in on rebalancePortfolios
 def ensure_rebalance_indexes(db: Any) -> None:
     """Indexes of the headers (newest first, by portfolio, by model, by state) and of the portfolios (by run).
 
-    Idempotent. The portfolios are read by run id only (whole run, or one portfolio of a run).
+    Idempotent. A portfolio document's ``_id`` is ``"<run id>/<portfolio id>"``: one portfolio is read by ``_id``,
+    a whole run by ``rebalanceId``.
     """
     db[REBALANCES].create_indexes(
         [
@@ -90,9 +97,7 @@ def ensure_rebalance_indexes(db: Any) -> None:
     )
     db[REBALANCE_PORTFOLIOS].create_indexes(
         [
-            pymongo.IndexModel(
-                [("rebalanceId", pymongo.ASCENDING), ("portfolioId", pymongo.ASCENDING)], name="run_portfolio"
-            ),
+            pymongo.IndexModel([("rebalanceId", pymongo.ASCENDING)], name="rebalance_id"),
         ]
     )
 
@@ -141,6 +146,8 @@ class RebalanceRepository:
         self._heads = db[REBALANCES]
         self._parts = db[REBALANCE_PORTFOLIOS]
         self._use_transactions = use_transactions
+        self._lock = threading.Lock()
+        self._purges: list[threading.Thread] = []
         if create_indexes:
             db_call(ensure_rebalance_indexes)(db)
             self.recover()
@@ -210,11 +217,13 @@ class RebalanceRepository:
         self._heads.update_one({"_id": rid, "state": SAVING}, {"$set": {"writer": _writer()}})
 
     @db_call
-    def delete_rebalance(self, rebalance_id: str, version: int) -> None:
+    def delete_rebalance(self, rebalance_id: str, version: int, *, wait: bool = False) -> None:
         """Delete a record if its stored version is still ``version``; stale → ``VersionConflict``.
 
-        The header's conditional flip to ``deleting`` is the atomic gate (the run disappears from every listing at
-        once); its portfolios and then the header follow.
+        The header's conditional flip to ``deleting`` is the atomic gate: the run disappears from every listing and
+        look-up at once, and this returns. Its portfolios and then the header are removed by a background thread
+        (``wait=True``: before returning; ``wait_for_purges`` joins the threads); if the process dies first,
+        ``recover`` finishes the removal at the next start.
         """
         oid = _oid(rebalance_id)
         version = check_version(version)
@@ -222,12 +231,38 @@ class RebalanceRepository:
             {"_id": oid, "version": version, **VISIBLE}, {"$set": {"state": DELETING, "writer": _writer()}}
         )
         if gate.matched_count == 1:
-            self._purge(oid, {"_id": oid, "state": DELETING})
+            if wait:
+                self._purge(oid, {"_id": oid, "state": DELETING})
+            else:
+                self._purge_in_background(oid)
             return
         head = self._heads.find_one({"_id": oid}, {"version": 1, "state": 1})
         if head is None or head.get("state") != COMMITTED:
             raise _missing(rebalance_id)
         raise _stale(rebalance_id, version, head.get("version"))
+
+    def wait_for_purges(self, timeout: float | None = None) -> bool:
+        """Wait until the background removals started by ``delete_rebalance`` are done; False on timeout."""
+        with self._lock:
+            threads = list(self._purges)
+        for thread in threads:
+            thread.join(timeout)
+        with self._lock:
+            self._purges = [t for t in self._purges if t.is_alive()]
+            return not self._purges
+
+    def _purge_in_background(self, rid: ObjectId) -> None:
+        def run() -> None:
+            try:
+                self._purge(rid, {"_id": rid, "state": DELETING})
+            except Exception:  # the header stays "deleting": recover() finishes the removal later
+                log.exception("removing the portfolios of deleted rebalance %s failed", rid)
+
+        thread = threading.Thread(target=run, name=f"purge-{rid}", daemon=True)
+        with self._lock:
+            self._purges = [t for t in self._purges if t.is_alive()]
+            self._purges.append(thread)
+        thread.start()
 
     def _purge(self, rid: ObjectId, header_filter: dict[str, Any]) -> None:
         """Remove a run's portfolios, then its header (only while it still matches ``header_filter``)."""
@@ -251,8 +286,8 @@ class RebalanceRepository:
         saves = deletes = 0
         for head in self._heads.find({"state": {"$in": [SAVING, DELETING]}}, {"state": 1, "writer": 1}):
             state = head.get("state")
-            if state == SAVING and not _abandoned(head.get("writer"), now):
-                continue  # a save in progress elsewhere
+            if not _abandoned(head.get("writer"), now):
+                continue  # a save or removal in progress (here or elsewhere)
             self._purge(head["_id"], {"_id": head["_id"], "state": state})
             saves += state == SAVING
             deletes += state == DELETING
@@ -343,7 +378,8 @@ class RebalanceRepository:
         """The positions of one portfolio of one record; unknown record or portfolio → ``NotFound``."""
         (pid,) = coerce_ids([portfolio_id], "portfolio id", check_format=True)
         head = self._head(rebalance_id, projection={"_id": 1})
-        doc = self._parts.find_one({"rebalanceId": head["_id"], "portfolioId": pid})
+        # By _id: the embedded backend answers a compound-index query by parsing every portfolio of the run.
+        doc = self._parts.find_one({"_id": portfolio_part_id(head["_id"], pid)})
         if doc is None:
             raise NotFound(
                 f"portfolio {pid} is not in rebalance {rebalance_id}",
@@ -393,7 +429,7 @@ def _writer() -> dict[str, Any]:
 
 
 def _abandoned(writer: Any, now: dt.datetime) -> bool:
-    """A save is abandoned when its lease expired, or when its writer ran on this host and that process is gone."""
+    """A save or removal is abandoned when its lease expired, or its writer ran on this host and is gone."""
     if not isinstance(writer, dict):
         return True
     lease = writer.get("leaseUntil")
@@ -492,9 +528,23 @@ def _check_record(record: Any) -> None:
         )
 
 
+def _size_bound(doc: dict[str, Any]) -> int:
+    """An upper bound of a portfolio document's BSON size, without encoding it.
+
+    Every field but the texts has a fixed size (a position is under 600 bytes plus its texts); a text costs at most
+    4 bytes a character in UTF-8.
+    """
+    texts = len(doc["portfolioId"]) + len(doc.get("portfolioName") or "")
+    for p in doc["positions"]:
+        texts += len(p["securityId"]) + len(p["transactionType"] or "")
+    return 4096 + 600 * len(doc["positions"]) + 4 * texts
+
+
 def _check_sizes(parts: list[dict[str, Any]]) -> None:
     """Each portfolio document must fit MongoDB's document limit (only a pathological name can break it)."""
     for row, doc in enumerate(parts):
+        if _size_bound(doc) <= MAX_DOCUMENT_BYTES:
+            continue  # encoding a document only to measure it would cost as much as writing it
         size = len(bson.encode(doc))
         if size > MAX_DOCUMENT_BYTES:
             raise InvalidInput(

@@ -100,7 +100,7 @@ def test_ensure_indexes_is_idempotent(mongo):
     portfolios = mongo.db.rebalancePortfolios.index_information()
     assert models["name_unique"]["unique"] and models["portfolio_owner_unique"]["unique"]
     assert {"state_newest_first", "portfolio_id", "model_id"} <= set(rebalances)
-    assert "run_portfolio" in portfolios
+    assert "rebalance_id" in portfolios
 
 
 def test_an_unreachable_server_is_service_unavailable():

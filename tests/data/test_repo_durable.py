@@ -100,7 +100,7 @@ def test_an_abandoned_save_is_removed_by_the_next_save(mongo, build):
 
 
 def test_an_interrupted_delete_is_invisible_and_finished_at_the_next_start(rebalance_repo, build, mongo):
-    rid = half_saved(mongo, build, writer=writer(os.getpid()), state="deleting")  # even its writer alive
+    rid = half_saved(mongo, build, writer=writer(dead_pid()), state="deleting")
     assert_invisible(rebalance_repo, rid)
     report = RebalanceRepository(mongo.db, create_indexes=False).recover()
     assert report.finished_deletes == 1 and report.abandoned_saves == 0
@@ -122,6 +122,8 @@ def test_delete_removes_the_header_and_every_portfolio(rebalance_repo, build, mo
     keep = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(2, 50)))
     gone = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(3)))
     rebalance_repo.delete_rebalance(gone.rebalance_id, 1)
+    assert rebalance_repo.count_rebalances() == 1  # gone at once; the portfolios follow in the background
+    assert rebalance_repo.wait_for_purges(60)
     assert mongo.db.rebalances.count_documents({}) == 1
     assert mongo.db.rebalancePortfolios.count_documents({}) == 2
     assert rebalance_repo.get_rebalance(keep.rebalance_id) == keep
@@ -164,7 +166,7 @@ def test_records_of_the_old_one_document_format_are_migrated_once_and_read_back_
     assert RebalanceRepository(mongo.db).recover().migrated == 0  # idempotent: nothing left to migrate
     ensure_indexes(mongo.db)
     assert list(mongo.db.rebalancePortfolios.find({}, sort=[("_id", 1)])) == before
-    repo.delete_rebalance(str(ids[0]), 1)
+    repo.delete_rebalance(str(ids[0]), 1, wait=True)
     assert repo.count_rebalances() == 2 and mongo.db.rebalancePortfolios.count_documents({}) == 6
 
 
@@ -195,7 +197,7 @@ def test_runs_beyond_the_old_16_mib_limit_save_and_read_back_exactly(models_repo
     assert rebalance_repo.get_rebalance(saved.rebalance_id) == saved
     assert rebalance_repo.rebalance_positions(saved.rebalance_id, ids[-1]) == list(record.portfolios[-1].positions)
     assert rebalance_repo.count_rebalances([ids[-1]]) == 1
-    rebalance_repo.delete_rebalance(saved.rebalance_id, 1)
+    rebalance_repo.delete_rebalance(saved.rebalance_id, 1, wait=True)
     assert mongo.db.rebalancePortfolios.count_documents({}) == 0
 
 
