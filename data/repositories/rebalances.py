@@ -196,7 +196,10 @@ class RebalanceRepository:
                     {"rebalance_id": str(rid), "rule": "lease_expired"},
                 )
         except BaseException:
-            self._purge(rid, {"_id": rid, "state": SAVING})  # best effort; recover() finishes it otherwise
+            try:
+                self._purge(rid, {"_id": rid, "state": SAVING})
+            except Exception:  # the original error matters; recover() removes the rest once the lease expires
+                log.exception("cleaning up the failed save of rebalance %s failed", rid)
             raise
 
     def _save_in_transaction(self, header: dict[str, Any], parts: list[dict[str, Any]]) -> None:
@@ -305,8 +308,12 @@ class RebalanceRepository:
             doc = self._heads.find_one({"_id": ref["_id"], "state": {"$exists": False}})
             if doc is None:
                 continue  # migrated meanwhile by another process
-            record = _record(doc)
             rid = doc["_id"]
+            try:
+                record = _record(doc)
+            except EngineError as exc:  # one unreadable record must not stop the app from starting
+                log.error("rebalance %s of the one-document layout cannot be migrated: %s", rid, exc.message)
+                continue
             self._parts.delete_many({"rebalanceId": rid})  # leftovers of an interrupted migration
             parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
             for batch in itertools.batched(parts, BATCH, strict=False):

@@ -170,6 +170,16 @@ def test_records_of_the_old_one_document_format_are_migrated_once_and_read_back_
     assert repo.count_rebalances() == 2 and mongo.db.rebalancePortfolios.count_documents({}) == 6
 
 
+def test_an_unreadable_old_record_does_not_stop_the_start_or_the_others(mongo, build, caplog):
+    good = write_legacy(mongo, build.record(str(ObjectId()), pids(2)))
+    bad = write_legacy(mongo, build.record(str(ObjectId()), pids(2, 5)))
+    mongo.db.rebalances.update_one({"_id": bad}, {"$unset": {"modelName": ""}})
+    repo = RebalanceRepository(mongo.db)
+    assert repo.get_rebalance(str(good)).number_of_portfolios == 2
+    assert f"rebalance {bad} of the one-document layout cannot be migrated" in caplog.text
+    assert mongo.db.rebalances.find_one({"_id": bad}, {"modelId": 1}) is not None  # kept for a person to look at
+
+
 def test_an_interrupted_migration_is_finished_without_duplicates(mongo, build):
     record = build.record(str(ObjectId()), pids(3))
     rid = write_legacy(mongo, record)
