@@ -48,7 +48,6 @@ def get_client(uri: str | None = None) -> Any:
             {"field": "MONGODB_URI", "value": redact_uri(uri)},
         )
     import mongoeco  # imported lazily: about a second, and not needed with a real server
-    from mongoeco.engines import SQLiteEngine
 
     # mongoeco's own CodecOptions (bson's is ignored by the embedded client): without it datetimes come back naive.
     codec = mongoeco.CodecOptions(tz_aware=True, tzinfo=dt.UTC)
@@ -64,10 +63,10 @@ def get_client(uri: str | None = None) -> Any:
         raise ServiceUnavailable(
             f"cannot create the folder of the embedded database {path}: {exc}", {"service": "MongoDB"}
         ) from exc
-    from data.mongoeco_codec import codec_for_engine
+    from data.mongoeco_codec import codec_for_engine, engine_class
 
     # Same stored JSON as mongoeco's own codec, several times faster on big documents (data/mongoeco_codec.py).
-    return mongoeco.MongoClient(SQLiteEngine(path, codec=codec_for_engine()), codec_options=codec)
+    return mongoeco.MongoClient(engine_class()(path, codec=codec_for_engine()), codec_options=codec)
 
 
 def sqlite_path(uri: str) -> str:

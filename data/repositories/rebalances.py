@@ -261,7 +261,8 @@ class RebalanceRepository:
             except Exception:  # the header stays "deleting": recover() finishes the removal later
                 log.exception("removing the portfolios of deleted rebalance %s failed", rid)
 
-        thread = threading.Thread(target=run, name=f"purge-{rid}", daemon=True)
+        # Not a daemon: a normal exit waits for the removal; a kill leaves it to recover() at the next start.
+        thread = threading.Thread(target=run, name=f"purge-{rid}")
         with self._lock:
             self._purges = [t for t in self._purges if t.is_alive()]
             self._purges.append(thread)
