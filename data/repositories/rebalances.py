@@ -179,7 +179,8 @@ class RebalanceRepository:
 
     def _save_then_commit(self, header: dict[str, Any], parts: list[dict[str, Any]]) -> None:
         rid = header["_id"]
-        self._heads.insert_one({**header, "state": SAVING, "writer": _writer()})
+        # insert_many even for one document: mongoeco's insert_one re-reads the whole collection to check the _id.
+        self._heads.insert_many([{**header, "state": SAVING, "writer": _writer()}])
         try:
             for n, batch in enumerate(itertools.batched(parts, BATCH, strict=False)):
                 if n:
