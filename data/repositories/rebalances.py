@@ -138,7 +138,8 @@ class RebalanceRepository:
     """Save, list, find, drill into and delete saved rebalance records; returns ``engine`` domain objects.
 
     Building one creates the indexes and runs ``recover`` (unless ``create_indexes=False``).
-    ``use_transactions``: ``None`` detects a replica set or sharded cluster; ``True``/``False`` force the choice.
+    ``use_transactions``: ``None`` detects a replica set or sharded cluster; ``True``/``False`` force the choice
+    (``True`` applies to a ``mongodb://`` client only).
     """
 
     def __init__(self, db: Any, *, create_indexes: bool = True, use_transactions: bool | None = None) -> None:
@@ -185,8 +186,6 @@ class RebalanceRepository:
             for n, batch in enumerate(itertools.batched(parts, BATCH, strict=False)):
                 if n:
                     self._renew_lease(rid)
-                # insert_many even for one document: mongoeco's batch path looks the _id up instead of re-reading
-                # the whole collection as its insert_one does.
                 self._parts.insert_many(list(batch), ordered=True)
             done = self._heads.update_one(
                 {"_id": rid, "state": SAVING}, {"$set": {"state": COMMITTED}, "$unset": {"writer": ""}}
@@ -215,7 +214,8 @@ class RebalanceRepository:
     def _transactions(self) -> bool:
         if self._use_transactions is None:
             self._use_transactions = supports_transactions(self._db)
-        return self._use_transactions
+        # Sessions exist on pymongo clients only (the embedded client has no transactions to use).
+        return self._use_transactions and isinstance(getattr(self._db, "client", None), pymongo.MongoClient)
 
     def _renew_lease(self, rid: ObjectId) -> None:
         self._heads.update_one({"_id": rid, "state": SAVING}, {"$set": {"writer": _writer()}})

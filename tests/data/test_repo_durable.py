@@ -190,6 +190,21 @@ def test_an_interrupted_migration_is_finished_without_duplicates(mongo, build):
     assert mongo.db.rebalancePortfolios.count_documents({"rebalanceId": rid}) == 3
 
 
+def test_a_save_in_a_transaction_is_whole_or_nothing(mongo, build):
+    """The replica-set path, forced: the mongoeco wire server runs transactions although it is no replica set."""
+    repo = RebalanceRepository(mongo.db, use_transactions=True)
+    saved = repo.save_rebalance(build.record(str(ObjectId()), pids(3, BATCH + 1)))
+    assert repo.get_rebalance(saved.rebalance_id) == saved
+    assert mongo.db.rebalances.find_one({"_id": ObjectId(saved.rebalance_id)})["state"] == "committed"
+    if mongo.name == "wire":  # a write failing in the second batch: the transaction leaves nothing behind
+        mongo.db.rebalancePortfolios.create_index("portfolioId", unique=True, name="force_failure")
+        with pytest.raises(EngineError):  # portfolio BATCH + 1 clashes: the first batch was written, then rolled back
+            repo.save_rebalance(build.record(str(ObjectId()), pids(BATCH + 5), positions=1))
+        assert repo.count_rebalances() == 1
+        assert mongo.db.rebalances.count_documents({}) == 1
+        assert mongo.db.rebalancePortfolios.count_documents({}) == 3
+
+
 def test_neither_test_backend_claims_transactions(mongo):
     assert supports_transactions(mongo.db) is False  # embedded mongoeco; a standalone (wire) server
 
