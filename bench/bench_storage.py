@@ -1,18 +1,22 @@
-"""Benchmark: saving and listing rebalance records on the embedded MongoDB backend (issue #4, storage.md §4).
+"""Benchmark: saved rebalance runs on the embedded MongoDB backend, old layout next to the new one (issue #12).
 
-Part 1 saves a 1,000-portfolio run (one document, portfolios embedded) through ``save_run`` — version check, insert,
-``lastRebalanceDate`` stamp — and reads it back whole and by drill-down, timing the current code next to a baseline
-(the code paths before the storage speed-ups: bson's own Decimal128 conversions, mongoeco's stock codec, garbage
-collector running), interleaved round by round so both see the same machine load. Part 2 saves 1,000 smaller
-records one by one, printing the insert cost per block of the collection's growth, then times the history listings
-(first/middle/last page, 100-record page, summaries, find by portfolio) at several collection sizes.
-Prints milliseconds, speed-ups and growth ratios; nothing is asserted.
+Part ``big`` saves runs of several sizes (default 1,000 × 30, 1,000 × 100, 5,000 × 50 portfolios × positions)
+through ``save_run`` (version check, write, ``lastRebalanceDate`` stamp), reads each back whole, opens one
+portfolio, lists the history page the Saved rebalances view opens with, and deletes the run. Each round times
 
-    .venv/bin/python bench/bench_storage.py [--portfolios 1000] [--positions 30] [--records 1000]
-        [--record-portfolios 5] [--repeat 3] [--parts big,many] [--uri mongoeco+memory:// | mongodb://…] [--quick]
-        [--no-baseline]
+- **old**: the code before issue #12 (one document per run with its portfolios embedded plus a header in
+  ``rebalanceSummaries``; ``LegacyRebalanceRepository`` below is that repository's code; mongoeco's own
+  command-boundary functions, eager BID bytes), refusing runs above MongoDB's 16 MiB document limit as it did;
+- **new**: ``data.repositories`` as shipped (a header plus one document per portfolio, commit flag, fast paths),
 
-Default backend: embedded mongoeco on a fresh SQLite file in a temporary folder (the app's default backend).
+one after the other on two fresh files, so both see the same machine load; the script checks that both read back
+equal records. Part ``many`` saves small runs one by one with both layouts and times saving and the history
+listings as the number of stored runs grows. Prints milliseconds; nothing is asserted.
+
+    .venv/bin/python bench/bench_storage.py [--sizes 1000x30,1000x100,5000x50] [--repeat 3] [--runs 500]
+        [--run-portfolios 5] [--parts big,many] [--quick]
+
+Default backend: embedded mongoeco on a fresh SQLite file per variant in a temporary folder (the app's default).
 """
 
 from __future__ import annotations
@@ -33,24 +37,114 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 import bson
-from mongoeco.core.codec import DocumentCodec
+from bson import ObjectId
 
-from data.documents import record_to_doc
-from data.mongo import describe_backend, get_client, get_database
+from data import documents, mongoeco_codec
+from data.documents import record_from_doc, record_portfolio_from_doc, record_to_doc
+from data.mongo import get_client, get_database
 from data.repositories import ModelRepository, RebalanceRepository, save_run
+from data.repositories.rebalances import NEWEST_FIRST
+from engine.construct import paused_gc
+from engine.errors import InvalidInput, NotFound
 from engine.models import Position, RebalanceRecord, RecordPortfolio, RecordPosition
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
 
-def ms(fn: Callable[[], Any], repeat: int = 1) -> tuple[Any, float]:
-    """Result and median wall time in milliseconds over ``repeat`` calls."""
-    times, out = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        out = fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return out, statistics.median(times)
+class LegacyRebalanceRepository:
+    """The saved-run storage before issue #12 (commit 206c9f0): one document per run, portfolios embedded.
+
+    Same public methods as ``RebalanceRepository`` for what the benchmark times; the code of each is the old one.
+    """
+
+    def __init__(self, db: Any) -> None:
+        self._col = db["rebalances"]
+        self._heads = db["rebalanceSummaries"]
+        self._heads.create_index([("rebalanceDate", -1), ("_id", -1)], name="newest_first")
+        self._heads.create_index("portfolios.portfolioId", name="portfolio_id")
+
+    def save_rebalance(self, record: RebalanceRecord) -> RebalanceRecord:
+        with paused_gc():
+            doc = {"_id": ObjectId(), **record_to_doc(record)}
+            size = len(bson.encode(doc))
+            if size > MAX_DOCUMENT_BYTES:
+                raise InvalidInput(f"the run is too large to save as one record: {size / 2**20:.1f} MiB")
+            self._col.insert_many([doc])
+            head = {k: doc[k] for k in ("_id", "modelId", "modelName", "rebalanceDate", "numberOfPortfolios")}
+            head |= {"portfolios": [{"portfolioId": p["portfolioId"]} for p in doc["portfolios"]], "version": 1}
+            self._heads.insert_many([head])
+            return record.model_copy(
+                update={"rebalance_id": str(doc["_id"]), "rebalance_date": doc["rebalanceDate"], "version": 1}
+            )
+
+    def get_rebalance(self, rebalance_id: str) -> RebalanceRecord:
+        with paused_gc():
+            doc = self._col.find_one({"_id": ObjectId(rebalance_id)})
+            if doc is None:
+                raise NotFound(f"rebalance {rebalance_id} not found")
+            return record_from_doc(doc)
+
+    def rebalance_positions(self, rebalance_id: str, portfolio_id: str) -> list[RecordPosition]:
+        with paused_gc():
+            doc = self._col.find_one(
+                {"_id": ObjectId(rebalance_id)}, {"portfolios": {"$elemMatch": {"portfolioId": portfolio_id}}}
+            )
+            found = [p for p in (doc or {}).get("portfolios") or () if p.get("portfolioId") == portfolio_id]
+            return list(record_portfolio_from_doc(found[0]).positions)
+
+    def count_rebalances(self, portfolio_ids: list[str] | None = None) -> int:
+        query = {"portfolios.portfolioId": {"$in": portfolio_ids}} if portfolio_ids else {}
+        return self._heads.count_documents(query)
+
+    def list_rebalance_summaries(
+        self, offset: int = 0, limit: int = 10, portfolio_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        query = {"portfolios.portfolioId": {"$in": portfolio_ids}} if portfolio_ids else {}
+        return list(self._heads.find(query, sort=NEWEST_FIRST, skip=offset, limit=limit))
+
+    def delete_rebalance(self, rebalance_id: str, version: int) -> None:
+        oid = ObjectId(rebalance_id)
+        if self._heads.delete_one({"_id": oid, "version": version}).deleted_count:
+            self._col.delete_one({"_id": oid})
+
+    def wait_for_purges(self, timeout: float | None = None) -> bool:
+        return True  # the old delete removed everything before returning
+
+
+@contextlib.contextmanager
+def old_paths() -> Iterator[None]:
+    """The code paths before issue #12: mongoeco's own boundary functions, BID bytes computed at once."""
+    lazy = documents._fast_d128
+
+    def eager(d: Decimal) -> documents.StoredDecimal128 | None:
+        out = lazy(d)
+        if out is not None:
+            out._pack()
+        return out
+
+    with mongoeco_codec.stock_paths(), mock.patch("data.documents._fast_d128", eager):
+        yield
+
+
+VARIANTS: dict[str, tuple[type, Callable[[], contextlib.AbstractContextManager[None]]]] = {
+    "old": (LegacyRebalanceRepository, old_paths),
+    "new": (RebalanceRepository, contextlib.nullcontext),
+}
+
+
+CPU: dict[str, list[float]] = {}  # label -> process CPU milliseconds of the last timed call (see ms)
+
+
+def ms(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """Result and wall time in milliseconds; the process CPU time (all threads) goes to ``CPU["last"]``.
+
+    On a shared machine the CPU time is the steadier figure: it leaves out the time other jobs hold the cores.
+    """
+    started, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    CPU["last"] = [(time.process_time() - cpu) * 1000]
+    return out, (time.perf_counter() - started) * 1000
 
 
 def record_position(k: int, i: int) -> RecordPosition:
@@ -94,183 +188,164 @@ def make_record(model_id: str, first: int, portfolios: int, positions: int, when
     )
 
 
-@contextlib.contextmanager
-def baseline_paths() -> Iterator[None]:
-    """The storage code paths as they were before the speed-ups (for a before/after in one run).
-
-    bson's own ``Decimal128(Decimal)`` and ``to_decimal()`` instead of the integer-arithmetic shortcuts, mongoeco's
-    stock ``DocumentCodec`` for clients made meanwhile, and the cyclic garbage collector left running.
-    """
-    with (
-        mock.patch("data.documents._fast_d128", lambda d: None),
-        mock.patch("data.documents.d128_to_decimal", bson.Decimal128.to_decimal),
-        mock.patch("data.mongoeco_codec.codec_for_engine", lambda: DocumentCodec),
-        mock.patch("data.repositories.rebalances.paused_gc", contextlib.nullcontext),
-    ):
-        yield
+def fresh_db(tmp: str, name: str) -> tuple[Any, Any]:
+    client = get_client(f"mongoeco:///{tmp}/{name}.sqlite3")
+    return client, get_database(client)
 
 
-def big_run(db: Any, args: argparse.Namespace) -> None:
-    """Save and read back one big run with the current code (and the baseline, on its own database)."""
-    variants = {"now": (db, contextlib.nullcontext)}
-    if args.baseline_db is not None:
-        variants["baseline"] = (args.baseline_db, baseline_paths)
-    setups = {}
-    for name, (database, paths) in variants.items():
-        with paths():
-            models, rebalances = ModelRepository(database), RebalanceRepository(database)
-            positions = [
-                Position(
-                    security_id=f"5{k:023x}",
-                    target=Decimal("0.03"),
-                    high_drift=Decimal("0.01"),
-                    low_drift=Decimal("0.01"),
-                )
-                for k in range(args.positions)
-            ]
-            portfolio_ids = [f"{i:024x}" for i in range(args.portfolios)]
-            model = models.create_model("Bench Model", positions[:31], portfolio_ids)
-            setups[name] = (models, rebalances, model)
-    model_id = setups["now"][2].model_id or ""
-    record, build_ms = ms(lambda: make_record(model_id, 0, args.portfolios, args.positions, T0))
-    timings: dict[str, dict[str, list[float]]] = {name: {} for name in variants}
+def big_runs(tmp: str, args: argparse.Namespace) -> None:
+    """Save, read, open one portfolio of, list and delete runs of each size with both layouts."""
+    for size in args.sizes.split(","):
+        portfolios, positions = (int(x) for x in size.lower().split("x"))
+        repeat = args.repeat if portfolios * positions <= 30_000 else 1
+        ids = [f"{i:024x}" for i in range(portfolios)]
+        record = make_record(str(ObjectId()), 0, portfolios, positions, T0)
+        mib = len(bson.encode({"_id": ObjectId(), **record_to_doc(record)})) / 2**20
+        timings: dict[str, dict[str, list[float]]] = {name: {} for name in VARIANTS}
+        notes: dict[str, str] = {}
+        back: dict[str, RebalanceRecord] = {}
+        setups = {}
+        for name, (repo_class, paths) in VARIANTS.items():
+            client, db = fresh_db(tmp, f"big-{size}-{name}")  # outside paths(): a new client installs fast paths
+            with paths():
+                models = ModelRepository(db)
+                sec = [Position(security_id=f"5{k:023x}", target=Decimal("0.03"), high_drift=Decimal("0.01"),
+                                low_drift=Decimal("0.01")) for k in range(min(positions, 31))]  # fmt: skip
+                model = models.create_model("Bench Model", sec, ids)
+                setups[name] = (client, models, repo_class(db), model)
+        for n in range(repeat):  # interleaved: both layouts see the same load
+            for name, (_, paths) in VARIANTS.items():
+                client, models, repo, model = setups[name]
+                rec = record.model_copy(update={"model_id": model.model_id, "rebalance_date": T0 + dt.timedelta(n)})
+                with paths():
+                    one_round(name, rec, models, repo, ids, timings[name], notes, back)
+        print(f"\n## One run of {portfolios:,} portfolios × {positions} positions ({mib:.1f} MiB as one document)")
+        print(f"median of {repeat} interleaved round(s), ms: wall clock, then process CPU time (all threads)")
+        print(f"{'':40}{'old wall':>11}{'new wall':>11}{'old / new':>10}{'old cpu':>11}{'new cpu':>11}")
+        for label in [k for k in timings["new"] if not k.endswith("[cpu]")]:
+            cells = []
+            for key in (label, f"{label} [cpu]"):
+                old = timings["old"].get(key)
+                new = statistics.median(timings["new"][key])
+                cells.append((notes.get("old", "") if old is None else f"{statistics.median(old):.1f}", f"{new:.1f}"))
+                if key == label:
+                    old_v = None if old is None else statistics.median(old)
+                    cells.append(("" if old_v is None or not new else f"{old_v / new:.1f}×", None))
+            (ow, nw), (ratio, _), (oc, nc) = cells
+            print(f"{label:40}{ow:>11}{nw:>11}{ratio:>10}{oc:>11}{nc:>11}")
+        if "old" in back and "new" in back:
+            print(f"both layouts read back equal records: {back['old'].portfolios == back['new'].portfolios}")
+        for client, *_ in setups.values():
+            close(client)
 
-    def timed(name: str, label: str, fn: Callable[[], Any]) -> Any:
+
+def one_round(
+    name: str,
+    rec: RebalanceRecord,
+    models: ModelRepository,
+    repo: Any,
+    ids: list[str],
+    times: dict[str, list[float]],
+    notes: dict[str, str],
+    back: dict[str, RebalanceRecord],
+) -> None:
+    def timed(label: str, fn: Callable[[], Any]) -> Any:
         out, t = ms(fn)
-        timings[name].setdefault(label, []).append(t)
+        times.setdefault(label, []).append(t)
+        times.setdefault(f"{label} [cpu]", []).append(CPU["last"][0])
         return out
 
-    def one_round(name: str, rec: RebalanceRecord, models: ModelRepository, rebalances: RebalanceRepository) -> str:
-        doc = timed(name, "map record -> document", lambda: record_to_doc(rec))
-        sizes.append(len(bson.encode(doc)) / 2**20)
-        del doc
-        saved = timed(name, "save_run (check + insert + stamp)", lambda: save_run(models, rebalances, rec, 1))
-        rid = saved.rebalance_id or ""
-        last = f"{args.portfolios - 1:024x}"
-        timed(name, "get_rebalance (whole run back)", lambda: rebalances.get_rebalance(rid))
-        timed(name, "rebalance_positions (one portfolio)", lambda: rebalances.rebalance_positions(rid, last))
-        timed(name, "list_rebalance_summaries (page of 10)", lambda: rebalances.list_rebalance_summaries())
-        return rid
+    try:
+        saved = timed("save_run (check + write + stamp)", lambda: save_run(models, repo, rec, 1))
+    except InvalidInput as exc:
+        notes[name] = "refused"
+        print(f"({name}: {exc.message})")
+        return
+    rid = saved.rebalance_id or ""
+    back[name] = timed("get_rebalance (whole run back)", lambda: repo.get_rebalance(rid))
+    timed("rebalance_positions (one portfolio)", lambda: repo.rebalance_positions(rid, ids[-1]))
+    timed("history page (count + 10 headers)", lambda: (repo.count_rebalances(), repo.list_rebalance_summaries()))
+    timed("history for 1,000 portfolio ids", lambda: repo.count_rebalances(ids[:1000]))
+    timed("delete_rebalance (returns)", lambda: repo.delete_rebalance(rid, 1))
+    timed("delete: until every document is gone", lambda: repo.wait_for_purges())
 
-    sizes: list[float] = []
-    saved_ids: dict[str, str] = {}
-    for n in range(args.repeat):  # interleaved: baseline and current code see the same load
-        for name, (_, paths) in variants.items():
-            models, rebalances, model = setups[name]
-            when = T0 + dt.timedelta(minutes=n)
-            rec = record.model_copy(update={"rebalance_date": when, "model_id": model.model_id})
+
+def many_runs(tmp: str, args: argparse.Namespace) -> None:
+    """Save small runs one by one with both layouts; time saving and the history listings as they accumulate."""
+    checkpoints = sorted({c for c in (50, 100, 250, 500, 1000, args.runs) if c <= args.runs})
+    block = max(args.runs // 5, 1)
+    print(f"\n## {args.runs} runs of {args.run_portfolios} portfolios × 10 positions saved one by one (ms)")
+    rows: list[tuple[int, str, dict[str, float]]] = []
+    save_means: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    setups = {}
+    for name, (repo_class, paths) in VARIANTS.items():
+        client, db = fresh_db(tmp, f"many-{name}")
+        with paths():
+            setups[name] = (client, repo_class(db))
+    model_id = str(ObjectId())
+    pending: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for n in range(args.runs):
+        rec = make_record(model_id, (n * args.run_portfolios) % 2000, args.run_portfolios, 10, T0 + dt.timedelta(n))
+        for name, (_, paths) in VARIANTS.items():
+            _, repo = setups[name]
             with paths():
-                saved_ids[name] = one_round(name, rec, models, rebalances)
-    size = sizes[0]
-    print(f"\n## Save one run of {args.portfolios} portfolios × {args.positions} positions ({size:.1f} MiB BSON)")
-    print(f"build engine record (not storage): {build_ms:.1f} ms; median of {args.repeat} interleaved rounds, ms")
-    names = list(variants)
-    header = "".join(f"{name:>12}" for name in names) + ("     speed-up" if "baseline" in names else "")
-    print(f"{'':40}{header}")
-    for label in timings["now"]:
-        medians = {name: statistics.median(timings[name][label]) for name in names}
-        row = "".join(f"{medians[name]:12.1f}" for name in names)
-        if "baseline" in names:
-            row += f"  {medians['baseline'] / medians['now']:10.1f}×"
-        print(f"{label:40}{row}")
-    if "baseline" in names:  # both code paths must store the same thing
-        same = (
-            setups["now"][1].get_rebalance(saved_ids["now"]).portfolios
-            == setups["baseline"][1].get_rebalance(saved_ids["baseline"]).portfolios
-        )
-        print(f"records saved by both paths read back equal: {same}")
+                _, t = ms(lambda repo=repo, rec=rec: repo.save_rebalance(rec))
+            pending[name].append(t)
+            if (n + 1) % block == 0:
+                save_means[name].append(statistics.mean(pending[name]))
+                pending[name] = []
+            if n + 1 in checkpoints:
+                with paths():
+                    rows.append((n + 1, name, listing_times(repo, n + 1)))
+    print("mean save per block of " + f"{block} runs: " + "; ".join(
+        f"{name} " + ", ".join(f"{m:.0f}" for m in means) for name, means in save_means.items()
+    ))  # fmt: skip
+    labels = list(rows[0][2])
+    print(f"{'runs':>6} {'layout':>6}" + "".join(f"{label:>24}" for label in labels))
+    for count, name, times in rows:
+        print(f"{count:>6} {name:>6}" + "".join(f"{times[label]:>24.1f}" for label in labels))
+    for client, _ in setups.values():
+        close(client)
 
 
-def many_records(db: Any, args: argparse.Namespace) -> None:
-    rebalances = RebalanceRepository(db)
-    model_id = str(bson.ObjectId())
-    block = max(args.records // 10, 1)
-    checkpoints = sorted({c for c in (100, 250, 500, 1000, args.records) if c <= args.records})
-    print(f"\n## Save {args.records} records one by one ({args.record_portfolios} portfolios × 10 positions each)")
-    print("records in collection   mean insert ms")
-    block_means: list[float] = []
-    reads: list[tuple[int, dict[str, float]]] = []
-    pending: list[float] = []
-    for n in range(args.records):
-        rec = make_record(model_id, n % 500, args.record_portfolios, 10, T0 + dt.timedelta(seconds=n))
-        _, t = ms(lambda rec=rec: rebalances.save_rebalance(rec))
-        pending.append(t)
-        if (n + 1) % block == 0:
-            block_means.append(statistics.mean(pending))
-            print(f"{n + 1 - block + 1:>6}–{n + 1:<6}         {block_means[-1]:9.1f}")
-            pending = []
-        if n + 1 in checkpoints:
-            reads.append((n + 1, listing_times(rebalances, n + 1, args.repeat)))
-    if len(block_means) > 1:
-        print(f"insert growth: last block / first block = {block_means[-1] / block_means[0]:.2f}×")
-    print("\n## History listings (median ms)")
-    names = list(reads[0][1])
-    print("records " + "".join(f"{name:>22}" for name in names))
-    for count, times in reads:
-        print(f"{count:>7} " + "".join(f"{times[name]:>22.1f}" for name in names))
-    if len(reads) > 1:
-        first, last = reads[0], reads[-1]
-        growth = ", ".join(f"{name} {last[1][name] / first[1][name]:.2f}×" for name in names)
-        print(f"growth {first[0]} -> {last[0]} records: {growth}")
-
-
-def listing_times(rebalances: RebalanceRepository, count: int, repeat: int) -> dict[str, float]:
+def listing_times(repo: Any, count: int) -> dict[str, float]:
     pid = f"{7:024x}"
     last = max(count - 10, 0)
+    head = repo.list_rebalance_summaries(limit=1)[0]
+    rid = head.rebalance_id if hasattr(head, "rebalance_id") else str(head["_id"])
     return {
-        "count": ms(rebalances.count_rebalances, repeat)[1],
-        "page 1 (10 full)": ms(lambda: rebalances.list_rebalances(), repeat)[1],
-        "middle page": ms(lambda: rebalances.list_rebalances(offset=count // 2), repeat)[1],
-        "last page": ms(lambda: rebalances.list_rebalances(offset=last), repeat)[1],
-        "page of 100": ms(lambda: rebalances.list_rebalances(limit=100), repeat)[1],
-        "summaries of 100": ms(lambda: rebalances.list_rebalance_summaries(limit=100), repeat)[1],
-        "by portfolio (10)": ms(lambda: rebalances.find_rebalances_by_portfolios([pid]), repeat)[1],
+        "count": ms(repo.count_rebalances)[1],
+        "first page of headers": ms(lambda: repo.list_rebalance_summaries())[1],
+        "last page of headers": ms(lambda: repo.list_rebalance_summaries(offset=last))[1],
+        "headers by portfolio": ms(lambda: repo.list_rebalance_summaries(portfolio_ids=[pid]))[1],
+        "newest run, whole": ms(lambda: repo.get_rebalance(rid))[1],
     }
+
+
+def close(client: Any) -> None:
+    """Close a client; a clean-up failure is reported, not raised."""
+    try:
+        client.close()
+    except Exception as exc:  # e.g. mongoeco's background heartbeat timing out on a lock during a long write
+        print(f"(clean-up: {type(exc).__name__}: {exc})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--portfolios", type=int, default=1000, help="portfolios in the big run")
-    parser.add_argument("--positions", type=int, default=30, help="positions per portfolio in the big run")
-    parser.add_argument("--records", type=int, default=1000, help="records saved for the listing part")
-    parser.add_argument("--record-portfolios", type=int, default=5, help="portfolios per listed record")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--uri", default=None, help="backend (default: a fresh embedded SQLite file)")
+    parser.add_argument("--sizes", default="1000x30,1000x100,5000x50", help="portfolios x positions, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds for runs up to 30,000 positions (else 1)")
+    parser.add_argument("--runs", type=int, default=500, help="small runs saved for the growth part")
+    parser.add_argument("--run-portfolios", type=int, default=5, help="portfolios per small run")
     parser.add_argument("--parts", default="big,many", help="which parts to run: big, many or both")
-    parser.add_argument("--quick", action="store_true", help="200 portfolios, 200 records: a smoke run")
-    parser.add_argument("--no-baseline", action="store_true", help="time only the current code in part big")
+    parser.add_argument("--quick", action="store_true", help="200 x 30 and 100 runs: a smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.portfolios, args.records = 200, 200
-    parts = {"big": big_run, "many": many_records}
+        args.sizes, args.runs, args.repeat = "200x30", 100, 1
+    parts = {"big": big_runs, "many": many_runs}
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"backend: {describe_backend(args.uri or f'mongoeco:///{tmp}/<part>.sqlite3')}")
+        print("backend: embedded mongoeco, a fresh SQLite file per layout and part")
         for name in args.parts.split(","):
-            # A fresh embedded file per part; on a server, a fresh database per part (dropped afterwards).
-            uri = args.uri or f"mongoeco:///{tmp}/{name}.sqlite3"
-            client = get_client(uri)
-            db_name = f"bench-{name}-{bson.ObjectId()}"
-            baseline = None
-            if name == "big" and not args.no_baseline:  # the baseline on its own file / database
-                with baseline_paths():
-                    baseline = get_client(args.uri or f"mongoeco:///{tmp}/{name}-baseline.sqlite3")
-            args.baseline_db = None if baseline is None else get_database(baseline, f"{db_name}-baseline")
-            try:
-                parts[name](get_database(client, db_name), args)
-            finally:
-                close(client, db_name if args.uri else None)
-                if baseline is not None:
-                    close(baseline, f"{db_name}-baseline" if args.uri else None)
-
-
-def close(client: Any, drop: str | None) -> None:
-    """Drop the bench database on a server and close the client; a clean-up failure is reported, not raised."""
-    try:
-        if drop:
-            client.drop_database(drop)
-        client.close()
-    except Exception as exc:  # e.g. mongoeco's background heartbeat timing out on a lock during a long write
-        print(f"(clean-up: {type(exc).__name__}: {exc})")
+            parts[name](tmp, args)
 
 
 if __name__ == "__main__":

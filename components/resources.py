@@ -21,8 +21,8 @@ import streamlit as st
 from pydantic import ValidationError
 
 from components import feedback
-from data.mongo import describe_backend, ensure_indexes, get_client, get_database
-from data.repositories import ModelRepository, RebalanceRepository
+from data.mongo import describe_backend, get_client, get_database
+from data.repositories import ModelRepository, RebalanceRepository, ensure_indexes
 from data.seed import demo_models, seed_demo_models
 from data.services import GlobeCoServices, build_services
 from data.settings import Settings

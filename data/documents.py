@@ -34,17 +34,37 @@ _HIGH_COEFFICIENT_MASK = (1 << 49) - 1
 class StoredDecimal128(Decimal128):
     """A ``bson.Decimal128`` that keeps the ``Decimal`` it was made from (what ``to_d128`` writes).
 
-    Same BID bytes, so every driver and backend stores exactly the same value as ``Decimal128(value)``. Two things
-    are cheaper: it is built with integer arithmetic instead of bson's bit-by-bit loop, and, being immutable,
-    ``copy``/``deepcopy`` return it as is and ``to_decimal``/``str`` return the kept value. mongoeco deep-copies and
-    stringifies every value of a document it writes; a 1,000-portfolio run holds about 330,000 of them.
+    Same BID bytes, so every driver and backend stores exactly the same value as ``Decimal128(value)``. Three things
+    are cheaper: the BID bytes are computed with integer arithmetic instead of bson's bit-by-bit loop, and only when
+    something asks for them (``bid``, pickling, comparison: the pymongo encoder does; the embedded backend never
+    does, it stores the decimal text); being immutable, ``copy``/``deepcopy`` return it as is; ``to_decimal``/``str``
+    return the kept value. mongoeco deep-copies and stringifies every value of a document it writes; a
+    1,000-portfolio run holds about 330,000 of them.
     """
 
-    __slots__ = ("_decimal",)
+    __slots__ = ("_decimal", "_packed")
 
-    def __init__(self, value: Decimal, high: int, low: int) -> None:
-        super().__init__((high, low))
+    def __init__(self, value: Decimal) -> None:  # the base __init__ runs lazily, in _pack
         self._decimal = value
+        self._packed = False
+
+    def _pack(self) -> None:
+        if self._packed:
+            return
+        sign, _, exponent = self._decimal.as_tuple()
+        coefficient = int(self._decimal.copy_abs().scaleb(-exponent, _SCALE_CONTEXT))  # type: ignore[operator]
+        high = (sign << 63) | ((exponent + _BIAS) << 49) | (coefficient >> 64)  # type: ignore[operator]
+        super().__init__((high, coefficient & _LOW_MASK))
+        self._packed = True
+
+    @property
+    def bid(self) -> bytes:
+        self._pack()
+        return Decimal128.bid.fget(self)  # type: ignore[attr-defined]
+
+    def __getstate__(self) -> tuple[int, int]:
+        self._pack()
+        return super().__getstate__()
 
     def to_decimal(self) -> Decimal:
         return self._decimal
@@ -66,12 +86,21 @@ def _fast_d128(d: Decimal) -> StoredDecimal128 | None:
     """``d`` as a ``StoredDecimal128`` when it is a finite value Decimal128 holds exactly as written, else None."""
     if not d.is_finite():
         return None
-    sign, digits, exponent = d.as_tuple()
+    _, digits, exponent = d.as_tuple()
     if len(digits) > 34 or not _EXPONENT_MIN <= exponent <= _EXPONENT_MAX:  # type: ignore[operator]
         return None
-    coefficient = int(d.copy_abs().scaleb(-exponent, _SCALE_CONTEXT))  # type: ignore[operator]
-    high = (sign << 63) | ((exponent + _BIAS) << 49) | (coefficient >> 64)  # type: ignore[operator]
-    return StoredDecimal128(d, high, coefficient & _LOW_MASK)
+    return StoredDecimal128(d)
+
+
+class WriteOnceDocument(dict[str, Any]):
+    """A document built to be written once and never changed afterwards: its deep copy is itself.
+
+    mongoeco deep-copies every document it is given, twice, to protect itself from later changes by the caller;
+    the repositories build these documents, hand them over and drop them.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> WriteOnceDocument:
+        return self
 
 
 def to_d128(value: Decimal | int | str) -> Decimal128:
@@ -256,8 +285,46 @@ def record_portfolio_from_doc(doc: Mapping[str, Any]) -> RecordPortfolio:
     )
 
 
+def record_header_to_doc(record: RebalanceRecord) -> dict[str, Any]:
+    """The header of a new run (no ``_id``, no positions): model, date, count, portfolio ids and ``version`` 1."""
+    return {
+        "modelId": oid(record.model_id),
+        "modelName": record.model_name,
+        "rebalanceDate": to_utc(record.rebalance_date),
+        "numberOfPortfolios": len(record.portfolios),
+        "portfolios": [{"portfolioId": p.portfolio_id} for p in record.portfolios],
+        "version": 1,
+    }
+
+
+def portfolio_part_to_doc(rebalance_id: ObjectId, index: int, p: RecordPortfolio) -> dict[str, Any]:
+    """One portfolio of a run as its own document: the run's id, its place in the run, then the 2.8 fields."""
+    return WriteOnceDocument(
+        {"_id": portfolio_part_id(rebalance_id, p.portfolio_id), "rebalanceId": rebalance_id, "index": index}
+        | record_portfolio_to_doc(p)
+    )
+
+
+def portfolio_part_id(rebalance_id: ObjectId, portfolio_id: str) -> str:
+    """The ``_id`` of one portfolio of a run: ``"<run id>/<portfolio id>"`` (one portfolio opens by ``_id``)."""
+    return f"{rebalance_id}/{portfolio_id}"
+
+
+def record_from_parts(header: Mapping[str, Any], parts: list[Mapping[str, Any]]) -> RebalanceRecord:
+    """A run from its header and its portfolio documents (in any order; sorted by their place in the run)."""
+    ordered = sorted(parts, key=lambda d: d["index"])
+    return RebalanceRecord(
+        rebalance_id=str(header["_id"]),
+        model_id=str(header["modelId"]),
+        model_name=header["modelName"],
+        rebalance_date=from_utc(header["rebalanceDate"]),
+        portfolios=tuple(record_portfolio_from_doc(p) for p in ordered),
+        version=int(header.get("version", 1)),
+    )
+
+
 def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
-    """A new record document (no ``_id``: the database assigns it); ``version`` is 1."""
+    """A record as one document with its portfolios embedded: the layout before issue #12 (migration, benchmarks)."""
     return {
         "modelId": oid(record.model_id),
         "modelName": record.model_name,
@@ -269,6 +336,7 @@ def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
 
 
 def record_from_doc(doc: Mapping[str, Any]) -> RebalanceRecord:
+    """A record stored as one document with its portfolios embedded (the layout before issue #12)."""
     return RebalanceRecord(
         rebalance_id=str(doc["_id"]),
         model_id=str(doc["modelId"]),

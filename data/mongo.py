@@ -8,7 +8,8 @@
 - ``mongodb://…`` / ``mongodb+srv://…``: ``pymongo.MongoClient(uri, tz_aware=True)`` (a real server, or the
   mongoeco wire server in tests).
 
-Every backend is used through the pymongo API only, and datetimes always come back tz-aware (UTC).
+Every backend is used through the pymongo API only, and datetimes always come back tz-aware (UTC). Collections and
+their indexes belong to the repositories (``data.repositories.ensure_indexes``); this module imports none of them.
 """
 
 from __future__ import annotations
@@ -26,15 +27,6 @@ DEFAULT_URI = "mongoeco:///var/app.sqlite3"
 DEFAULT_PATH = "var/app.sqlite3"
 DATABASE_NAME = "order-generation"
 MEMORY_URI = "mongoeco+memory://"
-MODELS = "models"
-REBALANCES = "rebalances"
-# One small header per record (no positions), kept in step with ``rebalances`` by the repository: listing, counting
-# and finding by portfolio read these instead of decoding whole runs (a 1,000-portfolio run is ~13 MiB).
-REBALANCE_SUMMARIES = "rebalanceSummaries"
-
-# Non-empty portfolio lists only: a unique multikey index keys an empty array as `undefined`, so without the
-# filter two models with no portfolios would clash (verified on mongoeco and the documented MongoDB behaviour).
-PORTFOLIO_INDEX_FILTER = {"portfolios": {"$type": "string"}}
 
 
 def resolve_uri(uri: str | None = None) -> str:
@@ -56,10 +48,12 @@ def get_client(uri: str | None = None) -> Any:
             {"field": "MONGODB_URI", "value": redact_uri(uri)},
         )
     import mongoeco  # imported lazily: about a second, and not needed with a real server
-    from mongoeco.engines import SQLiteEngine
 
     # mongoeco's own CodecOptions (bson's is ignored by the embedded client): without it datetimes come back naive.
     codec = mongoeco.CodecOptions(tz_aware=True, tzinfo=dt.UTC)
+    from data.mongoeco_codec import install_fast_paths
+
+    install_fast_paths()  # the same values at the command boundary, built directly (data/mongoeco_codec.py)
     if uri.startswith(MEMORY_URI):
         return mongoeco.MongoClient(codec_options=codec)
     path = sqlite_path(uri)
@@ -69,10 +63,10 @@ def get_client(uri: str | None = None) -> Any:
         raise ServiceUnavailable(
             f"cannot create the folder of the embedded database {path}: {exc}", {"service": "MongoDB"}
         ) from exc
-    from data.mongoeco_codec import codec_for_engine
+    from data.mongoeco_codec import codec_for_engine, engine_class
 
     # Same stored JSON as mongoeco's own codec, several times faster on big documents (data/mongoeco_codec.py).
-    return mongoeco.MongoClient(SQLiteEngine(path, codec=codec_for_engine()), codec_options=codec)
+    return mongoeco.MongoClient(engine_class()(path, codec=codec_for_engine()), codec_options=codec)
 
 
 def sqlite_path(uri: str) -> str:
@@ -83,49 +77,6 @@ def sqlite_path(uri: str) -> str:
 def get_database(client: Any, name: str = DATABASE_NAME) -> Any:
     """The application database (``order-generation``, product-spec 1.1)."""
     return client[name]
-
-
-def ensure_model_indexes(db: Any) -> None:
-    """Indexes of ``models``: unique exact name (3.17) and unique owner per portfolio (1.6). Idempotent."""
-    db[MODELS].create_indexes(
-        [
-            pymongo.IndexModel([("name", pymongo.ASCENDING)], name="name_unique", unique=True),
-            pymongo.IndexModel(
-                [("portfolios", pymongo.ASCENDING)],
-                name="portfolio_owner_unique",
-                unique=True,
-                partialFilterExpression=PORTFOLIO_INDEX_FILTER,
-            ),
-            pymongo.IndexModel([("lastRebalanceDate", pymongo.ASCENDING)], name="last_rebalance_date"),
-        ]
-    )
-
-
-def ensure_rebalance_indexes(db: Any) -> None:
-    """Indexes of ``rebalanceSummaries`` (what the listings query): newest first, by portfolio, by model. Idempotent.
-
-    The ``rebalances`` records themselves are only read by ``_id``.
-    """
-    db[REBALANCE_SUMMARIES].create_indexes(
-        [
-            pymongo.IndexModel(
-                [("rebalanceDate", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)], name="newest_first"
-            ),
-            pymongo.IndexModel([("portfolios.portfolioId", pymongo.ASCENDING)], name="portfolio_id"),
-            pymongo.IndexModel([("modelId", pymongo.ASCENDING)], name="model_id"),
-        ]
-    )
-
-
-def ensure_indexes(db: Any) -> None:
-    """Create every index the repositories rely on; calling it again is harmless on every backend.
-
-    Database failures surface as typed errors (``ServiceUnavailable`` when the server cannot be reached).
-    """
-    from data.repositories.dberrors import db_call  # imported here: the repositories package imports this module
-
-    db_call(ensure_model_indexes)(db)
-    db_call(ensure_rebalance_indexes)(db)
 
 
 def redact_uri(uri: str) -> str:

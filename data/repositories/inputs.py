@@ -17,23 +17,54 @@ from engine.errors import InvalidInput, Violation
 from engine.models import Position
 from engine.validation import is_valid_id
 
+# BSON stores integers as int64 at most: a larger version could never match a stored one, and the drivers raise an
+# untyped overflow error for it.
+INT64_MAX = 2**63 - 1
+
 
 def check_version(version: Any, what: str = "version") -> int:
-    """A version number: an int ≥ 1."""
+    """A version number: an int from 1 to 2**63 - 1 (BSON's int64)."""
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidInput(
-            f"{what} must be a positive integer, got {version!r}", {"field": what, "value": str(version)}
+            f"{what} must be a positive integer, got {version!r}",
+            {"field": what, "value": str(version), "rule": "positive_integer"},
+        )
+    if version > INT64_MAX:
+        raise InvalidInput(
+            f"{what} {version} is beyond the largest storable integer ({INT64_MAX})",
+            {"field": what, "value": str(version), "rule": "int64"},
         )
     return version
 
 
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as BSON text (UTF-8), or ``None`` when it can."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"character {exc.start + 1} ({value[exc.start]!r}) is not valid Unicode text (a lone surrogate)"
+    return None
+
+
+def encoding_violation(value: str, field: str, row: int | None = None, label: str | None = None) -> Violation | None:
+    """A ``text_encoding`` violation naming ``field`` (and ``row``) when ``value`` is not storable text."""
+    problem = text_problem(value)
+    if problem is None:
+        return None
+    where = f"{label or field}: " if row is None else f"{label or field} {row + 1}: "
+    return Violation("text_encoding", f"{where}{problem}", row, field, value.encode("utf-8", "backslashreplace"))
+
+
 def check_name(name: Any) -> str:
-    """A model name must be a string (the blank rule is ``engine.validation``'s); returns it trimmed."""
+    """A model name must be storable text (the blank rule is ``engine.validation``'s); returns it trimmed."""
     if not isinstance(name, str):
         raise InvalidInput(
             f"model name must be text, got {type(name).__name__} {name!r}",
             violations=[Violation("name_type", "model name must be text", None, "name", name)],
         )
+    bad = encoding_violation(name, "name", label="model name")
+    if bad is not None:
+        raise InvalidInput(bad.message, violations=[bad])
     return name.strip()
 
 
@@ -43,6 +74,9 @@ def check_text(value: Any, field: str) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be text, got {value!r}", {"field": field, "value": str(value)})
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidInput(f"{field}: {problem}", {"field": field, "rule": "text_encoding"})
     return value
 
 
@@ -67,6 +101,8 @@ def coerce_ids(ids: Any, field: str = "portfolios", *, check_format: bool = Fals
     for i, value in enumerate(ids):
         if not isinstance(value, str):
             violations.append(Violation("id_type", f"{field} item {i + 1}: {value!r} is not text", i, field, value))
+        elif (bad := encoding_violation(value, field, i, f"{field} item")) is not None:
+            violations.append(bad)
         elif check_format and not is_valid_id(value):
             violations.append(
                 Violation(

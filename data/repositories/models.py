@@ -14,12 +14,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import pymongo
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from data.documents import model_fields_to_doc, model_from_doc, to_utc
-from data.mongo import ensure_model_indexes
 from data.repositories.dberrors import db_call, duplicate_key_field, translate
 from data.repositories.inputs import (
     check_datetime,
@@ -36,13 +36,33 @@ from engine.models import InvestmentModel, Position
 from engine.validation import require_object_id, validate_model
 
 IN_CHUNK = 200  # ids per $in query on `portfolios`
+MODELS = "models"
+# Non-empty portfolio lists only: a unique multikey index keys an empty array as `undefined`, so without the
+# filter two models with no portfolios would clash (verified on mongoeco and the documented MongoDB behaviour).
+PORTFOLIO_INDEX_FILTER = {"portfolios": {"$type": "string"}}
+
+
+def ensure_model_indexes(db: Any) -> None:
+    """Indexes of ``models``: unique exact name (3.17) and unique owner per portfolio (1.6). Idempotent."""
+    db[MODELS].create_indexes(
+        [
+            pymongo.IndexModel([("name", pymongo.ASCENDING)], name="name_unique", unique=True),
+            pymongo.IndexModel(
+                [("portfolios", pymongo.ASCENDING)],
+                name="portfolio_owner_unique",
+                unique=True,
+                partialFilterExpression=PORTFOLIO_INDEX_FILTER,
+            ),
+            pymongo.IndexModel([("lastRebalanceDate", pymongo.ASCENDING)], name="last_rebalance_date"),
+        ]
+    )
 
 
 class ModelRepository:
     """CRUD, paging and association rules of investment models; returns ``InvestmentModel`` objects."""
 
     def __init__(self, db: Any, *, create_indexes: bool = True) -> None:
-        self._col = db.models
+        self._col = db[MODELS]
         if create_indexes:
             db_call(ensure_model_indexes)(db)
 

@@ -1,14 +1,29 @@
-"""Saved rebalance records (product-spec 1.8, 2.8).
+"""Saved rebalance records (product-spec 1.8, 2.8; issue #12).
 
-One document per saved run in ``rebalances``, portfolios embedded, every money/weight/quantity as ``Decimal128``.
-Each record also gets a small header in ``rebalanceSummaries`` (same ``_id``, no positions): listings, counts and
-finding by portfolio query the headers and then fetch whole records by ``_id`` only. On the embedded backend every
-non-``_id`` query decodes every document it scans, and a 1,000-portfolio run is ~13 MiB, so listing the records
-themselves would cost seconds per stored run (see ``bench/bench_storage.py``).
+A run is stored as a small header in ``rebalances`` (model, date, count, portfolio ids, ``version``, ``state``) plus
+one document per portfolio in ``rebalancePortfolios`` (``rebalanceId``, ``index`` = its place in the run, then the
+2.8 fields, every money/weight/quantity as ``Decimal128``). No document grows with the run, so no run the app can
+compute hits MongoDB's 16 MiB document limit.
 
-Methods that write or read whole records run with the cyclic garbage collector paused: the backend builds hundreds
-of thousands of short-lived objects per big record (mongoeco copies, validates and encodes every value) and each
-automatic collection re-scans everything built so far, which made saving and reading a run 2–3× slower.
+Commit protocol (atomic visibility without multi-document transactions, which the embedded backend lacks):
+
+1. the header is inserted with ``state: "saving"`` and a lease (writer host, pid, ``leaseUntil``);
+2. the portfolios are inserted in batches (the lease is renewed between batches);
+3. one single-document update sets ``state: "committed"``: the run becomes visible at once, whole.
+
+Every read (listings, counts, look-ups by portfolio, drill-down) sees committed headers only. Deleting flips the
+header to ``state: "deleting"`` with a versioned conditional update (the run vanishes at once), removes the
+portfolios, then the header. A save or delete interrupted by a crash leaves a ``saving``/``deleting`` header: it is
+never shown, and ``recover`` (run when a repository is built and before every save) removes it and its portfolios
+once the writer is known dead (same host, pid gone) or its lease expired. The removal after a delete runs in a
+background thread, so deleting a run of any size returns at once. Against a MongoDB replica set or sharded
+cluster the save runs in a multi-document transaction instead and commits in one step.
+
+Records written before issue #12 (one document, portfolios embedded, plus a header in ``rebalanceSummaries``) are
+migrated once, idempotently, by ``recover``.
+
+Methods that write or read whole runs pause the cyclic garbage collector: the backend builds hundreds of thousands
+of short-lived objects per big run and each automatic collection re-scans everything built so far.
 
 Listings are newest first (``rebalanceDate`` then ``_id``, both descending), paged with limit 1–100 (default 10).
 """
@@ -18,26 +33,73 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import itertools
+import logging
+import os
+import socket
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import bson
+import pymongo
 from bson import ObjectId
 
-from data.documents import from_utc, record_from_doc, record_portfolio_from_doc, record_to_doc
-from data.mongo import REBALANCE_SUMMARIES, REBALANCES, ensure_rebalance_indexes
+from data.documents import (
+    from_utc,
+    portfolio_part_id,
+    portfolio_part_to_doc,
+    record_from_doc,
+    record_from_parts,
+    record_header_to_doc,
+    record_portfolio_from_doc,
+)
 from data.repositories.dberrors import db_call
-from data.repositories.inputs import check_version, coerce_ids
+from data.repositories.inputs import check_version, coerce_ids, encoding_violation
 from data.repositories.paging import parse_rebalance_page
 from engine.construct import paused_gc
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict, Violation
 from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition
 from engine.validation import is_valid_id, require_object_id
 
+log = logging.getLogger(__name__)
+
+REBALANCES = "rebalances"
+REBALANCE_PORTFOLIOS = "rebalancePortfolios"
+LEGACY_SUMMARIES = "rebalanceSummaries"  # headers of the one-document layout; emptied by the migration
+
+COMMITTED, SAVING, DELETING = "committed", "saving", "deleting"
+VISIBLE = {"state": COMMITTED}
 NEWEST_FIRST = [("rebalanceDate", -1), ("_id", -1)]
-# MongoDB's BSON document limit. mongoeco does not enforce it, so we do: a record that only fits the embedded backend
-# would break the day MONGODB_URI points at a real server. About 1,000 portfolios × 38 positions reach it.
+# MongoDB's BSON document limit, checked per portfolio document (mongoeco does not enforce it): a portfolio that only
+# fits the embedded backend would break the day MONGODB_URI points at a real server.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+BATCH = 250  # portfolios per insert_many (the lease is renewed between batches)
+LEASE = dt.timedelta(minutes=5)  # a save whose writer has not been heard of for this long is abandoned
+IN_CHUNK = 200  # run ids per $in on rebalancePortfolios
+
+
+def ensure_rebalance_indexes(db: Any) -> None:
+    """Indexes of the headers (newest first, by portfolio, by model, by state) and of the portfolios (by run).
+
+    Idempotent. A portfolio document's ``_id`` is ``"<run id>/<portfolio id>"``: one portfolio is read by ``_id``,
+    a whole run by ``rebalanceId``.
+    """
+    db[REBALANCES].create_indexes(
+        [
+            pymongo.IndexModel(
+                [("state", pymongo.ASCENDING), ("rebalanceDate", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)],
+                name="state_newest_first",
+            ),
+            pymongo.IndexModel([("portfolios.portfolioId", pymongo.ASCENDING)], name="portfolio_id"),
+            pymongo.IndexModel([("modelId", pymongo.ASCENDING)], name="model_id"),
+        ]
+    )
+    db[REBALANCE_PORTFOLIOS].create_indexes(
+        [
+            pymongo.IndexModel([("rebalanceId", pymongo.ASCENDING)], name="rebalance_id"),
+        ]
+    )
 
 
 def _gc_paused[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
@@ -63,42 +125,221 @@ class RebalanceSummary:
     version: int
 
 
-class RebalanceRepository:
-    """Save, list, find, drill into and delete saved rebalance records; returns ``engine`` domain objects."""
+@dataclasses.dataclass(frozen=True)
+class RecoveryReport:
+    """What ``recover`` did: legacy records migrated, interrupted saves and deletes cleaned up."""
 
-    def __init__(self, db: Any, *, create_indexes: bool = True) -> None:
-        self._col = db[REBALANCES]
-        self._heads = db[REBALANCE_SUMMARIES]
+    migrated: int = 0
+    abandoned_saves: int = 0
+    finished_deletes: int = 0
+
+
+class RebalanceRepository:
+    """Save, list, find, drill into and delete saved rebalance records; returns ``engine`` domain objects.
+
+    Building one creates the indexes and runs ``recover`` (unless ``create_indexes=False``).
+    ``use_transactions``: ``None`` detects a replica set or sharded cluster; ``True``/``False`` force the choice
+    (``True`` applies to a ``mongodb://`` client only).
+    """
+
+    def __init__(self, db: Any, *, create_indexes: bool = True, use_transactions: bool | None = None) -> None:
+        self._db = db
+        self._heads = db[REBALANCES]
+        self._parts = db[REBALANCE_PORTFOLIOS]
+        self._use_transactions = use_transactions
+        self._lock = threading.Lock()
+        self._purges: list[threading.Thread] = []
         if create_indexes:
             db_call(ensure_rebalance_indexes)(db)
+            self.recover()
+
+    # --- writes ------------------------------------------------------------------------------------------------------
 
     @db_call
     @_gc_paused
     def save_rebalance(self, record: RebalanceRecord) -> RebalanceRecord:
-        """Insert one record (version 1) and return it as stored, with its new ``rebalance_id``.
+        """Insert one run (version 1) and return it as stored, with its new ``rebalance_id``.
 
-        The only writer of records (the app uses ``save_run``, which also checks and stamps the model).
+        Visible to readers only once complete (see the module docstring). The only writer of records (the app uses
+        ``save_run``, which also checks and stamps the model).
         """
         _check_record(record)
-        doc = {"_id": ObjectId(), **record_to_doc(record)}
-        _check_size(doc)
-        # insert_many([doc]) is the same write as insert_one, but mongoeco 4.11's insert_one re-reads and decodes the
-        # whole collection to check the _id (cost grows with every saved run); its batch path looks the key up.
-        self._col.insert_many([doc])
-        try:
-            self._heads.insert_many([_summary_doc(doc)])
-        except BaseException:
-            self._col.delete_one({"_id": doc["_id"]})  # no record without its header: it would never be listed
-            raise
-        # The record as stored, without decoding the document again (seconds for a 1,000-portfolio run).
+        rid = ObjectId()
+        header = {"_id": rid, **record_header_to_doc(record)}
+        parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
+        _check_sizes(parts)
+        self._recover_interrupted()
+        if self._transactions():
+            self._save_in_transaction(header, parts)
+        else:
+            self._save_then_commit(header, parts)
+        # The record as stored, without decoding the documents again.
         return record.model_copy(
-            update={"rebalance_id": str(doc["_id"]), "rebalance_date": doc["rebalanceDate"], "version": 1}
+            update={"rebalance_id": str(rid), "rebalance_date": header["rebalanceDate"], "version": 1}
         )
+
+    def _save_then_commit(self, header: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+        rid = header["_id"]
+        # insert_many even for one document: mongoeco's insert_one re-reads the whole collection to check the _id.
+        self._heads.insert_many([{**header, "state": SAVING, "writer": _writer()}])
+        try:
+            for n, batch in enumerate(itertools.batched(parts, BATCH, strict=False)):
+                if n:
+                    self._renew_lease(rid)
+                self._parts.insert_many(list(batch), ordered=True)
+            done = self._heads.update_one(
+                {"_id": rid, "state": SAVING}, {"$set": {"state": COMMITTED}, "$unset": {"writer": ""}}
+            )
+            if done.matched_count != 1:  # taken for abandoned by another process (lease expired): start again
+                raise EngineError(
+                    "the save took too long and was cancelled; nothing was saved — try again",
+                    {"rebalance_id": str(rid), "rule": "lease_expired"},
+                )
+        except BaseException:
+            try:
+                self._purge(rid, {"_id": rid, "state": SAVING})
+            except Exception:  # the original error matters; recover() removes the rest once the lease expires
+                log.exception("cleaning up the failed save of rebalance %s failed", rid)
+            raise
+
+    def _save_in_transaction(self, header: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+        def write(session: Any) -> None:
+            self._heads.insert_one({**header, "state": COMMITTED}, session=session)
+            for batch in itertools.batched(parts, BATCH, strict=False):
+                self._parts.insert_many(list(batch), ordered=True, session=session)
+
+        with self._db.client.start_session() as session:
+            session.with_transaction(write)
+
+    def _transactions(self) -> bool:
+        if self._use_transactions is None:
+            self._use_transactions = supports_transactions(self._db)
+        # Sessions exist on pymongo clients only (the embedded client has no transactions to use).
+        return self._use_transactions and isinstance(getattr(self._db, "client", None), pymongo.MongoClient)
+
+    def _renew_lease(self, rid: ObjectId) -> None:
+        self._heads.update_one({"_id": rid, "state": SAVING}, {"$set": {"writer": _writer()}})
+
+    @db_call
+    def delete_rebalance(self, rebalance_id: str, version: int, *, wait: bool = False) -> None:
+        """Delete a record if its stored version is still ``version``; stale → ``VersionConflict``.
+
+        The header's conditional flip to ``deleting`` is the atomic gate: the run disappears from every listing and
+        look-up at once, and this returns. Its portfolios and then the header are removed by a background thread
+        (``wait=True``: before returning; ``wait_for_purges`` joins the threads); if the process dies first,
+        ``recover`` finishes the removal at the next start.
+        """
+        oid = _oid(rebalance_id)
+        version = check_version(version)
+        gate = self._heads.update_one(
+            {"_id": oid, "version": version, **VISIBLE}, {"$set": {"state": DELETING, "writer": _writer()}}
+        )
+        if gate.matched_count == 1:
+            if wait:
+                self._purge(oid, {"_id": oid, "state": DELETING})
+            else:
+                self._purge_in_background(oid)
+            return
+        head = self._heads.find_one({"_id": oid}, {"version": 1, "state": 1})
+        if head is None or head.get("state") != COMMITTED:
+            raise _missing(rebalance_id)
+        raise _stale(rebalance_id, version, head.get("version"))
+
+    def wait_for_purges(self, timeout: float | None = None) -> bool:
+        """Wait until the background removals started by ``delete_rebalance`` are done; False on timeout."""
+        with self._lock:
+            threads = list(self._purges)
+        for thread in threads:
+            thread.join(timeout)
+        with self._lock:
+            self._purges = [t for t in self._purges if t.is_alive()]
+            return not self._purges
+
+    def _purge_in_background(self, rid: ObjectId) -> None:
+        def run() -> None:
+            try:
+                self._purge(rid, {"_id": rid, "state": DELETING})
+            except Exception:  # the header stays "deleting": recover() finishes the removal later
+                log.exception("removing the portfolios of deleted rebalance %s failed", rid)
+
+        # Not a daemon: a normal exit waits for the removal; a kill leaves it to recover() at the next start.
+        thread = threading.Thread(target=run, name=f"purge-{rid}")
+        with self._lock:
+            self._purges = [t for t in self._purges if t.is_alive()]
+            self._purges.append(thread)
+        thread.start()
+
+    def _purge(self, rid: ObjectId, header_filter: dict[str, Any]) -> None:
+        """Remove a run's portfolios, then its header (only while it still matches ``header_filter``)."""
+        with paused_gc():
+            self._parts.delete_many({"rebalanceId": rid})
+        self._heads.delete_one(header_filter)
+
+    # --- recovery and migration --------------------------------------------------------------------------------------
+
+    @db_call
+    def recover(self) -> RecoveryReport:
+        """Migrate records of the one-document layout, then clean up interrupted saves and deletes. Idempotent."""
+        migrated = self._migrate_legacy()
+        saves, deletes = self._recover_interrupted()
+        self._drop_legacy_summaries()
+        return RecoveryReport(migrated, saves, deletes)
+
+    def _recover_interrupted(self) -> tuple[int, int]:
+        """Remove the portfolios and headers of saves whose writer is gone, and finish interrupted deletes."""
+        now = dt.datetime.now(dt.UTC)
+        saves = deletes = 0
+        for head in self._heads.find({"state": {"$in": [SAVING, DELETING]}}, {"state": 1, "writer": 1}):
+            state = head.get("state")
+            if not _abandoned(head.get("writer"), now):
+                continue  # a save or removal in progress (here or elsewhere)
+            self._purge(head["_id"], {"_id": head["_id"], "state": state})
+            saves += state == SAVING
+            deletes += state == DELETING
+        return saves, deletes
+
+    @_gc_paused
+    def _migrate_legacy(self) -> int:
+        """Split every one-document record (no ``state``) into a header plus one document per portfolio.
+
+        Per record: its portfolio documents are (re)written, then one replace turns the record into a committed
+        header. Interrupted at any point, the next run starts that record again; until then it is not listed.
+        """
+        migrated = 0
+        for ref in list(self._heads.find({"state": {"$exists": False}}, {"_id": 1})):
+            doc = self._heads.find_one({"_id": ref["_id"], "state": {"$exists": False}})
+            if doc is None:
+                continue  # migrated meanwhile by another process
+            rid = doc["_id"]
+            try:
+                record = _record(doc)
+            except EngineError as exc:  # one unreadable record must not stop the app from starting
+                log.error("rebalance %s of the one-document layout cannot be migrated: %s", rid, exc.message)
+                continue
+            self._parts.delete_many({"rebalanceId": rid})  # leftovers of an interrupted migration
+            parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
+            for batch in itertools.batched(parts, BATCH, strict=False):
+                self._parts.insert_many(list(batch), ordered=True)
+            header = {**record_header_to_doc(record), "version": record.version, "state": COMMITTED}
+            header["rebalanceDate"] = doc["rebalanceDate"]  # exactly as stored
+            self._heads.replace_one({"_id": rid, "state": {"$exists": False}}, header)
+            migrated += 1
+        return migrated
+
+    def _drop_legacy_summaries(self) -> None:
+        """The one-document layout's headers are no longer read: drop them once no legacy record is left."""
+        summaries = self._db[LEGACY_SUMMARIES]
+        if summaries.find_one({}, {"_id": 1}) is None:
+            return
+        if self._heads.find_one({"state": {"$exists": False}}, {"_id": 1}) is None:
+            summaries.drop()
+
+    # --- reads -------------------------------------------------------------------------------------------------------
 
     @db_call
     def count_rebalances(self, portfolio_ids: Iterable[str] | None = None) -> int:
         """Number of records (holding any of ``portfolio_ids`` when given)."""
-        return self._heads.count_documents(_portfolio_filter(portfolio_ids))
+        return self._heads.count_documents(_visible(_portfolio_filter(portfolio_ids)))
 
     @db_call
     @_gc_paused
@@ -131,11 +372,9 @@ class RebalanceRepository:
     @db_call
     @_gc_paused
     def get_rebalance(self, rebalance_id: str) -> RebalanceRecord:
-        """One record; malformed id → ``InvalidInput``, unknown → ``NotFound``."""
-        doc = self._col.find_one({"_id": _oid(rebalance_id)})
-        if doc is None:
-            raise _missing(rebalance_id)
-        return _record(doc)
+        """One record; malformed id → ``InvalidInput``, unknown (or not committed) → ``NotFound``."""
+        head = self._head(rebalance_id)
+        return self._records([head])[0]
 
     @db_call
     def rebalance_portfolios(self, rebalance_id: str) -> list[RecordPortfolio]:
@@ -146,65 +385,87 @@ class RebalanceRepository:
     @_gc_paused
     def rebalance_positions(self, rebalance_id: str, portfolio_id: str) -> list[RecordPosition]:
         """The positions of one portfolio of one record; unknown record or portfolio → ``NotFound``."""
-        oid = _oid(rebalance_id)
         (pid,) = coerce_ids([portfolio_id], "portfolio id", check_format=True)
-        # $elemMatch projection: on a real server only the one portfolio crosses the wire, not the whole run.
-        doc = self._col.find_one({"_id": oid}, {"portfolios": {"$elemMatch": {"portfolioId": pid}}})
+        head = self._head(rebalance_id, projection={"_id": 1})
+        # By _id: the embedded backend answers a compound-index query by parsing every portfolio of the run.
+        doc = self._parts.find_one({"_id": portfolio_part_id(head["_id"], pid)})
         if doc is None:
-            raise _missing(rebalance_id)
-        found = [p for p in doc.get("portfolios") or () if p.get("portfolioId") == pid]
-        if not found:
             raise NotFound(
                 f"portfolio {pid} is not in rebalance {rebalance_id}",
                 {"rebalance_id": rebalance_id, "portfolio_id": pid},
             )
-        return list(_convert(record_portfolio_from_doc, found[0], rebalance_id).positions)
+        return list(_convert(record_portfolio_from_doc, doc, rebalance_id).positions)
 
-    @db_call
-    def delete_rebalance(self, rebalance_id: str, version: int) -> None:
-        """Delete a record if its stored version is still ``version``; stale → ``VersionConflict``.
-
-        The header's conditional delete is the atomic gate; the record goes right after it.
-        """
+    def _head(self, rebalance_id: str, projection: dict[str, int] | None = None) -> dict[str, Any]:
         oid = _oid(rebalance_id)
-        version = check_version(version)
-        if self._heads.delete_one({"_id": oid, "version": version}).deleted_count:
-            self._col.delete_one({"_id": oid})
-            return
-        head = self._heads.find_one({"_id": oid}, {"version": 1})
-        if head is not None:
-            raise _stale(rebalance_id, version, head.get("version"))
-        # A record without a header (its header insert failed and so did the clean-up): delete it the direct way.
-        if self._col.delete_one({"_id": oid, "version": version}).deleted_count:
-            return
-        current = self._col.find_one({"_id": oid}, {"version": 1})
-        if current is None:
+        head = self._heads.find_one({"_id": oid, **VISIBLE}, projection)
+        if head is None:
             raise _missing(rebalance_id)
-        raise _stale(rebalance_id, version, current.get("version"))
+        return head
 
     def _page(self, query: dict[str, Any], start: int, size: int) -> list[dict[str, Any]]:
-        return list(self._heads.find(query, sort=NEWEST_FIRST, skip=start, limit=size))
+        return list(self._heads.find(_visible(query), sort=NEWEST_FIRST, skip=start, limit=size))
 
     def _records(self, heads: list[dict[str, Any]]) -> list[RebalanceRecord]:
-        """Whole records for a page of headers, in the page's order (fetched by ``_id`` only)."""
-        ids = [h["_id"] for h in heads]
-        if not ids:
-            return []
-        by_id = {d["_id"]: d for d in self._col.find({"_id": {"$in": ids}})}
-        return [_record(by_id[i]) for i in ids if i in by_id]
+        """Whole records for a page of headers, in the page's order (portfolios fetched by run id only)."""
+        parts: dict[ObjectId, list[dict[str, Any]]] = {h["_id"]: [] for h in heads}
+        for chunk in itertools.batched(list(parts), IN_CHUNK, strict=False):
+            query = {"rebalanceId": chunk[0]} if len(chunk) == 1 else {"rebalanceId": {"$in": list(chunk)}}
+            for doc in self._parts.find(query):
+                parts[doc["rebalanceId"]].append(doc)
+        return [_assemble(h, parts[h["_id"]]) for h in heads]
 
 
-def _summary_doc(doc: dict[str, Any]) -> dict[str, Any]:
-    """The header of a record document: everything but the positions."""
-    return {
-        "_id": doc["_id"],
-        "modelId": doc["modelId"],
-        "modelName": doc["modelName"],
-        "rebalanceDate": doc["rebalanceDate"],
-        "numberOfPortfolios": doc["numberOfPortfolios"],
-        "portfolios": [{"portfolioId": p["portfolioId"]} for p in doc["portfolios"]],
-        "version": doc["version"],
-    }
+def supports_transactions(db: Any) -> bool:
+    """True on a real MongoDB replica set or sharded cluster (multi-document transactions); False elsewhere.
+
+    The embedded backend and a standalone server (including the mongoeco wire server of the tests) answer False.
+    """
+    client = getattr(db, "client", None)
+    if not isinstance(client, pymongo.MongoClient):
+        return False
+    hello = client.admin.command("hello")
+    return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+
+def _visible(query: dict[str, Any]) -> dict[str, Any]:
+    return {**VISIBLE, **query}
+
+
+def _writer() -> dict[str, Any]:
+    """Who is writing and until when the write counts as alive (see ``_abandoned``)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "leaseUntil": dt.datetime.now(dt.UTC) + LEASE}
+
+
+def _abandoned(writer: Any, now: dt.datetime) -> bool:
+    """A save or removal is abandoned when its lease expired, or its writer ran on this host and is gone."""
+    if not isinstance(writer, dict):
+        return True
+    lease = writer.get("leaseUntil")
+    if not isinstance(lease, dt.datetime) or from_utc(lease) < now:
+        return True
+    pid = writer.get("pid")
+    if writer.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by another user
+        return False
+    return False
+
+
+def _assemble(head: dict[str, Any], parts: list[dict[str, Any]]) -> RebalanceRecord:
+    """A record from its header and portfolio documents; a count that does not match the header is an error."""
+    record = _convert(lambda h: record_from_parts(h, parts), head, head.get("_id"))
+    expected = int(head.get("numberOfPortfolios", len(parts)))
+    if len(record.portfolios) != expected:
+        raise EngineError(
+            f"stored rebalance {head['_id']} is incomplete: {len(record.portfolios)} of {expected} portfolios",
+            {"rebalance_id": str(head["_id"])},
+        )
+    return record
 
 
 def _stale(rebalance_id: str, version: int, current: Any) -> VersionConflict:
@@ -228,6 +489,8 @@ def _check_record(record: Any) -> None:
     violations: list[Violation] = []
     if not record.model_name.strip():
         violations.append(Violation("name_required", "model name is required", None, "modelName", record.model_name))
+    if (bad := encoding_violation(record.model_name, "modelName", label="model name")) is not None:
+        violations.append(bad)
     if not record.portfolios:
         violations.append(Violation("no_portfolios", "the run has no successful portfolio to save", None, "portfolios"))
     seen: set[str] = set()
@@ -253,6 +516,10 @@ def _check_record(record: Any) -> None:
                 )
             )
         seen.add(p.portfolio_id)
+        if p.portfolio_name is not None:
+            bad = encoding_violation(p.portfolio_name, "portfolioName", row, "portfolio name of portfolio")
+            if bad is not None:
+                violations.append(bad)
         securities = [x.security_id for x in p.positions]
         for sid in sorted({s for s in securities if securities.count(s) > 1}):
             violations.append(
@@ -270,14 +537,30 @@ def _check_record(record: Any) -> None:
         )
 
 
-def _check_size(doc: dict[str, Any]) -> None:
-    size = len(bson.encode(doc))
-    if size > MAX_DOCUMENT_BYTES:
-        raise InvalidInput(
-            f"the run is too large to save as one record: {size / 2**20:.1f} MiB, above MongoDB's "
-            f"{MAX_DOCUMENT_BYTES / 2**20:.0f} MiB document limit ({len(doc['portfolios'])} portfolios)",
-            {"rule": "max_document_size", "size": size, "limit": MAX_DOCUMENT_BYTES},
-        )
+def _size_bound(doc: dict[str, Any]) -> int:
+    """An upper bound of a portfolio document's BSON size, without encoding it.
+
+    Every field but the texts has a fixed size (a position is under 600 bytes plus its texts); a text costs at most
+    4 bytes a character in UTF-8.
+    """
+    texts = len(doc["portfolioId"]) + len(doc.get("portfolioName") or "")
+    for p in doc["positions"]:
+        texts += len(p["securityId"]) + len(p["transactionType"] or "")
+    return 4096 + 600 * len(doc["positions"]) + 4 * texts
+
+
+def _check_sizes(parts: list[dict[str, Any]]) -> None:
+    """Each portfolio document must fit MongoDB's document limit (only a pathological name can break it)."""
+    for row, doc in enumerate(parts):
+        if _size_bound(doc) <= MAX_DOCUMENT_BYTES:
+            continue  # encoding a document only to measure it would cost as much as writing it
+        size = len(bson.encode(doc))
+        if size > MAX_DOCUMENT_BYTES:
+            raise InvalidInput(
+                f"portfolio {row + 1} ({doc['portfolioId']}) is too large to save: {size / 2**20:.1f} MiB, above "
+                f"MongoDB's {MAX_DOCUMENT_BYTES / 2**20:.0f} MiB document limit",
+                {"rule": "max_document_size", "size": size, "limit": MAX_DOCUMENT_BYTES, "row": row},
+            )
 
 
 def _portfolio_filter(portfolio_ids: Iterable[str] | None, *, required: bool = False) -> dict[str, Any]:

@@ -12,13 +12,12 @@ from bson import Decimal128
 from data.mongo import (
     DEFAULT_URI,
     describe_backend,
-    ensure_indexes,
     get_client,
     get_database,
     redact_uri,
     sqlite_path,
 )
-from data.repositories import ModelRepository
+from data.repositories import ModelRepository, ensure_indexes
 from engine.errors import InvalidInput, ServiceUnavailable
 
 WHEN = dt.datetime(2025, 6, 30, 23, 59, 59, 999000, tzinfo=dt.UTC)
@@ -97,9 +96,11 @@ def test_ensure_indexes_is_idempotent(mongo):
     ensure_indexes(mongo.db)
     ensure_indexes(mongo.db)
     models = mongo.db.models.index_information()
-    rebalances = mongo.db.rebalanceSummaries.index_information()
+    rebalances = mongo.db.rebalances.index_information()
+    portfolios = mongo.db.rebalancePortfolios.index_information()
     assert models["name_unique"]["unique"] and models["portfolio_owner_unique"]["unique"]
-    assert {"newest_first", "portfolio_id", "model_id"} <= set(rebalances)
+    assert {"state_newest_first", "portfolio_id", "model_id"} <= set(rebalances)
+    assert "rebalance_id" in portfolios
 
 
 def test_an_unreachable_server_is_service_unavailable():

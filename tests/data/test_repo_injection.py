@@ -82,3 +82,58 @@ def test_sort_and_version_cannot_smuggle_operators(models_repo):
         with pytest.raises(InvalidInput):
             models_repo.delete_model(m.model_id, bad)
     assert models_repo.get_model(m.model_id).version == 1
+
+
+# --- #13 item 3: values the database cannot store are refused at the repository boundary, naming the field ---------
+
+LONE_SURROGATE = "Growth \ud800 fund"
+BEYOND_INT64 = [2**63, 2**70, 10**30]
+
+
+@pytest.mark.parametrize("version", BEYOND_INT64)
+def test_a_version_beyond_int64_is_invalid_input_naming_the_field(models_repo, rebalance_repo, build, version):
+    m = models_repo.create_model("M")
+    calls = [
+        lambda: models_repo.replace_model(m.model_id, "M", [], [], None, version),
+        lambda: models_repo.delete_model(m.model_id, version),
+        lambda: models_repo.add_portfolios(m.model_id, ["a" * 24], version),
+        lambda: models_repo.stamp_last_rebalance(m.model_id, build.record(m.model_id, []).rebalance_date, version),
+        lambda: rebalance_repo.delete_rebalance(str(ObjectId()), version),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInput, match="version") as err:
+            call()
+        assert err.value.details["field"] == "version" and err.value.details["rule"] == "int64"
+    assert models_repo.get_model(m.model_id).version == 1
+
+
+def test_save_run_with_a_model_version_beyond_int64_is_invalid_input(models_repo, rebalance_repo, build):
+    from data.repositories import save_run
+
+    m = models_repo.create_model("M")
+    with pytest.raises(InvalidInput, match="model version"):
+        save_run(models_repo, rebalance_repo, build.record(m.model_id, ["a" * 24]), 2**70)
+    assert rebalance_repo.count_rebalances() == 0
+
+
+def test_text_with_a_lone_surrogate_is_invalid_input_naming_the_field(models_repo, rebalance_repo, build):
+    m = models_repo.create_model("M")
+    with pytest.raises(InvalidInput, match="name") as err:
+        models_repo.create_model(LONE_SURROGATE)
+    assert err.value.violations[0].field == "name" and err.value.violations[0].rule == "text_encoding"
+    with pytest.raises(InvalidInput, match="name"):
+        models_repo.replace_model(m.model_id, LONE_SURROGATE, [], [], None, 1)
+    with pytest.raises(InvalidInput, match="name filter"):
+        models_repo.list_models(name_contains=LONE_SURROGATE)
+    with pytest.raises(InvalidInput, match="portfolios"):
+        models_repo.portfolio_owners(["a" * 23 + "\udfff"])
+    record = build.record(m.model_id, ["a" * 24, "b" * 24])
+    bad_model_name = record.model_copy(update={"model_name": LONE_SURROGATE})
+    with pytest.raises(InvalidInput) as err:
+        rebalance_repo.save_rebalance(bad_model_name)
+    assert {v.field for v in err.value.violations} == {"modelName"}
+    p1 = record.portfolios[1].model_copy(update={"portfolio_name": LONE_SURROGATE})
+    with pytest.raises(InvalidInput) as err:
+        rebalance_repo.save_rebalance(record.model_copy(update={"portfolios": (record.portfolios[0], p1)}))
+    assert [(v.row, v.field) for v in err.value.violations] == [(1, "portfolioName")]
+    assert models_repo.count_models() == 1 and rebalance_repo.count_rebalances() == 0

@@ -9,7 +9,7 @@ import pytest
 from bson import Decimal128, ObjectId
 
 from data.repositories import RebalanceRepository, RebalanceSummary, save_run
-from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict
+from engine.errors import BusinessRuleViolation, InvalidInput, NotFound, VersionConflict
 
 T0 = dt.datetime(2025, 3, 14, 15, 9, 26, 535000, tzinfo=dt.UTC)
 
@@ -33,12 +33,23 @@ def test_save_and_get_round_trip_exactly(rebalance_repo, build):
 
 
 def test_stored_document_shape(rebalance_repo, build, mongo):
+    """A small header in ``rebalances`` plus one document per portfolio in ``rebalancePortfolios`` (issue #12)."""
     model_id = str(ObjectId())
     saved = rebalance_repo.save_rebalance(build.record(model_id, pids(2), positions=3))
-    doc = mongo.db.rebalances.find_one({"_id": ObjectId(saved.rebalance_id)})
-    assert set(doc) == {"_id", "modelId", "modelName", "rebalanceDate", "numberOfPortfolios", "portfolios", "version"}
-    assert doc["modelId"] == ObjectId(model_id) and doc["numberOfPortfolios"] == 2 and doc["version"] == 1
-    portfolio = doc["portfolios"][0]
+    rid = ObjectId(saved.rebalance_id)
+    head = mongo.db.rebalances.find_one({"_id": rid})
+    assert set(head) == {
+        "_id", "modelId", "modelName", "rebalanceDate", "numberOfPortfolios", "portfolios", "version", "state",
+    }  # fmt: skip
+    assert head["modelId"] == ObjectId(model_id) and head["numberOfPortfolios"] == 2 and head["version"] == 1
+    assert head["state"] == "committed" and head["portfolios"] == [{"portfolioId": p} for p in pids(2)]
+    parts = list(mongo.db.rebalancePortfolios.find({"rebalanceId": rid}, sort=[("index", 1)]))
+    assert [p["portfolioId"] for p in parts] == pids(2) and [p["index"] for p in parts] == [0, 1]
+    portfolio = parts[0]
+    assert set(portfolio) == {
+        "_id", "rebalanceId", "index", "portfolioId", "portfolioName", "marketValue", "cashBeforeRebalance",
+        "cashAfterRebalance", "positions",
+    }  # fmt: skip
     for key in ("marketValue", "cashBeforeRebalance", "cashAfterRebalance"):
         assert isinstance(portfolio[key], Decimal128)
     assert portfolio["cashBeforeRebalance"] == Decimal128("-12.5")
@@ -196,42 +207,11 @@ def test_find_by_a_thousand_portfolio_ids(rebalance_repo, build):
     assert rebalance_repo.count_rebalances(many) == 1
 
 
-def test_a_record_above_the_mongodb_document_limit_is_refused_on_every_backend(rebalance_repo, build):
-    record = build.record(str(ObjectId()), pids(1), positions=1)
-    p0 = record.portfolios[0].model_copy(update={"portfolio_name": "x" * (16 * 2**20)})
-    with pytest.raises(InvalidInput, match="too large to save as one record") as err:
-        rebalance_repo.save_rebalance(record.model_copy(update={"portfolios": (p0,)}))
-    assert err.value.details["limit"] == 16 * 2**20
+def test_a_portfolio_above_the_mongodb_document_limit_is_refused_on_every_backend(rebalance_repo, build, mongo):
+    record = build.record(str(ObjectId()), pids(2), positions=1)
+    p1 = record.portfolios[1].model_copy(update={"portfolio_name": "x" * (16 * 2**20)})
+    with pytest.raises(InvalidInput, match=r"portfolio 2 .* too large to save") as err:
+        rebalance_repo.save_rebalance(record.model_copy(update={"portfolios": (record.portfolios[0], p1)}))
+    assert err.value.details["limit"] == 16 * 2**20 and err.value.details["row"] == 1
     assert rebalance_repo.count_rebalances() == 0
-
-
-def test_each_record_has_a_header_and_both_go_together(rebalance_repo, build, mongo):
-    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(3), positions=2))
-    oid = ObjectId(saved.rebalance_id)
-    head = mongo.db.rebalanceSummaries.find_one({"_id": oid})
-    assert head["numberOfPortfolios"] == 3 and head["version"] == 1 and head["modelName"] == "Model"
-    assert head["portfolios"] == [{"portfolioId": pid} for pid in pids(3)]  # ids only, no positions
-    rebalance_repo.delete_rebalance(saved.rebalance_id, 1)
-    assert mongo.db.rebalances.find_one({"_id": oid}) is None
-    assert mongo.db.rebalanceSummaries.find_one({"_id": oid}) is None
-
-
-def test_a_failed_header_write_leaves_no_invisible_record(rebalance_repo, build, mongo):
-    # A real write failure: a unique index that the second header violates.
-    mongo.db.rebalanceSummaries.create_index("modelName", unique=True, name="force_failure")
-    rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(1)))
-    with pytest.raises(EngineError) as err:
-        rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(1, 1)))
-    assert not isinstance(err.value, InvalidInput)
-    assert mongo.db.rebalances.count_documents({}) == 1 and rebalance_repo.count_rebalances() == 1
-
-
-def test_a_record_without_header_can_still_be_read_and_deleted(rebalance_repo, build, mongo):
-    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(1)))
-    mongo.db.rebalanceSummaries.delete_one({"_id": ObjectId(saved.rebalance_id)})
-    assert rebalance_repo.get_rebalance(saved.rebalance_id) == saved
-    with pytest.raises(VersionConflict):
-        rebalance_repo.delete_rebalance(saved.rebalance_id, 2)
-    rebalance_repo.delete_rebalance(saved.rebalance_id, 1)
-    with pytest.raises(NotFound):
-        rebalance_repo.get_rebalance(saved.rebalance_id)
+    assert mongo.db.rebalances.count_documents({}) == 0 and mongo.db.rebalancePortfolios.count_documents({}) == 0

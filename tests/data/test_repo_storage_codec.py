@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import sqlite3
 from copy import deepcopy
 from decimal import Decimal
@@ -14,11 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mongoeco.core.codec import DocumentCodec
 from mongoeco.engines import SQLiteEngine
+from mongoeco.types import Decimal128 as MongoecoDecimal128
 
 from data import mongoeco_codec
-from data.documents import record_to_doc, to_d128
+from data.documents import WriteOnceDocument, record_to_doc, to_d128
 from data.mongo import get_client, get_database
 from data.mongoeco_codec import FastDocumentCodec, codec_for_engine
+from data.repositories import RebalanceRepository
 
 MARKER = DocumentCodec._MARKER
 
@@ -119,3 +122,49 @@ def test_files_written_by_either_codec_read_back_the_same_with_the_other(tmp_pat
         finally:
             client.close()
     assert doc["portfolios"][0]["positions"][0]["price"] == bson.Decimal128(Decimal("12.34"))
+
+
+# --- the command-boundary fast paths (issue #12): same internal values and same public values as mongoeco's own -----
+
+DOCUMENTS = st.dictionaries(st.text(max_size=5).filter(lambda k: not k.startswith("$")), VALUES, max_size=5)
+
+
+@settings(max_examples=150)
+@given(DOCUMENTS)
+def test_the_fast_boundary_builds_exactly_what_mongoeco_builds(document):
+    stock_internal = mongoeco_codec._STOCK_TO_INTERNAL(deepcopy(document))
+    for given_doc in (document, WriteOnceDocument(document)):
+        assert mongoeco_codec._same(mongoeco_codec.fast_to_internal(given_doc), stock_internal)
+    assert mongoeco_codec._same(
+        mongoeco_codec.fast_to_pymongo(stock_internal), mongoeco_codec._STOCK_TO_PYMONGO(stock_internal)
+    )
+
+
+@settings(max_examples=300)
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(lambda d: len(d.as_tuple().digits) <= 34))
+def test_a_stored_decimal_has_bsons_bytes_whenever_they_are_asked_for(value):
+    stored, plain = to_d128(value), bson.Decimal128(value)
+    assert stored == plain and stored.bid == plain.bid and stored.to_decimal().as_tuple() == value.as_tuple()
+    assert pickle.loads(pickle.dumps(stored)).bid == plain.bid
+    assert bson.decode(bson.encode({"v": stored}))["v"] == plain  # pymongo's C encoder reads the lazy bytes
+
+
+def test_the_fast_paths_can_be_switched_off_and_on_again():
+    assert mongoeco_codec.install_fast_paths()
+    with mongoeco_codec.stock_paths():
+        assert DocumentCodec.to_internal is mongoeco_codec._STOCK_TO_INTERNAL
+        assert not hasattr(MongoecoDecimal128, "__deepcopy__")
+    assert DocumentCodec.to_internal is mongoeco_codec.fast_to_internal
+    value = MongoecoDecimal128(Decimal("1.50"))
+    assert deepcopy(value) is value
+
+
+def test_a_run_saved_with_the_fast_paths_reads_back_equal_with_mongoecos_own(tmp_path, build):
+    record = build.record(build.hex_id(1, "b"), [build.hex_id(i) for i in range(3)], positions=4)
+    client = get_client(f"mongoeco:///{tmp_path}/x.sqlite3")
+    try:
+        saved = RebalanceRepository(get_database(client)).save_rebalance(record)
+        with mongoeco_codec.stock_paths():
+            assert RebalanceRepository(get_database(client)).get_rebalance(saved.rebalance_id) == saved
+    finally:
+        client.close()
