@@ -80,6 +80,29 @@ def check_text(value: Any, field: str) -> str:
     return value
 
 
+def check_key(value: Any, field: str, limit: int = 500) -> str:
+    """A required identifier or label: non-blank storable text of at most ``limit`` characters (never an operator)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise InvalidInput(f"{field} must be non-empty text of at most {limit} characters", {"field": field})
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidInput(f"{field}: {problem}", {"field": field, "rule": "text_encoding"})
+    return value
+
+
+def now_ms() -> dt.datetime:
+    """Now in UTC to the millisecond: what a BSON date keeps, so a stored time compares equal to the one written."""
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def aware_utc(value: object) -> dt.datetime | None:
+    """A stored datetime as an aware UTC one (naive values are UTC); anything else is None."""
+    if not isinstance(value, dt.datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 def check_datetime(value: Any, field: str) -> dt.datetime | None:
     """``None`` or a ``datetime`` (naive values are taken as UTC when stored)."""
     if value is None or isinstance(value, dt.datetime):

@@ -31,6 +31,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from data.repositories.dberrors import db_call
+from data.repositories.inputs import aware_utc, check_key, now_ms
 from engine.errors import InvalidInput
 
 SUBMISSIONS = "submissions"
@@ -102,7 +103,7 @@ class SubmissionLog:
     @db_call
     def entries(self, run_key: str) -> dict[str, SubmissionEntry]:
         """Every logged order of a run, by key."""
-        _check_text(run_key, "run_key")
+        check_key(run_key, "run_key")
         return {doc["_id"]: _entry(doc) for doc in self._col.find({"runKey": run_key})}
 
     @db_call
@@ -110,7 +111,7 @@ class SubmissionLog:
         self, portfolio_ids: Iterable[str], trade_date: dt.date | None = None
     ) -> list[SubmissionEntry]:
         """Logged orders of any run for these portfolios (optionally one trade date), for "already traded" warnings."""
-        ids = [_check_text(pid, "portfolio_id") for pid in portfolio_ids]
+        ids = [check_key(pid, "portfolio_id") for pid in portfolio_ids]
         query: dict[str, object] = {"portfolioId": {"$in": ids}}
         if trade_date is not None:
             query["tradeDate"] = trade_date.isoformat()
@@ -130,10 +131,10 @@ class SubmissionLog:
         Orders already successful, unknown, or queued/sending in any attempt are left alone: they are never sent
         twice. Exactly one of two concurrent attempts wins each order.
         """
-        now = now or _now()
+        now = now or now_ms()
         for order in orders:
             for field in ("run_key", "portfolio_id", "security_id", "side"):
-                _check_text(getattr(order, field), field)
+                check_key(getattr(order, field), field)
         keys = [o.key for o in orders]
         if len(set(keys)) != len(keys):
             raise InvalidInput("an order appears twice in one submission", {"field": "orders"})
@@ -168,7 +169,7 @@ class SubmissionLog:
         """Record the intent to post these orders (with the timestamp they will carry) before the POST."""
         self._col.update_many(
             {"_id": {"$in": list(keys)}, "attemptId": attempt_id, "state": "queued"},
-            {"$set": {"state": "sending", "orderTimestamp": order_timestamp, "updatedAt": now or _now(),
+            {"$set": {"state": "sending", "orderTimestamp": order_timestamp, "updatedAt": now or now_ms(),
                       "message": "sending"}},
         )  # fmt: skip
 
@@ -177,7 +178,7 @@ class SubmissionLog:
         """Record the outcome of each posted (or released) order of this attempt."""
         if not outcomes:
             return
-        now = now or _now()
+        now = now or now_ms()
         self._col.bulk_write(
             [
                 pymongo.UpdateOne(
@@ -195,7 +196,7 @@ class SubmissionLog:
         result = self._col.update_one(
             {"_id": key, "state": expected},
             {"$set": {"state": outcome.state, "message": outcome.message, "orderId": outcome.order_id,
-                      "updatedAt": now or _now()}},
+                      "updatedAt": now or now_ms()}},
         )  # fmt: skip
         return result.modified_count == 1
 
@@ -214,16 +215,6 @@ def ensure_submission_indexes(db: Database) -> None:
                                name="portfolio_trade_date"),
         ]
     )  # fmt: skip
-
-
-def _check_text(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > 500:
-        raise InvalidInput(f"{field} must be a non-empty string of at most 500 characters", {"field": field})
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(f"{field} is not valid text", {"field": field}) from exc
-    return value
 
 
 def _new_doc(order: PlannedOrder, attempt_id: str, user: str | None, now: dt.datetime) -> dict[str, object]:
@@ -261,22 +252,10 @@ def _entry(doc: Mapping[str, object]) -> SubmissionEntry:
         message=str(doc.get("message") or ""),
         order_id=doc["orderId"] if isinstance(doc.get("orderId"), int) else None,
         attempt_id=str(doc.get("attemptId") or ""),
-        order_timestamp=_aware(doc.get("orderTimestamp")),
-        updated_at=_aware(doc.get("updatedAt")) or dt.datetime.min.replace(tzinfo=dt.UTC),
+        order_timestamp=aware_utc(doc.get("orderTimestamp")),
+        updated_at=aware_utc(doc.get("updatedAt")) or dt.datetime.min.replace(tzinfo=dt.UTC),
         submitted_by=doc.get("submittedBy") if isinstance(doc.get("submittedBy"), str) else None,  # type: ignore[arg-type]
     )
-
-
-def _aware(value: object) -> dt.datetime | None:
-    if not isinstance(value, dt.datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _now() -> dt.datetime:
-    # Millisecond precision: what BSON dates keep, so a stored time compares equal to the one we wrote.
-    now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 __all__ = [

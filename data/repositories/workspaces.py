@@ -29,6 +29,7 @@ from bson import Binary
 from pymongo.database import Database
 
 from data.repositories.dberrors import db_call
+from data.repositories.inputs import aware_utc, check_key, now_ms
 from engine.errors import InvalidInput, NotFound, VersionConflict
 
 WORKSPACES = "workspaces"
@@ -84,7 +85,7 @@ class WorkspaceRepository:
     @db_call
     def create(self, name: str, owner: str | None = None) -> WorkspaceInfo:
         """A new, empty workspace with an unguessable id."""
-        now = _now()
+        now = now_ms()
         doc = {
             "_id": secrets.token_urlsafe(18),
             "name": _name(name),
@@ -100,7 +101,7 @@ class WorkspaceRepository:
     @db_call
     def get(self, workspace_id: str) -> WorkspaceInfo:
         """The header of a live workspace; ``NotFound`` when unknown or expired."""
-        doc = self._heads.find_one({"_id": _token(workspace_id), "expiresAt": {"$gt": _now()}})
+        doc = self._heads.find_one({"_id": _token(workspace_id), "expiresAt": {"$gt": now_ms()}})
         if doc is None:
             raise NotFound("this workspace does not exist or has expired", {"workspaceId": workspace_id[:40]})
         return _info(doc, self._scenarios.count_documents({"workspaceId": doc["_id"]}))
@@ -108,7 +109,7 @@ class WorkspaceRepository:
     @db_call
     def touch(self, workspace_id: str) -> None:
         """Mark the workspace used now: its lifetime starts again (header, scenarios and snapshots)."""
-        now = _now()
+        now = now_ms()
         expires = {"$set": {"expiresAt": now + self._ttl}}
         self._heads.update_one(
             {"_id": _token(workspace_id)}, {"$set": {"updatedAt": now, "expiresAt": now + self._ttl}}
@@ -119,9 +120,9 @@ class WorkspaceRepository:
     @db_call
     def recent(self, owner: str | None = None, limit: int = RECENT) -> list[WorkspaceInfo]:
         """The most recently used live workspaces (of ``owner`` when given), newest first."""
-        query: dict[str, Any] = {"expiresAt": {"$gt": _now()}}
+        query: dict[str, Any] = {"expiresAt": {"$gt": now_ms()}}
         if owner is not None:
-            query["owner"] = _text(owner, "owner")
+            query["owner"] = check_key(owner, "owner")
         docs = list(self._heads.find(query).sort([("updatedAt", -1), ("_id", -1)]).limit(max(1, min(limit, 100))))
         counts = {d["_id"]: self._scenarios.count_documents({"workspaceId": d["_id"]}) for d in docs}
         return [_info(d, counts[d["_id"]]) for d in docs]
@@ -129,7 +130,7 @@ class WorkspaceRepository:
     @db_call
     def rename(self, workspace_id: str, name: str, version: int) -> WorkspaceInfo:
         """Rename, conditional on the header's version."""
-        now = _now()
+        now = now_ms()
         result = self._heads.update_one(
             {"_id": _token(workspace_id), "version": _version(version)},
             {"$set": {"name": _name(name), "updatedAt": now, "expiresAt": now + self._ttl}, "$inc": {"version": 1}},
@@ -157,17 +158,17 @@ class WorkspaceRepository:
                 f"{MAX_SNAPSHOT_BYTES / 2**20:.0f} MiB: run fewer portfolios per scenario",
                 {"field": "snapshot", "value": len(blob)},
             )
-        key = f"{workspace_id}:{_text(snapshot_id, 'snapshot_id')}"
+        key = f"{workspace_id}:{check_key(snapshot_id, 'snapshot_id')}"
         self._snapshots.update_one(
             {"_id": key},
-            {"$setOnInsert": {"workspaceId": workspace_id, "blob": Binary(blob), "expiresAt": _now() + self._ttl}},
+            {"$setOnInsert": {"workspaceId": workspace_id, "blob": Binary(blob), "expiresAt": now_ms() + self._ttl}},
             upsert=True,
         )
 
     @db_call
     def snapshot(self, workspace_id: str, snapshot_id: str) -> bytes:
         """A stored snapshot's blob; ``NotFound`` when it is gone."""
-        doc = self._snapshots.find_one({"_id": f"{_token(workspace_id)}:{_text(snapshot_id, 'snapshot_id')}"})
+        doc = self._snapshots.find_one({"_id": f"{_token(workspace_id)}:{check_key(snapshot_id, 'snapshot_id')}"})
         if doc is None:
             raise NotFound("the market snapshot of this scenario is no longer stored", {"snapshotId": snapshot_id})
         return bytes(doc["blob"])
@@ -185,14 +186,14 @@ class WorkspaceRepository:
                 f"this workspace holds {MAX_SCENARIOS} scenarios, its limit: delete one or start a new workspace",
                 {"field": "scenarios", "value": count},
             )
-        now = _now()
+        now = now_ms()
         doc = {
-            "_id": f"{workspace_id}:{_text(scenario_id, 'scenario_id')}",
+            "_id": f"{workspace_id}:{check_key(scenario_id, 'scenario_id')}",
             "workspaceId": workspace_id,
             "scenarioId": scenario_id,
             "name": _name(name),
             "meta": _meta(meta),
-            "snapshotId": _text(snapshot_id, "snapshot_id"),
+            "snapshotId": check_key(snapshot_id, "snapshot_id"),
             "createdAt": now,
             "expiresAt": now + self._ttl,
             "version": 1,
@@ -211,7 +212,7 @@ class WorkspaceRepository:
     @db_call
     def rename_scenario(self, workspace_id: str, scenario_id: str, name: str, version: int) -> StoredScenario:
         """Rename a scenario, conditional on its version."""
-        key = f"{_token(workspace_id)}:{_text(scenario_id, 'scenario_id')}"
+        key = f"{_token(workspace_id)}:{check_key(scenario_id, 'scenario_id')}"
         doc = self._scenarios.find_one_and_update(
             {"_id": key, "version": _version(version)},
             {"$set": {"name": _name(name)}, "$inc": {"version": 1}},
@@ -224,7 +225,7 @@ class WorkspaceRepository:
     @db_call
     def delete_scenario(self, workspace_id: str, scenario_id: str, version: int) -> None:
         """Delete a scenario, conditional on its version; its snapshot goes when no scenario uses it any more."""
-        key = f"{_token(workspace_id)}:{_text(scenario_id, 'scenario_id')}"
+        key = f"{_token(workspace_id)}:{check_key(scenario_id, 'scenario_id')}"
         doc = self._scenarios.find_one({"_id": key})
         result = self._scenarios.delete_one({"_id": key, "version": _version(version)})
         if result.deleted_count == 0:
@@ -236,7 +237,7 @@ class WorkspaceRepository:
 
     # --- helpers ---------------------------------------------------------------------------------------------------
     def _live(self, workspace_id: str) -> None:
-        if self._heads.count_documents({"_id": _token(workspace_id), "expiresAt": {"$gt": _now()}}) == 0:
+        if self._heads.count_documents({"_id": _token(workspace_id), "expiresAt": {"$gt": now_ms()}}) == 0:
             raise NotFound("this workspace does not exist or has expired", {"workspaceId": workspace_id[:40]})
 
     @staticmethod
@@ -256,22 +257,16 @@ def ensure_workspace_indexes(db: Database) -> None:
     db[WORKSPACE_SNAPSHOTS].create_indexes([ttl, pymongo.IndexModel([("workspaceId", pymongo.ASCENDING)], name="ws")])
 
 
-def _text(value: object, field: str, limit: int = 200) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise InvalidInput(f"{field} must be non-empty text of at most {limit} characters", {"field": field})
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(f"{field} is not valid text (lone surrogate)", {"field": field}) from exc
-    return value
+def _stored_time(value: object) -> dt.datetime:
+    return aware_utc(value) or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _name(value: object) -> str:
-    return _text(value, "name", MAX_NAME).strip()
+    return check_key(value, "name", MAX_NAME).strip()
 
 
 def _token(value: object) -> str:
-    token = _text(value, "workspace id", 64)
+    token = check_key(value, "workspace id", 64)
     if not all(c.isalnum() or c in "-_" for c in token):
         raise InvalidInput("a workspace id holds letters, digits, '-' and '_' only", {"field": "workspace id"})
     return token
@@ -298,8 +293,8 @@ def _info(doc: Mapping[str, Any], count: int) -> WorkspaceInfo:
         workspace_id=doc["_id"],
         name=doc["name"],
         owner=doc.get("owner"),
-        created_at=_aware(doc["createdAt"]),
-        updated_at=_aware(doc["updatedAt"]),
+        created_at=_stored_time(doc["createdAt"]),
+        updated_at=_stored_time(doc["updatedAt"]),
         version=int(doc["version"]),
         scenario_count=count,
     )
@@ -311,18 +306,9 @@ def _scenario(doc: Mapping[str, Any]) -> StoredScenario:
         name=doc["name"],
         meta=dict(doc["meta"]),
         snapshot_id=doc["snapshotId"],
-        created_at=_aware(doc["createdAt"]),
+        created_at=_stored_time(doc["createdAt"]),
         version=int(doc["version"]),
     )
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _now() -> dt.datetime:
-    now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 __all__ = [
