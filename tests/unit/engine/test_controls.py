@@ -6,7 +6,9 @@ the fractional holding) and shares no code with :mod:`engine.controls`.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import random
 from decimal import Decimal as D
 from fractions import Fraction as F
 
@@ -14,9 +16,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from engine.batch.run import run_local
+from engine.cli import MalformedInput, parse_batch, solve_batch_line
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
 from engine.options import OptionError, parse_options
 from engine.rebalance import rebalance_portfolios
+from tests.unit.engine.batch_support import actual, write_inputs
 
 IDS = ["A" * 24, "B" * 24, "C" * 24, "E" * 24]  # E: held outside the model
 
@@ -341,3 +346,64 @@ def test_options_parser_errors(raw, fragment):
 def test_negative_min_trade_is_an_error_per_portfolio():
     res = _one([(A, "0.5", "0.05", "0.05")], [(A, 50)], 500, RebalanceOptions(min_trade_value=D(-1)))
     assert res.status == "error" and "minimum trade value" in res.diagnosis
+
+
+def test_cli_result_json_carries_relaxed_breaches_and_kept_by():
+    line = {
+        "model": {"positions": [{"securityId": A, "target": "0.45", "lowDrift": "0.05", "highDrift": "0.05"}]},
+        "prices": {A: "10", B: "10"},
+        "options": {"minCashPct": "0.4", "onInfeasible": "nearest", "noSell": [B]},
+        "portfolios": [{"portfolioId": "p", "cash": "500", "holdings": [{"securityId": B, "quantity": "50"}]}],
+    }
+    out = solve_batch_line(parse_batch(line), 30.0, 1)["results"][0]
+    assert out["status"] == "relaxed" and "diagnosis" not in out
+    # MV 1000, floor $400: B ($500) may not be sold, so A can hold at most $100 -> $300 below its band
+    [breach] = out["bandBreaches"]
+    assert (breach["securityId"], breach["side"], D(breach["amount"])) == (A, "low", 300)
+    assert {d["securityId"]: d.get("keptBy") for d in out["drifts"]} == {A: None, B: "no-sell"}
+
+
+def test_cli_unknown_option_is_malformed():
+    line = {"model": {"positions": []}, "prices": {}, "options": {"minTrade": "1"}, "portfolios": []}
+    with pytest.raises(MalformedInput) as info:
+        parse_batch(line)
+    assert "options.minTrade" in str(info.value)
+
+
+@pytest.mark.slow
+def test_engine_batch_takes_the_controls(tmp_path):
+    rng = random.Random(11)
+    positions = tuple(
+        Position(security_id=s, target=D("0.3"), low_drift=D("0.05"), high_drift=D("0.05")) for s in IDS[:3]
+    )
+    portfolios = [
+        PortfolioHoldings(
+            portfolio_id=f"{k:024d}",
+            cash=D(rng.randint(0, 40_000)),
+            holdings=tuple(Holding(security_id=s, quantity=D(rng.randint(0, 400))) for s in IDS),
+        )
+        for k in range(30)
+    ]
+    models = [InvestmentModel(name="m", positions=positions, portfolios=tuple(p.portfolio_id for p in portfolios))]
+    prices = {s: D(rng.randint(20, 90)) for s in IDS}
+    options = RebalanceOptions(
+        trade_date=dt.date(2026, 1, 5),
+        trade_policy="out-of-band",
+        min_trade_value=D(1000),
+        min_cash_fraction=D("0.05"),
+        on_infeasible="nearest",
+    )
+    inputs = write_inputs(tmp_path / "in", models, prices, portfolios, csv=False)
+    run_local(inputs, tmp_path / "out", options, chunk_size=4, workers=1)
+    got = {r[0]: r for r in actual(tmp_path / "out")[0]}
+    by_id = {p.portfolio_id: p for p in portfolios}
+    seen = set()
+    for m in models:
+        results = rebalance_portfolios(m, prices, [by_id[p] for p in m.portfolios], options, workers=1)
+        for r in results:
+            row = got[r.portfolio_id]
+            seen.add(r.status)
+            assert (row[1], row[4], row[7]) == (r.status, r.cash_after, len(r.transactions))
+            if r.status == "relaxed":
+                assert row[8].startswith("band breaches: ")
+    assert "optimal" in seen
