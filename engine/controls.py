@@ -5,8 +5,9 @@ integrality rule) is a union of at most two integer intervals and two points (0 
 kept as it is), see :func:`feasible_set`. The objective Σ|MV·tᵢ − uᵢ'pᵢ| is separable, so with a slack cash
 row the best of a few candidates per security is the exact optimum (:func:`best_candidate`); only a binding
 cash floor couples the securities, and then one MILP per portfolio picks one piece per security (one binary
-per piece, HiGHS with ``mip_rel_gap = 0``; :func:`_solve_milp`). ``onInfeasible = nearest`` makes the bands
-soft (breach first, then drift, lexicographic: two MILP stages when the floor binds).
+per piece, HiGHS called directly with ``mip_rel_gap = 0`` as :func:`engine.milp.new_highs` sets it up:
+CVXPY's compile per portfolio would cost more than the solve; :func:`_solve_milp`). ``onInfeasible = nearest``
+makes the bands soft (breach first, then drift, lexicographic: two MILP stages when the floor binds).
 
 Everything is exact: money in Decimal (the MONEY context raises on any rounding), quantities as int, the
 MILP on integer money units and its answer re-checked in Decimal; :func:`check_answer` verifies every rule
@@ -22,7 +23,9 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, localcontext
 
 import numpy as np
 
-from engine.exactmath import MONEY, ZERO, decimals_of, fmt_money, plain
+from engine.exactmath import MONEY, ZERO, decimals_of, fmt_money, mills_of, plain
+from engine.milp import MilpProblem, solve_milp
+from engine.milp.highs import new_highs
 from engine.models import BandBreach, KeptBy, RebalanceOptions
 
 INF = 1 << 62  # an unbounded piece (never a returned quantity: pieces are capped at their best candidate)
@@ -76,6 +79,7 @@ class Security:
     lo: int  # max(0, ⌈band_low/p⌉)
     hi: int  # ⌊band_high/p⌋
     nearest: int  # integer nearest T/p, the lower on a tie
+    target: Decimal = ZERO  # t (0 outside the model)
 
 
 @dataclass
@@ -327,7 +331,10 @@ def _solve(
         spend = sum((x * sec.price for x, sec in zip(q, secs, strict=True)), ZERO)
     if spend > budget:
         try:
-            q = _solve_milp(secs, sets, budget, relaxed, time_limit)
+            if not relaxed and all(len(s.pieces) + (s.point is not None) == 1 for s in sets):
+                q = _solve_intervals(secs, sets, q, mv, floor, pid, time_limit)
+            else:
+                q = _solve_milp(secs, sets, budget, relaxed, time_limit)
         except _MilpFailure as exc:
             return Answer("error", diagnosis=f"portfolio {pid}: {exc}", error_code="SOLVER_FAILED")
     failure = check_answer(secs, sets, q, budget, options, relaxed)
@@ -462,6 +469,49 @@ class _MilpFailure(Exception):
     pass
 
 
+def _solve_intervals(
+    secs: Sequence[Security],
+    sets: Sequence[SecuritySet],
+    best: Sequence[Decimal],
+    mv: Decimal,
+    floor: Decimal,
+    pid: str,
+    time_limit: float,
+) -> list[Decimal]:
+    """One interval per security (restrictions and out-of-band without a minimum trade): the binding-floor
+    problem of :mod:`engine.milp` on the bounds [a, best] — certified bound, else HiGHS, then the exact polish.
+
+    Valid because the cash floor is the only coupling row and each security's best quantity ``best`` is the
+    top of the range an optimum needs (above it the term and the spend only grow); fixed securities (a single
+    point) enter as spend added to the floor.
+    """
+    movable = [i for i, s in enumerate(sets) if s.point is None and s.pieces[0][0] < int(best[i])]
+    fixed_spend = ZERO
+    with localcontext(MONEY):
+        for i in range(len(secs)):
+            if i not in movable:
+                fixed_spend += best[i] * secs[i].price
+    problem = MilpProblem(
+        index=0,
+        portfolio_id=pid,
+        mv_mills=mills_of(mv),
+        min_cash=MONEY.add(floor, fixed_spend) if movable else floor,
+        targets=tuple(secs[i].target for i in movable),
+        prices=tuple(secs[i].price for i in movable),
+        lower=tuple(sets[i].pieces[0][0] for i in movable),
+        upper=tuple(int(best[i]) for i in movable),
+        time_limit=time_limit,
+    )
+    outcome = solve_milp(problem)
+    if outcome.quantities is None:
+        assert outcome.error is not None
+        raise _MilpFailure(outcome.error.message)
+    q = list(best)
+    for j, i in enumerate(movable):
+        q[i] = Decimal(outcome.quantities[j])
+    return q
+
+
 def _units(values: Sequence[Decimal]) -> tuple[list[int], int]:
     places = max((decimals_of(v) for v in values), default=0)
     return [int(v.scaleb(places, MONEY)) for v in values], places
@@ -476,7 +526,7 @@ def _solve_milp(
     integer units, so the answer's spend is re-checked exactly; an overspend from the solver's tolerance
     tightens the row and solves again.
     """
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    import highspy
 
     started = time.perf_counter()
     pieces: list[list[tuple[int, int] | Decimal]] = []
@@ -552,33 +602,39 @@ def _solve_milp(
             cash_row[v] = cash_row.get(v, 0.0) + c
     nv = len(lb)
 
-    def matrix(extra: list[tuple[dict[int, float], float, float]]) -> LinearConstraint:
-        all_rows = rows + extra
-        a = np.zeros((len(all_rows), nv))
-        lo = np.empty(len(all_rows))
-        hi = np.empty(len(all_rows))
-        for r, (coef, low, high) in enumerate(all_rows):
-            for v, c in coef.items():
-                a[r, v] = c
-            lo[r], hi[r] = low, high
-        return LinearConstraint(a, lo, hi)
-
     def run(objective: list[int], extra: list[tuple[dict[int, float], float, float]]) -> np.ndarray:
         remaining = time_limit - (time.perf_counter() - started)
         if remaining <= 0:
             raise _MilpFailure(f"not solved within the time limit of {time_limit:g} s")
-        c = np.zeros(nv)
-        c[objective] = 1.0
-        res = milp(
-            c,
-            integrality=np.array(integrality),
-            bounds=Bounds(np.array(lb, dtype=float), np.array(ub, dtype=float)),
-            constraints=matrix(extra),
-            options={"mip_rel_gap": 0.0, "time_limit": remaining, "disp": False},
+        highs = new_highs()
+        highs.setOptionValue("time_limit", float(remaining))
+        cost = np.zeros(nv)
+        cost[objective] = 1.0
+        highs.addCols(nv, cost, np.array(lb, dtype=float), np.array(ub, dtype=float), 0, [], [], [])
+        ints = np.array([v for v in range(nv) if integrality[v]], dtype=np.int32)
+        highs.changeColsIntegrality(len(ints), ints, np.ones(len(ints), dtype=np.uint8))
+        all_rows = rows + extra
+        starts, index, value = [], [], []
+        for coef, _lo, _hi in all_rows:
+            starts.append(len(index))
+            index.extend(coef)
+            value.extend(coef.values())
+        highs.addRows(
+            len(all_rows),
+            np.array([r[1] for r in all_rows], dtype=float),
+            np.array([r[2] for r in all_rows], dtype=float),
+            len(index),
+            np.array(starts, dtype=np.int32),
+            np.array(index, dtype=np.int32),
+            np.array(value, dtype=float),
         )
-        if res.status != 0 or res.x is None:
-            raise _MilpFailure(f"the solver stopped without an exact answer ({res.message})")
-        return np.asarray(res.x)
+        highs.run()
+        status = highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise _MilpFailure(
+                f"the solver stopped without an exact answer (status {highs.modelStatusToString(status)})"
+            )
+        return np.asarray(highs.getSolution().col_value)
 
     limit = float(cap)
     for _attempt in range(4):

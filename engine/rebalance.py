@@ -492,6 +492,7 @@ def solve_controlled(
                         lo[i],
                         hi[i],
                         near[i],
+                        arrays.targets[i],
                     )
                 )
             for extra in prep.extras:

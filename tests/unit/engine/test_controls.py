@@ -35,7 +35,7 @@ def brute_force(model, prices, portfolio, options):
     held = {h.security_id: h.quantity for h in portfolio.holdings}
     mv = _mv(portfolio.cash, held, prices)
     floor = max(F(options.min_cash), F(options.min_cash_fraction) * mv)
-    pos = {p.security_id: p for p in model.positions}
+    pos = {p.security_id: p for p in model.positions if p.target != 0}  # zero-target cleanup (rule 3)
     sids = list(dict.fromkeys([*pos, *held]))
     budget = mv - floor
     box = int(mv) + 1
