@@ -151,17 +151,24 @@ def main() -> None:
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    base_orders = None
     for name, update in scenarios:
         options = RebalanceOptions(**update)  # type: ignore[arg-type]
         results, core, total = run(model, prices, ports, options, args.repeat)
         m = metrics(results, prices)
-        base_orders = base_orders or m["orders"]
-        print(
-            f"| {name:<36} | {m['orders']:>6,} | {m['small']:>6,} | {m['turnover']:>10,.0f} | {m['turnover_pct']:>13.2f} | "
-            f"{m['drift']:>16,.0f} | {m['out_of_band']:>11,} | {m['relaxed']:>7,} | {m['failed']:>6,} | {core:>6.2f} | "
-            f"{total:>12.2f} |"
+        cells = (
+            f"{name:<36}",
+            f"{m['orders']:>6,}",
+            f"{m['small']:>6,}",
+            f"{m['turnover']:>10,.0f}",
+            f"{m['turnover_pct']:>13.2f}",
+            f"{m['drift']:>16,.0f}",
+            f"{m['out_of_band']:>11,}",
+            f"{m['relaxed']:>7,}",
+            f"{m['failed']:>6,}",
+            f"{core:>6.2f}",
+            f"{total:>12.2f}",
         )
+        print("| " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
