@@ -478,8 +478,8 @@ def _solve_intervals(
     pid: str,
     time_limit: float,
 ) -> list[Decimal]:
-    """One interval per security (restrictions and out-of-band without a minimum trade): the binding-floor
-    problem of :mod:`engine.milp` on the bounds [a, best] — certified bound, else HiGHS, then the exact polish.
+    """One interval per security (restrictions and out-of-band without a minimum trade): the certified bound of
+    :mod:`engine.milp` on the bounds [a, best] (then its exact polish), else the piece MILP below.
 
     Valid because the cash floor is the only coupling row and each security's best quantity ``best`` is the
     top of the range an optimum needs (above it the term and the spend only grow); fixed securities (a single
@@ -501,8 +501,11 @@ def _solve_intervals(
         lower=tuple(sets[i].pieces[0][0] for i in movable),
         upper=tuple(int(best[i]) for i in movable),
         time_limit=time_limit,
+        certified_only=True,
     )
     outcome = solve_milp(problem)
+    if outcome.solver_status == "uncertified":  # the bound is not reached: the piece MILP decides
+        return _solve_milp(secs, sets, MONEY.subtract(mv, floor), False, time_limit)
     if outcome.quantities is None:
         assert outcome.error is not None
         raise _MilpFailure(outcome.error.message)
@@ -547,6 +550,12 @@ def _solve_milp(
     ints, places = _units(money)
     n = len(secs)
     price, tau, cap = ints[:n], ints[n : 2 * n], ints[2 * n]
+    # the solver sees money divided by the largest price (data near 1: HiGHS's tolerances are relative to
+    # its coefficients); the answer is decoded and re-checked in exact integers
+    scale = float(max(price))
+
+    def f(v: int) -> float:
+        return v / scale
 
     def unit(v: Decimal) -> int:
         return int(v.scaleb(places, MONEY))
@@ -568,7 +577,7 @@ def _solve_milp(
         coef: dict[int, float] = {}
         if len(ps) == 1 and isinstance(ps[0], tuple):
             a, b = ps[0]
-            coef[add(a, b, 1)] = float(price[i])
+            coef[add(a, b, 1)] = f(price[i])
         else:
             zs = []
             for piece in ps:
@@ -577,25 +586,25 @@ def _solve_milp(
                 if isinstance(piece, tuple):
                     a, b = piece
                     y = add(0, b, 1)
-                    coef[y] = float(price[i])
+                    coef[y] = f(price[i])
                     rows.append(({y: 1.0, z: -float(b)}, -np.inf, 0.0))
                     rows.append(({y: 1.0, z: -float(a)}, 0.0, np.inf))
                 else:
-                    coef[z] = float(unit(MONEY.multiply(piece, secs[i].price)))
+                    coef[z] = f(unit(MONEY.multiply(piece, secs[i].price)))
             rows.append(({z: 1.0 for z in zs}, 1.0, 1.0))
         value_coef.append(coef)
     e_vars, s_vars = [], []
     for i in range(n):
         e = add(0, np.inf, 0)
         e_vars.append(e)
-        rows.append(({e: 1.0, **{v: c for v, c in value_coef[i].items()}}, float(tau[i]), np.inf))
-        rows.append(({e: 1.0, **{v: -c for v, c in value_coef[i].items()}}, -float(tau[i]), np.inf))
+        rows.append(({e: 1.0, **{v: c for v, c in value_coef[i].items()}}, f(tau[i]), np.inf))
+        rows.append(({e: 1.0, **{v: -c for v, c in value_coef[i].items()}}, -f(tau[i]), np.inf))
         band = sets[i].band
         if relaxed and band is not None:
             sv = add(0, np.inf, 0)
             s_vars.append(sv)
-            rows.append(({sv: 1.0, **value_coef[i]}, float(unit(band[0])), np.inf))
-            rows.append(({sv: 1.0, **{v: -c for v, c in value_coef[i].items()}}, -float(unit(band[1])), np.inf))
+            rows.append(({sv: 1.0, **value_coef[i]}, f(unit(band[0])), np.inf))
+            rows.append(({sv: 1.0, **{v: -c for v, c in value_coef[i].items()}}, -f(unit(band[1])), np.inf))
     cash_row: dict[int, float] = {}
     for coef in value_coef:
         for v, c in coef.items():
@@ -636,20 +645,20 @@ def _solve_milp(
             )
         return np.asarray(highs.getSolution().col_value)
 
-    limit = float(cap)
+    limit = f(cap)
     for _attempt in range(4):
         extra: list[tuple[dict[int, float], float, float]] = [(cash_row, -np.inf, limit)]
         if relaxed and s_vars:
             x = run(s_vars, extra)
-            least = sum(round(x[v]) for v in s_vars)  # integer units; re-derived exactly below
-            extra.append(({v: 1.0 for v in s_vars}, -np.inf, least + 0.5))
+            least = sum(x[v] for v in s_vars)  # the least breach; drift is minimised within half a unit of it
+            extra.append(({v: 1.0 for v in s_vars}, -np.inf, least + 0.5 / scale))
         x = run(e_vars, extra)
         q = _decode(secs, pieces, value_coef, x)
         with localcontext(MONEY):
             spend = sum((qi * sec.price for qi, sec in zip(q, secs, strict=True)), ZERO)
         if spend <= budget:
             return q
-        limit -= float(unit(spend) - cap) + 0.5  # the tolerance overspent: tighten the row by that much
+        limit -= f(unit(spend) - cap) + 0.5 / scale  # the tolerance overspent: tighten the row by that much
     raise _MilpFailure("the solver's answer overspends the cash floor")
 
 
