@@ -478,8 +478,9 @@ def _solve_intervals(
     pid: str,
     time_limit: float,
 ) -> list[Decimal]:
-    """One interval per security (restrictions and out-of-band without a minimum trade): the certified bound of
-    :mod:`engine.milp` on the bounds [a, best] (then its exact polish), else the piece MILP below.
+    """One interval per security (restrictions and out-of-band without a minimum trade): the binding-floor
+    problem of :mod:`engine.milp` on the bounds [a, best] — certified bound, else its offset MILP (which HiGHS
+    solves much faster than the piece model below on the same problem), then the exact polish.
 
     Valid because the cash floor is the only coupling row and each security's best quantity ``best`` is the
     top of the range an optimum needs (above it the term and the spend only grow); fixed securities (a single
@@ -501,11 +502,8 @@ def _solve_intervals(
         lower=tuple(sets[i].pieces[0][0] for i in movable),
         upper=tuple(int(best[i]) for i in movable),
         time_limit=time_limit,
-        certified_only=True,
     )
     outcome = solve_milp(problem)
-    if outcome.solver_status == "uncertified":  # the bound is not reached: the piece MILP decides
-        return _solve_milp(secs, sets, MONEY.subtract(mv, floor), False, time_limit)
     if outcome.quantities is None:
         assert outcome.error is not None
         raise _MilpFailure(outcome.error.message)

@@ -22,7 +22,6 @@ class MilpProblem:
     lower: tuple[int, ...]
     upper: tuple[int, ...]
     time_limit: float
-    certified_only: bool = False  # stop with status "uncertified" where the certified bound is not reached
 
 
 @dataclass(frozen=True)

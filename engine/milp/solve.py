@@ -50,8 +50,6 @@ def _solve(problem: MilpProblem, started: float) -> tuple[tuple[int, ...], str, 
             k = _certified_reduction(price, caps, over, bonus, deficit)
         if k is not None:
             status, certified = "optimal", True
-        elif problem.certified_only:
-            return tuple(u), "uncertified", 0, False
         else:
             status, k = _milp_reduction(problem, started, price, caps, over, bonus, deficit)
         if time.perf_counter() - started > problem.time_limit:
