@@ -6,7 +6,7 @@ orders under $500, turnover ($ and % of MV), residual drift (Σ portfolio drift)
 relaxed / infeasible portfolios, and the solve time: the numeric core (the engine's solver calls) and end to
 end (``rebalance_portfolios`` on the in-memory snapshot, results built). Prints a table; asserts nothing.
 
-    .venv/bin/python bench/bench_controls.py [--repeat 2]
+    .venv/bin/python bench/bench_controls.py [--repeat 2] [--portfolios N] [--only "5 % floor"]
 
 Absolute times on the shared 2-core machine vary by 1.2-2x between runs; the best of ``--repeat`` is shown.
 """
@@ -115,10 +115,12 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--portfolios", type=int, default=None, help="only the first N portfolios")
+    parser.add_argument("--only", default="", help="only scenarios whose name contains this text")
     args = parser.parse_args()
     demo = load_demo()
     model = next(m for m in demo.models if m.name == "Global Equity Core")
-    ports = [demo.holdings(pid) for pid in model.portfolios]
+    ports = [demo.holdings(pid) for pid in model.portfolios][: args.portfolios]
     prices = dict(demo.prices)
     floor = {"min_cash_fraction": Decimal("0.05")}
     oob = {"trade_policy": "out-of-band"}
@@ -152,6 +154,8 @@ def main() -> None:
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name, update in scenarios:
+        if args.only not in name:
+            continue
         options = RebalanceOptions(**update)  # type: ignore[arg-type]
         results, core, total = run(model, prices, ports, options, args.repeat)
         m = metrics(results, prices)

@@ -334,7 +334,11 @@ def _solve(
             if not relaxed and all(len(s.pieces) + (s.point is not None) == 1 for s in sets):
                 q = _solve_intervals(secs, sets, q, mv, floor, pid, time_limit)
             else:
-                q = _solve_milp(secs, sets, budget, relaxed, time_limit)
+                q = (
+                    _solve_milp(secs, sets, budget, True, time_limit)
+                    if relaxed
+                    else _solve_offsets(secs, sets, budget, time_limit)
+                )
         except _MilpFailure as exc:
             return Answer("error", diagnosis=f"portfolio {pid}: {exc}", error_code="SOLVER_FAILED")
     failure = check_answer(secs, sets, q, budget, options, relaxed)
@@ -692,3 +696,148 @@ def _decode(
             raise _MilpFailure("the solver chose no piece for a security")
         out.append(total)
     return out
+
+
+def _run_highs(
+    cost: np.ndarray,
+    lb: np.ndarray,
+    ub: np.ndarray,
+    integer: np.ndarray,
+    rows: Sequence[tuple[dict[int, float], float, float]],
+    time_limit: float,
+) -> np.ndarray:
+    """One silent single-threaded HiGHS MILP (``mip_rel_gap = 0``); only an optimal status is accepted."""
+    import highspy
+
+    if time_limit <= 0:
+        raise _MilpFailure("not solved within the time limit")
+    highs = new_highs()
+    highs.setOptionValue("time_limit", float(time_limit))
+    nv = len(cost)
+    highs.addCols(nv, cost, lb, ub, 0, [], [], [])
+    ints = np.nonzero(integer)[0].astype(np.int32)
+    highs.changeColsIntegrality(len(ints), ints, np.ones(len(ints), dtype=np.uint8))
+    starts, index, value = [], [], []
+    for coef, _lo, _hi in rows:
+        starts.append(len(index))
+        index.extend(coef)
+        value.extend(coef.values())
+    highs.addRows(
+        len(rows),
+        np.array([r[1] for r in rows], dtype=float),
+        np.array([r[2] for r in rows], dtype=float),
+        len(index),
+        np.array(starts, dtype=np.int32),
+        np.array(index, dtype=np.int32),
+        np.array(value, dtype=float),
+    )
+    highs.run()
+    status = highs.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise _MilpFailure(f"the solver stopped without an exact answer (status {highs.modelStatusToString(status)})")
+    return np.asarray(highs.getSolution().col_value)
+
+
+def _solve_offsets(
+    secs: Sequence[Security], sets: Sequence[SecuritySet], budget: Decimal, time_limit: float
+) -> list[Decimal]:
+    """The strict binding-floor MILP in offsets below each piece's best quantity c (as :mod:`engine.milp`).
+
+    On a piece [a, c] the drift term of x = c − k is |T − p·c| + p·k, less 2(p·c − T) once k ≥ 1 when c
+    overshoots T (c is then the nearest integer, so c − 1 undershoots): linear but for one binary, no |·|.
+    One binary z per piece when a security has more than one; Σ p·x ≤ budget. Money is in integer units
+    divided by the largest price for the solver; the answer is decoded and re-checked exactly.
+    """
+    started = time.perf_counter()
+    money = [sec.price for sec in secs] + [sec.target_value for sec in secs] + [budget]
+    money += [MONEY.multiply(s.point, sec.price) for sec, s in zip(secs, sets, strict=True) if s.point is not None]
+    ints, places = _units(money)
+    n = len(secs)
+    price, tau, cap = ints[:n], ints[n : 2 * n], ints[2 * n]
+    scale = float(max(price))
+    cost: list[float] = []
+    lb: list[float] = []
+    ub: list[float] = []
+    integer: list[bool] = []
+
+    def add(c: float, lo: float, hi: float, is_int: bool) -> int:
+        cost.append(c)
+        lb.append(lo)
+        ub.append(hi)
+        integer.append(is_int)
+        return len(cost) - 1
+
+    rows: list[tuple[dict[int, float], float, float]] = []
+    spend_row: dict[int, float] = {}
+    fixed_spend = 0
+    # per security: list of (kind, piece top or point, z var or None, k var or None)
+    layout: list[list[tuple[int | Decimal, int | None, int | None]]] = []
+    for i, (sec, s) in enumerate(zip(secs, sets, strict=True)):
+        p, t = price[i], tau[i]
+        tops: list[tuple[int, int] | Decimal] = [(a, _clamp(sec.nearest, a, b)) for a, b in s.pieces]
+        if s.point is not None:
+            tops.append(s.point)
+        entries: list[tuple[int | Decimal, int | None, int | None]] = []
+        single = len(tops) == 1
+        z_vars = []
+        for top in tops:
+            if isinstance(top, Decimal):  # the fractional holding kept: a constant
+                value = int(MONEY.multiply(top, sec.price).scaleb(places, MONEY))
+                const = abs(t - value)
+                if single:
+                    fixed_spend += value
+                    entries.append((top, None, None))
+                    continue
+                z = add(const / scale, 0, 1, True)
+                z_vars.append(z)
+                spend_row[z] = spend_row.get(z, 0.0) + value / scale
+                entries.append((top, z, None))
+                continue
+            a, c = top
+            const = abs(t - p * c)
+            z = None if single else add(const / scale, 0, 1, True)
+            if z is not None:
+                z_vars.append(z)
+                spend_row[z] = spend_row.get(z, 0.0) + p * c / scale
+            else:
+                fixed_spend += p * c
+            k = None
+            if c > a:
+                k = add(p / scale, 0, c - a, True)
+                spend_row[k] = spend_row.get(k, 0.0) - p / scale
+                if z is not None:
+                    rows.append(({k: 1.0, z: -float(c - a)}, -np.inf, 0.0))
+                if p * c > t:  # the first share sold back earns the overshoot twice
+                    y = add(-2 * (p * c - t) / scale, 0, 1, True)
+                    rows.append(({y: 1.0, k: -1.0}, -np.inf, 0.0))
+            entries.append((c, z, k))
+        if z_vars:
+            rows.append(({z: 1.0 for z in z_vars}, 1.0, 1.0))
+        layout.append(entries)
+    limit = (cap - fixed_spend) / scale
+    for _attempt in range(4):
+        x = _run_highs(
+            np.array(cost),
+            np.array(lb, dtype=float),
+            np.array(ub, dtype=float),
+            np.array(integer),
+            [*rows, (spend_row, -np.inf, limit)],
+            time_limit - (time.perf_counter() - started),
+        )
+        q: list[Decimal] = []
+        for entries in layout:
+            chosen = [e for e in entries if e[1] is None or round(x[e[1]]) == 1]
+            if len(chosen) != 1:
+                raise _MilpFailure("the solver chose no single piece for a security")
+            top, _z, k = chosen[0]
+            if isinstance(top, Decimal):
+                q.append(top)
+            else:
+                q.append(Decimal(top - (round(x[k]) if k is not None else 0)))
+        with localcontext(MONEY):
+            spend = sum((qi * sec.price for qi, sec in zip(q, secs, strict=True)), ZERO)
+        if spend <= budget:
+            return q
+        over = int(MONEY.subtract(spend, budget).scaleb(places, MONEY))
+        limit -= (over + 0.5) / scale  # the tolerance overspent: tighten the row by that much
+    raise _MilpFailure("the solver's answer overspends the cash floor")
