@@ -8,13 +8,16 @@ Input, one batch per line (decimals as JSON strings; numbers are accepted and re
 
 Options (product-spec 2.12), both default "0": each portfolio's cash floor is max(minCash, minCashPct·MV), exact;
 ``minCashPct`` is a fraction of MV ("0.02" = 2 %). Also ``timeLimit`` (seconds; wins over ``--time-limit``),
-``tieBreak`` (lower | random), ``seed`` and ``tradeDate``: one parser for every command (:mod:`engine.options`).
+``tieBreak`` (lower | random), ``seed`` and ``tradeDate``; the trade controls ``tradePolicy``, ``minTradeValue``,
+``noBuy``, ``noSell``, ``noTrade``, ``direction`` and ``onInfeasible``: one parser for every command
+(:mod:`engine.options`).
 
 Output, one line per batch: ``{"results": [...]}`` in portfolio order, each with ``portfolioId``,
-``status`` (optimal | infeasible | error), ``marketValue``, ``cashBefore``, ``cashAfter``,
+``status`` (optimal | relaxed | infeasible | error), ``marketValue``, ``cashBefore``, ``cashAfter``,
 ``portfolioDrift``, ``transactions`` [{transactionType, securityId, quantity}], ``drifts``
-[{securityId, originalQuantity, adjustedQuantity, target, highDrift, lowDrift, actual}] and, when not
-optimal, ``diagnosis``. Decimals are strings; a quantity is a JSON integer (the exact decimal as a
+[{securityId, originalQuantity, adjustedQuantity, target, highDrift, lowDrift, actual, keptBy when a control
+kept the position from trading}], for a relaxed answer ``bandBreaches`` [{securityId, side, amount}] and, when
+neither optimal nor relaxed, ``diagnosis``. Decimals are strings; a quantity is a JSON integer (the exact decimal as a
 string only for a trade on a fractional holding).
 
 A malformed line stops the run with exit status 2 and a message ``error: line N: ...`` on stderr naming the
@@ -230,11 +233,16 @@ def result_json(result: PortfolioResult) -> dict[str, Any]:
                 "highDrift": plain(d.high_drift),
                 "lowDrift": plain(d.low_drift),
                 "actual": plain(d.actual),
+                **({"keptBy": d.kept_by} if d.kept_by else {}),
             }
             for d in result.drifts
         ],
     }
-    if result.status != "optimal":
+    if result.band_breaches:
+        out["bandBreaches"] = [
+            {"securityId": b.security_id, "side": b.side, "amount": plain(b.amount)} for b in result.band_breaches
+        ]
+    if result.status not in ("optimal", "relaxed"):
         out["diagnosis"] = result.diagnosis or result.error_code or result.status
     return out
 

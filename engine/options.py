@@ -84,6 +84,32 @@ def _date(value: object, path: str) -> dt.date:
         raise OptionError(path, f"{_shown(value)} is not a date YYYY-MM-DD") from None
 
 
+def _choice(*allowed: str) -> Callable[[object, str], str]:
+    def parse(value: object, path: str) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise OptionError(path, f"{_shown(value)} must be one of " + ", ".join(repr(a) for a in allowed))
+        return value
+
+    return parse
+
+
+MAX_IDS = 100_000
+
+
+def _ids(value: object, path: str) -> tuple[str, ...]:
+    """A JSON array of security ids (strings, each 1 to 64 characters); duplicates are kept once."""
+    if not isinstance(value, list | tuple):
+        raise OptionError(path, f"must be a JSON array of security ids, got {_kind(value)}")
+    if len(value) > MAX_IDS:
+        raise OptionError(path, f"lists {len(value)} ids; at most {MAX_IDS:,} are allowed")
+    out: dict[str, None] = {}
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not 0 < len(item.strip()) <= 64:
+            raise OptionError(f"{path}[{i}]", f"{_shown(item)} must be a security id (a non-empty string)")
+        out[item.strip()] = None
+    return tuple(out)
+
+
 # CLI name -> (RebalanceOptions field, parser)
 FIELDS: dict[str, tuple[str, Callable[[object, str], object]]] = {
     "minCash": ("min_cash", _decimal),
@@ -92,6 +118,14 @@ FIELDS: dict[str, tuple[str, Callable[[object, str], object]]] = {
     "tieBreak": ("tie_break", _tie_break),
     "seed": ("seed", _seed),
     "tradeDate": ("trade_date", _date),
+    # PM trade controls (product-spec 2.12)
+    "tradePolicy": ("trade_policy", _choice("all", "out-of-band")),
+    "minTradeValue": ("min_trade_value", _decimal),
+    "noBuy": ("no_buy", _ids),
+    "noSell": ("no_sell", _ids),
+    "noTrade": ("no_trade", _ids),
+    "direction": ("direction", _choice("both", "buy-only", "sell-only")),
+    "onInfeasible": ("on_infeasible", _choice("flag", "nearest")),
 }
 
 

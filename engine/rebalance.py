@@ -21,14 +21,18 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import numpy as np
 
-from engine.bands import ModelArrays
+from engine.bands import ModelArrays, compute_bands
 from engine.construct import make_drift_row, make_record_position, make_transaction, paused_gc
+from engine.controls import Answer, has_controls, solve_portfolio
+from engine.controls import Security as ControlSecurity
 from engine.errors import (
     Cancelled,
     EngineError,
     ExternalDataError,
     InvalidInput,
     NonPositiveMarketValue,
+    RebalanceInfeasible,
+    SolverFailed,
 )
 from engine.exactmath import BASIS, MONEY, ONE, RATIO, WIDE, ZERO, mills_of, plain
 from engine.limits import MAX_TIME_LIMIT, check_range, in_range, model_range_error, range_error
@@ -109,6 +113,14 @@ def model_error(model: InvestmentModel, prices: Mapping[str, Decimal], options: 
             f"minimum cash fraction {plain(options.min_cash_fraction)} of market value must not be negative",
             {"field": "minCashPct", "value": str(options.min_cash_fraction)},
         )
+    trade_error = range_error(options.min_trade_value, "minimum trade value (minTradeValue)", "money")
+    if trade_error is not None:
+        return trade_error
+    if options.min_trade_value < 0:
+        return InvalidInput(
+            f"minimum trade value {plain(options.min_trade_value)} must not be negative",
+            {"field": "minTradeValue", "value": str(options.min_trade_value)},
+        )
     if not 0 < options.time_limit <= MAX_TIME_LIMIT:
         return InvalidInput(
             f"time limit {options.time_limit:g} s must be positive and at most {MAX_TIME_LIMIT:g} s",
@@ -143,8 +155,16 @@ def _build_result(
     adjusted: Sequence[int] | None,
     trade_date: dt.date,
     with_positions: bool,
+    answer: Answer | None = None,
 ) -> PortfolioResult:
-    """The optimal result of one portfolio: ``adjusted`` are u' per model security (None: no trades)."""
+    """The optimal result of one portfolio: ``adjusted`` are u' per model security (None: no trades).
+
+    ``answer``: a trade-controls answer (its quantities cover the model securities, then the extras; it
+    sets the status, the breaches and each row's ``kept_by``).
+    """
+    if answer is not None:
+        assert answer.quantities is not None
+        adjusted = answer.quantities
     mv = prep.market_value
     held = prep.held
     transactions = []
@@ -162,6 +182,8 @@ def _build_result(
                 up = u
             elif i < n_model:
                 up = Decimal(adjusted[i])
+            elif answer is not None:
+                up = adjusted[i]
             else:  # held outside the model: band [0, 0], sold
                 up = ZERO
             price = sec.price
@@ -194,6 +216,7 @@ def _build_result(
                         "high_drift": sec.high_drift,
                         "low_drift": sec.low_drift,
                         "actual": actual.quantize(BASIS, ROUND_HALF_UP, RATIO),
+                        **({"kept_by": answer.kept_by[i]} if answer is not None and answer.kept_by else {}),
                     }
                 )
             )
@@ -223,10 +246,11 @@ def _build_result(
     return PortfolioResult(
         portfolio_id=p.portfolio_id,
         portfolio_name=p.name,
-        status=OPTIMAL,
+        status=answer.status if answer is not None else OPTIMAL,
         market_value=mv,
         cash_before=p.cash,
         cash_after=cash_after,
+        band_breaches=answer.breaches if answer is not None else (),
         portfolio_drift=drift_after,
         drift_before=drift_before,
         transactions=tuple(transactions),
@@ -356,6 +380,13 @@ def _rebalance(
         tuple(s.high_drift for s in securities),
         tuple(s.price for s in securities),
     )
+    if has_controls(options):
+        answers = solve_controlled(arrays, to_solve, min_cash, options)
+        for prep, ans in zip(to_solve, answers, strict=True):
+            results[prep.row] = _controlled_result(prep, securities, ans, trade_date, with_positions)
+        done = total
+        report()
+        return [r for r in results if r is not None]
     sol = solve_closed_form(
         arrays,
         np.array([mills_of(p.market_value) for p in to_solve], dtype=np.int64),
@@ -412,9 +443,84 @@ def _rebalance(
     quantities = sol.quantities.tolist()
     for j in sol.milp_rows:
         finish(j)
+    if options.on_infeasible == "nearest":  # relaxed answers for the rows no answer is optimal for
+        again = [j for j in range(len(to_solve)) if sol.status[j] == INFEASIBLE]
+        if again:
+            subset = [to_solve[j] for j in again]
+            answers = solve_controlled(arrays, subset, [min_cash[j] for j in again], options)
+            for prep, ans in zip(subset, answers, strict=True):
+                results[prep.row] = _controlled_result(prep, securities, ans, trade_date, with_positions)
     done = total
     report()
     return [r for r in results if r is not None]
+
+
+def solve_controlled(
+    arrays: ModelArrays, preps: Sequence[_Prepared], floors: Sequence[Decimal], options: RebalanceOptions
+) -> list[Answer]:
+    """The trade-controls route (product-spec 2.12): each portfolio's exact answer from :mod:`engine.controls`.
+
+    The whole-share bands come from the one vectorised pass of :mod:`engine.bands`; the per-security sets,
+    the closed form, the binding-floor MILP and the post-check are :func:`engine.controls.solve_portfolio`.
+    """
+    if not preps:
+        return []
+    mills = np.array([mills_of(p.market_value) for p in preps], dtype=np.int64)
+    bands = compute_bands(arrays, mills)
+    n = arrays.size
+    out = []
+    for k, prep in enumerate(preps):
+        pid = prep.portfolio.portfolio_id
+        if bands.out_of_range[k]:
+            msg = f"portfolio {pid}: share quantities above 2**50 are outside the engine's exact range"
+            out.append(Answer("error", diagnosis=msg, error_code=SolverFailed.code))
+            continue
+        mv = prep.market_value
+        lo, hi, near = bands.lo[k].tolist(), bands.hi[k].tolist(), bands.nearest[k].tolist()
+        secs = []
+        with localcontext(MONEY):
+            for i in range(n):
+                sid = arrays.security_ids[i]
+                secs.append(
+                    ControlSecurity(
+                        sid,
+                        arrays.prices[i],
+                        prep.held.get(sid, ZERO),
+                        mv * arrays.targets[i],
+                        mv * arrays.band_low[i],
+                        mv * arrays.band_high[i],
+                        lo[i],
+                        hi[i],
+                        near[i],
+                        arrays.targets[i],
+                    )
+                )
+            for extra in prep.extras:
+                sid = extra.security_id
+                secs.append(ControlSecurity(sid, extra.price, prep.held[sid], ZERO, ZERO, ZERO, 0, 0, 0))
+        out.append(solve_portfolio(secs, mv, floors[k], options, pid, options.time_limit))
+    return out
+
+
+def _controlled_result(
+    prep: _Prepared,
+    securities: Sequence[_Security],
+    answer: Answer,
+    trade_date: dt.date,
+    with_positions: bool,
+) -> PortfolioResult:
+    if answer.quantities is not None:
+        return _build_result(prep, securities, None, trade_date, with_positions, answer)
+    return PortfolioResult(
+        portfolio_id=prep.portfolio.portfolio_id,
+        portfolio_name=prep.portfolio.name,
+        status=INFEASIBLE if answer.status == INFEASIBLE else ERROR,
+        market_value=prep.market_value,
+        cash_before=prep.portfolio.cash,
+        drift_before=_drift_before(prep, securities),
+        diagnosis=answer.diagnosis,
+        error_code=answer.error_code or (RebalanceInfeasible.code if answer.status == INFEASIBLE else "INTERNAL_ERROR"),
+    )
 
 
 def rebalance_portfolio(

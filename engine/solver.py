@@ -26,6 +26,10 @@ Routes, and the exact conditions under which each one's answer is the optimum (e
   shares back never breaks it), as the cash floor is.
 - Whatever the route, :func:`engine.postcheck.check_quantities` verifies each answer rule by rule.
 
+Trade controls (product-spec 2.12) do not come through here: :func:`engine.rebalance.solve_controlled` routes a
+run with any control to :mod:`engine.controls`, whose docstring states its routes (closed form over per-security
+candidates; :mod:`engine.milp` when the floor binds over single intervals; its piece MILP otherwise).
+
 A run option that couples securities therefore touches, in one place each: its test in :func:`needs_milp`
 (rows that break it leave the closed form), its row in the MILP model, the condition under which the
 certified bound may still be used, and its step in :mod:`engine.postcheck`.

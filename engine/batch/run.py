@@ -49,8 +49,9 @@ from engine.batch.io import (
     text_scale,
     write_part,
 )
+from engine.controls import has_controls
 from engine.errors import ExternalDataError, SolverFailed
-from engine.exactmath import decimals_of, to_scaled_int
+from engine.exactmath import decimals_of, plain, to_scaled_int
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, RebalanceOptions
 from engine.postcheck import mv_decimal
 from engine.rebalance import model_error, rebalance_portfolios, today_utc
@@ -595,6 +596,8 @@ def _solve_chunk_fast(
     total = _scale_up(cash_v, t_scale - s_c) + _scale_up(sums, t_scale - 3)
     mills = _half_up(total, 10 ** (t_scale - 3))
     fallback = bad | (mills <= 0)
+    if has_controls(options) or options.on_infeasible == "nearest":
+        fallback[:] = True  # trade controls: the per-security sets of engine.controls on the Decimal path
     solve_rows = np.nonzero(~fallback)[0]
 
     # --- the engine's exact solver on the rest
@@ -778,6 +781,10 @@ def _fallback(
         res = results[r]
         summary.status[r] = res.status
         summary.diagnosis[r] = res.diagnosis if res.status != OPTIMAL else None
+        if res.band_breaches:  # a relaxed answer: its breached bands in the summary's diagnosis column
+            summary.diagnosis[r] = "band breaches: " + "; ".join(
+                f"{b.security_id} {b.side} ${plain(b.amount)}" for b in res.band_breaches
+            )
         summary.code[r] = res.error_code if res.status != OPTIMAL else None
         summary.put("marketValue", r, res.market_value, 3)
         summary.put("cashAfter", r, res.cash_after, scales.cash_after)
