@@ -164,7 +164,11 @@ def solve_cli_input(path: Path, portfolios: int, securities: int = 100, seed: in
     rng = np.random.default_rng(seed)
     ids = [f"{i:024x}" for i in range(securities)]
     prices = {s: f"{p / 100:.2f}" for s, p in zip(ids, rng.integers(500, 50_000, securities).tolist(), strict=True)}
-    positions = [{"securityId": s, "target": "0.0095", "lowDrift": "0.005", "highDrift": "0.005"} for s in ids]
+    # targets 0.5 % and 1 % (the model rules: multiples of 0.5 %, sum <= 95 %)
+    positions = [
+        {"securityId": s, "target": "0.01" if i % 2 else "0.005", "lowDrift": "0.005", "highDrift": "0.005"}
+        for i, s in enumerate(ids)
+    ]
     ports = []
     for k in range(portfolios):
         mv = float(rng.lognormal(12, 1))

@@ -184,6 +184,30 @@ def test_a_plain_batch_takes_the_fast_path_and_odd_lines_the_reference() -> None
         fast(json.dumps(data))
 
 
+def _imported(run_cli: Callable[..., Any], stdin: str) -> set[str]:
+    """Top-level packages a ``python -X importtime -m engine solve`` run imported."""
+    proc = run_cli_importtime(run_cli, stdin)
+    names = set()
+    for row in proc.stderr.splitlines():
+        if row.startswith("import time:") and "|" in row:
+            names.add(row.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
+
+
+def run_cli_importtime(run_cli: Callable[..., Any], stdin: str) -> Any:
+    proc = run_cli("solve", "--workers", "1", stdin=stdin, python_args=("-X", "importtime"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_a_batch_without_binding_cash_floors_imports_no_solver_library(run_cli: Callable[..., Any]) -> None:
+    line = random_line(3, awkward=False)
+    data = json.loads(line)
+    data["options"] = {"tradeDate": DAY}  # no cash floor: every row closed-form
+    quiet = _imported(run_cli, json.dumps(data) + "\n")
+    assert not quiet & {"cvxpy", "highspy", "scipy", "pyarrow"}, quiet & {"cvxpy", "highspy", "scipy", "pyarrow"}
+
+
 def test_run_solve_output_and_errors_match_the_reference_path() -> None:
     good = [random_line(s) for s in range(5)]
     bad = [*good[:2], '{"model": {"positions": []}, "prices": {}, "portfolios": [{"portfolioId": ""}]}']
