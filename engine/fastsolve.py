@@ -34,11 +34,14 @@ from engine.limits import MAX_PLACES, range_error
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
 from engine.postcheck import mv_decimal
 from engine.rebalance import model_error
-from engine.solver import OPTIMAL, complete_milps, solve_closed_form
+from engine.solver import ERROR, INFEASIBLE, OPTIMAL, complete_milps, solve_closed_form
 from engine.validation import clean_positions
 
 LIMIT = float(2**61)  # float estimates above this may not fit int64 exactly: such portfolios leave the fast path
-PLAIN = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")  # as plain(Decimal(s)) prints it: the text is the output
+# a plain decimal as plain(Decimal(s)) prints it back (so the text is the output): no leading zeros, no
+# exponent, no negative zero, at most 18 digits before the point; one per line
+_PLAIN = r"(?:-(?!0(?:\.0+)?(?:\n|$)))?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,18})?"
+PLAIN_ALL = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*")
 SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # an escaped UTF-16 surrogate (half of a pair, or lone)
 MAX_FAST_DIGITS = 18  # int64 mantissas
 QUANTITY_BOUND = 10**12  # engine.limits: |u| <= 1e12
@@ -88,25 +91,31 @@ def default_trade_controls(options: RebalanceOptions) -> bool:
 
 
 def _plain_ints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(mantissa, scale) of plain decimal strings; ``Slow`` when one is not plain or has over 18 digits."""
+    """(mantissa, scale) of plain decimal strings; ``Slow`` when one is not plain or has over 18 digits.
+
+    One regular-expression pass over all the texts joined; whole numbers (the usual case) are converted by
+    ``int`` in C, the texts with a decimal point one by one.
+    """
     n = len(texts)
+    if not n:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    joined = "\n".join(texts)
+    if PLAIN_ALL.fullmatch(joined) is None:
+        raise Slow
+    if "." not in joined:
+        return np.fromiter(map(int, texts), dtype=np.int64, count=n), np.zeros(n, dtype=np.int64)
     mant = np.empty(n, dtype=np.int64)
-    scale = np.empty(n, dtype=np.int64)
-    match = PLAIN.fullmatch
+    scale = np.zeros(n, dtype=np.int64)
     for i, t in enumerate(texts):
-        if match(t) is None:
-            raise Slow
         dot = t.find(".")
         if dot < 0:
-            digits = t
-            scale[i] = 0
-        else:
-            digits = t[:dot] + t[dot + 1 :]
-            scale[i] = len(t) - dot - 1
-        negative = digits[0] == "-"
-        if len(digits) - negative > MAX_FAST_DIGITS or (negative and not digits.strip("-0")):
-            raise Slow  # too long for int64, or a negative zero (printed "-0" by the reference)
+            mant[i] = int(t)
+            continue
+        digits = t[:dot] + t[dot + 1 :]
+        if len(digits) - (t[0] == "-") > MAX_FAST_DIGITS:
+            raise Slow  # too long for int64
         mant[i] = int(digits)
+        scale[i] = len(t) - dot - 1
     return mant, scale
 
 
@@ -308,6 +317,15 @@ def _solve(
         ok = np.array([s == OPTIMAL for s in sol.status], dtype=bool)
         cols = _Columns(g, sec, q, q_sc, q_text, cash_text, p_int, p_scale, s_p, s_q, sec_ids)
         _format(ports, rows[ok], sol.quantities[ok], mills, positions, cols, texts)
+        for j in np.nonzero(~ok)[0].tolist():  # infeasible or failed: the reference's result_json of it
+            r = int(rows[j])
+            status = INFEASIBLE if sol.status[j] == INFEASIBLE else ERROR
+            diagnosis = sol.diagnosis[j] or sol.error_code[j] or "INTERNAL_ERROR"
+            texts[r] = (
+                f'{{"portfolioId":{json.dumps(ports[r].portfolioId)},"status":"{status}",'
+                f'"marketValue":"{_fixed(int(mills[r]), 3)}","cashBefore":"{cash_text[r]}","cashAfter":null,'
+                f'"portfolioDrift":null,"transactions":[],"drifts":[],"diagnosis":{json.dumps(diagnosis)}}}'
+            )
     slow = [r for r in range(k_total) if texts[r] is None]
     if slow:
         answers = reference(shared, [_reference_portfolio(ports[r]) for r in slow])
