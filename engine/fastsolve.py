@@ -422,9 +422,20 @@ def _format(
         for p in positions
     ]
     model_pre = ['{"securityId":' + sid_json[i] + ',"originalQuantity":"' for i in range(n)]
+    # one %-template per model security: its id, target and band are constant text
+    drift_tpl = [
+        (model_pre[i] + "\0" + '","adjustedQuantity":"' + "\0" + model_mid[i] + "\0" + '"}')
+        .replace("%", "%%")
+        .replace("\0", "%s")
+        for i in range(n)
+    ]
     q_text, q_sc, sec = c.q_text, c.q_sc, c.sec
     unit = 10**s_q
-    actual_text: dict[int, str] = {}
+    actual_text = {b: _fixed(b, 4) for b in set(bp.ravel().tolist())}  # (np.unique would import numpy.ma)
+    # the original quantity's text per model cell ("0" when not held) and its decimals
+    text_of = [*q_text, "0"]
+    at_all = np.where(cur_at >= 0, cur_at, len(q_text))
+    sc_all = np.concatenate([q_sc, np.zeros(1, dtype=np.int64)])
     keep_l = keep.tolist()
     rows_l = rows.tolist()
     for r in range(ks):
@@ -437,38 +448,23 @@ def _format(
             ps = int(c.p_scale[sec[x]])
             ca_sc = max(ca_sc, ps)
             dr_sc = max(dr_sc, 3, ps)
-        trades: list[str] = []
-        drifts: list[str] = []
-        up_r = upz[r].tolist()
+        at_r = at_all[r].tolist()
         delta_r = delta[r].tolist()
-        bp_r = bp[r].tolist()
-        at_r = cur_at[r].tolist()
-        for i in range(n):
-            at = at_r[i]
-            d = delta_r[i]
-            if d:
-                trades.append(
-                    '{"transactionType":"'
-                    + ("BUY" if d > 0 else "SELL")
-                    + '","securityId":'
-                    + sid_json[i]
-                    + ',"quantity":'
-                    + _trade_quantity(abs(d), unit, s_q, int(q_sc[at]) if at >= 0 else 0)
-                    + "}"
-                )
-            b = bp_r[i]
-            act = actual_text.get(b)
-            if act is None:
-                act = actual_text[b] = _fixed(b, 4)
-            drifts.append(
-                model_pre[i]
-                + (q_text[at] if at >= 0 else "0")
-                + '","adjustedQuantity":"'
-                + str(up_r[i])
-                + model_mid[i]
-                + act
-                + '"}'
-            )
+        drifts = [
+            t % (text_of[a], u, actual_text[b])
+            for t, a, u, b in zip(drift_tpl, at_r, upz[r].tolist(), bp[r].tolist(), strict=True)
+        ]
+        trades = [
+            '{"transactionType":"'
+            + ("BUY" if d > 0 else "SELL")
+            + '","securityId":'
+            + sid_json[i]
+            + ',"quantity":'
+            + _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
+            + "}"
+            for i, d in enumerate(delta_r)
+            if d
+        ]
         for x in extras:
             s_json = sid_json[sec[x]]
             trades.append(  # sold to 0 (a short one is bought back)
