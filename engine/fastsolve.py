@@ -44,7 +44,6 @@ _PLAIN = r"(?:-(?!0(?:\.0+)?(?:\n|$)))?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,18})?"
 PLAIN_ALL = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*")
 SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # an escaped UTF-16 surrogate (half of a pair, or lone)
 MAX_FAST_DIGITS = 18  # int64 mantissas
-QUANTITY_BOUND = 10**12  # engine.limits: |u| <= 1e12
 MONEY_BOUND = 10**15  # engine.limits: |money| < 1e15
 
 
@@ -241,10 +240,12 @@ def _solve(
     )
     # --- per-portfolio guards: anything outside the exact fast range goes to the reference path
     bad = np.zeros(k_total, dtype=bool)
-    q_abs_f = np.abs(q_mant.astype(np.float64)) * 10.0 ** (-q_sc.astype(np.float64))
-    bad[g[(q_sc > MAX_PLACES) | (q_abs_f > QUANTITY_BOUND * (1 + 1e-9))]] = True
-    c_abs_f = np.abs(c_mant.astype(np.float64)) * 10.0 ** (-c_sc.astype(np.float64))
-    bad |= (c_sc > MAX_PLACES) | (c_abs_f >= MONEY_BOUND * (1 - 1e-9))
+    # the supported range, exactly: |u| <= 1e12 is |mantissa| <= 10**(12 + places) (a mantissa has at most
+    # 18 digits, so a bound of 10**18 or more always holds)
+    q_bound = 10 ** np.minimum(12 + q_sc, 18)
+    bad[g[(q_sc > MAX_PLACES) | (np.abs(q_mant) > q_bound)]] = True
+    c_bound = 10 ** np.minimum(15 + c_sc, 18)
+    bad |= (c_sc > MAX_PLACES) | (np.abs(c_mant) >= c_bound)
     nonzero = q_mant != 0
     bad[g[nonzero & ~price_ok[sec]]] = True  # held without a usable price
     s_q = int(q_sc.max(initial=0))
@@ -252,9 +253,12 @@ def _solve(
     if s_q > MAX_PLACES or s_c > MAX_PLACES:  # only the bad ones have more places: rescale to the rest
         s_q = int(q_sc[~bad[g]].max(initial=0))
         s_c = int(c_sc[~bad].max(initial=0))
+    # on the common scale, guarded: 1e12 shares at 8 places would not fit int64
+    bad[g[np.abs(q_mant.astype(np.float64)) * 10.0 ** (s_q - q_sc) > LIMIT]] = True
+    bad |= np.abs(c_mant.astype(np.float64)) * 10.0 ** (s_c - c_sc) > LIMIT
     ok_row = ~bad[g]
-    q = np.where(ok_row, q_mant * (10 ** np.clip(s_q - q_sc, 0, 18)), 0)
-    cash = np.where(bad, 0, c_mant * (10 ** np.clip(s_c - c_sc, 0, 18)))
+    q = np.where(ok_row, q_mant, 0) * (10 ** np.clip(s_q - q_sc, 0, 18))
+    cash = np.where(bad, 0, c_mant) * (10 ** np.clip(s_c - c_sc, 0, 18))
     # duplicates (a zero row counts, as in holding_map)
     keys = g * n_sec + sec
     if keys.size:

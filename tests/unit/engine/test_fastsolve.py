@@ -167,6 +167,34 @@ def test_random_batches_answer_byte_for_byte_as_the_reference(seed: int) -> None
     assert fast(line) == reference_line(line, 30.0, 1)
 
 
+@pytest.mark.parametrize(
+    ("quantity", "cash"),
+    [
+        ("999999999999", "0.00000001"),  # 1e12 shares on the 8-place quantity scale: beyond int64
+        ("1000000000000", "5"),  # the largest supported quantity
+        ("1000000000000.00000001", "5"),  # just above it: INVALID_INPUT
+        ("12.5", "999999999999999.99999999"),  # the largest supported cash
+        ("12.5", "1000000000000000"),  # just above it
+        ("0.00000001", "100"),
+        ("0.000000001", "100"),  # 9 places: INVALID_INPUT
+    ],
+)
+def test_range_edges_answer_as_the_reference(quantity: str, cash: str) -> None:
+    a, b = sid(0xA), sid(0xB)
+    data = {
+        "model": {"positions": [{"securityId": a, "target": "0.5", "lowDrift": "0.1", "highDrift": "0.1"}]},
+        "prices": {a: "0.001", b: "3.25"},
+        "options": {"tradeDate": DAY},
+        "portfolios": [
+            {"portfolioId": "big", "cash": cash, "holdings": [{"securityId": a, "quantity": quantity}]},
+            {"portfolioId": "small", "cash": "1000.5", "holdings": [{"securityId": b, "quantity": "7.12500001"}]},
+        ],
+    }
+    line = json.dumps(data)
+    # (over 18 digits, as in the two 8-place edges, the whole line takes the reference path)
+    assert answer_line(line, 30.0, 1) == reference_line(line, 30.0, 1)
+
+
 def test_a_plain_batch_takes_the_fast_path_and_odd_lines_the_reference() -> None:
     line = random_line(3, awkward=False)
     assert fast(line) == reference_line(line, 30.0, 1)
