@@ -30,6 +30,7 @@ import msgspec
 import numpy as np
 
 from engine.bands import ModelArrays
+from engine.construct import paused_gc
 from engine.limits import MAX_PLACES, range_error
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
 from engine.postcheck import mv_decimal
@@ -52,12 +53,12 @@ class Slow(Exception):
     """This line is answered by the reference path (not an error: the fast path does not cover it)."""
 
 
-class _Holding(msgspec.Struct, forbid_unknown_fields=True):
+class _Holding(msgspec.Struct, forbid_unknown_fields=True, gc=False):  # no cycles: untracked by the GC
     securityId: str
     quantity: str
 
 
-class _Portfolio(msgspec.Struct, forbid_unknown_fields=True):
+class _Portfolio(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     portfolioId: str
     cash: str = "0"  # absent cash is 0, printed "0" (as Decimal(0) is)
     holdings: list[_Holding] = []
@@ -179,6 +180,17 @@ def solve_line(
     """
     if "\\u" in line and SURROGATE.search(line):  # maybe a lone surrogate: the reference parser names it
         raise Slow
+    with paused_gc():  # millions of acyclic objects: each automatic collection would rescan them all
+        return _solve_line(line, time_limit, workers, parse_shared, reference)
+
+
+def _solve_line(
+    line: str,
+    time_limit: float,
+    workers: int | None,
+    parse_shared: Callable[[str], Shared],
+    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
+) -> str:
     try:
         top = _DECODER.decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError):
