@@ -6,8 +6,13 @@ write are all in the figure) with its peak resident memory (children included):
 1. the local batch at 100,000 and 1,000,000 portfolios x 50 holdings (10 models of 50 securities);
 2. the same 100,000 on a 2-worker ``distributed.LocalCluster`` (processes; scheduler and workers started by
    this script, their memory is the workers' peak);
-3. for reference, ``python -m engine solve`` on 2,000 portfolios x 100 securities and the stdlib-json floor on
-   the same file (read every line with ``json.loads``, write an output of the CLI's size with ``json.dumps``).
+3. ``python -m engine solve`` (issue #15 item 1) on 2,000 and 20,000 portfolios x 100 securities (one line)
+   end to end in a fresh process: the columnar fast path; the reference path of before (``run_solve(...,
+   fast=False)``: per-position Decimals, pydantic, result objects, stdlib json); the stdlib-json floor on the
+   same file (read every line with ``json.loads``, write an output of the CLI's size with ``json.dumps``),
+   measured in this process; and CVXPY-per-portfolio (the natural MILP of ``bench_engine.natural_problem``
+   built and solved per portfolio, timed on a sample of portfolios of the same input and scaled to the batch).
+   ``--cli-only`` runs just this section.
 
 The input Parquet is generated once into a temporary directory (removed at the end; never committed).
 The machine is shared: the 1-minute load average is printed with the figures.
@@ -164,7 +169,11 @@ def solve_cli_input(path: Path, portfolios: int, securities: int = 100, seed: in
     rng = np.random.default_rng(seed)
     ids = [f"{i:024x}" for i in range(securities)]
     prices = {s: f"{p / 100:.2f}" for s, p in zip(ids, rng.integers(500, 50_000, securities).tolist(), strict=True)}
-    positions = [{"securityId": s, "target": "0.0095", "lowDrift": "0.005", "highDrift": "0.005"} for s in ids]
+    # targets 0.5 % and 1 % (the model rules: multiples of 0.5 %, sum <= 95 %)
+    positions = [
+        {"securityId": s, "target": "0.01" if i % 2 else "0.005", "lowDrift": "0.005", "highDrift": "0.005"}
+        for i, s in enumerate(ids)
+    ]
     ports = []
     for k in range(portfolios):
         mv = float(rng.lognormal(12, 1))
@@ -185,27 +194,101 @@ def solve_cli_input(path: Path, portfolios: int, securities: int = 100, seed: in
     path.write_text(json.dumps(line) + "\n", encoding="utf-8")
 
 
-def json_floor(path: Path, output_chars: int) -> float:
-    """Seconds for the stdlib to read the input and write an output of the CLI's size."""
+REFERENCE = (
+    "import sys; from engine.cli import run_solve; "
+    "sys.exit(run_solve(open(sys.argv[1], 'rb'), open(sys.argv[2], 'w', encoding='utf-8'), fast=False))"
+)
+
+
+def timed_process(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one child process."""
+    cpu0 = _children_cpu()
     start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - start, _children_cpu() - cpu0
+
+
+def cvxpy_per_portfolio(path: Path, sample: int) -> tuple[float, float]:
+    """Wall and CPU seconds per portfolio of the CVXPY-per-portfolio MILP, on ``sample`` portfolios of the line."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_engine import natural_problem
+
+    from engine.cli import decode_line, parse_batch
+    from engine.marketvalue import market_value
+
+    with path.open(encoding="utf-8") as f:
+        batch = parse_batch(decode_line(f.readline()))
+    ports = batch.portfolios[:sample]
+    mvs = [market_value(p.cash, p.holdings, batch.prices) for p in ports]
+    natural_problem(batch.model, batch.prices, mvs[0], batch.options.min_cash, True)  # warm-up: import, first build
+    wall, cpu = time.perf_counter(), time.process_time()
+    for mv in mvs:
+        natural_problem(batch.model, batch.prices, mv, batch.options.min_cash, True)
+    return (time.perf_counter() - wall) / len(mvs), (time.process_time() - cpu) / len(mvs)
+
+
+def cli_rows(base: Path, sizes: list[int], reference: bool, sample: int) -> list[str]:
+    """The CLI comparison lines of the table."""
+    out = []
+    per_wall = per_cpu = 0.0
+    for n in sizes:
+        cli_in = base / f"solve_{n}.jsonl"
+        solve_cli_input(cli_in, n)
+        fast_out = base / f"solve_{n}.fast.jsonl"
+        wall, cpu = timed_process([PYTHON, "-m", "engine", "solve", "--input", str(cli_in), "--output", str(fast_out)])
+        load = os.getloadavg()[0]
+        floor, floor_cpu = json_floor(cli_in, fast_out.stat().st_size)
+        out.append(f"{f'engine solve CLI, {n:,} x 100 (fast path)':<50} {wall:8.2f} {cpu:7.2f} {load:6.2f}")
+        if reference:
+            ref_out = base / f"solve_{n}.ref.jsonl"
+            r_wall, r_cpu = timed_process([PYTHON, "-c", REFERENCE, str(cli_in), str(ref_out)])
+            same = ref_out.read_bytes() == fast_out.read_bytes()
+            out.append(
+                f"{f'  reference path (before), {n:,} x 100':<50} {r_wall:8.2f} {r_cpu:7.2f} {os.getloadavg()[0]:6.2f}"
+                f"  output identical: {same}"
+            )
+            ref_out.unlink()
+        out.append(
+            f"{f'  stdlib json floor, {n:,} x 100':<50} {floor:8.2f} {floor_cpu:7.2f}"
+            f"        fast path / floor: {wall / floor:.2f}x wall, {cpu / floor_cpu:.2f}x CPU"
+        )
+        if per_wall == 0.0:
+            per_wall, per_cpu = cvxpy_per_portfolio(cli_in, sample)
+        out.append(
+            f"{f'  CVXPY per portfolio, {n:,} x 100 (from {sample})':<50} {per_wall * n:8.2f} {per_cpu * n:7.2f}"
+            f"        fast path: {per_wall * n / wall:,.0f}x wall, {per_cpu * n / cpu:,.0f}x CPU;"
+            f" target 2x floor + 1.5 s = {2 * floor + 1.5:.2f} s wall, {2 * floor_cpu + 1.5:.2f} s CPU"
+        )
+        fast_out.unlink()
+        cli_in.unlink()
+    return out
+
+
+def json_floor(path: Path, output_chars: int) -> tuple[float, float]:
+    """Wall and CPU seconds for the stdlib to read the input and write an output of the CLI's size."""
+    start, cpu = time.perf_counter(), time.process_time()
     with path.open(encoding="utf-8") as f:
         data = [json.loads(line) for line in f if line.strip()]
     per = max(1, output_chars // max(1, sum(len(d["portfolios"]) for d in data)))
     blob = {"results": [{"portfolioId": p["portfolioId"], "pad": "x" * per} for d in data for p in d["portfolios"]]}
     with open(os.devnull, "w", encoding="utf-8") as sink:
         sink.write(json.dumps(blob, separators=(",", ":")) + "\n")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10k and 100k local, 10k on the cluster, CLI 500")
     parser.add_argument("--keep", default=None, help="generate into (and keep) this directory")
+    parser.add_argument("--cli-only", action="store_true", help="only the engine solve CLI comparison")
+    parser.add_argument("--no-reference", action="store_true", help="skip the (slow) reference path of before")
+    parser.add_argument("--cvxpy-sample", type=int, default=100, help="portfolios timed with CVXPY (100)")
     args = parser.parse_args(argv)
     sizes = [10_000, 100_000] if args.quick else [100_000, 1_000_000]
     cluster_size = 10_000 if args.quick else 100_000
-    cli_size = 500 if args.quick else 2_000
+    cli_sizes = [500, 2_000] if args.quick else [2_000, 20_000]
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_batch_"))
+    base.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, float, float, float, dict, float]] = []
 
     def inputs(n: int) -> dict[str, str]:
@@ -217,37 +300,32 @@ def main(argv: list[str] | None = None) -> int:
         return generate(folder, n)
 
     try:
-        for n in sizes:
-            paths = inputs(n)
-            seconds, cpu, mib, report = run_batch(paths, base / f"out_{n}")
-            rows.append((f"engine batch, local, {n:,} x {HOLDINGS}", seconds, cpu, mib, report, os.getloadavg()[0]))
-            shutil.rmtree(base / f"out_{n}", ignore_errors=True)
-        paths = inputs(cluster_size)
-        seconds, cpu, mib, report = run_dask(paths, base / f"dask_{cluster_size}")
-        name = f"engine batch, LocalCluster 2 workers, {cluster_size:,}"
-        rows.append((name, seconds, cpu, mib, report, os.getloadavg()[0]))
-        cli_in = base / "solve.jsonl"
-        solve_cli_input(cli_in, cli_size)
-        cli_out = base / "solve.out.jsonl"
-        start = time.perf_counter()
-        subprocess.run(
-            [PYTHON, "-m", "engine", "solve", "--input", str(cli_in), "--output", str(cli_out)], cwd=ROOT, check=True
-        )
-        cli_seconds = time.perf_counter() - start
-        cli_load = os.getloadavg()[0]
-        floor = json_floor(cli_in, cli_out.stat().st_size)
+        if not args.cli_only:
+            for n in sizes:
+                paths = inputs(n)
+                seconds, cpu, mib, report = run_batch(paths, base / f"out_{n}")
+                rows.append((f"engine batch, local, {n:,} x {HOLDINGS}", seconds, cpu, mib, report, os.getloadavg()[0]))
+                shutil.rmtree(base / f"out_{n}", ignore_errors=True)
+            paths = inputs(cluster_size)
+            seconds, cpu, mib, report = run_dask(paths, base / f"dask_{cluster_size}")
+            name = f"engine batch, LocalCluster 2 workers, {cluster_size:,}"
+            rows.append((name, seconds, cpu, mib, report, os.getloadavg()[0]))
+        cli = cli_rows(base, cli_sizes, not args.no_reference, args.cvxpy_sample)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    print("\nCPU s: the batch process's user+system time (the driver only for the cluster run); peak MiB: its")
-    print("largest resident set (cluster run: the driver's peak + both workers' resident set after the run). Load")
-    print("average: 1 minute, after the run.")
-    print(f"\n{'run':<46} {'wall s':>8} {'CPU s':>7} {'peak MiB':>9} {'orders':>11} {'load':>6}  status")
-    for name, seconds, cpu, mib, report, load in rows:
-        status = ", ".join(f"{k} {v:,}" for k, v in sorted(report["status"].items()))
-        print(f"{name:<46} {seconds:8.1f} {cpu:7.1f} {mib:9.0f} {report['orders']:11,} {load:6.2f}  {status}")
-    print(f"{f'engine solve CLI, {cli_size:,} x 100 (one line)':<46} {cli_seconds:8.1f} {'':>29} {cli_load:6.2f}")
-    print(f"{'stdlib json floor, same input/output size':<46} {floor:8.1f}")
+    if rows:
+        print("\nCPU s: the batch process's user+system time (the driver only for the cluster run); peak MiB: its")
+        print("largest resident set (cluster run: the driver's peak + both workers' resident set after the run).")
+        print("Load average: 1 minute, after the run.")
+        print(f"\n{'run':<46} {'wall s':>8} {'CPU s':>7} {'peak MiB':>9} {'orders':>11} {'load':>6}  status")
+        for name, seconds, cpu, mib, report, load in rows:
+            status = ", ".join(f"{k} {v:,}" for k, v in sorted(report["status"].items()))
+            print(f"{name:<46} {seconds:8.1f} {cpu:7.1f} {mib:9.0f} {report['orders']:11,} {load:6.2f}  {status}")
+    print("\nengine solve end to end (fresh process: start-up, read, solve, post-check, write); CPU s = user+system")
+    print(f"{'run':<50} {'wall s':>8} {'CPU s':>7} {'load':>6}")
+    for line in cli:
+        print(line)
     print(f"\nCPUs {os.cpu_count()}, load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

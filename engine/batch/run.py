@@ -738,6 +738,21 @@ def _solve_chunk_fast(
     return orders, _summary_table(plan, spec, pids, summary)
 
 
+def unpadded(value: Decimal) -> Decimal:
+    """``value`` without the trailing fractional zeros a decimal column's scale added (1.500 -> 1.5, 100 stays).
+
+    A decimal128 column stores one scale for all rows, so ``10`` read from a scale-3 column is ``10.000``; the
+    engine names out-of-range values in its messages as given, and the batch gives it the number as typed.
+    """
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0 or not digits or digits[-1] != 0:
+        return value
+    strip = 0
+    while strip < -exponent and strip < len(digits) - 1 and digits[-1 - strip] == 0:
+        strip += 1
+    return Decimal((sign, digits[: len(digits) - strip], exponent + strip))
+
+
 def _fallback(
     plan: Plan,
     spec: ModelSpec,
@@ -757,10 +772,10 @@ def _fallback(
     held: dict[int, list[Holding]] = {r: [] for r in wanted}
     sel = np.isin(holdings.g, rows)
     for g, s, qv in zip(holdings.g[sel].tolist(), holdings.sec[sel].tolist(), holdings.q[sel].tolist(), strict=True):
-        held[g].append(Holding(security_id=securities.ids[s], quantity=Decimal(qv).scaleb(-holdings.scale)))
+        held[g].append(Holding(security_id=securities.ids[s], quantity=unpadded(Decimal(qv).scaleb(-holdings.scale))))
     for g, s, d in holdings.big:
         if g in wanted:
-            held[g].append(Holding(security_id=securities.ids[s], quantity=d))
+            held[g].append(Holding(security_id=securities.ids[s], quantity=unpadded(d)))
     results: dict[int, PortfolioResult] = {}
     portfolios = []
     for r in sorted(wanted):
@@ -771,7 +786,7 @@ def _fallback(
             results[r] = PortfolioResult(portfolio_id=pids[r], status=ERROR, diagnosis=err.message, error_code=err.code)
             continue
         portfolios.append(
-            (r, PortfolioHoldings(portfolio_id=pids[r], cash=cash.values.decimal(r), holdings=tuple(held[r])))
+            (r, PortfolioHoldings(portfolio_id=pids[r], cash=unpadded(cash.values.decimal(r)), holdings=tuple(held[r])))
         )
     if portfolios:
         results.update(_decimal_path(spec.model, plan, portfolios, workers))
@@ -791,6 +806,10 @@ def _fallback(
         summary.put("driftBefore", r, res.drift_before, scales.drift)
         summary.put("driftAfter", r, res.portfolio_drift, scales.drift)
         summary.orders[r] = len(res.transactions)
+        if res.cash_before is None:  # out of the supported range: the engine does not print it, nor does the batch
+            summary.valid["cashBefore"][r] = False
+            summary.cols["cashBefore"][r] = 0
+            summary.big["cashBefore"].pop(r, None)
         for t in res.transactions:
             price = plan.prices[t.security_id]
             o_pid.append(pids[r])

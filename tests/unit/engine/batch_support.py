@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,7 +19,9 @@ from engine.rebalance import rebalance_portfolios
 
 def _dec(values: Sequence[Decimal]) -> pa.Array:
     scale = max([0, *(decimals_of(v) for v in values)])
-    return pa.array([v.quantize(Decimal(1).scaleb(-scale)) if scale else v for v in values], pa.decimal128(38, scale))
+    with localcontext(prec=38):  # decimal128's digits (the default context's 28 would refuse a wide value)
+        padded = [v.quantize(Decimal(1).scaleb(-scale)) if scale else v for v in values]
+    return pa.array(padded, pa.decimal128(38, scale))
 
 
 def write_inputs(

@@ -17,10 +17,12 @@ ROOT = Path(__file__).resolve().parents[3]
 def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``python -m engine <args>`` in a fresh interpreter with ``stdin`` text; returns the completed process."""
 
-    def run(*args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, stdin: str = "", timeout: float = 120, python_args: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         return subprocess.run(
-            [sys.executable, "-m", "engine", *args],
+            [sys.executable, *python_args, "-m", "engine", *args],
             input=stdin,
             capture_output=True,
             text=True,

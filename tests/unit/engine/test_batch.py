@@ -356,28 +356,37 @@ def test_values_beyond_int64_take_the_decimal_path_and_match(tmp_path: Path, wid
             Position(security_id=a, target=D("0.4"), low_drift=D("0.1"), high_drift=D("0.1")),
             Position(security_id=b, target=D("0.3"), low_drift=D("0.1"), high_drift=D("0.1")),
         ),
-        portfolios=(pid(1), pid(2), pid(3), pid(4)),
+        portfolios=(pid(1), pid(2), pid(3), pid(4), pid(5)),
     )
     portfolios = [
-        # 21 decimal places: the quantity column's scale puts every quantity beyond int64
+        # 21 decimal places: outside the supported range (INVALID_INPUT), and the quantity column's scale puts
+        # every quantity of the run beyond int64, so the whole run takes the Decimal path
         PortfolioHoldings(
             portfolio_id=pid(1), cash=D(5000), holdings=(Holding(security_id=a, quantity=D("1.000000000000000000001")),)
         ),
         PortfolioHoldings(
             portfolio_id=pid(2), cash=D("123456789012345.67891"), holdings=()
-        ),  # cash beyond int64 at scale 5
-        PortfolioHoldings(portfolio_id=pid(3), cash=D(10) ** 20, holdings=()),  # MV beyond the engine's int64 mills
+        ),  # in range, but beyond int64 at scale 5
+        PortfolioHoldings(portfolio_id=pid(3), cash=D(10) ** 20, holdings=()),  # out of range: INVALID_INPUT
         PortfolioHoldings(portfolio_id=pid(4), cash=D(7000), holdings=(Holding(security_id=b, quantity=D(12)),)),
+        PortfolioHoldings(  # in range (8 places, below 1e12), beyond int64 at the quantity scale 8
+            portfolio_id=pid(5),
+            cash=D(1000),
+            holdings=(Holding(security_id=b, quantity=D("100000000000.00000001")),),
+        ),
     ]
-    if not wide_column:  # the other portfolios stay on the integer path, the two beyond int64 leave it alone
+    if not wide_column:  # the other portfolios stay on the integer path, those beyond int64 leave it alone
         portfolios[0] = PortfolioHoldings(
             portfolio_id=pid(1), cash=D(5000), holdings=(Holding(security_id=a, quantity=D("1.5")),)
         )
     summary, _ = check_identical(
         tmp_path, [model], {a: D("10.5"), b: D(20)}, portfolios, RebalanceOptions(trade_date=DAY)
     )
-    assert [s[1] for s in summary] == ["optimal", "optimal", "error", "optimal"]
-    assert summary[2][9] == "SOLVER_FAILED" and "outside the engine's exact range" in summary[2][8]
+    first = "error" if wide_column else "optimal"
+    assert [s[1] for s in summary] == [first, "optimal", "error", "optimal", "optimal"]
+    # the batch names the value as the engine does (not the column's padded 100000000000000000000.00000)
+    assert summary[2][9] == "INVALID_INPUT" and "(100000000000000000000) is outside" in summary[2][8]
+    assert summary[2][3] is None  # an out-of-range cash is not printed as cash before, as in the engine
 
 
 @pytest.mark.slow

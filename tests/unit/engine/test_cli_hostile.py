@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import engine.cli
+import engine.fastsolve
 from engine.cli import run_solve
 from tests.unit.engine.conftest import ROOT
 from tests.unit.engine.test_cli import A, X, batch, lines
@@ -150,6 +151,7 @@ def test_an_internal_error_marks_its_batch_without_a_traceback(monkeypatch, caps
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(engine.cli, "rebalance_portfolios", broken)
+    monkeypatch.setattr(engine.fastsolve, "solve_closed_form", broken)  # the fast path fails too
     sink = io.StringIO()
     assert run_solve(io.StringIO(lines(batch())), sink, workers=1) == 0
     results = json.loads(sink.getvalue())["results"]
@@ -157,6 +159,7 @@ def test_an_internal_error_marks_its_batch_without_a_traceback(monkeypatch, caps
     assert results[0]["diagnosis"] == "internal error: ZeroDivisionError: boom"
     err = capsys.readouterr().err
     assert "Traceback" not in err and "error: line 1: internal error: ZeroDivisionError: boom" in err
+    assert "note: line 1: fast path failed (ZeroDivisionError: boom); answered by the reference path" in err
 
 
 def test_time_limit_is_not_reported_as_infeasible(run_cli) -> None:

@@ -1,0 +1,554 @@
+"""The columnar hot path of ``python -m engine solve`` (issue 15 item 1).
+
+One input line is decoded by msgspec into plain strings, its portfolios become numpy columns of exact
+scaled integers (quantities, cash, prices; market values in mills), the engine's own exact solver and
+post-check run on them (:func:`engine.solver.solve_closed_form`, :func:`complete_milps`), and the output
+line is assembled from integers as text. No ``Decimal`` or pydantic object is made per position.
+
+The answer is byte for byte the one of the reference path (``parse_batch`` → ``rebalance_portfolios`` →
+``result_json`` → ``json.dumps``), which stays the ground truth:
+
+- a line the fast decoder does not take in full (a number given as a JSON number, a decimal that is not
+  plain ``-?digits[.digits]`` with at most 18 digits, a ``\\u`` escape, any shape error, a model that breaks a
+  rule, ``tieBreak: random``, non-default trade controls) goes whole through the reference path, so its
+  errors and messages are the reference's;
+- a portfolio the integer path cannot take exactly — a value outside :mod:`engine.limits` or beyond int64 in
+  any product or sum (guarded in floating point first), a duplicated holding, a held security without a
+  usable price, MV ≤ 0, a cash floor out of range, a solver status other than optimal — is answered by the
+  reference path for that portfolio alone, in its place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import msgspec
+import numpy as np
+
+from engine.bands import ModelArrays
+from engine.construct import paused_gc
+from engine.limits import MAX_PLACES, range_error
+from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
+from engine.postcheck import mv_decimal
+from engine.rebalance import model_error
+from engine.solver import ERROR, INFEASIBLE, OPTIMAL, complete_milps, solve_closed_form
+from engine.validation import clean_positions
+
+LIMIT = float(2**61)  # float estimates above this may not fit int64 exactly: such portfolios leave the fast path
+# a plain decimal as plain(Decimal(s)) prints it back (so the text is the output): no leading zeros, no
+# exponent, no negative zero, at most 18 digits before the point; one per line
+_PLAIN = r"(?:-(?!0(?:\.0+)?(?:\n|$)))?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,18})?"
+PLAIN_ALL = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*")
+LEADING_ZERO = re.compile(r"\n0[0-9]")
+SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # an escaped UTF-16 surrogate (half of a pair, or lone)
+MAX_FAST_DIGITS = 18  # int64 mantissas
+MONEY_BOUND = 10**15  # engine.limits: |money| < 1e15
+
+
+class Slow(Exception):
+    """This line is answered by the reference path (not an error: the fast path does not cover it)."""
+
+
+class _Holding(msgspec.Struct, forbid_unknown_fields=True, gc=False):  # no cycles: untracked by the GC
+    securityId: str
+    quantity: str
+
+
+class _Portfolio(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    portfolioId: str
+    cash: str = "0"  # absent cash is 0, printed "0" (as Decimal(0) is)
+    holdings: list[_Holding] = []
+    name: msgspec.Raw = msgspec.Raw()
+
+
+class _Line(msgspec.Struct, forbid_unknown_fields=True):
+    model: msgspec.Raw
+    prices: msgspec.Raw
+    portfolios: list[_Portfolio]
+    options: msgspec.Raw = msgspec.Raw()
+
+
+_DECODER = msgspec.json.Decoder(_Line)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """The per-line data every portfolio shares, parsed by the reference parser (small: not per position)."""
+
+    model: InvestmentModel
+    prices: dict[str, Decimal]
+    options: RebalanceOptions
+
+
+def default_trade_controls(options: RebalanceOptions) -> bool:
+    """True when the run uses none of the PM trade controls (product-spec 2.12): the fast path covers it."""
+    fields = RebalanceOptions.model_fields
+    names = ("trade_policy", "min_trade_value", "no_buy", "no_sell", "no_trade", "direction", "on_infeasible")
+    return all(getattr(options, n) == fields[n].default for n in names if n in fields)
+
+
+def _plain_ints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(mantissa, scale) of plain decimal strings; ``Slow`` when one is not plain or has over 18 digits.
+
+    One regular-expression pass over all the texts joined; whole numbers (the usual case) are converted by
+    ``int`` in C, the texts with a decimal point one by one.
+    """
+    n = len(texts)
+    if not n:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    joined = "\n".join(texts)
+    if _whole_numbers(joined, texts):
+        return np.fromiter(map(int, texts), dtype=np.int64, count=n), np.zeros(n, dtype=np.int64)
+    if PLAIN_ALL.fullmatch(joined) is None:
+        raise Slow
+    if "." not in joined:
+        return np.fromiter(map(int, texts), dtype=np.int64, count=n), np.zeros(n, dtype=np.int64)
+    mant = np.empty(n, dtype=np.int64)
+    scale = np.zeros(n, dtype=np.int64)
+    for i, t in enumerate(texts):
+        dot = t.find(".")
+        if dot < 0:
+            mant[i] = int(t)
+            continue
+        digits = t[:dot] + t[dot + 1 :]
+        if len(digits) - (t[0] == "-") > MAX_FAST_DIGITS:
+            raise Slow  # too long for int64
+        mant[i] = int(digits)
+        scale[i] = len(t) - dot - 1
+    return mant, scale
+
+
+def _whole_numbers(joined: str, texts: Sequence[str]) -> bool:
+    """True when every text is a plain whole number of at most 17 digits (the usual quantities), checked with
+    string methods in C instead of the regular expression; False means "ask the regular expression"."""
+    framed = "\n" + joined + "\n"
+    unsigned = framed.replace("\n-", "\n")
+    body = unsigned.replace("\n", "")
+    return (
+        body.isascii()
+        and body.isdigit()
+        and "\n\n" not in unsigned  # an empty text, or a lone "-"
+        and LEADING_ZERO.search(unsigned) is None
+        and "\n-0\n" not in framed
+        and max(map(len, texts)) <= MAX_FAST_DIGITS
+    )
+
+
+def _scale_up(values: np.ndarray, places: int) -> np.ndarray:
+    return values * (10**places) if places else values
+
+
+def _half_up(values: np.ndarray, divisor: int) -> np.ndarray:
+    """values / divisor rounded half away from zero (Decimal ROUND_HALF_UP), exact on int64."""
+    if divisor == 1:
+        return values
+    mag = (np.abs(values) + divisor // 2) // divisor
+    return np.where(values < 0, -mag, mag)
+
+
+def _fixed(value: int, scale: int) -> str:
+    """An integer over 10**scale as plain decimal text with exactly ``scale`` places (``plain`` of the Decimal)."""
+    if scale <= 0:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    digits = str(abs(value)).rjust(scale + 1, "0")
+    return f"{sign}{digits[:-scale]}.{digits[-scale:]}"
+
+
+def _exponent_scale(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return -exponent
+
+
+def solve_line(
+    line: str,
+    time_limit: float,
+    workers: int | None,
+    parse_shared: Callable[[str], Shared],
+    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
+) -> str:
+    """The output line (without newline) of one input line, or ``Slow`` if the reference path must answer it.
+
+    ``parse_shared(text)`` parses the line's model, prices and options with the reference parser (the text is a
+    line without portfolios); ``reference(shared, portfolios)`` answers portfolios the fast path leaves, each as
+    its JSON text.
+    """
+    if "\\u" in line and SURROGATE.search(line):  # maybe a lone surrogate: the reference parser names it
+        raise Slow
+    with paused_gc():  # millions of acyclic objects: each automatic collection would rescan them all
+        return _solve_line(line, time_limit, workers, parse_shared, reference)
+
+
+def _solve_line(
+    line: str,
+    time_limit: float,
+    workers: int | None,
+    parse_shared: Callable[[str], Shared],
+    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
+) -> str:
+    try:
+        top = _DECODER.decode(line)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise Slow from None
+    head = '{"model":' + bytes(top.model).decode() + ',"prices":' + bytes(top.prices).decode()
+    if top.options:
+        head += ',"options":' + bytes(top.options).decode()
+    shared = parse_shared(head + ',"portfolios":[]}')
+    options = shared.options
+    if "time_limit" not in options.model_fields_set:  # options.timeLimit of the line wins over --time-limit
+        options = options.model_copy(update={"time_limit": time_limit})
+        shared = Shared(shared.model, shared.prices, options)
+    if options.tie_break != "lower" or not default_trade_controls(options):
+        raise Slow  # random draws span the batch; trade controls have their own solver path
+    ports = top.portfolios
+    for p in ports:
+        if not p.portfolioId.strip():
+            raise Slow
+    return _solve(ports, shared, workers, reference)
+
+
+def _reference_portfolio(p: _Portfolio) -> PortfolioHoldings:
+    """A portfolio as the reference parser builds it (``Slow`` when one of its decimals is not plain)."""
+    try:
+        cash = Decimal(p.cash.strip())
+        holdings = tuple(Holding(security_id=h.securityId, quantity=Decimal(h.quantity.strip())) for h in p.holdings)
+    except ArithmeticError:
+        raise Slow from None
+    if not cash.is_finite() or not all(h.quantity.is_finite() for h in holdings):
+        raise Slow
+    return PortfolioHoldings(portfolio_id=p.portfolioId, cash=cash, holdings=holdings)
+
+
+def _solve(
+    ports: list[_Portfolio],
+    shared: Shared,
+    workers: int | None,
+    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
+) -> str:
+    options = shared.options
+    prices = shared.prices
+    model = shared.model
+    if model_error(model, prices, options) is not None:
+        raise Slow  # every portfolio gets the model's error: the reference answers it cheaply
+    k_total = len(ports)
+    # --- columns of the holdings (strings first: ids and quantity texts are kept, they are the output)
+    lens = np.fromiter((len(p.holdings) for p in ports), dtype=np.int64, count=k_total)
+    sids = [h.securityId for p in ports for h in p.holdings]
+    q_text = [h.quantity for p in ports for h in p.holdings]
+    g = np.repeat(np.arange(k_total, dtype=np.int64), lens)
+    cash_text = [p.cash for p in ports]
+    q_mant, q_sc = _plain_ints(q_text)
+    c_mant, c_sc = _plain_ints(cash_text)
+    # --- securities: the model's first, then every held one (with an index into the prices)
+    positions = clean_positions(model.positions)
+    sec_ids: list[str] = [p.security_id for p in positions]
+    index = {s: i for i, s in enumerate(sec_ids)}
+    uniq = dict.fromkeys(sids)
+    for s in uniq:
+        if not s.strip():
+            raise Slow  # an empty id is malformed: the reference names it
+        if s not in index:
+            index[s] = len(sec_ids)
+            sec_ids.append(s)
+    sec = np.fromiter((index[s] for s in sids), dtype=np.int64, count=len(sids))
+    n_sec = len(sec_ids)
+    price_ok = np.zeros(n_sec, dtype=bool)
+    p_scale = np.zeros(n_sec, dtype=np.int64)
+    price_dec: list[Decimal | None] = [prices.get(s) for s in sec_ids]
+    for i, d in enumerate(price_dec):
+        if d is not None and d > 0 and range_error(d, "price", "price") is None:
+            price_ok[i] = True
+            p_scale[i] = max(0, _exponent_scale(d))
+    s_p = int(p_scale.max(initial=0))
+    p_int = np.array(
+        [int(d.scaleb(s_p)) if ok and d is not None else 0 for d, ok in zip(price_dec, price_ok, strict=True)],
+        dtype=np.int64,
+    )
+    # --- per-portfolio guards: anything outside the exact fast range goes to the reference path
+    bad = np.zeros(k_total, dtype=bool)
+    # the supported range, exactly: |u| <= 1e12 is |mantissa| <= 10**(12 + places) (a mantissa has at most
+    # 18 digits, so a bound of 10**18 or more always holds)
+    q_bound = 10 ** np.minimum(12 + q_sc, 18)
+    bad[g[(q_sc > MAX_PLACES) | (np.abs(q_mant) > q_bound)]] = True
+    c_bound = 10 ** np.minimum(15 + c_sc, 18)
+    bad |= (c_sc > MAX_PLACES) | (np.abs(c_mant) >= c_bound)
+    nonzero = q_mant != 0
+    bad[g[nonzero & ~price_ok[sec]]] = True  # held without a usable price
+    s_q = int(q_sc.max(initial=0))
+    s_c = int(c_sc.max(initial=0))
+    if s_q > MAX_PLACES or s_c > MAX_PLACES:  # only the bad ones have more places: rescale to the rest
+        s_q = int(q_sc[~bad[g]].max(initial=0))
+        s_c = int(c_sc[~bad].max(initial=0))
+    # on the common scale, guarded: 1e12 shares at 8 places would not fit int64
+    bad[g[np.abs(q_mant.astype(np.float64)) * 10.0 ** (s_q - q_sc) > LIMIT]] = True
+    bad |= np.abs(c_mant.astype(np.float64)) * 10.0 ** (s_c - c_sc) > LIMIT
+    ok_row = ~bad[g]
+    q = np.where(ok_row, q_mant, 0) * (10 ** np.clip(s_q - q_sc, 0, 18))
+    cash = np.where(bad, 0, c_mant) * (10 ** np.clip(s_c - c_sc, 0, 18))
+    # duplicates (a zero row counts, as in holding_map)
+    keys = g * n_sec + sec
+    if keys.size:
+        srt = np.sort(keys)
+        dup = srt[1:][srt[1:] == srt[:-1]]
+        bad[dup // n_sec] = True
+    # MV in mills, exactly as engine.marketvalue: each u·p rounded to 0.001 half-up, then C + Σ, to 0.001
+    s_v = s_q + s_p
+    value_f = np.abs(q.astype(np.float64)) * p_int[sec].astype(np.float64)
+    bad[g[value_f > LIMIT]] = True
+    q = np.where(bad[g], 0, q)
+    v = q * p_int[sec]
+    if 15 + s_v <= 18:
+        bad[g[np.abs(v) >= 10 ** (15 + s_v)]] = True  # |u·p| < 1e15 (engine.limits, derived money)
+    if s_v >= 3:
+        pos_mills = _half_up(v, 10 ** (s_v - 3))
+    else:
+        bad[g[np.abs(v.astype(np.float64)) * 10.0 ** (3 - s_v) > LIMIT]] = True
+        pos_mills = _scale_up(np.where(bad[g], 0, v), 3 - s_v)
+    pos_mills = np.where(bad[g], 0, pos_mills)
+    bad |= np.bincount(g, weights=np.abs(pos_mills.astype(np.float64)), minlength=k_total) > LIMIT
+    sums = np.zeros(k_total, dtype=np.int64)
+    np.add.at(sums, g, np.where(bad[g], 0, pos_mills))
+    t_scale = max(3, s_c)
+    cash = np.where(bad, 0, cash)
+    est = np.abs(cash.astype(np.float64)) * 10.0 ** (t_scale - s_c) + np.abs(sums.astype(np.float64)) * 10.0 ** (
+        t_scale - 3
+    )
+    bad |= est > LIMIT
+    cash = np.where(bad, 0, cash)
+    sums = np.where(bad, 0, sums)
+    mills = _half_up(_scale_up(cash, t_scale - s_c) + _scale_up(sums, t_scale - 3), 10 ** (t_scale - 3))
+    bad |= (mills <= 0) | (mills >= MONEY_BOUND * 1000)
+    # cash floors (a fraction of MV is derived money, range-checked as in the reference)
+    floors: Decimal | list[Decimal] = options.min_cash
+    if options.min_cash_fraction:
+        floor_list: list[Decimal] = []
+        for r in np.nonzero(~bad)[0].tolist():
+            f = options.cash_floor(mv_decimal(int(mills[r])))
+            if range_error(f, "floor", "derived money") is not None:
+                bad[r] = True
+        for r in np.nonzero(~bad)[0].tolist():
+            floor_list.append(options.cash_floor(mv_decimal(int(mills[r]))))
+        floors = floor_list
+    rows = np.nonzero(~bad)[0]
+    # --- the engine's exact solver (and its post-check) on the fast rows
+    arrays = ModelArrays(
+        tuple(p.security_id for p in positions),
+        tuple(p.target for p in positions),
+        tuple(p.low_drift for p in positions),
+        tuple(p.high_drift for p in positions),
+        tuple(prices[p.security_id] for p in positions),
+    )
+    texts: list[str | None] = [None] * k_total
+    if rows.size:
+        sol = solve_closed_form(
+            arrays, mills[rows], floors, portfolio_ids=[ports[r].portfolioId for r in rows.tolist()], tie_break="lower"
+        )
+        complete_milps(sol, arrays, time_limit=options.time_limit, workers=workers)
+        ok = np.array([s == OPTIMAL for s in sol.status], dtype=bool)
+        cols = _Columns(g, sec, q, q_sc, q_text, cash_text, p_int, p_scale, s_p, s_q, sec_ids)
+        _format(ports, rows[ok], sol.quantities[ok], mills, positions, cols, texts)
+        for j in np.nonzero(~ok)[0].tolist():  # infeasible or failed: the reference's result_json of it
+            r = int(rows[j])
+            status = INFEASIBLE if sol.status[j] == INFEASIBLE else ERROR
+            diagnosis = sol.diagnosis[j] or sol.error_code[j] or "INTERNAL_ERROR"
+            texts[r] = (
+                f'{{"portfolioId":{json.dumps(ports[r].portfolioId)},"status":"{status}",'
+                f'"marketValue":"{_fixed(int(mills[r]), 3)}","cashBefore":"{cash_text[r]}","cashAfter":null,'
+                f'"portfolioDrift":null,"transactions":[],"drifts":[],"diagnosis":{json.dumps(diagnosis)}}}'
+            )
+    slow = [r for r in range(k_total) if texts[r] is None]
+    if slow:
+        answers = reference(shared, [_reference_portfolio(ports[r]) for r in slow])
+        for r, a in zip(slow, answers, strict=True):
+            texts[r] = a
+    return '{"results":[' + ",".join(t for t in texts if t is not None) + "]}"
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The holdings columns and security data :func:`_format` reads."""
+
+    g: np.ndarray  # portfolio of each holdings row
+    sec: np.ndarray  # security index (model securities first)
+    q: np.ndarray  # quantity over 10**s_q (0 for portfolios off the fast path)
+    q_sc: np.ndarray  # the decimals of each quantity as typed
+    q_text: list[str]
+    cash_text: list[str]
+    p_int: np.ndarray  # price over 10**s_p
+    p_scale: np.ndarray  # the decimals of each price as given
+    s_p: int
+    s_q: int
+    sec_ids: list[str]
+
+
+def _format(
+    ports: list[_Portfolio],
+    rows: np.ndarray,
+    up: np.ndarray,
+    mills: np.ndarray,
+    positions: tuple[Position, ...],
+    c: _Columns,
+    texts: list[str | None],
+) -> None:
+    """The result text of each optimal fast row (``texts[row]``); rows beyond the int64 guards stay None."""
+    k_total = len(ports)
+    ks, n = up.shape if up.ndim == 2 else (len(rows), 0)
+    s_p, s_q = c.s_p, c.s_q
+    row_of = np.full(k_total, -1, dtype=np.int64)
+    row_of[rows] = np.arange(ks)
+    j = row_of[c.g]
+    held = (j >= 0) & (c.q != 0)
+    in_model = held & (c.sec < n)
+    cur = np.zeros((ks, n), dtype=np.int64)
+    cur_at = np.full((ks, n), -1, dtype=np.int64)  # the holdings row of each held model cell
+    cur[j[in_model], c.sec[in_model]] = c.q[in_model]
+    cur_at[j[in_model], c.sec[in_model]] = np.nonzero(in_model)[0]
+    extra_rows = np.nonzero(held & (c.sec >= n))[0]  # in input order, so in each portfolio's holdings order
+    pm = c.p_int[:n]
+    # guards (float bounds of every int64 value below); a row over them is left to the reference path
+    up_f = up.astype(np.float64)
+    adj_f = up_f * pm.astype(np.float64)
+    target_sc = [_exponent_scale(p.target) for p in positions]
+    ts = max([0, *target_sc])
+    t_int = np.array([int(p.target.scaleb(ts)) for p in positions], dtype=np.int64)
+    a_sc = max(3, s_p)
+    d_sc = max(3 + ts, s_p)
+    mills_s = mills[rows]
+    mills_f = mills_s.astype(np.float64)
+    t_max = float(t_int.max(initial=0))
+    adj_max = adj_f.max(axis=1, initial=0.0)
+    guard = (
+        (up < 0).any(axis=1)
+        | (adj_max * max(n, 1) * 10.0 ** (a_sc - s_p) > LIMIT)
+        | (mills_f * 10.0 ** (a_sc - 3) > LIMIT)
+        | ((mills_f * t_max * 10.0 ** (d_sc - 3 - ts) + adj_max * 10.0 ** (d_sc - s_p)) * max(n, 1) > LIMIT)
+        | (adj_max * 2 * 10.0 ** max(0, 7 - s_p) > LIMIT)
+        | (mills_f * 2 * 10.0 ** max(0, s_p - 7) > LIMIT)
+        | (up_f.max(axis=1, initial=0.0) * 10.0**s_q > LIMIT)
+    )
+    keep = ~guard
+    upz = np.where(keep[:, None], up, 0)
+    millz = np.where(keep, mills_s, 0)
+    adj = upz * pm[None, :]
+    cash_after = _scale_up(millz, a_sc - 3) - _scale_up(adj.sum(axis=1), a_sc - s_p)
+    tv = _scale_up(millz[:, None] * t_int[None, :], d_sc - 3 - ts)
+    drift = np.abs(tv - _scale_up(adj, d_sc - s_p)).sum(axis=1)
+    num = _scale_up(adj, max(0, 7 - s_p))
+    den = _scale_up(millz, max(0, s_p - 7))
+    den = np.where(den > 0, den, 1)
+    bp = (2 * num + den[:, None]) // (2 * den[:, None])
+    delta = _scale_up(upz, s_q) - np.where(keep[:, None], cur, 0)
+    # print scales: the exponents Decimal arithmetic gives (the reference's cash after and drift)
+    ps_model = int(c.p_scale[:n].max(initial=0))
+    ca_base = max(3, ps_model)
+    dr_base = max([0, ps_model, *(3 + t for t in target_sc)])
+    extras_of: dict[int, list[int]] = {}
+    for x in extra_rows.tolist():
+        extras_of.setdefault(int(j[x]), []).append(x)
+    sid_json = [json.dumps(s) for s in c.sec_ids]
+    model_mid = [
+        f'","target":"{_plain(p.target)}","highDrift":"{_plain(p.high_drift)}","lowDrift":"{_plain(p.low_drift)}",'
+        '"actual":"'
+        for p in positions
+    ]
+    model_pre = ['{"securityId":' + sid_json[i] + ',"originalQuantity":"' for i in range(n)]
+    # one %-template per model security: its id, target and band are constant text
+    drift_tpl = [
+        (model_pre[i] + "\0" + '","adjustedQuantity":"' + "\0" + model_mid[i] + "\0" + '"}')
+        .replace("%", "%%")
+        .replace("\0", "%s")
+        for i in range(n)
+    ]
+    buy_tpl, sell_tpl = (
+        [
+            ('{"transactionType":"' + side + '","securityId":' + sid_json[i]).replace("%", "%%") + ',"quantity":%s}'
+            for i in range(n)
+        ]
+        for side in ("BUY", "SELL")
+    )
+    q_text, q_sc, sec = c.q_text, c.q_sc, c.sec
+    unit = 10**s_q
+    actual_text = {b: _fixed(b, 4) for b in set(bp.ravel().tolist())}  # (np.unique would import numpy.ma)
+    # the original quantity's text per model cell ("0" when not held) and its decimals
+    text_of = [*q_text, "0"]
+    at_all = np.where(cur_at >= 0, cur_at, len(q_text))
+    sc_all = np.concatenate([q_sc, np.zeros(1, dtype=np.int64)])
+    keep_l = keep.tolist()
+    rows_l = rows.tolist()
+    for r in range(ks):
+        if not keep_l[r]:
+            continue
+        row = rows_l[r]
+        extras = extras_of.get(r, ())
+        ca_sc, dr_sc = ca_base, dr_base
+        for x in extras:
+            ps = int(c.p_scale[sec[x]])
+            ca_sc = max(ca_sc, ps)
+            dr_sc = max(dr_sc, 3, ps)
+        at_r = at_all[r].tolist()
+        delta_r = delta[r].tolist()
+        drifts = [
+            t % (text_of[a], u, actual_text[b])
+            for t, a, u, b in zip(drift_tpl, at_r, upz[r].tolist(), bp[r].tolist(), strict=True)
+        ]
+        if s_q == 0:  # whole quantities only (the usual case): the trade is a JSON integer
+            trades = [(buy_tpl[i] % d) if d > 0 else (sell_tpl[i] % -d) for i, d in enumerate(delta_r) if d]
+        else:
+            trades = [
+                (buy_tpl[i] if d > 0 else sell_tpl[i]) % _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
+                for i, d in enumerate(delta_r)
+                if d
+            ]
+        for x in extras:
+            s_json = sid_json[sec[x]]
+            trades.append(  # sold to 0 (a short one is bought back)
+                '{"transactionType":"'
+                + ("BUY" if c.q[x] < 0 else "SELL")
+                + '","securityId":'
+                + s_json
+                + ',"quantity":'
+                + _trade_quantity(abs(int(c.q[x])), unit, s_q, int(q_sc[x]))
+                + "}"
+            )
+            drifts.append(
+                '{"securityId":'
+                + s_json
+                + ',"originalQuantity":"'
+                + q_text[x]
+                + '","adjustedQuantity":"0","target":"0","highDrift":"0","lowDrift":"0","actual":"0.0000"}'
+            )
+        ca = int(cash_after[r]) // 10 ** (a_sc - ca_sc)
+        dr = int(drift[r]) // 10 ** (d_sc - dr_sc)
+        texts[row] = (
+            '{"portfolioId":'
+            + json.dumps(ports[row].portfolioId)
+            + ',"status":"optimal","marketValue":"'
+            + _fixed(int(mills_s[r]), 3)
+            + '","cashBefore":"'
+            + c.cash_text[row]
+            + '","cashAfter":"'
+            + _fixed(ca, ca_sc)
+            + '","portfolioDrift":"'
+            + _fixed(dr, dr_sc)
+            + '","transactions":['
+            + ",".join(trades)
+            + '],"drifts":['
+            + ",".join(drifts)
+            + "]}"
+        )
+
+
+def _trade_quantity(magnitude: int, unit: int, s_q: int, own_scale: int) -> str:
+    """|u' − u| as the reference prints it: a JSON integer when whole, else the decimal string (u's places)."""
+    if magnitude % unit == 0:
+        return str(magnitude // unit)
+    return '"' + _fixed(magnitude // 10 ** (s_q - own_scale), own_scale) + '"'
+
+
+def _plain(value: Decimal) -> str:
+    return format(value, "f")
