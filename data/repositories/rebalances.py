@@ -61,6 +61,7 @@ class RebalanceSummary:
     rebalance_date: dt.datetime
     number_of_portfolios: int
     version: int
+    saved_by: str | None = None
 
 
 class RebalanceRepository:
@@ -204,6 +205,7 @@ def _summary_doc(doc: dict[str, Any]) -> dict[str, Any]:
         "numberOfPortfolios": doc["numberOfPortfolios"],
         "portfolios": [{"portfolioId": p["portfolioId"]} for p in doc["portfolios"]],
         "version": doc["version"],
+        **({"savedBy": doc["savedBy"]} if "savedBy" in doc else {}),
     }
 
 
@@ -321,6 +323,7 @@ def _summary(doc: dict[str, Any]) -> RebalanceSummary:
             rebalance_date=from_utc(d["rebalanceDate"]),
             number_of_portfolios=int(d.get("numberOfPortfolios", 0)),
             version=int(d.get("version", 1)),
+            saved_by=d.get("savedBy") if isinstance(d.get("savedBy"), str) else None,
         )
 
     return _convert(build, doc, doc.get("_id"))
