@@ -106,3 +106,15 @@ def test_fuzz_the_editor_check_never_raises_and_blocks_every_bad_row(rows, name)
     for i, r in enumerate(rows):
         if r["security_id"] != "a" * 24:
             assert any(x.row == i and x.blocking for x in check.issues) or not check.ok
+
+
+def test_an_unexpected_error_in_a_callback_is_a_short_message_never_a_traceback(at, repo, monkeypatch):
+    def boom(self, model_id):
+        raise RuntimeError("driver exploded\nTraceback (most recent call last): secret internals")
+
+    monkeypatch.setattr("data.repositories.models.ModelRepository.get_model", boom)
+    at.selectbox(key=models_keys.MODELS_OPEN_PICK).set_value(model_id(repo, "Technology Leaders")).run()
+    at.button(key="models_edit").click().run()
+    assert no_exception(at)
+    errors = " ".join(texts(at, "error"))
+    assert "something unexpected went wrong" in errors and "Traceback" not in errors and "exploded" not in errors
