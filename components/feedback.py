@@ -6,8 +6,9 @@ traceback: unexpected exceptions are logged on the server and shown as a short g
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from engine.errors import (
     EngineError,
     ErrorInfo,
     ExternalDataError,
+    Forbidden,
     InvalidInput,
     NonPositiveMarketValue,
     NotFound,
@@ -29,6 +31,8 @@ from engine.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+CALLBACK_ERROR = "feedback_callback_error"  # a Message from a failed button callback, shown on the next run
 
 Level = Literal["error", "warning", "info"]
 
@@ -125,6 +129,8 @@ def describe(err: BaseException | ErrorInfo, action: str | None = None) -> Messa
         elif rule == "unique_name" or (rule is None and "name" in text.lower()):
             bullets.append("Model names are unique: choose another name.")
         return Message("error", f"{what}: a business rule blocks it.", bullets)
+    if code == Forbidden.code:
+        return Message("error", f"{what}: your role does not allow it.", [text, "Nothing was changed."])
     if code == NotFound.code:
         return Message("warning", f"{what}: it no longer exists.", [text, *about, "It may have been deleted; reload."])
     if code == ServiceUnavailable.code:
@@ -190,5 +196,38 @@ def guard(action: str, stop: bool = True) -> Iterator[None]:
 
 
 def success(text: str) -> None:
-    """Transient confirmation that survives a page switch."""
-    st.toast(text, icon=":material/check_circle:")
+    """Transient confirmation that survives a page switch (``text`` is escaped: user names never render)."""
+    st.toast(escape_md(text), icon=":material/check_circle:")
+
+
+def callback[**P](action: str, on_error: Callable[[Exception], None] | None = None):
+    """Decorate a button/widget callback so an error goes through :func:`describe`, never Streamlit's generic box.
+
+    Streamlit runs callbacks before the script, outside every page's ``guard``: an exception there would show
+    "This app has encountered an error" and an empty page. Here the message is kept in the session and shown by
+    :func:`render_callback_error` (called by the shell) on the run that follows; ``on_error`` may reset state (the
+    way back, e.g. forget a model that no longer exists).
+    """
+
+    def wrap(fn: Callable[P, None]) -> Callable[P, None]:
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> None:
+            try:
+                fn(*args, **kwargs)
+            except Exception as err:  # the callback edge: same mapping as the page edge
+                if not isinstance(err, EngineError):
+                    log.exception("unexpected error in a callback while trying to %s", action, exc_info=err)
+                st.session_state[CALLBACK_ERROR] = describe(err, action)
+                if on_error is not None:
+                    on_error(err)
+
+        return run
+
+    return wrap
+
+
+def render_callback_error() -> None:
+    """Show (once) the message of a callback that failed on the previous interaction."""
+    msg = st.session_state.pop(CALLBACK_ERROR, None)
+    if isinstance(msg, Message):
+        render(msg)

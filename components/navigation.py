@@ -15,7 +15,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from components import sidebar, state
+from components import auth, feedback, sidebar, state
 from components.drift import keys as drift_keys
 from components.models import keys as models_keys
 
@@ -56,8 +56,14 @@ def pages() -> dict[str, list[st.Page]]:
 
 
 def render_shell() -> None:
-    """Session defaults and the sidebar (brand and backend status), around whichever page runs."""
+    """Session defaults and the sidebar (brand, who is signed in, backend status), then the sign-in gate.
+
+    With sign-in configured, nothing of a page runs before the user is signed in with a role (``auth.gate``).
+    """
     state.init_defaults(drift_keys.DEFAULTS, models_keys.DEFAULTS)
     with st.sidebar:
         st.markdown("**GlobeCo rebalancer**  \nModels · drift · what-if rebalancing")
+    auth.render_sidebar()
+    auth.gate()  # before the backend status: a signed-out visitor learns nothing about the backends
     sidebar.render_status()
+    feedback.render_callback_error()

@@ -1,10 +1,10 @@
 """Who may do what: roles from the identity provider's claims, checked before every write (issue #13).
 
-Three roles: **viewer** (read everything), **pm** (edit models, run what-ifs, save runs) and **trader** (submit
-orders). Roles come from configuration: a claim (``email`` by default, or e.g. ``groups``) whose values are mapped
-to roles. With no ``[auth]`` configured the app runs in *local mode*: one local user with every role, said so in the
-sidebar. A signed-in user whose claims map to no role gets none (read nothing, write nothing): configuration errors
-never open access.
+Three roles: **viewer** (read everything), **pm** (edit models, run what-ifs, save runs) and **trader** (run
+what-ifs, submit orders). Roles come from configuration: a claim (``email`` by default, or e.g. ``groups``) whose
+values are mapped to roles. With no ``[auth]`` configured the app runs in *local mode*: one local user with every
+role, said so in the sidebar. A signed-in user whose claims map to no role gets none (read nothing, write nothing):
+configuration errors never open access.
 
 This module is pure (no Streamlit): the app builds a :class:`Principal` from ``st.user`` and passes it to every
 write path, which calls :func:`require` first.
@@ -39,7 +39,8 @@ class Action(StrEnum):
 NEEDS: dict[Action, frozenset[Role]] = {
     Action.READ: frozenset(Role),
     Action.EDIT_MODEL: frozenset({Role.PM}),
-    Action.RUN_WHAT_IF: frozenset({Role.PM}),
+    # a trader builds the orders they submit; a what-if writes nothing (scenarios live in the session)
+    Action.RUN_WHAT_IF: frozenset({Role.PM, Role.TRADER}),
     Action.SAVE_RUN: frozenset({Role.PM}),
     Action.DELETE_RUN: frozenset({Role.PM}),
     Action.SUBMIT_ORDERS: frozenset({Role.TRADER}),

@@ -218,7 +218,12 @@ def model_from_doc(doc: Mapping[str, Any]) -> InvestmentModel:
         portfolios=tuple(doc.get("portfolios") or ()),
         last_rebalance_date=from_utc(doc.get("lastRebalanceDate")),
         version=int(doc.get("version", 1)),
+        updated_by=_text_or_none(doc.get("updatedBy")),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # --- rebalance records ---------------------------------------------------------------------------------------------
@@ -294,6 +299,7 @@ def record_header_to_doc(record: RebalanceRecord) -> dict[str, Any]:
         "numberOfPortfolios": len(record.portfolios),
         "portfolios": [{"portfolioId": p.portfolio_id} for p in record.portfolios],
         "version": 1,
+        **({"savedBy": record.saved_by} if record.saved_by is not None else {}),  # who saved it (issue #13)
     }
 
 
@@ -320,6 +326,7 @@ def record_from_parts(header: Mapping[str, Any], parts: list[Mapping[str, Any]])
         rebalance_date=from_utc(header["rebalanceDate"]),
         portfolios=tuple(record_portfolio_from_doc(p) for p in ordered),
         version=int(header.get("version", 1)),
+        saved_by=_text_or_none(header.get("savedBy")),
     )
 
 
@@ -332,6 +339,7 @@ def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
         "numberOfPortfolios": len(record.portfolios),
         "portfolios": [record_portfolio_to_doc(p) for p in record.portfolios],
         "version": 1,
+        **({"savedBy": record.saved_by} if record.saved_by is not None else {}),  # who saved it (issue #13)
     }
 
 
@@ -344,4 +352,5 @@ def record_from_doc(doc: Mapping[str, Any]) -> RebalanceRecord:
         rebalance_date=from_utc(doc["rebalanceDate"]),
         portfolios=tuple(record_portfolio_from_doc(p) for p in doc.get("portfolios") or ()),
         version=int(doc.get("version", 1)),
+        saved_by=_text_or_none(doc.get("savedBy")),
     )

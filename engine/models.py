@@ -49,6 +49,7 @@ class InvestmentModel(DomainModel):
     portfolios: tuple[str, ...] = ()
     last_rebalance_date: dt.datetime | None = None
     version: int = 1
+    updated_by: str | None = None  # who made the last change (audit, issue #13); None before sign-in existed
 
     def position_map(self) -> dict[str, Position]:
         return {p.security_id: p for p in self.positions}
@@ -181,6 +182,7 @@ class RebalanceRecord(DomainModel):
     rebalance_date: dt.datetime
     portfolios: tuple[RecordPortfolio, ...] = ()
     version: int = 1
+    saved_by: str | None = None  # who saved the run (audit, issue #13)
 
     @property
     def number_of_portfolios(self) -> int:

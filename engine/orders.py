@@ -42,6 +42,9 @@ AGGREGATE_CSV_COLUMNS = (
 # Leading characters that make Excel/LibreOffice/Sheets evaluate a cell (OWASP "CSV injection"), plus their
 # full-width forms, which some spreadsheets normalise.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+# Characters a spreadsheet may drop or skip before it looks at the first one (spaces, a line break, a byte-order mark,
+# zero-width characters): " =1" or "\ufeff=1" is neutralised too (issue #13 item 5).
+INVISIBLE_LEAD = " \n\ufeff\u200b\u200c\u200d\u2060\u00a0"
 HUNDRED = Decimal(100)
 
 
@@ -291,8 +294,12 @@ def side_totals(rows: Iterable[OrderRow]) -> dict[str, SideTotal]:
 
 
 def neutralise_cell(text: str) -> str:
-    """Prefix a text cell with ``'`` when a spreadsheet would evaluate it (=, +, -, @, tab, CR)."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    """Prefix a text cell with ``'`` when a spreadsheet would evaluate it: it starts with =, +, -, @ (or their
+    full-width forms), tab or CR, also after leading spaces, line breaks, a BOM or zero-width characters.
+
+    The one definition for every CSV the app writes (orders, blocks, model positions).
+    """
+    return "'" + text if text.lstrip(INVISIBLE_LEAD).startswith(FORMULA_TRIGGERS) else text
 
 
 def _fmt_number(value: Decimal | None) -> str:

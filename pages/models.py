@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from components import feedback, navigation, resources, state
+from components import auth, feedback, navigation, resources, state
 from components.models import keys as models_keys
 from components.models import view as models_view
 from components.models.draft import ModelDraft
@@ -13,8 +13,10 @@ navigation.ensure_app_shell()  # a first-request deep link ran this script alone
 head, new = st.columns([5, 1], vertical_alignment="bottom")
 head.title("Investment models")
 head.caption("Target weights with drift bands per security, linked to the portfolios that follow them.")
+denied = auth.why_not(auth.Action.EDIT_MODEL)  # None when the user may change models
 new.button("New model", key="models_new", icon=":material/add:", type="primary", width="stretch",
-           on_click=models_view.start_draft, args=(ModelDraft(),))  # fmt: skip
+           on_click=models_view.start_draft, args=(ModelDraft(),),
+           disabled=denied is not None, help=denied)  # fmt: skip
 
 with feedback.guard("load the investment models"):
     models = models_view.all_models()
@@ -50,7 +52,8 @@ if draft is not None:
     with t3:
         render_csv(draft, rows, index)
     s1, s2, _ = st.columns([1, 1, 4])
-    save = s1.button("Save model", key="models_save", type="primary", icon=":material/save:", width="stretch")
+    save = s1.button("Save model", key="models_save", type="primary", icon=":material/save:", width="stretch",
+                     disabled=denied is not None, help=denied)  # fmt: skip
     s2.button("Close editor", key="models_close", on_click=models_view.close_draft, width="stretch")
     if save:
         models_view.save_draft(draft, name, rows, check, names)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from components import navigation
+from components import feedback, navigation
 from components.orders import view as orders_view
 
 navigation.ensure_app_shell()  # a first-request deep link ran this script alone: rerun through app.py
@@ -22,7 +22,7 @@ if scenario is None:
 rows = orders_view.rows_of(scenario)
 s = scenario.summary
 st.caption(
-    f"{scenario.model.name} v{scenario.model.version} · {scenario.params.scope_label()} · "
+    f"{feedback.escape_md(scenario.model.name)} v{scenario.model.version} · {scenario.params.scope_label()} · "
     f"{s.optimal:,} portfolio(s) rebalanced, {s.infeasible + s.failed:,} not rebalanced (no orders)."
 )
 orders_view.render_totals(rows)

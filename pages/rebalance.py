@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from components import feedback, navigation, resources, state
+from components import auth, feedback, navigation, resources, state
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import results as rebalance_results
 from components.rebalance import view as rebalance_view
@@ -48,10 +48,10 @@ with st.container(border=True):
     )
     run_model = rebalance_view.render_overrides(model)
     note = st.empty()  # filled after a run, so it shows the snapshot that run froze
-    blocked = None
-    if not portfolio_ids:
+    blocked = auth.why_not(auth.Action.RUN_WHAT_IF)
+    if blocked is None and not portfolio_ids:
         blocked = "The model has no portfolios." if all_of_model else "Pick at least one portfolio."
-    elif run_model is None:
+    elif blocked is None and run_model is None:
         blocked = "Fix the overrides first."
     run = st.button(
         "Run what-if",
@@ -85,7 +85,7 @@ scenario = rebalance_results.render_manager()
 rebalance_results.render_compare()
 if scenario is not None:
     st.divider()
-    st.subheader(f"Results · {scenario.name}", anchor=False)
+    st.subheader(f"Results · {feedback.escape_md(scenario.name)}", anchor=False)
     rebalance_results.render_results(scenario)
     st.page_link(
         "pages/orders.py",

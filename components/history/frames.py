@@ -20,6 +20,7 @@ def list_table(tz: dt.tzinfo) -> tuple[Col, ...]:
         Col("model", "Model"),
         Col("date", f"Rebalance date ({tz})", "when"),
         Col("portfolios", "Portfolios", "int"),
+        Col("saved_by", "Saved by"),
         Col("version", "Version", "int", fmt="v%d"),
     )
 
@@ -62,6 +63,7 @@ def list_frame(summaries: Sequence[RebalanceSummary], tz: dt.tzinfo) -> pd.DataF
                 "model": s.model_name,
                 "date": s.rebalance_date.astimezone(tz).replace(tzinfo=None),
                 "portfolios": s.number_of_portfolios,
+                "saved_by": s.saved_by or "—",
                 "version": s.version,
             }
             for s in summaries

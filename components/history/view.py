@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from components import feedback, resources
+from components import audit, auth, feedback, resources
 from components.history.frames import (
     PORTFOLIO_TABLE,
     POSITION_TABLE,
@@ -114,7 +114,8 @@ def _ask_delete(record: RebalanceRecord, label: str) -> None:
 def confirm_delete() -> None:
     rebalance_id, version, label = st.session_state[PENDING_DELETE]
     st.markdown(
-        f"Delete **{label}** (version {version})? The orders already submitted are not affected. This cannot be undone."
+        f"Delete **{_md(label)}** (version {version})? The orders already submitted are not affected. "
+        "This cannot be undone."
     )
     c1, c2 = st.columns(2)
     if c2.button("Cancel", key="history_cancel_delete", width="stretch"):
@@ -122,7 +123,9 @@ def confirm_delete() -> None:
         st.rerun()
     if c1.button("Delete", key="history_confirm_delete", type="primary", width="stretch"):
         try:
-            resources.rebalance_repo().delete_rebalance(rebalance_id, version)
+            user = auth.require(auth.Action.DELETE_RUN).user_id  # server-side, whatever the browser sent
+            with audit.timed("run_deleted", user, rebalance_id=rebalance_id, version=version):
+                resources.rebalance_repo().delete_rebalance(rebalance_id, version)
         except VersionConflict as err:
             st.session_state[NOTICE] = (
                 "warning",
@@ -133,7 +136,7 @@ def confirm_delete() -> None:
         except Exception as err:  # typed errors get their message
             st.session_state[NOTICE] = ("error", feedback.describe(err, "delete the rebalance").markdown())
         else:
-            st.session_state[NOTICE] = ("success", f"Deleted {label}.")
+            st.session_state[NOTICE] = ("success", f"Deleted {_md(label)}.")
             st.session_state.pop(OPEN, None)
         st.session_state.pop(PENDING_DELETE, None)
         st.session_state.pop(RECORDS, None)
@@ -175,6 +178,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     )
     st.caption(
         f"Rebalance ID {rid} · model ID {record.model_id} · computed {record.rebalance_date:%Y-%m-%d %H:%M:%S} UTC"
+        f" · saved by {_md(record.saved_by or 'unknown (before sign-in)')}"
     )
     traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
     m = st.columns(4)
@@ -206,6 +210,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     c1, c2, _, c3 = st.columns([2, 2, 2, 1])
     downloads.orders_button(orders_to_csv(rows), stem, "history_dl_orders", c1)
     downloads.blocks_button(aggregated_to_csv(aggregate_orders(rows)), stem, "history_dl_blocks", c2)
+    denied = auth.why_not(auth.Action.DELETE_RUN)
     c3.button(
         "Delete…",
         key="history_delete",
@@ -213,6 +218,8 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         on_click=_ask_delete,
         args=(record, label),
         width="stretch",
+        disabled=denied is not None,
+        help=denied,
     )
 
 

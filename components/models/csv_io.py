@@ -3,19 +3,26 @@
 Format: one row per position, header ``securityId,ticker,description,target,lowDrift,highDrift``; weights are
 fractions (``0.05``) or percentages with a ``%`` sign (``5%``). On import a row needs ``securityId`` or ``ticker``
 and ``target``; ``lowDrift``/``highDrift`` default to 0.05 when the column is absent. Every bad row is reported
-(line, field, value, rule) and nothing is imported unless all rows are good.
+(line, field, value, rule) and nothing is imported unless all rows are good: a short row, a duplicated column, a
+semicolon-separated file, a field beyond the csv module's limit or a number outside the supported range (engine
+``limits``: weights ≤ 12 decimals, |w| < 1000) is an error naming line and field. CR, LF and CRLF line endings are
+read alike. Numbers are read exactly (ASCII decimals, optional exponent and ``%``); a value reaches the grid only
+when its float is that exact decimal. Export neutralises every text cell with ``engine.orders.neutralise_cell``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engine.limits import MAX_WEIGHT_PLACES, range_error
 from engine.models import Position
+from engine.orders import neutralise_cell
 from engine.validation import MAX_POSITIONS, MAX_TARGET_SUM, is_valid_id, position_violations
 
 EXPORT_COLUMNS = ("securityId", "ticker", "description", "target", "lowDrift", "highDrift")
@@ -43,7 +50,8 @@ def positions_to_csv(rows: Sequence[Mapping[str, Any]], securities: Mapping[str,
         sid = r.get("security_id") or ""
         ticker, description = securities.get(sid, ("", ""))
         values = [_plain(r.get(k)) for k in ("target", "low_drift", "high_drift")]
-        writer.writerow([sid, _safe(ticker), _safe(description), *values])
+        # every column, the id too (an unknown id is shown as typed): the one neutralisation of engine.orders
+        writer.writerow([neutralise_cell(str(c)) for c in (sid, ticker, description, *values)])
     return buf.getvalue().encode("utf-8")
 
 
@@ -51,11 +59,6 @@ def _plain(value: Any) -> str:
     if value is None:
         return ""
     return format(Decimal(str(value)).normalize(), "f")
-
-
-def _safe(text: str) -> str:
-    # a spreadsheet would run a cell starting with = + - @ as a formula; the leading quote keeps it text
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,33 @@ class ImportResult:
     errors: list[str]
 
 
-def _fraction(raw: str) -> Decimal:
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _fraction(raw: str, field: str) -> Decimal:
+    """The exact fraction of ``raw`` ("0.05" or "5%"); ``ValueError`` with the rule when it is not one."""
     text = raw.strip()
-    scale = Decimal(1)
-    if text.endswith("%"):
-        text, scale = text[:-1].strip(), Decimal("0.01")
-    value = Decimal(text) * scale
-    if not value.is_finite():
-        raise InvalidOperation
+    percent = text.endswith("%")
+    if percent:
+        text = text[:-1].strip()
+    if not _NUMBER.fullmatch(text):
+        raise ValueError("not a number")
+    value = Decimal(text)  # exact; a huge exponent is fine here, the range check comes before any arithmetic
+    err = range_error(value, field, "weight")
+    if err is None and percent:
+        value = value.scaleb(-2)  # in range, so exact: "5.5%" -> 0.055
+        err = range_error(value, field, "weight")
+    if err is not None:
+        raise ValueError(f"outside the supported range: {err.details.get('rule')}")
     return value
+
+
+def _float_exact(value: Decimal) -> float:
+    """The grid's float for ``value``; within the weight range (≤ 12 decimals, < 1000) it round-trips exactly."""
+    number = float(value)
+    if Decimal(repr(number)) != value:  # defensive: the range check above makes this unreachable
+        raise ValueError(f"cannot be held exactly (at most {MAX_WEIGHT_PLACES} decimal places)")
+    return number
 
 
 def parse_positions_csv(
@@ -90,12 +111,29 @@ def parse_positions_csv(
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return ImportResult([], ["the file is not UTF-8 text (save it as CSV UTF-8)"])
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    if "\x00" in text:
+        return ImportResult([], ["the file contains NUL characters: it is not a CSV text file"])
+    # newline="": the csv module then reads CR, LF and CRLF line endings (and line breaks inside quotes) alike
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as err:
+        return ImportResult([], [f"line {reader.line_num}: {err}"])
     if not header:
         return ImportResult([], ["the file is empty: expected a header row such as " + ",".join(EXPORT_COLUMNS)])
     cols = [_ALIASES.get(h.strip().lower()) for h in header]
     errors: list[str] = []
+    if len(header) == 1 and ";" in header[0]:
+        return ImportResult(
+            [], ["line 1: the columns are separated by ';' — save the file as comma-separated CSV (',' between them)"]
+        )
+    for col in dict.fromkeys(c for c in cols if c):
+        where = [i + 1 for i, c in enumerate(cols) if c == col]
+        if len(where) > 1:
+            places = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
+            errors.append(f"line 1: column '{col}' appears twice (columns {places})")
+    if errors:
+        return ImportResult([], errors)
     if "target" not in cols:
         errors.append("line 1: column 'target' is missing")
     if "securityId" not in cols and "ticker" not in cols:
@@ -106,13 +144,27 @@ def parse_positions_csv(
     rows: list[dict[str, Any]] = []
     first_line: dict[str, int] = {}
     total = Decimal(0)
-    for line_no, values in enumerate(reader, start=2):
+    while True:
+        try:
+            values = next(reader, None)
+        except csv.Error as err:  # e.g. a field above the csv module's 131,072-character limit
+            errors.append(f"line {reader.line_num}: {err}")
+            break
+        if values is None:
+            break
+        line_no = reader.line_num
         if not any(v.strip() for v in values):
             continue
         if len(rows) + len(errors) >= MAX_ROWS:
             errors.append(f"more than {MAX_ROWS} rows; the rest of the file was not read")
             break
-        rec = {c: v.strip() for c, v in zip(cols, values, strict=False) if c}
+        if len(values) != len(header):
+            errors.append(
+                f"line {line_no}: {len(values)} values, the header has {len(header)} columns "
+                "(a missing or extra comma?)"
+            )
+            continue
+        rec = {c: v.strip() for c, v in zip(cols, values, strict=True) if c}
         bad = len(errors)
         sid = rec.get("securityId") or ""
         ticker = rec.get("ticker") or ""
@@ -136,9 +188,9 @@ def parse_positions_csv(
                 numbers[name] = default_drift
                 continue
             try:
-                numbers[name] = _fraction(raw or "")
-            except (InvalidOperation, ValueError):
-                errors.append(f"line {line_no}, {name} {raw!r}: not a number")
+                numbers[name] = _fraction(raw or "", name)
+            except (InvalidOperation, ValueError) as err:
+                errors.append(f"line {line_no}, {name} {_cut(raw or '')!r}: {err}")
         if len(numbers) == 3 and sid:
             p = Position(
                 security_id=sid,
@@ -157,9 +209,9 @@ def parse_positions_csv(
             rows.append(
                 {
                     "security_id": sid,
-                    "target": float(numbers["target"]),
-                    "low_drift": float(numbers["lowDrift"]),
-                    "high_drift": float(numbers["highDrift"]),
+                    "target": _float_exact(numbers["target"]),
+                    "low_drift": _float_exact(numbers["lowDrift"]),
+                    "high_drift": _float_exact(numbers["highDrift"]),
                 }
             )
     live = sum(1 for r in rows if r["target"] != 0)
@@ -170,6 +222,11 @@ def parse_positions_csv(
     if not rows and not errors:
         errors.append("the file has a header but no positions")
     return ImportResult(rows if not errors else [], errors)
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """A value for a message: at most ``limit`` characters (a 100,000-digit field is not echoed whole)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _rule_text(rule: str) -> str:

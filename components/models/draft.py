@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -154,11 +154,17 @@ def _row_message(v: Violation, first_row_of: Mapping[str, int]) -> str:
     return v.message
 
 
-def check_rows(name: str | None, rows: Sequence[Mapping[str, Any]], portfolios: Sequence[str] = ()) -> DraftCheck:
+def check_rows(
+    name: str | None,
+    rows: Sequence[Mapping[str, Any]],
+    portfolios: Sequence[str] = (),
+    known: Collection[str] | None = None,
+) -> DraftCheck:
     """Check a draft against every rule of product-spec 1.3, with issues keyed by grid row.
 
     Rows with an empty security or number are reported as such and left out of the model-wide checks; a UI float
-    target is quantised to 3 dp before the 0.005 grid check (rule 1).
+    target is quantised to 3 dp before the 0.005 grid check (rule 1). With ``known`` (the ids the Security Service
+    knows), a row whose security is not among them is a blocking "unknown security" issue.
     """
     issues: list[RowIssue] = []
     positions: list[Position] = []
@@ -178,8 +184,14 @@ def check_rows(name: str | None, rows: Sequence[Mapping[str, Any]], portfolios: 
                 )
             )
             grid_row.append(i)
-        except ValueError as err:
-            issues.append(RowIssue(i, None, str(err)))
+        except (ValueError, ArithmeticError) as err:  # decimal.InvalidOperation is an ArithmeticError
+            issues.append(RowIssue(i, None, str(err) if isinstance(err, ValueError) else "not a number"))
+            continue
+        if known is not None and positions[-1].security_id not in known:
+            issues.append(
+                RowIssue(i, "security_id", f"unknown security {positions[-1].security_id}: the Security Service "
+                         "does not know it (pick another security or delete the row)")
+            )  # fmt: skip
     first_row_of: dict[str, int] = {}
     for p, i in zip(positions, grid_row, strict=True):
         first_row_of.setdefault(p.security_id, i)

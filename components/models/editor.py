@@ -27,6 +27,7 @@ from components.models.draft import (
     fold_delta,
 )
 from components.tables import drift_col, fmt_pct, target_col
+from engine.validation import MAX_TARGET_SUM
 
 # pixel widths keep the grid's geometry fixed (the browser tests address cells by position)
 WIDTHS = {
@@ -91,11 +92,17 @@ def editor_frame(rows: list[dict[str, Any]], index: SecurityIndex, check: DraftC
     return frame
 
 
-def _column_config(index: SecurityIndex) -> dict[str, Any]:
+def _column_config(index: SecurityIndex, rows: list[dict[str, Any]]) -> dict[str, Any]:
     cc = st.column_config
+    # a stored id the Security Service does not know must still show ("<id> — unknown security"), not a blank cell
+    unknown = [index.label(r["security_id"]) for r in rows if r.get("security_id") not in (None, *index.id_to_label)]
     return {
         "security": cc.SelectboxColumn(
-            "Security", options=index.labels, required=True, width=WIDTHS["security"], help="Type a ticker to search"
+            "Security",
+            options=[*index.labels, *dict.fromkeys(unknown)],
+            required=True,
+            width=WIDTHS["security"],
+            help="Type a ticker to search",
         ),
         "target": target_col(
             WIDTHS["target"], DEFAULT_TARGET, "Target weight; enter a fraction (0.4 = 40 %), 0.5 % steps"
@@ -139,10 +146,10 @@ def _fold_edits(index_labels: dict[str, str]) -> None:
 
 def render_positions(draft: ModelDraft, index: SecurityIndex, name: str) -> tuple[list[dict[str, Any]], DraftCheck]:
     """Render the grid and the live rule check; return the edited rows and their check."""
-    shown = check_rows(name, draft.rows, draft.portfolios)
+    shown = check_rows(name, draft.rows, draft.portfolios, known=index.id_to_label)
     edited = st.data_editor(
         editor_frame(draft.rows, index, shown),
-        column_config=_column_config(index),
+        column_config=_column_config(index, draft.rows),
         column_order=list(WIDTHS),
         num_rows="dynamic",
         hide_index=True,
@@ -152,7 +159,7 @@ def render_positions(draft: ModelDraft, index: SecurityIndex, name: str) -> tupl
         args=(index.label_to_id,),
     )
     rows = rows_from_frame(edited, index)
-    check = check_rows(name, rows, draft.portfolios)
+    check = check_rows(name, rows, draft.portfolios, known=index.id_to_label)
     render_check(check, rows, index)
     return rows, check
 
@@ -160,7 +167,7 @@ def render_positions(draft: ModelDraft, index: SecurityIndex, name: str) -> tupl
 def render_check(check: DraftCheck, rows: list[dict[str, Any]], index: SecurityIndex) -> None:
     """Live totals and every broken rule, each with the grid row and ticker it concerns."""
     c1, c2, c3 = st.columns(3)
-    over = check.target_sum > 0.95
+    over = check.target_sum > MAX_TARGET_SUM  # the exact Decimal rule (a float 0.95 made Σ 95.0 % "over the cap")
     c1.metric(
         "Σ targets (max 95 %)",
         fmt_pct(check.target_sum, 1),

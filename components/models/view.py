@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from components import feedback, resources, state
+from components import audit, auth, feedback, resources, state
 from components.models import keys as models_keys
 from components.models.draft import DraftCheck, ModelDraft, draft_from_model, model_changes, rebase
 from components.tables import fmt_when, names_preview, short_id
@@ -129,10 +129,19 @@ def render_actions(models: Sequence[InvestmentModel]) -> None:
     if bar.button("What-if rebalance", key="models_rebalance", icon=":material/balance:", disabled=none):
         state.select_model(pick)
         st.switch_page("pages/rebalance.py")
-    bar.button("Delete", key="models_delete", icon=":material/delete:", disabled=none,
-               on_click=lambda: ask_delete(by_id[pick]))  # fmt: skip
+    denied = auth.why_not(auth.Action.EDIT_MODEL)
+    bar.button("Delete", key="models_delete", icon=":material/delete:", disabled=none or denied is not None,
+               help=denied, on_click=ask_delete, args=(by_id.get(pick),))  # fmt: skip
 
 
+def _forget_model(err: Exception) -> None:
+    """The way back after a model vanished: no selection, the list shows what exists now."""
+    if isinstance(err, NotFound):
+        state.select_model(None)
+        state.drop(models_keys.MODELS_OPEN_PICK)
+
+
+@feedback.callback("open the model", on_error=_forget_model)
 def open_model(model_id: str) -> None:
     """Callback: load a stored model into the editor (fresh widgets)."""
     model = resources.model_repo().get_model(model_id)
@@ -157,8 +166,11 @@ def close_draft() -> None:
     state.drop(models_keys.MODEL_EDITOR, models_keys.MODELS_LINK_INPUT, models_keys.MODELS_UNLINK_INPUT)
 
 
-def ask_delete(model: InvestmentModel) -> None:
+@feedback.callback("delete the model", on_error=_forget_model)
+def ask_delete(model: InvestmentModel | None) -> None:
     """Callback: open the delete confirmation for ``model``."""
+    if model is None:
+        raise NotFound("the model is no longer in the list", {})
     state.put(
         models_keys.MODELS_PENDING_DELETE,
         {"id": model.model_id, "name": model.name, "version": model.version, "portfolios": len(model.portfolios)},
@@ -177,7 +189,9 @@ def confirm_delete() -> None:
     c1, c2 = st.columns(2)
     if c1.button("Delete", type="primary", key="models_confirm_delete", icon=":material/delete:"):
         try:
-            resources.model_repo().delete_model(pending["id"], pending["version"])
+            user = auth.require(auth.Action.EDIT_MODEL).user_id
+            with audit.timed("model_deleted", user, model_id=pending["id"], version=pending["version"]):
+                resources.model_repo().delete_model(pending["id"], pending["version"])
         except EngineError as err:
             feedback.show(err, f"delete model '{pending['name']}'")
             return
@@ -277,17 +291,21 @@ def save_draft(
         return
     repo = resources.model_repo()
     try:
-        if draft.is_new:
-            saved = repo.create_model(name.strip(), list(check.positions), list(draft.portfolios))
-        else:
-            saved = repo.replace_model(
-                draft.model_id,
-                name.strip(),
-                list(check.positions),
-                list(draft.portfolios),
-                draft.last_rebalance_date,
-                draft.version,
-            )
+        user = auth.require(auth.Action.EDIT_MODEL).user_id
+        with audit.timed("model_saved", user, model_id=draft.model_id, new=draft.is_new) as fields:
+            if draft.is_new:
+                saved = repo.create_model(name.strip(), list(check.positions), list(draft.portfolios), user)
+            else:
+                saved = repo.replace_model(
+                    draft.model_id,
+                    name.strip(),
+                    list(check.positions),
+                    list(draft.portfolios),
+                    draft.last_rebalance_date,
+                    draft.version,
+                    updated_by=user,
+                )
+            fields.update(model_id=saved.model_id, version=saved.version, positions=len(saved.positions))
     except VersionConflict:
         _open_conflict(draft, name, rows, check)
         st.rerun()

@@ -14,8 +14,9 @@ import re
 
 import streamlit as st
 
-from components import feedback, resources
+from components import audit, auth, feedback, resources
 from components.columns import names
+from components.feedback import escape_md
 from components.orders import downloads
 from components.orders.frames import (
     BLOCK_TABLE,
@@ -164,10 +165,15 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
 def save_scenario(scenario: store.Scenario) -> str:
     """Persist the scenario's optimal results as one rebalance record and stamp the model; returns its id.
 
-    Raises ``VersionConflict`` when the model changed since the run (the record is then not written).
+    Raises ``VersionConflict`` when the model changed since the run (the record is then not written), ``Forbidden``
+    when the user may not save runs (checked here, so a forged click cannot bypass the disabled button).
     """
-    record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at)
-    saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version)
+    user = auth.require(auth.Action.SAVE_RUN).user_id
+    fields = {"run_id": scenario.id, "model_id": scenario.model.model_id, "portfolios": len(scenario.optimal_results)}
+    with audit.timed("run_saved", user, **fields) as logged:
+        record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at)
+        saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version, user)
+        logged.update(rebalance_id=saved.rebalance_id, orders=scenario.summary.orders)
     return saved.rebalance_id
 
 
@@ -184,13 +190,13 @@ def _close(flag: str) -> None:
 def confirm_save(scenario: store.Scenario) -> None:
     s = scenario.summary
     st.markdown(
-        f"Persist **{scenario.name}** as a rebalance record: **{s.optimal:,}** rebalanced portfolio(s) with "
+        f"Persist **{escape_md(scenario.name)}** as a rebalance record: **{s.optimal:,}** rebalanced portfolio(s) with "
         f"**{s.orders:,}** orders, exactly as reviewed (prices of the run, nothing is re-solved). "
         f"Portfolios not rebalanced ({s.infeasible + s.failed:,}) are left out."
     )
     st.caption(
-        f"The model “{scenario.model.name}” gets its last rebalance date stamped. The save is refused if the "
-        f"model changed since the run (the run used version {scenario.model.version})."
+        f"The model “{escape_md(scenario.model.name)}” gets its last rebalance date stamped. "
+        f"The save is refused if the model changed since the run (the run used version {scenario.model.version})."
     )
     c1, c2 = st.columns(2)
     if c2.button("Cancel", key="orders_cancel_save", width="stretch"):
@@ -235,15 +241,16 @@ def render_save(scenario: store.Scenario) -> None:
         )
         return
     nothing = not scenario.optimal_results
+    denied = auth.why_not(auth.Action.SAVE_RUN)
     st.button(
         "Save rebalance…",
         key="orders_save",
         type="primary",
         icon=":material/save:",
-        disabled=nothing,
+        disabled=nothing or denied is not None,
         on_click=_open,
         args=(PENDING_SAVE,),
-        help="Nothing to save: no portfolio was rebalanced." if nothing else None,
+        help=denied or ("Nothing to save: no portfolio was rebalanced." if nothing else None),
     )
     if st.session_state.get(PENDING_SAVE):
         confirm_save(scenario)
@@ -281,9 +288,15 @@ def confirm_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         disabled=not plan.to_send,
     ):
         try:
-            order_client = resources.services().order
-            outcomes = submit_orders(order_client, plan.to_send, use_limit_price=bool(use_limit))
-        except Exception as err:  # the client could not even start: nothing was sent
+            user = auth.require(auth.Action.SUBMIT_ORDERS).user_id  # the server-side check, whatever the browser sent
+            with audit.timed("orders_submitted", user, run_id=scenario.id, orders=len(plan.to_send)) as logged:
+                order_client = resources.services().order
+                outcomes = submit_orders(order_client, plan.to_send, use_limit_price=bool(use_limit))
+                logged.update(
+                    succeeded=sum(o.succeeded for o in outcomes.values()),
+                    unknown=sum(o.outcome == "unknown" for o in outcomes.values()),
+                )
+        except Exception as err:  # not allowed, or the client could not even start: nothing was sent
             st.session_state[SUBMIT_REPORT] = ("error", feedback.describe(err, "submit the orders").markdown())
         else:
             scenario.submissions.update(outcomes)
@@ -317,14 +330,18 @@ def render_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
                 width="stretch",
             )
     label = "Submit orders…" if not scenario.submissions else "Submit remaining orders…"
+    denied = auth.why_not(auth.Action.SUBMIT_ORDERS)
     st.button(
         label,
         key="orders_submit",
         icon=":material/send:",
-        disabled=not plan.to_send and not plan.unknown_held_back,
+        disabled=(not plan.to_send and not plan.unknown_held_back) or denied is not None,
         on_click=_open,
         args=(PENDING_SUBMIT,),
+        help=denied,
     )
+    if denied:
+        st.caption(f"Submitting is disabled: {escape_md(denied)}.")
     if st.session_state.get(PENDING_SUBMIT):
         confirm_submit(scenario, rows)
 

@@ -10,6 +10,7 @@ import streamlit as st
 
 from components import resources
 from components.columns import names
+from components.feedback import escape_md
 from components.rebalance import store
 from components.rebalance.charts import cash_figure, drift_reduction_figure, scenario_compare_figure, weights_figure
 from components.rebalance.frames import (
@@ -176,7 +177,7 @@ def render_summary(scenario: store.Scenario) -> None:
     t = scenario.timings
     snap = scenario.snapshot_time
     st.caption(
-        f"{scenario.model.name} v{scenario.model.version} · {scenario.params.scope_label()} · minimum cash "
+        f"{escape_md(scenario.model.name)} v{scenario.model.version} · {scenario.params.scope_label()} · minimum cash "
         f"{scenario.params.min_cash_label()} · time limit {scenario.params.options.time_limit:g} s · "
         f"{'overridden targets/bands' if scenario.params.overridden else 'model targets/bands'} · snapshot "
         f"{f'{snap:%Y-%m-%d %H:%M:%S} UTC' if snap else '—'}"

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from components import audit, auth
 from components.rebalance import store
 from data.services import GlobeCoServices
 from data.snapshot import MarketSnapshot, build_market_snapshot, with_prices_for
@@ -156,7 +157,19 @@ def out_of_band_flags(
 def run_scenario(
     services: GlobeCoServices, request: RunRequest, progress: Progress | None = None, workers: int | None = None
 ) -> store.Scenario:
-    """Run the what-if and return the scenario (not yet added to the session store)."""
+    """Run the what-if and return the scenario (not yet added to the session store); checked and audit-logged."""
+    user = auth.require(auth.Action.RUN_WHAT_IF).user_id
+    params = request.params
+    with audit.timed("what_if_run", user, model_id=params.model_id, portfolios=len(params.portfolio_ids)) as fields:
+        scenario = _run(services, request, progress, workers)
+        s = scenario.summary
+        fields.update(run_id=scenario.id, optimal=s.optimal, infeasible=s.infeasible, failed=s.failed, orders=s.orders)
+    return scenario
+
+
+def _run(
+    services: GlobeCoServices, request: RunRequest, progress: Progress | None, workers: int | None
+) -> store.Scenario:
     report = _on_script_thread(progress)
     params = request.params
     t0 = time.perf_counter()

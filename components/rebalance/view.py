@@ -234,7 +234,7 @@ def show_cancelled() -> None:
 
 def execute(request: RunRequest, services: GlobeCoServices, workers: int | None = None) -> store.Scenario | None:
     """Run in st.status with a progress bar and a Cancel button; add the scenario to the session on success."""
-    with st.status(f"Running “{request.name}”…", expanded=True) as status:
+    with st.status(f"Running “{feedback.escape_md(request.name)}”…", expanded=True) as status:
         bar = st.progress(0.0, text="Starting…")
         cancel = st.empty()
         cancel.button("Cancel", key=CANCEL, on_click=request_cancel, icon=":material/cancel:")
@@ -249,7 +249,8 @@ def execute(request: RunRequest, services: GlobeCoServices, workers: int | None 
         cancel.empty()
         for name in store.add(scenario):
             st.toast(
-                f"“{name}” was dropped: the session keeps the {store.MAX_SCENARIOS} newest scenarios",
+                f"“{feedback.escape_md(name)}” was dropped: "
+                f"the session keeps the {store.MAX_SCENARIOS} newest scenarios",
                 icon=":material/delete_sweep:",
             )
         s = scenario.summary

@@ -103,6 +103,24 @@ def aware_utc(value: object) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+MAX_USER_CHARS = 320  # an e-mail address at most (RFC 5321)
+
+
+def check_user(value: Any, field: str) -> str | None:
+    """``None`` or the id of the user who did it (``savedBy``, ``updatedBy``): text, 1–320 characters, UTF-8."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_USER_CHARS:
+        raise InvalidInput(
+            f"{field} must be a user id of 1 to {MAX_USER_CHARS} characters", {"field": field, "value": str(value)[:60]}
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no backend can store it
+        raise InvalidInput(f"{field} is not valid Unicode text", {"field": field}) from None
+    return value
+
+
 def check_datetime(value: Any, field: str) -> dt.datetime | None:
     """``None`` or a ``datetime`` (naive values are taken as UTC when stored)."""
     if value is None or isinstance(value, dt.datetime):

@@ -25,6 +25,7 @@ from data.repositories.inputs import (
     check_datetime,
     check_name,
     check_text,
+    check_user,
     check_version,
     coerce_ids,
     coerce_position,
@@ -131,12 +132,20 @@ class ModelRepository:
 
     @db_call
     def create_model(
-        self, name: str, positions: Iterable[Position] = (), portfolios: Iterable[str] = ()
+        self,
+        name: str,
+        positions: Iterable[Position] = (),
+        portfolios: Iterable[str] = (),
+        updated_by: str | None = None,
     ) -> InvestmentModel:
-        """Insert a model with version 1 after every rule of 1.3 and 1.6; name clash → ``BusinessRuleViolation``."""
+        """Insert a model with version 1 after every rule of 1.3 and 1.6; name clash → ``BusinessRuleViolation``.
+
+        ``updated_by`` (the signed-in user's id) is stored as ``updatedBy``.
+        """
         name, cleaned, ids = self._checked(name, positions, portfolios)
+        user = check_user(updated_by, "updatedBy")
         self._reject_owned(ids, None)
-        doc = {**model_fields_to_doc(name, cleaned, ids, None), "version": 1}
+        doc = {**model_fields_to_doc(name, cleaned, ids, None), "version": 1, **_by(user)}
         try:
             self._col.insert_one(doc)
         except DuplicateKeyError as exc:
@@ -152,14 +161,16 @@ class ModelRepository:
         portfolios: Iterable[str],
         last_rebalance_date: dt.datetime | None,
         version: int,
+        updated_by: str | None = None,
     ) -> InvestmentModel:
         """Replace the whole model if its stored version is still ``version``; stale → ``VersionConflict``."""
         _oid(model_id)
         version = check_version(version)
         last = check_datetime(last_rebalance_date, "lastRebalanceDate")
         name, cleaned, ids = self._checked(name, positions, portfolios)
+        user = check_user(updated_by, "updatedBy")
         self._reject_owned(ids, model_id)
-        fields = model_fields_to_doc(name, cleaned, ids, last)
+        fields = {**model_fields_to_doc(name, cleaned, ids, last), **_by(user)}
         return self._swap(model_id, version, {"$set": fields}, name=name, portfolios=ids)
 
     @db_call
@@ -357,6 +368,10 @@ class ModelRepository:
                 "a portfolio of this model already belongs to another model", {"rule": "one_model_per_portfolio"}
             )
         return translate(exc)
+
+
+def _by(user: str | None) -> dict[str, str]:
+    return {} if user is None else {"updatedBy": user}
 
 
 def _oid(model_id: Any) -> ObjectId:

@@ -123,6 +123,7 @@ class RebalanceSummary:
     rebalance_date: dt.datetime
     number_of_portfolios: int
     version: int
+    saved_by: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -604,6 +605,7 @@ def _summary(doc: dict[str, Any]) -> RebalanceSummary:
             rebalance_date=from_utc(d["rebalanceDate"]),
             number_of_portfolios=int(d.get("numberOfPortfolios", 0)),
             version=int(d.get("version", 1)),
+            saved_by=d.get("savedBy") if isinstance(d.get("savedBy"), str) else None,
         )
 
     return _convert(build, doc, doc.get("_id"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from data.repositories.inputs import check_version
+from data.repositories.inputs import check_user, check_version
 from data.repositories.models import ModelRepository
 from data.repositories.rebalances import RebalanceRepository
 from engine.errors import NotFound, VersionConflict
@@ -10,7 +10,11 @@ from engine.models import RebalanceRecord
 
 
 def save_run(
-    models: ModelRepository, rebalances: RebalanceRepository, record: RebalanceRecord, model_version: int
+    models: ModelRepository,
+    rebalances: RebalanceRepository,
+    record: RebalanceRecord,
+    model_version: int,
+    saved_by: str | None = None,
 ) -> RebalanceRecord:
     """Persist exactly the reviewed record, then stamp the model's ``lastRebalanceDate`` (no version bump).
 
@@ -18,8 +22,11 @@ def save_run(
     ``VersionConflict`` asks the user to re-run. The stamp is conditional on that same version, so a model edited
     between the check and the stamp also ends in ``VersionConflict``, and the just-inserted record is removed again.
     Returns the stored record (with ``rebalance_id``; ``number_of_portfolios`` = portfolios persisted).
+    ``saved_by`` (the signed-in user's id) is stored as ``savedBy``.
     """
     model_version = check_version(model_version, "model version")
+    if saved_by is not None:
+        record = record.model_copy(update={"saved_by": check_user(saved_by, "savedBy")})
     model = models.get_model(record.model_id)
     if model.version != model_version:
         raise _changed(record, model_version, model.version)

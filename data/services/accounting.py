@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from data.services.base import NOT_SENT, CallFailed, ServiceClient, segment
+from data.services.base import NOT_SENT, CallFailed, ServiceClient, segment, wire_id
 from data.services.parse import count_field, decimal_field, json_body, shown, str_field
 from engine.errors import ExternalDataError
 from engine.models import Holding, PortfolioHoldings
@@ -116,7 +116,8 @@ class AccountingClient(ServiceClient):
         portfolio (or an empty portfolio with ``accounting_empty_500_as_empty``). Other persistent failures ->
         ``ServiceUnavailable``. Bad decimals or missing fields -> ``ExternalDataError`` naming the field.
         """
-        response = self._get(f"/api/v1/portfolios/{segment(portfolio_id)}/summary", coherent_500=is_empty_portfolio_500)
+        wire = wire_id(portfolio_id)
+        response = self._get(f"/api/v1/portfolios/{segment(wire)}/summary", coherent_500=is_empty_portfolio_500)
         details = {"service": self.name, "portfolio_id": portfolio_id}
         if response.status_code == 404:
             return PortfolioHoldings(portfolio_id=portfolio_id)
@@ -133,7 +134,8 @@ class AccountingClient(ServiceClient):
                 {**details, "status": response.status_code},
             )
         body = json_body(response, service=self.name, expect=dict, portfolio_id=portfolio_id)
-        return self._holdings(portfolio_id, body)
+        holdings = self._holdings(wire, body)
+        return holdings if wire == portfolio_id else holdings.model_copy(update={"portfolio_id": portfolio_id})
 
     def _holdings(self, portfolio_id: str, body: dict[str, Any]) -> PortfolioHoldings:
         return parse_summary(portfolio_id, body, self.name)

@@ -9,6 +9,7 @@ per process. Raw httpx exceptions never leave this module: callers get ``Service
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -70,6 +71,15 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 def idempotent_retry(exc: BaseException) -> bool:
     """Retry 5xx, timeouts, connect errors and dropped connections (GET and other idempotent calls)."""
     return isinstance(exc, (ServerError, *RETRYABLE_TRANSPORT))
+
+
+def wire_id(value: str) -> str:
+    """The id as the services store it: a 24-hex id in lower case (the real services accept ``6B15…`` too and
+    answer for ``6b15…``; the simulator answers 404). The client keeps the caller's spelling in what it returns."""
+    return value.lower() if isinstance(value, str) and len(value) == 24 and _HEX.fullmatch(value) else value
+
+
+_HEX = re.compile(r"[0-9A-Fa-f]{24}")
 
 
 def segment(value: str) -> str:

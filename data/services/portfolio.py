@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from data.http import LockedTTLCache, map_bounded
-from data.services.base import ServiceClient, segment
+from data.services.base import ServiceClient, segment, wire_id
 from data.services.parse import json_body, list_field, page_total, parse_datetime
 from data.services.types import Page, PortfolioInfo
 from engine.errors import EngineError, ExternalDataError, InvalidInput
@@ -59,7 +60,8 @@ class PortfolioClient(ServiceClient):
         cached = self.cache.get(f"portfolio:{portfolio_id}")
         if cached is not None:
             return cached
-        response = self._get(f"/api/v1/portfolio/{segment(portfolio_id)}")
+        wire = wire_id(portfolio_id)
+        response = self._get(f"/api/v1/portfolio/{segment(wire)}")
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -68,12 +70,13 @@ class PortfolioClient(ServiceClient):
                 {"service": self.name, "portfolio_id": portfolio_id, "status": response.status_code},
             )
         info = parse_portfolio(json_body(response, service=self.name, expect=dict, portfolio_id=portfolio_id))
-        if info is None or info.portfolio_id != portfolio_id:
+        if info is None or info.portfolio_id != wire:
             # A name for another portfolio (or none) is not this portfolio's name: soft, but never shown as its name.
             raise ExternalDataError(
                 f"portfolio service sent a malformed portfolio for {portfolio_id}",
                 {"service": self.name, "portfolio_id": portfolio_id},
             )
+        info = dataclasses.replace(info, portfolio_id=portfolio_id)  # the caller's spelling of the id
         self.cache.set(f"portfolio:{portfolio_id}", info)
         return info
 

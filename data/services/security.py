@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from data.http import LockedTTLCache, map_bounded
-from data.services.base import ServiceClient, segment
+from data.services.base import ServiceClient, segment, wire_id
 from data.services.parse import json_body, list_field, page_total, shown, str_field
 from data.services.types import Page, SecurityInfo
 from engine.errors import ExternalDataError, InvalidInput
@@ -96,7 +97,8 @@ class SecurityClient(ServiceClient):
         cached = self.cache.get(f"security:{security_id}")
         if cached is not None:
             return cached
-        response = self._get(f"/api/v1/security/{segment(security_id)}")
+        wire = wire_id(security_id)
+        response = self._get(f"/api/v1/security/{segment(wire)}")
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -105,11 +107,12 @@ class SecurityClient(ServiceClient):
                 {"service": self.name, "security_id": security_id, "status": response.status_code},
             )
         info = read_security(json_body(response, service=self.name, expect=dict, security_id=security_id), self.name)
-        if info.security_id != security_id:
+        if info.security_id != wire:
             raise ExternalDataError(
                 f"security: asked for security {security_id}, the answer is for {shown(info.security_id)}",
                 {"service": self.name, "security_id": security_id, "field": "securityId"},
             )
+        info = dataclasses.replace(info, security_id=security_id)  # the caller's spelling of the id
         self.cache.set(f"security:{security_id}", info)
         return info
 
@@ -148,6 +151,10 @@ class SecurityClient(ServiceClient):
             )
         if not (1 <= limit <= 1000) or offset < 0:
             raise InvalidInput("limit must be 1-1000 and offset ≥ 0", {"field": "limit", "value": f"{limit}/{offset}"})
+        if "." in value:
+            # the service reads the value as a regular expression ('.' = any character): its pages and totals would
+            # hold over-matches, so a dotted ticker is searched exactly in the full list instead
+            return self._search_locally(key, value, limit, offset)
         response = self._get("/api/v2/securities", params={key: value, "limit": limit, "offset": offset})
         if response.status_code == 404:
             return self._search_locally(key, value, limit, offset)
@@ -160,18 +167,11 @@ class SecurityClient(ServiceClient):
         page = list_field(body, "securities", service=self.name, where="a security search page")
         found, _ = parse_security_list(page, self.name)  # an unusable item is left out of a picker's page
         self.cache.set_many((f"security:{sid}", info) for sid, info in found.items())
-        return Page(tuple(found.values()), page_total(body, len(found)), offset, limit)
+        exact = tuple(s for s in found.values() if _matches(s.ticker, key, value))  # post-filter: never an over-match
+        return Page(exact, page_total(body, len(found)), offset, limit)
 
     def _search_locally(self, key: str, value: str, limit: int, offset: int) -> Page[SecurityInfo]:
-        needle = value.casefold()
-        matches = sorted(
-            (
-                s
-                for s in self.all_securities()
-                if (s.ticker.casefold() == needle if key == "ticker" else needle in s.ticker.casefold())
-            ),
-            key=lambda s: s.ticker,
-        )
+        matches = sorted((s for s in self.all_securities() if _matches(s.ticker, key, value)), key=lambda s: s.ticker)
         return Page(tuple(matches[offset : offset + limit]), len(matches), offset, limit)
 
     def resolve(
@@ -199,10 +199,11 @@ class SecurityClient(ServiceClient):
                 out.warnings.append(f"security list unusable ({err.message}); resolved ids one by one")
             else:
                 for sid in missing:
-                    if sid in by_id:
-                        out.found[sid] = by_id[sid]
-                    elif sid in problems:
-                        out.problems[sid] = problems[sid]
+                    wire = wire_id(sid)
+                    if wire in by_id:
+                        out.found[sid] = dataclasses.replace(by_id[wire], security_id=sid)
+                    elif wire in problems:
+                        out.problems[sid] = problems[wire]
                     else:
                         out.unknown.add(sid)
                 return out
@@ -215,3 +216,9 @@ class SecurityClient(ServiceClient):
             else:
                 out.unknown.add(sid)
         return out
+
+
+def _matches(ticker: str, key: str, value: str) -> bool:
+    """Literal, case-insensitive: ``ticker`` equal to ``value`` (key "ticker") or containing it ("ticker_like")."""
+    needle, have = value.casefold(), ticker.casefold()
+    return have == needle if key == "ticker" else needle in have

@@ -73,10 +73,14 @@ def security_app(sim: Simulator) -> FastAPI:
             )
         with sim.state.lock:
             items = list(sim.state.securities.items())
+        # As the real service (MongoDB $regex, case-insensitive): the value is a regular expression, so '.' matches
+        # any character ("BRK.B" also finds "BRKXB"); TICKER_RE above leaves '.' as the only metacharacter.
         if ticker is not None:
-            items = [(sid, s) for sid, s in items if s["ticker"].casefold() == ticker.casefold()]
+            pattern = re.compile(ticker, re.IGNORECASE)
+            items = [(sid, s) for sid, s in items if pattern.fullmatch(s["ticker"])]
         elif ticker_like is not None:
-            items = [(sid, s) for sid, s in items if ticker_like.casefold() in s["ticker"].casefold()]
+            pattern = re.compile(ticker_like, re.IGNORECASE)
+            items = [(sid, s) for sid, s in items if pattern.search(s["ticker"])]
         items.sort(key=lambda kv: kv[1]["ticker"])
         page = [security_out(sim, sid, s, type_version=True) for sid, s in items[offset : offset + limit]]
         return json_response({"securities": page, "pagination": pagination(len(items), offset, limit)})
