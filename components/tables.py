@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from components.columns import Col
-from engine.validation import MAX_TARGET, TARGET_STEP
+from engine.validation import MAX_TARGET, TARGET_STEP, WEIGHT_RULE
 
 Number = float | int | Decimal
 
@@ -134,6 +134,14 @@ def target_col(width: int, default: float | None = None, help: str | None = None
         width=width,
         help=help,
     )
+
+
+def weight_text_col(
+    label: str, width: int, default: str | None = None, help: str | None = None
+) -> st.column_config.TextColumn:
+    """An editable weight typed as a percent (``engine.validation.parse_weight``): the rule is in the column help."""
+    rule = WEIGHT_RULE if not help else f"{help} {WEIGHT_RULE}"
+    return st.column_config.TextColumn(label, required=True, default=default, width=width, help=rule)
 
 
 def drift_col(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from engine.errors import InvalidInput, Violation
 from engine.models import Position
@@ -42,6 +42,57 @@ def quantize_ui_fraction(value: float | str | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.001"))
 
 
+WEIGHT_RULE = (
+    "Type a percent: 3.5 or 3.5 % means 3.5 %; a number below 1 without % is a fraction (0.035 = 3.5 %), "
+    "so write half a percent as 0.5 %."
+)
+
+
+def parse_weight(raw: object, field: str = "weight", maximum: Decimal = Decimal(1)) -> Decimal:
+    """A weight typed by a person (grid, overrides, CSV) as an exact fraction, by one rule (``WEIGHT_RULE``).
+
+    ``3.5``, ``3.5%`` and ``0.035`` all mean 3.5 % (``Decimal('0.035')``): a trailing ``%`` marks a percent, a bare
+    number of 1 or more is a percent, a bare number below 1 is a fraction. Nothing is clamped or rounded: a value
+    that is not a number, negative, or above ``maximum`` raises ``InvalidInput`` naming field, value and rule.
+    """
+    text = "" if raw is None else str(raw).strip().replace("\u00a0", " ")
+    shown = text if len(text) <= 24 else text[:21] + "..."
+    if not text:
+        raise InvalidInput(f"{field} is empty: {WEIGHT_RULE}", {"field": field, "value": ""})
+    percent = text.endswith("%")
+    number = text[:-1].strip() if percent else text
+    try:
+        value = Decimal(number.replace(",", ""))
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise InvalidInput(f"{field} {shown!r} is not a number: {WEIGHT_RULE}", {"field": field, "value": shown})
+    if percent or abs(value) >= 1:
+        value = value / 100
+    if value < 0 or value > maximum:
+        raise InvalidInput(
+            f"{field} {shown!r} is {format_percent(value)}: it must be between 0 % and {format_percent(maximum)}",
+            {"field": field, "value": shown, "rule": "range"},
+        )
+    return value.normalize() if value else Decimal(0)
+
+
+def format_percent(value: Decimal) -> str:
+    """A fraction as an exact percent for messages: ``Decimal('0.0333')`` -> ``'3.33 %'`` (at least 1 dp)."""
+    pct = (value * 100).normalize()
+    text = format(pct, "f")
+    if "." not in text:
+        text += ".0"
+    return f"{text} %"
+
+
+def nearest_targets(value: Decimal) -> tuple[Decimal, ...]:
+    """The valid targets nearest an off-grid one: the 0.5 % steps below and above, within 0–95 %."""
+    below = (value // TARGET_STEP) * TARGET_STEP
+    out = [below, below + TARGET_STEP]
+    return tuple(v for v in out if Decimal(0) <= v <= MAX_TARGET)
+
+
 def position_violations(row: int, p: Position) -> list[Violation]:
     """Per-row rules: id format, target range and grid, drift ranges."""
     out: list[Violation] = []
@@ -69,7 +120,8 @@ def position_violations(row: int, p: Position) -> list[Violation]:
         out.append(
             Violation(
                 "target_step",
-                f"row {row + 1}: target {p.target} must be a multiple of 0.005 (0.5 %)",
+                f"row {row + 1}: target {p.target} must be a multiple of 0.005 (0.5 %); nearest valid: "
+                + " or ".join(format_percent(v) for v in nearest_targets(p.target)),
                 row,
                 "target",
                 p.target,

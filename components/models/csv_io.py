@@ -1,7 +1,9 @@
 """CSV import and export of a model's positions (pure functions, no Streamlit).
 
 Format: one row per position, header ``securityId,ticker,description,target,lowDrift,highDrift``; weights are
-fractions (``0.05``) or percentages with a ``%`` sign (``5%``). On import a row needs ``securityId`` or ``ticker``
+read by the one percent-entry rule ``engine.validation.parse_weight`` (``3.5``, ``3.5%`` and ``0.035`` are 3.5 %);
+the export writes fractions below 1 and ``100%`` for a whole band, so it reads back exactly.
+On import a row needs ``securityId`` or ``ticker``
 and ``target``; ``lowDrift``/``highDrift`` default to 0.05 when the column is absent. Every bad row is reported
 (line, field, value, rule) and nothing is imported unless all rows are good.
 """
@@ -12,11 +14,20 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from engine.errors import InvalidInput
 from engine.models import Position
-from engine.validation import MAX_POSITIONS, MAX_TARGET_SUM, is_valid_id, position_violations
+from engine.validation import (
+    MAX_POSITIONS,
+    MAX_TARGET_SUM,
+    format_percent,
+    is_valid_id,
+    nearest_targets,
+    parse_weight,
+    position_violations,
+)
 
 EXPORT_COLUMNS = ("securityId", "ticker", "description", "target", "lowDrift", "highDrift")
 MAX_BYTES = 1_000_000
@@ -50,7 +61,9 @@ def positions_to_csv(rows: Sequence[Mapping[str, Any]], securities: Mapping[str,
 def _plain(value: Any) -> str:
     if value is None:
         return ""
-    return format(Decimal(str(value)).normalize(), "f")
+    exact = Decimal(str(value))
+    # a bare 1 would read back as 1 % under the percent-entry rule: a whole band is written as a percent
+    return "100%" if exact == 1 else format(exact.normalize(), "f")
 
 
 def _safe(text: str) -> str:
@@ -64,17 +77,6 @@ class ImportResult:
 
     rows: list[dict[str, Any]]
     errors: list[str]
-
-
-def _fraction(raw: str) -> Decimal:
-    text = raw.strip()
-    scale = Decimal(1)
-    if text.endswith("%"):
-        text, scale = text[:-1].strip(), Decimal("0.01")
-    value = Decimal(text) * scale
-    if not value.is_finite():
-        raise InvalidOperation
-    return value
 
 
 def parse_positions_csv(
@@ -136,9 +138,9 @@ def parse_positions_csv(
                 numbers[name] = default_drift
                 continue
             try:
-                numbers[name] = _fraction(raw or "")
-            except (InvalidOperation, ValueError):
-                errors.append(f"line {line_no}, {name} {raw!r}: not a number")
+                numbers[name] = parse_weight(raw or "", name)
+            except InvalidInput as err:
+                errors.append(f"line {line_no}, {err}")
         if len(numbers) == 3 and sid:
             p = Position(
                 security_id=sid,
@@ -147,7 +149,10 @@ def parse_positions_csv(
                 high_drift=numbers["highDrift"],
             )
             for v in position_violations(0, p):
-                if v.rule != "id_format":
+                if v.rule == "target_step":
+                    nearest = " or ".join(format_percent(t) for t in nearest_targets(p.target))
+                    errors.append(f"line {line_no}, target {rec.get('target')}: {_rule_text(v.rule)}; use {nearest}")
+                elif v.rule != "id_format":
                     errors.append(f"line {line_no}, {v.field} {rec.get(v.field) or v.value!s}: {_rule_text(v.rule)}")
             if sid in first_line:
                 errors.append(f"line {line_no}, securityId {sid}: duplicate of line {first_line[sid]}")

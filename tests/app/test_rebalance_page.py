@@ -182,6 +182,28 @@ def test_overrides_are_validated_and_used_for_the_run_only(at, repo):
         assert pos.target == lower and pos.actual >= lower
 
 
+def test_override_weights_are_typed_as_percents_and_refused_out_of_range(at, repo):
+    """Issue 14 item 1: the overrides grid reads "3.5" as 3.5 % like the model editor; 120 is refused, not clamped."""
+    tech = models_by_name(repo)["Technology Leaders"]
+    open_page(at, tech)
+    at.toggle(key=rebalance_keys.OVERRIDE).set_value(True).run()
+    editor = f"rebalance_overrides_{tech.model_id}_v{tech.version}"
+    at.session_state[editor] = {"edited_rows": {0: {"target": "120", "high_drift": "abc"}}, "added_rows": [],
+                                "deleted_rows": []}  # fmt: skip
+    at.run()
+    (error,) = [e for e in texts(at, "error") if "overrides break" in e]
+    assert "row 1: target '120' is 120.0 %: it must be between 0 % and 95.0 %" in error
+    assert "row 1: high drift 'abc' is not a number" in error and at.button(key=rebalance_keys.RUN).disabled
+    first = tech.positions[0]
+    typed = format((first.target - Decimal("0.01")) * 100, "f")  # "24" -> 24 %
+    at.session_state[editor] = {"edited_rows": {0: {"target": typed, "low_drift": "0.5 %"}}, "added_rows": [],
+                                "deleted_rows": []}  # fmt: skip
+    run_whatif(at.run())
+    (scenario,) = scenarios(at)
+    used = scenario.run_model.position_map()[first.security_id]
+    assert (used.target, used.low_drift) == (first.target - Decimal("0.01"), Decimal("0.005"))
+
+
 def test_cancel_leaves_a_clear_message(at):
     # a Cancel click stops the running script (Streamlit reruns on any click); its callback leaves this flag
     at.switch_page(PAGE).run()
