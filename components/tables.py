@@ -58,10 +58,13 @@ def fmt_money_short(value: Number | None, currency: str = "$") -> str:
 
 
 def fmt_qty(value: Number | None) -> str:
-    """A quantity with 2 dp and thousands separators (fractional holdings stay visible)."""
+    """A quantity with thousands separators: whole shares as integers ("4", "1,200"), fractions as they are."""
     if value is None:
         return "—"
-    return f"{float(value):,.2f}"
+    exact = Decimal(str(value))
+    if exact == exact.to_integral_value():
+        return f"{int(exact):,}"
+    return f"{exact.normalize():,f}"
 
 
 def fmt_when(value: dt.datetime | None, never: str = "Never") -> str:
@@ -100,8 +103,8 @@ def count_col(label: str, help: str | None = None) -> st.column_config.NumberCol
 
 
 def qty_col(label: str = "Quantity", help: str | None = None) -> st.column_config.NumberColumn:
-    """Share quantities, 2 dp (fractional holdings exist)."""
-    return st.column_config.NumberColumn(label, help=help, format="%.2f")
+    """Share quantities: whole shares show as "4" (not "4.00"), fractional ones with their decimals."""
+    return st.column_config.NumberColumn(label, help=help, format="localized")
 
 
 def pct_col(label: str, help: str | None = None, dp: int = 2) -> st.column_config.NumberColumn:

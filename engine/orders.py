@@ -1,7 +1,8 @@
 """Proposed orders of a rebalance: blotter rows with reasons, aggregation, CSV export (product-spec 2.7, 3.19).
 
-Pure functions over engine results: no Streamlit, no I/O. Every number stays a ``Decimal``; the CSV writes them
-exactly (no float formatting) and neutralises text cells that a spreadsheet would run as a formula.
+Pure functions over engine results: no Streamlit, no I/O. Every number stays a ``Decimal``; the CSV writes fixed
+formats (quantities as integers unless fractional, prices as given, money to the cent half-up; never float text)
+and neutralises text cells that a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import datetime as dt
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from engine.construct import paused_gc
 from engine.models import PortfolioResult, RebalanceRecord, RecordPosition, TransactionType
@@ -43,6 +44,7 @@ AGGREGATE_CSV_COLUMNS = (
 # full-width forms, which some spreadsheets normalise.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -304,9 +306,14 @@ def _fmt_number(value: Decimal | None) -> str:
     return format(value, "f")
 
 
-def _fmt_money(value: Decimal | None) -> str:
-    """Plain notation keeping the scale of the computation (100 × 93.64 → 9364.00)."""
+def _fmt_price(value: Decimal | None) -> str:
+    """A price exactly as the Pricing Service gave it (93.64, 33.10, 10), plain notation."""
     return "" if value is None else format(value, "f")
+
+
+def _fmt_money(value: Decimal | None) -> str:
+    """Money to the cent, half-up (a fractional order's 12.3456 → 12.35); the exact value stays in the record."""
+    return "" if value is None else format(value.quantize(CENT, rounding=ROUND_HALF_UP), "f")
 
 
 def _write_csv(header: Sequence[str], records: Iterable[Sequence[object]]) -> bytes:
@@ -331,7 +338,7 @@ def orders_to_csv(rows: Iterable[OrderRow], rebalance_id: str | None = None) -> 
                 r.ticker or "",
                 r.transaction_type,
                 _fmt_number(r.quantity),
-                _fmt_money(r.price),
+                _fmt_price(r.price),
                 _fmt_money(r.estimated_value),
                 r.trade_date.isoformat(),
             )
@@ -351,7 +358,7 @@ def aggregated_to_csv(blocks: Iterable[AggregatedOrder], rebalance_id: str | Non
                 b.ticker or "",
                 b.transaction_type,
                 _fmt_number(b.quantity),
-                _fmt_money(b.price),
+                _fmt_price(b.price),
                 _fmt_money(b.estimated_value),
                 str(b.portfolio_count),
                 b.trade_date.isoformat(),

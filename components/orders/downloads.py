@@ -22,9 +22,11 @@ def _download(where: DeltaGenerator | None, label: str, data: CsvData, file_name
     )
 
 
-def orders_button(data: CsvData, stem: str, key: str, where: DeltaGenerator | None = None) -> None:
-    """ "Download orders CSV" (one line per portfolio and security), ``orders_<stem>.csv``."""
-    _download(where, "Download orders CSV", data, f"orders_{stem}.csv", key)
+def orders_button(
+    data: CsvData, stem: str, key: str, where: DeltaGenerator | None = None, label: str = "Download orders CSV"
+) -> None:
+    """ "Download orders CSV" (one line per portfolio and security), ``orders_<stem>.csv``; ``label`` says which."""
+    _download(where, label, data, f"orders_{stem}.csv", key)
 
 
 def blocks_button(data: CsvData, stem: str, key: str, where: DeltaGenerator | None = None) -> None:

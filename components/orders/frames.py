@@ -127,6 +127,12 @@ def filter_blotter(
     return frame[mask].sort_values(by, ascending=ascending, kind="stable", ignore_index=True)
 
 
+def rows_shown(rows: Sequence[OrderRow], shown: pd.DataFrame) -> list[OrderRow]:
+    """The order rows behind a filtered, sorted blotter, in its order (the filtered CSV holds exactly these)."""
+    by_key = {order_key(r.portfolio_id, r.security_id, r.transaction_type): r for r in rows}
+    return [by_key[k] for k in shown["key"]]
+
+
 def aggregate_frame(blocks: Sequence[AggregatedOrder]) -> pd.DataFrame:
     """One line per security and side across portfolios (block orders)."""
     return pd.DataFrame(
@@ -179,5 +185,6 @@ __all__ = [
     "aggregate_frame",
     "blotter_frame",
     "filter_blotter",
+    "rows_shown",
     "submission_plan",
 ]

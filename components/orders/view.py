@@ -24,6 +24,7 @@ from components.orders.frames import (
     aggregate_frame,
     blotter_frame,
     filter_blotter,
+    rows_shown,
     submission_plan,
 )
 from components.orders.keys import (
@@ -41,7 +42,7 @@ from components.orders.keys import (
 )
 from components.orders.submit import submit_orders
 from components.rebalance import store
-from components.tables import as_percent, column_config, fmt_money, fmt_money_short
+from components.tables import as_percent, column_config, fmt_money, fmt_money_short, fmt_qty
 from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
 from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
@@ -106,8 +107,8 @@ def render_totals(rows: list[OrderRow]) -> None:
     net = sell.estimated_value - buy.estimated_value
     m = st.columns(3)
     m[0].metric("Orders", f"{buy.orders + sell.orders:,}")
-    m[1].metric("BUY orders", f"{buy.orders:,}", help=f"{float(buy.quantity):,.2f} shares")
-    m[2].metric("SELL orders", f"{sell.orders:,}", help=f"{float(sell.quantity):,.2f} shares")
+    m[1].metric("BUY orders", f"{buy.orders:,}", help=f"{fmt_qty(buy.quantity)} shares")
+    m[2].metric("SELL orders", f"{sell.orders:,}", help=f"{fmt_qty(sell.quantity)} shares")
     m = st.columns(3)
     m[0].metric("BUY value", fmt_money_short(buy.estimated_value), help=fmt_money(buy.estimated_value))
     m[1].metric("SELL value", fmt_money_short(sell.estimated_value), help=fmt_money(sell.estimated_value))
@@ -140,9 +141,22 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
             height=min(36 + 35 * max(len(shown), 1), 520),
         )
         st.caption(f"{len(shown):,} of {len(rows):,} orders shown · click a column header to sort.")
+        left, right = st.columns(2)
         downloads.orders_button(
-            _cached(scenario, ("csv", scenario.saved_rebalance_id), lambda: orders_to_csv(rows)), stem, "dl_orders"
+            _cached(scenario, ("csv", scenario.saved_rebalance_id), lambda: orders_to_csv(rows)),
+            stem,
+            "dl_orders",
+            left,
+            label=f"Download all {len(rows):,} orders (CSV)",
         )
+        if len(shown) != len(rows):
+            downloads.orders_button(
+                orders_to_csv(rows_shown(rows, shown)),
+                f"{stem}_filtered",
+                "dl_orders_shown",
+                right,
+                label=f"Download the {len(shown):,} orders shown (CSV)",
+            )
     with t2:
         blocks = _cached(scenario, ("blocks", scenario.saved_rebalance_id), lambda: aggregate_orders(rows))
         st.dataframe(

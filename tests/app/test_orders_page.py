@@ -6,7 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from components.orders import keys as orders_keys
-from engine.orders import order_rows, side_totals
+from components.orders.frames import rows_shown
+from engine.orders import order_rows, orders_to_csv, side_totals
 from tests.app.support import (
     clear_faults,
     frame_with,
@@ -53,8 +54,21 @@ def test_blotter_totals_and_filters(at, repo):
     assert values == sorted(values, reverse=True)
     blocks = frame_with(at, "portfolios")
     assert blocks["quantity"].sum() == float(sum(r.quantity for r in rows))
-    assert at.get("download_button")[0].proto.label == "Download orders CSV"
-    assert [b.proto.label for b in at.get("download_button")] == ["Download orders CSV", "Download block orders CSV"]
+    # issue 14 item 14: with a filter on, both files are offered, each saying what it holds
+    assert [b.proto.label for b in at.get("download_button")] == [
+        f"Download all {len(rows):,} orders (CSV)",
+        f"Download the {len(shown):,} orders shown (CSV)",
+        "Download block orders CSV",
+    ]
+    csv_lines = orders_to_csv(rows_shown(rows, shown)).decode().splitlines()[1:]
+    assert [(line.split(",")[4], line.split(",")[5]) for line in csv_lines] == list(
+        zip(shown["ticker"], shown["side"], strict=True)
+    )  # exactly the rows on screen, in their order
+    at.text_input(key=orders_keys.TICKER_FILTER).input("").run()
+    assert [b.proto.label for b in at.get("download_button")] == [
+        f"Download all {len(rows):,} orders (CSV)",
+        "Download block orders CSV",
+    ]
 
 
 def test_save_persists_exactly_the_reviewed_scenario(at, repo):

@@ -198,8 +198,19 @@ def test_aggregated_csv(results):
     blocks = aggregate_orders(order_rows(results, tickers={A: "AAPL", B: "-BRK"}))
     table = parse(aggregated_to_csv(blocks))
     assert tuple(table[0]) == AGGREGATE_CSV_COLUMNS
-    assert table[1] == ["", B, "'-BRK", "BUY", "110", "10", "1100", "2", "2026-03-02"]
+    assert table[1] == ["", B, "'-BRK", "BUY", "110", "10", "1100.00", "2", "2026-03-02"]
     assert len(table) == 1 + len(blocks)
+
+
+def test_csv_number_formats_are_fixed_money_to_the_cent_half_up_prices_as_given():
+    """Issue 14 item 15: a fractional order's value is rounded half-up to the cent; the row keeps it exact."""
+    res = result("p" * 24, "Frac", "1000", [pos(A, "98.7", 0, "0.125", "0.01", "0.01", "0.01", "1000")])
+    (row,) = order_rows([res], tickers={A: "AAPL"})
+    assert row.quantity == D("0.125") and row.estimated_value == D("12.3375")
+    (line,) = parse(orders_to_csv([row]))[1:]
+    assert line[6:9] == ["0.125", "98.7", "12.34"]  # quantity as is, price as given, money half-up to the cent
+    (block,) = parse(aggregated_to_csv(aggregate_orders([row])))[1:]
+    assert block[4:7] == ["0.125", "98.7", "12.34"]
 
 
 def test_empty_csv_is_just_the_header():
