@@ -200,12 +200,20 @@ def model_violations(
 
 
 def model_warnings(positions: Sequence[Position], portfolios: Iterable[str] = ()) -> list[str]:
-    """Non-blocking remarks: lowDrift > highDrift (3.18), non-hex ids (3.14)."""
+    """Non-blocking remarks, in percent: lowDrift above the target (the band starts at 0 %), lowDrift > highDrift
+    (3.18), non-hex ids (3.14)."""
     out: list[str] = []
     for i, p in enumerate(positions):
-        if p.low_drift > p.high_drift:
+        if p.target != 0 and p.low_drift > p.target:
+            # product-spec 3: the lower band is max(0, target - lowDrift); say so in percent rather than refuse
             out.append(
-                f"row {i + 1}: low drift {p.low_drift} is above high drift {p.high_drift} (allowed, but unusual)"
+                f"row {i + 1}: low drift {format_percent(p.low_drift)} is above the target "
+                f"{format_percent(p.target)}: the band starts at 0 %"
+            )
+        elif p.low_drift > p.high_drift:
+            out.append(
+                f"row {i + 1}: low drift {format_percent(p.low_drift)} is above high drift "
+                f"{format_percent(p.high_drift)} (allowed, but unusual)"
             )
         if is_valid_id(p.security_id) and not HEX_ID_RE.match(p.security_id):
             out.append(

@@ -169,6 +169,16 @@ def test_weights_are_typed_as_percents_and_out_of_range_is_refused_never_clamped
     assert repo().get_model(saved.model_id).version == 1  # nothing refused was saved
 
 
+def test_a_low_drift_above_the_target_is_explained_in_percent(at):
+    """Issue 14 item 5: not a silent band from 0 %, and no fractions in the note."""
+    at.button(key="models_new").click().run()
+    at.session_state[models_keys.MODEL_EDITOR] = edits(
+        added=[{"security": label("AAPL"), "target": "2", "low_drift": "3", "high_drift": "5"}]
+    )
+    at.run()
+    assert "Row 1 (AAPL): low drift 3.0 % is above the target 2.0 %: the band starts at 0 %" in texts(at, "info")[-1]
+
+
 def test_the_weight_columns_state_the_percent_rule():
     index = SecurityIndex(pd.DataFrame(columns=["label", "security_id", "ticker", "description"]))
     config = _column_config(index)

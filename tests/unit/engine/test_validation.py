@@ -68,7 +68,16 @@ def test_rule_2_drift_range(low: str, high: str, field: str) -> None:
 def test_rule_2_low_above_high_is_only_a_warning() -> None:
     positions = [pos(0, "0.1", "0.2", "0.05")]
     assert model_violations("m", positions) == []
-    assert any("low drift 0.2 is above high drift 0.05" in w for w in model_warnings(positions))
+    assert model_warnings([pos(0, "0.3", "0.2", "0.05")]) == [
+        "row 1: low drift 20.0 % is above high drift 5.0 % (allowed, but unusual)"
+    ]
+
+
+def test_a_low_drift_above_the_target_is_explained_in_percent() -> None:
+    """Issue 14 item 5: the band silently starting at 0 % is said so, in percent."""
+    positions = [pos(0, "0.02", "0.03", "0.05")]
+    assert model_violations("m", positions) == []
+    assert model_warnings(positions) == ["row 1: low drift 3.0 % is above the target 2.0 %: the band starts at 0 %"]
 
 
 def test_rule_3_zero_targets_are_cleaned_up() -> None:
