@@ -113,7 +113,12 @@ st.caption(
     f"({fmt_pct(record['cash_weight'], 2)}) · {int(record['out_of_band'])} security(ies) out of band"
 )
 st.plotly_chart(
-    drift_charts.drill_figure(rows, title=f"{names[pid]} — actual vs target, band shaded"),
+    drift_charts.drill_figure(
+        rows,
+        title=f"{names[pid]} — actual vs target, band shaded",
+        cash_weight=record["cash_weight"],
+        cash_target=view.implied_cash,
+    ),
     key="drift_drill_chart",
     width="stretch",
 )

@@ -17,6 +17,8 @@ OVER = "#ea580c"  # above the band (overweight): orange — a blue/orange pair r
 IN_BAND = PRIMARY  # the app's primary colour
 BAND = rgba(PRIMARY, 0.16)
 TARGET = "#111827"
+CASH = "Cash"
+CASH_COLOUR = "#6b7280"  # cash is neither over- nor underweight: grey
 # horizontal legend on the left above the plot: the right-hand corner belongs to plotly's toolbar
 LEGEND = {"orientation": "h", "y": 1.0, "x": 0, "xanchor": "left", "yanchor": "bottom"}
 CLIP = 2.0  # the heatmap saturates at twice the band width
@@ -100,15 +102,29 @@ def heatmap_figure(rows: pd.DataFrame, order: list[str], labels: dict[str, str] 
     return _layout(fig, height=max(260, 60 + 22 * len(order)), title={"text": "Drift relative to the band"})
 
 
-def drill_figure(rows: pd.DataFrame, title: str = "") -> go.Figure:
-    """Actual vs target weight for one portfolio, with the band drawn behind each bar.
+def drill_figure(
+    rows: pd.DataFrame, title: str = "", cash_weight: float | None = None, cash_target: float | None = None
+) -> go.Figure:
+    """Actual vs target weight for one portfolio, with the band drawn behind each bar, and cash as its own column.
 
     ``rows``: columns ticker, weight, target, band_low, band_high, in_band, position (-1 below, 0 in, +1 above).
+    Every position is drawn: one held at 0 shares (a bar of height 0) gets a marker at 0 % in its status colour, so
+    the worst underweights stay visible. ``cash_weight``/``cash_target`` (cash / MV and 1 − Σ targets) add "Cash".
     """
-    if rows.empty:
+    if cash_weight is not None and np.isnan(cash_weight):
+        cash_weight = None  # a portfolio whose data failed has no cash figure
+    if rows.empty and cash_weight is None:
         return _empty("This portfolio holds nothing and its model has no positions")
     d = rows.sort_values(["target", "ticker"], ascending=[False, True])
     colors = [IN_BAND if p == 0 else (UNDER if p < 0 else OVER) for p in d["position"]]
+    x = d["ticker"].tolist()
+    weights = (d["weight"] * 100).tolist()
+    targets = (d["target"] * 100).tolist()
+    if cash_weight is not None:
+        x.append(CASH)
+        weights.append(cash_weight * 100)
+        targets.append((cash_target or 0.0) * 100)
+        colors.append(CASH_COLOUR)
     fig = go.Figure()
     fig.add_bar(
         x=d["ticker"],
@@ -120,26 +136,41 @@ def drill_figure(rows: pd.DataFrame, title: str = "") -> go.Figure:
         hoverinfo="skip",
     )
     fig.add_bar(
-        x=d["ticker"],
-        y=d["weight"] * 100,
+        x=x,
+        y=weights,
         name="Actual weight",
         marker={"color": colors},
         width=0.45,
-        customdata=np.stack([d["target"] * 100, (d["weight"] - d["target"]) * 100], axis=-1),
+        customdata=np.stack([targets, np.subtract(weights, targets)], axis=-1),
         hovertemplate="<b>%{x}</b><br>actual %{y:.2f} %<br>target %{customdata[0]:.2f} %"
-        "<br>drift %{customdata[1]:+.2f} pp<extra></extra>",
+        "<br>actual − target %{customdata[1]:+.2f} pp<extra></extra>",
     )
     fig.add_scatter(
-        x=d["ticker"],
-        y=d["target"] * 100,
+        x=x,
+        y=targets,
         name="Target",
         mode="markers",
         marker={"symbol": "line-ew", "size": 26, "line": {"width": 3, "color": TARGET}},
         hovertemplate="<b>%{x}</b> target %{y:.2f} %<extra></extra>",
     )
+    empty = d[d["weight"] == 0]
+    if not empty.empty:
+        fig.add_scatter(
+            x=empty["ticker"],
+            y=[0.0] * len(empty),
+            name="Not held (0 %)",
+            mode="markers",
+            marker={
+                "symbol": "x-thin",
+                "size": 12,
+                "line": {"width": 3, "color": [UNDER if p < 0 else IN_BAND for p in empty["position"]]},
+            },
+            customdata=empty["target"] * 100,
+            hovertemplate="<b>%{x}</b> not held<br>target %{customdata:.2f} %<extra></extra>",
+        )
     fig.update_layout(barmode="overlay", legend=LEGEND)
     fig.update_yaxes(title={"text": "Weight (% of market value)"}, ticksuffix=" %", rangemode="tozero")
-    fig.update_xaxes(type="category", tickangle=-45 if len(d) > 12 else 0)
+    fig.update_xaxes(type="category", tickangle=-45 if len(x) > 12 else 0, categoryarray=x, categoryorder="array")
     return _layout(fig, height=420, title={"text": plain(title) if title else "Actual vs target weight"})
 
 

@@ -77,8 +77,9 @@ def test_heatmap_and_drill_down_figures(at, repo):
     assert sum(len(plotly_array(t["x"])) for t in distribution["data"]) == len(table)
     worst = table.iloc[0]["name"]
     assert drill["layout"]["title"]["text"] == f"{worst} — actual vs target, band shaded"
-    band, actual, target = drill["data"]
+    band, actual, target, *_ = drill["data"]
     assert [band["name"], actual["name"], target["name"]] == ["Band", "Actual weight", "Target"]
+    assert plotly_array(actual["x"])[-1] == "Cash"  # issue 14 item 7: cash is a column of the drill-down
     # pick another portfolio for the drill-down
     other = table.iloc[3]
     at.selectbox(key=drift_keys.DRIFT_PORTFOLIO_PICK).set_value(other["portfolio_id"]).run()

@@ -80,6 +80,21 @@ def test_drill_figure_draws_band_actual_and_target_in_percent():
 def test_drill_figure_colours_in_band_bars_with_the_primary_colour():
     fig = drift_charts.drill_figure(_rows()[lambda d: d["portfolio_id"] == "P1"])
     assert set(fig.data[1].marker.color) == {drift_charts.IN_BAND}
+    assert fig.data[3].name == "Not held (0 %)" and list(fig.data[3].x) == ["CCC"]  # in band at 0 %: still drawn
+
+
+def test_drill_figure_draws_positions_held_at_zero_shares_and_cash():
+    """Issue 14 item 7: an underweight held at 0 shares gets a visible marker; cash is its own column."""
+    rows = _rows()[lambda d: d["portfolio_id"] == "P2"].copy()
+    rows.loc[rows["ticker"] == "AAA", "weight"] = 0.0  # target 40 %, not held: the worst underweight
+    fig = drift_charts.drill_figure(rows, title="Beta", cash_weight=0.6, cash_target=0.4)
+    _band, actual, target, empty = fig.data
+    assert list(actual.x) == ["AAA", "BBB", "DDD", "Cash"]
+    assert list(actual.y) == pytest.approx([0.0, 35.0, 5.0, 60.0])
+    assert list(target.y) == pytest.approx([40.0, 20.0, 0.0, 40.0])
+    assert empty.name == "Not held (0 %)" and list(empty.x) == ["AAA"] and list(empty.y) == [0.0]
+    assert list(empty.marker.line.color) == [drift_charts.UNDER]
+    assert list(fig.layout.xaxis.categoryarray) == ["AAA", "BBB", "DDD", "Cash"]
 
 
 def test_distribution_splits_in_band_and_needs_rebalance():
