@@ -359,3 +359,17 @@ def test_the_model_picker_follows_a_saved_model(at, repo):
     at.text_input(key=models_keys.MODELS_NAME_INPUT).input("Picker Check").run()
     at.button(key="models_save").click().run()
     assert at.selectbox(key=models_keys.MODELS_OPEN_PICK).value == model_id(repo, "Picker Check")
+
+
+def test_the_model_picker_follows_the_table_filter_and_new_versions(at, repo):
+    """Issue 14 item 4: the picker beside Edit/Delete always shows what the buttons act on."""
+    at.text_input(key=models_keys.MODELS_FILTER).input("Dividend").run()
+    picker = at.selectbox(key=models_keys.MODELS_OPEN_PICK)
+    assert picker.options == ["Dividend Income (v1)"] and picker.value == model_id(repo, "Dividend Income")
+    at.button(key="models_edit").click().run()
+    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"low_drift": "1 %"}})
+    at.button(key="models_save").click().run()
+    assert at.selectbox(key=models_keys.MODELS_OPEN_PICK).options == ["Dividend Income (v2)"]
+    at.text_input(key=models_keys.MODELS_FILTER).input("no such model").run()
+    picker = at.selectbox(key=models_keys.MODELS_OPEN_PICK)
+    assert picker.options == [] and picker.value is None and at.button(key="models_edit").disabled
