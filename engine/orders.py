@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from engine.construct import paused_gc
 from engine.models import PortfolioResult, RebalanceRecord, RecordPosition, TransactionType
+from engine.validation import format_percent
 
 ORDER_CSV_COLUMNS = (
     "rebalanceId",
@@ -130,6 +132,27 @@ def order_reason(position: RecordPosition, market_value: Decimal | None) -> str:
     else:
         parts.append("on target")
     return "; ".join(parts)
+
+
+_ID_IN_TEXT = re.compile(r"\b(security|portfolio) ([A-Za-z0-9]{24})\b")
+_WEIGHT_IN_TEXT = re.compile(r"\b(target|low drift|high drift) (-?\d+(?:\.\d+)?)(?![\d.]| %)")
+
+
+def readable_diagnosis(text: str, tickers: Mapping[str, str]) -> str:
+    """Why a portfolio was not rebalanced, for a PM: securities by ticker (never a raw id), weights in percent.
+
+    ``"security 5f0c…: its band … (target 0.05, low drift 0.01 …"`` → ``"AAPL: its band … (target 5.0 %, low drift
+    1.0 % …"``; the portfolio's own id is dropped (its name is shown beside the reason).
+    """
+
+    def name(match: re.Match[str]) -> str:
+        kind, ident = match.groups()
+        if kind == "portfolio":
+            return "this portfolio"
+        return tickers.get(ident, f"security {ident}")
+
+    text = _ID_IN_TEXT.sub(name, text)
+    return _WEIGHT_IN_TEXT.sub(lambda m: f"{m.group(1)} {format_percent(Decimal(m.group(2)))}", text)
 
 
 def order_rows(
@@ -380,6 +403,7 @@ __all__ = [
     "order_reason",
     "order_rows",
     "orders_to_csv",
+    "readable_diagnosis",
     "record_order_rows",
     "side_totals",
 ]

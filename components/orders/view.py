@@ -14,16 +14,18 @@ import re
 
 import streamlit as st
 
-from components import feedback, resources
+from components import feedback, resources, state
 from components.columns import names
 from components.orders import downloads
 from components.orders.frames import (
     BLOCK_TABLE,
     BLOTTER_TABLE,
+    NOT_REBALANCED_TABLE,
     SORTS,
     aggregate_frame,
     blotter_frame,
     filter_blotter,
+    not_rebalanced_frame,
     rows_shown,
     submission_plan,
 )
@@ -172,6 +174,33 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
             "dl_blocks",
         )
     st.caption(downloads.columns_caption())
+
+
+def _fix_model(model_id: str) -> None:
+    state.select_model(model_id)
+
+
+def render_not_rebalanced(scenario: store.Scenario) -> None:
+    """The portfolios this run left without orders, and why (tickers, percent), with a way to fix the model."""
+    frame = not_rebalanced_frame(scenario.results, scenario.tickers)
+    if frame.empty:
+        return
+    with st.expander(f"{len(frame):,} portfolio(s) not rebalanced — why", expanded=True, icon=":material/warning:"):
+        st.dataframe(
+            frame,
+            hide_index=True,
+            width="stretch",
+            column_config=column_config(NOT_REBALANCED_TABLE),
+            height=min(36 + 35 * len(frame), 320),
+        )
+        if st.button(
+            f"Fix the model '{scenario.model.name}'",
+            key="orders_fix_model",
+            icon=":material/edit:",
+            on_click=_fix_model,
+            args=(scenario.model.model_id,),
+        ):
+            st.switch_page("pages/models.py")
 
 
 # --- save -----------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ partial failures against the simulator's Order Service (HTTP 207), never re-send
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from components.orders import keys as orders_keys
@@ -159,3 +160,30 @@ def test_limit_price_option_sends_the_rebalance_price(at, repo, simulator):
     prices = {(r.portfolio_id, r.security_id): r.price for r in rows}
     for o in simulator.sim.state.orders.values():
         assert o["limitPrice"] == prices[(o["portfolioId"], o["securityId"])]
+
+
+def test_portfolios_not_rebalanced_are_listed_with_tickers_and_percent_and_a_fix_link(at, repo):
+    """Issue 14 item 17: the Orders page says which portfolios got no orders and why, in a PM's terms."""
+    scenario = whatif_then_orders(at, repo, "Edge Case Lab")
+    left = [r for r in scenario.results if r.status != "optimal"]
+    assert left
+    table = frame_with(at, "why")
+    assert set(table["portfolio_id"]) == {r.portfolio_id for r in left}
+    ids = {sid for r in scenario.results for sid in [*(p.security_id for p in r.positions)]} | set(scenario.tickers)
+    for why in table["why"]:
+        assert not any(sid in why for sid in ids)  # securities by ticker, never a raw id
+        assert not re.search(r"(target|low drift|high drift) 0\.\d", why)  # weights in percent
+    infeasible = next(r for r in left if r.status == "infeasible" and "band" in (r.diagnosis or ""))
+    why = table.set_index("portfolio_id").loc[infeasible.portfolio_id, "why"]
+    assert " %" in why and any(t in why for t in scenario.tickers.values())
+    at.button(key="orders_fix_model").click().run()
+    assert at.session_state["selected_model_id"] == scenario.model.model_id
+
+
+def test_short_covers_and_fractional_orders_are_flagged_in_their_own_column(at, repo):
+    scenario = whatif_then_orders(at, repo, "Edge Case Lab")
+    rows = order_rows(scenario.optimal_results, scenario.tickers)
+    blotter = frame_with(at, "flags").set_index("key")
+    for r in rows:
+        flags = blotter.loc[f"{r.portfolio_id}:{r.security_id}:{r.transaction_type}", "flags"]
+        assert ("short cover" in flags) == r.covers_short and ("fractional" in flags) == r.fractional
