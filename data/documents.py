@@ -15,7 +15,7 @@ from typing import Any
 
 from bson import Decimal128, ObjectId
 
-from engine.models import InvestmentModel, Position, RebalanceRecord, RecordPortfolio, RecordPosition
+from engine.models import InvestmentModel, Position, RebalanceRecord, RecordPortfolio, RecordPosition, RunInfo
 
 # Decimal128 holds 34 significant digits; the engine's default context has 28, so rounding here only ever touches
 # values a caller built with a wider context.
@@ -256,9 +256,31 @@ def record_portfolio_from_doc(doc: Mapping[str, Any]) -> RecordPortfolio:
     )
 
 
+def run_info_to_doc(run: RunInfo) -> dict[str, Any]:
+    """What a run was: ``{scenarioName, modelVersion, overrides, parameters: [{label, value}]}``."""
+    return {
+        "scenarioName": run.scenario_name,
+        "modelVersion": run.model_version,
+        "overrides": run.overrides,
+        "parameters": [{"label": k, "value": v} for k, v in run.parameters],
+    }
+
+
+def run_info_from_doc(doc: Mapping[str, Any] | None) -> RunInfo | None:
+    """The ``run`` sub-document (None for a record saved before it existed)."""
+    if not doc:
+        return None
+    return RunInfo(
+        scenario_name=doc.get("scenarioName"),
+        model_version=None if doc.get("modelVersion") is None else int(doc["modelVersion"]),
+        overrides=bool(doc.get("overrides", False)),
+        parameters=tuple((str(p["label"]), str(p["value"])) for p in doc.get("parameters") or ()),
+    )
+
+
 def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
     """A new record document (no ``_id``: the database assigns it); ``version`` is 1."""
-    return {
+    doc = {
         "modelId": oid(record.model_id),
         "modelName": record.model_name,
         "rebalanceDate": to_utc(record.rebalance_date),
@@ -266,6 +288,9 @@ def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
         "portfolios": [record_portfolio_to_doc(p) for p in record.portfolios],
         "version": 1,
     }
+    if record.run is not None:
+        doc["run"] = run_info_to_doc(record.run)
+    return doc
 
 
 def record_from_doc(doc: Mapping[str, Any]) -> RebalanceRecord:
@@ -273,6 +298,7 @@ def record_from_doc(doc: Mapping[str, Any]) -> RebalanceRecord:
         rebalance_id=str(doc["_id"]),
         model_id=str(doc["modelId"]),
         model_name=doc["modelName"],
+        run=run_info_from_doc(doc.get("run")),
         rebalance_date=from_utc(doc["rebalanceDate"]),
         portfolios=tuple(record_portfolio_from_doc(p) for p in doc.get("portfolios") or ()),
         version=int(doc.get("version", 1)),

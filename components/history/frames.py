@@ -10,18 +10,34 @@ import pandas as pd
 from components.columns import Col
 from components.columns import names as column_names
 from data.repositories import RebalanceSummary
-from engine.models import RebalanceRecord, RecordPosition
+from engine.models import RebalanceRecord, RecordPosition, RunInfo
 
 
 def list_table(tz: dt.tzinfo) -> tuple[Col, ...]:
     """The list of saved rebalances; dates are shown in the business time zone ``tz``."""
     return (
-        Col("rebalance_id", "Rebalance ID", "text", width="medium"),
-        Col("model", "Model"),
         Col("date", f"Rebalance date ({tz})", "when"),
+        Col("scenario", "Scenario", "text"),
+        Col("model", "Model"),
+        Col("model_version", "Model version used", "text", help="The version of the model the run was computed on"),
+        Col("targets", "Targets and bands", "text", help="Run-only overrides: the stored model did not produce it"),
+        Col("parameters", "Parameters", "text", width="large"),
         Col("portfolios", "Portfolios", "int"),
-        Col("version", "Version", "int", fmt="v%d"),
+        Col("rebalance_id", "Rebalance ID", "text", width="medium"),
     )
+
+
+def run_columns(run: RunInfo | None) -> dict[str, str]:
+    """The History columns that say what a run was (records saved before issue 14 show "—")."""
+    if run is None:
+        return {"scenario": "—", "model_version": "—", "targets": "—", "parameters": "—"}
+    shown = [f"{k}: {v}" for k, v in run.parameters if k not in ("Model", "Targets and bands")]
+    return {
+        "scenario": run.scenario_name or "—",
+        "model_version": "—" if run.model_version is None else f"v{run.model_version}",
+        "targets": "run-only overrides" if run.overrides else "as in the model",
+        "parameters": " · ".join(shown) or "—",
+    }
 
 
 PORTFOLIO_TABLE = (
@@ -62,7 +78,7 @@ def list_frame(summaries: Sequence[RebalanceSummary], tz: dt.tzinfo) -> pd.DataF
                 "model": s.model_name,
                 "date": s.rebalance_date.astimezone(tz).replace(tzinfo=None),
                 "portfolios": s.number_of_portfolios,
-                "version": s.version,
+                **run_columns(s.run),
             }
             for s in summaries
         ],

@@ -47,6 +47,7 @@ from components.rebalance import store
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short, fmt_qty
 from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
+from engine.models import RunInfo
 from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
 from engine.record import build_record
 
@@ -209,9 +210,22 @@ def save_scenario(scenario: store.Scenario) -> str:
 
     Raises ``VersionConflict`` when the model changed since the run (the record is then not written).
     """
-    record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at)
+    record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at, run_info(scenario))
     saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version)
     return saved.rebalance_id
+
+
+RUN_ONLY = ("Snapshot", "Saved")  # parameter labels that describe the session, not the run
+
+
+def run_info(scenario: store.Scenario) -> RunInfo:
+    """What the saved record says the run was: scenario name, model version used, overrides, parameters."""
+    return RunInfo(
+        scenario_name=scenario.name,
+        model_version=scenario.model.version,
+        overrides=scenario.params.overridden,
+        parameters=tuple((k, v) for k, v in scenario.parameter_labels().items() if k not in RUN_ONLY),
+    )
 
 
 def _open(flag: str) -> None:
@@ -235,6 +249,13 @@ def confirm_save(scenario: store.Scenario) -> None:
         f"The model “{scenario.model.name}” gets its last rebalance date stamped. The save is refused if the "
         f"model changed since the run (the run used version {scenario.model.version})."
     )
+    if scenario.params.overridden:
+        st.warning(
+            f"This run used **run-only overrides** of targets and bands: the stored model “{scenario.model.name}” "
+            f"v{scenario.model.version} did not produce these orders. The record keeps the overridden targets and "
+            "is marked “run-only overrides” in Saved rebalances.",
+            icon=":material/tune:",
+        )
     c1, c2 = st.columns(2)
     if c2.button("Cancel", key="orders_cancel_save", width="stretch"):
         _close(PENDING_SAVE)

@@ -2,6 +2,6 @@
 
 from data.repositories.models import ModelRepository
 from data.repositories.rebalances import RebalanceRepository, RebalanceSummary
-from data.repositories.runs import save_run
+from data.repositories.runs import delete_run, save_run
 
-__all__ = ["ModelRepository", "RebalanceRepository", "RebalanceSummary", "save_run"]
+__all__ = ["ModelRepository", "RebalanceRepository", "RebalanceSummary", "delete_run", "save_run"]

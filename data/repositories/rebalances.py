@@ -24,14 +24,14 @@ from typing import Any
 import bson
 from bson import ObjectId
 
-from data.documents import from_utc, record_from_doc, record_portfolio_from_doc, record_to_doc
+from data.documents import from_utc, record_from_doc, record_portfolio_from_doc, record_to_doc, run_info_from_doc
 from data.mongo import REBALANCE_SUMMARIES, REBALANCES, ensure_rebalance_indexes
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import check_version, coerce_ids
 from data.repositories.paging import parse_rebalance_page
 from engine.construct import paused_gc
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict, Violation
-from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition
+from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition, RunInfo
 from engine.validation import is_valid_id, require_object_id
 
 NEWEST_FIRST = [("rebalanceDate", -1), ("_id", -1)]
@@ -61,6 +61,7 @@ class RebalanceSummary:
     rebalance_date: dt.datetime
     number_of_portfolios: int
     version: int
+    run: RunInfo | None = None  # what the run was (scenario, model version, overrides, parameters)
 
 
 class RebalanceRepository:
@@ -127,6 +128,21 @@ class RebalanceRepository:
         query = _portfolio_filter(portfolio_ids, required=True)
         start, size = parse_rebalance_page(offset, limit)
         return self._records(self._page(query, start, size))
+
+    @db_call
+    def get_summary(self, rebalance_id: str) -> RebalanceSummary:
+        """One record's header (model, date, size, version) without its portfolios; unknown → ``NotFound``."""
+        head = self._heads.find_one({"_id": _oid(rebalance_id)})
+        if head is None:
+            raise _missing(rebalance_id)
+        return _summary(head)
+
+    @db_call
+    def latest_rebalance_date(self, model_id: str) -> dt.datetime | None:
+        """The date of the newest saved record of ``model_id`` (None when it has none)."""
+        query = {"modelId": ObjectId(require_object_id(model_id, "model id"))}
+        heads = list(self._heads.find(query, {"rebalanceDate": 1}, sort=NEWEST_FIRST, limit=1))
+        return from_utc(heads[0]["rebalanceDate"]) if heads else None
 
     @db_call
     @_gc_paused
@@ -204,6 +220,7 @@ def _summary_doc(doc: dict[str, Any]) -> dict[str, Any]:
         "numberOfPortfolios": doc["numberOfPortfolios"],
         "portfolios": [{"portfolioId": p["portfolioId"]} for p in doc["portfolios"]],
         "version": doc["version"],
+        **({"run": doc["run"]} if "run" in doc else {}),
     }
 
 
@@ -321,6 +338,7 @@ def _summary(doc: dict[str, Any]) -> RebalanceSummary:
             rebalance_date=from_utc(d["rebalanceDate"]),
             number_of_portfolios=int(d.get("numberOfPortfolios", 0)),
             version=int(d.get("version", 1)),
+            run=run_info_from_doc(d.get("run")),
         )
 
     return _convert(build, doc, doc.get("_id"))

@@ -262,3 +262,17 @@ def test_saved_record_orders_match_the_what_if_rows(results):
     live = order_rows(optimal, tickers={A: "AAPL"}, rebalance_id="f" * 24)
     assert parse(orders_to_csv(saved)) == parse(orders_to_csv(live))
     assert [r.reason for r in saved] == [r.reason for r in live]
+
+
+def test_readable_diagnosis_names_tickers_and_percents():
+    """Issue 14 item 17: the reason a portfolio was not rebalanced, in a PM's terms."""
+    from engine.orders import readable_diagnosis
+
+    text = (
+        f"no feasible solution exists for portfolio {'p' * 24} (market value $1,000.00): security {A}: its band "
+        "$0.00 to $100.00 (target 0.05, low drift 0.015, high drift 1) holds no whole share at price $500"
+    )
+    assert readable_diagnosis(text, {A: "AAPL"}) == (
+        "no feasible solution exists for this portfolio (market value $1,000.00): AAPL: its band $0.00 to $100.00 "
+        "(target 5.0 %, low drift 1.5 %, high drift 100.0 %) holds no whole share at price $500"
+    )
