@@ -264,20 +264,33 @@ def record_order_rows(
     return rows
 
 
-def aggregate_orders(rows: Iterable[OrderRow]) -> list[AggregatedOrder]:
+def aggregate_orders(rows: Iterable[OrderRow], net: bool = False) -> list[AggregatedOrder]:
     """Sum the rows per (security, side) across portfolios, ordered by side (BUY first) then ticker/id.
 
     The run uses one price per security, so the block price is that price; should rows disagree, it is the
-    value-weighted average (estimated value / quantity).
+    value-weighted average (estimated value / quantity). With ``net`` the BUY and SELL of one security are netted
+    into one block (the side of the larger leg, quantity BUY − SELL; a security that nets to 0 has no block); the
+    per-portfolio orders keep both legs.
     """
     groups: dict[tuple[str, str], list[OrderRow]] = {}
     for row in rows:
-        groups.setdefault((row.security_id, row.transaction_type), []).append(row)
+        groups.setdefault((row.security_id, "NET" if net else row.transaction_type), []).append(row)
     out: list[AggregatedOrder] = []
     for (security_id, side), members in groups.items():
-        quantity = sum((m.quantity for m in members), Decimal(0))
+        # netting counts a SELL against the BUY of the same security; without it every member has the same side
+        sign = {"BUY": Decimal(1), "SELL": Decimal(-1 if net else 1)}
+        signed = sum((sign[m.transaction_type] * m.quantity for m in members), Decimal(0))
+        if net:
+            if signed == 0:
+                continue
+            side = "BUY" if signed > 0 else "SELL"
+        quantity = abs(signed)
         values = [m.estimated_value for m in members]
-        value = None if any(v is None for v in values) else sum(values, Decimal(0))
+        value = (
+            None
+            if any(v is None for v in values)
+            else abs(sum((sign[m.transaction_type] * v for m, v in zip(members, values, strict=True)), Decimal(0)))
+        )
         price_set = {m.price for m in members}
         price = price_set.pop() if len(price_set) == 1 else _weighted_price(value, quantity)
         out.append(

@@ -31,6 +31,7 @@ from components.orders.frames import (
 )
 from components.orders.keys import (
     LIMIT_PRICE,
+    NET_BLOCKS,
     PENDING_SAVE,
     PENDING_SUBMIT,
     PICK,
@@ -160,8 +161,14 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
                 right,
                 label=f"Download the {len(shown):,} orders shown (CSV)",
             )
+        st.caption(downloads.columns_caption())
     with t2:
-        blocks = _cached(scenario, ("blocks", scenario.saved_rebalance_id), lambda: aggregate_orders(rows))
+        net = st.toggle(
+            "Net BUY and SELL of a security across portfolios",
+            key=NET_BLOCKS,
+            help="One block per security (BUY − SELL). The per-portfolio orders and their CSV keep both legs.",
+        )
+        blocks = _cached(scenario, ("blocks", scenario.saved_rebalance_id, net), lambda: aggregate_orders(rows, net))
         st.dataframe(
             aggregate_frame(blocks),
             hide_index=True,
@@ -170,11 +177,11 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
             height=min(36 + 35 * max(len(blocks), 1), 520),
         )
         downloads.blocks_button(
-            _cached(scenario, ("blocks_csv", scenario.saved_rebalance_id), lambda: aggregated_to_csv(blocks)),
-            stem,
+            _cached(scenario, ("blocks_csv", scenario.saved_rebalance_id, net), lambda: aggregated_to_csv(blocks)),
+            f"{stem}_net" if net else stem,
             "dl_blocks",
         )
-    st.caption(downloads.columns_caption())
+        st.caption(downloads.blocks_caption(net))
 
 
 def _fix_model(model_id: str) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from components.orders import keys as orders_keys
 from components.orders.frames import rows_shown
-from engine.orders import order_rows, orders_to_csv, side_totals
+from engine.orders import aggregate_orders, order_rows, orders_to_csv, side_totals
 from tests.app.support import (
     clear_faults,
     frame_with,
@@ -187,3 +187,15 @@ def test_short_covers_and_fractional_orders_are_flagged_in_their_own_column(at, 
     for r in rows:
         flags = blotter.loc[f"{r.portfolio_id}:{r.security_id}:{r.transaction_type}", "flags"]
         assert ("short cover" in flags) == r.covers_short and ("fractional" in flags) == r.fractional
+
+
+def test_block_view_nets_buy_and_sell_on_request_and_keeps_both_legs_per_portfolio(at, repo):
+    """Issue 14 item 16."""
+    scenario = whatif_then_orders(at, repo)
+    rows = order_rows(scenario.results, scenario.tickers)
+    assert len(frame_with(at, "portfolios")) == len(aggregate_orders(rows))
+    at.toggle(key=orders_keys.NET_BLOCKS).set_value(True).run()
+    netted = frame_with(at, "portfolios")
+    assert netted["security_id"].is_unique and len(netted) == len(aggregate_orders(rows, net=True))
+    assert len(frame_with(at, "reason")) == len(rows)  # the per-portfolio view keeps both legs
+    assert any("BUY and SELL netted" in c for c in texts(at, "caption"))

@@ -15,6 +15,7 @@ from engine.models import PortfolioResult, RecordPosition, Transaction
 from engine.orders import (
     AGGREGATE_CSV_COLUMNS,
     ORDER_CSV_COLUMNS,
+    OrderRow,
     aggregate_orders,
     aggregated_to_csv,
     neutralise_cell,
@@ -211,6 +212,28 @@ def test_csv_number_formats_are_fixed_money_to_the_cent_half_up_prices_as_given(
     assert line[6:9] == ["0.125", "98.7", "12.34"]  # quantity as is, price as given, money half-up to the cent
     (block,) = parse(aggregated_to_csv(aggregate_orders([row])))[1:]
     assert block[4:7] == ["0.125", "98.7", "12.34"]
+
+
+def test_block_orders_net_buy_and_sell_of_a_security_on_request():
+    """Issue 14 item 16: netted blocks; the per-portfolio rows keep both legs."""
+    day = dt.date(2026, 3, 2)
+
+    def row(pid, side, qty, price="10"):
+        q, p = D(qty), D(price)
+        return OrderRow(None, pid, None, A, "AAPL", side, q, p, q * p, day, "")
+
+    rows = [row("p1", "BUY", "30"), row("p2", "SELL", "12"), row("p3", "BUY", "2")]
+    assert [(b.transaction_type, b.quantity) for b in aggregate_orders(rows)] == [("BUY", D(32)), ("SELL", D(12))]
+    (netted,) = aggregate_orders(rows, net=True)
+    assert (netted.transaction_type, netted.quantity, netted.estimated_value, netted.portfolio_count) == (
+        "BUY",
+        D(20),
+        D(200),
+        3,
+    )
+    (sell,) = aggregate_orders([row("p1", "BUY", "5"), row("p2", "SELL", "8")], net=True)
+    assert (sell.transaction_type, sell.quantity, sell.estimated_value) == ("SELL", D(3), D(30))
+    assert aggregate_orders([row("p1", "BUY", "5"), row("p2", "SELL", "5")], net=True) == []
 
 
 def test_empty_csv_is_just_the_header():
