@@ -60,9 +60,12 @@ POSITION_TABLE = (
     Col("original_value", "Original value", "money"),
     Col("adjusted_value", "Adjusted value", "money"),
     Col("target", "Target", "pct", dp=1),
-    Col("actual", "Actual", "pct"),
+    Col("actual", "Weight after", "pct"),
     Col(
-        "actual_drift", "Actual drift (rel.)", "pct", help="1 − actual/target; positive = underweight, 0 without target"
+        "relative_after",
+        "Relative drift after",
+        "pct",
+        help="(weight after − target) / target; positive = overweight, 0 without target (stored as 1 − actual/target)",
     ),
     Col("trade", "Trade"),
     Col("trade_date", "Trade date", "date"),
@@ -122,6 +125,7 @@ def positions_frame(positions: Sequence[RecordPosition], tickers: Mapping[str, s
                 "target": float(x.target),
                 "actual": float(x.actual),
                 "actual_drift": float(x.actual_drift),
+                "relative_after": float(-x.actual_drift),  # one sign convention on screen: positive = overweight
                 "trade": ""
                 if x.transaction_type is None
                 else f"{x.transaction_type} {float(x.trade_quantity or 0):,.2f}",
