@@ -98,8 +98,9 @@ def money_col(label: str, help: str | None = None) -> st.column_config.NumberCol
 
 
 def count_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:
-    """A small whole number (narrow column)."""
-    return st.column_config.NumberColumn(label, help=help, format="%d", width="small")
+    """A whole number with thousands separators."""
+    # "localized": thousands separators (1,000); no fixed narrow width, so headers are not cut off
+    return st.column_config.NumberColumn(label, help=help, format="localized")
 
 
 def qty_col(label: str = "Quantity", help: str | None = None) -> st.column_config.NumberColumn:

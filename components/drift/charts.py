@@ -197,39 +197,32 @@ def distribution_figure(portfolios: pd.DataFrame) -> go.Figure:
     return _layout(fig, height=300, title={"text": "Distribution of total drift"})
 
 
-def triage_figure(summary: pd.DataFrame) -> go.Figure:
-    """Per model: the share of analysed portfolios in and out of band (horizontal stacked bars, 0–100 %).
+def triage_figure(portfolios: pd.DataFrame) -> go.Figure:
+    """Per model, the distribution of total drift (Σ|weight − target|, % of MV) across its analysed portfolios.
 
-    ``summary``: columns model, analysed, out_of_band. Shares keep a 15-portfolio model as readable as a
-    1,000-portfolio one; the counts are in the bar labels and the hover.
+    ``portfolios``: columns model, drift_weight, needs_rebalance (one row per analysed portfolio). A box per model
+    (median, quartiles, whiskers) with every portfolio needing a rebalance drawn as a point: unlike a share out of
+    band, which is ~100 % for every demo model, it shows how far each model has drifted.
     """
-    d = summary[summary["analysed"] > 0] if not summary.empty else summary
-    d = d.assign(model=d["model"].map(plain)) if not d.empty else d
+    d = portfolios.dropna(subset=["drift_weight"]) if not portfolios.empty else portfolios
     if d.empty:
         return _empty("No models scanned")
-    d = d.assign(out_share=d["out_of_band"] / d["analysed"] * 100).sort_values(["out_share", "model"])
-    d = d.assign(in_share=100 - d["out_share"], in_band=d["analysed"] - d["out_of_band"])
+    order = d.groupby("model")["drift_weight"].median().sort_values().index.tolist()
     fig = go.Figure()
-    for col, count, name, color in (
-        ("out_share", "out_of_band", "Out of band", OVER),
-        ("in_share", "in_band", "In band", IN_BAND),
-    ):
-        fig.add_bar(
-            y=d["model"],
-            x=d[col],
-            name=name,
+    for model in order:
+        part = d[d["model"] == model]
+        fig.add_box(
+            x=part["drift_weight"] * 100,
+            name=plain(model),
             orientation="h",
-            marker={"color": color},
-            text=[f"{c:,}" if c else "" for c in d[count]],
-            textposition="inside",
-            customdata=np.stack([d[count], d["analysed"]], axis=-1),
-            hovertemplate="<b>%{y}</b><br>" + name + ": %{customdata[0]:,} of %{customdata[1]:,} (%{x:.1f} %)"
-            "<extra></extra>",
+            marker={"color": OVER if part["needs_rebalance"].mean() > 0.5 else IN_BAND, "size": 4},
+            boxpoints="outliers",
+            showlegend=False,
+            hovertemplate="<b>%{y}</b><br>total drift %{x:.2f} %<extra></extra>",
         )
-    fig.update_layout(barmode="stack", legend=LEGEND)
-    fig.update_xaxes(title={"text": "Share of analysed portfolios"}, ticksuffix=" %", range=[0, 100])
-    fig.update_yaxes(type="category")
-    return _layout(fig, height=max(220, 80 + 34 * len(d)), title={"text": "Portfolios out of band, per model"})
+    fig.update_xaxes(title={"text": "Total drift now, Σ|weight − target| (% of market value)"}, ticksuffix=" %")
+    fig.update_yaxes(type="category", automargin=True)
+    return _layout(fig, height=max(220, 80 + 40 * len(order)), title={"text": "Drift per model (distribution)"})
 
 
 def _empty(message: str) -> go.Figure:

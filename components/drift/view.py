@@ -57,7 +57,8 @@ def build_view(model: InvestmentModel, progress: Callable[..., None] | None = No
         model=model,
         taken_at=snap.taken_at,
         portfolios=frames.portfolio_frame(report),
-        rows=frames.row_frame(report, ticker_of),
+        report=report,
+        ticker_of=ticker_of,
         failures=dict(snap.failures),
         seconds=time.perf_counter() - started,
         requests=snap.requests,
@@ -184,23 +185,32 @@ def rebalanced_portfolio_ids(portfolio_ids: Sequence[str], bar: Any = None) -> s
     repo = resources.rebalance_repo()
     if not portfolio_ids or repo.count_rebalances() == 0:
         return set()
-    seen: set[str] = set()
-    for i, pid in enumerate(portfolio_ids):
-        if bar is not None and i % 50 == 0:
-            bar.progress(i / len(portfolio_ids), text=f"Checking saved rebalances: {i:,} of {len(portfolio_ids):,}")
-        if repo.count_rebalances([pid]):
-            seen.add(pid)
-    return seen
+    if bar is not None:
+        bar.progress(1.0, text="Checking saved rebalances")
+    return repo.rebalanced_portfolio_ids(portfolio_ids)
 
 
-def scan_all(models: Sequence[InvestmentModel]) -> dict[str, Any] | None:
-    """Snapshot and analyse every model with portfolios (progress per model); stored as the triage result."""
+REUSE_SNAPSHOT = dt.timedelta(minutes=5)  # a model's snapshot this young is reused by a scan unless asked fresh
+
+
+def scan_all(models: Sequence[InvestmentModel], fresh: bool = False) -> dict[str, Any] | None:
+    """Snapshot and analyse every model with portfolios (progress per model); stored as the triage result.
+
+    A model already analysed in this session at the same version less than ``REUSE_SNAPSHOT`` ago keeps its
+    snapshot (``fresh`` fetches every model again); the result says how many were reused.
+    """
     todo = [m for m in models if m.portfolios]
     bar = st.progress(0.0, text="Scanning models…")
     started = time.perf_counter()
     views: dict[str, DriftView] = state.get(drift_keys.DRIFT_VIEWS) or {}
+    now = dt.datetime.now(dt.UTC)
+    reused = 0
     try:
         for i, model in enumerate(todo):
+            known = views.get(model.model_id)
+            if not fresh and known is not None and known.fresh_for(model, now, REUSE_SNAPSHOT):
+                reused += 1
+                continue
             label = f"Model {i + 1} of {len(todo)} — '{escape_md(model.name)}'"
             bar.progress(i / max(1, len(todo)), text=label)
             views[model.model_id] = build_view(model, _progress_callback(bar, label))
@@ -217,21 +227,38 @@ def scan_all(models: Sequence[InvestmentModel]) -> dict[str, Any] | None:
         "seconds": time.perf_counter() - started,
         "model_ids": [m.model_id for m in models],
         "rebalanced": rebalanced,
+        "reused": reused,
     }
     state.put(drift_keys.DRIFT_TRIAGE, result)
     return result
 
 
+def render_scan_failures(views: Sequence[DriftView]) -> None:
+    """Explain the "Failed" column: which portfolios of which model could not be read, and why."""
+    lines = [
+        f"- **{escape_md(v.model.name)}** · {escape_md(name)}: {escape_md(reason)}"
+        for v in views
+        for name, reason in frames.failure_reasons(v)
+    ]
+    if lines:
+        with st.expander(f"Failed: {len(lines):,} portfolio(s) could not be read — why", icon=":material/error:"):
+            st.markdown("\n".join(lines[:50]) + (f"\n\n… and {len(lines) - 50:,} more" if len(lines) > 50 else ""))
+
+
 def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
     """The firm-wide triage: per-model counts and the queue of the worst portfolios."""
-    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    c1, c2, c3 = st.columns([1, 1, 3], vertical_alignment="center")
     scan = c1.button("Scan all models", key="drift_scan", type="primary", icon=":material/radar:", width="stretch")
-    caption = c2.empty()
-    triage = scan_all(models) if scan else state.get(drift_keys.DRIFT_TRIAGE)
+    fresh = c2.button("Rescan, fresh prices", key="drift_scan_fresh", icon=":material/refresh:", width="stretch")
+    caption = c3.empty()
+    triage = scan_all(models, fresh=fresh) if scan or fresh else state.get(drift_keys.DRIFT_TRIAGE)
     if triage:
+        reused = triage.get("reused", 0)
         caption.caption(
             f"Last scan {fmt_when(triage['at'])} UTC · {len(triage['model_ids'])} models in "
-            f"{triage['seconds']:.1f} s. Prices move: scan again for current figures."
+            f"{triage['seconds']:.1f} s"
+            + (f" ({reused} reused from snapshots under {REUSE_SNAPSHOT.seconds // 60} min old)" if reused else "")
+            + ". Prices move: rescan for current figures."
         )
     else:
         caption.caption("Fetches holdings and prices of every linked portfolio — may take a while for large models.")
@@ -240,7 +267,9 @@ def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
     views: dict[str, DriftView] = state.get(drift_keys.DRIFT_VIEWS) or {}
     scanned = [views[m] for m in triage["model_ids"] if m in views]
     summary = frames.model_summary(scanned, models, triage["rebalanced"], tolerance)
-    st.plotly_chart(drift_charts.triage_figure(summary), key="drift_triage_chart", width="stretch")
+    st.plotly_chart(
+        drift_charts.triage_figure(frames.triage_portfolios(scanned)), key="drift_triage_chart", width="stretch"
+    )
     st.dataframe(
         as_percent(summary.drop(columns=["model_id"]), "share_out"),
         hide_index=True,
@@ -248,6 +277,7 @@ def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
         column_config=column_config(frames.TRIAGE_TABLE),
         column_order=names(frames.TRIAGE_TABLE),
     )  # fmt: skip
+    render_scan_failures(scanned)
     st.subheader("Worst portfolios", anchor=False)
     by = st.segmented_control(
         "Rank by",

@@ -130,6 +130,16 @@ class RebalanceRepository:
         return self._records(self._page(query, start, size))
 
     @db_call
+    def rebalanced_portfolio_ids(self, portfolio_ids: Iterable[str]) -> set[str]:
+        """The ids among ``portfolio_ids`` held by at least one saved record: one pass over the record headers (which
+        carry only portfolio ids), instead of one count per portfolio."""
+        wanted = set(portfolio_ids)
+        seen: set[str] = set()
+        for head in self._heads.find({}, {"portfolios": 1}):
+            seen.update(p["portfolioId"] for p in head.get("portfolios") or ())
+        return seen & wanted
+
+    @db_call
     def get_summary(self, rebalance_id: str) -> RebalanceSummary:
         """One record's header (model, date, size, version) without its portfolios; unknown → ``NotFound``."""
         head = self._heads.find_one({"_id": _oid(rebalance_id)})

@@ -181,3 +181,12 @@ def test_firm_wide_triage_counts_every_model_and_ranks_the_worst(at, repo):
     # the per-model view now opens from what the scan fetched
     summaries = at.session_state[drift_keys.DRIFT_VIEWS]
     assert {v.model.name for v in summaries.values()} == {m.name for m in DEMO.models}
+    # issue 14 item 10: formatted ("Never"), failures explained, and a second scan reuses the snapshots
+    assert summary.loc["Dividend Income", "last_rebalance"] == "Never"
+    assert any(e.label.startswith(f"Failed: {edge['failed']} portfolio(s)") for e in at.expander)
+    taken = {k: v.taken_at for k, v in summaries.items()}
+    at.button(key="drift_scan").click().run()
+    assert any(f"({len(taken)} reused from snapshots" in c for c in texts(at, "caption"))
+    assert {k: v.taken_at for k, v in at.session_state[drift_keys.DRIFT_VIEWS].items()} == taken
+    at.button(key="drift_scan_fresh").click().run()
+    assert all(v.taken_at > taken[k] for k, v in at.session_state[drift_keys.DRIFT_VIEWS].items())

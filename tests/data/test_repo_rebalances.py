@@ -197,6 +197,15 @@ def test_what_the_run_was_is_stored_with_the_record_and_its_header(models_repo, 
     assert rebalance_repo.get_rebalance(old.rebalance_id).run is None  # a record without it still reads
 
 
+def test_rebalanced_portfolio_ids_in_one_pass(rebalance_repo, build):
+    """Issue 14 item 10: which portfolios appear in any saved run, without one count per portfolio."""
+    assert rebalance_repo.rebalanced_portfolio_ids(pids(3)) == set()
+    rebalance_repo.save_rebalance(build.record(build.hex_id(1), pids(2)))
+    rebalance_repo.save_rebalance(build.record(build.hex_id(2), pids(2, 5)))
+    assert rebalance_repo.rebalanced_portfolio_ids(pids(8)) == set(pids(2)) | set(pids(2, 5))
+    assert rebalance_repo.rebalanced_portfolio_ids(pids(1, 1)) == set(pids(1, 1))
+
+
 def test_save_run_refuses_a_run_of_a_changed_model(models_repo, rebalance_repo, build):
     model = models_repo.create_model("Growth", [build.position(1, "0.5")])
     record = build.record(model.model_id, pids(1), model_name=model.name)

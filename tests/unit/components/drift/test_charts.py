@@ -105,14 +105,20 @@ def test_distribution_splits_in_band_and_needs_rebalance():
     assert names["Needs rebalance"] == pytest.approx([20.0])  # the unanalysed portfolio (None) is left out
 
 
-def test_triage_figure_stacks_shares_out_and_in_band_per_model_worst_last():
-    summary = pd.DataFrame({"model": ["A", "B", "C"], "analysed": [10, 4, 0], "out_of_band": [3, 4, 0]})
-    fig = drift_charts.triage_figure(summary)
-    out, in_band = fig.data
-    assert list(out.y) == ["A", "B"]  # C has nothing analysed; the worst share is drawn last (on top)
-    assert list(out.x) == pytest.approx([30.0, 100.0]) and list(in_band.x) == pytest.approx([70.0, 0.0])
-    assert list(out.text) == ["3", "4"] and list(in_band.text) == ["7", ""]
-    assert fig.layout.xaxis.range == (0, 100)
+def test_triage_figure_shows_the_drift_distribution_per_model_most_drifted_last():
+    """Issue 14 item 10: a distribution of drift per model, not a share out of band that is always ~100 %."""
+    frame = pd.DataFrame(
+        {
+            "model": ["A", "A", "B", "B", "B"],
+            "drift_weight": [0.01, 0.03, 0.20, 0.25, None],
+            "needs_rebalance": [False, True, True, True, True],
+        }
+    )
+    fig = drift_charts.triage_figure(frame)
+    a, b = fig.data
+    assert (a.name, b.name) == ("A", "B")  # ordered by median drift, the most drifted last (on top)
+    assert list(a.x) == pytest.approx([1.0, 3.0]) and list(b.x) == pytest.approx([20.0, 25.0])
+    assert drift_charts.triage_figure(frame.iloc[0:0]).layout.annotations[0].text == "No models scanned"
 
 
 def test_user_text_in_labels_is_escaped_for_plotly():
