@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -105,16 +105,47 @@ def render_tiles(view: DriftView, tolerance: float) -> None:
               f"{fmt_pct(view.implied_cash, 1)} (100 % − Σ targets)")  # fmt: skip
 
 
-def portfolio_table(ranked: pd.DataFrame) -> None:
-    """The sortable list of portfolios of one model, worst first."""
+def portfolio_table(ranked: pd.DataFrame) -> list[str]:
+    """The sortable list of portfolios of one model, worst first; returns the ids of the selected rows.
+
+    Selecting one row opens its drill-down below (the drill-down picker follows the selection).
+    """
     shown = ranked[names(frames.RANKED_TABLE)]
-    st.dataframe(
+    event = st.dataframe(
         as_percent(shown, "cash_weight", "drift_weight"),
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * len(shown), 420),
         column_config=column_config(frames.RANKED_TABLE),
+        on_select="rerun",
+        selection_mode="multi-row",
+        key=drift_keys.DRIFT_TABLE,
     )
+    picked = [str(shown.iloc[i]["portfolio_id"]) for i in event.selection.rows if i < len(shown)]
+    if len(picked) == 1 and st.session_state.get(DRILL_FOLLOWS) != picked[0]:
+        st.session_state[drift_keys.DRIFT_PORTFOLIO_PICK] = picked[0]  # before the drill-down picker renders
+    st.session_state[DRILL_FOLLOWS] = picked[0] if len(picked) == 1 else None
+    return picked
+
+
+DRILL_FOLLOWS = "drift_drill_follows"  # the row selection the drill-down picker last followed
+
+
+def _open_whatif(model_id: str, portfolio_ids: Sequence[str]) -> None:
+    state.prefill_whatif(model_id, portfolio_ids)
+
+
+def whatif_button(model: InvestmentModel, portfolio_ids: Sequence[str], what: str, key: str) -> None:
+    """ "What-if for these portfolios": opens the What-if page with exactly ``portfolio_ids`` in scope."""
+    if st.button(
+        f"What-if for {what} ({len(portfolio_ids):,})",
+        key=key,
+        icon=":material/balance:",
+        disabled=not portfolio_ids,
+        on_click=_open_whatif,
+        args=(model.model_id, list(portfolio_ids)),
+    ):
+        st.switch_page("pages/rebalance.py")
 
 
 def drill_table(rows: pd.DataFrame) -> None:
@@ -287,9 +318,31 @@ def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
         key="drift_rank_by",
     )
     queue = as_percent(frames.worst_queue(scanned, tolerance, by=by or "drift_dollars"), "drift_weight", "cash_weight")
-    st.dataframe(
+    event = st.dataframe(
         queue[names(frames.QUEUE_TABLE)],
         hide_index=True,
         width="stretch",
         column_config=column_config(frames.QUEUE_TABLE),
+        on_select="rerun",
+        selection_mode="multi-row",
+        key=drift_keys.DRIFT_QUEUE,
     )  # fmt: skip
+    render_queue_actions(queue, event.selection.rows, {v.model.name: v.model for v in scanned})
+
+
+def render_queue_actions(queue: pd.DataFrame, rows: Sequence[int], by_name: Mapping[str, InvestmentModel]) -> None:
+    """From the triage queue: the selected rows open a what-if of their model (one model at a time)."""
+    picked = queue.iloc[[i for i in rows if i < len(queue)]]
+    models = picked["model"].unique().tolist()
+    if len(models) > 1:
+        st.caption("Select portfolios of one model for a what-if (a run rebalances one model).")
+        return
+    if not models:
+        st.caption("Select rows of the queue to run a what-if for them.")
+        return
+    whatif_button(
+        by_name[models[0]],
+        picked["portfolio_id"].tolist(),
+        f"the selected of '{escape_md(models[0])}'",
+        "drift_queue_whatif",
+    )

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from components import feedback, resources
+from components import feedback, resources, state
 from components.models.draft import weight_cell, weight_problem, weight_text
 from components.rebalance import store
 from components.rebalance.keys import (
@@ -44,6 +44,17 @@ OVERRIDE_WIDTHS = {"security": 300, "target": 90, "low_drift": 90, "high_drift":
 
 def editor_key(model: InvestmentModel) -> str:
     return f"rebalance_overrides_{model.model_id}_v{model.version}"
+
+
+def apply_prefill() -> None:
+    """Open on the model and portfolios another page asked for (``state.prefill_whatif``), before the widgets."""
+    prefill = state.take_whatif_prefill()
+    if prefill is None:
+        return
+    model_id, portfolio_ids = prefill
+    st.session_state[MODEL_PICK] = model_id
+    st.session_state[SCOPE] = SCOPE_SOME
+    st.session_state[f"{PORTFOLIOS}_{model_id}"] = list(portfolio_ids)
 
 
 def pick_model(models: Sequence[InvestmentModel], preselected: str | None) -> InvestmentModel:

@@ -11,6 +11,7 @@ import pytest
 from components import resources
 from components.drift import keys as drift_keys
 from components.models import keys as models_keys
+from components.rebalance import keys as rebalance_keys
 from data.demo import load_demo
 from engine.models import RebalanceRecord, RecordPortfolio
 from tests.app.support import drift_page, figures, inject_fault, model_id, no_exception, plotly_array, texts
@@ -190,3 +191,17 @@ def test_firm_wide_triage_counts_every_model_and_ranks_the_worst(at, repo):
     assert {k: v.taken_at for k, v in at.session_state[drift_keys.DRIFT_VIEWS].items()} == taken
     at.button(key="drift_scan_fresh").click().run()
     assert all(v.taken_at > taken[k] for k, v in at.session_state[drift_keys.DRIFT_VIEWS].items())
+
+
+def test_what_if_for_the_flagged_portfolios_prefills_the_scope(at, repo):
+    """Issue 14 item 9: from the drift list to a what-if of exactly the portfolios needing a rebalance."""
+    drift_page(at, repo, "Dividend Income")
+    table = at.dataframe[0].value
+    flagged = table.loc[table["needs_rebalance"], "portfolio_id"].tolist()
+    assert flagged
+    at.button(key="drift_whatif_flagged").click().run()
+    assert no_exception(at), [e.value for e in at.exception]
+    mid = model_id(repo, "Dividend Income")
+    assert at.radio(key=rebalance_keys.SCOPE).value == "Selected portfolios"
+    assert at.multiselect(key=f"{rebalance_keys.PORTFOLIOS}_{mid}").value == flagged
+    assert at.selectbox(key=rebalance_keys.MODEL_PICK).value == mid
