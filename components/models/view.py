@@ -121,19 +121,20 @@ def render_actions(models: Sequence[InvestmentModel]) -> None:
     by_id = {m.model_id: m for m in models}
     left, right = st.columns([2, 3], vertical_alignment="bottom")
     signature = picker_signature(models)
-    if st.session_state.get(models_keys.MODELS_PICK_SIGNATURE) != signature:
-        state.drop(models_keys.MODELS_OPEN_PICK)
-        st.session_state[models_keys.MODELS_PICK_SIGNATURE] = signature
     current = st.session_state.get(models_keys.MODELS_OPEN_PICK)
     default = current if current in by_id else state.selected_model_id()
-    default = default if default in by_id else None
-    if current is not None and current not in by_id:
-        state.drop(models_keys.MODELS_OPEN_PICK)
+    default = default if default in by_id else next(iter(by_id), None)
+    if st.session_state.get(models_keys.MODELS_PICK_SIGNATURE) != signature or current not in by_id:
+        # set from code (not just dropped): the browser keeps a keyed selectbox's shown label otherwise ("v1" after
+        # saving v2); a programmatic value makes it take the new options and value
+        st.session_state[models_keys.MODELS_PICK_SIGNATURE] = signature
+        if state.selected_model_id() in by_id:
+            default = state.selected_model_id()
+        st.session_state[models_keys.MODELS_OPEN_PICK] = default
     pick = left.selectbox(
         "Model",
         options=list(by_id),
         format_func=lambda i: f"{by_id[i].name} (v{by_id[i].version})",
-        index=list(by_id).index(default) if default else (0 if by_id else None),
         key=models_keys.MODELS_OPEN_PICK,
         placeholder="No model matches the filter" if models else "No models yet",
     )
