@@ -98,7 +98,16 @@ def heatmap_figure(rows: pd.DataFrame, order: list[str], labels: dict[str, str] 
         )
     )
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(type="category", tickangle=-45)
+    # every ticker labelled (plotly thins category labels by default): vertical and smaller past 30 securities
+    many = len(securities) > 30
+    fig.update_xaxes(
+        type="category",
+        tickmode="array",
+        tickvals=list(securities),
+        ticktext=[plain(str(t)) for t in securities],
+        tickangle=-90 if many else -45,
+        tickfont={"size": 9 if many else 11},
+    )
     return _layout(fig, height=max(260, 60 + 22 * len(order)), title={"text": "Drift relative to the band"})
 
 

@@ -313,7 +313,7 @@ def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
     by = st.segmented_control(
         "Rank by",
         ["drift_dollars", "drift_weight"],
-        format_func={"drift_dollars": "Drift ($)", "drift_weight": "Drift (Σ|actual − target|)"}.get,
+        format_func={"drift_dollars": "Drift ($)", "drift_weight": "Drift now (Σ|weight − target|)"}.get,
         default="drift_dollars",
         key="drift_rank_by",
     )

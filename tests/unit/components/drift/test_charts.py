@@ -52,6 +52,12 @@ def test_heatmap_orders_portfolios_and_securities_and_clips_relative_drift():
     assert "drift -7.50 pp" in trace.customdata[0][0]
 
 
+def test_heatmap_labels_every_ticker():
+    """Issue 14 item 8: no thinned-out axis at 30+ securities."""
+    fig = drift_charts.heatmap_figure(_rows(), order=["P2", "P1"])
+    assert list(fig.layout.xaxis.tickvals) == ["AAA", "BBB", "CCC", "DDD"] and fig.layout.xaxis.tickmode == "array"
+
+
 def test_heatmap_colour_scale_steps_at_the_band_edge():
     stops = dict((round(p, 4), c) for p, c in drift_charts.HEATMAP_SCALE)
     # relative ±1 sits at 0.25 / 0.75 of [-2, 2]: a pale colour just inside, a saturated one just outside
