@@ -3,7 +3,8 @@
 Each table has one spec (a tuple of :class:`Col`) next to its frame builder in the feature's ``frames.py``; the
 view derives the Streamlit ``column_config`` and ``column_order`` from it (``components.tables.column_config``), so
 a column is named, formatted and ordered in one place. ``kind`` picks the preset: ``plain`` (a label only),
-``text``, ``money`` (2 dp), ``qty`` (2 dp), ``count`` (narrow integer), ``int`` (integer, ``fmt`` may add text),
+``text``, ``money`` (2 dp), ``qty`` (4, not 4.00), ``count`` (narrow integer), ``int`` (integer, ``fmt`` may add
+text),
 ``pct`` (a weight ×100, ``dp`` decimals), ``pp`` (signed percentage points), ``number`` (``fmt`` printf format),
 ``flag`` (checkbox), ``date`` and ``when`` (timestamp).
 """

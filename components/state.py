@@ -10,13 +10,14 @@ shell, ``components.navigation.render_shell``).
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import streamlit as st
 
 # --- cross-page -------------------------------------------------------------------------------------------------
 SELECTED_MODEL_ID = "selected_model_id"  # the model the user works on; Drift and What-if preselect it
+WHATIF_PREFILL = "whatif_prefill"  # (model id, portfolio ids) the What-if page opens with (from the Drift page)
 
 _DEFAULTS: dict[str, Any] = {SELECTED_MODEL_ID: None}
 
@@ -47,6 +48,17 @@ def drop(*keys: str) -> None:
 def selected_model_id() -> str | None:
     """The model the user is working on (set by the Models page, read by Drift and What-if)."""
     return st.session_state.get(SELECTED_MODEL_ID)
+
+
+def prefill_whatif(model_id: str, portfolio_ids: Sequence[str]) -> None:
+    """Ask the What-if page to open on ``model_id`` with exactly ``portfolio_ids`` in scope (Drift → What-if)."""
+    st.session_state[SELECTED_MODEL_ID] = model_id
+    st.session_state[WHATIF_PREFILL] = (model_id, tuple(portfolio_ids))
+
+
+def take_whatif_prefill() -> tuple[str, tuple[str, ...]] | None:
+    """The pending What-if scope (model id, portfolio ids), removed once taken."""
+    return st.session_state.pop(WHATIF_PREFILL, None)
 
 
 def select_model(model_id: str | None) -> None:

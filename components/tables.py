@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from components.columns import Col
-from engine.validation import MAX_TARGET, TARGET_STEP
+from engine.validation import MAX_TARGET, TARGET_STEP, WEIGHT_RULE
 
 Number = float | int | Decimal
 
@@ -58,10 +58,13 @@ def fmt_money_short(value: Number | None, currency: str = "$") -> str:
 
 
 def fmt_qty(value: Number | None) -> str:
-    """A quantity with 2 dp and thousands separators (fractional holdings stay visible)."""
+    """A quantity with thousands separators: whole shares as integers ("4", "1,200"), fractions as they are."""
     if value is None:
         return "—"
-    return f"{float(value):,.2f}"
+    exact = Decimal(str(value))
+    if exact == exact.to_integral_value():
+        return f"{int(exact):,}"
+    return f"{exact.normalize():,f}"
 
 
 def fmt_when(value: dt.datetime | None, never: str = "Never") -> str:
@@ -95,13 +98,14 @@ def money_col(label: str, help: str | None = None) -> st.column_config.NumberCol
 
 
 def count_col(label: str, help: str | None = None) -> st.column_config.NumberColumn:
-    """A small whole number (narrow column)."""
-    return st.column_config.NumberColumn(label, help=help, format="%d", width="small")
+    """A whole number with thousands separators."""
+    # "localized": thousands separators (1,000); no fixed narrow width, so headers are not cut off
+    return st.column_config.NumberColumn(label, help=help, format="localized")
 
 
 def qty_col(label: str = "Quantity", help: str | None = None) -> st.column_config.NumberColumn:
-    """Share quantities, 2 dp (fractional holdings exist)."""
-    return st.column_config.NumberColumn(label, help=help, format="%.2f")
+    """Share quantities: whole shares show as "4" (not "4.00"), fractional ones with their decimals."""
+    return st.column_config.NumberColumn(label, help=help, format="localized")
 
 
 def pct_col(label: str, help: str | None = None, dp: int = 2) -> st.column_config.NumberColumn:
@@ -134,6 +138,14 @@ def target_col(width: int, default: float | None = None, help: str | None = None
         width=width,
         help=help,
     )
+
+
+def weight_text_col(
+    label: str, width: int, default: str | None = None, help: str | None = None
+) -> st.column_config.TextColumn:
+    """An editable weight typed as a percent (``engine.validation.parse_weight``): the rule is in the column help."""
+    rule = WEIGHT_RULE if not help else f"{help} {WEIGHT_RULE}"
+    return st.column_config.TextColumn(label, required=True, default=default, width=width, help=rule)
 
 
 def drift_col(

@@ -15,7 +15,7 @@ from typing import Any
 
 from bson import Decimal128, ObjectId
 
-from engine.models import InvestmentModel, Position, RebalanceRecord, RecordPortfolio, RecordPosition
+from engine.models import InvestmentModel, Position, RebalanceRecord, RecordPortfolio, RecordPosition, RunInfo
 
 # Decimal128 holds 34 significant digits; the engine's default context has 28, so rounding here only ever touches
 # values a caller built with a wider context.
@@ -300,6 +300,7 @@ def record_header_to_doc(record: RebalanceRecord) -> dict[str, Any]:
         "portfolios": [{"portfolioId": p.portfolio_id} for p in record.portfolios],
         "version": 1,
         **({"savedBy": record.saved_by} if record.saved_by is not None else {}),  # who saved it (issue #13)
+        **({"run": run_info_to_doc(record.run)} if record.run is not None else {}),  # what the run was (issue #14)
     }
 
 
@@ -323,6 +324,7 @@ def record_from_parts(header: Mapping[str, Any], parts: list[Mapping[str, Any]])
         rebalance_id=str(header["_id"]),
         model_id=str(header["modelId"]),
         model_name=header["modelName"],
+        run=run_info_from_doc(header.get("run")),
         rebalance_date=from_utc(header["rebalanceDate"]),
         portfolios=tuple(record_portfolio_from_doc(p) for p in ordered),
         version=int(header.get("version", 1)),
@@ -330,9 +332,31 @@ def record_from_parts(header: Mapping[str, Any], parts: list[Mapping[str, Any]])
     )
 
 
+def run_info_to_doc(run: RunInfo) -> dict[str, Any]:
+    """What a run was: ``{scenarioName, modelVersion, overrides, parameters: [{label, value}]}``."""
+    return {
+        "scenarioName": run.scenario_name,
+        "modelVersion": run.model_version,
+        "overrides": run.overrides,
+        "parameters": [{"label": k, "value": v} for k, v in run.parameters],
+    }
+
+
+def run_info_from_doc(doc: Mapping[str, Any] | None) -> RunInfo | None:
+    """The ``run`` sub-document (None for a record saved before it existed)."""
+    if not doc:
+        return None
+    return RunInfo(
+        scenario_name=doc.get("scenarioName"),
+        model_version=None if doc.get("modelVersion") is None else int(doc["modelVersion"]),
+        overrides=bool(doc.get("overrides", False)),
+        parameters=tuple((str(p["label"]), str(p["value"])) for p in doc.get("parameters") or ()),
+    )
+
+
 def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
     """A record as one document with its portfolios embedded: the layout before issue #12 (migration, benchmarks)."""
-    return {
+    doc = {
         "modelId": oid(record.model_id),
         "modelName": record.model_name,
         "rebalanceDate": to_utc(record.rebalance_date),
@@ -341,6 +365,9 @@ def record_to_doc(record: RebalanceRecord) -> dict[str, Any]:
         "version": 1,
         **({"savedBy": record.saved_by} if record.saved_by is not None else {}),  # who saved it (issue #13)
     }
+    if record.run is not None:
+        doc["run"] = run_info_to_doc(record.run)
+    return doc
 
 
 def record_from_doc(doc: Mapping[str, Any]) -> RebalanceRecord:
@@ -349,6 +376,7 @@ def record_from_doc(doc: Mapping[str, Any]) -> RebalanceRecord:
         rebalance_id=str(doc["_id"]),
         model_id=str(doc["modelId"]),
         model_name=doc["modelName"],
+        run=run_info_from_doc(doc.get("run")),
         rebalance_date=from_utc(doc["rebalanceDate"]),
         portfolios=tuple(record_portfolio_from_doc(p) for p in doc.get("portfolios") or ()),
         version=int(doc.get("version", 1)),

@@ -173,12 +173,23 @@ class PortfolioResult(DomainModel):
     band_breaches: tuple[BandBreach, ...] = ()  # only with status "relaxed"
 
 
+class RunInfo(DomainModel):
+    """What a saved run was (issue 14): its scenario name, the model version it used, whether run-only overrides of
+    targets/bands replaced the stored model's, and its parameters as display pairs (label, value)."""
+
+    scenario_name: str | None = None
+    model_version: int | None = None
+    overrides: bool = False
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
 class RebalanceRecord(DomainModel):
     """A saved rebalance run (collection ``rebalances``)."""
 
     rebalance_id: str | None = None
     model_id: str
     model_name: str
+    run: RunInfo | None = None  # None for records saved before issue 14
     rebalance_date: dt.datetime
     portfolios: tuple[RecordPortfolio, ...] = ()
     version: int = 1

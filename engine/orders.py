@@ -1,7 +1,8 @@
 """Proposed orders of a rebalance: blotter rows with reasons, aggregation, CSV export (product-spec 2.7, 3.19).
 
-Pure functions over engine results: no Streamlit, no I/O. Every number stays a ``Decimal``; the CSV writes them
-exactly (no float formatting) and neutralises text cells that a spreadsheet would run as a formula.
+Pure functions over engine results: no Streamlit, no I/O. Every number stays a ``Decimal``; the CSV writes fixed
+formats (quantities as integers unless fractional, prices as given, money to the cent half-up; never float text)
+and neutralises text cells that a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from engine.construct import paused_gc
 from engine.models import PortfolioResult, RebalanceRecord, RecordPosition, TransactionType
+from engine.validation import format_percent
 
 ORDER_CSV_COLUMNS = (
     "rebalanceId",
@@ -46,6 +49,7 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 # zero-width characters): " =1" or "\ufeff=1" is neutralised too (issue #13 item 5).
 INVISIBLE_LEAD = " \n\ufeff\u200b\u200c\u200d\u2060\u00a0"
 HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,27 @@ def order_reason(position: RecordPosition, market_value: Decimal | None) -> str:
     else:
         parts.append("on target")
     return "; ".join(parts)
+
+
+_ID_IN_TEXT = re.compile(r"\b(security|portfolio) ([A-Za-z0-9]{24})\b")
+_WEIGHT_IN_TEXT = re.compile(r"\b(target|low drift|high drift) (-?\d+(?:\.\d+)?)(?![\d.]| %)")
+
+
+def readable_diagnosis(text: str, tickers: Mapping[str, str]) -> str:
+    """Why a portfolio was not rebalanced, for a PM: securities by ticker (never a raw id), weights in percent.
+
+    ``"security 5f0c…: its band … (target 0.05, low drift 0.01 …"`` → ``"AAPL: its band … (target 5.0 %, low drift
+    1.0 % …"``; the portfolio's own id is dropped (its name is shown beside the reason).
+    """
+
+    def name(match: re.Match[str]) -> str:
+        kind, ident = match.groups()
+        if kind == "portfolio":
+            return "this portfolio"
+        return tickers.get(ident, f"security {ident}")
+
+    text = _ID_IN_TEXT.sub(name, text)
+    return _WEIGHT_IN_TEXT.sub(lambda m: f"{m.group(1)} {format_percent(Decimal(m.group(2)))}", text)
 
 
 def order_rows(
@@ -242,20 +267,33 @@ def record_order_rows(
     return rows
 
 
-def aggregate_orders(rows: Iterable[OrderRow]) -> list[AggregatedOrder]:
+def aggregate_orders(rows: Iterable[OrderRow], net: bool = False) -> list[AggregatedOrder]:
     """Sum the rows per (security, side) across portfolios, ordered by side (BUY first) then ticker/id.
 
     The run uses one price per security, so the block price is that price; should rows disagree, it is the
-    value-weighted average (estimated value / quantity).
+    value-weighted average (estimated value / quantity). With ``net`` the BUY and SELL of one security are netted
+    into one block (the side of the larger leg, quantity BUY − SELL; a security that nets to 0 has no block); the
+    per-portfolio orders keep both legs.
     """
     groups: dict[tuple[str, str], list[OrderRow]] = {}
     for row in rows:
-        groups.setdefault((row.security_id, row.transaction_type), []).append(row)
+        groups.setdefault((row.security_id, "NET" if net else row.transaction_type), []).append(row)
     out: list[AggregatedOrder] = []
     for (security_id, side), members in groups.items():
-        quantity = sum((m.quantity for m in members), Decimal(0))
+        # netting counts a SELL against the BUY of the same security; without it every member has the same side
+        sign = {"BUY": Decimal(1), "SELL": Decimal(-1 if net else 1)}
+        signed = sum((sign[m.transaction_type] * m.quantity for m in members), Decimal(0))
+        if net:
+            if signed == 0:
+                continue
+            side = "BUY" if signed > 0 else "SELL"
+        quantity = abs(signed)
         values = [m.estimated_value for m in members]
-        value = None if any(v is None for v in values) else sum(values, Decimal(0))
+        value = (
+            None
+            if any(v is None for v in values)
+            else abs(sum((sign[m.transaction_type] * v for m, v in zip(members, values, strict=True)), Decimal(0)))
+        )
         price_set = {m.price for m in members}
         price = price_set.pop() if len(price_set) == 1 else _weighted_price(value, quantity)
         out.append(
@@ -311,9 +349,14 @@ def _fmt_number(value: Decimal | None) -> str:
     return format(value, "f")
 
 
-def _fmt_money(value: Decimal | None) -> str:
-    """Plain notation keeping the scale of the computation (100 × 93.64 → 9364.00)."""
+def _fmt_price(value: Decimal | None) -> str:
+    """A price exactly as the Pricing Service gave it (93.64, 33.10, 10), plain notation."""
     return "" if value is None else format(value, "f")
+
+
+def _fmt_money(value: Decimal | None) -> str:
+    """Money to the cent, half-up (a fractional order's 12.3456 → 12.35); the exact value stays in the record."""
+    return "" if value is None else format(value.quantize(CENT, rounding=ROUND_HALF_UP), "f")
 
 
 def _write_csv(header: Sequence[str], records: Iterable[Sequence[object]]) -> bytes:
@@ -338,7 +381,7 @@ def orders_to_csv(rows: Iterable[OrderRow], rebalance_id: str | None = None) -> 
                 r.ticker or "",
                 r.transaction_type,
                 _fmt_number(r.quantity),
-                _fmt_money(r.price),
+                _fmt_price(r.price),
                 _fmt_money(r.estimated_value),
                 r.trade_date.isoformat(),
             )
@@ -358,7 +401,7 @@ def aggregated_to_csv(blocks: Iterable[AggregatedOrder], rebalance_id: str | Non
                 b.ticker or "",
                 b.transaction_type,
                 _fmt_number(b.quantity),
-                _fmt_money(b.price),
+                _fmt_price(b.price),
                 _fmt_money(b.estimated_value),
                 str(b.portfolio_count),
                 b.trade_date.isoformat(),
@@ -380,6 +423,7 @@ __all__ = [
     "order_reason",
     "order_rows",
     "orders_to_csv",
+    "readable_diagnosis",
     "record_order_rows",
     "side_totals",
 ]

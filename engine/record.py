@@ -11,15 +11,19 @@ from decimal import Decimal, localcontext
 
 from engine.errors import InvalidInput
 from engine.exactmath import MONEY, ONE, RATIO, ZERO
-from engine.models import InvestmentModel, PortfolioResult, RebalanceRecord, RecordPortfolio
+from engine.models import InvestmentModel, PortfolioResult, RebalanceRecord, RecordPortfolio, RunInfo
 
 
 def build_record(
-    model: InvestmentModel, results: Iterable[PortfolioResult], rebalance_date: dt.datetime | None = None
+    model: InvestmentModel,
+    results: Iterable[PortfolioResult],
+    rebalance_date: dt.datetime | None = None,
+    run: RunInfo | None = None,
 ) -> RebalanceRecord:
     """A record of the ``optimal`` results only (failed portfolios are left out, 3.8); version 1, no id yet.
 
-    ``rebalance_date`` is when the run was computed (default now); a naive datetime is taken as UTC.
+    ``rebalance_date`` is when the run was computed (default now); a naive datetime is taken as UTC. ``run`` says
+    what the run was (scenario, model version used, run-only overrides, parameters).
     Raises ``InvalidInput`` when the model has no id or an optimal result lacks its record positions.
     """
     if not model.model_id:
@@ -47,7 +51,7 @@ def build_record(
             )
         )
     return RebalanceRecord(
-        model_id=model.model_id, model_name=model.name, rebalance_date=when, portfolios=tuple(portfolios)
+        model_id=model.model_id, model_name=model.name, rebalance_date=when, portfolios=tuple(portfolios), run=run
     )
 
 

@@ -184,6 +184,22 @@ def summarise(metrics: Iterable[PortfolioMetrics]) -> ScenarioSummary:
     )
 
 
+COMPARED = (
+    "portfolios", "optimal", "infeasible", "failed", "out_of_band_before", "still_out_of_band", "orders", "turnover",
+    "turnover_weight", "drift_before_weight", "drift_after_weight", "drift_reduction", "cash_before", "cash_after",
+    "cash_after_weight",
+)  # fmt: skip
+
+
+def difference(base: ScenarioSummary, other: ScenarioSummary) -> dict[str, Decimal | int | None]:
+    """``other − base`` for every compared figure (counts, dollars, fractions); None where either is unknown."""
+    out: dict[str, Decimal | int | None] = {}
+    for attr in COMPARED:
+        a, b = getattr(base, attr), getattr(other, attr)
+        out[attr] = None if a is None or b is None else b - a
+    return out
+
+
 def scenario_summary(
     results: Iterable[PortfolioResult], out_of_band_before: Mapping[str, bool] | None = None
 ) -> ScenarioSummary:
@@ -193,8 +209,10 @@ def scenario_summary(
 
 
 __all__ = [
+    "COMPARED",
     "PortfolioMetrics",
     "ScenarioSummary",
+    "difference",
     "model_with_overrides",
     "portfolio_metrics",
     "positions_differ",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, localcontext
 
 from engine.errors import InvalidInput, Violation
+from engine.exactmath import WIDE
+from engine.limits import range_error
 from engine.models import Position
 
 MAX_TARGET = Decimal("0.95")
@@ -42,6 +44,65 @@ def quantize_ui_fraction(value: float | str | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.001"))
 
 
+WEIGHT_RULE = (
+    "Type a percent: 3.5 or 3.5 % means 3.5 %; a number below 1 without % is a fraction (0.035 = 3.5 %), "
+    "so write half a percent as 0.5 %."
+)
+
+
+def parse_weight(raw: object, field: str = "weight", maximum: Decimal = Decimal(1)) -> Decimal:
+    """A weight typed by a person (grid, overrides, CSV) as an exact fraction, by one rule (``WEIGHT_RULE``).
+
+    ``3.5``, ``3.5%`` and ``0.035`` all mean 3.5 % (``Decimal('0.035')``): a trailing ``%`` marks a percent, a bare
+    number of 1 or more is a percent, a bare number below 1 is a fraction. Nothing is clamped or rounded: a value
+    that is not a number, negative, or above ``maximum`` raises ``InvalidInput`` naming field, value and rule.
+    """
+    text = "" if raw is None else str(raw).strip().replace("\u00a0", " ")
+    shown = text if len(text) <= 24 else text[:21] + "..."
+    if not text:
+        raise InvalidInput(f"{field} is empty: {WEIGHT_RULE}", {"field": field, "value": ""})
+    percent = text.endswith("%")
+    number = text[:-1].strip() if percent else text
+    if "," in number:  # "1,5" is 1.5 in much of Europe and 15 with a thousands separator: never guess
+        raise InvalidInput(
+            f"{field} {shown!r}: use a point as the decimal separator: {WEIGHT_RULE}", {"field": field, "value": shown}
+        )
+    try:
+        value = Decimal(number)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise InvalidInput(f"{field} {shown!r} is not a number: {WEIGHT_RULE}", {"field": field, "value": shown})
+    out_of_range = range_error(value, field, "weight")  # before any arithmetic: 1e999999999 is a clear error
+    if out_of_range is not None:
+        raise out_of_range
+    if percent or abs(value) >= 1:
+        with localcontext(WIDE):  # exact: the value is in the weight range
+            value = value / 100
+    if value < 0 or value > maximum:
+        raise InvalidInput(
+            f"{field} {shown!r} is {format_percent(value)}: it must be between 0 % and {format_percent(maximum)}",
+            {"field": field, "value": shown, "rule": "range"},
+        )
+    return value.normalize() if value else Decimal(0)
+
+
+def format_percent(value: Decimal) -> str:
+    """A fraction as an exact percent for messages: ``Decimal('0.0333')`` -> ``'3.33 %'`` (at least 1 dp)."""
+    pct = (value * 100).normalize()
+    text = format(pct, "f")
+    if "." not in text:
+        text += ".0"
+    return f"{text} %"
+
+
+def nearest_targets(value: Decimal) -> tuple[Decimal, ...]:
+    """The valid targets nearest an off-grid one: the 0.5 % steps below and above, within 0–95 %."""
+    below = (value // TARGET_STEP) * TARGET_STEP
+    out = [below, below + TARGET_STEP]
+    return tuple(v for v in out if Decimal(0) <= v <= MAX_TARGET)
+
+
 def position_violations(row: int, p: Position) -> list[Violation]:
     """Per-row rules: id format, target range and grid, drift ranges."""
     out: list[Violation] = []
@@ -69,7 +130,8 @@ def position_violations(row: int, p: Position) -> list[Violation]:
         out.append(
             Violation(
                 "target_step",
-                f"row {row + 1}: target {p.target} must be a multiple of 0.005 (0.5 %)",
+                f"row {row + 1}: target {p.target} must be a multiple of 0.005 (0.5 %); nearest valid: "
+                + " or ".join(format_percent(v) for v in nearest_targets(p.target)),
                 row,
                 "target",
                 p.target,
@@ -148,12 +210,20 @@ def model_violations(
 
 
 def model_warnings(positions: Sequence[Position], portfolios: Iterable[str] = ()) -> list[str]:
-    """Non-blocking remarks: lowDrift > highDrift (3.18), non-hex ids (3.14)."""
+    """Non-blocking remarks, in percent: lowDrift above the target (the band starts at 0 %), lowDrift > highDrift
+    (3.18), non-hex ids (3.14)."""
     out: list[str] = []
     for i, p in enumerate(positions):
-        if p.low_drift > p.high_drift:
+        if p.target != 0 and p.low_drift > p.target:
+            # product-spec 3: the lower band is max(0, target - lowDrift); say so in percent rather than refuse
             out.append(
-                f"row {i + 1}: low drift {p.low_drift} is above high drift {p.high_drift} (allowed, but unusual)"
+                f"row {i + 1}: low drift {format_percent(p.low_drift)} is above the target "
+                f"{format_percent(p.target)}: the band starts at 0 %"
+            )
+        elif p.low_drift > p.high_drift:
+            out.append(
+                f"row {i + 1}: low drift {format_percent(p.low_drift)} is above high drift "
+                f"{format_percent(p.high_drift)} (allowed, but unusual)"
             )
         if is_valid_id(p.security_id) and not HEX_ID_RE.match(p.security_id):
             out.append(

@@ -93,7 +93,13 @@ st.subheader(f"Heatmap — the {min(top, len(ranked))} portfolios with the most 
 drift_view.heatmap(view, ranked, int(top))
 
 st.subheader(f"Portfolios ({len(ranked):,}), worst first", anchor=False)
-drift_view.portfolio_table(ranked)
+picked = drift_view.portfolio_table(ranked)
+flagged = ranked.loc[ranked["needs_rebalance"], "portfolio_id"].tolist()
+w1, w2 = st.columns(2)
+with w1:
+    drift_view.whatif_button(model, picked, "the selected portfolios", "drift_whatif_selected")
+with w2:
+    drift_view.whatif_button(model, flagged, "the portfolios needing a rebalance", "drift_whatif_flagged")
 with st.expander("Distribution of total drift across these portfolios", icon=":material/bar_chart:"):
     st.plotly_chart(drift_charts.distribution_figure(ranked), key="drift_distribution", width="stretch")
 
@@ -113,7 +119,12 @@ st.caption(
     f"({fmt_pct(record['cash_weight'], 2)}) · {int(record['out_of_band'])} security(ies) out of band"
 )
 st.plotly_chart(
-    drift_charts.drill_figure(rows, title=f"{names[pid]} — actual vs target, band shaded"),
+    drift_charts.drill_figure(
+        rows,
+        title=f"{names[pid]} — actual vs target, band shaded",
+        cash_weight=record["cash_weight"],
+        cash_target=view.implied_cash,
+    ),
     key="drift_drill_chart",
     width="stretch",
 )

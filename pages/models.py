@@ -23,9 +23,9 @@ with feedback.guard("load the investment models"):
 names = resources.portfolio_names()
 
 models_view.render_tiles(models)
-models_view.render_list(names)
+shown = models_view.render_list(names)
 
-models_view.render_actions(models)
+models_view.render_actions(shown)
 if state.get(models_keys.MODELS_PENDING_DELETE):
     models_view.confirm_delete()
 

@@ -25,6 +25,7 @@ st.caption(
     f"{feedback.escape_md(scenario.model.name)} v{scenario.model.version} · {scenario.params.scope_label()} · "
     f"{s.optimal:,} portfolio(s) rebalanced, {s.infeasible + s.failed:,} not rebalanced (no orders)."
 )
+orders_view.render_not_rebalanced(scenario)
 orders_view.render_totals(rows)
 if not rows:
     st.info(

@@ -35,6 +35,7 @@ names = resources.portfolio_names()
 with st.container(border=True):
     left, right = st.columns([3, 2])
     with left:
+        rebalance_view.apply_prefill()
         model = rebalance_view.pick_model(models, state.selected_model_id())
         state.select_model(model.model_id)
         portfolio_ids, all_of_model = rebalance_view.pick_scope(model, names)

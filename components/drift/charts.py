@@ -17,6 +17,8 @@ OVER = "#ea580c"  # above the band (overweight): orange — a blue/orange pair r
 IN_BAND = PRIMARY  # the app's primary colour
 BAND = rgba(PRIMARY, 0.16)
 TARGET = "#111827"
+CASH = "Cash"
+CASH_COLOUR = "#6b7280"  # cash is neither over- nor underweight: grey
 # horizontal legend on the left above the plot: the right-hand corner belongs to plotly's toolbar
 LEGEND = {"orientation": "h", "y": 1.0, "x": 0, "xanchor": "left", "yanchor": "bottom"}
 CLIP = 2.0  # the heatmap saturates at twice the band width
@@ -96,19 +98,42 @@ def heatmap_figure(rows: pd.DataFrame, order: list[str], labels: dict[str, str] 
         )
     )
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(type="category", tickangle=-45)
+    # every ticker labelled (plotly thins category labels by default): vertical and smaller past 30 securities
+    many = len(securities) > 30
+    fig.update_xaxes(
+        type="category",
+        tickmode="array",
+        tickvals=list(securities),
+        ticktext=[plain(str(t)) for t in securities],
+        tickangle=-90 if many else -45,
+        tickfont={"size": 9 if many else 11},
+    )
     return _layout(fig, height=max(260, 60 + 22 * len(order)), title={"text": "Drift relative to the band"})
 
 
-def drill_figure(rows: pd.DataFrame, title: str = "") -> go.Figure:
-    """Actual vs target weight for one portfolio, with the band drawn behind each bar.
+def drill_figure(
+    rows: pd.DataFrame, title: str = "", cash_weight: float | None = None, cash_target: float | None = None
+) -> go.Figure:
+    """Actual vs target weight for one portfolio, with the band drawn behind each bar, and cash as its own column.
 
     ``rows``: columns ticker, weight, target, band_low, band_high, in_band, position (-1 below, 0 in, +1 above).
+    Every position is drawn: one held at 0 shares (a bar of height 0) gets a marker at 0 % in its status colour, so
+    the worst underweights stay visible. ``cash_weight``/``cash_target`` (cash / MV and 1 − Σ targets) add "Cash".
     """
-    if rows.empty:
+    if cash_weight is not None and np.isnan(cash_weight):
+        cash_weight = None  # a portfolio whose data failed has no cash figure
+    if rows.empty and cash_weight is None:
         return _empty("This portfolio holds nothing and its model has no positions")
     d = rows.sort_values(["target", "ticker"], ascending=[False, True])
     colors = [IN_BAND if p == 0 else (UNDER if p < 0 else OVER) for p in d["position"]]
+    x = d["ticker"].tolist()
+    weights = (d["weight"] * 100).tolist()
+    targets = (d["target"] * 100).tolist()
+    if cash_weight is not None:
+        x.append(CASH)
+        weights.append(cash_weight * 100)
+        targets.append((cash_target or 0.0) * 100)
+        colors.append(CASH_COLOUR)
     fig = go.Figure()
     fig.add_bar(
         x=d["ticker"],
@@ -120,26 +145,41 @@ def drill_figure(rows: pd.DataFrame, title: str = "") -> go.Figure:
         hoverinfo="skip",
     )
     fig.add_bar(
-        x=d["ticker"],
-        y=d["weight"] * 100,
+        x=x,
+        y=weights,
         name="Actual weight",
         marker={"color": colors},
         width=0.45,
-        customdata=np.stack([d["target"] * 100, (d["weight"] - d["target"]) * 100], axis=-1),
+        customdata=np.stack([targets, np.subtract(weights, targets)], axis=-1),
         hovertemplate="<b>%{x}</b><br>actual %{y:.2f} %<br>target %{customdata[0]:.2f} %"
-        "<br>drift %{customdata[1]:+.2f} pp<extra></extra>",
+        "<br>actual − target %{customdata[1]:+.2f} pp<extra></extra>",
     )
     fig.add_scatter(
-        x=d["ticker"],
-        y=d["target"] * 100,
+        x=x,
+        y=targets,
         name="Target",
         mode="markers",
         marker={"symbol": "line-ew", "size": 26, "line": {"width": 3, "color": TARGET}},
         hovertemplate="<b>%{x}</b> target %{y:.2f} %<extra></extra>",
     )
+    empty = d[d["weight"] == 0]
+    if not empty.empty:
+        fig.add_scatter(
+            x=empty["ticker"],
+            y=[0.0] * len(empty),
+            name="Not held (0 %)",
+            mode="markers",
+            marker={
+                "symbol": "x-thin",
+                "size": 12,
+                "line": {"width": 3, "color": [UNDER if p < 0 else IN_BAND for p in empty["position"]]},
+            },
+            customdata=empty["target"] * 100,
+            hovertemplate="<b>%{x}</b> not held<br>target %{customdata:.2f} %<extra></extra>",
+        )
     fig.update_layout(barmode="overlay", legend=LEGEND)
     fig.update_yaxes(title={"text": "Weight (% of market value)"}, ticksuffix=" %", rangemode="tozero")
-    fig.update_xaxes(type="category", tickangle=-45 if len(d) > 12 else 0)
+    fig.update_xaxes(type="category", tickangle=-45 if len(x) > 12 else 0, categoryarray=x, categoryorder="array")
     return _layout(fig, height=420, title={"text": plain(title) if title else "Actual vs target weight"})
 
 
@@ -166,39 +206,32 @@ def distribution_figure(portfolios: pd.DataFrame) -> go.Figure:
     return _layout(fig, height=300, title={"text": "Distribution of total drift"})
 
 
-def triage_figure(summary: pd.DataFrame) -> go.Figure:
-    """Per model: the share of analysed portfolios in and out of band (horizontal stacked bars, 0–100 %).
+def triage_figure(portfolios: pd.DataFrame) -> go.Figure:
+    """Per model, the distribution of total drift (Σ|weight − target|, % of MV) across its analysed portfolios.
 
-    ``summary``: columns model, analysed, out_of_band. Shares keep a 15-portfolio model as readable as a
-    1,000-portfolio one; the counts are in the bar labels and the hover.
+    ``portfolios``: columns model, drift_weight, needs_rebalance (one row per analysed portfolio). A box per model
+    (median, quartiles, whiskers) with every portfolio needing a rebalance drawn as a point: unlike a share out of
+    band, which is ~100 % for every demo model, it shows how far each model has drifted.
     """
-    d = summary[summary["analysed"] > 0] if not summary.empty else summary
-    d = d.assign(model=d["model"].map(plain)) if not d.empty else d
+    d = portfolios.dropna(subset=["drift_weight"]) if not portfolios.empty else portfolios
     if d.empty:
         return _empty("No models scanned")
-    d = d.assign(out_share=d["out_of_band"] / d["analysed"] * 100).sort_values(["out_share", "model"])
-    d = d.assign(in_share=100 - d["out_share"], in_band=d["analysed"] - d["out_of_band"])
+    order = d.groupby("model")["drift_weight"].median().sort_values().index.tolist()
     fig = go.Figure()
-    for col, count, name, color in (
-        ("out_share", "out_of_band", "Out of band", OVER),
-        ("in_share", "in_band", "In band", IN_BAND),
-    ):
-        fig.add_bar(
-            y=d["model"],
-            x=d[col],
-            name=name,
+    for model in order:
+        part = d[d["model"] == model]
+        fig.add_box(
+            x=part["drift_weight"] * 100,
+            name=plain(model),
             orientation="h",
-            marker={"color": color},
-            text=[f"{c:,}" if c else "" for c in d[count]],
-            textposition="inside",
-            customdata=np.stack([d[count], d["analysed"]], axis=-1),
-            hovertemplate="<b>%{y}</b><br>" + name + ": %{customdata[0]:,} of %{customdata[1]:,} (%{x:.1f} %)"
-            "<extra></extra>",
+            marker={"color": OVER if part["needs_rebalance"].mean() > 0.5 else IN_BAND, "size": 4},
+            boxpoints="outliers",
+            showlegend=False,
+            hovertemplate="<b>%{y}</b><br>total drift %{x:.2f} %<extra></extra>",
         )
-    fig.update_layout(barmode="stack", legend=LEGEND)
-    fig.update_xaxes(title={"text": "Share of analysed portfolios"}, ticksuffix=" %", range=[0, 100])
-    fig.update_yaxes(type="category")
-    return _layout(fig, height=max(220, 80 + 34 * len(d)), title={"text": "Portfolios out of band, per model"})
+    fig.update_xaxes(title={"text": "Total drift now, Σ|weight − target| (% of market value)"}, ticksuffix=" %")
+    fig.update_yaxes(type="category", automargin=True)
+    return _layout(fig, height=max(220, 80 + 40 * len(order)), title={"text": "Drift per model (distribution)"})
 
 
 def _empty(message: str) -> go.Figure:

@@ -58,7 +58,7 @@ RANKED_TABLE = (  # the portfolios of one model, worst first
     Col("market_value", "Market value", "money"),
     Col("cash", "Cash", "money"),
     Col("cash_weight", "Cash weight", "pct"),
-    Col("drift_weight", "Total drift (Σ|actual − target|)", "pct", help="Sum of absolute weight drifts"),
+    Col("drift_weight", "Total drift now (Σ|weight − target|)", "pct", help="Sum of absolute weight drifts"),
     Col("drift_dollars", "Drift ($)", "money", help="Σ|MV·target − value|: the dollars off target"),
     Col("out_of_band", "Out of band", "count", help="Securities outside their band"),
     Col("needs_rebalance", "Needs rebalance", "flag", width="small"),
@@ -69,9 +69,9 @@ DRILL_TABLE = (  # one portfolio, per security
     Col("quantity", "Quantity", "qty"),
     Col("price", "Price", "money"),
     Col("value", "Value", "money"),
-    Col("weight", "Weight", "pct"),
+    Col("weight", "Weight now", "pct"),
     Col("target", "Target", "pct"),
-    Col("drift_pp", "Drift (pp, actual − target)", "pp", help=DRIFT_PP_HELP),
+    Col("drift_pp", "Weight now − target", "pp", help=DRIFT_PP_HELP),
     Col("band", "Band (weight)", "text"),
     Col("status", "In / out of band", "text"),
 )
@@ -84,16 +84,16 @@ TRIAGE_TABLE = (  # firm-wide, one line per model
     Col("cash_high", "Cash high", "count"),
     Col("cash_low", "Cash low", "count"),
     Col("never_rebalanced", "Never rebalanced", "count", help="In no saved rebalance"),
-    Col("failed", "Failed", "count", help="Portfolios whose data could not be read"),
+    Col("failed", "Failed", "count", help="Portfolios whose data could not be read: see “why” under the table"),
     Col("drift_dollars", "Total drift ($)", "money"),
-    Col("last_rebalance", "Last rebalance", "when"),
+    Col("last_rebalance", "Last rebalance (UTC)", "text"),
 )
 QUEUE_TABLE = (  # firm-wide, the worst portfolios
     Col("model", "Model", "text"),
     Col("name", "Portfolio", "text"),
     Col("market_value", "Market value", "money"),
     Col("drift_dollars", "Drift ($)", "money", help="Σ|MV·target − value|"),
-    Col("drift_weight", "Total drift (Σ|actual − target|)", "pct"),
+    Col("drift_weight", "Total drift now (Σ|weight − target|)", "pct"),
     Col("out_of_band", "Out of band", "count"),
     Col("cash_weight", "Cash weight", "pct"),
     Col("cash_high", "Cash high", "flag", width="small"),
@@ -183,15 +183,36 @@ def add_cash_flags(portfolios: pd.DataFrame, implied: float, tolerance: float) -
 
 @dataclass
 class DriftView:
-    """Everything the drift page shows for one model, computed once per snapshot and kept in session state."""
+    """Everything the drift page shows for one model, computed once per snapshot and kept in session state.
+
+    The per-security ``rows`` frame (30,000 rows for the largest demo model) is built on first use: the firm-wide
+    triage needs only the per-portfolio figures.
+    """
 
     model: InvestmentModel
     taken_at: dt.datetime
     portfolios: pd.DataFrame
-    rows: pd.DataFrame
+    report: DriftReport | None = None
+    ticker_of: dict[str, str] = field(default_factory=dict)
     failures: dict[str, ErrorInfo] = field(default_factory=dict)
     seconds: float = 0.0
     requests: int = 0
+    _rows: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """One row per (portfolio, security) of the report (``row_frame``), built once."""
+        if self._rows is None:
+            self._rows = (
+                row_frame(self.report, self.ticker_of)
+                if self.report is not None
+                else pd.DataFrame(columns=ROW_COLUMNS)
+            )
+        return self._rows
+
+    def fresh_for(self, model: InvestmentModel, now: dt.datetime, max_age: dt.timedelta) -> bool:
+        """Reusable for ``model`` at ``now``: same model version, snapshot younger than ``max_age``."""
+        return self.model.version == model.version and now - self.taken_at <= max_age
 
     @property
     def implied_cash(self) -> float:
@@ -227,13 +248,35 @@ def model_summary(
                 "never_rebalanced": never,
                 "failed": 0 if flagged is None else int(flagged["error"].notna().sum()) + len(v.failures),
                 "drift_dollars": 0.0 if ok is None else float(ok["drift_dollars"].sum()),
-                "last_rebalance": m.last_rebalance_date,
+                "last_rebalance": "Never"
+                if m.last_rebalance_date is None
+                else f"{m.last_rebalance_date.astimezone(dt.UTC):%b %d, %Y %H:%M}",
             }
         )
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame["share_out"] = frame["out_of_band"] / frame["analysed"].where(frame["analysed"] > 0)
     return frame
+
+
+def triage_portfolios(views: Iterable[DriftView]) -> pd.DataFrame:
+    """Every analysed portfolio of the scanned models (model, drift_weight, needs_rebalance) for the triage chart."""
+    parts = [
+        v.portfolios.loc[v.portfolios["error"].isna(), ["drift_weight", "needs_rebalance"]].assign(model=v.model.name)
+        for v in views
+    ]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=["model", "drift_weight", "needs_rebalance"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def failure_reasons(view: DriftView) -> list[tuple[str, str]]:
+    """(portfolio, reason) of every portfolio of ``view`` whose data could not be read or analysed."""
+    out = [(pid, info.message) for pid, info in view.failures.items()]
+    errors = view.portfolios[view.portfolios["error"].notna()]
+    out += [(str(n), str(e)) for n, e in zip(errors["name"], errors["error"], strict=True)]
+    return out
 
 
 def worst_queue(views: Iterable[DriftView], tolerance: float, by: str = "drift_dollars", n: int = 100) -> pd.DataFrame:

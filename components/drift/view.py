@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -57,7 +57,8 @@ def build_view(model: InvestmentModel, progress: Callable[..., None] | None = No
         model=model,
         taken_at=snap.taken_at,
         portfolios=frames.portfolio_frame(report),
-        rows=frames.row_frame(report, ticker_of),
+        report=report,
+        ticker_of=ticker_of,
         failures=dict(snap.failures),
         seconds=time.perf_counter() - started,
         requests=snap.requests,
@@ -104,16 +105,47 @@ def render_tiles(view: DriftView, tolerance: float) -> None:
               f"{fmt_pct(view.implied_cash, 1)} (100 % − Σ targets)")  # fmt: skip
 
 
-def portfolio_table(ranked: pd.DataFrame) -> None:
-    """The sortable list of portfolios of one model, worst first."""
+def portfolio_table(ranked: pd.DataFrame) -> list[str]:
+    """The sortable list of portfolios of one model, worst first; returns the ids of the selected rows.
+
+    Selecting one row opens its drill-down below (the drill-down picker follows the selection).
+    """
     shown = ranked[names(frames.RANKED_TABLE)]
-    st.dataframe(
+    event = st.dataframe(
         as_percent(shown, "cash_weight", "drift_weight"),
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * len(shown), 420),
         column_config=column_config(frames.RANKED_TABLE),
+        on_select="rerun",
+        selection_mode="multi-row",
+        key=drift_keys.DRIFT_TABLE,
     )
+    picked = [str(shown.iloc[i]["portfolio_id"]) for i in event.selection.rows if i < len(shown)]
+    if len(picked) == 1 and st.session_state.get(DRILL_FOLLOWS) != picked[0]:
+        st.session_state[drift_keys.DRIFT_PORTFOLIO_PICK] = picked[0]  # before the drill-down picker renders
+    st.session_state[DRILL_FOLLOWS] = picked[0] if len(picked) == 1 else None
+    return picked
+
+
+DRILL_FOLLOWS = "drift_drill_follows"  # the row selection the drill-down picker last followed
+
+
+def _open_whatif(model_id: str, portfolio_ids: Sequence[str]) -> None:
+    state.prefill_whatif(model_id, portfolio_ids)
+
+
+def whatif_button(model: InvestmentModel, portfolio_ids: Sequence[str], what: str, key: str) -> None:
+    """ "What-if for these portfolios": opens the What-if page with exactly ``portfolio_ids`` in scope."""
+    if st.button(
+        f"What-if for {what} ({len(portfolio_ids):,})",
+        key=key,
+        icon=":material/balance:",
+        disabled=not portfolio_ids,
+        on_click=_open_whatif,
+        args=(model.model_id, list(portfolio_ids)),
+    ):
+        st.switch_page("pages/rebalance.py")
 
 
 def drill_table(rows: pd.DataFrame) -> None:
@@ -184,23 +216,32 @@ def rebalanced_portfolio_ids(portfolio_ids: Sequence[str], bar: Any = None) -> s
     repo = resources.rebalance_repo()
     if not portfolio_ids or repo.count_rebalances() == 0:
         return set()
-    seen: set[str] = set()
-    for i, pid in enumerate(portfolio_ids):
-        if bar is not None and i % 50 == 0:
-            bar.progress(i / len(portfolio_ids), text=f"Checking saved rebalances: {i:,} of {len(portfolio_ids):,}")
-        if repo.count_rebalances([pid]):
-            seen.add(pid)
-    return seen
+    if bar is not None:
+        bar.progress(1.0, text="Checking saved rebalances")
+    return repo.rebalanced_portfolio_ids(portfolio_ids)
 
 
-def scan_all(models: Sequence[InvestmentModel]) -> dict[str, Any] | None:
-    """Snapshot and analyse every model with portfolios (progress per model); stored as the triage result."""
+REUSE_SNAPSHOT = dt.timedelta(minutes=5)  # a model's snapshot this young is reused by a scan unless asked fresh
+
+
+def scan_all(models: Sequence[InvestmentModel], fresh: bool = False) -> dict[str, Any] | None:
+    """Snapshot and analyse every model with portfolios (progress per model); stored as the triage result.
+
+    A model already analysed in this session at the same version less than ``REUSE_SNAPSHOT`` ago keeps its
+    snapshot (``fresh`` fetches every model again); the result says how many were reused.
+    """
     todo = [m for m in models if m.portfolios]
     bar = st.progress(0.0, text="Scanning models…")
     started = time.perf_counter()
     views: dict[str, DriftView] = state.get(drift_keys.DRIFT_VIEWS) or {}
+    now = dt.datetime.now(dt.UTC)
+    reused = 0
     try:
         for i, model in enumerate(todo):
+            known = views.get(model.model_id)
+            if not fresh and known is not None and known.fresh_for(model, now, REUSE_SNAPSHOT):
+                reused += 1
+                continue
             label = f"Model {i + 1} of {len(todo)} — '{escape_md(model.name)}'"
             bar.progress(i / max(1, len(todo)), text=label)
             views[model.model_id] = build_view(model, _progress_callback(bar, label))
@@ -217,21 +258,38 @@ def scan_all(models: Sequence[InvestmentModel]) -> dict[str, Any] | None:
         "seconds": time.perf_counter() - started,
         "model_ids": [m.model_id for m in models],
         "rebalanced": rebalanced,
+        "reused": reused,
     }
     state.put(drift_keys.DRIFT_TRIAGE, result)
     return result
 
 
+def render_scan_failures(views: Sequence[DriftView]) -> None:
+    """Explain the "Failed" column: which portfolios of which model could not be read, and why."""
+    lines = [
+        f"- **{escape_md(v.model.name)}** · {escape_md(name)}: {escape_md(reason)}"
+        for v in views
+        for name, reason in frames.failure_reasons(v)
+    ]
+    if lines:
+        with st.expander(f"Failed: {len(lines):,} portfolio(s) could not be read — why", icon=":material/error:"):
+            st.markdown("\n".join(lines[:50]) + (f"\n\n… and {len(lines) - 50:,} more" if len(lines) > 50 else ""))
+
+
 def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
     """The firm-wide triage: per-model counts and the queue of the worst portfolios."""
-    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    c1, c2, c3 = st.columns([1, 1, 3], vertical_alignment="center")
     scan = c1.button("Scan all models", key="drift_scan", type="primary", icon=":material/radar:", width="stretch")
-    caption = c2.empty()
-    triage = scan_all(models) if scan else state.get(drift_keys.DRIFT_TRIAGE)
+    fresh = c2.button("Rescan, fresh prices", key="drift_scan_fresh", icon=":material/refresh:", width="stretch")
+    caption = c3.empty()
+    triage = scan_all(models, fresh=fresh) if scan or fresh else state.get(drift_keys.DRIFT_TRIAGE)
     if triage:
+        reused = triage.get("reused", 0)
         caption.caption(
             f"Last scan {fmt_when(triage['at'])} UTC · {len(triage['model_ids'])} models in "
-            f"{triage['seconds']:.1f} s. Prices move: scan again for current figures."
+            f"{triage['seconds']:.1f} s"
+            + (f" ({reused} reused from snapshots under {REUSE_SNAPSHOT.seconds // 60} min old)" if reused else "")
+            + ". Prices move: rescan for current figures."
         )
     else:
         caption.caption("Fetches holdings and prices of every linked portfolio — may take a while for large models.")
@@ -240,7 +298,9 @@ def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
     views: dict[str, DriftView] = state.get(drift_keys.DRIFT_VIEWS) or {}
     scanned = [views[m] for m in triage["model_ids"] if m in views]
     summary = frames.model_summary(scanned, models, triage["rebalanced"], tolerance)
-    st.plotly_chart(drift_charts.triage_figure(summary), key="drift_triage_chart", width="stretch")
+    st.plotly_chart(
+        drift_charts.triage_figure(frames.triage_portfolios(scanned)), key="drift_triage_chart", width="stretch"
+    )
     st.dataframe(
         as_percent(summary.drop(columns=["model_id"]), "share_out"),
         hide_index=True,
@@ -248,18 +308,41 @@ def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
         column_config=column_config(frames.TRIAGE_TABLE),
         column_order=names(frames.TRIAGE_TABLE),
     )  # fmt: skip
+    render_scan_failures(scanned)
     st.subheader("Worst portfolios", anchor=False)
     by = st.segmented_control(
         "Rank by",
         ["drift_dollars", "drift_weight"],
-        format_func={"drift_dollars": "Drift ($)", "drift_weight": "Drift (Σ|actual − target|)"}.get,
+        format_func={"drift_dollars": "Drift ($)", "drift_weight": "Drift now (Σ|weight − target|)"}.get,
         default="drift_dollars",
         key="drift_rank_by",
     )
     queue = as_percent(frames.worst_queue(scanned, tolerance, by=by or "drift_dollars"), "drift_weight", "cash_weight")
-    st.dataframe(
+    event = st.dataframe(
         queue[names(frames.QUEUE_TABLE)],
         hide_index=True,
         width="stretch",
         column_config=column_config(frames.QUEUE_TABLE),
+        on_select="rerun",
+        selection_mode="multi-row",
+        key=drift_keys.DRIFT_QUEUE,
     )  # fmt: skip
+    render_queue_actions(queue, event.selection.rows, {v.model.name: v.model for v in scanned})
+
+
+def render_queue_actions(queue: pd.DataFrame, rows: Sequence[int], by_name: Mapping[str, InvestmentModel]) -> None:
+    """From the triage queue: the selected rows open a what-if of their model (one model at a time)."""
+    picked = queue.iloc[[i for i in rows if i < len(queue)]]
+    models = picked["model"].unique().tolist()
+    if len(models) > 1:
+        st.caption("Select portfolios of one model for a what-if (a run rebalances one model).")
+        return
+    if not models:
+        st.caption("Select rows of the queue to run a what-if for them.")
+        return
+    whatif_button(
+        by_name[models[0]],
+        picked["portfolio_id"].tolist(),
+        f"the selected of '{escape_md(models[0])}'",
+        "drift_queue_whatif",
+    )

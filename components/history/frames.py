@@ -10,19 +10,35 @@ import pandas as pd
 from components.columns import Col
 from components.columns import names as column_names
 from data.repositories import RebalanceSummary
-from engine.models import RebalanceRecord, RecordPosition
+from engine.models import RebalanceRecord, RecordPosition, RunInfo
 
 
 def list_table(tz: dt.tzinfo) -> tuple[Col, ...]:
     """The list of saved rebalances; dates are shown in the business time zone ``tz``."""
     return (
-        Col("rebalance_id", "Rebalance ID", "text", width="medium"),
-        Col("model", "Model"),
         Col("date", f"Rebalance date ({tz})", "when"),
+        Col("scenario", "Scenario", "text"),
+        Col("model", "Model"),
+        Col("model_version", "Model version used", "text", help="The version of the model the run was computed on"),
+        Col("targets", "Targets and bands", "text", help="Run-only overrides: the stored model did not produce it"),
+        Col("parameters", "Parameters", "text", width="large"),
         Col("portfolios", "Portfolios", "int"),
+        Col("rebalance_id", "Rebalance ID", "text", width="medium"),
         Col("saved_by", "Saved by"),
-        Col("version", "Version", "int", fmt="v%d"),
     )
+
+
+def run_columns(run: RunInfo | None) -> dict[str, str]:
+    """The History columns that say what a run was (records saved before issue 14 show "—")."""
+    if run is None:
+        return {"scenario": "—", "model_version": "—", "targets": "—", "parameters": "—"}
+    shown = [f"{k}: {v}" for k, v in run.parameters if k not in ("Model", "Targets and bands")]
+    return {
+        "scenario": run.scenario_name or "—",
+        "model_version": "—" if run.model_version is None else f"v{run.model_version}",
+        "targets": "run-only overrides" if run.overrides else "as in the model",
+        "parameters": " · ".join(shown) or "—",
+    }
 
 
 PORTFOLIO_TABLE = (
@@ -45,9 +61,12 @@ POSITION_TABLE = (
     Col("original_value", "Original value", "money"),
     Col("adjusted_value", "Adjusted value", "money"),
     Col("target", "Target", "pct", dp=1),
-    Col("actual", "Actual", "pct"),
+    Col("actual", "Weight after", "pct"),
     Col(
-        "actual_drift", "Actual drift (rel.)", "pct", help="1 − actual/target; positive = underweight, 0 without target"
+        "relative_after",
+        "Relative drift after",
+        "pct",
+        help="(weight after − target) / target; positive = overweight, 0 without target (stored as 1 − actual/target)",
     ),
     Col("trade", "Trade"),
     Col("trade_date", "Trade date", "date"),
@@ -63,8 +82,8 @@ def list_frame(summaries: Sequence[RebalanceSummary], tz: dt.tzinfo) -> pd.DataF
                 "model": s.model_name,
                 "date": s.rebalance_date.astimezone(tz).replace(tzinfo=None),
                 "portfolios": s.number_of_portfolios,
+                **run_columns(s.run),
                 "saved_by": s.saved_by or "—",
-                "version": s.version,
             }
             for s in summaries
         ],
@@ -108,6 +127,7 @@ def positions_frame(positions: Sequence[RecordPosition], tickers: Mapping[str, s
                 "target": float(x.target),
                 "actual": float(x.actual),
                 "actual_drift": float(x.actual_drift),
+                "relative_after": float(-x.actual_drift),  # one sign convention on screen: positive = overweight
                 "trade": ""
                 if x.transaction_type is None
                 else f"{x.transaction_type} {float(x.trade_quantity or 0):,.2f}",

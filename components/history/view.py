@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import streamlit as st
 
 from components import audit, auth, feedback, resources
@@ -25,6 +26,7 @@ from components.history.frames import (
 from components.history.keys import FILTER, NOTICE, OPEN, PAGE, PAGE_SIZE, PENDING_DELETE, PORTFOLIO_PICK, RECORDS
 from components.orders import downloads
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short
+from data.repositories import delete_run
 from engine.errors import NotFound, VersionConflict
 from engine.models import RebalanceRecord
 from engine.orders import aggregate_orders, aggregated_to_csv, orders_to_csv, record_order_rows
@@ -125,7 +127,7 @@ def confirm_delete() -> None:
         try:
             user = auth.require(auth.Action.DELETE_RUN).user_id  # server-side, whatever the browser sent
             with audit.timed("run_deleted", user, rebalance_id=rebalance_id, version=version):
-                resources.rebalance_repo().delete_rebalance(rebalance_id, version)
+                delete_run(resources.model_repo(), resources.rebalance_repo(), rebalance_id, version)
         except VersionConflict as err:
             st.session_state[NOTICE] = (
                 "warning",
@@ -180,12 +182,13 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         f"Rebalance ID {rid} · model ID {record.model_id} · computed {record.rebalance_date:%Y-%m-%d %H:%M:%S} UTC"
         f" · saved by {_md(record.saved_by or 'unknown (before sign-in)')}"
     )
+    render_run_info(record)
     traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
     m = st.columns(4)
     m[0].metric("Portfolios", f"{record.number_of_portfolios:,}")
     m[1].metric("Orders", f"{len(rows):,}")
     m[2].metric("Traded value", fmt_money_short(traded), help=fmt_money(traded))
-    m[3].metric("Version", f"v{record.version}", help="Needed to delete the record (optimistic concurrency)")
+    m[3].metric("Record version", f"v{record.version}", help="Needed to delete the record (optimistic concurrency)")
     st.dataframe(
         frame,
         hide_index=True,
@@ -201,7 +204,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     if pid is not None:
         positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
         st.dataframe(
-            as_percent(positions_frame(list(positions), tickers), "target", "actual", "actual_drift"),
+            as_percent(positions_frame(list(positions), tickers), "target", "actual", "actual_drift", "relative_after"),
             hide_index=True,
             width="stretch",
             column_config=POSITION_CONFIG,
@@ -221,6 +224,24 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         disabled=denied is not None,
         help=denied,
     )
+
+
+def render_run_info(record: RebalanceRecord) -> None:
+    """What the run was: scenario, the model version it used, run-only overrides, and its parameters."""
+    run = record.run
+    if run is None:
+        st.caption("Saved before runs recorded their scenario and parameters.")
+        return
+    used = "—" if run.model_version is None else f"v{run.model_version}"
+    st.markdown(f"Scenario **{_md(run.scenario_name or '—')}** · computed on model version **{used}**")
+    if run.overrides:
+        st.warning(
+            "Run-only overrides of targets and bands: the stored model did not produce these orders (the record "
+            "keeps the overridden targets).",
+            icon=":material/tune:",
+        )
+    if run.parameters:
+        st.dataframe(pd.DataFrame(run.parameters, columns=["Parameter", "Value"]), hide_index=True, width="content")
 
 
 def render_pending_delete() -> None:

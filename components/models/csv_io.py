@@ -1,7 +1,9 @@
 """CSV import and export of a model's positions (pure functions, no Streamlit).
 
 Format: one row per position, header ``securityId,ticker,description,target,lowDrift,highDrift``; weights are
-fractions (``0.05``) or percentages with a ``%`` sign (``5%``). On import a row needs ``securityId`` or ``ticker``
+read by the one percent-entry rule ``engine.validation.parse_weight`` (``3.5``, ``3.5%`` and ``0.035`` are 3.5 %);
+the export writes fractions below 1 and ``100%`` for a whole band, so it reads back exactly.
+On import a row needs ``securityId`` or ``ticker``
 and ``target``; ``lowDrift``/``highDrift`` default to 0.05 when the column is absent. Every bad row is reported
 (line, field, value, rule) and nothing is imported unless all rows are good: a short row, a duplicated column, a
 semicolon-separated file, a field beyond the csv module's limit or a number outside the supported range (engine
@@ -14,16 +16,24 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from engine.limits import MAX_WEIGHT_PLACES, range_error
+from engine.errors import InvalidInput
+from engine.limits import MAX_WEIGHT_PLACES
 from engine.models import Position
 from engine.orders import neutralise_cell
-from engine.validation import MAX_POSITIONS, MAX_TARGET_SUM, is_valid_id, position_violations
+from engine.validation import (
+    MAX_POSITIONS,
+    MAX_TARGET_SUM,
+    format_percent,
+    is_valid_id,
+    nearest_targets,
+    parse_weight,
+    position_violations,
+)
 
 EXPORT_COLUMNS = ("securityId", "ticker", "description", "target", "lowDrift", "highDrift")
 MAX_BYTES = 1_000_000
@@ -58,7 +68,9 @@ def positions_to_csv(rows: Sequence[Mapping[str, Any]], securities: Mapping[str,
 def _plain(value: Any) -> str:
     if value is None:
         return ""
-    return format(Decimal(str(value)).normalize(), "f")
+    exact = Decimal(str(value))
+    # a bare 1 would read back as 1 % under the percent-entry rule: a whole band is written as a percent
+    return "100%" if exact == 1 else format(exact.normalize(), "f")
 
 
 @dataclass(frozen=True)
@@ -67,35 +79,6 @@ class ImportResult:
 
     rows: list[dict[str, Any]]
     errors: list[str]
-
-
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-
-
-def _fraction(raw: str, field: str) -> Decimal:
-    """The exact fraction of ``raw`` ("0.05" or "5%"); ``ValueError`` with the rule when it is not one."""
-    text = raw.strip()
-    percent = text.endswith("%")
-    if percent:
-        text = text[:-1].strip()
-    if not _NUMBER.fullmatch(text):
-        raise ValueError("not a number")
-    value = Decimal(text)  # exact; a huge exponent is fine here, the range check comes before any arithmetic
-    err = range_error(value, field, "weight")
-    if err is None and percent:
-        value = value.scaleb(-2)  # in range, so exact: "5.5%" -> 0.055
-        err = range_error(value, field, "weight")
-    if err is not None:
-        raise ValueError(f"outside the supported range: {err.details.get('rule')}")
-    return value
-
-
-def _float_exact(value: Decimal) -> float:
-    """The grid's float for ``value``; within the weight range (≤ 12 decimals, < 1000) it round-trips exactly."""
-    number = float(value)
-    if Decimal(repr(number)) != value:  # defensive: the range check above makes this unreachable
-        raise ValueError(f"cannot be held exactly (at most {MAX_WEIGHT_PLACES} decimal places)")
-    return number
 
 
 def parse_positions_csv(
@@ -188,9 +171,9 @@ def parse_positions_csv(
                 numbers[name] = default_drift
                 continue
             try:
-                numbers[name] = _fraction(raw or "", name)
-            except (InvalidOperation, ValueError) as err:
-                errors.append(f"line {line_no}, {name} {_cut(raw or '')!r}: {err}")
+                numbers[name] = parse_weight(raw or "", name)
+            except InvalidInput as err:
+                errors.append(f"line {line_no}, {err}")
         if len(numbers) == 3 and sid:
             p = Position(
                 security_id=sid,
@@ -199,7 +182,10 @@ def parse_positions_csv(
                 high_drift=numbers["highDrift"],
             )
             for v in position_violations(0, p):
-                if v.rule != "id_format":
+                if v.rule == "target_step":
+                    nearest = " or ".join(format_percent(t) for t in nearest_targets(p.target))
+                    errors.append(f"line {line_no}, target {rec.get('target')}: {_rule_text(v.rule)}; use {nearest}")
+                elif v.rule != "id_format":
                     errors.append(f"line {line_no}, {v.field} {rec.get(v.field) or v.value!s}: {_rule_text(v.rule)}")
             if sid in first_line:
                 errors.append(f"line {line_no}, securityId {sid}: duplicate of line {first_line[sid]}")
@@ -222,6 +208,14 @@ def parse_positions_csv(
     if not rows and not errors:
         errors.append("the file has a header but no positions")
     return ImportResult(rows if not errors else [], errors)
+
+
+def _float_exact(value: Decimal) -> float:
+    """The grid's float for ``value``; within the weight range (≤ 12 decimals, < 1000) it round-trips exactly."""
+    number = float(value)
+    if Decimal(repr(number)) != value:  # defensive: parse_weight's range check makes this unreachable
+        raise ValueError(f"cannot be held exactly (at most {MAX_WEIGHT_PLACES} decimal places)")
+    return number
 
 
 def _cut(text: str, limit: int = 40) -> str:

@@ -13,9 +13,16 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from engine.errors import Violation
+from engine.errors import InvalidInput, Violation
 from engine.models import InvestmentModel, Position, to_decimal
-from engine.validation import model_violations, model_warnings, quantize_ui_fraction
+from engine.validation import (
+    MAX_TARGET,
+    format_percent,
+    model_violations,
+    model_warnings,
+    nearest_targets,
+    parse_weight,
+)
 
 DEFAULT_TARGET = 0.0
 DEFAULT_DRIFT = 0.05
@@ -67,6 +74,41 @@ def rebase(draft: ModelDraft, theirs: InvestmentModel) -> ModelDraft:
     return replace(draft, version=theirs.version, last_rebalance_date=theirs.last_rebalance_date, base=theirs)
 
 
+WEIGHT_MAXIMUM = {"target": MAX_TARGET, "low_drift": Decimal(1), "high_drift": Decimal(1)}
+
+
+def weight_cell(value: Any, column: str) -> Decimal | str | None:
+    """A grid weight cell as the draft keeps it: typed text is read by ``engine.validation.parse_weight`` (percent
+    entry) into an exact fraction; text that breaks the rule stays as typed (the check reports it, nothing is
+    clamped); a number is already a fraction (a stored model, a CSV import)."""
+    if _missing(value):
+        return None
+    if isinstance(value, str):
+        try:
+            return parse_weight(value, FIELD_LABELS[column], WEIGHT_MAXIMUM[column])
+        except InvalidInput:
+            return value.strip()
+    return Decimal(str(value))
+
+
+def weight_problem(text: str, column: str) -> str:
+    """Why typed weight text was refused (the message of ``parse_weight``)."""
+    try:
+        parse_weight(text, FIELD_LABELS[column], WEIGHT_MAXIMUM[column])
+    except InvalidInput as err:
+        return str(err)
+    return f"{FIELD_LABELS[column]} {text!r} was refused"
+
+
+def weight_text(value: Any) -> str | None:
+    """A draft weight as the grid shows it: ``Decimal('0.035')`` -> ``'3.5 %'``; refused text as typed."""
+    if _missing(value):
+        return None
+    if isinstance(value, str):
+        return value
+    return format_percent(Decimal(str(value)))
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
@@ -83,6 +125,8 @@ def fold_delta(
         for col, value in changes.items():
             if col == "security":
                 row["security_id"] = None if _missing(value) else label_to_id.get(value, value)
+            elif col in WEIGHT_MAXIMUM:
+                row[col] = weight_cell(value, col)
             elif col in GRID_COLUMNS:
                 row[col] = None if _missing(value) else value
         return row
@@ -143,7 +187,8 @@ def _row_message(v: Violation, first_row_of: Mapping[str, int]) -> str:
     if v.rule == "target_range":
         return f"target {_pct(v.value)} is outside 0–95 %"
     if v.rule == "target_step":
-        return f"target {_pct(v.value)} is not a multiple of 0.5 %"
+        nearest = " or ".join(format_percent(t) for t in nearest_targets(Decimal(str(v.value))))
+        return f"target {format_percent(Decimal(str(v.value)))} is not a multiple of 0.5 %: use {nearest}"
     if v.rule == "drift_range":
         label = "high drift" if v.field == "highDrift" else "low drift"
         return f"{label} {_pct(v.value)} is outside 0–100 %"
@@ -162,9 +207,10 @@ def check_rows(
 ) -> DraftCheck:
     """Check a draft against every rule of product-spec 1.3, with issues keyed by grid row.
 
-    Rows with an empty security or number are reported as such and left out of the model-wide checks; a UI float
-    target is quantised to 3 dp before the 0.005 grid check (rule 1). With ``known`` (the ids the Security Service
-    knows), a row whose security is not among them is a blocking "unknown security" issue.
+    Rows with an empty security or number, or a weight that breaks the percent-entry rule, are reported as such and
+    left out of the model-wide checks; weights are exact (no rounding before the 0.5 % grid check, rule 1). With
+    ``known`` (the ids the Security Service knows), a row whose security is not among them is a blocking "unknown
+    security" issue.
     """
     issues: list[RowIssue] = []
     positions: list[Position] = []
@@ -174,19 +220,28 @@ def check_rows(
         if missing:
             issues.append(RowIssue(i, missing[0], "fill in " + ", ".join(FIELD_LABELS[m] for m in missing)))
             continue
-        try:
-            positions.append(
-                Position(
-                    security_id=str(r["security_id"]),
-                    target=quantize_ui_fraction(r["target"]),
-                    low_drift=to_decimal(r["low_drift"], "low drift"),
-                    high_drift=to_decimal(r["high_drift"], "high drift"),
+        weights: dict[str, Decimal] = {}
+        for col, maximum in WEIGHT_MAXIMUM.items():
+            value = r[col]
+            try:
+                weights[col] = (
+                    parse_weight(value, FIELD_LABELS[col], maximum)
+                    if isinstance(value, str)
+                    else to_decimal(value, FIELD_LABELS[col])
                 )
-            )
-            grid_row.append(i)
-        except (ValueError, ArithmeticError) as err:  # decimal.InvalidOperation is an ArithmeticError
-            issues.append(RowIssue(i, None, str(err) if isinstance(err, ValueError) else "not a number"))
+            except (InvalidInput, ValueError) as err:
+                issues.append(RowIssue(i, col, str(err)))
+        if len(weights) < len(WEIGHT_MAXIMUM):
             continue
+        positions.append(
+            Position(
+                security_id=str(r["security_id"]),
+                target=weights["target"],
+                low_drift=weights["low_drift"],
+                high_drift=weights["high_drift"],
+            )
+        )
+        grid_row.append(i)
         if known is not None and positions[-1].security_id not in known:
             issues.append(
                 RowIssue(i, "security_id", f"unknown security {positions[-1].security_id}: the Security Service "

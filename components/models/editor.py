@@ -25,8 +25,10 @@ from components.models.draft import (
     ModelDraft,
     check_rows,
     fold_delta,
+    weight_cell,
+    weight_text,
 )
-from components.tables import drift_col, fmt_pct, target_col
+from components.tables import fmt_pct, weight_text_col
 from engine.validation import MAX_TARGET_SUM
 
 # pixel widths keep the grid's geometry fixed (the browser tests address cells by position)
@@ -77,19 +79,16 @@ def editor_frame(rows: list[dict[str, Any]], index: SecurityIndex, check: DraftC
     data = [
         {
             "security": index.label(r.get("security_id")),
-            "target": r.get("target"),
-            "low_drift": r.get("low_drift"),
-            "high_drift": r.get("high_drift"),
+            "target": weight_text(r.get("target")),
+            "low_drift": weight_text(r.get("low_drift")),
+            "high_drift": weight_text(r.get("high_drift")),
             "band": _band(r),
             "check": ("⚠ " + check.row_text(i)) if check.row_text(i) else "✓",
             "security_id": r.get("security_id"),
         }
         for i, r in enumerate(rows)
     ]
-    frame = pd.DataFrame(data, columns=list(WIDTHS))
-    for col in ("target", "low_drift", "high_drift"):
-        frame[col] = frame[col].astype("float64")
-    return frame
+    return pd.DataFrame(data, columns=list(WIDTHS)).astype("object")
 
 
 def _column_config(index: SecurityIndex, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -104,14 +103,14 @@ def _column_config(index: SecurityIndex, rows: list[dict[str, Any]]) -> dict[str
             width=WIDTHS["security"],
             help="Type a ticker to search",
         ),
-        "target": target_col(
-            WIDTHS["target"], DEFAULT_TARGET, "Target weight; enter a fraction (0.4 = 40 %), 0.5 % steps"
+        "target": weight_text_col(
+            "Target", WIDTHS["target"], weight_text(DEFAULT_TARGET), "Target weight, 0–95 % in 0.5 % steps."
         ),
-        "low_drift": drift_col(
-            "Low drift", WIDTHS["low_drift"], 0.0001, DEFAULT_DRIFT, "Allowed drift below the target (fraction of MV)"
+        "low_drift": weight_text_col(
+            "Low drift", WIDTHS["low_drift"], weight_text(DEFAULT_DRIFT), "Allowed drift below the target, 0–100 %."
         ),
-        "high_drift": drift_col(
-            "High drift", WIDTHS["high_drift"], 0.0001, DEFAULT_DRIFT, "Allowed drift above the target (fraction of MV)"
+        "high_drift": weight_text_col(
+            "High drift", WIDTHS["high_drift"], weight_text(DEFAULT_DRIFT), "Allowed drift above the target, 0–100 %."
         ),
         "band": cc.TextColumn(
             "Band (weight)", disabled=True, width=WIDTHS["band"], help="Target − low … target + high"
@@ -129,7 +128,7 @@ def rows_from_frame(frame: pd.DataFrame, index: SecurityIndex) -> list[dict[str,
         sid = index.label_to_id.get(label) if isinstance(label, str) else None
         if sid is None and isinstance(label, str) and " — unknown security" in label:
             sid = label.split(" — ")[0]
-        out.append({k: (None if pd.isna(rec.get(k)) else rec.get(k)) for k in ("target", "low_drift", "high_drift")})
+        out.append({k: weight_cell(rec.get(k), k) for k in ("target", "low_drift", "high_drift")})
         out[-1]["security_id"] = sid
     return out
 
@@ -284,7 +283,10 @@ def render_csv(draft: ModelDraft, rows: list[dict[str, Any]], index: SecurityInd
             key="models_dl_csv",
             icon=":material/download:",
         )
-        st.caption("Columns: securityId, ticker, description, target, lowDrift, highDrift (fractions).")
+        st.caption(
+            "Columns: securityId, ticker, description, target, lowDrift, highDrift. Weights: 3.5, 3.5% and 0.035 "
+            "all mean 3.5 % (a bare number below 1 is a fraction)."
+        )
     with right:
         st.markdown("**Import** (replaces the positions in the editor; nothing is saved until you save)")
         upload = st.file_uploader("Positions CSV", type=["csv"], key="models_upload")

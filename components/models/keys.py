@@ -21,6 +21,7 @@ MODELS_SORT = "models_sort"  # multiselect widget key: sort tokens of the list
 MODELS_PAGE_SIZE = "models_page_size"
 MODELS_PAGE = "models_page"
 MODELS_OPEN_PICK = "models_open_pick"  # selectbox widget key: the model to act on
+MODELS_PICK_SIGNATURE = "models_pick_signature"  # ids:versions the picker was built for (rebuilt when it changes)
 
 DEFAULTS: dict[str, Any] = {  # non-widget keys created once per session (components.state.init_defaults)
     MODELS_DRAFT: None,

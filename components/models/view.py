@@ -107,18 +107,36 @@ def render_list(names: Mapping[str, str]) -> list[InvestmentModel]:
 
 
 # --- actions ------------------------------------------------------------------------------------------------------
+def picker_signature(models: Sequence[InvestmentModel]) -> str:
+    """What the picker lists (ids and versions): when it changes the picker is rebuilt, so its label is never stale."""
+    return "|".join(f"{m.model_id}:{m.version}" for m in models)
+
+
 def render_actions(models: Sequence[InvestmentModel]) -> None:
-    """Pick a model, then Edit / Drift / Rebalance / Delete it; or start a new one."""
+    """Pick a model among ``models`` (the rows the filtered table shows), then Edit / Drift / Rebalance / Delete it.
+
+    The picker always shows what the buttons act on: it lists the filtered models only, and is rebuilt whenever a
+    model is saved, created or deleted (a new version changes its label), defaulting to the selected model.
+    """
     by_id = {m.model_id: m for m in models}
     left, right = st.columns([2, 3], vertical_alignment="bottom")
-    default = state.selected_model_id() if state.selected_model_id() in by_id else None
+    signature = picker_signature(models)
+    current = st.session_state.get(models_keys.MODELS_OPEN_PICK)
+    default = current if current in by_id else state.selected_model_id()
+    default = default if default in by_id else next(iter(by_id), None)
+    if st.session_state.get(models_keys.MODELS_PICK_SIGNATURE) != signature or current not in by_id:
+        # set from code (not just dropped): the browser keeps a keyed selectbox's shown label otherwise ("v1" after
+        # saving v2); a programmatic value makes it take the new options and value
+        st.session_state[models_keys.MODELS_PICK_SIGNATURE] = signature
+        if state.selected_model_id() in by_id:
+            default = state.selected_model_id()
+        st.session_state[models_keys.MODELS_OPEN_PICK] = default
     pick = left.selectbox(
         "Model",
         options=list(by_id),
         format_func=lambda i: f"{by_id[i].name} (v{by_id[i].version})",
-        index=list(by_id).index(default) if default else (0 if by_id else None),
         key=models_keys.MODELS_OPEN_PICK,
-        placeholder="No models yet",
+        placeholder="No model matches the filter" if models else "No models yet",
     )
     none = pick is None
     bar = right.container(horizontal=True, vertical_alignment="bottom", wrap=False)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from engine.orders import ORDER_CSV_COLUMNS
+from engine.orders import AGGREGATE_CSV_COLUMNS, ORDER_CSV_COLUMNS
 
 CsvData = bytes | Callable[[], bytes]
 
@@ -22,9 +22,11 @@ def _download(where: DeltaGenerator | None, label: str, data: CsvData, file_name
     )
 
 
-def orders_button(data: CsvData, stem: str, key: str, where: DeltaGenerator | None = None) -> None:
-    """ "Download orders CSV" (one line per portfolio and security), ``orders_<stem>.csv``."""
-    _download(where, "Download orders CSV", data, f"orders_{stem}.csv", key)
+def orders_button(
+    data: CsvData, stem: str, key: str, where: DeltaGenerator | None = None, label: str = "Download orders CSV"
+) -> None:
+    """ "Download orders CSV" (one line per portfolio and security), ``orders_<stem>.csv``; ``label`` says which."""
+    _download(where, label, data, f"orders_{stem}.csv", key)
 
 
 def blocks_button(data: CsvData, stem: str, key: str, where: DeltaGenerator | None = None) -> None:
@@ -39,3 +41,14 @@ def columns_caption() -> str:
         f"CSV columns: {', '.join(names)}. Text that a spreadsheet would run as a formula is prefixed with an "
         "apostrophe."
     )
+
+
+def blocks_caption(net: bool = False) -> str:
+    """What the block orders CSV holds, from ``AGGREGATE_CSV_COLUMNS`` (its writer's own list)."""
+    names = [f"{c} (empty until saved)" if c == "rebalanceId" else c for c in AGGREGATE_CSV_COLUMNS]
+    how = (
+        "one line per security, BUY and SELL netted (the per-portfolio CSV keeps both legs)"
+        if net
+        else "one line per security and side"
+    )
+    return f"Block CSV columns: {', '.join(names)}; {how}. Money to the cent, prices as given."

@@ -14,7 +14,8 @@ import pandas as pd
 from components.columns import Col, names
 from components.rebalance.frames import display_names
 from components.rebalance.store import SubmissionOutcome, order_key
-from engine.orders import AggregatedOrder, OrderRow
+from engine.models import PortfolioResult
+from engine.orders import AggregatedOrder, OrderRow, readable_diagnosis
 
 BLOTTER_COLUMNS = [
     "portfolio",
@@ -24,6 +25,7 @@ BLOTTER_COLUMNS = [
     "price",
     "estimated_value",
     "reason",
+    "flags",
     "weight_before",
     "target",
     "weight_after",
@@ -49,6 +51,7 @@ BLOTTER_TABLE = (
     Col("price", "Price", "money"),
     Col("estimated_value", "Estimated value", "money"),
     Col("reason", "Reason", "text", width="medium"),
+    Col("flags", "Flags", "text", help="short cover: the BUY closes a short position; fractional: not whole shares"),
     Col("weight_before", "Weight before", "pct"),
     Col("target", "Target", "pct", dp=1),
     Col("weight_after", "Weight after", "pct"),
@@ -90,7 +93,9 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
                 "quantity": _f(r.quantity),
                 "price": _f(r.price),
                 "estimated_value": _f(r.estimated_value),
-                "reason": r.reason + ("; fractional quantity" if r.fractional else ""),
+                "reason": r.reason,
+                "flags": ", ".join(f for f, on in (("short cover", r.covers_short), ("fractional", r.fractional)) if on)
+                or "",
                 "weight_before": _f(r.weight_before),
                 "target": _f(r.target),
                 "weight_after": _f(r.weight_after),
@@ -125,6 +130,40 @@ def filter_blotter(
         mask &= frame["ticker"].str.casefold().str.contains(ticker_text.strip().casefold(), regex=False)
     by, ascending = SORTS.get(sort, SORTS["Portfolio, then ticker"])
     return frame[mask].sort_values(by, ascending=ascending, kind="stable", ignore_index=True)
+
+
+def rows_shown(rows: Sequence[OrderRow], shown: pd.DataFrame) -> list[OrderRow]:
+    """The order rows behind a filtered, sorted blotter, in its order (the filtered CSV holds exactly these)."""
+    by_key = {order_key(r.portfolio_id, r.security_id, r.transaction_type): r for r in rows}
+    return [by_key[k] for k in shown["key"]]
+
+
+NOT_REBALANCED_COLUMNS = ["portfolio", "status", "why", "portfolio_id"]
+NOT_REBALANCED_TABLE = (
+    Col("portfolio", "Portfolio", "text", width="medium"),
+    Col("status", "Status"),
+    Col("why", "Why", "text", width="large"),
+    Col("portfolio_id", "Portfolio ID", "text", width="medium"),
+)
+
+
+def not_rebalanced_frame(results: Sequence[PortfolioResult], tickers: Mapping[str, str]) -> pd.DataFrame:
+    """The portfolios of a run that got no orders because they were infeasible or failed, with the reason in a PM's
+    terms (``engine.orders.readable_diagnosis``: tickers, percent)."""
+    left = [r for r in results if r.status != "optimal"]
+    names = display_names({(r.portfolio_id, r.portfolio_name) for r in left})
+    return pd.DataFrame(
+        [
+            {
+                "portfolio": names[r.portfolio_id],
+                "status": "infeasible" if r.status == "infeasible" else "failed",
+                "why": readable_diagnosis(r.diagnosis or r.error_code or "no reason given", tickers),
+                "portfolio_id": r.portfolio_id,
+            }
+            for r in left
+        ],
+        columns=NOT_REBALANCED_COLUMNS,
+    )
 
 
 def aggregate_frame(blocks: Sequence[AggregatedOrder]) -> pd.DataFrame:
@@ -179,5 +218,7 @@ __all__ = [
     "aggregate_frame",
     "blotter_frame",
     "filter_blotter",
+    "not_rebalanced_frame",
+    "rows_shown",
     "submission_plan",
 ]

@@ -14,21 +14,25 @@ import re
 
 import streamlit as st
 
-from components import audit, auth, feedback, resources
+from components import audit, auth, feedback, resources, state
 from components.columns import names
 from components.feedback import escape_md
 from components.orders import downloads
 from components.orders.frames import (
     BLOCK_TABLE,
     BLOTTER_TABLE,
+    NOT_REBALANCED_TABLE,
     SORTS,
     aggregate_frame,
     blotter_frame,
     filter_blotter,
+    not_rebalanced_frame,
+    rows_shown,
     submission_plan,
 )
 from components.orders.keys import (
     LIMIT_PRICE,
+    NET_BLOCKS,
     PENDING_SAVE,
     PENDING_SUBMIT,
     PICK,
@@ -42,9 +46,10 @@ from components.orders.keys import (
 )
 from components.orders.submit import submit_orders
 from components.rebalance import store
-from components.tables import as_percent, column_config, fmt_money, fmt_money_short
+from components.tables import as_percent, column_config, fmt_money, fmt_money_short, fmt_qty
 from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
+from engine.models import RunInfo
 from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
 from engine.record import build_record
 
@@ -107,8 +112,8 @@ def render_totals(rows: list[OrderRow]) -> None:
     net = sell.estimated_value - buy.estimated_value
     m = st.columns(3)
     m[0].metric("Orders", f"{buy.orders + sell.orders:,}")
-    m[1].metric("BUY orders", f"{buy.orders:,}", help=f"{float(buy.quantity):,.2f} shares")
-    m[2].metric("SELL orders", f"{sell.orders:,}", help=f"{float(sell.quantity):,.2f} shares")
+    m[1].metric("BUY orders", f"{buy.orders:,}", help=f"{fmt_qty(buy.quantity)} shares")
+    m[2].metric("SELL orders", f"{sell.orders:,}", help=f"{fmt_qty(sell.quantity)} shares")
     m = st.columns(3)
     m[0].metric("BUY value", fmt_money_short(buy.estimated_value), help=fmt_money(buy.estimated_value))
     m[1].metric("SELL value", fmt_money_short(sell.estimated_value), help=fmt_money(sell.estimated_value))
@@ -141,11 +146,30 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
             height=min(36 + 35 * max(len(shown), 1), 520),
         )
         st.caption(f"{len(shown):,} of {len(rows):,} orders shown · click a column header to sort.")
+        left, right = st.columns(2)
         downloads.orders_button(
-            _cached(scenario, ("csv", scenario.saved_rebalance_id), lambda: orders_to_csv(rows)), stem, "dl_orders"
+            _cached(scenario, ("csv", scenario.saved_rebalance_id), lambda: orders_to_csv(rows)),
+            stem,
+            "dl_orders",
+            left,
+            label=f"Download all {len(rows):,} orders (CSV)",
         )
+        if len(shown) != len(rows):
+            downloads.orders_button(
+                orders_to_csv(rows_shown(rows, shown)),
+                f"{stem}_filtered",
+                "dl_orders_shown",
+                right,
+                label=f"Download the {len(shown):,} orders shown (CSV)",
+            )
+        st.caption(downloads.columns_caption())
     with t2:
-        blocks = _cached(scenario, ("blocks", scenario.saved_rebalance_id), lambda: aggregate_orders(rows))
+        net = st.toggle(
+            "Net BUY and SELL of a security across portfolios",
+            key=NET_BLOCKS,
+            help="One block per security (BUY − SELL). The per-portfolio orders and their CSV keep both legs.",
+        )
+        blocks = _cached(scenario, ("blocks", scenario.saved_rebalance_id, net), lambda: aggregate_orders(rows, net))
         st.dataframe(
             aggregate_frame(blocks),
             hide_index=True,
@@ -154,11 +178,38 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
             height=min(36 + 35 * max(len(blocks), 1), 520),
         )
         downloads.blocks_button(
-            _cached(scenario, ("blocks_csv", scenario.saved_rebalance_id), lambda: aggregated_to_csv(blocks)),
-            stem,
+            _cached(scenario, ("blocks_csv", scenario.saved_rebalance_id, net), lambda: aggregated_to_csv(blocks)),
+            f"{stem}_net" if net else stem,
             "dl_blocks",
         )
-    st.caption(downloads.columns_caption())
+        st.caption(downloads.blocks_caption(net))
+
+
+def _fix_model(model_id: str) -> None:
+    state.select_model(model_id)
+
+
+def render_not_rebalanced(scenario: store.Scenario) -> None:
+    """The portfolios this run left without orders, and why (tickers, percent), with a way to fix the model."""
+    frame = not_rebalanced_frame(scenario.results, scenario.tickers)
+    if frame.empty:
+        return
+    with st.expander(f"{len(frame):,} portfolio(s) not rebalanced — why", expanded=True, icon=":material/warning:"):
+        st.dataframe(
+            frame,
+            hide_index=True,
+            width="stretch",
+            column_config=column_config(NOT_REBALANCED_TABLE),
+            height=min(36 + 35 * len(frame), 320),
+        )
+        if st.button(
+            f"Fix the model '{scenario.model.name}'",
+            key="orders_fix_model",
+            icon=":material/edit:",
+            on_click=_fix_model,
+            args=(scenario.model.model_id,),
+        ):
+            st.switch_page("pages/models.py")
 
 
 # --- save -----------------------------------------------------------------------------------------------------------
@@ -171,10 +222,23 @@ def save_scenario(scenario: store.Scenario) -> str:
     user = auth.require(auth.Action.SAVE_RUN).user_id
     fields = {"run_id": scenario.id, "model_id": scenario.model.model_id, "portfolios": len(scenario.optimal_results)}
     with audit.timed("run_saved", user, **fields) as logged:
-        record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at)
+        record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at, run_info(scenario))
         saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version, user)
         logged.update(rebalance_id=saved.rebalance_id, orders=scenario.summary.orders)
     return saved.rebalance_id
+
+
+RUN_ONLY = ("Snapshot", "Saved")  # parameter labels that describe the session, not the run
+
+
+def run_info(scenario: store.Scenario) -> RunInfo:
+    """What the saved record says the run was: scenario name, model version used, overrides, parameters."""
+    return RunInfo(
+        scenario_name=scenario.name,
+        model_version=scenario.model.version,
+        overrides=scenario.params.overridden,
+        parameters=tuple((k, v) for k, v in scenario.parameter_labels().items() if k not in RUN_ONLY),
+    )
 
 
 def _open(flag: str) -> None:
@@ -198,6 +262,13 @@ def confirm_save(scenario: store.Scenario) -> None:
         f"The model “{escape_md(scenario.model.name)}” gets its last rebalance date stamped. "
         f"The save is refused if the model changed since the run (the run used version {scenario.model.version})."
     )
+    if scenario.params.overridden:
+        st.warning(
+            f"This run used **run-only overrides** of targets and bands: the stored model “{scenario.model.name}” "
+            f"v{scenario.model.version} did not produce these orders. The record keeps the overridden targets and "
+            "is marked “run-only overrides” in Saved rebalances.",
+            icon=":material/tune:",
+        )
     c1, c2 = st.columns(2)
     if c2.button("Cancel", key="orders_cancel_save", width="stretch"):
         _close(PENDING_SAVE)

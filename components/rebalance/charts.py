@@ -184,7 +184,13 @@ def scenario_compare_figure(frame: pd.DataFrame) -> go.Figure:
         )
     fig.update_layout(barmode="group", yaxis={"tickformat": ".1%", "title": "% of market value", "rangemode": "tozero"})
     fig.update_xaxes(type="category")
-    return _layout(fig, "Scenarios side by side", 340)
+    _layout(fig, "Scenarios side by side", 380)
+    # the legend goes under the plot: above it, four entries ran into the title
+    fig.update_layout(
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0},
+        margin={"l": 10, "r": 10, "t": 50, "b": 60},
+    )
+    return fig
 
 
 __all__ = ["cash_figure", "drift_reduction_figure", "scenario_compare_figure", "weights_figure"]

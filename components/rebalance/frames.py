@@ -14,7 +14,7 @@ import pandas as pd
 
 from components.columns import Col
 from engine.models import PortfolioResult
-from engine.scenarios import PortfolioMetrics, ScenarioSummary
+from engine.scenarios import PortfolioMetrics, ScenarioSummary, difference
 
 STATUS_LABELS = {"optimal": "optimal", "infeasible": "infeasible", "error": "failed"}
 PORTFOLIO_COLUMNS = [
@@ -50,6 +50,7 @@ POSITION_COLUMNS = [
     "weight_after",
     "drift_pp",
     "actual_drift",
+    "relative_after",
     "in_model",
 ]
 
@@ -87,13 +88,13 @@ POSITION_TABLE = (
     Col("trade", "Trade"),
     Col("target", "Target", "pct", dp=1),
     Col("weight_before", "Weight before", "pct"),
-    Col("weight_after", "Actual", "pct"),
-    Col("drift_pp", "Actual − target", "number", fmt="%+.3f pp"),
+    Col("weight_after", "Weight after", "pct"),
+    Col("drift_pp", "Weight after − target", "number", fmt="%+.3f pp", help="Positive = overweight"),
     Col(
-        "actual_drift",
-        "Actual drift (rel.)",
+        "relative_after",
+        "Relative drift after",
         "pct",
-        help="1 − actual/target (the stored measure); positive = underweight",
+        help="(weight after − target) / target; positive = overweight (the record stores 1 − actual/target)",
     ),
     Col("badge", "Drift"),
     Col("security_id", "Security ID", "text", width="medium"),
@@ -184,6 +185,7 @@ def positions_frame(result: PortfolioResult, tickers: Mapping[str, str] | None =
                 "weight_after": _f(p.actual),
                 "drift_pp": float((p.actual - p.target) * 100),
                 "actual_drift": _f(p.actual_drift),
+                "relative_after": _f(-p.actual_drift),  # one sign convention on screen: positive = overweight
                 "in_model": in_model,
             }
         )
@@ -247,6 +249,39 @@ def compare_frame(
     return pd.DataFrame(data, index=pd.Index(index, name="metric"))
 
 
+def _fmt_delta(attr: str, value: object) -> str:
+    if value is None:
+        return "—"
+    if attr in _MONEY:
+        v = float(value)  # type: ignore[arg-type]
+        return f"{'+' if v >= 0 else '−'}${abs(v):,.2f}"
+    if attr in _PCT:
+        return f"{float(value) * 100:+,.2f} pp"  # type: ignore[arg-type]
+    return f"{value:+,}"
+
+
+def compare_with_base(
+    summaries: Mapping[str, ScenarioSummary], parameters: Mapping[str, Mapping[str, str]], base: str
+) -> pd.DataFrame:
+    """``compare_frame`` plus, for every other scenario, a "Δ <name> vs <base>" column (``engine.scenarios.
+    difference``: other − base; percentages in percentage points; a parameter row says "changed" or "same")."""
+    table = compare_frame(summaries, parameters)
+    labels = {attr: label for label, attr in COMPARE_ROWS}
+    for name, summary in summaries.items():
+        if name == base:
+            continue
+        delta = difference(summaries[base], summary)
+        column = []
+        for row in table.index:
+            attr = next((a for a, label in labels.items() if label == row), None)
+            if attr is None:
+                column.append("same" if table.at[row, name] == table.at[row, base] else "changed")
+            else:
+                column.append(_fmt_delta(attr, delta.get(attr)))
+        table[f"Δ {name} vs {base}"] = column
+    return table
+
+
 def compare_chart_frame(summaries: Mapping[str, ScenarioSummary]) -> pd.DataFrame:
     """Numbers for the comparison chart: drift before/after, turnover and cash after as fractions of total MV."""
     return pd.DataFrame(
@@ -267,6 +302,7 @@ def compare_chart_frame(summaries: Mapping[str, ScenarioSummary]) -> pd.DataFram
 __all__ = [
     "compare_chart_frame",
     "compare_frame",
+    "compare_with_base",
     "display_names",
     "portfolio_frame",
     "positions_frame",

@@ -22,6 +22,8 @@ REFRESH = "rebalance_refresh_snapshot"
 # results.py
 PICK = "rebalance_pick"  # selectbox widget key: the scenario to review
 COMPARE = "rebalance_compare"  # multiselect widget key: scenarios compared side by side
+COMPARE_BASE = "rebalance_compare_base"  # selectbox widget key: the base scenario of the difference columns
+COMPARE_SEEN = "rebalance_compare_seen"  # ids of the scenarios the comparison has seen (a new one joins it)
 DELETE = "rebalance_delete"
 PORTFOLIO_PICK = "rebalance_portfolio_pick"
 RETRY = "rebalance_retry"

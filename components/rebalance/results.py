@@ -18,11 +18,11 @@ from components.rebalance.frames import (
     PORTFOLIO_TABLE,
     POSITION_TABLE,
     compare_chart_frame,
-    compare_frame,
+    compare_with_base,
     portfolio_frame,
     positions_frame,
 )
-from components.rebalance.keys import COMPARE, DELETE, PICK, PORTFOLIO_PICK, RETRY
+from components.rebalance.keys import COMPARE, COMPARE_BASE, COMPARE_SEEN, DELETE, PICK, PORTFOLIO_PICK, RETRY
 from components.rebalance.run import retry_timed_out
 from components.tables import (
     as_percent,
@@ -81,36 +81,52 @@ def render_manager() -> store.Scenario | None:
     return store.current()
 
 
+def _join_new_scenarios(ids: list[str]) -> None:
+    """A scenario run since the last render joins the comparison (the widget's selection is kept otherwise)."""
+    seen = st.session_state.get(COMPARE_SEEN)
+    new = [i for i in ids if seen is not None and i not in seen]
+    if seen is None:
+        st.session_state.setdefault(COMPARE, ids[-2:])
+    elif new:
+        kept = [i for i in st.session_state.get(COMPARE, []) if i in ids]
+        st.session_state[COMPARE] = kept + [i for i in new if i not in kept]
+    st.session_state[COMPARE_SEEN] = list(ids)
+
+
 def render_compare() -> None:
-    """Side-by-side comparison of two or more scenarios: parameters, counts, drift, turnover, cash."""
+    """Side-by-side comparison of two or more scenarios against a chosen base: parameters, counts, drift, turnover,
+    cash, and a difference column per scenario (scenario − base)."""
     items = store.all_scenarios()
     if len(items) < 2:
         if items:
             st.caption("Run a second scenario (e.g. with another minimum cash) to compare them side by side.")
         return
     by_id = {s.id: s for s in items}
-    chosen = st.multiselect(
-        "Compare scenarios",
-        list(by_id),
-        default=[s.id for s in items[-2:]],
-        key=COMPARE,
-        format_func=lambda i: by_id[i].name,
-    )
+    _join_new_scenarios(list(by_id))
+    st.session_state[COMPARE] = [i for i in st.session_state.get(COMPARE, []) if i in by_id]
+    c1, c2 = st.columns([3, 1])
+    chosen = c1.multiselect("Compare scenarios", list(by_id), key=COMPARE, format_func=lambda i: by_id[i].name)
     picked = [by_id[i] for i in chosen if i in by_id]
     if len(picked) < 2:
         st.caption("Pick at least two scenarios.")
         return
+    names = [s.name for s in picked]
+    if st.session_state.get(COMPARE_BASE) not in names:
+        st.session_state[COMPARE_BASE] = names[0]
+    base = c2.selectbox("Base scenario", names, key=COMPARE_BASE, help="Differences are scenario − base")
     summaries = {s.name: s.summary for s in picked}
-    table = compare_frame(summaries, {s.name: s.parameter_labels() for s in picked}).reset_index()
-    left, right = st.columns([3, 2])
-    left.dataframe(
+    table = compare_with_base(summaries, {s.name: s.parameter_labels() for s in picked}, base).reset_index()
+    st.dataframe(
         table,
         hide_index=True,
         width="stretch",
         height=36 + 35 * len(table),
-        column_config={"metric": st.column_config.TextColumn("", width="medium")},
+        column_config={
+            "metric": st.column_config.TextColumn("", width="medium"),
+            **{c: st.column_config.TextColumn(c, width="medium") for c in table.columns if c != "metric"},
+        },
     )
-    right.plotly_chart(
+    st.plotly_chart(
         scenario_compare_figure(compare_chart_frame(summaries)), key="rebalance_compare_chart", width="stretch"
     )
     models = {(s.model.model_id, s.snapshot_time) for s in picked}
@@ -269,15 +285,15 @@ def render_portfolio_detail(scenario: store.Scenario) -> None:
     )
     st.plotly_chart(weights_figure(frame), key="rebalance_weights_chart", width="stretch")
     st.dataframe(
-        as_percent(frame, "target", "weight_before", "weight_after", "actual_drift"),
+        as_percent(frame, "target", "weight_before", "weight_after", "actual_drift", "relative_after"),
         hide_index=True,
         width="stretch",
         column_order=POSITION_ORDER,
         column_config=POSITION_CONFIG,
     )
     st.caption(
-        "Drift badges use |actual − target| in percentage points: LOW ≤ 0.5, MEDIUM ≤ 2, HIGH > 2; "
-        "⚠ marks more than 1 pp. “Actual drift” is the stored measure 1 − actual/target."
+        "Drift badges use |weight after − target| in percentage points: LOW ≤ 0.5, MEDIUM ≤ 2, HIGH > 2; "
+        "⚠ marks more than 1 pp. Every drift on screen is weight − target (positive = overweight), before or after."
     )
 
 

@@ -14,7 +14,8 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from components import feedback, resources
+from components import feedback, resources, state
+from components.models.draft import weight_cell, weight_problem, weight_text
 from components.rebalance import store
 from components.rebalance.keys import (
     CANCEL,
@@ -30,12 +31,11 @@ from components.rebalance.keys import (
     TIME_LIMIT,
 )
 from components.rebalance.run import RunRequest, run_scenario
-from components.tables import drift_col, fmt_money, target_col
+from components.tables import fmt_money, weight_text_col
 from data.services import GlobeCoServices
 from engine.errors import InvalidInput
 from engine.models import InvestmentModel, Position, RebalanceOptions
 from engine.scenarios import model_with_overrides, positions_differ
-from engine.validation import quantize_ui_fraction
 
 SCOPE_ALL = "All portfolios of the model"
 SCOPE_SOME = "Selected portfolios"
@@ -44,6 +44,17 @@ OVERRIDE_WIDTHS = {"security": 300, "target": 90, "low_drift": 90, "high_drift":
 
 def editor_key(model: InvestmentModel) -> str:
     return f"rebalance_overrides_{model.model_id}_v{model.version}"
+
+
+def apply_prefill() -> None:
+    """Open on the model and portfolios another page asked for (``state.prefill_whatif``), before the widgets."""
+    prefill = state.take_whatif_prefill()
+    if prefill is None:
+        return
+    model_id, portfolio_ids = prefill
+    st.session_state[MODEL_PICK] = model_id
+    st.session_state[SCOPE] = SCOPE_SOME
+    st.session_state[f"{PORTFOLIOS}_{model_id}"] = list(portfolio_ids)
 
 
 def pick_model(models: Sequence[InvestmentModel], preselected: str | None) -> InvestmentModel:
@@ -82,13 +93,13 @@ def overrides_frame(model: InvestmentModel, labels: Mapping[str, str]) -> pd.Dat
     rows = [
         {
             "security": labels.get(p.security_id, f"{p.security_id} — unknown security"),
-            "target": float(p.target),
-            "low_drift": float(p.low_drift),
-            "high_drift": float(p.high_drift),
+            "target": weight_text(p.target),
+            "low_drift": weight_text(p.low_drift),
+            "high_drift": weight_text(p.high_drift),
         }
         for p in model.positions
     ]
-    return pd.DataFrame(rows, columns=list(OVERRIDE_WIDTHS))
+    return pd.DataFrame(rows, columns=list(OVERRIDE_WIDTHS)).astype("object")
 
 
 def positions_from_frame(frame: pd.DataFrame, label_to_id: Mapping[str, str]) -> tuple[list[Position], list[str]]:
@@ -100,19 +111,25 @@ def positions_from_frame(frame: pd.DataFrame, label_to_id: Mapping[str, str]) ->
         sid = label_to_id.get(label) if isinstance(label, str) else None
         if sid is None and isinstance(label, str) and " — unknown security" in label:
             sid = label.split(" — ")[0]
-        missing = [c for c in ("target", "low_drift", "high_drift") if rec.get(c) is None or pd.isna(rec.get(c))]
+        weights = {c: weight_cell(rec.get(c), c) for c in ("target", "low_drift", "high_drift")}
+        missing = [c for c, v in weights.items() if v is None]
         if sid is None:
             problems.append(f"row {i + 1}: pick a security")
             continue
         if missing:
             problems.append(f"row {i + 1}: {', '.join(missing)} must be filled in")
             continue
+        refused = [(c, v) for c, v in weights.items() if isinstance(v, str)]
+        for c, v in refused:
+            problems.append(f"row {i + 1}: {weight_problem(v, c)}")
+        if refused:
+            continue
         out.append(
             Position(
                 security_id=sid,
-                target=quantize_ui_fraction(rec["target"]),
-                low_drift=Decimal(str(rec["low_drift"])),
-                high_drift=Decimal(str(rec["high_drift"])),
+                target=weights["target"],
+                low_drift=weights["low_drift"],
+                high_drift=weights["high_drift"],
             )
         )
     return out, problems
@@ -141,9 +158,9 @@ def render_overrides(model: InvestmentModel) -> InvestmentModel | None:
             "security": cc.SelectboxColumn(
                 "Security", options=sorted(labels.values()), required=True, width=OVERRIDE_WIDTHS["security"]
             ),
-            "target": target_col(OVERRIDE_WIDTHS["target"]),
-            "low_drift": drift_col("Low drift", OVERRIDE_WIDTHS["low_drift"], 0.001),
-            "high_drift": drift_col("High drift", OVERRIDE_WIDTHS["high_drift"], 0.001),
+            "target": weight_text_col("Target", OVERRIDE_WIDTHS["target"], help="0–95 % in 0.5 % steps."),
+            "low_drift": weight_text_col("Low drift", OVERRIDE_WIDTHS["low_drift"]),
+            "high_drift": weight_text_col("High drift", OVERRIDE_WIDTHS["high_drift"]),
         },
     )
     positions, problems = positions_from_frame(edited, label_to_id)

@@ -9,7 +9,7 @@ from typing import Any
 from data.repositories.dberrors import db_call
 from data.repositories.models import ModelRepository, ensure_model_indexes
 from data.repositories.rebalances import RebalanceRepository, RebalanceSummary, ensure_rebalance_indexes
-from data.repositories.runs import save_run
+from data.repositories.runs import delete_run, save_run
 
 
 @db_call
@@ -23,4 +23,4 @@ def ensure_indexes(db: Any) -> None:
     RebalanceRepository(db, create_indexes=False).recover()
 
 
-__all__ = ["ModelRepository", "RebalanceRepository", "RebalanceSummary", "ensure_indexes", "save_run"]
+__all__ = ["ModelRepository", "RebalanceRepository", "RebalanceSummary", "delete_run", "ensure_indexes", "save_run"]

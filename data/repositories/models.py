@@ -270,6 +270,21 @@ class ModelRepository:
             raise self._conflict_or_missing(model_id, version)
         return _model(doc)
 
+    def unstamp_last_rebalance(
+        self, model_id: str, deleted: dt.datetime, latest: dt.datetime | None
+    ) -> InvestmentModel | None:
+        """A saved run was deleted: if ``lastRebalanceDate`` is still its date ``deleted``, set it back to ``latest``
+        (the newest remaining run, or None); ``version`` is not bumped. Conditional on the date, so a newer stamp
+        written meanwhile is kept. Returns the model when it changed, else None."""
+        oid = _oid(model_id)
+        when = check_datetime(deleted, "lastRebalanceDate")
+        doc = self._col.find_one_and_update(
+            {"_id": oid, "lastRebalanceDate": to_utc(when)},
+            {"$set": {"lastRebalanceDate": None if latest is None else to_utc(latest)}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _model(doc)
+
     # --- helpers ---------------------------------------------------------------------------------------------------
 
     def _checked(self, name: Any, positions: Any, portfolios: Any) -> tuple[str, tuple[Position, ...], tuple[str, ...]]:

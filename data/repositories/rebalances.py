@@ -53,13 +53,14 @@ from data.documents import (
     record_from_parts,
     record_header_to_doc,
     record_portfolio_from_doc,
+    run_info_from_doc,
 )
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import check_version, coerce_ids, encoding_violation
 from data.repositories.paging import parse_rebalance_page
 from engine.construct import paused_gc
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict, Violation
-from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition
+from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition, RunInfo
 from engine.validation import is_valid_id, require_object_id
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class RebalanceSummary:
     number_of_portfolios: int
     version: int
     saved_by: str | None = None
+    run: RunInfo | None = None  # what the run was (scenario, model version, overrides, parameters)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -371,6 +373,28 @@ class RebalanceRepository:
         return self._records(self._page(query, start, size))
 
     @db_call
+    def rebalanced_portfolio_ids(self, portfolio_ids: Iterable[str]) -> set[str]:
+        """The ids among ``portfolio_ids`` held by at least one saved record: one pass over the record headers (which
+        carry only portfolio ids), instead of one count per portfolio."""
+        wanted = set(portfolio_ids)
+        seen: set[str] = set()
+        for head in self._heads.find({}, {"portfolios": 1}):
+            seen.update(p["portfolioId"] for p in head.get("portfolios") or ())
+        return seen & wanted
+
+    @db_call
+    def get_summary(self, rebalance_id: str) -> RebalanceSummary:
+        """One record's header (model, date, size, version) without its portfolios; unknown → ``NotFound``."""
+        return _summary(self._head(rebalance_id))
+
+    @db_call
+    def latest_rebalance_date(self, model_id: str) -> dt.datetime | None:
+        """The date of the newest saved record of ``model_id`` (None when it has none)."""
+        query = {"modelId": ObjectId(require_object_id(model_id, "model id"))}
+        heads = list(self._heads.find(_visible(query), {"rebalanceDate": 1}, sort=NEWEST_FIRST, limit=1))
+        return from_utc(heads[0]["rebalanceDate"]) if heads else None
+
+    @db_call
     @_gc_paused
     def get_rebalance(self, rebalance_id: str) -> RebalanceRecord:
         """One record; malformed id → ``InvalidInput``, unknown (or not committed) → ``NotFound``."""
@@ -606,6 +630,7 @@ def _summary(doc: dict[str, Any]) -> RebalanceSummary:
             number_of_portfolios=int(d.get("numberOfPortfolios", 0)),
             version=int(d.get("version", 1)),
             saved_by=d.get("savedBy") if isinstance(d.get("savedBy"), str) else None,
+            run=run_info_from_doc(d.get("run")),
         )
 
     return _convert(build, doc, doc.get("_id"))

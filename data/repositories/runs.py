@@ -41,6 +41,18 @@ def save_run(
     return saved
 
 
+def delete_run(models: ModelRepository, rebalances: RebalanceRepository, rebalance_id: str, version: int) -> None:
+    """Delete a saved run (version-checked) and take its date back off the model's ``lastRebalanceDate``.
+
+    When the model's last rebalance was this run, it becomes the newest remaining run of the model (or none), so a
+    deleted run's date never shows as the model's last rebalance.
+    """
+    head = rebalances.get_summary(rebalance_id)
+    rebalances.delete_rebalance(rebalance_id, version)
+    # conditional on the date: a model deleted meanwhile, or stamped by a newer run, is left as it is
+    models.unstamp_last_rebalance(head.model_id, head.rebalance_date, rebalances.latest_rebalance_date(head.model_id))
+
+
 def _changed(record: RebalanceRecord, used: int, current: object) -> VersionConflict:
     return VersionConflict(
         f"model {record.model_name!r} changed since the run (the run used version {used}, "

@@ -11,6 +11,7 @@ import pytest
 from components import resources
 from components.drift import keys as drift_keys
 from components.models import keys as models_keys
+from components.rebalance import keys as rebalance_keys
 from data.demo import load_demo
 from engine.models import RebalanceRecord, RecordPortfolio
 from tests.app.support import drift_page, figures, inject_fault, model_id, no_exception, plotly_array, texts
@@ -77,8 +78,9 @@ def test_heatmap_and_drill_down_figures(at, repo):
     assert sum(len(plotly_array(t["x"])) for t in distribution["data"]) == len(table)
     worst = table.iloc[0]["name"]
     assert drill["layout"]["title"]["text"] == f"{worst} — actual vs target, band shaded"
-    band, actual, target = drill["data"]
+    band, actual, target, *_ = drill["data"]
     assert [band["name"], actual["name"], target["name"]] == ["Band", "Actual weight", "Target"]
+    assert plotly_array(actual["x"])[-1] == "Cash"  # issue 14 item 7: cash is a column of the drill-down
     # pick another portfolio for the drill-down
     other = table.iloc[3]
     at.selectbox(key=drift_keys.DRIFT_PORTFOLIO_PICK).set_value(other["portfolio_id"]).run()
@@ -180,3 +182,26 @@ def test_firm_wide_triage_counts_every_model_and_ranks_the_worst(at, repo):
     # the per-model view now opens from what the scan fetched
     summaries = at.session_state[drift_keys.DRIFT_VIEWS]
     assert {v.model.name for v in summaries.values()} == {m.name for m in DEMO.models}
+    # issue 14 item 10: formatted ("Never"), failures explained, and a second scan reuses the snapshots
+    assert summary.loc["Dividend Income", "last_rebalance"] == "Never"
+    assert any(e.label.startswith(f"Failed: {edge['failed']} portfolio(s)") for e in at.expander)
+    taken = {k: v.taken_at for k, v in summaries.items()}
+    at.button(key="drift_scan").click().run()
+    assert any(f"({len(taken)} reused from snapshots" in c for c in texts(at, "caption"))
+    assert {k: v.taken_at for k, v in at.session_state[drift_keys.DRIFT_VIEWS].items()} == taken
+    at.button(key="drift_scan_fresh").click().run()
+    assert all(v.taken_at > taken[k] for k, v in at.session_state[drift_keys.DRIFT_VIEWS].items())
+
+
+def test_what_if_for_the_flagged_portfolios_prefills_the_scope(at, repo):
+    """Issue 14 item 9: from the drift list to a what-if of exactly the portfolios needing a rebalance."""
+    drift_page(at, repo, "Dividend Income")
+    table = at.dataframe[0].value
+    flagged = table.loc[table["needs_rebalance"], "portfolio_id"].tolist()
+    assert flagged
+    at.button(key="drift_whatif_flagged").click().run()
+    assert no_exception(at), [e.value for e in at.exception]
+    mid = model_id(repo, "Dividend Income")
+    assert at.radio(key=rebalance_keys.SCOPE).value == "Selected portfolios"
+    assert at.multiselect(key=f"{rebalance_keys.PORTFOLIOS}_{mid}").value == flagged
+    assert at.selectbox(key=rebalance_keys.MODEL_PICK).value == mid

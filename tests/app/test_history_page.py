@@ -7,6 +7,7 @@ import pytest
 
 from components import resources
 from components.history import keys as history_keys
+from components.rebalance import keys as rebalance_keys
 from tests.app.support import (
     frame_with,
     metric,
@@ -65,6 +66,8 @@ def test_saved_runs_newest_first_with_drill_down(at, repo):
         row = positions.loc[p.security_id]
         assert (row.price, row.adjusted_quantity) == (float(p.price), float(p.adjusted_quantity))
         assert row.actual_drift == pytest.approx(float(p.actual_drift) * 100)  # shown in % of the target
+        # issue 14 item 13: on screen, positive = overweight (weight after − target), the stored sign flipped
+        assert row.relative_after == pytest.approx(-float(p.actual_drift) * 100)
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Download orders CSV", "Download block orders CSV"]
 
@@ -99,6 +102,8 @@ def test_delete_is_version_checked(at, repo):
     assert any(s.startswith("Deleted rebalance") for s in texts(at, "success"))
     assert resources.rebalance_repo().count_rebalances() == 0
     assert any("No saved rebalances yet" in i for i in texts(at, "info"))
+    # issue 14 item 18: the deleted run's date is no longer the model's last rebalance
+    assert repo().get_model(scenario.model.model_id).last_rebalance_date is None
 
 
 def test_delete_of_a_record_already_gone(at, repo):
@@ -108,3 +113,34 @@ def test_delete_of_a_record_already_gone(at, repo):
     resources.rebalance_repo().delete_rebalance(scenario.saved_rebalance_id, 1)  # another user was faster
     at.button(key="history_confirm_delete").click().run()
     assert any("already deleted" in i for i in texts(at, "info"))
+
+
+def test_history_says_what_the_run_was_and_marks_run_only_overrides(at, repo):
+    """Issue 14 item 18: scenario name, parameters, the model version used, and run-only overrides."""
+    plain = saved_run(at, repo, min_cash=1000.0)
+    tech = models_by_name(repo)["Technology Leaders"]
+    open_page(at, tech)
+    at.toggle(key=rebalance_keys.OVERRIDE).set_value(True).run()
+    editor = f"rebalance_overrides_{tech.model_id}_v{tech.version}"
+    at.session_state[editor] = {"edited_rows": {0: {"low_drift": "0.5 %"}}, "added_rows": [], "deleted_rows": []}
+    run_whatif(at.run())
+    at.switch_page("pages/orders.py").run()
+    overridden = scenarios(at)[-1]
+    assert overridden.params.overridden
+    at.button(key="orders_save").click().run()
+    assert any("run-only overrides" in w and "did not produce these orders" in w for w in texts(at, "warning"))
+    at.button(key="orders_confirm_save").click().run()
+    at.switch_page(PAGE).run()
+    listing = frame_with(at, "rebalance_id").set_index("rebalance_id")
+    newest, older = listing.loc[overridden.saved_rebalance_id], listing.loc[plain.saved_rebalance_id]
+    assert (newest.scenario, newest.model_version, newest.targets) == (
+        overridden.name,
+        f"v{tech.version}",
+        "run-only overrides",
+    )
+    assert (older.scenario, older.targets) == (plain.name, "as in the model")
+    assert "Minimum cash: $1,000.00" in older.parameters and "Scope:" in older.parameters
+    assert "version" not in listing.columns  # the record's internal number is not shown as a version
+    assert any("Run-only overrides of targets and bands" in w for w in texts(at, "warning"))  # the open record
+    params = frame_with(at, "Parameter")
+    assert "Minimum cash" in params["Parameter"].tolist()

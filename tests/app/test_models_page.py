@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pandas as pd
+
 from components import resources
 from components.models import keys as models_keys
+from components.models.draft import check_rows, fold_delta
+from components.models.editor import SecurityIndex, _column_config, editor_frame
 from data.demo import load_demo
 from engine.models import Position
+from engine.validation import format_percent
 from tests.app.support import clear_faults, inject_fault, model_id, no_exception, open_model, texts
 
 DEMO = load_demo()
@@ -121,7 +126,7 @@ def test_every_broken_rule_is_listed_with_its_row_and_nothing_is_saved(at, repo)
     at.run()
     (problems,) = [e for e in texts(at, "error") if "rule(s) broken" in e]
     assert "model name is required" in problems
-    assert "Row 2 (MSFT): target 1.30 % is not a multiple of 0.5 %" in problems
+    assert "Row 2 (MSFT): target 1.3 % is not a multiple of 0.5 %: use 1.0 % or 1.5 %" in problems
     assert "Row 3 (AAPL): duplicate: this security is already in row 1" in problems
     assert "Row 4 (NVDA): fill in target" in problems
     assert "targets sum to 91.3 %" not in problems  # 0.913 is under the cap: only real violations are listed
@@ -134,6 +139,66 @@ def test_every_broken_rule_is_listed_with_its_row_and_nothing_is_saved(at, repo)
     assert "targets sum to 100.0 %; at most 95 %" in errors
     assert "Not saved: 1 rule(s) are broken" in errors
     assert repo().count_models() == before and no_exception(at)
+
+
+def test_weights_are_typed_as_percents_and_out_of_range_is_refused_never_clamped(at, repo):
+    """Issue 14 items 1-2: "3.5", "3.5%" and "0.035" are all 3.5 %; 120 is refused with the reason; 0.0333 gets
+    the nearest valid targets; the column help states the rule."""
+    at.button(key="models_new").click().run()
+    at.text_input(key=models_keys.MODELS_NAME_INPUT).input("Typed Percents").run()
+    typed = [
+        {"security": label("AAPL"), "target": "3.5", "low_drift": "1", "high_drift": "2 %"},
+        {"security": label("MSFT"), "target": "3.5%", "low_drift": "0.01", "high_drift": "5"},
+        {"security": label("NVDA"), "target": "0.035", "low_drift": "5", "high_drift": "5"},
+    ]
+    at.session_state[models_keys.MODEL_EDITOR] = edits(added=typed)
+    at.run()
+    assert next(m.value for m in at.metric if m.label.startswith("Σ targets")) == "10.5 %"  # 3 × 3.5 %
+    assert "All model rules pass" in "\n".join(texts(at, "success"))
+    at.button(key="models_save").click().run()
+    (saved,) = repo().list_models(offset=0, limit=5, name_contains="Typed Percents")
+    assert {p.target for p in saved.positions} == {Decimal("0.035")}
+    assert {p.low_drift for p in saved.positions} == {Decimal("0.01"), Decimal("0.05")}
+
+    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"target": "120"}, 1: {"target": "0.0333"}})
+    at.run()
+    (problems,) = [e for e in texts(at, "error") if "rule(s) broken" in e]
+    assert "Row 1 (AAPL): target '120' is 120.0 %: it must be between 0 % and 95.0 %" in problems
+    assert "Row 2 (MSFT): target 3.33 % is not a multiple of 0.5 %: use 3.0 % or 3.5 %" in problems
+    at.button(key="models_save").click().run()
+    assert repo().get_model(saved.model_id).version == 1  # nothing refused was saved
+
+
+def test_a_low_drift_above_the_target_is_explained_in_percent(at):
+    """Issue 14 item 5: not a silent band from 0 %, and no fractions in the note."""
+    at.button(key="models_new").click().run()
+    at.session_state[models_keys.MODEL_EDITOR] = edits(
+        added=[{"security": label("AAPL"), "target": "2", "low_drift": "3", "high_drift": "5"}]
+    )
+    at.run()
+    assert "Row 1 (AAPL): low drift 3.0 % is above the target 2.0 %: the band starts at 0 %" in texts(at, "info")[-1]
+
+
+def test_the_weight_columns_state_the_percent_rule():
+    index = SecurityIndex(pd.DataFrame(columns=["label", "security_id", "ticker", "description"]))
+    config = _column_config(index)
+    for col in ("target", "low_drift", "high_drift"):
+        assert "3.5 or 3.5 % means 3.5 %" in config[col]["help"]
+
+
+def test_the_grid_shows_typed_weights_as_percents_and_keeps_refused_text_as_typed():
+    rows = fold_delta(
+        [{"security_id": "a" * 24, "target": 0.4, "low_drift": 0.05, "high_drift": 1.0}],
+        edits({0: {"target": "3.5"}}, added=[{"target": "120", "low_drift": "0.0333", "high_drift": "x"}]),
+        {},
+    )
+    assert rows[0]["target"] == Decimal("0.035") and rows[0]["high_drift"] == Decimal("1")
+    assert rows[1]["target"] == "120" and rows[1]["low_drift"] == Decimal("0.0333") and rows[1]["high_drift"] == "x"
+    index = SecurityIndex(pd.DataFrame(columns=["label", "security_id", "ticker", "description"]))
+    shown = editor_frame(rows, index, check_rows("m", rows))
+    assert shown["target"].tolist() == ["3.5 %", "120"]
+    assert shown["low_drift"].tolist() == ["5.0 %", "3.33 %"]
+    assert shown["high_drift"].tolist() == ["100.0 %", "x"]
 
 
 def test_a_duplicate_name_is_refused_with_a_clear_message(at, repo):
@@ -151,12 +216,14 @@ def test_edit_a_target_and_save_bumps_the_version(at, repo):
     assert at.text_input(key=models_keys.MODELS_NAME_INPUT).value == "Technology Leaders"
     grid = at.data_editor[0].value
     first = grid.iloc[0]
-    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"target": first["target"] - 0.005}})
+    before = repo().get_model(model_id(repo, "Technology Leaders")).position_map()[first["security_id"]].target
+    typed = format(before * 100 - Decimal("0.5"), "f")  # a PM types a percent without the sign: "24.5" is 24.5 %
+    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"target": typed}})
     at.button(key="models_save").click().run()
     assert "Model 'Technology Leaders' saved (v2)" in texts(at, "toast")
     stored = repo().get_model(model_id(repo, "Technology Leaders"))
     assert stored.version == 2
-    assert stored.position_map()[first["security_id"]].target == Decimal(str(first["target"])) - Decimal("0.005")
+    assert stored.position_map()[first["security_id"]].target == before - Decimal("0.005")
 
 
 def test_version_conflict_keeps_my_edits_shows_both_changes_and_saves_on_top(at, repo):
@@ -182,7 +249,7 @@ def test_version_conflict_keeps_my_edits_shows_both_changes_and_saves_on_top(at,
     assert repo().get_model(mid).version == 2  # nothing of mine was written
     at.button(key="models_conflict_keep").click().run()
     assert at.subheader[0].value == "Edit model · v2"
-    assert at.data_editor[0].value.iloc[0]["target"] == 0.005  # my edit is still in the grid
+    assert at.data_editor[0].value.iloc[0]["target"] == "0.5 %"  # my edit is still in the grid
     at.button(key="models_save").click().run()
     stored = repo().get_model(mid)
     assert stored.version == 3 and stored.position_map()[mine_sid].target == Decimal("0.005")
@@ -201,7 +268,7 @@ def test_version_conflict_reload_takes_their_version(at, repo):
     at.button(key="models_conflict_reload").click().run()
     assert at.subheader[0].value == "Edit model · v2"
     assert at.text_input(key=models_keys.MODELS_NAME_INPUT).value == "Dividend Income II"
-    assert at.data_editor[0].value.iloc[0]["target"] == float(theirs.positions[0].target)
+    assert at.data_editor[0].value.iloc[0]["target"] == format_percent(theirs.positions[0].target)
     assert not any("Someone else" in w for w in texts(at, "warning"))
 
 
@@ -292,3 +359,17 @@ def test_the_model_picker_follows_a_saved_model(at, repo):
     at.text_input(key=models_keys.MODELS_NAME_INPUT).input("Picker Check").run()
     at.button(key="models_save").click().run()
     assert at.selectbox(key=models_keys.MODELS_OPEN_PICK).value == model_id(repo, "Picker Check")
+
+
+def test_the_model_picker_follows_the_table_filter_and_new_versions(at, repo):
+    """Issue 14 item 4: the picker beside Edit/Delete always shows what the buttons act on."""
+    at.text_input(key=models_keys.MODELS_FILTER).input("Dividend").run()
+    picker = at.selectbox(key=models_keys.MODELS_OPEN_PICK)
+    assert picker.options == ["Dividend Income (v1)"] and picker.value == model_id(repo, "Dividend Income")
+    at.button(key="models_edit").click().run()
+    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"low_drift": "1 %"}})
+    at.button(key="models_save").click().run()
+    assert at.selectbox(key=models_keys.MODELS_OPEN_PICK).options == ["Dividend Income (v2)"]
+    at.text_input(key=models_keys.MODELS_FILTER).input("no such model").run()
+    picker = at.selectbox(key=models_keys.MODELS_OPEN_PICK)
+    assert picker.options == [] and picker.value is None and at.button(key="models_edit").disabled

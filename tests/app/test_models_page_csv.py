@@ -9,6 +9,7 @@ from decimal import Decimal
 from components.models import keys as models_keys
 from components.models.csv_io import parse_positions_csv, positions_to_csv
 from data.demo import load_demo
+from engine.validation import WEIGHT_RULE
 from tests.app.support import model_id, no_exception, open_model, texts
 
 DEMO = load_demo()
@@ -50,7 +51,7 @@ def test_every_bad_row_is_reported_with_line_field_value_and_rule():
         f"{AAPL},AAPL,0.4,0.05,0.05\n"  # fine
         ",ZZZZ,0.1,0.05,0.05\n"  # line 3: unknown ticker
         f"{MSFT},MSFT,abc,0.05,0.05\n"  # line 4: not a number
-        f"{TICKERS['NVDA']},NVDA,0.013,0.05,1.5\n"  # line 5: off grid, drift out of range
+        f"{TICKERS['NVDA']},NVDA,0.013,0.05,150\n"  # line 5: off grid, drift out of range
         f"{AAPL},AAPL,0.1,0.05,0.05\n"  # line 6: duplicate
         "short,,0.1,0.05,0.05\n"  # line 7: malformed id
         f"{MSFT},AMZN,0.1,0.05,0.05\n"  # line 8: id and ticker disagree
@@ -59,12 +60,22 @@ def test_every_bad_row_is_reported_with_line_field_value_and_rule():
     assert result.rows == []
     assert result.errors == [
         "line 3, ticker 'ZZZZ': unknown ticker",
-        "line 4, target 'abc': not a number",
-        "line 5, target 0.013: target must be a multiple of 0.005 (0.5 %)",
-        "line 5, highDrift 1.5: drift must be between 0 and 1 (100 %)",
+        f"line 4, target 'abc' is not a number: {WEIGHT_RULE}",
+        "line 5, highDrift '150' is 150.0 %: it must be between 0 % and 100.0 %",
         f"line 6, securityId {AAPL}: duplicate of line 2",
         "line 7, securityId 'short': must be 24 letters or digits",
         f"line 8, ticker 'AMZN': security {MSFT} has ticker MSFT",
+    ]
+
+
+def test_weights_follow_the_one_percent_entry_rule_and_off_grid_gets_the_nearest_targets():
+    """Issue 14 items 1-2 in CSV: 3.5, 3.5% and 0.035 are 3.5 %; 0.0333 is refused with 3.0 % / 3.5 % offered."""
+    result = parse("ticker,target,lowDrift,highDrift\nAAPL,3.5,1,2%\nMSFT,3.5%,0.01,100%\nNVDA,0.035,5,5\n")
+    assert result.errors == []
+    assert [r["target"] for r in result.rows] == [0.035, 0.035, 0.035]
+    assert [(r["low_drift"], r["high_drift"]) for r in result.rows] == [(0.01, 0.02), (0.01, 1.0), (0.05, 0.05)]
+    assert parse("ticker,target\nAAPL,0.0333\n").errors == [
+        "line 2, target 0.0333: target must be a multiple of 0.005 (0.5 %); use 3.0 % or 3.5 %"
     ]
 
 

@@ -3,10 +3,12 @@ partial failures against the simulator's Order Service (HTTP 207), never re-send
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from components.orders import keys as orders_keys
-from engine.orders import order_rows, side_totals
+from components.orders.frames import rows_shown
+from engine.orders import aggregate_orders, order_rows, orders_to_csv, side_totals
 from tests.app.support import (
     clear_faults,
     frame_with,
@@ -53,8 +55,21 @@ def test_blotter_totals_and_filters(at, repo):
     assert values == sorted(values, reverse=True)
     blocks = frame_with(at, "portfolios")
     assert blocks["quantity"].sum() == float(sum(r.quantity for r in rows))
-    assert at.get("download_button")[0].proto.label == "Download orders CSV"
-    assert [b.proto.label for b in at.get("download_button")] == ["Download orders CSV", "Download block orders CSV"]
+    # issue 14 item 14: with a filter on, both files are offered, each saying what it holds
+    assert [b.proto.label for b in at.get("download_button")] == [
+        f"Download all {len(rows):,} orders (CSV)",
+        f"Download the {len(shown):,} orders shown (CSV)",
+        "Download block orders CSV",
+    ]
+    csv_lines = orders_to_csv(rows_shown(rows, shown)).decode().splitlines()[1:]
+    assert [(line.split(",")[4], line.split(",")[5]) for line in csv_lines] == list(
+        zip(shown["ticker"], shown["side"], strict=True)
+    )  # exactly the rows on screen, in their order
+    at.text_input(key=orders_keys.TICKER_FILTER).input("").run()
+    assert [b.proto.label for b in at.get("download_button")] == [
+        f"Download all {len(rows):,} orders (CSV)",
+        "Download block orders CSV",
+    ]
 
 
 def test_save_persists_exactly_the_reviewed_scenario(at, repo):
@@ -145,3 +160,42 @@ def test_limit_price_option_sends_the_rebalance_price(at, repo, simulator):
     prices = {(r.portfolio_id, r.security_id): r.price for r in rows}
     for o in simulator.sim.state.orders.values():
         assert o["limitPrice"] == prices[(o["portfolioId"], o["securityId"])]
+
+
+def test_portfolios_not_rebalanced_are_listed_with_tickers_and_percent_and_a_fix_link(at, repo):
+    """Issue 14 item 17: the Orders page says which portfolios got no orders and why, in a PM's terms."""
+    scenario = whatif_then_orders(at, repo, "Edge Case Lab")
+    left = [r for r in scenario.results if r.status != "optimal"]
+    assert left
+    table = frame_with(at, "why")
+    assert set(table["portfolio_id"]) == {r.portfolio_id for r in left}
+    ids = {sid for r in scenario.results for sid in [*(p.security_id for p in r.positions)]} | set(scenario.tickers)
+    for why in table["why"]:
+        assert not any(sid in why for sid in ids)  # securities by ticker, never a raw id
+        assert not re.search(r"(target|low drift|high drift) 0\.\d", why)  # weights in percent
+    infeasible = next(r for r in left if r.status == "infeasible" and "band" in (r.diagnosis or ""))
+    why = table.set_index("portfolio_id").loc[infeasible.portfolio_id, "why"]
+    assert " %" in why and any(t in why for t in scenario.tickers.values())
+    at.button(key="orders_fix_model").click().run()
+    assert at.session_state["selected_model_id"] == scenario.model.model_id
+
+
+def test_short_covers_and_fractional_orders_are_flagged_in_their_own_column(at, repo):
+    scenario = whatif_then_orders(at, repo, "Edge Case Lab")
+    rows = order_rows(scenario.optimal_results, scenario.tickers)
+    blotter = frame_with(at, "flags").set_index("key")
+    for r in rows:
+        flags = blotter.loc[f"{r.portfolio_id}:{r.security_id}:{r.transaction_type}", "flags"]
+        assert ("short cover" in flags) == r.covers_short and ("fractional" in flags) == r.fractional
+
+
+def test_block_view_nets_buy_and_sell_on_request_and_keeps_both_legs_per_portfolio(at, repo):
+    """Issue 14 item 16."""
+    scenario = whatif_then_orders(at, repo)
+    rows = order_rows(scenario.results, scenario.tickers)
+    assert len(frame_with(at, "portfolios")) == len(aggregate_orders(rows))
+    at.toggle(key=orders_keys.NET_BLOCKS).set_value(True).run()
+    netted = frame_with(at, "portfolios")
+    assert netted["security_id"].is_unique and len(netted) == len(aggregate_orders(rows, net=True))
+    assert len(frame_with(at, "reason")) == len(rows)  # the per-portfolio view keeps both legs
+    assert any("BUY and SELL netted" in c for c in texts(at, "caption"))

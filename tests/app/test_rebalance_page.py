@@ -107,13 +107,37 @@ def test_two_scenarios_compared_on_one_frozen_snapshot(at, repo):
     for r in second.optimal_results:  # the cash floor is the greater of $1,000 and 5 % of MV, per portfolio
         assert r.cash_after >= max(Decimal(1000), Decimal("0.05") * r.market_value)
     table = frame_with(at, first.name).set_index("metric")
-    assert list(table.columns) == [first.name, second.name]
+    delta = f"Δ {second.name} vs {first.name}"
+    assert list(table.columns) == [first.name, second.name, delta]  # the first scenario is the base by default
+    assert table.loc["Minimum cash", delta] == "changed" and table.loc["Time limit", delta] == "same"
+    orders = second.summary.orders - first.summary.orders
+    assert table.loc["Orders", delta] == f"{orders:+,}"
+    cash = float(second.summary.cash_after - first.summary.cash_after)
+    assert table.loc["Cash after", delta] == f"{'+' if cash >= 0 else '−'}${abs(cash):,.2f}"
+    table = table.drop(columns=delta)
     assert table.loc["Minimum cash"].tolist() == ["none", "$1,000.00 or 5 % of MV (greater applies)"]
     for label, attr in (("Orders", "orders"), ("Infeasible", "infeasible"), ("Optimal", "optimal")):
         assert table.loc[label].tolist() == [f"{getattr(s.summary, attr):,}" for s in (first, second)]
     assert table.loc["Cash after"].tolist() == [f"${float(s.summary.cash_after):,.2f}" for s in (first, second)]
     chart = next(f for f in figures(at) if f["layout"]["title"]["text"] == "Scenarios side by side")
     assert chart["data"][0]["x"] == [first.name, second.name]
+
+
+def test_a_new_scenario_joins_the_comparison_and_the_base_can_be_chosen(at, repo):
+    """Issue 14 item 12."""
+    tech = models_by_name(repo)["Technology Leaders"]
+    run_whatif(run_whatif(open_page(at, tech)), min_cash=500.0)
+    run_whatif(at, min_cash=2000.0)
+    first, second, third = scenarios(at)
+    assert at.multiselect(key=rebalance_keys.COMPARE).value == [first.id, second.id, third.id]
+    at.selectbox(key=rebalance_keys.COMPARE_BASE).set_value(third.name).run()
+    table = frame_with(at, first.name).set_index("metric")
+    assert [c for c in table.columns if c.startswith("Δ")] == [
+        f"Δ {first.name} vs {third.name}",
+        f"Δ {second.name} vs {third.name}",
+    ]
+    at.multiselect(key=rebalance_keys.COMPARE).set_value([first.id, second.id]).run()  # the base left the comparison
+    assert at.selectbox(key=rebalance_keys.COMPARE_BASE).value == first.name
 
 
 def test_fresh_snapshot_on_request(at, repo):
@@ -180,6 +204,28 @@ def test_overrides_are_validated_and_used_for_the_run_only(at, repo):
     for r in scenario.optimal_results:
         pos = next(p for p in r.positions if p.security_id == first.security_id)
         assert pos.target == lower and pos.actual >= lower
+
+
+def test_override_weights_are_typed_as_percents_and_refused_out_of_range(at, repo):
+    """Issue 14 item 1: the overrides grid reads "3.5" as 3.5 % like the model editor; 120 is refused, not clamped."""
+    tech = models_by_name(repo)["Technology Leaders"]
+    open_page(at, tech)
+    at.toggle(key=rebalance_keys.OVERRIDE).set_value(True).run()
+    editor = f"rebalance_overrides_{tech.model_id}_v{tech.version}"
+    at.session_state[editor] = {"edited_rows": {0: {"target": "120", "high_drift": "abc"}}, "added_rows": [],
+                                "deleted_rows": []}  # fmt: skip
+    at.run()
+    (error,) = [e for e in texts(at, "error") if "overrides break" in e]
+    assert "row 1: target '120' is 120.0 %: it must be between 0 % and 95.0 %" in error
+    assert "row 1: high drift 'abc' is not a number" in error and at.button(key=rebalance_keys.RUN).disabled
+    first = tech.positions[0]
+    typed = format((first.target - Decimal("0.01")) * 100, "f")  # "24" -> 24 %
+    at.session_state[editor] = {"edited_rows": {0: {"target": typed, "low_drift": "0.5 %"}}, "added_rows": [],
+                                "deleted_rows": []}  # fmt: skip
+    run_whatif(at.run())
+    (scenario,) = scenarios(at)
+    used = scenario.run_model.position_map()[first.security_id]
+    assert (used.target, used.low_drift) == (first.target - Decimal("0.01"), Decimal("0.005"))
 
 
 def test_cancel_leaves_a_clear_message(at):

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from bson import Decimal128, ObjectId
 
-from data.repositories import RebalanceRepository, RebalanceSummary, save_run
+from data.repositories import RebalanceRepository, RebalanceSummary, delete_run, save_run
 from engine.errors import BusinessRuleViolation, InvalidInput, NotFound, VersionConflict
+from engine.models import RunInfo
 
 T0 = dt.datetime(2025, 3, 14, 15, 9, 26, 535000, tzinfo=dt.UTC)
 
@@ -168,6 +169,52 @@ def test_save_run_checks_version_inserts_and_stamps(models_repo, rebalance_repo,
     after = models_repo.get_model(model.model_id)
     assert after.last_rebalance_date == record.rebalance_date and after.version == model.version  # no bump
     assert rebalance_repo.get_rebalance(saved.rebalance_id) == saved
+
+
+def test_delete_run_takes_its_date_off_the_models_last_rebalance(models_repo, rebalance_repo, build):
+    """Issue 14 item 18: a deleted run's date no longer shows as the model's last rebalance."""
+    model = models_repo.create_model("Growth", [build.position(1, "0.5")], pids(2))
+    older = save_run(models_repo, rebalance_repo, build.record(model.model_id, pids(2), when=T0), model.version)
+    later = T0 + dt.timedelta(days=1)
+    newer = save_run(models_repo, rebalance_repo, build.record(model.model_id, pids(1), when=later), model.version)
+    assert models_repo.get_model(model.model_id).last_rebalance_date == later
+    delete_run(models_repo, rebalance_repo, older.rebalance_id, older.version)  # not the last one: date kept
+    assert models_repo.get_model(model.model_id).last_rebalance_date == later
+    other = models_repo.create_model("Other", [build.position(1, "0.5")])
+    save_run(models_repo, rebalance_repo, build.record(other.model_id, pids(1, 5), when=later), other.version)
+    delete_run(models_repo, rebalance_repo, newer.rebalance_id, newer.version)
+    after = models_repo.get_model(model.model_id)
+    assert after.last_rebalance_date is None and after.version == model.version  # no run left; no version bump
+    assert models_repo.get_model(other.model_id).last_rebalance_date == later  # another model's run is not its own
+    again = save_run(models_repo, rebalance_repo, build.record(model.model_id, pids(1), when=T0), model.version)
+    third = save_run(models_repo, rebalance_repo, build.record(model.model_id, pids(2), when=later), model.version)
+    delete_run(models_repo, rebalance_repo, third.rebalance_id, third.version)
+    assert models_repo.get_model(model.model_id).last_rebalance_date == again.rebalance_date  # the newest left
+    with pytest.raises(NotFound):
+        delete_run(models_repo, rebalance_repo, third.rebalance_id, third.version)
+
+
+def test_what_the_run_was_is_stored_with_the_record_and_its_header(models_repo, rebalance_repo, build):
+    """Issue 14 item 18: scenario, model version used, run-only overrides and parameters, on both backends."""
+    model = models_repo.create_model("Growth", [build.position(1, "0.5")], pids(2))
+    run = RunInfo(scenario_name="Scenario 2", model_version=1, overrides=True, parameters=(("Minimum cash", "$5"),))
+    record = build.record(model.model_id, pids(2)).model_copy(update={"run": run})
+    saved = save_run(models_repo, rebalance_repo, record, model.version)
+    assert rebalance_repo.get_rebalance(saved.rebalance_id).run == run
+    assert rebalance_repo.get_summary(saved.rebalance_id).run == run
+    (summary,) = rebalance_repo.list_rebalance_summaries()
+    assert summary.run == run
+    old = save_run(models_repo, rebalance_repo, build.record(model.model_id, pids(1)), model.version)
+    assert rebalance_repo.get_rebalance(old.rebalance_id).run is None  # a record without it still reads
+
+
+def test_rebalanced_portfolio_ids_in_one_pass(rebalance_repo, build):
+    """Issue 14 item 10: which portfolios appear in any saved run, without one count per portfolio."""
+    assert rebalance_repo.rebalanced_portfolio_ids(pids(3)) == set()
+    rebalance_repo.save_rebalance(build.record(build.hex_id(1), pids(2)))
+    rebalance_repo.save_rebalance(build.record(build.hex_id(2), pids(2, 5)))
+    assert rebalance_repo.rebalanced_portfolio_ids(pids(8)) == set(pids(2)) | set(pids(2, 5))
+    assert rebalance_repo.rebalanced_portfolio_ids(pids(1, 1)) == set(pids(1, 1))
 
 
 def test_save_run_refuses_a_run_of_a_changed_model(models_repo, rebalance_repo, build):

@@ -108,7 +108,7 @@ def test_main_journey(page: Page, simulator_urls) -> None:
     goto_page(page, "Orders & export")
     expect(page.get_by_role("combobox", name="Scenario")).to_have_value(re.compile(r"^Scenario 2 · "))
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download orders CSV").click()
+        page.get_by_role("button", name=re.compile(r"^Download all [\d,]+ orders \(CSV\)$")).click()
     path = download.value.path()
     header, got = csv_rows(Path(path).read_text(encoding="utf-8"))
     assert header == [

@@ -15,6 +15,7 @@ from engine.models import PortfolioResult, RecordPosition, Transaction
 from engine.orders import (
     AGGREGATE_CSV_COLUMNS,
     ORDER_CSV_COLUMNS,
+    OrderRow,
     aggregate_orders,
     aggregated_to_csv,
     neutralise_cell,
@@ -198,8 +199,41 @@ def test_aggregated_csv(results):
     blocks = aggregate_orders(order_rows(results, tickers={A: "AAPL", B: "-BRK"}))
     table = parse(aggregated_to_csv(blocks))
     assert tuple(table[0]) == AGGREGATE_CSV_COLUMNS
-    assert table[1] == ["", B, "'-BRK", "BUY", "110", "10", "1100", "2", "2026-03-02"]
+    assert table[1] == ["", B, "'-BRK", "BUY", "110", "10", "1100.00", "2", "2026-03-02"]
     assert len(table) == 1 + len(blocks)
+
+
+def test_csv_number_formats_are_fixed_money_to_the_cent_half_up_prices_as_given():
+    """Issue 14 item 15: a fractional order's value is rounded half-up to the cent; the row keeps it exact."""
+    res = result("p" * 24, "Frac", "1000", [pos(A, "98.7", 0, "0.125", "0.01", "0.01", "0.01", "1000")])
+    (row,) = order_rows([res], tickers={A: "AAPL"})
+    assert row.quantity == D("0.125") and row.estimated_value == D("12.3375")
+    (line,) = parse(orders_to_csv([row]))[1:]
+    assert line[6:9] == ["0.125", "98.7", "12.34"]  # quantity as is, price as given, money half-up to the cent
+    (block,) = parse(aggregated_to_csv(aggregate_orders([row])))[1:]
+    assert block[4:7] == ["0.125", "98.7", "12.34"]
+
+
+def test_block_orders_net_buy_and_sell_of_a_security_on_request():
+    """Issue 14 item 16: netted blocks; the per-portfolio rows keep both legs."""
+    day = dt.date(2026, 3, 2)
+
+    def row(pid, side, qty, price="10"):
+        q, p = D(qty), D(price)
+        return OrderRow(None, pid, None, A, "AAPL", side, q, p, q * p, day, "")
+
+    rows = [row("p1", "BUY", "30"), row("p2", "SELL", "12"), row("p3", "BUY", "2")]
+    assert [(b.transaction_type, b.quantity) for b in aggregate_orders(rows)] == [("BUY", D(32)), ("SELL", D(12))]
+    (netted,) = aggregate_orders(rows, net=True)
+    assert (netted.transaction_type, netted.quantity, netted.estimated_value, netted.portfolio_count) == (
+        "BUY",
+        D(20),
+        D(200),
+        3,
+    )
+    (sell,) = aggregate_orders([row("p1", "BUY", "5"), row("p2", "SELL", "8")], net=True)
+    assert (sell.transaction_type, sell.quantity, sell.estimated_value) == ("SELL", D(3), D(30))
+    assert aggregate_orders([row("p1", "BUY", "5"), row("p2", "SELL", "5")], net=True) == []
 
 
 def test_empty_csv_is_just_the_header():
@@ -251,3 +285,17 @@ def test_saved_record_orders_match_the_what_if_rows(results):
     live = order_rows(optimal, tickers={A: "AAPL"}, rebalance_id="f" * 24)
     assert parse(orders_to_csv(saved)) == parse(orders_to_csv(live))
     assert [r.reason for r in saved] == [r.reason for r in live]
+
+
+def test_readable_diagnosis_names_tickers_and_percents():
+    """Issue 14 item 17: the reason a portfolio was not rebalanced, in a PM's terms."""
+    from engine.orders import readable_diagnosis
+
+    text = (
+        f"no feasible solution exists for portfolio {'p' * 24} (market value $1,000.00): security {A}: its band "
+        "$0.00 to $100.00 (target 0.05, low drift 0.015, high drift 1) holds no whole share at price $500"
+    )
+    assert readable_diagnosis(text, {A: "AAPL"}) == (
+        "no feasible solution exists for this portfolio (market value $1,000.00): AAPL: its band $0.00 to $100.00 "
+        "(target 5.0 %, low drift 1.5 %, high drift 100.0 %) holds no whole share at price $500"
+    )

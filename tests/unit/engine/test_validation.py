@@ -5,15 +5,20 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.errors import InvalidInput
 from engine.models import Position
 from engine.validation import (
+    MAX_TARGET,
     clean_positions,
     is_object_id,
     is_valid_id,
     model_violations,
     model_warnings,
+    nearest_targets,
+    parse_weight,
     quantize_ui_fraction,
     require_object_id,
     validate_model,
@@ -63,7 +68,16 @@ def test_rule_2_drift_range(low: str, high: str, field: str) -> None:
 def test_rule_2_low_above_high_is_only_a_warning() -> None:
     positions = [pos(0, "0.1", "0.2", "0.05")]
     assert model_violations("m", positions) == []
-    assert any("low drift 0.2 is above high drift 0.05" in w for w in model_warnings(positions))
+    assert model_warnings([pos(0, "0.3", "0.2", "0.05")]) == [
+        "row 1: low drift 20.0 % is above high drift 5.0 % (allowed, but unusual)"
+    ]
+
+
+def test_a_low_drift_above_the_target_is_explained_in_percent() -> None:
+    """Issue 14 item 5: the band silently starting at 0 % is said so, in percent."""
+    positions = [pos(0, "0.02", "0.03", "0.05")]
+    assert model_violations("m", positions) == []
+    assert model_warnings(positions) == ["row 1: low drift 3.0 % is above the target 2.0 %: the band starts at 0 %"]
 
 
 def test_rule_3_zero_targets_are_cleaned_up() -> None:
@@ -113,3 +127,51 @@ def test_every_violation_is_reported_at_once() -> None:
     found = {v.rule for v in info.value.violations}
     assert found == {"name_required", "target_range", "drift_range", "duplicate_security", "target_step", "target_sum"}
     assert info.value.to_dict()["details"]["violations"][0]["rule"] == "name_required"
+
+
+# --- percent entry (issue 14 items 1-2): one rule for every typed weight -------------------------------------------
+@pytest.mark.parametrize("typed", ["3.5", "3.5%", "3.5 %", " 3.5 % ", "0.035", 0.035, 3.5, D("3.5")])
+def test_percent_entry_reads_every_spelling_of_three_and_a_half_percent(typed) -> None:
+    assert parse_weight(typed, "target", MAX_TARGET) == D("0.035")
+
+
+EXACT = [("1", "0.01"), ("100%", "1"), ("0.5 %", "0.005"), ("0", "0"), ("95", "0.95"), ("0.0333", "0.0333")]
+
+
+@pytest.mark.parametrize(("typed", "fraction"), [*EXACT, ("33.33%", "0.3333")])
+def test_percent_entry_is_exact(typed: str, fraction: str) -> None:
+    assert parse_weight(typed, "high drift") == D(fraction)
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ("120", "target '120' is 120.0 %: it must be between 0 % and 95.0 %"),
+        ("95.5%", "target '95.5%' is 95.5 %: it must be between 0 % and 95.0 %"),
+        ("-1", "target '-1' is -1.0 %: it must be between 0 % and 95.0 %"),
+        ("abc", "target 'abc' is not a number"),
+        ("nan", "target 'nan' is not a number"),
+        ("", "target is empty"),
+    ],
+)
+def test_percent_entry_refuses_with_the_reason_and_never_clamps(typed: str, reason: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        parse_weight(typed, "target", MAX_TARGET)
+    assert str(err.value).startswith(reason)
+
+
+def test_off_grid_targets_name_the_nearest_valid_values() -> None:
+    assert nearest_targets(D("0.0333")) == (D("0.030"), D("0.035"))
+    (v,) = model_violations("m", [pos(0, "0.0333")])
+    assert v.rule == "target_step" and "nearest valid: 3.0 % or 3.5 %" in v.message
+
+
+@given(st.integers(min_value=0, max_value=9500))
+def test_percent_text_and_fraction_text_agree_for_every_hundredth_of_a_percent(hundredths: int) -> None:
+    fraction = D(hundredths) / 10000
+    percent = D(hundredths) / 100
+    assert parse_weight(f"{percent}%", "target", MAX_TARGET) == fraction
+    if percent >= 1:
+        assert parse_weight(str(percent), "target", MAX_TARGET) == fraction
+    else:
+        assert parse_weight(str(fraction), "target", MAX_TARGET) == fraction

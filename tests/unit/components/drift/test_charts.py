@@ -52,6 +52,12 @@ def test_heatmap_orders_portfolios_and_securities_and_clips_relative_drift():
     assert "drift -7.50 pp" in trace.customdata[0][0]
 
 
+def test_heatmap_labels_every_ticker():
+    """Issue 14 item 8: no thinned-out axis at 30+ securities."""
+    fig = drift_charts.heatmap_figure(_rows(), order=["P2", "P1"])
+    assert list(fig.layout.xaxis.tickvals) == ["AAA", "BBB", "CCC", "DDD"] and fig.layout.xaxis.tickmode == "array"
+
+
 def test_heatmap_colour_scale_steps_at_the_band_edge():
     stops = dict((round(p, 4), c) for p, c in drift_charts.HEATMAP_SCALE)
     # relative ±1 sits at 0.25 / 0.75 of [-2, 2]: a pale colour just inside, a saturated one just outside
@@ -80,6 +86,21 @@ def test_drill_figure_draws_band_actual_and_target_in_percent():
 def test_drill_figure_colours_in_band_bars_with_the_primary_colour():
     fig = drift_charts.drill_figure(_rows()[lambda d: d["portfolio_id"] == "P1"])
     assert set(fig.data[1].marker.color) == {drift_charts.IN_BAND}
+    assert fig.data[3].name == "Not held (0 %)" and list(fig.data[3].x) == ["CCC"]  # in band at 0 %: still drawn
+
+
+def test_drill_figure_draws_positions_held_at_zero_shares_and_cash():
+    """Issue 14 item 7: an underweight held at 0 shares gets a visible marker; cash is its own column."""
+    rows = _rows()[lambda d: d["portfolio_id"] == "P2"].copy()
+    rows.loc[rows["ticker"] == "AAA", "weight"] = 0.0  # target 40 %, not held: the worst underweight
+    fig = drift_charts.drill_figure(rows, title="Beta", cash_weight=0.6, cash_target=0.4)
+    _band, actual, target, empty = fig.data
+    assert list(actual.x) == ["AAA", "BBB", "DDD", "Cash"]
+    assert list(actual.y) == pytest.approx([0.0, 35.0, 5.0, 60.0])
+    assert list(target.y) == pytest.approx([40.0, 20.0, 0.0, 40.0])
+    assert empty.name == "Not held (0 %)" and list(empty.x) == ["AAA"] and list(empty.y) == [0.0]
+    assert list(empty.marker.line.color) == [drift_charts.UNDER]
+    assert list(fig.layout.xaxis.categoryarray) == ["AAA", "BBB", "DDD", "Cash"]
 
 
 def test_distribution_splits_in_band_and_needs_rebalance():
@@ -90,14 +111,20 @@ def test_distribution_splits_in_band_and_needs_rebalance():
     assert names["Needs rebalance"] == pytest.approx([20.0])  # the unanalysed portfolio (None) is left out
 
 
-def test_triage_figure_stacks_shares_out_and_in_band_per_model_worst_last():
-    summary = pd.DataFrame({"model": ["A", "B", "C"], "analysed": [10, 4, 0], "out_of_band": [3, 4, 0]})
-    fig = drift_charts.triage_figure(summary)
-    out, in_band = fig.data
-    assert list(out.y) == ["A", "B"]  # C has nothing analysed; the worst share is drawn last (on top)
-    assert list(out.x) == pytest.approx([30.0, 100.0]) and list(in_band.x) == pytest.approx([70.0, 0.0])
-    assert list(out.text) == ["3", "4"] and list(in_band.text) == ["7", ""]
-    assert fig.layout.xaxis.range == (0, 100)
+def test_triage_figure_shows_the_drift_distribution_per_model_most_drifted_last():
+    """Issue 14 item 10: a distribution of drift per model, not a share out of band that is always ~100 %."""
+    frame = pd.DataFrame(
+        {
+            "model": ["A", "A", "B", "B", "B"],
+            "drift_weight": [0.01, 0.03, 0.20, 0.25, None],
+            "needs_rebalance": [False, True, True, True, True],
+        }
+    )
+    fig = drift_charts.triage_figure(frame)
+    a, b = fig.data
+    assert (a.name, b.name) == ("A", "B")  # ordered by median drift, the most drifted last (on top)
+    assert list(a.x) == pytest.approx([1.0, 3.0]) and list(b.x) == pytest.approx([20.0, 25.0])
+    assert drift_charts.triage_figure(frame.iloc[0:0]).layout.annotations[0].text == "No models scanned"
 
 
 def test_user_text_in_labels_is_escaped_for_plotly():

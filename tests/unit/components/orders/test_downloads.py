@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.orders import downloads
-from engine.orders import ORDER_CSV_COLUMNS, order_rows, orders_to_csv
+from engine.orders import ORDER_CSV_COLUMNS, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv
 
 
 def test_the_caption_names_every_csv_column_in_the_written_order() -> None:
@@ -13,3 +13,13 @@ def test_the_caption_names_every_csv_column_in_the_written_order() -> None:
     positions = [caption.index(c) for c in header]
     assert positions == sorted(positions)
     assert "rebalanceId (empty until saved)" in caption
+
+
+def test_the_block_caption_names_the_block_csvs_own_columns() -> None:
+    """Issue 14 item 16: the block view's caption lists the block CSV's columns, not the per-portfolio ones."""
+    header = aggregated_to_csv(aggregate_orders([])).decode().splitlines()[0].split(",")
+    for net in (False, True):
+        caption = downloads.blocks_caption(net)
+        positions = [caption.index(c) for c in header]
+        assert positions == sorted(positions) and "portfolioCount" in caption and "portfolioName" not in caption
+    assert "netted" in downloads.blocks_caption(True) and "netted" not in downloads.blocks_caption(False)

@@ -75,6 +75,14 @@ def test_positions_frame_values_and_order(result):
     assert f.iloc[2].drift_pp == 0 and f.iloc[2].trade == "SELL 200"
 
 
+def test_one_sign_convention_positive_means_overweight_after(result):
+    """Issue 14 item 13: "weight after − target" and the relative drift after share one sign (+ = overweight)."""
+    f = positions_frame(result, {A: "AAPL"})
+    for row in f.itertuples():
+        if row.target:
+            assert (row.drift_pp > 0) == (row.relative_after > 0) and row.relative_after == -row.actual_drift
+
+
 def test_weights_figure_bars_target_and_band(result):
     fig = weights_figure(positions_frame(result, {A: "AAPL"}))
     before, after, target = fig.data
