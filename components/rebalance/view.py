@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from components import feedback, resources
-from components.rebalance import store
+from components.rebalance import store, workspace
 from components.rebalance.keys import (
     CANCEL,
     CANCELLED,
@@ -247,7 +247,13 @@ def execute(request: RunRequest, services: GlobeCoServices, workers: int | None 
             feedback.show(err, f"run “{request.name}”")
             return None
         cancel.empty()
-        for name in store.add(scenario):
+        try:
+            dropped = workspace.keep(scenario)  # persisted first: a full workspace keeps nothing
+        except Exception as err:  # the size limit (InvalidInput) or the database: said, nothing is kept
+            status.update(label=feedback.describe(err, "keep the scenario").headline, state="error", expanded=True)
+            feedback.show(err, f"keep “{request.name}” in the workspace")
+            return None
+        for name in dropped:
             st.toast(
                 f"“{name}” was dropped: the session keeps the {store.MAX_SCENARIOS} newest scenarios",
                 icon=":material/delete_sweep:",
