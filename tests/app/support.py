@@ -126,3 +126,22 @@ def drift_page(at, repo, model: str | None = None):
     if model is not None:
         at.session_state[state.SELECTED_MODEL_ID] = model_id(repo, model)
     return at.switch_page("pages/drift.py").run()
+
+
+def reopen(ws: str, page: str = REBALANCE_PAGE, restart: bool = False) -> AppTest:
+    """A fresh session (an F5, or a second tab) on ``page`` of What-if workspace ``ws``; ``restart``: no caches."""
+    import streamlit as st
+
+    from tests.app.conftest import APP, TIMEOUT
+
+    if restart:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    fresh.query_params["ws"] = ws
+    fresh.run()
+    fresh.switch_page(page)
+    fresh.query_params["ws"] = ws
+    fresh.run()
+    assert no_exception(fresh), [e.value for e in fresh.exception]
+    return fresh

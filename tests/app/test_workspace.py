@@ -5,15 +5,12 @@ recent workspaces."""
 from __future__ import annotations
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from components.rebalance import keys as rebalance_keys
-from tests.app.conftest import APP, TIMEOUT
 from tests.app.support import (
     models_by_name,
-    no_exception,
     open_page,
+    reopen,
     run_whatif,
     save,
     scenarios,
@@ -22,22 +19,6 @@ from tests.app.support import (
 )
 
 pytestmark = pytest.mark.slow
-PAGE = "pages/rebalance.py"
-
-
-def reopen(ws: str, restart: bool = False) -> AppTest:
-    """A fresh session (an F5, or a second tab) on the What-if page of workspace ``ws``; ``restart``: no caches."""
-    if restart:
-        st.cache_data.clear()
-        st.cache_resource.clear()
-    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    fresh.query_params["ws"] = ws
-    fresh.run()
-    fresh.switch_page(PAGE)
-    fresh.query_params["ws"] = ws
-    fresh.run()
-    assert no_exception(fresh), [e.value for e in fresh.exception]
-    return fresh
 
 
 def same_results(a, b) -> None:
@@ -53,7 +34,7 @@ def test_reload_brings_the_same_scenarios_back(at, repo, restart):
     first, second = scenarios(at)
     ws = at.query_params["ws"][0] if isinstance(at.query_params["ws"], list) else at.query_params["ws"]
     assert ws and at.session_state[rebalance_keys.WORKSPACE] == ws
-    fresh = reopen(ws, restart)
+    fresh = reopen(ws, restart=restart)
     back = scenarios(fresh)
     assert [(s.id, s.name) for s in back] == [(first.id, first.name), (second.id, second.name)]
     same_results(first, back[0])
