@@ -21,6 +21,7 @@ def list_table(tz: dt.tzinfo) -> tuple[Col, ...]:
         Col("date", f"Rebalance date ({tz})", "when"),
         Col("portfolios", "Portfolios", "int"),
         Col("version", "Version", "int", fmt="v%d"),
+        Col("submitted", "Orders submitted", "int", help="Orders of this run created at the Order Service (0: none)"),
     )
 
 
@@ -53,8 +54,11 @@ POSITION_TABLE = (
 )
 
 
-def list_frame(summaries: Sequence[RebalanceSummary], tz: dt.tzinfo) -> pd.DataFrame:
-    """One line per saved rebalance (newest first as given), its date in the business time zone ``tz``."""
+def list_frame(
+    summaries: Sequence[RebalanceSummary], tz: dt.tzinfo, submitted: Mapping[str, int] | None = None
+) -> pd.DataFrame:
+    """One line per saved rebalance (newest first as given), its date in the business time zone ``tz``, and how
+    many of its orders were submitted (from the submission log)."""
     return pd.DataFrame(
         [
             {
@@ -63,6 +67,7 @@ def list_frame(summaries: Sequence[RebalanceSummary], tz: dt.tzinfo) -> pd.DataF
                 "date": s.rebalance_date.astimezone(tz).replace(tzinfo=None),
                 "portfolios": s.number_of_portfolios,
                 "version": s.version,
+                "submitted": (submitted or {}).get(s.rebalance_id, 0),
             }
             for s in summaries
         ],

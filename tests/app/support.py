@@ -115,8 +115,11 @@ def whatif_then_orders(at, repo, name="Technology Leaders", **params):
 
 
 def save(at):
-    """Save the current scenario from the Orders page (button, then the dialog's confirm)."""
+    """Save the current scenario from the Orders page (button, any "already saved today" confirmation, confirm)."""
     at.button(key="orders_save").click().run()
+    for box in at.checkbox:  # the same portfolios were saved or traded today already: confirm it on purpose
+        if box.key == "orders_confirm_prior_save":
+            box.check().run()
     at.button(key="orders_confirm_save").click().run()
     assert no_exception(at), [e.value for e in at.exception]
 

@@ -142,3 +142,17 @@ def test_a_deleted_saved_run_leaves_the_scenario_and_its_csv(at, repo):
     csv = next(b for b in at.get("download_button") if b.proto.label == "Download orders CSV")
     assert rid not in str(csv.proto)
     assert [s.saved_rebalance_id for s in scenarios(reopen(at.session_state[rebalance_keys.WORKSPACE]))] == [None]
+
+
+def test_history_shows_whether_a_runs_orders_were_submitted(at, repo):
+    scenario = whatif_then_orders(at, repo)
+    rows = order_rows(scenario.results, scenario.tickers)
+    save(at)
+    at.switch_page("pages/history.py").run()
+    listed = next(df.value for df in at.dataframe if "submitted" in df.value.columns)
+    assert listed.set_index("rebalance_id").loc[scenario.saved_rebalance_id, "submitted"] == 0
+    at.switch_page(ORDERS_PAGE).run()
+    submit(at)
+    at.switch_page("pages/history.py").run()
+    listed = next(df.value for df in at.dataframe if "submitted" in df.value.columns)
+    assert listed.set_index("rebalance_id").loc[scenario.saved_rebalance_id, "submitted"] == len(rows)
