@@ -275,10 +275,11 @@ def open_in_page() -> None:
     """``ensure`` with a progress bar while a reloaded workspace recomputes its scenarios, then its notice."""
     wanted = st.query_params.get(URL_PARAM)
     if wanted and wanted != current_id():
-        with st.status("Opening the workspace…", expanded=True) as status:
+        holder = st.empty()  # the progress goes once the scenarios are back
+        with holder.status("Opening the workspace…", expanded=True):
             bar = st.progress(0.0, text="Reading the scenarios…")
             ensure(lambda f, t: bar.progress(f, text=t))
-            status.update(label="Workspace opened", state="complete", expanded=False)
+        holder.empty()
     else:
         ensure()
     if notice := take_notice():
