@@ -11,10 +11,13 @@ portfolio, lists the history page the Saved rebalances view opens with, and dele
 
 one after the other on two fresh files, so both see the same machine load; the script checks that both read back
 equal records. Part ``many`` saves small runs one by one with both layouts and times saving and the history
-listings as the number of stored runs grows. Prints milliseconds; nothing is asserted.
+listings as the number of stored runs grows. Part ``workspace`` times a What-if workspace (issue #12 §2) holding a
+1,000-portfolio scenario: save (snapshot encoded and stored, scenario inputs added) and load (read, decode, results
+recomputed by the engine, as the page does after an F5), as the number of stored workspaces grows. Prints
+milliseconds; nothing is asserted.
 
     .venv/bin/python bench/bench_storage.py [--sizes 1000x30,1000x100,5000x50] [--repeat 3] [--runs 500]
-        [--run-portfolios 5] [--parts big,many] [--quick]
+        [--run-portfolios 5] [--parts big,many,workspace] [--workspaces 200] [--quick]
 
 Default backend: embedded mongoeco on a fresh SQLite file per variant in a temporary folder (the app's default).
 """
@@ -322,6 +325,76 @@ def listing_times(repo: Any, count: int) -> dict[str, float]:
     }
 
 
+def workspace_round(repo: Any, snapshot: Any, meta: dict[str, Any], workers: int | None) -> dict[str, float]:
+    """Save then load one 1,000-portfolio scenario in a new workspace, as the What-if page does."""
+    from components.rebalance import workspace as ws_ui
+    from data.snapshot_codec import decode_snapshot, encode_snapshot
+
+    info = repo.create("bench", owner="bench")
+
+    def save() -> None:
+        blob = encode_snapshot(snapshot)
+        repo.put_snapshot(info.workspace_id, "snap", blob)
+        repo.add_scenario(info.workspace_id, "scenario", "Scenario 1", meta, "snap")
+
+    def read() -> Any:
+        (item,) = repo.scenarios(info.workspace_id)
+        return item, decode_snapshot(repo.snapshot(info.workspace_id, item.snapshot_id))
+
+    _, t_save = ms(save)
+    (item, snap), t_read = ms(read)
+    scenario, t_solve = ms(lambda: ws_ui.rebuild(item, snap, workers))
+    assert len(scenario.results) == len(snapshot.portfolios)
+    return {"save": t_save, "read + decode": t_read, "recompute": t_solve, "load total": t_read + t_solve}
+
+
+def workspaces(tmp: str, args: argparse.Namespace) -> None:
+    """A 1,000-portfolio scenario saved to and loaded from a workspace, as stored workspaces accumulate."""
+    from data.repositories.workspaces import WorkspaceRepository
+    from data.snapshot import MarketSnapshot
+    from data.snapshot_codec import encode_snapshot
+    from engine.models import RebalanceOptions
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from generator import realistic
+
+    batch = realistic(7, n=30, k=1000)
+    snapshot = MarketSnapshot(batch.model, T0, tuple(p.portfolio_id for p in batch.portfolios), batch.portfolios,
+                              batch.prices, {}, {}, 0)  # fmt: skip
+    meta = {
+        "modelId": batch.model.model_id or "bench",
+        "portfolioIds": list(snapshot.portfolio_ids),
+        "allPortfolios": True,
+        "options": RebalanceOptions(trade_date=T0.date()).model_dump(mode="json"),
+        "overridden": False,
+        "model": batch.model.model_dump(mode="json"),
+        "runModel": None,
+        "names": {},
+    }
+    blob = encode_snapshot(snapshot)
+    print(f"\n## What-if workspace: one scenario of 1,000 portfolios x 30 positions (ms; snapshot blob "
+          f"{len(blob) / 1024:.0f} KiB compressed)")  # fmt: skip
+    client, db = fresh_db(tmp, "workspaces")
+    repo = WorkspaceRepository(db)
+    stored = 0
+    print(f"{'stored workspaces':>18}" + "".join(f"{k:>16}" for k in ("save", "read + decode", "recompute",
+                                                                        "load total")))  # fmt: skip
+    for target in sorted({0, 10, 50, args.workspaces}):
+        small = MarketSnapshot(batch.model, T0, snapshot.portfolio_ids[:5], batch.portfolios[:5], batch.prices, {},
+                               {}, 0)  # fmt: skip
+        small_blob = encode_snapshot(small)
+        while stored < target:
+            info = repo.create(f"filler {stored}", owner="bench")
+            repo.put_snapshot(info.workspace_id, "s", small_blob)
+            repo.add_scenario(info.workspace_id, "x", "Scenario 1", {**meta, "portfolioIds": meta["portfolioIds"][:5]},
+                              "s")  # fmt: skip
+            stored += 1
+        times = workspace_round(repo, snapshot, meta, None)
+        stored += 1
+        print(f"{stored - 1:>18}" + "".join(f"{times[k]:>16.0f}" for k in times))
+    close(client)
+
+
 def close(client: Any) -> None:
     """Close a client; a clean-up failure is reported, not raised."""
     try:
@@ -336,12 +409,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds for runs up to 30,000 positions (else 1)")
     parser.add_argument("--runs", type=int, default=500, help="small runs saved for the growth part")
     parser.add_argument("--run-portfolios", type=int, default=5, help="portfolios per small run")
-    parser.add_argument("--parts", default="big,many", help="which parts to run: big, many or both")
+    parser.add_argument("--parts", default="big,many,workspace", help="which parts to run: big, many, workspace")
+    parser.add_argument("--workspaces", type=int, default=200, help="stored workspaces for the workspace part")
     parser.add_argument("--quick", action="store_true", help="200 x 30 and 100 runs: a smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.runs, args.repeat = "200x30", 100, 1
-    parts = {"big": big_runs, "many": many_runs}
+        args.sizes, args.runs, args.repeat, args.workspaces = "200x30", 100, 1, 20
+    parts = {"big": big_runs, "many": many_runs, "workspace": workspaces}
     with tempfile.TemporaryDirectory() as tmp:
         print("backend: embedded mongoeco, a fresh SQLite file per layout and part")
         for name in args.parts.split(","):

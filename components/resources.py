@@ -9,6 +9,7 @@ variables, e.g. ``MONGODB_URI``). Pages and components call these functions thro
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -23,6 +24,8 @@ from pydantic import ValidationError
 from components import feedback
 from data.mongo import describe_backend, get_client, get_database
 from data.repositories import ModelRepository, RebalanceRepository, ensure_indexes
+from data.repositories.submissions import SubmissionLog
+from data.repositories.workspaces import WorkspaceRepository
 from data.seed import demo_models, seed_demo_models
 from data.services import GlobeCoServices, build_services
 from data.settings import Settings
@@ -126,6 +129,18 @@ def model_repo() -> ModelRepository:
 def rebalance_repo() -> RebalanceRepository:
     """The saved-rebalance repository."""
     return RebalanceRepository(mongo_db())
+
+
+@st.cache_resource(show_spinner=False)
+def workspace_repo() -> WorkspaceRepository:
+    """The what-if workspaces (expire after ``WORKSPACE_TTL_DAYS`` unused)."""
+    return WorkspaceRepository(mongo_db(), ttl=dt.timedelta(days=settings().workspace_ttl_days))
+
+
+@st.cache_resource(show_spinner=False)
+def submission_log() -> SubmissionLog:
+    """The order-submission log (what was sent, and its outcome)."""
+    return SubmissionLog(mongo_db())
 
 
 @st.cache_data(ttl="10m", show_spinner=False)

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     rebalance_max_workers: int | None = Field(None, ge=1)
     optimization_timeout: float = Field(30.0, gt=0)
     business_tz: str = "UTC"
+    workspace_ttl_days: int = Field(14, ge=1, le=365)  # a what-if workspace unused this long expires (issue #12 §2)
 
     # Embedded simulator (used for every service without a URL).
     simulator_price_mode: PriceMode = "live"

@@ -1,6 +1,7 @@
 """What-if rebalance: pick a model and portfolios, set parameters, run; keep, compare and review scenarios.
 
-Nothing is persisted here: scenarios live in the session until saved from the Orders page (product-spec 3.16).
+Scenarios live in a workspace (its id in the URL, ``?ws=``) that survives a reload; no rebalance record is written
+until saved from the Orders page (product-spec 3.16).
 """
 
 import datetime as dt
@@ -12,6 +13,7 @@ from components import auth, feedback, navigation, resources, state
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import results as rebalance_results
 from components.rebalance import view as rebalance_view
+from components.rebalance import workspace
 from components.rebalance.run import RunRequest
 from components.rebalance.store import ScenarioParams, next_name
 
@@ -19,9 +21,12 @@ navigation.ensure_app_shell()  # a first-request deep link ran this script alone
 
 st.title("What-if rebalance")
 st.caption(
-    "Try rebalances without committing anything: each run becomes a scenario in this session. "
+    "Try rebalances without committing anything: each run becomes a scenario of this workspace. "
     "Compare them, review the orders, and only then save or submit."
 )
+with feedback.guard("open the what-if workspace"):
+    workspace.open_in_page()
+    workspace.render_bar()
 rebalance_view.show_cancelled()
 
 with feedback.guard("load the investment models"):

@@ -25,6 +25,7 @@ def list_table(tz: dt.tzinfo) -> tuple[Col, ...]:
         Col("portfolios", "Portfolios", "int"),
         Col("rebalance_id", "Rebalance ID", "text", width="medium"),
         Col("saved_by", "Saved by"),
+        Col("submitted", "Orders submitted", "int", help="Orders of this run created at the Order Service (0: none)"),
     )
 
 
@@ -73,8 +74,11 @@ POSITION_TABLE = (
 )
 
 
-def list_frame(summaries: Sequence[RebalanceSummary], tz: dt.tzinfo) -> pd.DataFrame:
-    """One line per saved rebalance (newest first as given), its date in the business time zone ``tz``."""
+def list_frame(
+    summaries: Sequence[RebalanceSummary], tz: dt.tzinfo, submitted: Mapping[str, int] | None = None
+) -> pd.DataFrame:
+    """One line per saved rebalance (newest first as given), its date in the business time zone ``tz``, and how
+    many of its orders were submitted (from the submission log)."""
     return pd.DataFrame(
         [
             {
@@ -84,6 +88,7 @@ def list_frame(summaries: Sequence[RebalanceSummary], tz: dt.tzinfo) -> pd.DataF
                 "portfolios": s.number_of_portfolios,
                 **run_columns(s.run),
                 "saved_by": s.saved_by or "—",
+                "submitted": (submitted or {}).get(s.rebalance_id, 0),
             }
             for s in summaries
         ],

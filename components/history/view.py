@@ -68,7 +68,7 @@ def render_list(names: Mapping[str, str]) -> list:
         return []
     tz = business_tz()
     st.dataframe(
-        list_frame(shown, tz),
+        list_frame(shown, tz, resources.submission_log().created_counts(s.rebalance_id for s in shown)),
         hide_index=True,
         width="stretch",
         column_config=column_config(list_table(tz)),
@@ -138,7 +138,10 @@ def confirm_delete() -> None:
         except Exception as err:  # typed errors get their message
             st.session_state[NOTICE] = ("error", feedback.describe(err, "delete the rebalance").markdown())
         else:
-            st.session_state[NOTICE] = ("success", f"Deleted {_md(label)}.")
+            st.session_state[NOTICE] = (
+                "success",
+                f"Deleted {_md(label)}: it is gone from every list now; its portfolios are removed in the background.",
+            )
             st.session_state.pop(OPEN, None)
         st.session_state.pop(PENDING_DELETE, None)
         st.session_state.pop(RECORDS, None)

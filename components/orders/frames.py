@@ -70,7 +70,7 @@ BLOCK_TABLE = (
     Col("portfolios", "Portfolios", "int"),
     Col("security_id", "Security ID", "text", width="medium"),
 )
-SUBMISSION_LABELS = {"success": "submitted", "failed": "failed", "unknown": "outcome unknown"}
+SUBMISSION_LABELS = {"success": "submitted", "failed": "failed", "unknown": "outcome unknown", "sending": "being sent"}
 
 
 def _f(value) -> float | None:
@@ -187,7 +187,8 @@ def aggregate_frame(blocks: Sequence[AggregatedOrder]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SubmissionPlan:
-    """Which orders a submit would send: never the succeeded ones; "outcome unknown" ones only when asked."""
+    """Which orders a submit would send: never the succeeded or in-flight ones; "outcome unknown" ones only when
+    asked (the page reconciles them instead)."""
 
     to_send: list[OrderRow]
     already_submitted: int
@@ -205,7 +206,7 @@ def submission_plan(
         sub = submissions.get(order_key(r.portfolio_id, r.security_id, r.transaction_type))
         if sub is not None and sub.succeeded:
             done += 1
-        elif sub is not None and sub.outcome == "unknown" and not include_unknown:
+        elif sub is not None and (sub.outcome == "sending" or (sub.outcome == "unknown" and not include_unknown)):
             unknown += 1
         else:
             send.append(r)

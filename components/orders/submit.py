@@ -1,19 +1,25 @@
-"""Submitting proposed orders to the Order Service (services.md §7; product-spec 3.19).
+"""Submitting proposed orders through the submission log (services.md §7; product-spec 3.19; issue #12 §3-4).
 
-Only on an explicit, confirmed user action. ``data.services`` posts batches of at most 1000 orders and matches every
-order's outcome by request index (success, failed, or unknown after a timeout/5xx); here each outcome is recorded
-per order key so the page never re-sends an order that succeeded.
+Only on an explicit, confirmed user action. :func:`data.submission.submit_logged` claims every order in the log
+before its batch is posted and records each outcome after it, so a reload, a restart or a second tab knows what was
+sent and never sends it again. A scenario's orders are logged under its run key: its saved run id once saved, else
+``<workspace>:<scenario>``; both keys are read, so an order sent before the save still counts after it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from components.rebalance.store import SubmissionOutcome, order_key
+from components.rebalance.store import Scenario, SubmissionOutcome, order_key
+from data.repositories import RebalanceRepository
+from data.repositories.submissions import PlannedOrder, SubmissionEntry, SubmissionLog
 from data.services import OrderClient, OrderRequest
-from engine.errors import EngineError
+from data.submission import ReconcileReport, SubmissionReport, reconcile, submit_logged
 from engine.orders import OrderRow
+
+STATE_RANK = {"failed": 0, "unknown": 1, "sending": 1, "success": 2}
 
 
 def order_requests(rows: Sequence[OrderRow], use_limit_price: bool = False) -> list[OrderRequest]:
@@ -30,31 +36,123 @@ def order_requests(rows: Sequence[OrderRow], use_limit_price: bool = False) -> l
     ]
 
 
-def submit_orders(
-    order_client: OrderClient, rows: Sequence[OrderRow], use_limit_price: bool = False
-) -> dict[str, SubmissionOutcome]:
-    """Send ``rows``; return the outcome of every row keyed by ``order_key``.
+def scenario_key(scenario: Scenario, workspace_id: str | None) -> str:
+    """The run key of a scenario not yet saved: ``<workspace>:<scenario>`` (the scenario id alone without one)."""
+    return f"{workspace_id}:{scenario.id}" if workspace_id else scenario.id
 
-    The client posts batches of at most 1000 and stops sending after a batch whose outcome is unknown. A typed
-    error raised before anything was sent (e.g. the order types cannot be resolved) marks every row "not sent".
-    """
+
+def run_keys(scenario: Scenario, workspace_id: str | None) -> list[str]:
+    """Every key the scenario's orders may be logged under, the one new submissions use first."""
+    keys = [scenario_key(scenario, workspace_id)]
+    if scenario.saved_rebalance_id:
+        keys.insert(0, scenario.saved_rebalance_id)
+    return keys
+
+
+def entry_outcome(entry: SubmissionEntry, now: dt.datetime) -> SubmissionOutcome:
+    """A log entry as the page shows it: an abandoned queued/sending order's outcome is unknown."""
+    state = entry.state
+    if state in ("queued", "sending"):
+        state = "unknown" if entry.abandoned(now) else "sending"
+    return SubmissionOutcome(state, entry.message, entry.order_id, entry.updated_at)
+
+
+def logged_outcomes(log: SubmissionLog, keys: Iterable[str], rows: Sequence[OrderRow]) -> dict[str, SubmissionOutcome]:
+    """What the log knows of each of ``rows`` (by ``order_key``), across the scenario's run keys."""
     now = dt.datetime.now(dt.UTC)
-    keys = [order_key(r.portfolio_id, r.security_id, r.transaction_type) for r in rows]
-    if not rows:
-        return {}
-    try:
-        results = order_client.submit(order_requests(rows, use_limit_price))
-    except EngineError as err:
-        return {key: SubmissionOutcome("failed", f"not sent: {err.message}", None, now) for key in keys}
-    by_index = {res.request_index: res for res in results}
-    outcomes: dict[str, SubmissionOutcome] = {}
-    for i, key in enumerate(keys):
-        res = by_index.get(i)
-        if res is None:
-            outcomes[key] = SubmissionOutcome("unknown", "no result for this order in the answer", None, now)
-        else:
-            outcomes[key] = SubmissionOutcome(res.outcome, res.message, res.order_id, now)
-    return outcomes
+    wanted = {_natural(r): order_key(r.portfolio_id, r.security_id, r.transaction_type) for r in rows}
+    out: dict[str, SubmissionOutcome] = {}
+    for key in keys:
+        for entry in log.entries(key).values():
+            k = wanted.get((entry.portfolio_id, entry.security_id, entry.side, entry.quantity, entry.trade_date))
+            if k is None:
+                continue
+            seen = entry_outcome(entry, now)
+            if k not in out or STATE_RANK[seen.outcome] > STATE_RANK[out[k].outcome]:
+                out[k] = seen
+    return out
 
 
-__all__ = ["order_requests", "submit_orders"]
+def _natural(r: OrderRow) -> tuple:
+    return r.portfolio_id, r.security_id, r.transaction_type, r.quantity, r.trade_date
+
+
+def submit(
+    client: OrderClient,
+    log: SubmissionLog,
+    rows: Sequence[OrderRow],
+    run_key: str,
+    *,
+    user: str | None,
+    use_limit_price: bool = False,
+) -> SubmissionReport:
+    """Send ``rows`` through the log under ``run_key`` (orders claimed elsewhere are skipped, never sent twice)."""
+    planned = [PlannedOrder(run_key, r.portfolio_id, r.security_id, r.transaction_type, r.quantity, r.trade_date)
+               for r in rows]  # fmt: skip
+    limits = {p.key: r.price for p, r in zip(planned, rows, strict=True) if use_limit_price and r.price is not None}
+    return submit_logged(client, log, planned, user=user, limit_prices=limits)
+
+
+def reconcile_all(client: OrderClient, log: SubmissionLog, keys: Iterable[str]) -> ReconcileReport:
+    """Settle the unknown orders of every run key against the order service's list; one combined report."""
+    found: dict[str, int] = {}
+    not_found: list[str] = []
+    still_open: list[str] = []
+    scanned = 0
+    for key in keys:
+        report = reconcile(client, log, key)
+        found.update(report.found)
+        not_found.extend(report.not_found)
+        still_open.extend(report.still_open)
+        scanned += report.scanned
+    return ReconcileReport(found, tuple(not_found), tuple(still_open), scanned)
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorActivity:
+    """What already happened to these portfolios on this trade date, outside this scenario."""
+
+    saved_runs: int  # other saved runs of the same day holding any of the portfolios
+    submitted_portfolios: int  # portfolios with orders sent (or possibly sent) by another run for the trade date
+
+    @property
+    def any(self) -> bool:
+        return bool(self.saved_runs or self.submitted_portfolios)
+
+    def describe(self) -> str:
+        parts = []
+        if self.saved_runs:
+            parts.append(
+                f"{self.saved_runs:,} saved rebalance(s) of the same day already hold some of these portfolios"
+            )
+        if self.submitted_portfolios:
+            parts.append(f"{self.submitted_portfolios:,} of these portfolios already have orders submitted for this "
+                         "trade date")  # fmt: skip
+        return "; ".join(parts) + "."
+
+
+def prior_activity(
+    rebalances: RebalanceRepository, log: SubmissionLog, scenario: Scenario, keys: Sequence[str], trade_date: dt.date
+) -> PriorActivity:
+    """Saved runs and submitted orders of any scenario, workspace or user for the scenario's portfolios and day."""
+    pids = [r.portfolio_id for r in scenario.optimal_results]
+    if not pids:
+        return PriorActivity(0, 0)
+    summaries = rebalances.list_rebalance_summaries(offset=0, limit=100, portfolio_ids=pids)
+    same_day = [s for s in summaries
+                if s.rebalance_date.date() == trade_date and s.rebalance_id != scenario.saved_rebalance_id]  # fmt: skip
+    entries = log.entries_for_portfolios(pids, trade_date)
+    traded = {e.portfolio_id for e in entries if e.run_key not in keys and e.state != "failed"}
+    return PriorActivity(len(same_day), len(traded))
+
+
+__all__ = [
+    "PriorActivity",
+    "logged_outcomes",
+    "order_requests",
+    "prior_activity",
+    "reconcile_all",
+    "run_keys",
+    "scenario_key",
+    "submit",
+]

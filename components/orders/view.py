@@ -18,6 +18,7 @@ from components import audit, auth, feedback, resources, state
 from components.columns import names
 from components.feedback import escape_md
 from components.orders import downloads
+from components.orders import submit as submission
 from components.orders.frames import (
     BLOCK_TABLE,
     BLOTTER_TABLE,
@@ -31,26 +32,26 @@ from components.orders.frames import (
     submission_plan,
 )
 from components.orders.keys import (
+    CONFIRM_PRIOR,
     LIMIT_PRICE,
     NET_BLOCKS,
     PENDING_SAVE,
     PENDING_SUBMIT,
     PICK,
     PORTFOLIO_FILTER,
-    RESEND_UNKNOWN,
     SAVE_ERROR,
     SIDES,
     SORT,
     SUBMIT_REPORT,
     TICKER_FILTER,
 )
-from components.orders.submit import submit_orders
-from components.rebalance import store
+from components.rebalance import store, workspace
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short, fmt_qty
 from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
 from engine.models import RunInfo
 from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
+from engine.rebalance import today_utc
 from engine.record import build_record
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,22 @@ def render_totals(rows: list[OrderRow]) -> None:
     m[2].metric("Net cash", fmt_money_short(net), help=f"{fmt_money(net)}: SELL value − BUY value (estimated)")
 
 
-def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
+def outcomes_of(scenario: store.Scenario, rows: list[OrderRow]) -> dict[str, store.SubmissionOutcome]:
+    """What the submission log knows of the scenario's orders (read on every run: another tab may be sending)."""
+    keys = submission.run_keys(scenario, workspace.current_id())
+    return submission.logged_outcomes(resources.submission_log(), keys, rows)
+
+
+def check_saved(scenario: store.Scenario) -> None:
+    """A saved run deleted since (History, another tab) is no longer the scenario's: its id leaves the CSVs."""
+    if scenario.saved_rebalance_id and not resources.rebalance_repo().exists(scenario.saved_rebalance_id):
+        workspace.mark_saved(scenario, None)
+        st.info("The saved rebalance of this scenario was deleted: it can be saved again.", icon=":material/info:")
+
+
+def render_blotter(
+    scenario: store.Scenario, rows: list[OrderRow], outcomes: dict[str, store.SubmissionOutcome] | None = None
+) -> None:
     """Per-portfolio orders (filterable, sortable) and the block view, each with its CSV download."""
     stem = file_stem(scenario)
     t1, t2 = st.tabs(["Per portfolio", "Block orders (per security and side)"])
@@ -130,11 +146,12 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         text = c2.text_input("Portfolio contains", key=PORTFOLIO_FILTER, placeholder="Name or id")
         ticker = c3.text_input("Ticker contains", key=TICKER_FILTER)
         sort = c4.selectbox("Sort by", list(SORTS), key=SORT)
-        outcomes = tuple(sorted((k, o.outcome) for k, o in scenario.submissions.items()))
+        subs = outcomes or {}
+        states = tuple(sorted((k, o.outcome) for k, o in subs.items()))
         frame = _cached(
             scenario,
-            ("blotter", scenario.saved_rebalance_id, hash(outcomes)),
-            lambda: blotter_frame(rows, scenario.submissions),
+            ("blotter", scenario.saved_rebalance_id, hash(states)),
+            lambda: blotter_frame(rows, subs),
         )
         shown = filter_blotter(frame, sides, text, ticker, sort)
         st.dataframe(
@@ -241,6 +258,25 @@ def run_info(scenario: store.Scenario) -> RunInfo:
     )
 
 
+def trade_date_of(scenario: store.Scenario, rows: list[OrderRow]) -> dt.date:
+    return scenario.params.options.trade_date or (rows[0].trade_date if rows else today_utc())
+
+
+def prior_confirmed(scenario: store.Scenario, rows: list[OrderRow], what: str) -> bool:
+    """Warn when these portfolios were already saved or traded today elsewhere; True once the user confirms."""
+    keys = submission.run_keys(scenario, workspace.current_id())
+    prior = submission.prior_activity(
+        resources.rebalance_repo(), resources.submission_log(), scenario, keys, trade_date_of(scenario, rows)
+    )
+    if not prior.any:
+        return True
+    st.warning(f"Careful: {prior.describe()}", icon=":material/warning:")
+    count = prior.saved_runs + prior.submitted_portfolios
+    return st.checkbox(
+        f"I checked these {count:,} earlier record(s) and want to {what} anyway", key=f"{CONFIRM_PRIOR}_{what}"
+    )
+
+
 def _open(flag: str) -> None:
     st.session_state[flag] = True
     st.session_state.pop(SAVE_ERROR, None)
@@ -251,7 +287,7 @@ def _close(flag: str) -> None:
 
 
 @st.dialog("Save rebalance", on_dismiss=lambda: _close(PENDING_SAVE))
-def confirm_save(scenario: store.Scenario) -> None:
+def confirm_save(scenario: store.Scenario, rows: list[OrderRow]) -> None:
     s = scenario.summary
     st.markdown(
         f"Persist **{escape_md(scenario.name)}** as a rebalance record: **{s.optimal:,}** rebalanced portfolio(s) with "
@@ -269,13 +305,13 @@ def confirm_save(scenario: store.Scenario) -> None:
             "is marked “run-only overrides” in Saved rebalances.",
             icon=":material/tune:",
         )
+    confirmed = prior_confirmed(scenario, rows, "save")
     c1, c2 = st.columns(2)
     if c2.button("Cancel", key="orders_cancel_save", width="stretch"):
         _close(PENDING_SAVE)
         st.rerun()
-    if c1.button("Save rebalance", key="orders_confirm_save", type="primary", width="stretch"):
+    if c1.button("Save rebalance", key="orders_confirm_save", type="primary", width="stretch", disabled=not confirmed):
         try:
-            # A 1,000-portfolio run takes seconds on the embedded database: show that it is working.
             with st.spinner(f"Saving {s.optimal:,} portfolio{'s' if s.optimal != 1 else ''}…", show_time=True):
                 rebalance_id = save_scenario(scenario)
         except VersionConflict:
@@ -292,14 +328,13 @@ def confirm_save(scenario: store.Scenario) -> None:
             if not isinstance(err, EngineError):
                 log.exception("saving a rebalance failed", exc_info=err)
         else:
-            scenario.saved_rebalance_id = rebalance_id
-            scenario.saved_at = dt.datetime.now(dt.UTC)
+            workspace.mark_saved(scenario, rebalance_id)
             feedback.success(f"Rebalance saved ({rebalance_id})")
         _close(PENDING_SAVE)
         st.rerun()
 
 
-def render_save(scenario: store.Scenario) -> None:
+def render_save(scenario: store.Scenario, rows: list[OrderRow]) -> None:
     msg = st.session_state.get(SAVE_ERROR)
     if msg is not None:
         feedback.render(msg)
@@ -324,14 +359,24 @@ def render_save(scenario: store.Scenario) -> None:
         help=denied or ("Nothing to save: no portfolio was rebalanced." if nothing else None),
     )
     if st.session_state.get(PENDING_SAVE):
-        confirm_save(scenario)
+        confirm_save(scenario, rows)
 
 
 # --- submit ---------------------------------------------------------------------------------------------------------
+def _report_text(report: submission.SubmissionReport) -> tuple[str, str]:
+    ok, failed, unknown = report.count("success"), report.count("failed"), report.count("unknown")
+    text = f"Submitted {len(report.outcomes):,} order(s): {ok:,} created, {failed:,} failed, {unknown:,} unknown."
+    if report.skipped:
+        text += f" {len(report.skipped):,} left alone: already sent or being sent from another tab or session."
+    if unknown:
+        text += " Sending stopped: press “Reconcile” before anything is sent again."
+    return ("success" if ok == len(report.outcomes) and not report.skipped else "warning"), text
+
+
 @st.dialog("Submit orders to the Order Service", on_dismiss=lambda: _close(PENDING_SUBMIT))
 def confirm_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
-    include_unknown = bool(st.session_state.get(RESEND_UNKNOWN))
-    plan = submission_plan(rows, scenario.submissions, include_unknown)
+    outcomes = outcomes_of(scenario, rows)
+    plan = submission_plan(rows, outcomes)
     value = sum((r.estimated_value or 0 for r in plan.to_send), 0)
     st.markdown(
         f"Send **{len(plan.to_send):,}** order(s) (estimated value {fmt_money(value)}) as NEW orders on the "
@@ -339,14 +384,12 @@ def confirm_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
     )
     if plan.already_submitted:
         st.caption(f"{plan.already_submitted:,} order(s) already created are never sent again.")
+    if plan.unknown_held_back:
+        st.caption(f"{plan.unknown_held_back:,} order(s) with an unknown outcome are held back until reconciled.")
     use_limit = st.checkbox(
         "Use the rebalance price as limit price", key=LIMIT_PRICE, help="Off: market orders (no limit price)."
     )
-    if plan.unknown_held_back or include_unknown:
-        st.checkbox(
-            "Also resend orders whose outcome is unknown (check the Order Service first: they may exist)",
-            key=RESEND_UNKNOWN,
-        )
+    confirmed = prior_confirmed(scenario, rows, "submit")
     c1, c2 = st.columns(2)
     if c2.button("Cancel", key="orders_cancel_submit", width="stretch"):
         _close(PENDING_SUBMIT)
@@ -356,60 +399,84 @@ def confirm_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         key="orders_confirm_submit",
         type="primary",
         width="stretch",
-        disabled=not plan.to_send,
+        disabled=not plan.to_send or not confirmed,
     ):
+        key = submission.run_keys(scenario, workspace.current_id())[0]
         try:
             user = auth.require(auth.Action.SUBMIT_ORDERS).user_id  # the server-side check, whatever the browser sent
-            with audit.timed("orders_submitted", user, run_id=scenario.id, orders=len(plan.to_send)) as logged:
-                order_client = resources.services().order
-                outcomes = submit_orders(order_client, plan.to_send, use_limit_price=bool(use_limit))
-                logged.update(
-                    succeeded=sum(o.succeeded for o in outcomes.values()),
-                    unknown=sum(o.outcome == "unknown" for o in outcomes.values()),
-                )
-        except Exception as err:  # not allowed, or the client could not even start: nothing was sent
-            st.session_state[SUBMIT_REPORT] = ("error", feedback.describe(err, "submit the orders").markdown())
+            with (
+                audit.timed("orders_submitted", user, run_id=scenario.id, orders=len(plan.to_send)) as logged,
+                st.spinner(f"Sending {len(plan.to_send):,} orders…", show_time=True),
+            ):
+                report = submission.submit(resources.services().order, resources.submission_log(), plan.to_send,
+                                           key, user=user, use_limit_price=bool(use_limit))  # fmt: skip
+                logged.update(succeeded=report.count("success"), unknown=report.count("unknown"))
+        except Exception as err:  # not allowed, or the log or the client could not even start: nothing was sent
+            st.session_state[SUBMIT_REPORT] = (
+                scenario.id,
+                "error",
+                feedback.describe(err, "submit the orders").markdown(),
+            )
         else:
-            scenario.submissions.update(outcomes)
-            ok = sum(o.succeeded for o in outcomes.values())
-            unknown = sum(o.outcome == "unknown" for o in outcomes.values())
-            failed = len(outcomes) - ok - unknown
-            level = "success" if ok == len(outcomes) else "warning"
-            text = f"Submitted {len(outcomes):,} order(s): {ok:,} created, {failed:,} failed, {unknown:,} unknown."
-            st.session_state[SUBMIT_REPORT] = (level, text)
+            st.session_state[SUBMIT_REPORT] = (scenario.id, *_report_text(report))
         _close(PENDING_SUBMIT)
         st.rerun()
 
 
-def render_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
+def _reconcile(scenario: store.Scenario) -> None:
+    keys = submission.run_keys(scenario, workspace.current_id())
+    try:
+        report = submission.reconcile_all(resources.services().order, resources.submission_log(), keys)
+    except Exception as err:  # the order list could not be read: nothing was settled, the orders stay unknown
+        st.session_state[SUBMIT_REPORT] = (scenario.id, "error", feedback.describe(err, "reconcile").markdown())
+        return
+    text = (f"Reconciled with the Order Service's list ({report.scanned:,} orders read): {len(report.found):,} "
+            f"found (created), {len(report.not_found):,} not found (can be sent again).")  # fmt: skip
+    if report.still_open:
+        text += f" {len(report.still_open):,} still being sent by another tab or session: try again in a minute."
+    st.session_state[SUBMIT_REPORT] = (scenario.id, "info", text)
+
+
+def render_submit(scenario: store.Scenario, rows: list[OrderRow], outcomes: dict[str, store.SubmissionOutcome]) -> None:
+    """Submit (only what has no success), the log's outcomes, and "Reconcile" for the unknown ones."""
     report = st.session_state.get(SUBMIT_REPORT)
-    if report:
-        level, text = report
+    if report and report[0] == scenario.id:  # the banner belongs to the scenario that was submitted
+        _, level, text = report
         getattr(st, level)(text, icon=":material/send:")
-    plan = submission_plan(rows, scenario.submissions)
-    if scenario.submissions:
-        done = plan.already_submitted
+    plan = submission_plan(rows, outcomes)
+    unknown = sum(o.outcome == "unknown" for o in outcomes.values())
+    sending = sum(o.outcome == "sending" for o in outcomes.values())
+    if outcomes:
         st.caption(
-            f"{done:,} of {len(rows):,} orders created at the Order Service; "
-            f"{len(plan.to_send):,} still to send; {plan.unknown_held_back:,} with unknown outcome."
+            f"{plan.already_submitted:,} of {len(rows):,} orders created at the Order Service; "
+            f"{len(plan.to_send):,} still to send; {unknown:,} with unknown outcome"
+            + (f"; {sending:,} being sent now" if sending else "")
+            + "."
         )
-        failed = [(k, o) for k, o in scenario.submissions.items() if not o.succeeded]
+        failed = [(k, o) for k, o in outcomes.items() if not o.succeeded]
         if failed:
             st.dataframe(
                 [{"order": k.replace(":", " · "), "outcome": o.outcome, "message": o.message} for k, o in failed],
                 hide_index=True,
                 width="stretch",
             )
-    label = "Submit orders…" if not scenario.submissions else "Submit remaining orders…"
+    if unknown:
+        st.warning(
+            f"{unknown:,} order(s) have an unknown outcome (the answer was lost, or the sender stopped): they may "
+            "exist. Reconcile with the Order Service's list before sending anything again.",
+            icon=":material/help:",
+        )
+        st.button("Reconcile", key="orders_reconcile", icon=":material/sync:", on_click=_reconcile, args=(scenario,))
+    label = "Submit orders…" if not outcomes else "Submit remaining orders…"
     denied = auth.why_not(auth.Action.SUBMIT_ORDERS)
     st.button(
         label,
         key="orders_submit",
         icon=":material/send:",
-        disabled=(not plan.to_send and not plan.unknown_held_back) or denied is not None,
+        disabled=not plan.to_send or bool(unknown) or denied is not None,
         on_click=_open,
         args=(PENDING_SUBMIT,),
-        help=denied,
+        help=denied or ("Reconcile the orders of unknown outcome first." if unknown else None),
     )
     if denied:
         st.caption(f"Submitting is disabled: {escape_md(denied)}.")
@@ -417,4 +484,13 @@ def render_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         confirm_submit(scenario, rows)
 
 
-__all__ = ["confirm_save", "confirm_submit", "render_blotter", "render_save", "render_submit", "rows_of"]
+__all__ = [
+    "check_saved",
+    "confirm_save",
+    "confirm_submit",
+    "outcomes_of",
+    "render_blotter",
+    "render_save",
+    "render_submit",
+    "rows_of",
+]

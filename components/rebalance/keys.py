@@ -31,3 +31,7 @@ RETRY = "rebalance_retry"
 SCENARIOS = "rebalance_scenarios"  # list[Scenario] of this session, oldest first (components.rebalance.store)
 CURRENT = "rebalance_current"  # id of the scenario shown on the what-if and orders pages
 SNAPSHOTS = "rebalance_snapshots"  # {(model_id, portfolio ids): MarketSnapshot} frozen per scope
+# workspace.py
+WORKSPACE = "rebalance_workspace"  # id of the workspace the session's scenarios belong to (also in the URL, ?ws=)
+WORKSPACE_NOTICE = "rebalance_workspace_notice"  # a message about the workspace, shown once
+NEW_WORKSPACE = "rebalance_new_workspace"

@@ -11,7 +11,7 @@ import streamlit as st
 from components import resources
 from components.columns import names
 from components.feedback import escape_md
-from components.rebalance import store
+from components.rebalance import store, workspace
 from components.rebalance.charts import cash_figure, drift_reduction_figure, scenario_compare_figure, weights_figure
 from components.rebalance.frames import (
     FAILED_TABLE,
@@ -44,16 +44,17 @@ def _pick_changed() -> None:
 
 def _rename(scenario_id: str, key: str) -> None:
     try:
-        store.rename(scenario_id, st.session_state.get(key, ""))
+        done = workspace.rename(scenario_id, st.session_state.get(key, ""))
     except ValueError as err:
         st.session_state[f"{key}_error"] = str(err)
         return
-    st.toast("Scenario renamed", icon=":material/edit:")
+    if done:
+        st.toast("Scenario renamed", icon=":material/edit:")
 
 
 def _delete(scenario_id: str) -> None:
-    store.delete(scenario_id)
-    st.toast("Scenario deleted", icon=":material/delete:")
+    if workspace.delete(scenario_id):
+        st.toast("Scenario deleted", icon=":material/delete:")
 
 
 def render_manager() -> store.Scenario | None:
@@ -161,6 +162,7 @@ def _retry(scenario: store.Scenario) -> None:
             scenario, longer, lambda f, t: bar.progress(f, text=t), resources.settings().rebalance_max_workers
         )
         status.update(label="Retry finished", state="complete", expanded=False)
+    workspace.update(scenario, retryLimit=longer)  # a reload re-solves the same portfolios with the same limit
     st.rerun()
 
 

@@ -1,9 +1,10 @@
-"""What-if scenarios kept in the user's session: each run with its parameters, frozen snapshot and results.
+"""What-if scenarios as the session holds them: each run with its parameters, frozen snapshot and results.
 
-Nothing here is persisted: a scenario lives until the session ends or the user deletes it. "Save rebalance" persists
-exactly ``Scenario.results`` (product-spec 3.16) and records the saved id on the scenario; order submissions are
-tracked per order so that a succeeded order is never sent twice. The store functions take the mapping to use
-(``st.session_state`` by default) so they are testable with a plain dict.
+This is the session's working copy of the workspace in the page URL (:mod:`components.rebalance.workspace` persists
+and reloads it, issue #12 §2). "Save rebalance" persists exactly ``Scenario.results`` (product-spec 3.16) and records
+the saved id on the scenario; order submissions live in the submission log (``data.repositories.submissions``), not
+here. The store functions take the mapping to use (``st.session_state`` by default) so they are testable with a
+plain dict.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 import streamlit as st
 
 from components.rebalance.keys import CURRENT, SCENARIOS, SNAPSHOTS
+from data.repositories.workspaces import MAX_SCENARIOS as WORKSPACE_MAX_SCENARIOS
 from data.snapshot import MarketSnapshot
 from engine.models import InvestmentModel, PortfolioResult, RebalanceOptions
 from engine.scenarios import PortfolioMetrics, ScenarioSummary, portfolio_metrics, summarise
 
 MAX_NAME = 60
-MAX_SCENARIOS = 8  # a 1,000-portfolio scenario holds ~70 MB of results: the session keeps the newest few
+MAX_SCENARIOS = WORKSPACE_MAX_SCENARIOS  # the workspace refuses more (with a message) before the session drops any
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,9 @@ class ScenarioParams:
 
 @dataclass(frozen=True)
 class SubmissionOutcome:
-    """The Order Service's answer for one proposed order (key ``portfolio:security:side``)."""
+    """What the submission log knows of one proposed order (key ``portfolio:security:side``)."""
 
-    outcome: str  # "success", "failed" or "unknown" (timeout/5xx after sending: the order may exist)
+    outcome: str  # "success", "failed", "unknown" (may exist: reconcile first) or "sending" (another tab posts it)
     message: str = ""
     order_id: int | None = None
     submitted_at: dt.datetime | None = None
@@ -93,7 +95,7 @@ class Scenario:
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     saved_rebalance_id: str | None = None
     saved_at: dt.datetime | None = None
-    submissions: dict[str, SubmissionOutcome] = field(default_factory=dict)
+    version: int = 1  # the stored scenario's version: renames and deletes are conditional on it
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)  # derived views (order rows ...) of the results
     _metrics: list[PortfolioMetrics] | None = field(default=None, repr=False)
 

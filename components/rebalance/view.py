@@ -16,7 +16,7 @@ import streamlit as st
 
 from components import feedback, resources, state
 from components.models.draft import weight_cell, weight_problem, weight_text
-from components.rebalance import store
+from components.rebalance import store, workspace
 from components.rebalance.keys import (
     CANCEL,
     CANCELLED,
@@ -264,7 +264,13 @@ def execute(request: RunRequest, services: GlobeCoServices, workers: int | None 
             feedback.show(err, f"run “{request.name}”")
             return None
         cancel.empty()
-        for name in store.add(scenario):
+        try:
+            dropped = workspace.keep(scenario)  # persisted first: a full workspace keeps nothing
+        except Exception as err:  # the size limit (InvalidInput) or the database: said, nothing is kept
+            status.update(label=feedback.describe(err, "keep the scenario").headline, state="error", expanded=True)
+            feedback.show(err, f"keep “{request.name}” in the workspace")
+            return None
+        for name in dropped:
             st.toast(
                 f"“{feedback.escape_md(name)}” was dropped: "
                 f"the session keeps the {store.MAX_SCENARIOS} newest scenarios",

@@ -402,6 +402,15 @@ class RebalanceRepository:
         return self._records([head])[0]
 
     @db_call
+    def exists(self, rebalance_id: str) -> bool:
+        """Is this committed record still there (a header look-up: cheap for a run of any size)?"""
+        try:
+            self._head(rebalance_id, projection={"_id": 1})
+        except NotFound:
+            return False
+        return True
+
+    @db_call
     def rebalance_portfolios(self, rebalance_id: str) -> list[RecordPortfolio]:
         """The portfolio sub-documents of one record."""
         return list(self.get_rebalance(rebalance_id).portfolios)

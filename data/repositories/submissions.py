@@ -201,6 +201,12 @@ class SubmissionLog:
         return result.modified_count == 1
 
     @db_call
+    def created_counts(self, run_keys: Iterable[str]) -> dict[str, int]:
+        """How many orders of each run were created at the order service (for "submitted" in the history list)."""
+        return {key: self._col.count_documents({"runKey": check_key(key, "run_key"), "state": "success"})
+                for key in run_keys}  # fmt: skip
+
+    @db_call
     def delete_run(self, run_key: str) -> int:
         """Forget a run's log (tests and tidy-up only: a log with successes is the proof they were sent)."""
         return self._col.delete_many({"runKey": run_key}).deleted_count

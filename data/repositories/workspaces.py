@@ -223,6 +223,25 @@ class WorkspaceRepository:
         return _scenario(doc)
 
     @db_call
+    def update_scenario_meta(
+        self, workspace_id: str, scenario_id: str, changes: Mapping[str, Any], version: int | None = None
+    ) -> StoredScenario:
+        """Set some fields of a scenario's ``meta`` (saved run id ...); conditional on ``version`` when given."""
+        key = f"{_token(workspace_id)}:{check_key(scenario_id, 'scenario_id')}"
+        query: dict[str, Any] = {"_id": key}
+        if version is not None:
+            query["version"] = _version(version)
+        if not all(isinstance(k, str) and k.isidentifier() for k in changes):
+            raise InvalidInput("scenario fields are plain names (no '.' or '$')", {"field": "meta"})
+        sets = {f"meta.{k}": v for k, v in _meta(changes).items()}
+        doc = self._scenarios.find_one_and_update(
+            query, {"$set": sets, "$inc": {"version": 1}}, return_document=pymongo.ReturnDocument.AFTER
+        )
+        if doc is None:
+            self._conflict_or_missing(self._scenarios, key, "scenario")
+        return _scenario(doc)
+
+    @db_call
     def delete_scenario(self, workspace_id: str, scenario_id: str, version: int) -> None:
         """Delete a scenario, conditional on its version; its snapshot goes when no scenario uses it any more."""
         key = f"{_token(workspace_id)}:{check_key(scenario_id, 'scenario_id')}"

@@ -115,8 +115,11 @@ def whatif_then_orders(at, repo, name="Technology Leaders", **params):
 
 
 def save(at):
-    """Save the current scenario from the Orders page (button, then the dialog's confirm)."""
+    """Save the current scenario from the Orders page (button, any "already saved today" confirmation, confirm)."""
     at.button(key="orders_save").click().run()
+    for box in at.checkbox:  # the same portfolios were saved or traded today already: confirm it on purpose
+        if box.key == "orders_confirm_prior_save":
+            box.check().run()
     at.button(key="orders_confirm_save").click().run()
     assert no_exception(at), [e.value for e in at.exception]
 
@@ -126,3 +129,22 @@ def drift_page(at, repo, model: str | None = None):
     if model is not None:
         at.session_state[state.SELECTED_MODEL_ID] = model_id(repo, model)
     return at.switch_page("pages/drift.py").run()
+
+
+def reopen(ws: str, page: str = REBALANCE_PAGE, restart: bool = False) -> AppTest:
+    """A fresh session (an F5, or a second tab) on ``page`` of What-if workspace ``ws``; ``restart``: no caches."""
+    import streamlit as st
+
+    from tests.app.conftest import APP, TIMEOUT
+
+    if restart:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    fresh.query_params["ws"] = ws
+    fresh.run()
+    fresh.switch_page(page)
+    fresh.query_params["ws"] = ws
+    fresh.run()
+    assert no_exception(fresh), [e.value for e in fresh.exception]
+    return fresh

@@ -115,6 +115,16 @@ def sim_orders(simulator) -> list[tuple[str, str, int, Decimal]]:
     ]
 
 
+def logged(at, scenario, rows):
+    """The submission log's outcomes of the scenario's orders (what every tab and reload sees)."""
+    from components import resources
+    from components.orders.submit import logged_outcomes, run_keys
+    from components.rebalance import keys as rebalance_keys
+
+    keys = run_keys(scenario, at.session_state[rebalance_keys.WORKSPACE])
+    return logged_outcomes(resources.submission_log(), keys, rows)
+
+
 def test_submit_with_partial_failures_never_resends_a_success(at, repo, simulator):
     scenario = whatif_then_orders(at, repo)
     rows = order_rows(scenario.results, scenario.tickers)
@@ -127,8 +137,9 @@ def test_submit_with_partial_failures_never_resends_a_success(at, repo, simulato
     assert report == f"Submitted {len(rows):,} order(s): {len(rows) - 2:,} created, 2 failed, 0 unknown."
     created = sim_orders(simulator)
     assert len(created) == len(rows) - 2
-    failed = [k for k, o in scenario.submissions.items() if not o.succeeded]
-    assert len(failed) == 2 and all(scenario.submissions[k].message == "Blotter locked" for k in failed)
+    seen = logged(at, scenario, rows)
+    failed = [k for k, o in seen.items() if not o.succeeded]
+    assert len(failed) == 2 and all(seen[k].message == "Blotter locked" for k in failed)
     blotter = frame_with(at, "reason")
     assert sorted(blotter["submission"]) == sorted(["failed"] * 2 + ["submitted"] * (len(rows) - 2))
     # retry: only the two failed orders are sent

@@ -1,18 +1,30 @@
 """components.orders.submit against the simulator's Order Service (in-process): per-order outcomes, limit prices,
-and a service that cannot even resolve the order types (nothing sent)."""
+and a service that cannot even resolve the order types (nothing sent); outcomes read back from the log."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal as D
 
-from components.orders.submit import order_requests, submit_orders
+import pytest
+
+from components.orders.submit import logged_outcomes, order_requests, submit
 from components.rebalance.store import order_key
+from data.repositories.submissions import SubmissionLog
 from data.simulator import Fault
 from engine.orders import OrderRow
 from tests.support.simulator import services, sim_transport, simulator  # noqa: F401 - fixtures
 
 DAY = dt.date(2026, 3, 2)
+
+
+@pytest.fixture
+def mongo_db(tmp_path):
+    from data.mongo import get_client, get_database
+
+    client = get_client(f"mongoeco:///{tmp_path}/t.sqlite3")
+    yield get_database(client)
+    client.close()
 P, Q = "6b08" + "a" * 20, "6b08" + "b" * 20
 A, B = "6b08" + "c" * 20, "6b08" + "d" * 20
 
@@ -33,24 +45,26 @@ def test_requests_map_sides_quantities_and_optional_limit():
     assert [r.limit_price for r in order_requests(ROWS, use_limit_price=True)] == [D("10.50")] * 3
 
 
-def test_every_order_gets_its_outcome(services, simulator):  # noqa: F811
+def test_every_order_gets_its_outcome_in_the_log(services, simulator, mongo_db):  # noqa: F811
     simulator.sim.faults.add([Fault(kind="order_item_failure", service="order", indexes=[1], message="No way")])
-    outcomes = submit_orders(services.order, ROWS, use_limit_price=True)
-    assert list(outcomes) == [order_key(r.portfolio_id, r.security_id, r.transaction_type) for r in ROWS]
-    ok, bad, ok2 = outcomes.values()
+    log = SubmissionLog(mongo_db)
+    report = submit(services.order, log, ROWS, "ws:scenario", user="local", use_limit_price=True)
+    assert (report.count("success"), report.count("failed")) == (2, 1)
+    seen = logged_outcomes(log, ["ws:scenario"], ROWS)
+    assert list(seen) == [order_key(r.portfolio_id, r.security_id, r.transaction_type) for r in ROWS]
+    ok, bad, ok2 = seen.values()
     assert ok.succeeded and ok2.succeeded and ok.order_id != ok2.order_id
     assert (bad.outcome, bad.message, bad.order_id) == ("failed", "No way", None)
     stored = {o["id"]: o for o in simulator.sim.state.orders.values()}
     assert set(stored) == {ok.order_id, ok2.order_id}
     assert stored[ok.order_id]["limitPrice"] == D("10.50") and stored[ok.order_id]["quantity"] == D(10)
+    # once saved, the page reads both run keys: what was sent before the save still counts
+    assert logged_outcomes(log, ["saved-run", "ws:scenario"], ROWS) == seen
 
 
-def test_nothing_sent_when_the_order_types_cannot_be_read(services, simulator):  # noqa: F811
+def test_nothing_sent_when_the_order_types_cannot_be_read(services, simulator, mongo_db):  # noqa: F811
     simulator.sim.faults.add([Fault(kind="error", service="order", status=503)])
-    outcomes = submit_orders(services.order, ROWS)
-    assert all(o.outcome == "failed" and o.message.startswith("not sent: ") for o in outcomes.values())
+    log = SubmissionLog(mongo_db)
+    report = submit(services.order, log, ROWS, "run", user=None)
+    assert all(o.state == "failed" and o.message.startswith("not sent: ") for o in report.outcomes.values())
     assert simulator.sim.state.orders == {}
-
-
-def test_empty_submission():
-    assert submit_orders(None, []) == {}

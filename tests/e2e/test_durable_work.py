@@ -1,0 +1,115 @@
+"""Durable work in the browser (issue #12 §2-3): the What-if scenarios come back after an F5 and after a server
+restart (same database, the workspace id in the URL); a submission whose answer is lost, then a killed server, shows
+"outcome unknown" after the restart, and Reconcile settles it before the rest is sent: no order posted twice."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from data.services.order import parse_order_page
+from tests.e2e.conftest import VIEWPORT, served_app
+from tests.e2e.helpers import choose, screenshot, wait_for_app
+
+pytestmark = pytest.mark.slow
+MODEL = "Technology Leaders"
+
+
+def run_what_if(pg, url: str) -> str:
+    """Open the What-if page, run the model once; return the workspace id from the URL."""
+    pg.goto(f"{url}/rebalance")
+    wait_for_app(pg, timeout=60_000)
+    choose(pg, "Investment model", MODEL)
+    wait_for_app(pg)
+    t0 = time.perf_counter()
+    pg.get_by_role("button", name="Run what-if").click()
+    expect(pg.get_by_text("Done:").first).to_be_visible(timeout=60_000)
+    wait_for_app(pg, timeout=60_000)
+    print(f"what-if run shown after {time.perf_counter() - t0:.2f} s")
+    (ws,) = parse_qs(urlparse(pg.url).query)["ws"]
+    return ws
+
+
+def confirm_in_dialog(pg) -> None:
+    dialog = pg.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name=re.compile(r"^Submit [\d,]+ orders$")).click()
+
+
+def created_orders(simulator) -> Counter:
+    """Every order the order service holds, counted by portfolio, security and quantity (1 each when none twice)."""
+    body = httpx.get(f"{simulator['ORDER_URL']}/api/v1/orders", params={"limit": 1000, "offset": 0}, timeout=10)
+    page = parse_order_page(body.json(), 0, 1000)
+    return Counter((o["portfolio_id"], o["security_id"], o["quantity"]) for o in page.items)
+
+
+def test_reload_and_server_restart_keep_the_scenarios(browser, simulator_urls, tmp_path):
+    ctx = browser.new_context(viewport=VIEWPORT)
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    try:
+        with served_app(tmp_path, simulator_urls) as url:
+            ws = run_what_if(pg, url)
+            scenario = pg.get_by_label("Name", exact=True).input_value()
+            t0 = time.perf_counter()
+            pg.reload()
+            wait_for_app(pg, timeout=60_000)
+            expect(pg.get_by_label("Name", exact=True)).to_have_value(scenario)
+            print(f"F5 back with the scenario after {time.perf_counter() - t0:.2f} s")
+            screenshot(pg, "workspace_after_reload")
+        with served_app(tmp_path, simulator_urls) as url:  # a new server process on the same database
+            pg.goto(f"{url}/rebalance?ws={ws}")
+            wait_for_app(pg, timeout=60_000)
+            expect(pg.get_by_label("Name", exact=True)).to_have_value(scenario)
+            expect(pg.get_by_text("Results ·").first).to_be_visible()
+            screenshot(pg, "workspace_after_restart")
+    finally:
+        ctx.close()
+
+
+def test_lost_answer_then_server_kill_then_reconcile(browser, simulator_urls, tmp_path, monkeypatch):
+    monkeypatch.setenv("ORDER_BATCH_SIZE", "3")
+    simulator_urls.reset()
+    ctx = browser.new_context(viewport=VIEWPORT)
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    try:
+        with served_app(tmp_path, simulator_urls) as url:
+            ws = run_what_if(pg, url)
+            pg.goto(f"{url}/orders?ws={ws}")
+            wait_for_app(pg, timeout=60_000)
+            simulator_urls.set_faults(
+                [{"kind": "drop", "service": "order", "endpoint": "orders_post", "count": 1, "after": True}]
+            )
+            pg.get_by_role("button", name="Submit orders…").click()
+            confirm_in_dialog(pg)
+            expect(pg.get_by_text("Sending stopped").first).to_be_visible(timeout=60_000)
+            screenshot(pg, "orders_outcome_unknown")
+        # the server is gone (stopped while the outcome was unknown); the simulator holds the first batch
+        simulator_urls.clear_faults()
+        assert sum(created_orders(simulator_urls).values()) == 3
+        with served_app(tmp_path, simulator_urls) as url:
+            pg.goto(f"{url}/orders?ws={ws}")
+            wait_for_app(pg, timeout=60_000)
+            expect(pg.get_by_text("have an unknown outcome").first).to_be_visible()
+            expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
+            screenshot(pg, "orders_after_restart_unknown")
+            pg.get_by_role("button", name="Reconcile").click()
+            wait_for_app(pg)
+            expect(pg.get_by_text("3 found (created)").first).to_be_visible()
+            pg.get_by_role("button", name="Submit remaining orders…").click()
+            confirm_in_dialog(pg)
+            expect(pg.get_by_text("created, 0 failed, 0 unknown").first).to_be_visible(timeout=60_000)
+            wait_for_app(pg)
+            screenshot(pg, "orders_all_submitted")
+            counts = created_orders(simulator_urls)
+            assert counts and max(counts.values()) == 1  # no order posted twice
+            expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
+    finally:
+        ctx.close()
