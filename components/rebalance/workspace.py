@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from components import resources, state
+from components import auth, resources, state
 from components.rebalance import store
 from components.rebalance.keys import NEW_WORKSPACE, SCENARIOS, SNAPSHOTS, WORKSPACE, WORKSPACE_NOTICE
 from components.rebalance.run import out_of_band_flags, solve
@@ -38,7 +38,7 @@ def current_id() -> str | None:
 
 
 def _owner() -> str:
-    return LOCAL_USER  # no signed-in user helper yet (issue #13): records say "local"
+    return auth.user_id() or LOCAL_USER
 
 
 def ensure(progress: Progress | None = None) -> None:
