@@ -34,6 +34,8 @@ if draft is not None:
     st.divider()
     title = "New model" if draft.is_new else f"Edit model · v{draft.version}"
     st.subheader(title, anchor=False)
+    if draft.base is not None and draft.base.updated_by:
+        st.caption(f"Last changed by {feedback.escape_md(draft.base.updated_by)}")
     with feedback.guard("load the securities"):
         index = SecurityIndex(resources.securities())
     models_view.render_conflict(draft, index.ticker_of)

@@ -113,6 +113,16 @@ def test_pm_saves_and_the_record_says_who_history_shows_it(make_at, repo):
     assert any("saved by paula@firm.example" in c.value for c in at.caption)
 
 
+def test_a_model_saved_by_a_pm_records_and_shows_who(make_at, repo):
+    at = signed_in(make_at(run=False), ["pms"], who="paula").run()
+    at.selectbox(key=models_keys.MODELS_OPEN_PICK).set_value(model_id(repo, "Technology Leaders")).run()
+    at.button(key="models_edit").click().run()
+    at.button(key="models_save").click().run()
+    assert no_exception(at)
+    assert repo().get_model(model_id(repo, "Technology Leaders")).updated_by == "paula@firm.example"
+    assert any(c.value == "Last changed by paula@firm.example" for c in at.caption)
+
+
 def test_a_trader_submits_but_may_not_save(make_at, repo, simulator):
     at = signed_in(make_at(run=False), ["traders"], who="tom").run()
     whatif_then_orders(at, repo)
