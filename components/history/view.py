@@ -108,6 +108,7 @@ def _md(text: str) -> str:
     return text
 
 
+@feedback.callback("delete the saved rebalance")
 def _ask_delete(record: RebalanceRecord, label: str) -> None:
     st.session_state[PENDING_DELETE] = (record.rebalance_id, record.version, label)
 

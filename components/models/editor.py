@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from components import state
+from components import feedback, state
 from components.feedback import escape_md
 from components.models import keys as models_keys
 from components.models.csv_io import parse_positions_csv, positions_to_csv
@@ -133,6 +133,7 @@ def rows_from_frame(frame: pd.DataFrame, index: SecurityIndex) -> list[dict[str,
     return out
 
 
+@feedback.callback("apply the edits")
 def _fold_edits(index_labels: dict[str, str]) -> None:
     draft: ModelDraft | None = state.get(models_keys.MODELS_DRAFT)
     delta = st.session_state.get(models_keys.MODEL_EDITOR)
@@ -199,6 +200,7 @@ def _where(row: int | None, rows: list[dict[str, Any]], index: SecurityIndex) ->
 
 
 # --- portfolios ---------------------------------------------------------------------------------------------------
+@feedback.callback("change the linked portfolios")
 def _link(key: str, add: bool) -> None:
     draft: ModelDraft | None = state.get(models_keys.MODELS_DRAFT)
     picked = st.session_state.get(key) or []

@@ -227,6 +227,7 @@ def confirm_delete() -> None:
         st.rerun()
 
 
+@feedback.callback("keep your edits")
 def _keep_mine() -> None:
     conflict, draft = state.get(models_keys.MODELS_CONFLICT), state.get(models_keys.MODELS_DRAFT)
     if conflict and draft is not None:
@@ -237,12 +238,14 @@ def _keep_mine() -> None:
         state.drop(models_keys.MODEL_EDITOR)
 
 
+@feedback.callback("load the saved model")
 def _load_theirs() -> None:
     conflict = state.get(models_keys.MODELS_CONFLICT)
     if conflict and conflict.get("theirs") is not None:
         start_draft(draft_from_model(conflict["theirs"]))
 
 
+@feedback.callback("save a new model")
 def _save_as_new() -> None:
     conflict, draft = state.get(models_keys.MODELS_CONFLICT), state.get(models_keys.MODELS_DRAFT)
     if conflict and draft is not None:

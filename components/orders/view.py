@@ -202,6 +202,7 @@ def render_blotter(
         st.caption(downloads.blocks_caption(net))
 
 
+@feedback.callback("open the model")
 def _fix_model(model_id: str) -> None:
     state.select_model(model_id)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import resources
+from components import feedback, resources
 from components.columns import names
 from components.feedback import escape_md
 from components.rebalance import store, workspace
@@ -38,10 +38,12 @@ def _label(s: store.Scenario) -> str:
     return f"{s.name} · {s.model.name} · {s.params.scope_short()} · min cash {s.params.min_cash_short()}{saved}"
 
 
+@feedback.callback("open the scenario")
 def _pick_changed() -> None:
     store.set_current(st.session_state.get(PICK))
 
 
+@feedback.callback("rename the scenario")
 def _rename(scenario_id: str, key: str) -> None:
     try:
         done = workspace.rename(scenario_id, st.session_state.get(key, ""))
@@ -52,6 +54,7 @@ def _rename(scenario_id: str, key: str) -> None:
         st.toast("Scenario renamed", icon=":material/edit:")
 
 
+@feedback.callback("delete the scenario")
 def _delete(scenario_id: str) -> None:
     if workspace.delete(scenario_id):
         st.toast("Scenario deleted", icon=":material/delete:")

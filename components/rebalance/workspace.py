@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from components import auth, resources, state
+from components import auth, feedback, resources, state
 from components.rebalance import store
 from components.rebalance.keys import NEW_WORKSPACE, SCENARIOS, SNAPSHOTS, WORKSPACE, WORKSPACE_NOTICE
 from components.rebalance.run import out_of_band_flags, solve
@@ -248,6 +248,7 @@ def mark_saved(scenario: store.Scenario, rebalance_id: str | None) -> None:
            savedAt=scenario.saved_at.isoformat() if scenario.saved_at else None)  # fmt: skip
 
 
+@feedback.callback("start a new workspace")
 def new() -> None:
     """Start an empty workspace (created with the next run); the old one stays in "Recent workspaces"."""
     _reset(None)
@@ -255,6 +256,7 @@ def new() -> None:
         del st.query_params[URL_PARAM]
 
 
+@feedback.callback("open the workspace")
 def open_workspace(workspace_id: str) -> None:
     """Switch to another workspace (loaded by the next ``ensure``)."""
     _reset(None)
