@@ -50,6 +50,9 @@ WEIGHT_RULE = (
 )
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
 def parse_weight(raw: object, field: str = "weight", maximum: Decimal = Decimal(1)) -> Decimal:
     """A weight typed by a person (grid, overrides, CSV) as an exact fraction, by one rule (``WEIGHT_RULE``).
 
@@ -67,8 +70,8 @@ def parse_weight(raw: object, field: str = "weight", maximum: Decimal = Decimal(
         raise InvalidInput(
             f"{field} {shown!r}: use a point as the decimal separator: {WEIGHT_RULE}", {"field": field, "value": shown}
         )
-    try:
-        value = Decimal(number)
+    try:  # plain ASCII digits only: Decimal() would also take "1_0" and other scripts' digits ("٣")
+        value = Decimal(number) if _PLAIN_NUMBER.fullmatch(number) else Decimal("NaN")
     except InvalidOperation:
         value = Decimal("NaN")
     if not value.is_finite():

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from components import resources
 from components.models import keys as models_keys
 from components.orders import keys as orders_keys
 from tests.app.support import ORDERS_PAGE, model_id, no_exception, texts, whatif_then_orders
@@ -96,8 +97,8 @@ def test_a_forged_submit_by_a_viewer_is_refused_and_nothing_reaches_the_order_se
     at.button(key="orders_confirm_submit").click().run()
     assert no_exception(at)
     report = at.session_state[orders_keys.SUBMIT_REPORT]
-    assert report[0] == "error" and "submit orders needs the trader role" in report[1]
-    assert not scenario.submissions
+    assert report[1] == "error" and "submit orders needs the trader role" in report[2]
+    assert not resources.submission_log().entries_for_portfolios(scenario.params.portfolio_ids)  # nothing claimed
     assert not [c for c in simulator.sim.calls.calls(service="order") if c.method == "POST"]
 
 
@@ -131,7 +132,7 @@ def test_a_trader_submits_but_may_not_save(make_at, repo, simulator):
     at.button(key="orders_submit").click().run()
     at.button(key="orders_confirm_submit").click().run()
     assert no_exception(at)
-    level, text = at.session_state[orders_keys.SUBMIT_REPORT]
+    _scenario_id, level, text = at.session_state[orders_keys.SUBMIT_REPORT]
     assert level == "success", text
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from components import resources
 from components.history import keys as history_keys
+from components.orders import keys as orders_keys
 from components.rebalance import keys as rebalance_keys
 from tests.app.support import (
     frame_with,
@@ -129,6 +130,8 @@ def test_history_says_what_the_run_was_and_marks_run_only_overrides(at, repo):
     assert overridden.params.overridden
     at.button(key="orders_save").click().run()
     assert any("run-only overrides" in w and "did not produce these orders" in w for w in texts(at, "warning"))
+    # the same portfolios were saved a moment ago (the plain run): the save asks for an explicit confirmation
+    at.checkbox(key=f"{orders_keys.CONFIRM_PRIOR}_save").check().run()
     at.button(key="orders_confirm_save").click().run()
     at.switch_page(PAGE).run()
     listing = frame_with(at, "rebalance_id").set_index("rebalance_id")

@@ -181,7 +181,7 @@ def test_a_low_drift_above_the_target_is_explained_in_percent(at):
 
 def test_the_weight_columns_state_the_percent_rule():
     index = SecurityIndex(pd.DataFrame(columns=["label", "security_id", "ticker", "description"]))
-    config = _column_config(index)
+    config = _column_config(index, [])
     for col in ("target", "low_drift", "high_drift"):
         assert "3.5 or 3.5 % means 3.5 %" in config[col]["help"]
 
