@@ -136,7 +136,8 @@ def parse_options(raw: object, path: str = "options", base: RebalanceOptions | N
     values: dict[str, object] = {}
     for name, value in raw.items():
         if name not in FIELDS:
-            raise OptionError(f"{path}.{name}", f"unknown option (allowed: {', '.join(sorted(FIELDS))})")
+            shown = name if isinstance(name, str) and name.isidentifier() else _shown(name)  # one line, cut
+            raise OptionError(f"{path}.{shown}", f"unknown option (allowed: {', '.join(sorted(FIELDS))})")
         field, parse = FIELDS[name]
         values[field] = parse(value, f"{path}.{name}")
     return (base or RebalanceOptions()).model_copy(update=values)

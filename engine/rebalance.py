@@ -381,9 +381,19 @@ def _rebalance(
         tuple(s.price for s in securities),
     )
     if has_controls(options):
-        answers = solve_controlled(arrays, to_solve, min_cash, options)
+        base = done
+
+        def controlled_progress(n_done: int) -> None:
+            if progress is not None:
+                progress(base + n_done, total)
+
+        answers = solve_controlled(arrays, to_solve, min_cash, options, controlled_progress, cancel)
         for prep, ans in zip(to_solve, answers, strict=True):
-            results[prep.row] = _controlled_result(prep, securities, ans, trade_date, with_positions)
+            if ans is None:
+                exc = Cancelled(f"the run was cancelled before portfolio {prep.portfolio.portfolio_id} was finished")
+                results[prep.row] = _error_result(prep.portfolio, exc)
+            else:
+                results[prep.row] = _controlled_result(prep, securities, ans, trade_date, with_positions)
         done = total
         report()
         return [r for r in results if r is not None]
@@ -447,29 +457,41 @@ def _rebalance(
         again = [j for j in range(len(to_solve)) if sol.status[j] == INFEASIBLE]
         if again:
             subset = [to_solve[j] for j in again]
-            answers = solve_controlled(arrays, subset, [min_cash[j] for j in again], options)
+            answers = solve_controlled(arrays, subset, [min_cash[j] for j in again], options, cancel=cancel)
             for prep, ans in zip(subset, answers, strict=True):
-                results[prep.row] = _controlled_result(prep, securities, ans, trade_date, with_positions)
+                if ans is not None:  # a cancelled re-solve keeps the infeasible result
+                    results[prep.row] = _controlled_result(prep, securities, ans, trade_date, with_positions)
     done = total
     report()
     return [r for r in results if r is not None]
 
 
 def solve_controlled(
-    arrays: ModelArrays, preps: Sequence[_Prepared], floors: Sequence[Decimal], options: RebalanceOptions
-) -> list[Answer]:
+    arrays: ModelArrays,
+    preps: Sequence[_Prepared],
+    floors: Sequence[Decimal],
+    options: RebalanceOptions,
+    progress: Callable[[int], None] | None = None,
+    cancel: Cancel | None = None,
+) -> list[Answer | None]:
     """The trade-controls route (product-spec 2.12): each portfolio's exact answer from :mod:`engine.controls`.
 
     The whole-share bands come from the one vectorised pass of :mod:`engine.bands`; the per-security sets,
     the closed form, the binding-floor MILP and the post-check are :func:`engine.controls.solve_portfolio`.
+    ``progress(n)`` is called after every portfolio; once ``cancel()`` returns True the rest are None.
     """
     if not preps:
         return []
     mills = np.array([mills_of(p.market_value) for p in preps], dtype=np.int64)
     bands = compute_bands(arrays, mills)
     n = arrays.size
-    out = []
+    out: list[Answer | None] = []
     for k, prep in enumerate(preps):
+        if cancel is not None and cancel():
+            out.extend([None] * (len(preps) - k))
+            break
+        if progress is not None and k:
+            progress(k)
         pid = prep.portfolio.portfolio_id
         if bands.out_of_range[k]:
             msg = f"portfolio {pid}: share quantities above 2**50 are outside the engine's exact range"

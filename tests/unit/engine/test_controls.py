@@ -509,3 +509,24 @@ def test_controls_match_an_independent_milp(case):
     check_rules(model, prices, portfolio, options, result)
     assert status == "optimal"
     assert abs(float(result.portfolio_drift) - value) <= 1e-6 * max(1.0, value) + 1e-4
+
+
+def test_controlled_run_reports_progress_and_can_be_cancelled():
+    model = InvestmentModel(
+        name="m", positions=(Position(security_id=A, target=D("0.5"), low_drift=D("0.1"), high_drift=D("0.1")),)
+    )
+    ports = [PortfolioHoldings(portfolio_id=f"p{k}", cash=D(1000), holdings=()) for k in range(4)]
+    seen: list[tuple[int, int]] = []
+    calls = iter([False, False, True, True])
+    results = rebalance_portfolios(
+        model,
+        {A: D(10)},
+        ports,
+        RebalanceOptions(trade_policy="out-of-band"),
+        workers=1,
+        progress=lambda d, t: seen.append((d, t)),
+        cancel=lambda: next(calls),
+    )
+    assert [r.status for r in results] == ["optimal", "optimal", "error", "error"]
+    assert results[2].error_code == "CANCELLED"
+    assert seen[-1] == (4, 4) and (1, 4) in seen
