@@ -5,7 +5,7 @@ import streamlit as st
 from components import auth, feedback, navigation, resources, state
 from components.models import keys as models_keys
 from components.models import view as models_view
-from components.models.draft import ModelDraft
+from components.models.draft import ModelDraft, has_unsaved_changes
 from components.models.editor import SecurityIndex, render_csv, render_portfolios, render_positions
 
 navigation.ensure_app_shell()  # a first-request deep link ran this script alone: rerun through app.py
@@ -56,6 +56,9 @@ if draft is not None:
     s1, s2, _ = st.columns([1, 1, 4])
     save = s1.button("Save model", key="models_save", type="primary", icon=":material/save:", width="stretch",
                      disabled=denied is not None, help=denied)  # fmt: skip
-    s2.button("Close editor", key="models_close", on_click=models_view.close_draft, width="stretch")
+    unsaved = has_unsaved_changes(draft, name, rows)
+    s2.button("Close editor", key="models_close", on_click=models_view.request_close, args=(unsaved,), width="stretch")
+    if unsaved and state.get(models_keys.MODELS_CONFIRM_CLOSE):
+        models_view.confirm_close()
     if save:
         models_view.save_draft(draft, name, rows, check, names)

@@ -131,7 +131,6 @@ def positions_frame(positions: Sequence[RecordPosition], tickers: Mapping[str, s
                 "adjusted_value": float(x.adjusted_position_market_value),
                 "target": float(x.target),
                 "actual": float(x.actual),
-                "actual_drift": float(x.actual_drift),
                 "relative_after": float(-x.actual_drift),  # one sign convention on screen: positive = overweight
                 "trade": ""
                 if x.transaction_type is None

@@ -208,7 +208,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     if pid is not None:
         positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
         st.dataframe(
-            as_percent(positions_frame(list(positions), tickers), "target", "actual", "actual_drift", "relative_after"),
+            as_percent(positions_frame(list(positions), tickers), "target", "actual", "relative_after"),
             hide_index=True,
             width="stretch",
             column_config=POSITION_CONFIG,

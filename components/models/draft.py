@@ -267,6 +267,23 @@ def check_rows(
     return DraftCheck(tuple(positions), tuple(issues), total, live)
 
 
+def has_unsaved_changes(draft: ModelDraft, name: str, rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the editor holds anything the stored model (or, for a new one, an empty model) does not."""
+    if draft.base is None:
+        return bool(name.strip() or rows or draft.portfolios)
+    if name.strip() != draft.base.name or list(draft.portfolios) != list(draft.base.portfolios):
+        return True
+    stored = [
+        {"security_id": p.security_id, "target": p.target, "low_drift": p.low_drift, "high_drift": p.high_drift}
+        for p in draft.base.positions
+    ]
+    shown = [
+        {k: (Decimal(str(v)) if k != "security_id" and not isinstance(v, str | None) else v) for k, v in r.items()}
+        for r in rows
+    ]
+    return shown != stored
+
+
 # --- version conflicts -------------------------------------------------------------------------------------------
 def model_changes(
     before: InvestmentModel, after: InvestmentModel, ticker_of: Mapping[str, str]

@@ -20,6 +20,7 @@ MODELS_FILTER = "models_filter"  # text_input widget key: name filter of the lis
 MODELS_SORT = "models_sort"  # multiselect widget key: sort tokens of the list
 MODELS_PAGE_SIZE = "models_page_size"
 MODELS_PAGE = "models_page"
+MODELS_CONFIRM_CLOSE = "models_confirm_close"  # True while "Close editor" asks about unsaved changes
 MODELS_OPEN_PICK = "models_open_pick"  # selectbox widget key: the model to act on
 MODELS_PICK_SIGNATURE = "models_pick_signature"  # ids:versions the picker was built for (rebuilt when it changes)
 

@@ -184,6 +184,28 @@ def close_draft() -> None:
     state.drop(models_keys.MODEL_EDITOR, models_keys.MODELS_LINK_INPUT, models_keys.MODELS_UNLINK_INPUT)
 
 
+def request_close(unsaved: bool) -> None:
+    """Callback of "Close editor": close at once, or ask first when the editor holds unsaved changes."""
+    if unsaved:
+        st.session_state[models_keys.MODELS_CONFIRM_CLOSE] = True
+    else:
+        close_draft()
+
+
+def confirm_close() -> None:
+    """The question "Close editor" asks when changes are not saved: discard them, or keep editing."""
+    st.warning("The editor holds changes that are not saved. Close it and discard them?", icon=":material/warning:")
+    c1, c2, _ = st.columns([1, 1, 4])
+    c1.button("Discard changes", key="models_discard", on_click=_discard, type="primary", width="stretch")
+    c2.button("Keep editing", key="models_keep_editing", on_click=state.drop, args=(models_keys.MODELS_CONFIRM_CLOSE,),
+              width="stretch")  # fmt: skip
+
+
+def _discard() -> None:
+    state.drop(models_keys.MODELS_CONFIRM_CLOSE)
+    close_draft()
+
+
 @feedback.callback("delete the model", on_error=_forget_model)
 def ask_delete(model: InvestmentModel | None) -> None:
     """Callback: open the delete confirmation for ``model``."""

@@ -66,8 +66,7 @@ def test_saved_runs_newest_first_with_drill_down(at, repo):
     for p in res.positions:
         row = positions.loc[p.security_id]
         assert (row.price, row.adjusted_quantity) == (float(p.price), float(p.adjusted_quantity))
-        assert row.actual_drift == pytest.approx(float(p.actual_drift) * 100)  # shown in % of the target
-        # issue 14 item 13: on screen, positive = overweight (weight after − target), the stored sign flipped
+        # in % of the target; issue 14 item 13: + = overweight (weight after − target), the stored sign flipped
         assert row.relative_after == pytest.approx(-float(p.actual_drift) * 100)
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Download orders CSV", "Download block orders CSV"]

@@ -373,3 +373,21 @@ def test_the_model_picker_follows_the_table_filter_and_new_versions(at, repo):
     at.text_input(key=models_keys.MODELS_FILTER).input("no such model").run()
     picker = at.selectbox(key=models_keys.MODELS_OPEN_PICK)
     assert picker.options == [] and picker.value is None and at.button(key="models_edit").disabled
+
+
+def test_close_editor_with_unsaved_changes_asks_first(at, repo):
+    """Issue 14 item 6 (part): closing the editor never drops unsaved edits silently."""
+    open_model(at, repo, "Dividend Income")
+    at.button(key="models_close").click().run()
+    assert at.session_state[models_keys.MODELS_DRAFT] is None  # nothing changed: closes at once
+    open_model(at, repo, "Dividend Income")
+    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"high_drift": "9"}})
+    at.run()
+    at.button(key="models_close").click().run()
+    assert any("changes that are not saved" in w for w in texts(at, "warning"))
+    at.button(key="models_keep_editing").click().run()
+    assert at.session_state[models_keys.MODELS_DRAFT] is not None
+    at.button(key="models_close").click().run()
+    at.button(key="models_discard").click().run()
+    assert at.session_state[models_keys.MODELS_DRAFT] is None
+    assert repo().get_model(model_id(repo, "Dividend Income")).version == 1

@@ -76,10 +76,12 @@ def test_a_pm_day(page: Page) -> None:
 
     # 3. the what-if opens on exactly those portfolios; run, then again with a minimum cash; compare with a base
     expect(page.get_by_test_id("stHeading").first).to_contain_text("What-if rebalance")
-    expect(page.get_by_role("radiogroup")).to_contain_text("Selected portfolios")
-    scope = page.get_by_test_id("stMultiSelect").filter(has_text="Portfolios to rebalance")
-    expect(scope.get_by_test_id("stMultiSelectTag")).to_have_count(count)
+    expect(page.get_by_role("button", name="Run what-if")).to_be_visible(timeout=60_000)
+    wait_for_app(page)
+    screenshot(page, "pm_4_whatif_prefilled", full_height=1400)
+    expect(page.get_by_role("radio", name="Selected portfolios")).to_be_checked()
     run_whatif(page)
+    expect(main.get_by_text(f"{count} selected portfolios").first).to_be_visible()  # exactly the flagged ones
     field = page.get_by_role("spinbutton", name="Minimum cash ($)")
     field.fill("2000")
     field.press("Enter")
