@@ -80,12 +80,13 @@ def load(info: WorkspaceInfo, progress: Progress | None = None) -> None:
     _reset(info.workspace_id)
     st.query_params[URL_PARAM] = info.workspace_id
     snapshots: dict[str, MarketSnapshot] = {}
+    workers = resources.settings().rebalance_max_workers
     for i, item in enumerate(stored):
         if progress:
             progress(i / max(len(stored), 1), f"Recomputing “{item.name}” ({i + 1} of {len(stored)})…")
         if item.snapshot_id not in snapshots:
             snapshots[item.snapshot_id] = decode_snapshot(repo.snapshot(info.workspace_id, item.snapshot_id))
-        scenario = rebuild(item, snapshots[item.snapshot_id])
+        scenario = rebuild(item, snapshots[item.snapshot_id], workers)
         store.all_scenarios().append(scenario)
         store.keep_snapshot(scenario.params.model_id, scenario.params.portfolio_ids, scenario.snapshot)
     store.set_current(stored[-1].scenario_id if stored else None)
