@@ -19,6 +19,7 @@ from data.services import OrderClient, OrderRequest
 from data.submission import ReconcileReport, SubmissionReport, reconcile, submit_logged
 from engine.orders import OrderRow
 
+ID_CHUNK = 200  # portfolio ids per look-up
 STATE_RANK = {"failed": 0, "unknown": 1, "sending": 1, "success": 2}
 
 
@@ -136,13 +137,16 @@ def prior_activity(
 ) -> PriorActivity:
     """Saved runs and submitted orders of any scenario, workspace or user for the scenario's portfolios and day."""
     pids = [r.portfolio_id for r in scenario.optimal_results]
-    if not pids:
-        return PriorActivity(0, 0)
-    summaries = rebalances.list_rebalance_summaries(offset=0, limit=100, portfolio_ids=pids)
-    same_day = [s for s in summaries
-                if s.rebalance_date.date() == trade_date and s.rebalance_id != scenario.saved_rebalance_id]  # fmt: skip
-    entries = log.entries_for_portfolios(pids, trade_date)
-    traded = {e.portfolio_id for e in entries if e.run_key not in keys and e.state != "failed"}
+    runs: dict[str, dt.datetime] = {}
+    traded: set[str] = set()
+    # In chunks: the embedded backend refuses one $in over ~1,000 ids ("expression tree is too large").
+    for start in range(0, len(pids), ID_CHUNK):
+        chunk = pids[start : start + ID_CHUNK]
+        for s in rebalances.list_rebalance_summaries(offset=0, limit=100, portfolio_ids=chunk):
+            runs[s.rebalance_id] = s.rebalance_date
+        traded.update(e.portfolio_id for e in log.entries_for_portfolios(chunk, trade_date)
+                      if e.run_key not in keys and e.state != "failed")  # fmt: skip
+    same_day = [rid for rid, when in runs.items() if when.date() == trade_date and rid != scenario.saved_rebalance_id]
     return PriorActivity(len(same_day), len(traded))
 
 

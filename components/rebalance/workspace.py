@@ -80,20 +80,41 @@ def load(info: WorkspaceInfo, progress: Progress | None = None) -> None:
     _reset(info.workspace_id)
     st.query_params[URL_PARAM] = info.workspace_id
     snapshots: dict[str, MarketSnapshot] = {}
+    workers = resources.settings().rebalance_max_workers
     for i, item in enumerate(stored):
         if progress:
             progress(i / max(len(stored), 1), f"Recomputing “{item.name}” ({i + 1} of {len(stored)})…")
         if item.snapshot_id not in snapshots:
-            snapshots[item.snapshot_id] = decode_snapshot(repo.snapshot(info.workspace_id, item.snapshot_id))
-        scenario = rebuild(item, snapshots[item.snapshot_id])
+            snapshots[item.snapshot_id] = _snapshot(info.workspace_id, item.snapshot_id)
+        scenario = rebuild(item, snapshots[item.snapshot_id], workers, info.workspace_id)
         store.all_scenarios().append(scenario)
         store.keep_snapshot(scenario.params.model_id, scenario.params.portfolio_ids, scenario.snapshot)
     store.set_current(stored[-1].scenario_id if stored else None)
     repo.touch(info.workspace_id)
 
 
-def rebuild(item: StoredScenario, snapshot: MarketSnapshot, workers: int | None = None) -> store.Scenario:
-    """A stored scenario as the session holds it: its inputs, and results recomputed on its frozen snapshot."""
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _snapshot(workspace_id: str, snapshot_id: str) -> MarketSnapshot:
+    """A stored snapshot, decoded once per server process (an F5 in the same process skips the decode)."""
+    return decode_snapshot(resources.workspace_repo().snapshot(workspace_id, snapshot_id))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _solved(
+    workspace_id: str, scenario_id: str, retry: float | None, _run: Callable[[], list[PortfolioResult]]
+) -> list[PortfolioResult]:
+    """A scenario's recomputed results, kept per server process for the newest few: an F5 or a second tab on the
+    same server shows them at once; a restart recomputes (the key holds everything the results depend on: the
+    scenario's inputs never change, except the retry limit)."""
+    return _run()
+
+
+def rebuild(
+    item: StoredScenario, snapshot: MarketSnapshot, workers: int | None = None, workspace_id: str | None = None
+) -> store.Scenario:
+    """A stored scenario as the session holds it: its inputs, and results recomputed on its frozen snapshot.
+
+    With ``workspace_id`` the results are shared through a small per-process cache (see ``_solved``)."""
     meta = item.meta
     model = InvestmentModel.model_validate(meta["model"])
     run_model = InvestmentModel.model_validate(meta["runModel"]) if meta.get("runModel") else model
@@ -104,16 +125,20 @@ def rebuild(item: StoredScenario, snapshot: MarketSnapshot, workers: int | None 
         options=RebalanceOptions.model_validate(meta["options"]),
         overridden=bool(meta.get("overridden")),
     )
-    results = solve(run_model, snapshot, params, lambda *_: None, workers, meta.get("names") or {})
     retry = meta.get("retryLimit")
-    if retry:  # the timed-out portfolios were re-solved with a longer limit: do the same
+
+    def run() -> list[PortfolioResult]:
+        results = solve(run_model, snapshot, params, lambda *_: None, workers, meta.get("names") or {})
         pending = tuple(r.portfolio_id for r in results if r.error_code == "SOLVER_FAILED")
-        if pending:
+        if retry and pending:  # the timed-out portfolios were re-solved with a longer limit: do the same
             longer = params.options.model_copy(update={"time_limit": float(retry)})
             again = solve(run_model, snapshot, store.ScenarioParams(params.model_id, pending, False, longer),
                           lambda *_: None, workers)  # fmt: skip
             by_id = {r.portfolio_id: r for r in again}
             results = [by_id.get(r.portfolio_id, r) for r in results]
+        return results
+
+    results = list(_solved(workspace_id, item.scenario_id, retry, run) if workspace_id else run())
     saved_at = meta.get("savedAt")
     return store.Scenario(
         name=item.name,

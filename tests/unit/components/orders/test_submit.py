@@ -68,3 +68,25 @@ def test_nothing_sent_when_the_order_types_cannot_be_read(services, simulator, m
     report = submit(services.order, log, ROWS, "run", user=None)
     assert all(o.state == "failed" and o.message.startswith("not sent: ") for o in report.outcomes.values())
     assert simulator.sim.state.orders == {}
+
+
+def test_prior_activity_of_a_1000_portfolio_scenario(mongo_db):
+    """One look-up over 1,000 ids broke the embedded backend ("expression tree is too large"): chunked now."""
+    from types import SimpleNamespace
+
+    from components.orders.submit import prior_activity
+    from data.repositories import RebalanceRepository
+    from data.repositories.submissions import PlannedOrder
+
+    pids = [f"{i:024x}" for i in range(1000)]
+    scenario = SimpleNamespace(optimal_results=[SimpleNamespace(portfolio_id=p) for p in pids], saved_rebalance_id=None)
+    log = SubmissionLog(mongo_db)
+    rebalances = RebalanceRepository(mongo_db)
+    assert not prior_activity(rebalances, log, scenario, ["mine"], DAY).any
+    other = [PlannedOrder("other-run", p, A, "BUY", D(1), DAY) for p in pids[-3:]]
+    log.claim(other, "attempt")
+    mine = [PlannedOrder("mine", pids[0], A, "BUY", D(1), DAY)]
+    log.claim(mine, "attempt-2")
+    prior = prior_activity(rebalances, log, scenario, ["mine"], DAY)
+    assert (prior.saved_runs, prior.submitted_portfolios) == (0, 3)
+    assert "3 of these portfolios already have orders submitted" in prior.describe()
