@@ -11,8 +11,19 @@ from hypothesis import strategies as st
 from components import feedback
 from components.models import keys as models_keys
 from components.models.draft import check_rows
+from components.rebalance import keys as rebalance_keys
+from engine.errors import ServiceUnavailable
 from engine.models import Position
-from tests.app.support import model_id, no_exception, open_model, texts
+from tests.app.support import (
+    model_id,
+    models_by_name,
+    no_exception,
+    open_model,
+    open_page,
+    run_whatif,
+    scenarios,
+    texts,
+)
 
 HOSTILE_NAME = "**bold** [x](http://evil.example)"
 
@@ -118,3 +129,18 @@ def test_an_unexpected_error_in_a_callback_is_a_short_message_never_a_traceback(
     assert no_exception(at)
     errors = " ".join(texts(at, "error"))
     assert "something unexpected went wrong" in errors and "Traceback" not in errors and "exploded" not in errors
+
+
+def test_a_failing_scenario_delete_is_the_pages_message_not_streamlits_error_box(at, repo, monkeypatch):
+    """Issue 13 item 2 beyond the models page: every state-changing callback goes through the same mapping."""
+    run_whatif(open_page(at, models_by_name(repo)["Technology Leaders"]))
+    (scenario,) = scenarios(at)
+
+    def database_down(self, *args, **kwargs):
+        raise ServiceUnavailable("the database is unavailable: connection refused", {"service": "MongoDB"})
+
+    monkeypatch.setattr("data.repositories.workspaces.WorkspaceRepository.delete_scenario", database_down)
+    at.button(key=rebalance_keys.DELETE).click().run()
+    assert no_exception(at)
+    assert any("database" in e.lower() for e in texts(at, "error")), texts(at, "error")
+    assert [s.id for s in scenarios(at)] == [scenario.id]  # nothing lost: the scenario is still there
