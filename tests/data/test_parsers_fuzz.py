@@ -83,7 +83,10 @@ def damaged(body: Any, path: tuple[Any, ...], replacement: Any, delete: bool) ->
         del parent[path[-1]]
     else:
         parent[path[-1]] = replacement
-    return copy, delete or kind(old) != kind(replacement)
+    # a text field (a ticker, a name) may legitimately hold any other text, "0" included: only a decimal-as-text
+    # field must refuse text that is no number
+    text_for_text = isinstance(old, str) and isinstance(replacement, str) and not DECIMAL_TEXT.fullmatch(old)
+    return copy, delete or (kind(old) != kind(replacement) and not text_for_text)
 
 
 def mutations(body: Any) -> st.SearchStrategy[tuple[Any, bool]]:
