@@ -204,9 +204,7 @@ class DriftView:
         """One row per (portfolio, security) of the report (``row_frame``), built once."""
         if self._rows is None:
             self._rows = (
-                row_frame(self.report, self.ticker_of)
-                if self.report is not None
-                else pd.DataFrame(columns=ROW_COLUMNS)
+                row_frame(self.report, self.ticker_of) if self.report is not None else pd.DataFrame(columns=ROW_COLUMNS)
             )
         return self._rows
 
