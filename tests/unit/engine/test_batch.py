@@ -293,7 +293,7 @@ def test_options_parser_reads_every_run_option_and_refuses_unknown_names() -> No
         seed=7,
         trade_date=dt.date(2026, 12, 7),
     )
-    allowed = r"options.minCsh: unknown option \(allowed: direction, minCash, minCashPct, minTradeValue"
+    allowed = r"options.minCsh: unknown option \(allowed: direction, minCash, minCashPct"
     with pytest.raises(OptionError, match=allowed):
         parse_options({"minCsh": "1"})
     with pytest.raises(OptionError, match=r"options\.minCash: must be a decimal \(a JSON string or number\), got null"):
