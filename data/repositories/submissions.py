@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Literal
@@ -40,6 +41,9 @@ OPEN_STATES = ("queued", "sending")
 # How long an attempt may stay silent before its queued/sending orders count as abandoned (outcome unknown). Longer
 # than one batch's POST can take: the per-call timeout with its retries and a capped Retry-After wait.
 DEFAULT_LEASE = dt.timedelta(minutes=5)
+# Values per $in: mongoeco's SQLite planner turns a long $in into an expression tree deeper than SQLite allows
+# ("Expression tree is too large" from about 1,000 values), so every list is queried in chunks.
+IN_CHUNK = 200
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,10 +116,13 @@ class SubmissionLog:
     ) -> list[SubmissionEntry]:
         """Logged orders of any run for these portfolios (optionally one trade date), for "already traded" warnings."""
         ids = [check_key(pid, "portfolio_id") for pid in portfolio_ids]
-        query: dict[str, object] = {"portfolioId": {"$in": ids}}
-        if trade_date is not None:
-            query["tradeDate"] = trade_date.isoformat()
-        return [_entry(doc) for doc in self._col.find(query)]
+        found: list[SubmissionEntry] = []
+        for chunk in itertools.batched(ids, IN_CHUNK, strict=False):
+            query: dict[str, object] = {"portfolioId": {"$in": list(chunk)}}
+            if trade_date is not None:
+                query["tradeDate"] = trade_date.isoformat()
+            found.extend(_entry(doc) for doc in self._col.find(query))
+        return found
 
     @db_call
     def claim(
@@ -138,7 +145,15 @@ class SubmissionLog:
         keys = [o.key for o in orders]
         if len(set(keys)) != len(keys):
             raise InvalidInput("an order appears twice in one submission", {"field": "orders"})
-        known = {doc["_id"]: doc["state"] for doc in self._col.find({"_id": {"$in": keys}}, {"state": 1})}
+        # by run (indexed, a handful of values): a long $in over the keys themselves breaks the embedded backend
+        wanted = set(keys)
+        run_keys = sorted({o.run_key for o in orders})
+        known = {
+            doc["_id"]: doc["state"]
+            for chunk in itertools.batched(run_keys, IN_CHUNK, strict=False)
+            for doc in self._col.find({"runKey": {"$in": list(chunk)}}, {"state": 1})
+            if doc["_id"] in wanted
+        }
         fresh = [o for o in orders if o.key not in known]
         won: set[str] = set()
         if fresh:
@@ -167,11 +182,13 @@ class SubmissionLog:
         self, keys: Sequence[str], attempt_id: str, order_timestamp: dt.datetime, *, now: dt.datetime | None = None
     ) -> None:
         """Record the intent to post these orders (with the timestamp they will carry) before the POST."""
-        self._col.update_many(
-            {"_id": {"$in": list(keys)}, "attemptId": attempt_id, "state": "queued"},
-            {"$set": {"state": "sending", "orderTimestamp": order_timestamp, "updatedAt": now or now_ms(),
-                      "message": "sending"}},
-        )  # fmt: skip
+        stamp = now or now_ms()
+        for chunk in itertools.batched(keys, IN_CHUNK, strict=False):
+            self._col.update_many(
+                {"_id": {"$in": list(chunk)}, "attemptId": attempt_id, "state": "queued"},
+                {"$set": {"state": "sending", "orderTimestamp": order_timestamp, "updatedAt": stamp,
+                          "message": "sending"}},
+            )  # fmt: skip
 
     @db_call
     def record(self, outcomes: Mapping[str, Outcome], attempt_id: str, *, now: dt.datetime | None = None) -> None:

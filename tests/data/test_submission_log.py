@@ -162,3 +162,17 @@ def test_portfolios_with_submitted_orders_are_found_for_warnings(log, services):
     hits = log.entries_for_portfolios([PORTFOLIOS[0]], DAY)
     assert {e.portfolio_id for e in hits} == {PORTFOLIOS[0]} and all(e.state == "success" for e in hits)
     assert log.entries_for_portfolios([PORTFOLIOS[0]], DAY + dt.timedelta(days=1)) == []
+
+
+def test_a_run_of_more_than_a_thousand_orders_is_claimed_sent_and_logged(mongo, sim_transport, simulator):
+    """A 1,000-portfolio run has ~30,000 orders: no query may grow with it (long $in lists break the embedded DB)."""
+    orders = [
+        PlannedOrder("big-run", f"{i:024x}", SECURITIES[i % 4], "BUY", Decimal(1 + i % 7), DAY) for i in range(1500)
+    ]
+    log = SubmissionLog(mongo.db)
+    with build_services(fast_settings(order_batch_size=1000), transport=sim_transport) as svc:
+        report = submit_logged(svc.order, log, orders)
+        assert report.count("success") == 1500
+        assert submit_logged(svc.order, log, orders).outcomes == {}  # nothing twice
+    assert len(simulator.state.orders) == 1500
+    assert len(log.entries_for_portfolios([o.portfolio_id for o in orders], DAY)) == 1500
