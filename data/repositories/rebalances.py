@@ -342,7 +342,10 @@ class RebalanceRepository:
     @db_call
     def count_rebalances(self, portfolio_ids: Iterable[str] | None = None) -> int:
         """Number of records (holding any of ``portfolio_ids`` when given)."""
-        return self._heads.count_documents(_visible(_portfolio_filter(portfolio_ids)))
+        query = _portfolio_filter(portfolio_ids)
+        if _long_in(query):
+            return len(self._matching_ids(query))
+        return self._heads.count_documents(_visible(query))
 
     @db_call
     @_gc_paused
@@ -438,7 +441,20 @@ class RebalanceRepository:
         return head
 
     def _page(self, query: dict[str, Any], start: int, size: int) -> list[dict[str, Any]]:
+        if _long_in(query):  # many portfolio ids: match in chunks, page in Python, fetch the page by _id
+            ids = self._matching_ids(query)[start : start + size]
+            heads = {d["_id"]: d for d in self._heads.find(_visible({"_id": {"$in": ids}}))} if ids else {}
+            return [heads[i] for i in ids if i in heads]
         return list(self._heads.find(_visible(query), sort=NEWEST_FIRST, skip=start, limit=size))
+
+    def _matching_ids(self, query: dict[str, Any]) -> list[ObjectId]:
+        """Newest-first ids of the visible runs holding any of the query's portfolio ids, looked up in chunks."""
+        wanted = query["portfolios.portfolioId"]["$in"]
+        dates: dict[ObjectId, dt.datetime] = {}
+        for chunk in itertools.batched(wanted, IN_CHUNK, strict=False):
+            for d in self._heads.find(_visible({"portfolios.portfolioId": {"$in": list(chunk)}}), {"rebalanceDate": 1}):
+                dates[d["_id"]] = d["rebalanceDate"]
+        return sorted(dates, key=lambda i: (dates[i], i), reverse=True)
 
     def _records(self, heads: list[dict[str, Any]]) -> list[RebalanceRecord]:
         """Whole records for a page of headers, in the page's order (portfolios fetched by run id only)."""
@@ -595,6 +611,12 @@ def _check_sizes(parts: list[dict[str, Any]]) -> None:
                 f"MongoDB's {MAX_DOCUMENT_BYTES / 2**20:.0f} MiB document limit",
                 {"rule": "max_document_size", "size": size, "limit": MAX_DOCUMENT_BYTES, "row": row},
             )
+
+
+def _long_in(query: dict[str, Any]) -> bool:
+    """A portfolio filter too long for one query on the embedded backend ("Expression tree is too large")."""
+    values = query.get("portfolios.portfolioId", {}).get("$in", ())
+    return len(values) > IN_CHUNK
 
 
 def _portfolio_filter(portfolio_ids: Iterable[str] | None, *, required: bool = False) -> dict[str, Any]:

@@ -262,3 +262,18 @@ def test_a_portfolio_above_the_mongodb_document_limit_is_refused_on_every_backen
     assert err.value.details["limit"] == 16 * 2**20 and err.value.details["row"] == 1
     assert rebalance_repo.count_rebalances() == 0
     assert mongo.db.rebalances.count_documents({}) == 0 and mongo.db.rebalancePortfolios.count_documents({}) == 0
+
+
+def test_looking_up_runs_by_many_portfolios_works_and_pages_like_a_short_list(rebalance_repo, build):
+    """A filter of 1,500 portfolio ids (a big model's portfolios) used to fail on the embedded backend."""
+    model_id = str(ObjectId())
+    old = rebalance_repo.save_rebalance(build.record(model_id, pids(2, 0), when=T0, positions=1))
+    new = rebalance_repo.save_rebalance(build.record(model_id, pids(2, 1), when=T0 + dt.timedelta(days=1), positions=1))
+    rebalance_repo.save_rebalance(build.record(model_id, pids(1, 7), when=T0, positions=1))
+    many = [build.hex_id(n, "f") for n in range(1500)] + pids(2, 0) + pids(1, 1)
+    assert rebalance_repo.count_rebalances(many) == 2
+    found = rebalance_repo.find_rebalances_by_portfolios(many)
+    assert [r.rebalance_id for r in found] == [new.rebalance_id, old.rebalance_id]
+    assert [s.rebalance_id for s in rebalance_repo.list_rebalance_summaries(offset=1, limit=1, portfolio_ids=many)] == [
+        old.rebalance_id
+    ]
