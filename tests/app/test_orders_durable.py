@@ -139,7 +139,7 @@ def test_a_deleted_saved_run_leaves_the_scenario_and_its_csv(at, repo):
     at.run()
     assert any("was deleted" in i for i in texts(at, "info"))
     assert scenarios(at)[-1].saved_rebalance_id is None
-    csv = next(b for b in at.get("download_button") if b.proto.label == "Download orders CSV")
+    csv = next(b for b in at.get("download_button") if b.proto.label.startswith("Download all"))
     assert rid not in str(csv.proto)
     assert [s.saved_rebalance_id for s in scenarios(reopen(at.session_state[rebalance_keys.WORKSPACE]))] == [None]
 
