@@ -11,13 +11,18 @@ from decimal import Decimal, localcontext
 
 from engine.errors import InvalidInput
 from engine.exactmath import MONEY, ONE, RATIO, ZERO
-from engine.models import InvestmentModel, PortfolioResult, RebalanceRecord, RecordPortfolio
+from engine.models import InvestmentModel, PortfolioResult, RebalanceOptions, RebalanceRecord, RecordPortfolio
+from engine.scenarios import REBALANCED
 
 
 def build_record(
-    model: InvestmentModel, results: Iterable[PortfolioResult], rebalance_date: dt.datetime | None = None
+    model: InvestmentModel,
+    results: Iterable[PortfolioResult],
+    rebalance_date: dt.datetime | None = None,
+    options: RebalanceOptions | None = None,
 ) -> RebalanceRecord:
-    """A record of the ``optimal`` results only (failed portfolios are left out, 3.8); version 1, no id yet.
+    """A record of the rebalanced results (``optimal``, and ``relaxed`` with its band breaches; failed portfolios
+    are left out, 3.8); version 1, no id yet. ``options`` are the run's options (kept so the run can be reproduced).
 
     ``rebalance_date`` is when the run was computed (default now); a naive datetime is taken as UTC.
     Raises ``InvalidInput`` when the model has no id or an optimal result lacks its record positions.
@@ -29,7 +34,7 @@ def build_record(
         when = when.replace(tzinfo=dt.UTC)
     portfolios = []
     for r in results:
-        if r.status != "optimal":
+        if r.status not in REBALANCED:
             continue
         if r.market_value is None or r.cash_before is None or r.cash_after is None or (r.drifts and not r.positions):
             raise InvalidInput(
@@ -44,10 +49,15 @@ def build_record(
                 cash_before_rebalance=r.cash_before,
                 cash_after_rebalance=r.cash_after,
                 positions=r.positions,
+                band_breaches=r.band_breaches,
             )
         )
     return RebalanceRecord(
-        model_id=model.model_id, model_name=model.name, rebalance_date=when, portfolios=tuple(portfolios)
+        model_id=model.model_id,
+        model_name=model.name,
+        rebalance_date=when,
+        portfolios=tuple(portfolios),
+        options=options,
     )
 
 

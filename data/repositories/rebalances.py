@@ -47,6 +47,7 @@ from bson import ObjectId
 
 from data.documents import (
     from_utc,
+    options_from_doc,
     portfolio_part_id,
     portfolio_part_to_doc,
     record_from_doc,
@@ -59,7 +60,7 @@ from data.repositories.inputs import check_version, coerce_ids, encoding_violati
 from data.repositories.paging import parse_rebalance_page
 from engine.construct import paused_gc
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict, Violation
-from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition
+from engine.models import RebalanceOptions, RebalanceRecord, RecordPortfolio, RecordPosition
 from engine.validation import is_valid_id, require_object_id
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class RebalanceSummary:
     rebalance_date: dt.datetime
     number_of_portfolios: int
     version: int
+    options: RebalanceOptions | None = None  # the run's options (trade controls); None: saved before they were kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -604,6 +606,7 @@ def _summary(doc: dict[str, Any]) -> RebalanceSummary:
             rebalance_date=from_utc(d["rebalanceDate"]),
             number_of_portfolios=int(d.get("numberOfPortfolios", 0)),
             version=int(d.get("version", 1)),
+            options=options_from_doc(d.get("options")),
         )
 
     return _convert(build, doc, doc.get("_id"))
