@@ -26,6 +26,7 @@ st.caption(
     f"{s.optimal:,} portfolio(s) rebalanced, {s.infeasible + s.failed:,} not rebalanced (no orders)."
 )
 orders_view.render_totals(rows)
+orders_view.render_relaxed(scenario)
 if not rows:
     st.info(
         "This scenario proposes no orders: every rebalanced portfolio is already at its optimum.",

@@ -7,6 +7,7 @@ when opened and kept in the session per (id, version) so reruns stay cheap for 1
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
@@ -19,6 +20,8 @@ from components.history.frames import (
     POSITION_TABLE,
     list_frame,
     list_table,
+    options_cli,
+    options_labels,
     portfolios_frame,
     positions_frame,
 )
@@ -176,6 +179,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     st.caption(
         f"Rebalance ID {rid} · model ID {record.model_id} · computed {record.rebalance_date:%Y-%m-%d %H:%M:%S} UTC"
     )
+    render_options(record, tickers)
     traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
     m = st.columns(4)
     m[0].metric("Portfolios", f"{record.number_of_portfolios:,}")
@@ -214,6 +218,25 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         args=(record, label),
         width="stretch",
     )
+
+
+def render_options(record: RebalanceRecord, tickers: Mapping[str, str]) -> None:
+    """The options the run used (cash floor, trade controls ...), and how to reproduce it."""
+    if record.options is None:
+        st.caption("Run options: not recorded (saved before trade controls were kept with a run).")
+        return
+    labels = options_labels(record.options, tickers)
+    with st.expander("Run options: " + " · ".join(f"{k}: {v}" for k, v in list(labels.items())[:4])):
+        st.dataframe(
+            [{"option": k, "value": v} for k, v in labels.items()],
+            hide_index=True,
+            width="content",
+        )
+        st.caption(
+            "To reproduce the run, enter these options in the what-if (same model version and market snapshot), or "
+            "pass them to `python -m engine solve` as its `options` object:"
+        )
+        st.code(json.dumps(options_cli(record.options)), language="json", wrap_lines=True)
 
 
 def render_pending_delete() -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 from components.columns import Col, names
 from components.rebalance.frames import display_names
 from components.rebalance.store import SubmissionOutcome, order_key
-from engine.orders import AggregatedOrder, OrderRow
+from engine.orders import AggregatedOrder, NotTradedRow, OrderRow, full_reason
 
 BLOTTER_COLUMNS = [
     "portfolio",
@@ -24,6 +24,7 @@ BLOTTER_COLUMNS = [
     "price",
     "estimated_value",
     "reason",
+    "nearest_feasible",
     "weight_before",
     "target",
     "weight_after",
@@ -49,6 +50,7 @@ BLOTTER_TABLE = (
     Col("price", "Price", "money"),
     Col("estimated_value", "Estimated value", "money"),
     Col("reason", "Reason", "text", width="medium"),
+    Col("nearest_feasible", "Nearest feasible", "flag", help="The portfolio's answer breaches bands (relaxed)"),
     Col("weight_before", "Weight before", "pct"),
     Col("target", "Target", "pct", dp=1),
     Col("weight_after", "Weight after", "pct"),
@@ -65,6 +67,19 @@ BLOCK_TABLE = (
     Col("price", "Price", "money"),
     Col("estimated_value", "Estimated value", "money"),
     Col("portfolios", "Portfolios", "int"),
+    Col("security_id", "Security ID", "text", width="medium"),
+)
+NOT_TRADED_TABLE = (  # positions off target that a trade control kept from trading (product-spec 2.12)
+    Col("portfolio", "Portfolio", "text", width="medium"),
+    Col("ticker", "Ticker"),
+    Col("control", "Kept by", "text", width="medium"),
+    Col("quantity", "Quantity", "qty"),
+    Col("weight", "Weight", "pct"),
+    Col("target", "Target", "pct", dp=1),
+    Col("band_low", "Band low", "pct"),
+    Col("band_high", "Band high", "pct"),
+    Col("off_target_pp", "Weight − target", "number", fmt="%+.3f pp"),
+    Col("portfolio_id", "Portfolio ID", "text", width="medium"),
     Col("security_id", "Security ID", "text", width="medium"),
 )
 SUBMISSION_LABELS = {"success": "submitted", "failed": "failed", "unknown": "outcome unknown"}
@@ -90,7 +105,8 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
                 "quantity": _f(r.quantity),
                 "price": _f(r.price),
                 "estimated_value": _f(r.estimated_value),
-                "reason": r.reason + ("; fractional quantity" if r.fractional else ""),
+                "reason": full_reason(r),
+                "nearest_feasible": r.relaxed,
                 "weight_before": _f(r.weight_before),
                 "target": _f(r.target),
                 "weight_after": _f(r.weight_after),
@@ -105,6 +121,32 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
     frame = pd.DataFrame(records, columns=BLOTTER_COLUMNS)
     frame["order_id"] = frame["order_id"].astype("Int64")
     return frame
+
+
+def not_traded_frame(rows: Sequence[NotTradedRow]) -> pd.DataFrame:
+    """One line per position off target that did not trade, with the control that kept it (``kept_by``)."""
+    shown = display_names({(r.portfolio_id, r.portfolio_name) for r in rows})
+    frame = pd.DataFrame(
+        [
+            {
+                "portfolio": shown[r.portfolio_id],
+                "ticker": r.ticker or r.security_id,
+                "control": r.control,
+                "kept_by": r.kept_by,
+                "quantity": float(r.quantity),
+                "weight": float(r.weight),
+                "target": float(r.target),
+                "band_low": max(0.0, float(r.target - r.low_drift)),
+                "band_high": float(r.target + r.high_drift),
+                "off_target_pp": float((r.weight - r.target) * 100),
+                "portfolio_id": r.portfolio_id,
+                "security_id": r.security_id,
+            }
+            for r in rows
+        ],
+        columns=[*names(NOT_TRADED_TABLE), "kept_by"],
+    )
+    return frame.sort_values(["portfolio", "ticker"], kind="stable", ignore_index=True)
 
 
 def filter_blotter(
@@ -179,5 +221,6 @@ __all__ = [
     "aggregate_frame",
     "blotter_frame",
     "filter_blotter",
+    "not_traded_frame",
     "submission_plan",
 ]

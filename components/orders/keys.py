@@ -11,6 +11,7 @@ SIDES = "orders_sides"
 PORTFOLIO_FILTER = "orders_portfolio_filter"
 TICKER_FILTER = "orders_ticker_filter"
 SORT = "orders_sort"
+WITH_REASONS = "orders_csv_reasons"  # checkbox: the orders CSV gets the optional reason column
 PENDING_SAVE = "orders_pending_save"  # True while the "Save rebalance" dialog is open
 PENDING_SUBMIT = "orders_pending_submit"  # True while the "Submit orders" dialog is open
 SAVE_ERROR = "orders_save_error"  # feedback.Message of the last refused save

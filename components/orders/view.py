@@ -20,10 +20,12 @@ from components.orders import downloads
 from components.orders.frames import (
     BLOCK_TABLE,
     BLOTTER_TABLE,
+    NOT_TRADED_TABLE,
     SORTS,
     aggregate_frame,
     blotter_frame,
     filter_blotter,
+    not_traded_frame,
     submission_plan,
 )
 from components.orders.keys import (
@@ -38,13 +40,23 @@ from components.orders.keys import (
     SORT,
     SUBMIT_REPORT,
     TICKER_FILTER,
+    WITH_REASONS,
 )
 from components.orders.submit import submit_orders
 from components.rebalance import store
+from components.rebalance.frames import BREACH_TABLE, breaches_frame
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short
 from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
-from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
+from engine.orders import (
+    OrderRow,
+    aggregate_orders,
+    aggregated_to_csv,
+    not_traded_rows,
+    order_rows,
+    orders_to_csv,
+    side_totals,
+)
 from engine.record import build_record
 
 log = logging.getLogger(__name__)
@@ -53,6 +65,9 @@ log = logging.getLogger(__name__)
 BLOTTER_CONFIG = column_config(BLOTTER_TABLE)
 BLOTTER_ORDER = names(BLOTTER_TABLE)
 BLOCK_CONFIG = column_config(BLOCK_TABLE)
+NOT_TRADED_CONFIG = column_config(NOT_TRADED_TABLE)
+BREACH_CONFIG = column_config(BREACH_TABLE)
+NOT_TRADED_ORDER = names(NOT_TRADED_TABLE)
 
 
 def rows_of(scenario: store.Scenario) -> list[OrderRow]:
@@ -117,7 +132,7 @@ def render_totals(rows: list[OrderRow]) -> None:
 def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
     """Per-portfolio orders (filterable, sortable) and the block view, each with its CSV download."""
     stem = file_stem(scenario)
-    t1, t2 = st.tabs(["Per portfolio", "Block orders (per security and side)"])
+    t1, t2, t3 = st.tabs(["Per portfolio", "Block orders (per security and side)", "Not traded"])
     with t1:
         c1, c2, c3, c4 = st.columns([2, 3, 2, 3])
         sides = c1.multiselect("Side", ["BUY", "SELL"], default=["BUY", "SELL"], key=SIDES)
@@ -140,8 +155,19 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
             height=min(36 + 35 * max(len(shown), 1), 520),
         )
         st.caption(f"{len(shown):,} of {len(rows):,} orders shown · click a column header to sort.")
+        reasons = st.checkbox(
+            "Add a reason column to the orders CSV",
+            key=WITH_REASONS,
+            help="Why each order exists; other columns unchanged.",
+        )
         downloads.orders_button(
-            _cached(scenario, ("csv", scenario.saved_rebalance_id), lambda: orders_to_csv(rows)), stem, "dl_orders"
+            _cached(
+                scenario,
+                ("csv", scenario.saved_rebalance_id, reasons),
+                lambda: orders_to_csv(rows, with_reasons=reasons),
+            ),
+            stem,
+            "dl_orders",
         )
     with t2:
         blocks = _cached(scenario, ("blocks", scenario.saved_rebalance_id), lambda: aggregate_orders(rows))
@@ -157,7 +183,55 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
             stem,
             "dl_blocks",
         )
+    with t3:
+        render_not_traded(scenario)
     st.caption(downloads.columns_caption())
+
+
+def render_not_traded(scenario: store.Scenario) -> None:
+    """Positions off target that did not trade, and the trade control that kept each (product-spec 2.12)."""
+    frame = _cached(
+        scenario, ("not_traded",), lambda: not_traded_frame(not_traded_rows(scenario.results, scenario.tickers))
+    )
+    if frame.empty:
+        st.info("No trade control kept an off-target position from trading in this scenario.", icon=":material/info:")
+        return
+    counts = frame["control"].value_counts()
+    st.caption(
+        f"{len(frame):,} position(s) off target did not trade: "
+        + ", ".join(f"{n:,} {label}" for label, n in counts.items())
+        + "."
+    )
+    st.dataframe(
+        as_percent(frame, "weight", "target", "band_low", "band_high"),
+        hide_index=True,
+        width="stretch",
+        column_config=NOT_TRADED_CONFIG,
+        column_order=NOT_TRADED_ORDER,
+        height=min(36 + 35 * len(frame), 520),
+    )
+
+
+def render_relaxed(scenario: store.Scenario) -> None:
+    """Flag the portfolios answered "nearest feasible" with their breached bands (their orders are marked too)."""
+    relaxed = [r for r in scenario.results if r.status == "relaxed"]
+    if not relaxed:
+        return
+    frame = breaches_frame(relaxed, scenario.tickers)
+    st.warning(
+        f"**{len(relaxed):,} portfolio(s) are nearest feasible, not optimal**: no answer met every band, so their "
+        f"orders leave {len(frame):,} band(s) breached by {fmt_money(frame['amount'].sum())} in total. Their "
+        "orders are marked “Nearest feasible” below.",
+        icon=":material/warning:",
+    )
+    with st.expander("Breached bands"):
+        st.dataframe(
+            frame,
+            hide_index=True,
+            width="stretch",
+            column_config=BREACH_CONFIG,
+            column_order=names(BREACH_TABLE),
+        )
 
 
 # --- save -----------------------------------------------------------------------------------------------------------
@@ -166,7 +240,7 @@ def save_scenario(scenario: store.Scenario) -> str:
 
     Raises ``VersionConflict`` when the model changed since the run (the record is then not written).
     """
-    record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at)
+    record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at, scenario.params.options)
     saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version)
     return saved.rebalance_id
 
@@ -329,4 +403,13 @@ def render_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         confirm_submit(scenario, rows)
 
 
-__all__ = ["confirm_save", "confirm_submit", "render_blotter", "render_save", "render_submit", "rows_of"]
+__all__ = [
+    "confirm_save",
+    "confirm_submit",
+    "render_blotter",
+    "render_not_traded",
+    "render_relaxed",
+    "render_save",
+    "render_submit",
+    "rows_of",
+]
