@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 BLOTTER_CONFIG = column_config(BLOTTER_TABLE)
 BLOTTER_ORDER = names(BLOTTER_TABLE)
+BLOTTER_PLAIN_ORDER = [c for c in BLOTTER_ORDER if c != "nearest_feasible"]
 BLOCK_CONFIG = column_config(BLOCK_TABLE)
 NOT_TRADED_CONFIG = column_config(NOT_TRADED_TABLE)
 BREACH_CONFIG = column_config(BREACH_TABLE)
@@ -151,7 +152,8 @@ def render_blotter(scenario: store.Scenario, rows: list[OrderRow]) -> None:
             hide_index=True,
             width="stretch",
             column_config=BLOTTER_CONFIG,
-            column_order=BLOTTER_ORDER,
+            # the "Nearest feasible" flag only when some order is one (relaxed answers are rare)
+            column_order=BLOTTER_ORDER if frame["nearest_feasible"].any() else BLOTTER_PLAIN_ORDER,
             height=min(36 + 35 * max(len(shown), 1), 520),
         )
         st.caption(f"{len(shown):,} of {len(rows):,} orders shown · click a column header to sort.")

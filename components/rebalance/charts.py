@@ -201,7 +201,8 @@ def tickets_drift_figure(frame: pd.DataFrame) -> go.Figure:
         y=data["drift_after"],
         mode="markers+text",
         text=data["scenario"].astype(str),
-        textposition="top center",
+        # alternate label sides: scenarios with the same figures sit on one point and stay readable
+        textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(data))],
         marker={"size": 14, "color": AFTER_COLOR},
         customdata=data[["small_orders", "still_out_of_band"]].to_numpy(),
         hovertemplate="%{text}<br>%{x:,} orders (%{customdata[0]:,} under $500)<br>residual drift %{y:.2%}"
@@ -211,7 +212,7 @@ def tickets_drift_figure(frame: pd.DataFrame) -> go.Figure:
     top_y = max([*data["drift_after"], 0.001])
     fig.update_layout(
         xaxis={"title": "orders (tickets)", "tickformat": ",d", "range": [-0.05 * top_x, 1.15 * top_x]},
-        yaxis={"title": "residual drift (% of MV)", "tickformat": ".1%", "range": [-0.05 * top_y, 1.25 * top_y]},
+        yaxis={"title": "residual drift (% of MV)", "tickformat": ".2%", "range": [-0.2 * top_y, 1.3 * top_y]},
         showlegend=False,
     )
     return _layout(fig, "Tickets vs residual drift", 340)

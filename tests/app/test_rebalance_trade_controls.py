@@ -9,10 +9,12 @@ built here into the scenario — marked ``CONSTRUCTED`` below for the lead.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
+from components import resources
 from components.orders import keys as orders_keys
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import run
@@ -26,6 +28,7 @@ from tests.app.support import (
     no_exception,
     open_page,
     run_whatif,
+    save,
     scenarios,
     texts,
 )
@@ -251,3 +254,25 @@ def test_not_traded_view_without_controls_says_so(at, repo):
     run_whatif(open_page(at, models_by_name(repo)[MODEL]))
     at.switch_page(ORDERS_PAGE).run()
     assert any("No trade control kept" in i for i in texts(at, "info"))
+
+
+def test_a_saved_run_keeps_its_controls_and_history_shows_them(at, repo):
+    model = models_by_name(repo)[MODEL]
+    sid = model.positions[0].security_id
+    open_page(at, model)
+    set_controls(at, model, policy="out-of-band", min_trade=1000.0, no_sell=[sid])
+    run_whatif(at, min_cash=250.0)
+    at.switch_page(ORDERS_PAGE).run()
+    save(at)
+    (scenario,) = scenarios(at)
+    stored = resources.rebalance_repo().get_rebalance(scenario.saved_rebalance_id)
+    assert stored.options == scenario.params.options  # the record reproduces the run's options exactly
+    at.switch_page("pages/history.py").run()
+    assert no_exception(at), [e.value for e in at.exception]
+    (expander,) = [e for e in at.expander if e.label.startswith("Run options")]
+    assert "Out-of-band only" in expander.label and "$1,000.00" in expander.label
+    shown = dict(frame_with(at, "option")[["option", "value"]].values.tolist())
+    assert shown["No sell"] == scenario.tickers[sid] and shown["Minimum cash"] == "$250.00"
+    (code,) = at.code
+    cli = json.loads(code.value)
+    assert cli["tradePolicy"] == "out-of-band" and cli["minTradeValue"] == "1000.0" and cli["noSell"] == [sid]
