@@ -23,7 +23,7 @@ rows = orders_view.rows_of(scenario)
 s = scenario.summary
 st.caption(
     f"{scenario.model.name} v{scenario.model.version} · {scenario.params.scope_label()} · "
-    f"{s.optimal:,} portfolio(s) rebalanced, {s.infeasible + s.failed:,} not rebalanced (no orders)."
+    f"{s.optimal + s.relaxed:,} portfolio(s) rebalanced, {s.infeasible + s.failed:,} not rebalanced (no orders)."
 )
 orders_view.render_totals(rows)
 orders_view.render_relaxed(scenario)
