@@ -52,7 +52,13 @@ BLOTTER_TABLE = (
     Col("price", "Price", "money"),
     Col("estimated_value", "Estimated value", "money"),
     Col("reason", "Reason", "text", width="medium"),
-    Col("flags", "Flags", "text", help="short cover: the BUY closes a short position; fractional: not whole shares"),
+    Col(
+        "flags",
+        "Flags",
+        "text",
+        help="short cover: the BUY closes a short position; fractional: not whole shares; nearest feasible: the "
+        "portfolio's answer breaches bands (relaxed)",
+    ),
     Col("nearest_feasible", "Nearest feasible", "flag", help="The portfolio's answer breaches bands (relaxed)"),
     Col("weight_before", "Weight before", "pct"),
     Col("target", "Target", "pct", dp=1),
@@ -109,8 +115,15 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
                 "price": _f(r.price),
                 "estimated_value": _f(r.estimated_value),
                 "reason": r.reason,
-                "flags": ", ".join(f for f, on in (("short cover", r.covers_short), ("fractional", r.fractional)) if on)
-                or "",
+                "flags": ", ".join(
+                    f
+                    for f, on in (
+                        ("short cover", r.covers_short),
+                        ("fractional", r.fractional),
+                        ("nearest feasible", r.relaxed),
+                    )
+                    if on
+                ),
                 "nearest_feasible": r.relaxed,
                 "weight_before": _f(r.weight_before),
                 "target": _f(r.target),

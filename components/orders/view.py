@@ -317,8 +317,8 @@ def save_scenario(scenario: store.Scenario) -> str:
             scenario.run_model,
             scenario.optimal_results,
             scenario.created_at,
-            run_info(scenario),
-            scenario.params.options,
+            run=run_info(scenario),
+            options=scenario.params.options,
         )
         saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version, user)
         logged.update(rebalance_id=saved.rebalance_id, orders=scenario.summary.orders)
