@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def test_trade_controls_journey(page: Page, simulator_urls) -> None:
     main.get_by_text("Add a reason column to the orders CSV").click()
     wait_for_app(page)
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download orders CSV").click()
+        page.get_by_role("button", name=re.compile(r"^Download all [\d,]+ orders \(CSV\)$")).click()
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
     assert rows[0] == [
         "rebalanceId", "portfolioId", "portfolioName", "securityId", "ticker", "transactionType", "quantity",
