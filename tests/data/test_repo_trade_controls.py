@@ -10,7 +10,7 @@ import pytest
 from bson import Decimal128, ObjectId
 
 from engine.errors import InvalidInput, VersionConflict
-from engine.models import BandBreach, RebalanceOptions, TradeControls
+from engine.models import BandBreach, RebalanceOptions, RunInfo, TradeControls
 from tests.data.conftest import hex_id
 
 SEC_A, SEC_B = hex_id(1, "5"), hex_id(2, "5")
@@ -89,6 +89,29 @@ def test_a_saved_run_keeps_its_options_in_the_header(rebalance_repo, build, mong
     assert head["options"]["minCashPct"] == Decimal128("0.05") and head["options"]["tradePolicy"] == "out-of-band"
     (summary,) = rebalance_repo.list_rebalance_summaries()
     assert summary.options == options
+
+
+def test_options_run_info_and_saved_by_share_the_header(rebalance_repo, build, mongo):
+    """The merge of #11 with #13/#14: one header carries the options, the run info and who saved it."""
+    options = RebalanceOptions(min_cash=Decimal("10")).with_controls(CONTROLS)
+    run = RunInfo(scenario_name="Tolerance", model_version=3, overrides=True, parameters=(("Min trade", "$1,000"),))
+    record = build.record(str(ObjectId()), [f"{i:024x}" for i in range(2)]).model_copy(
+        update={"options": options, "run": run, "saved_by": "paula@firm.example"}
+    )
+    saved = rebalance_repo.save_rebalance(record)
+    got = rebalance_repo.get_rebalance(saved.rebalance_id)
+    assert (got.options, got.run, got.saved_by) == (options, run, "paula@firm.example")
+    head = mongo.db.rebalances.find_one({"_id": ObjectId(saved.rebalance_id)})
+    assert {"options", "run", "savedBy"} <= head.keys()
+    (summary,) = rebalance_repo.list_rebalance_summaries()
+    assert (summary.options, summary.run, summary.saved_by) == (options, run, "paula@firm.example")
+
+
+def test_saving_controls_records_who_changed_the_model(models_repo, build, mongo):
+    model = models_repo.create_model("Core", [build.position(1, "0.5")], updated_by="ann")
+    saved = models_repo.set_controls(model.model_id, CONTROLS, model.version, updated_by="paula@firm.example")
+    assert saved.updated_by == "paula@firm.example" and saved.controls == CONTROLS
+    assert mongo.db.models.find_one({"_id": ObjectId(model.model_id)})["updatedBy"] == "paula@firm.example"
 
 
 def test_a_run_saved_without_options_reads_back_none(rebalance_repo, build):
