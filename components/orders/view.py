@@ -49,11 +49,11 @@ from components.orders.keys import (
     WITH_REASONS,
 )
 from components.rebalance import store, workspace
-from components.rebalance.frames import BREACH_TABLE, breaches_frame
+from components.rebalance.frames import BREACH_TABLE, breaches_frame, controls_labels
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short, fmt_qty
 from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
-from engine.models import RunInfo
+from engine.models import RebalanceOptions, RunInfo
 from engine.orders import (
     OrderRow,
     aggregate_orders,
@@ -326,15 +326,20 @@ def save_scenario(scenario: store.Scenario) -> str:
 
 
 RUN_ONLY = ("Snapshot", "Saved")  # parameter labels that describe the session, not the run
+# Trade controls left off: the History list names only the controls a run used (all of them are in record.options).
+CONTROLS_OFF = controls_labels(RebalanceOptions())
 
 
 def run_info(scenario: store.Scenario) -> RunInfo:
-    """What the saved record says the run was: scenario name, model version used, overrides, parameters."""
+    """What the saved record says the run was: scenario name, model version used, overrides, parameters (trade
+    controls only when on)."""
     return RunInfo(
         scenario_name=scenario.name,
         model_version=scenario.model.version,
         overrides=scenario.params.overridden,
-        parameters=tuple((k, v) for k, v in scenario.parameter_labels().items() if k not in RUN_ONLY),
+        parameters=tuple(
+            (k, v) for k, v in scenario.parameter_labels().items() if k not in RUN_ONLY and CONTROLS_OFF.get(k) != v
+        ),
     )
 
 

@@ -267,8 +267,15 @@ def test_a_saved_run_keeps_its_controls_and_history_shows_them(at, repo):
     (scenario,) = scenarios(at)
     stored = resources.rebalance_repo().get_rebalance(scenario.saved_rebalance_id)
     assert stored.options == scenario.params.options  # the record reproduces the run's options exactly
+    # beside #14's run info and #13's savedBy on the same header; run info names only the controls that are on
+    assert stored.run is not None and stored.run.scenario_name == scenario.name and stored.saved_by == "local"
+    labels = dict(stored.run.parameters)
+    assert labels["Rebalance"] == "Out-of-band only" and labels["Minimum trade"] == "$1,000.00"
+    assert "No buy" not in labels and "Direction" not in labels
     at.switch_page("pages/history.py").run()
     assert no_exception(at), [e.value for e in at.exception]
+    (listed,) = frame_with(at, "parameters")["parameters"]
+    assert "Rebalance: Out-of-band only" in listed and "No buy" not in listed
     (expander,) = [e for e in at.expander if e.label.startswith("Run options")]
     assert "Out-of-band only" in expander.label and "$1,000.00" in expander.label
     shown = dict(frame_with(at, "option")[["option", "value"]].values.tolist())
