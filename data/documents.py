@@ -15,7 +15,17 @@ from typing import Any
 
 from bson import Decimal128, ObjectId
 
-from engine.models import InvestmentModel, Position, RebalanceRecord, RecordPortfolio, RecordPosition, RunInfo
+from engine.models import (
+    BandBreach,
+    InvestmentModel,
+    Position,
+    RebalanceOptions,
+    RebalanceRecord,
+    RecordPortfolio,
+    RecordPosition,
+    RunInfo,
+    TradeControls,
+)
 
 # Decimal128 holds 34 significant digits; the engine's default context has 28, so rounding here only ever touches
 # values a caller built with a wider context.
@@ -195,6 +205,63 @@ def position_from_doc(doc: Mapping[str, Any]) -> Position:
     )
 
 
+def controls_to_doc(c: TradeControls) -> dict[str, Any]:
+    """A model's default trade controls under their product-spec 2.12 names (the CLI's ``options`` names)."""
+    return {
+        "tradePolicy": c.trade_policy,
+        "minTradeValue": to_d128(c.min_trade_value),
+        "noBuy": list(c.no_buy),
+        "noSell": list(c.no_sell),
+        "noTrade": list(c.no_trade),
+        "direction": c.direction,
+        "onInfeasible": c.on_infeasible,
+    }
+
+
+def controls_from_doc(doc: Mapping[str, Any] | None) -> TradeControls:
+    """Trade controls from a document; missing (a model saved before 2.12) or missing fields are the defaults."""
+    if not doc:
+        return TradeControls()
+    fields: dict[str, Any] = {
+        "trade_policy": doc.get("tradePolicy", "all"),
+        "min_trade_value": from_d128(doc["minTradeValue"]) if doc.get("minTradeValue") is not None else Decimal(0),
+        "no_buy": tuple(doc.get("noBuy") or ()),
+        "no_sell": tuple(doc.get("noSell") or ()),
+        "no_trade": tuple(doc.get("noTrade") or ()),
+        "direction": doc.get("direction", "both"),
+        "on_infeasible": doc.get("onInfeasible", "flag"),
+    }
+    return TradeControls(**fields)
+
+
+def options_to_doc(o: RebalanceOptions) -> dict[str, Any]:
+    """A run's options (cash floor, solver settings, trade controls) as stored in a saved run's header."""
+    return {
+        "minCash": to_d128(o.min_cash),
+        "minCashPct": to_d128(o.min_cash_fraction),
+        "timeLimit": o.time_limit,
+        "tieBreak": o.tie_break,
+        "seed": o.seed,
+        "tradeDate": date_to_doc(o.trade_date),
+        **controls_to_doc(o.controls),
+    }
+
+
+def options_from_doc(doc: Mapping[str, Any] | None) -> RebalanceOptions | None:
+    """The options a saved run used; None for a run saved before they were recorded."""
+    if not doc:
+        return None
+    base = RebalanceOptions(
+        min_cash=from_d128(doc["minCash"]),
+        min_cash_fraction=from_d128(doc["minCashPct"]),
+        time_limit=float(doc.get("timeLimit", 30.0)),
+        tie_break=doc.get("tieBreak", "lower"),
+        seed=doc.get("seed"),
+        trade_date=date_from_doc(doc.get("tradeDate")),
+    )
+    return base.with_controls(controls_from_doc(doc))
+
+
 def model_fields_to_doc(
     name: str,
     positions: tuple[Position, ...],
@@ -219,6 +286,7 @@ def model_from_doc(doc: Mapping[str, Any]) -> InvestmentModel:
         last_rebalance_date=from_utc(doc.get("lastRebalanceDate")),
         version=int(doc.get("version", 1)),
         updated_by=_text_or_none(doc.get("updatedBy")),
+        controls=controls_from_doc(doc.get("controls")),
     )
 
 
@@ -276,7 +344,15 @@ def record_portfolio_to_doc(p: RecordPortfolio) -> dict[str, Any]:
         "cashBeforeRebalance": to_d128(p.cash_before_rebalance),
         "cashAfterRebalance": to_d128(p.cash_after_rebalance),
         "positions": [record_position_to_doc(x) for x in p.positions],
-    }
+    } | (
+        {
+            "bandBreaches": [
+                {"securityId": b.security_id, "side": b.side, "amount": to_d128(b.amount)} for b in p.band_breaches
+            ]
+        }
+        if p.band_breaches
+        else {}
+    )
 
 
 def record_portfolio_from_doc(doc: Mapping[str, Any]) -> RecordPortfolio:
@@ -287,11 +363,16 @@ def record_portfolio_from_doc(doc: Mapping[str, Any]) -> RecordPortfolio:
         cash_before_rebalance=from_d128(doc["cashBeforeRebalance"]),
         cash_after_rebalance=from_d128(doc["cashAfterRebalance"]),
         positions=tuple(record_position_from_doc(x) for x in doc.get("positions") or ()),
+        band_breaches=tuple(
+            BandBreach(security_id=b["securityId"], side=b["side"], amount=from_d128(b["amount"]))
+            for b in doc.get("bandBreaches") or ()
+        ),
     )
 
 
 def record_header_to_doc(record: RebalanceRecord) -> dict[str, Any]:
-    """The header of a new run (no ``_id``, no positions): model, date, count, portfolio ids and ``version`` 1."""
+    """The header of a new run (no ``_id``, no positions): model, date, count, portfolio ids, ``version`` 1 and, when
+    known, who saved it (``savedBy``), what the run was (``run``) and the options it used (``options``)."""
     return {
         "modelId": oid(record.model_id),
         "modelName": record.model_name,
@@ -301,6 +382,7 @@ def record_header_to_doc(record: RebalanceRecord) -> dict[str, Any]:
         "version": 1,
         **({"savedBy": record.saved_by} if record.saved_by is not None else {}),  # who saved it (issue #13)
         **({"run": run_info_to_doc(record.run)} if record.run is not None else {}),  # what the run was (issue #14)
+        **({"options": options_to_doc(record.options)} if record.options is not None else {}),  # its controls (#11)
     }
 
 
@@ -329,6 +411,7 @@ def record_from_parts(header: Mapping[str, Any], parts: list[Mapping[str, Any]])
         portfolios=tuple(record_portfolio_from_doc(p) for p in ordered),
         version=int(header.get("version", 1)),
         saved_by=_text_or_none(header.get("savedBy")),
+        options=options_from_doc(header.get("options")),
     )
 
 

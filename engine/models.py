@@ -40,6 +40,25 @@ class Position(DomainModel):
     low_drift: Decimal
 
 
+class TradeControls(DomainModel):
+    """A model's default PM trade controls (product-spec 2.12), saved with the model and pre-filled in a what-if.
+
+    The same fields as :class:`RebalanceOptions`; a run may override them (:meth:`RebalanceOptions.with_controls`).
+    """
+
+    trade_policy: TradePolicy = "all"
+    min_trade_value: Decimal = Decimal(0)
+    no_buy: tuple[str, ...] = ()
+    no_sell: tuple[str, ...] = ()
+    no_trade: tuple[str, ...] = ()
+    direction: Direction = "both"
+    on_infeasible: OnInfeasible = "flag"
+
+    @property
+    def is_default(self) -> bool:
+        return self == TradeControls()
+
+
 class InvestmentModel(DomainModel):
     """An investment model as stored (product-spec 1.1)."""
 
@@ -50,6 +69,7 @@ class InvestmentModel(DomainModel):
     last_rebalance_date: dt.datetime | None = None
     version: int = 1
     updated_by: str | None = None  # who made the last change (audit, issue #13); None before sign-in existed
+    controls: TradeControls = TradeControls()  # default trade controls of a what-if on this model (2.12)
 
     def position_map(self) -> dict[str, Position]:
         return {p.security_id: p for p in self.positions}
@@ -102,6 +122,15 @@ class RebalanceOptions(DomainModel):
             return self.min_cash
         with localcontext(MONEY):  # exact: a product that needed rounding would raise
             return max(self.min_cash, market_value * self.min_cash_fraction)
+
+    @property
+    def controls(self) -> TradeControls:
+        """The trade controls of this run (what a model saves as its defaults)."""
+        return TradeControls.model_validate(self.model_dump(include=set(TradeControls.model_fields)))
+
+    def with_controls(self, controls: TradeControls) -> RebalanceOptions:
+        """These options with the trade controls replaced (cash floor, time limit, tie-break, date kept)."""
+        return self.model_copy(update=dict(controls))
 
 
 class Transaction(DomainModel):
@@ -194,6 +223,7 @@ class RebalanceRecord(DomainModel):
     portfolios: tuple[RecordPortfolio, ...] = ()
     version: int = 1
     saved_by: str | None = None  # who saved the run (audit, issue #13)
+    options: RebalanceOptions | None = None  # the run's options (cash floor, trade controls); None: saved before 2.12
 
     @property
     def number_of_portfolios(self) -> int:
@@ -209,6 +239,7 @@ class RecordPortfolio(DomainModel):
     cash_after_rebalance: Decimal
     positions: tuple[RecordPosition, ...] = ()
     portfolio_name: str | None = None
+    band_breaches: tuple[BandBreach, ...] = ()  # a "relaxed" (nearest feasible) answer: the bands it breaches
 
 
 RebalanceRecord.model_rebuild()
@@ -242,6 +273,7 @@ __all__ = [
     "RebalanceRecord",
     "RecordPortfolio",
     "RecordPosition",
+    "TradeControls",
     "Transaction",
     "to_decimal",
 ]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from engine.construct import paused_gc
-from engine.models import PortfolioResult, RebalanceRecord, RecordPosition, TransactionType
+from engine.models import KeptBy, PortfolioResult, RebalanceRecord, RecordPosition, TransactionType
+from engine.scenarios import REBALANCED
 from engine.validation import format_percent
 
 ORDER_CSV_COLUMNS = (
@@ -31,6 +32,7 @@ ORDER_CSV_COLUMNS = (
     "estimatedValue",
     "tradeDate",
 )
+REASON_CSV_COLUMN = "reason"  # optional last column of the orders CSV (orders_to_csv(..., with_reasons=True))
 AGGREGATE_CSV_COLUMNS = (
     "rebalanceId",
     "securityId",
@@ -50,6 +52,14 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 INVISIBLE_LEAD = " \n\ufeff\u200b\u200c\u200d\u2060\u00a0"
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
+# What kept an off-target position from trading (DriftRow.kept_by, product-spec 2.12), as the blotter says it.
+KEPT_BY_LABELS: dict[str, str] = {
+    "in-band": "in band (out-of-band only)",
+    "min-trade": "below the minimum trade",
+    "no-buy": "restricted: no buy",
+    "no-sell": "restricted: no sell",
+    "no-trade": "restricted: do not trade",
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,27 @@ class OrderRow:
     target: Decimal | None = None
     fractional: bool = False
     covers_short: bool = False
+    relaxed: bool = False  # the portfolio's answer is "nearest feasible": some bands stay breached
+
+
+@dataclass(frozen=True)
+class NotTradedRow:
+    """A position off target that did not trade, and the trade control that kept it (product-spec 2.12)."""
+
+    portfolio_id: str
+    portfolio_name: str | None
+    security_id: str
+    ticker: str | None
+    kept_by: KeptBy
+    quantity: Decimal
+    weight: Decimal  # the position's weight of MV (unchanged: it did not trade)
+    target: Decimal
+    low_drift: Decimal
+    high_drift: Decimal
+
+    @property
+    def control(self) -> str:
+        return KEPT_BY_LABELS.get(self.kept_by, self.kept_by)
 
 
 @dataclass(frozen=True)
@@ -164,7 +195,7 @@ def order_rows(
     prices: Mapping[str, Decimal] | None = None,
     rebalance_id: str | None = None,
 ) -> list[OrderRow]:
-    """One row per transaction of every optimal result, in result order then security order of the engine.
+    """One row per transaction of every rebalanced result (optimal or relaxed), in result order then security order.
 
     ``tickers`` maps security id → ticker; ``prices`` is the run's price snapshot, used only when a result carries no
     record positions (the positions hold the exact price each trade was computed with).
@@ -181,8 +212,9 @@ def _order_rows(
 ) -> list[OrderRow]:
     rows: list[OrderRow] = []
     for result in results:
-        if result.status != "optimal":
+        if result.status not in REBALANCED:
             continue
+        relaxed = result.status == "relaxed"
         positions = {p.security_id: p for p in result.positions}
         mv = result.market_value
         for tx in result.transactions:
@@ -196,6 +228,7 @@ def _order_rows(
                     pos.price if pos is not None else prices.get(tx.security_id),
                     pos,
                     mv,
+                    relaxed,
                 )
             )
     return rows
@@ -207,6 +240,7 @@ def _order_row(
     price: Decimal | None,
     pos: RecordPosition | None,
     market_value: Decimal | None,
+    relaxed: bool = False,
 ) -> OrderRow:
     """The one builder of an order row, for a run's results and a saved record alike.
 
@@ -237,7 +271,35 @@ def _order_row(
         target=pos.target if pos is not None else None,
         fractional=quantity != quantity.to_integral_value(),
         covers_short=pos is not None and pos.original_quantity < 0,
+        relaxed=relaxed,
     )
+
+
+def not_traded_rows(results: Iterable[PortfolioResult], tickers: Mapping[str, str] | None = None) -> list[NotTradedRow]:
+    """Positions of the rebalanced results that stayed off target because a trade control kept them (``kept_by``)."""
+    tickers = tickers or {}
+    rows: list[NotTradedRow] = []
+    for result in results:
+        if result.status not in REBALANCED:
+            continue
+        for d in result.drifts:
+            if d.kept_by is None:
+                continue
+            rows.append(
+                NotTradedRow(
+                    portfolio_id=result.portfolio_id,
+                    portfolio_name=result.portfolio_name,
+                    security_id=d.security_id,
+                    ticker=tickers.get(d.security_id),
+                    kept_by=d.kept_by,
+                    quantity=d.original_quantity,
+                    weight=d.actual,
+                    target=d.target,
+                    low_drift=d.low_drift,
+                    high_drift=d.high_drift,
+                )
+            )
+    return rows
 
 
 def record_order_rows(
@@ -263,7 +325,8 @@ def record_order_rows(
                 pos.trade_quantity,
                 trade_date,
             )
-            rows.append(_order_row((record.rebalance_id, portfolio.portfolio_id, name), trade, pos.price, pos, mv))
+            owner = (record.rebalance_id, portfolio.portfolio_id, name)
+            rows.append(_order_row(owner, trade, pos.price, pos, mv, bool(portfolio.band_breaches)))
     return rows
 
 
@@ -368,10 +431,15 @@ def _write_csv(header: Sequence[str], records: Iterable[Sequence[object]]) -> by
     return buf.getvalue().encode("utf-8")
 
 
-def orders_to_csv(rows: Iterable[OrderRow], rebalance_id: str | None = None) -> bytes:
-    """The per-portfolio orders CSV (product-spec 2.7 columns); ``rebalanceId`` empty for an unsaved run."""
+def orders_to_csv(rows: Iterable[OrderRow], rebalance_id: str | None = None, *, with_reasons: bool = False) -> bytes:
+    """The per-portfolio orders CSV (product-spec 2.7 columns); ``rebalanceId`` empty for an unsaved run.
+
+    ``with_reasons`` adds the ``reason`` column last (why each order exists; "nearest feasible" when its
+    portfolio's answer breaches bands); the other columns are unchanged.
+    """
+    header = (*ORDER_CSV_COLUMNS, REASON_CSV_COLUMN) if with_reasons else ORDER_CSV_COLUMNS
     return _write_csv(
-        ORDER_CSV_COLUMNS,
+        header,
         (
             (
                 r.rebalance_id or rebalance_id or "",
@@ -385,8 +453,19 @@ def orders_to_csv(rows: Iterable[OrderRow], rebalance_id: str | None = None) -> 
                 _fmt_money(r.estimated_value),
                 r.trade_date.isoformat(),
             )
+            + ((full_reason(r),) if with_reasons else ())
             for r in rows
         ),
+    )
+
+
+def full_reason(row: OrderRow) -> str:
+    """The order's reason as the CSV says it (fractional quantity and nearest feasible marked; the blotter shows
+    these two in its Flags and Nearest feasible columns)."""
+    return (
+        row.reason
+        + ("; fractional quantity" if row.fractional else "")
+        + ("; nearest feasible: bands breached" if row.relaxed else "")
     )
 
 
@@ -413,13 +492,18 @@ def aggregated_to_csv(blocks: Iterable[AggregatedOrder], rebalance_id: str | Non
 
 __all__ = [
     "AGGREGATE_CSV_COLUMNS",
+    "KEPT_BY_LABELS",
     "ORDER_CSV_COLUMNS",
+    "REASON_CSV_COLUMN",
     "AggregatedOrder",
+    "NotTradedRow",
     "OrderRow",
     "SideTotal",
     "aggregate_orders",
     "aggregated_to_csv",
+    "full_reason",
     "neutralise_cell",
+    "not_traded_rows",
     "order_reason",
     "order_rows",
     "orders_to_csv",

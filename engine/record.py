@@ -11,7 +11,8 @@ from decimal import Decimal, localcontext
 
 from engine.errors import InvalidInput
 from engine.exactmath import MONEY, ONE, RATIO, ZERO
-from engine.models import InvestmentModel, PortfolioResult, RebalanceRecord, RecordPortfolio, RunInfo
+from engine.models import InvestmentModel, PortfolioResult, RebalanceOptions, RebalanceRecord, RecordPortfolio, RunInfo
+from engine.scenarios import REBALANCED
 
 
 def build_record(
@@ -19,8 +20,10 @@ def build_record(
     results: Iterable[PortfolioResult],
     rebalance_date: dt.datetime | None = None,
     run: RunInfo | None = None,
+    options: RebalanceOptions | None = None,
 ) -> RebalanceRecord:
-    """A record of the ``optimal`` results only (failed portfolios are left out, 3.8); version 1, no id yet.
+    """A record of the rebalanced results (``optimal``, and ``relaxed`` with its band breaches; failed portfolios
+    are left out, 3.8); version 1, no id yet. ``options`` are the run's options (kept so the run can be reproduced).
 
     ``rebalance_date`` is when the run was computed (default now); a naive datetime is taken as UTC. ``run`` says
     what the run was (scenario, model version used, run-only overrides, parameters).
@@ -33,7 +36,7 @@ def build_record(
         when = when.replace(tzinfo=dt.UTC)
     portfolios = []
     for r in results:
-        if r.status != "optimal":
+        if r.status not in REBALANCED:
             continue
         if r.market_value is None or r.cash_before is None or r.cash_after is None or (r.drifts and not r.positions):
             raise InvalidInput(
@@ -48,10 +51,16 @@ def build_record(
                 cash_before_rebalance=r.cash_before,
                 cash_after_rebalance=r.cash_after,
                 positions=r.positions,
+                band_breaches=r.band_breaches,
             )
         )
     return RebalanceRecord(
-        model_id=model.model_id, model_name=model.name, rebalance_date=when, portfolios=tuple(portfolios), run=run
+        model_id=model.model_id,
+        model_name=model.name,
+        rebalance_date=when,
+        portfolios=tuple(portfolios),
+        run=run,
+        options=options,
     )
 
 

@@ -2,7 +2,8 @@
 
 Pure functions over engine results (product-spec 2.3, 2.6, 3.1, 3.8). Dollar drift is PD = Σ|MV·t − u·p| over the
 combined list S; as a weight it is PD / MV. Turnover is the traded value Σ|Δ|·p. "Out of band" means at least one
-security of the portfolio lies outside [t − lowDrift, t + highDrift] as a weight of MV.
+security of the portfolio lies outside [t − lowDrift, t + highDrift] as a weight of MV. A ``relaxed`` result (the
+nearest feasible answer of product-spec 2.12) is rebalanced like an ``optimal`` one and also counts its band breach.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from engine.models import InvestmentModel, PortfolioResult, Position, RecordPosi
 from engine.validation import validate_model
 
 ZERO = Decimal(0)
+SMALL_ORDER = Decimal(500)  # "orders under $500": the tickets a PM would rather not send (issue #11)
+REBALANCED = ("optimal", "relaxed")  # statuses whose answer trades (relaxed: nearest feasible, bands breached)
 
 
 def model_with_overrides(model: InvestmentModel, positions: Sequence[Position]) -> InvestmentModel:
@@ -58,6 +61,8 @@ class PortfolioMetrics:
     out_of_band_before: bool | None
     out_of_band_after: bool | None
     diagnosis: str | None = None
+    small_orders: int = 0  # orders whose value |Δ|·p is below SMALL_ORDER
+    band_breach: Decimal = ZERO  # dollars, Σ of the breached bands of a relaxed answer
 
     @property
     def drift_before_weight(self) -> Decimal | None:
@@ -94,11 +99,12 @@ def portfolio_metrics(result: PortfolioResult, out_of_band_before: bool | None =
     elif result.status == "optimal" and mv is not None and mv <= 0:
         before = after = False  # an empty portfolio has nothing to be out of band
     else:
-        after = before if result.status != "optimal" else None
-    optimal = result.status == "optimal"
+        after = before if result.status not in REBALANCED else None
+    optimal = result.status in REBALANCED
     if not optimal:
         drift_after = drift_before
-    turnover = sum((abs(p.adjusted_position_market_value - p.original_position_market_value) for p in positions), ZERO)
+    traded = [abs(p.adjusted_position_market_value - p.original_position_market_value) for p in positions]
+    turnover = sum(traded, ZERO)
     return PortfolioMetrics(
         portfolio_id=result.portfolio_id,
         portfolio_name=result.portfolio_name,
@@ -113,6 +119,8 @@ def portfolio_metrics(result: PortfolioResult, out_of_band_before: bool | None =
         out_of_band_before=before,
         out_of_band_after=after,
         diagnosis=result.diagnosis,
+        small_orders=sum(1 for v in traded if 0 < v < SMALL_ORDER) if optimal else 0,
+        band_breach=sum((b.amount for b in result.band_breaches), ZERO) if optimal else ZERO,
     )
 
 
@@ -134,6 +142,9 @@ class ScenarioSummary:
     out_of_band_before: int
     still_out_of_band: int
     cash_after_known: Decimal = ZERO  # Σ cash after of the portfolios counted in market_value
+    relaxed: int = 0  # portfolios answered "nearest feasible" (bands breached), counted apart from optimal
+    band_breach: Decimal = ZERO  # dollars, Σ breach of the relaxed portfolios
+    small_orders: int = 0  # orders under SMALL_ORDER
 
     @property
     def drift_reduction(self) -> Decimal | None:
@@ -170,7 +181,7 @@ def summarise(metrics: Iterable[PortfolioMetrics]) -> ScenarioSummary:
         portfolios=len(ms),
         optimal=sum(m.status == "optimal" for m in ms),
         infeasible=sum(m.status == "infeasible" for m in ms),
-        failed=sum(m.status not in ("optimal", "infeasible") for m in ms),
+        failed=sum(m.status not in (*REBALANCED, "infeasible") for m in ms),
         market_value=total(m.market_value for m in ms if m.drift_before is not None),
         drift_before=total(m.drift_before for m in ms),
         drift_after=total(m.drift_after for m in ms),
@@ -181,13 +192,16 @@ def summarise(metrics: Iterable[PortfolioMetrics]) -> ScenarioSummary:
         out_of_band_before=sum(m.out_of_band_before is True for m in ms),
         still_out_of_band=sum(m.out_of_band_after is True for m in ms),
         cash_after_known=total(m.cash_after for m in ms if m.drift_before is not None),
+        relaxed=sum(m.status == "relaxed" for m in ms),
+        band_breach=total(m.band_breach for m in ms),
+        small_orders=sum(m.small_orders for m in ms),
     )
 
 
 COMPARED = (
-    "portfolios", "optimal", "infeasible", "failed", "out_of_band_before", "still_out_of_band", "orders", "turnover",
-    "turnover_weight", "drift_before_weight", "drift_after_weight", "drift_reduction", "cash_before", "cash_after",
-    "cash_after_weight",
+    "portfolios", "optimal", "relaxed", "band_breach", "infeasible", "failed", "out_of_band_before",
+    "still_out_of_band", "orders", "small_orders", "turnover", "turnover_weight", "drift_before_weight",
+    "drift_after_weight", "drift_reduction", "cash_before", "cash_after", "cash_after_weight",
 )  # fmt: skip
 
 
@@ -210,6 +224,8 @@ def scenario_summary(
 
 __all__ = [
     "COMPARED",
+    "REBALANCED",
+    "SMALL_ORDER",
     "PortfolioMetrics",
     "ScenarioSummary",
     "difference",

@@ -28,10 +28,11 @@ outcomes = orders_view.outcomes_of(scenario, rows)
 s = scenario.summary
 st.caption(
     f"{feedback.escape_md(scenario.model.name)} v{scenario.model.version} · {scenario.params.scope_label()} · "
-    f"{s.optimal:,} portfolio(s) rebalanced, {s.infeasible + s.failed:,} not rebalanced (no orders)."
+    f"{s.optimal + s.relaxed:,} portfolio(s) rebalanced, {s.infeasible + s.failed:,} not rebalanced (no orders)."
 )
 orders_view.render_not_rebalanced(scenario)
 orders_view.render_totals(rows)
+orders_view.render_relaxed(scenario)
 if not rows:
     st.info(
         "This scenario proposes no orders: every rebalanced portfolio is already at its optimum.",

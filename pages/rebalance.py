@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from components import auth, feedback, navigation, resources, state
+from components.rebalance import controls as rebalance_controls
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import results as rebalance_results
 from components.rebalance import view as rebalance_view
@@ -51,7 +52,7 @@ with st.container(border=True):
     settings = resources.settings()
     options = rebalance_view.render_parameters(
         settings.optimization_timeout, dt.datetime.now(ZoneInfo(settings.business_tz)).date()
-    )
+    ).with_controls(rebalance_controls.render_controls(model))
     run_model = rebalance_view.render_overrides(model)
     note = st.empty()  # filled after a run, so it shows the snapshot that run froze
     blocked = auth.why_not(auth.Action.RUN_WHAT_IF)

@@ -9,8 +9,9 @@ import pandas as pd
 
 from components.columns import Col
 from components.columns import names as column_names
+from components.rebalance.frames import controls_labels
 from data.repositories import RebalanceSummary
-from engine.models import RebalanceRecord, RecordPosition, RunInfo
+from engine.models import RebalanceOptions, RebalanceRecord, RecordPosition, RunInfo
 
 
 def list_table(tz: dt.tzinfo) -> tuple[Col, ...]:
@@ -140,3 +141,41 @@ def positions_frame(positions: Sequence[RecordPosition], tickers: Mapping[str, s
             for x in positions
         ]
     )
+
+
+def options_labels(options: RebalanceOptions, tickers: Mapping[str, str]) -> dict[str, str]:
+    """The options a saved run used, as display text: cash floor, trade controls, solver settings, trade date."""
+    floor = []
+    if options.min_cash > 0:
+        floor.append(f"${float(options.min_cash):,.2f}")
+    if options.min_cash_fraction > 0:
+        floor.append(f"{float(options.min_cash_fraction) * 100:g} % of MV")
+    return {
+        "Minimum cash": " or ".join(floor) + (" (greater applies)" if len(floor) == 2 else "") if floor else "none",
+        **controls_labels(options, tickers),
+        "Time limit": f"{options.time_limit:g} s",
+        "Tie-break": options.tie_break + (f" (seed {options.seed})" if options.seed is not None else ""),
+        "Trade date": options.trade_date.isoformat() if options.trade_date else "—",
+    }
+
+
+def options_cli(options: RebalanceOptions) -> dict[str, object]:
+    """The options under their CLI names (product-spec 2.12; ``python -m engine solve``'s ``options``), to rerun it."""
+    out: dict[str, object] = {
+        "minCash": str(options.min_cash),
+        "minCashPct": str(options.min_cash_fraction),
+        "tradePolicy": options.trade_policy,
+        "minTradeValue": str(options.min_trade_value),
+        "noBuy": list(options.no_buy),
+        "noSell": list(options.no_sell),
+        "noTrade": list(options.no_trade),
+        "direction": options.direction,
+        "onInfeasible": options.on_infeasible,
+        "timeLimit": options.time_limit,
+        "tieBreak": options.tie_break,
+    }
+    if options.seed is not None:
+        out["seed"] = options.seed
+    if options.trade_date is not None:
+        out["tradeDate"] = options.trade_date.isoformat()
+    return out

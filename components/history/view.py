@@ -7,6 +7,7 @@ when opened and kept in the session per (id, version) so reruns stay cheap for 1
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
@@ -20,6 +21,8 @@ from components.history.frames import (
     POSITION_TABLE,
     list_frame,
     list_table,
+    options_cli,
+    options_labels,
     portfolios_frame,
     positions_frame,
 )
@@ -187,6 +190,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         f" · saved by {_md(record.saved_by or 'unknown (before sign-in)')}"
     )
     render_run_info(record)
+    render_options(record, tickers)
     traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
     m = st.columns(4)
     m[0].metric("Portfolios", f"{record.number_of_portfolios:,}")
@@ -246,6 +250,26 @@ def render_run_info(record: RebalanceRecord) -> None:
         )
     if run.parameters:
         st.dataframe(pd.DataFrame(run.parameters, columns=["Parameter", "Value"]), hide_index=True, width="content")
+
+
+def render_options(record: RebalanceRecord, tickers: Mapping[str, str]) -> None:
+    """The options the run used (cash floor, trade controls ...), and how to reproduce it."""
+    if record.options is None:
+        st.caption("Run options: not recorded (saved before trade controls were kept with a run).")
+        return
+    labels = options_labels(record.options, tickers)
+    # Escaped: the label is markdown, and two "$" amounts would render as LaTeX.
+    with st.expander("Run options: " + _md(" · ".join(f"{k}: {v}" for k, v in list(labels.items())[:4]))):
+        st.dataframe(
+            [{"option": k, "value": v} for k, v in labels.items()],
+            hide_index=True,
+            width="content",
+        )
+        st.caption(
+            "To reproduce the run, enter these options in the what-if (same model version and market snapshot), or "
+            "pass them to `python -m engine solve` as its `options` object:"
+        )
+        st.code(json.dumps(options_cli(record.options)), language="json", wrap_lines=True)
 
 
 def render_pending_delete() -> None:

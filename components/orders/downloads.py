@@ -11,7 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from engine.orders import AGGREGATE_CSV_COLUMNS, ORDER_CSV_COLUMNS
+from engine.orders import AGGREGATE_CSV_COLUMNS, ORDER_CSV_COLUMNS, REASON_CSV_COLUMN
 
 CsvData = bytes | Callable[[], bytes]
 
@@ -38,8 +38,8 @@ def columns_caption() -> str:
     """What the orders CSV holds, from ``ORDER_CSV_COLUMNS`` (the writer's own list)."""
     names = [f"{c} (empty until saved)" if c == "rebalanceId" else c for c in ORDER_CSV_COLUMNS]
     return (
-        f"CSV columns: {', '.join(names)}. Text that a spreadsheet would run as a formula is prefixed with an "
-        "apostrophe."
+        f"CSV columns: {', '.join(names)}; optionally {REASON_CSV_COLUMN} last. Text that a spreadsheet would run "
+        "as a formula is prefixed with an apostrophe."
     )
 
 

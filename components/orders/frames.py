@@ -15,7 +15,7 @@ from components.columns import Col, names
 from components.rebalance.frames import display_names
 from components.rebalance.store import SubmissionOutcome, order_key
 from engine.models import PortfolioResult
-from engine.orders import AggregatedOrder, OrderRow, readable_diagnosis
+from engine.orders import AggregatedOrder, NotTradedRow, OrderRow, readable_diagnosis
 
 BLOTTER_COLUMNS = [
     "portfolio",
@@ -26,6 +26,7 @@ BLOTTER_COLUMNS = [
     "estimated_value",
     "reason",
     "flags",
+    "nearest_feasible",
     "weight_before",
     "target",
     "weight_after",
@@ -51,7 +52,14 @@ BLOTTER_TABLE = (
     Col("price", "Price", "money"),
     Col("estimated_value", "Estimated value", "money"),
     Col("reason", "Reason", "text", width="medium"),
-    Col("flags", "Flags", "text", help="short cover: the BUY closes a short position; fractional: not whole shares"),
+    Col(
+        "flags",
+        "Flags",
+        "text",
+        help="short cover: the BUY closes a short position; fractional: not whole shares; nearest feasible: the "
+        "portfolio's answer breaches bands (relaxed)",
+    ),
+    Col("nearest_feasible", "Nearest feasible", "flag", help="The portfolio's answer breaches bands (relaxed)"),
     Col("weight_before", "Weight before", "pct"),
     Col("target", "Target", "pct", dp=1),
     Col("weight_after", "Weight after", "pct"),
@@ -68,6 +76,19 @@ BLOCK_TABLE = (
     Col("price", "Price", "money"),
     Col("estimated_value", "Estimated value", "money"),
     Col("portfolios", "Portfolios", "int"),
+    Col("security_id", "Security ID", "text", width="medium"),
+)
+NOT_TRADED_TABLE = (  # positions off target that a trade control kept from trading (product-spec 2.12)
+    Col("portfolio", "Portfolio", "text", width="medium"),
+    Col("ticker", "Ticker"),
+    Col("control", "Kept by", "text", width="medium"),
+    Col("quantity", "Quantity", "qty"),
+    Col("weight", "Weight", "pct"),
+    Col("target", "Target", "pct", dp=1),
+    Col("band_low", "Band low", "pct"),
+    Col("band_high", "Band high", "pct"),
+    Col("off_target_pp", "Weight − target", "number", fmt="%+.3f pp"),
+    Col("portfolio_id", "Portfolio ID", "text", width="medium"),
     Col("security_id", "Security ID", "text", width="medium"),
 )
 SUBMISSION_LABELS = {"success": "submitted", "failed": "failed", "unknown": "outcome unknown", "sending": "being sent"}
@@ -94,8 +115,16 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
                 "price": _f(r.price),
                 "estimated_value": _f(r.estimated_value),
                 "reason": r.reason,
-                "flags": ", ".join(f for f, on in (("short cover", r.covers_short), ("fractional", r.fractional)) if on)
-                or "",
+                "flags": ", ".join(
+                    f
+                    for f, on in (
+                        ("short cover", r.covers_short),
+                        ("fractional", r.fractional),
+                        ("nearest feasible", r.relaxed),
+                    )
+                    if on
+                ),
+                "nearest_feasible": r.relaxed,
                 "weight_before": _f(r.weight_before),
                 "target": _f(r.target),
                 "weight_after": _f(r.weight_after),
@@ -110,6 +139,32 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
     frame = pd.DataFrame(records, columns=BLOTTER_COLUMNS)
     frame["order_id"] = frame["order_id"].astype("Int64")
     return frame
+
+
+def not_traded_frame(rows: Sequence[NotTradedRow]) -> pd.DataFrame:
+    """One line per position off target that did not trade, with the control that kept it (``kept_by``)."""
+    shown = display_names({(r.portfolio_id, r.portfolio_name) for r in rows})
+    frame = pd.DataFrame(
+        [
+            {
+                "portfolio": shown[r.portfolio_id],
+                "ticker": r.ticker or r.security_id,
+                "control": r.control,
+                "kept_by": r.kept_by,
+                "quantity": float(r.quantity),
+                "weight": float(r.weight),
+                "target": float(r.target),
+                "band_low": max(0.0, float(r.target - r.low_drift)),
+                "band_high": float(r.target + r.high_drift),
+                "off_target_pp": float((r.weight - r.target) * 100),
+                "portfolio_id": r.portfolio_id,
+                "security_id": r.security_id,
+            }
+            for r in rows
+        ],
+        columns=[*names(NOT_TRADED_TABLE), "kept_by"],
+    )
+    return frame.sort_values(["portfolio", "ticker"], kind="stable", ignore_index=True)
 
 
 def filter_blotter(
@@ -220,6 +275,7 @@ __all__ = [
     "blotter_frame",
     "filter_blotter",
     "not_rebalanced_frame",
+    "not_traded_frame",
     "rows_shown",
     "submission_plan",
 ]

@@ -12,6 +12,7 @@ PORTFOLIO_FILTER = "orders_portfolio_filter"
 TICKER_FILTER = "orders_ticker_filter"
 SORT = "orders_sort"
 NET_BLOCKS = "orders_net_blocks"  # toggle: net BUY and SELL of a security in the block view
+WITH_REASONS = "orders_csv_reasons"  # checkbox: the orders CSV gets the optional reason column
 PENDING_SAVE = "orders_pending_save"  # True while the "Save rebalance" dialog is open
 PENDING_SUBMIT = "orders_pending_submit"  # True while the "Submit orders" dialog is open
 SAVE_ERROR = "orders_save_error"  # feedback.Message of the last refused save

@@ -23,11 +23,13 @@ from components.orders.frames import (
     BLOCK_TABLE,
     BLOTTER_TABLE,
     NOT_REBALANCED_TABLE,
+    NOT_TRADED_TABLE,
     SORTS,
     aggregate_frame,
     blotter_frame,
     filter_blotter,
     not_rebalanced_frame,
+    not_traded_frame,
     rows_shown,
     submission_plan,
 )
@@ -44,13 +46,23 @@ from components.orders.keys import (
     SORT,
     SUBMIT_REPORT,
     TICKER_FILTER,
+    WITH_REASONS,
 )
 from components.rebalance import store, workspace
+from components.rebalance.frames import BREACH_TABLE, breaches_frame, controls_labels
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short, fmt_qty
 from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
-from engine.models import RunInfo
-from engine.orders import OrderRow, aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv, side_totals
+from engine.models import RebalanceOptions, RunInfo
+from engine.orders import (
+    OrderRow,
+    aggregate_orders,
+    aggregated_to_csv,
+    not_traded_rows,
+    order_rows,
+    orders_to_csv,
+    side_totals,
+)
 from engine.rebalance import today_utc
 from engine.record import build_record
 
@@ -59,7 +71,11 @@ log = logging.getLogger(__name__)
 
 BLOTTER_CONFIG = column_config(BLOTTER_TABLE)
 BLOTTER_ORDER = names(BLOTTER_TABLE)
+BLOTTER_PLAIN_ORDER = [c for c in BLOTTER_ORDER if c != "nearest_feasible"]
 BLOCK_CONFIG = column_config(BLOCK_TABLE)
+NOT_TRADED_CONFIG = column_config(NOT_TRADED_TABLE)
+BREACH_CONFIG = column_config(BREACH_TABLE)
+NOT_TRADED_ORDER = names(NOT_TRADED_TABLE)
 
 
 def rows_of(scenario: store.Scenario) -> list[OrderRow]:
@@ -139,7 +155,7 @@ def render_blotter(
 ) -> None:
     """Per-portfolio orders (filterable, sortable) and the block view, each with its CSV download."""
     stem = file_stem(scenario)
-    t1, t2 = st.tabs(["Per portfolio", "Block orders (per security and side)"])
+    t1, t2, t3 = st.tabs(["Per portfolio", "Block orders (per security and side)", "Not traded"])
     with t1:
         c1, c2, c3, c4 = st.columns([2, 3, 2, 3])
         sides = c1.multiselect("Side", ["BUY", "SELL"], default=["BUY", "SELL"], key=SIDES)
@@ -159,13 +175,23 @@ def render_blotter(
             hide_index=True,
             width="stretch",
             column_config=BLOTTER_CONFIG,
-            column_order=BLOTTER_ORDER,
+            # the "Nearest feasible" flag only when some order is one (relaxed answers are rare)
+            column_order=BLOTTER_ORDER if frame["nearest_feasible"].any() else BLOTTER_PLAIN_ORDER,
             height=min(36 + 35 * max(len(shown), 1), 520),
         )
         st.caption(f"{len(shown):,} of {len(rows):,} orders shown · click a column header to sort.")
+        reasons = st.checkbox(
+            "Add a reason column to the orders CSV",
+            key=WITH_REASONS,
+            help="Why each order exists; other columns unchanged.",
+        )
         left, right = st.columns(2)
         downloads.orders_button(
-            _cached(scenario, ("csv", scenario.saved_rebalance_id), lambda: orders_to_csv(rows)),
+            _cached(
+                scenario,
+                ("csv", scenario.saved_rebalance_id, reasons),
+                lambda: orders_to_csv(rows, with_reasons=reasons),
+            ),
             stem,
             "dl_orders",
             left,
@@ -173,7 +199,7 @@ def render_blotter(
         )
         if len(shown) != len(rows):
             downloads.orders_button(
-                orders_to_csv(rows_shown(rows, shown)),
+                orders_to_csv(rows_shown(rows, shown), with_reasons=reasons),
                 f"{stem}_filtered",
                 "dl_orders_shown",
                 right,
@@ -200,6 +226,8 @@ def render_blotter(
             "dl_blocks",
         )
         st.caption(downloads.blocks_caption(net))
+    with t3:
+        render_not_traded(scenario)
 
 
 @feedback.callback("open the model")
@@ -230,6 +258,52 @@ def render_not_rebalanced(scenario: store.Scenario) -> None:
             st.switch_page("pages/models.py")
 
 
+def render_not_traded(scenario: store.Scenario) -> None:
+    """Positions off target that did not trade, and the trade control that kept each (product-spec 2.12)."""
+    frame = _cached(
+        scenario, ("not_traded",), lambda: not_traded_frame(not_traded_rows(scenario.results, scenario.tickers))
+    )
+    if frame.empty:
+        st.info("No trade control kept an off-target position from trading in this scenario.", icon=":material/info:")
+        return
+    counts = frame["control"].value_counts()
+    st.caption(
+        f"{len(frame):,} position(s) off target did not trade: "
+        + ", ".join(f"{n:,} {label}" for label, n in counts.items())
+        + "."
+    )
+    st.dataframe(
+        as_percent(frame, "weight", "target", "band_low", "band_high"),
+        hide_index=True,
+        width="stretch",
+        column_config=NOT_TRADED_CONFIG,
+        column_order=NOT_TRADED_ORDER,
+        height=min(36 + 35 * len(frame), 520),
+    )
+
+
+def render_relaxed(scenario: store.Scenario) -> None:
+    """Flag the portfolios answered "nearest feasible" with their breached bands (their orders are marked too)."""
+    relaxed = [r for r in scenario.results if r.status == "relaxed"]
+    if not relaxed:
+        return
+    frame = breaches_frame(relaxed, scenario.tickers)
+    st.warning(
+        f"**{len(relaxed):,} portfolio(s) are nearest feasible, not optimal**: no answer met every band, so their "
+        f"orders leave {len(frame):,} band(s) breached by {fmt_money(frame['amount'].sum())} in total. Their "
+        "orders are marked “Nearest feasible” below.",
+        icon=":material/warning:",
+    )
+    with st.expander("Breached bands"):
+        st.dataframe(
+            frame,
+            hide_index=True,
+            width="stretch",
+            column_config=BREACH_CONFIG,
+            column_order=names(BREACH_TABLE),
+        )
+
+
 # --- save -----------------------------------------------------------------------------------------------------------
 def save_scenario(scenario: store.Scenario) -> str:
     """Persist the scenario's optimal results as one rebalance record and stamp the model; returns its id.
@@ -240,22 +314,33 @@ def save_scenario(scenario: store.Scenario) -> str:
     user = auth.require(auth.Action.SAVE_RUN).user_id
     fields = {"run_id": scenario.id, "model_id": scenario.model.model_id, "portfolios": len(scenario.optimal_results)}
     with audit.timed("run_saved", user, **fields) as logged:
-        record = build_record(scenario.run_model, scenario.optimal_results, scenario.created_at, run_info(scenario))
+        record = build_record(
+            scenario.run_model,
+            scenario.optimal_results,
+            scenario.created_at,
+            run=run_info(scenario),
+            options=scenario.params.options,
+        )
         saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version, user)
         logged.update(rebalance_id=saved.rebalance_id, orders=scenario.summary.orders)
     return saved.rebalance_id
 
 
 RUN_ONLY = ("Snapshot", "Saved")  # parameter labels that describe the session, not the run
+# Trade controls left off: the History list names only the controls a run used (all of them are in record.options).
+CONTROLS_OFF = controls_labels(RebalanceOptions())
 
 
 def run_info(scenario: store.Scenario) -> RunInfo:
-    """What the saved record says the run was: scenario name, model version used, overrides, parameters."""
+    """What the saved record says the run was: scenario name, model version used, overrides, parameters (trade
+    controls only when on)."""
     return RunInfo(
         scenario_name=scenario.name,
         model_version=scenario.model.version,
         overrides=scenario.params.overridden,
-        parameters=tuple((k, v) for k, v in scenario.parameter_labels().items() if k not in RUN_ONLY),
+        parameters=tuple(
+            (k, v) for k, v in scenario.parameter_labels().items() if k not in RUN_ONLY and CONTROLS_OFF.get(k) != v
+        ),
     )
 
 
@@ -491,6 +576,8 @@ __all__ = [
     "confirm_submit",
     "outcomes_of",
     "render_blotter",
+    "render_not_traded",
+    "render_relaxed",
     "render_save",
     "render_submit",
     "rows_of",

@@ -193,4 +193,35 @@ def scenario_compare_figure(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
-__all__ = ["cash_figure", "drift_reduction_figure", "scenario_compare_figure", "weights_figure"]
+def tickets_drift_figure(frame: pd.DataFrame) -> go.Figure:
+    """One marker per scenario: orders (tickets) across, residual drift (% of MV) up — the trade-off a PM weighs.
+
+    ``frame`` columns: ``scenario``, ``orders``, ``small_orders`` (under $500), ``drift_after`` (fraction of total
+    MV), ``still_out_of_band`` (portfolios). Fewer tickets at the same drift is better: lower left wins.
+    """
+    data = frame.dropna(subset=["drift_after"])
+    fig = go.Figure()
+    fig.add_scatter(
+        name="Scenario",
+        x=data["orders"],
+        y=data["drift_after"],
+        mode="markers+text",
+        text=data["scenario"].astype(str),
+        # alternate label sides: scenarios with the same figures sit on one point and stay readable
+        textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(data))],
+        marker={"size": 14, "color": AFTER_COLOR},
+        customdata=data[["small_orders", "still_out_of_band"]].to_numpy(),
+        hovertemplate="%{text}<br>%{x:,} orders (%{customdata[0]:,} under $500)<br>residual drift %{y:.2%}"
+        "<br>%{customdata[1]:,} portfolios still out of band<extra></extra>",
+    )
+    top_x = max([*data["orders"], 1])
+    top_y = max([*data["drift_after"], 0.001])
+    fig.update_layout(
+        xaxis={"title": "orders (tickets)", "tickformat": ",d", "range": [-0.05 * top_x, 1.15 * top_x]},
+        yaxis={"title": "residual drift (% of MV)", "tickformat": ".2%", "range": [-0.2 * top_y, 1.3 * top_y]},
+        showlegend=False,
+    )
+    return _layout(fig, "Tickets vs residual drift", 340)
+
+
+__all__ = ["cash_figure", "drift_reduction_figure", "scenario_compare_figure", "tickets_drift_figure", "weights_figure"]

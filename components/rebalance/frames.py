@@ -13,10 +13,14 @@ from decimal import Decimal
 import pandas as pd
 
 from components.columns import Col
-from engine.models import PortfolioResult
+from engine.models import PortfolioResult, RebalanceOptions
 from engine.scenarios import PortfolioMetrics, ScenarioSummary, difference
 
-STATUS_LABELS = {"optimal": "optimal", "infeasible": "infeasible", "error": "failed"}
+STATUS_LABELS = {"optimal": "optimal", "relaxed": "nearest feasible", "infeasible": "infeasible", "error": "failed"}
+# The trade controls as the what-if panel, the comparison and History name them (product-spec 2.12).
+POLICY_LABELS = {"all": "All positions", "out-of-band": "Out-of-band only"}
+DIRECTION_LABELS = {"both": "Both", "buy-only": "Invest cash: buy only", "sell-only": "Raise cash: sell only"}
+INFEASIBLE_LABELS = {"flag": "Flag it (no orders)", "nearest": "Nearest feasible"}
 PORTFOLIO_COLUMNS = [
     "portfolio_id",
     "portfolio",
@@ -72,6 +76,14 @@ PORTFOLIO_TABLE = (
     Col("out_of_band_after", "Out of band after", "flag"),
     Col("diagnosis", "Diagnosis", "text", width="medium"),
     Col("portfolio_id", "Portfolio ID", "text", width="medium"),
+)
+BREACH_TABLE = (  # the bands a relaxed ("nearest feasible") answer breaches
+    Col("portfolio", "Portfolio", "text", width="medium"),
+    Col("ticker", "Ticker"),
+    Col("side", "Band"),
+    Col("amount", "Breach", "money"),
+    Col("portfolio_id", "Portfolio ID", "text", width="medium"),
+    Col("security_id", "Security ID", "text", width="medium"),
 )
 FAILED_TABLE = (  # the portfolios not rebalanced, when there are many
     Col("portfolio", "Portfolio"),
@@ -158,6 +170,27 @@ def portfolio_frame(metrics: Sequence[PortfolioMetrics]) -> pd.DataFrame:
     return frame
 
 
+def breaches_frame(results: Sequence[PortfolioResult], tickers: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per band breached by a relaxed result: portfolio, security, side (below low / above high), dollars."""
+    tickers = tickers or {}
+    names = display_names((r.portfolio_id, r.portfolio_name) for r in results)
+    rows = [
+        {
+            "portfolio": names[r.portfolio_id],
+            "ticker": tickers.get(b.security_id) or short_id(b.security_id),
+            "side": "below low band" if b.side == "low" else "above high band",
+            "amount": float(b.amount),
+            "portfolio_id": r.portfolio_id,
+            "security_id": b.security_id,
+        }
+        for r in results
+        for b in r.band_breaches
+    ]
+    frame = pd.DataFrame(rows, columns=[c.name for c in BREACH_TABLE])
+    frame["amount"] = frame["amount"].astype("float64")
+    return frame
+
+
 def positions_frame(result: PortfolioResult, tickers: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per security of the combined list S of one optimal result (the record draft, product-spec 2.8)."""
     tickers = tickers or {}
@@ -200,14 +233,36 @@ def _qty_text(q: Decimal | None) -> str:
     return str(int(q)) if q == q.to_integral_value() else format(q.normalize(), "f")
 
 
+def controls_labels(options: RebalanceOptions, tickers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A run's trade controls as display text (restricted securities by ticker), for comparison and History."""
+    tickers = tickers or {}
+
+    def securities(ids: tuple[str, ...]) -> str:
+        return ", ".join(tickers.get(i) or short_id(i) for i in ids) or "none"
+
+    m = options.min_trade_value
+    return {
+        "Rebalance": POLICY_LABELS.get(options.trade_policy, options.trade_policy),
+        "Minimum trade": f"${float(m):,.2f}" if m > 0 else "none",
+        "Direction": DIRECTION_LABELS.get(options.direction, options.direction),
+        "No buy": securities(options.no_buy),
+        "No sell": securities(options.no_sell),
+        "Do not trade": securities(options.no_trade),
+        "If a band cannot be met": INFEASIBLE_LABELS.get(options.on_infeasible, options.on_infeasible),
+    }
+
+
 COMPARE_ROWS = [
     ("Portfolios", "portfolios"),
     ("Optimal", "optimal"),
+    ("Nearest feasible (relaxed)", "relaxed"),
+    ("Total band breach (relaxed)", "band_breach"),
     ("Infeasible", "infeasible"),
     ("Failed", "failed"),
     ("Out of band before", "out_of_band_before"),
     ("Still out of band", "still_out_of_band"),
     ("Orders", "orders"),
+    ("Orders under $500", "small_orders"),
     ("Turnover", "turnover"),
     ("Turnover (% of MV)", "turnover_weight"),
     ("Drift before (% of MV)", "drift_before_weight"),
@@ -217,7 +272,7 @@ COMPARE_ROWS = [
     ("Cash after", "cash_after"),
     ("Cash after (% of MV)", "cash_after_weight"),
 ]
-_MONEY = {"turnover", "cash_before", "cash_after"}
+_MONEY = {"turnover", "cash_before", "cash_after", "band_breach"}
 _PCT = {"turnover_weight", "drift_before_weight", "drift_after_weight", "drift_reduction", "cash_after_weight"}
 
 
@@ -283,7 +338,8 @@ def compare_with_base(
 
 
 def compare_chart_frame(summaries: Mapping[str, ScenarioSummary]) -> pd.DataFrame:
-    """Numbers for the comparison chart: drift before/after, turnover and cash after as fractions of total MV."""
+    """Numbers for the comparison charts: drift before/after, turnover and cash after as fractions of total MV, and
+    the tickets (orders, orders under $500) against the residual drift."""
     return pd.DataFrame(
         [
             {
@@ -292,17 +348,34 @@ def compare_chart_frame(summaries: Mapping[str, ScenarioSummary]) -> pd.DataFram
                 "drift_after": _f(s.drift_after_weight),
                 "turnover": _f(s.turnover_weight),
                 "cash_after": _f(s.cash_after_weight),
+                "orders": s.orders,
+                "small_orders": s.small_orders,
+                "still_out_of_band": s.still_out_of_band,
             }
             for name, s in summaries.items()
         ],
-        columns=["scenario", "drift_before", "drift_after", "turnover", "cash_after"],
+        columns=[
+            "scenario",
+            "drift_before",
+            "drift_after",
+            "turnover",
+            "cash_after",
+            "orders",
+            "small_orders",
+            "still_out_of_band",
+        ],
     )
 
 
 __all__ = [
+    "DIRECTION_LABELS",
+    "INFEASIBLE_LABELS",
+    "POLICY_LABELS",
+    "breaches_frame",
     "compare_chart_frame",
     "compare_frame",
     "compare_with_base",
+    "controls_labels",
     "display_names",
     "portfolio_frame",
     "positions_frame",

@@ -19,6 +19,16 @@ CANCEL = "rebalance_cancel"
 CANCELLED = "rebalance_cancelled"  # set by the Cancel button's callback, read by the rerun it causes
 LAST_RUN = "rebalance_last_run"  # label of the run that just finished, shown once after its rerun
 REFRESH = "rebalance_refresh_snapshot"
+# controls.py: the trade controls panel (widget keys carry the model id and version, so a model's defaults pre-fill)
+CTRL_POLICY = "rebalance_ctrl_policy"
+CTRL_MIN_TRADE = "rebalance_ctrl_min_trade"
+CTRL_DIRECTION = "rebalance_ctrl_direction"
+CTRL_NO_BUY = "rebalance_ctrl_no_buy"
+CTRL_NO_SELL = "rebalance_ctrl_no_sell"
+CTRL_NO_TRADE = "rebalance_ctrl_no_trade"
+CTRL_INFEASIBLE = "rebalance_ctrl_on_infeasible"
+CTRL_SAVE = "rebalance_ctrl_save_defaults"
+CTRL_SAVE_ERROR = "rebalance_ctrl_save_error"  # feedback.Message of a refused "Save as model defaults"
 # results.py
 PICK = "rebalance_pick"  # selectbox widget key: the scenario to review
 COMPARE = "rebalance_compare"  # multiselect widget key: scenarios compared side by side

@@ -12,11 +12,19 @@ from components import feedback, resources
 from components.columns import names
 from components.feedback import escape_md
 from components.rebalance import store, workspace
-from components.rebalance.charts import cash_figure, drift_reduction_figure, scenario_compare_figure, weights_figure
+from components.rebalance.charts import (
+    cash_figure,
+    drift_reduction_figure,
+    scenario_compare_figure,
+    tickets_drift_figure,
+    weights_figure,
+)
 from components.rebalance.frames import (
+    BREACH_TABLE,
     FAILED_TABLE,
     PORTFOLIO_TABLE,
     POSITION_TABLE,
+    breaches_frame,
     compare_chart_frame,
     compare_with_base,
     portfolio_frame,
@@ -31,6 +39,7 @@ from components.tables import (
     fmt_money_short,
     fmt_pct,
 )
+from engine.scenarios import REBALANCED
 
 
 def _label(s: store.Scenario) -> str:
@@ -130,9 +139,10 @@ def render_compare() -> None:
             **{c: st.column_config.TextColumn(c, width="medium") for c in table.columns if c != "metric"},
         },
     )
-    st.plotly_chart(
-        scenario_compare_figure(compare_chart_frame(summaries)), key="rebalance_compare_chart", width="stretch"
-    )
+    chart = compare_chart_frame(summaries)
+    left, right = st.columns(2)
+    left.plotly_chart(tickets_drift_figure(chart), key="rebalance_tickets_chart", width="stretch")
+    right.plotly_chart(scenario_compare_figure(chart), key="rebalance_compare_chart", width="stretch")
     models = {(s.model.model_id, s.snapshot_time) for s in picked}
     if len(models) > 1:
         st.caption("Note: these scenarios use different models or market snapshots, so prices may differ.")
@@ -170,7 +180,8 @@ def _retry(scenario: store.Scenario) -> None:
 
 
 def _not_rebalanced(scenario: store.Scenario) -> None:
-    bad = [m for m in scenario.metrics if m.status != "optimal"]
+    _relaxed(scenario)
+    bad = [m for m in scenario.metrics if m.status not in REBALANCED]
     if not bad:
         return
     infeasible = sum(m.status == "infeasible" for m in bad)
@@ -193,6 +204,28 @@ def _not_rebalanced(scenario: store.Scenario) -> None:
     )
 
 
+def _relaxed(scenario: store.Scenario) -> None:
+    """Portfolios answered "nearest feasible": flagged with their breached bands, never shown as a normal optimum."""
+    relaxed = [r for r in scenario.results if r.status == "relaxed"]
+    if not relaxed:
+        return
+    frame = breaches_frame(relaxed, scenario.tickers)
+    st.warning(
+        f"**{len(relaxed):,} portfolio(s) rebalanced to the nearest feasible answer** — no answer met every band, "
+        f"so these breach {len(frame):,} band(s) by {fmt_money(frame['amount'].sum())} in total (least breach "
+        "first, then drift). Their orders are marked on the Orders page.",
+        icon=":material/warning:",
+    )
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        height=min(36 + 35 * len(frame), 320),
+        column_config=column_config(BREACH_TABLE),
+        column_order=names(BREACH_TABLE),
+    )
+
+
 def render_summary(scenario: store.Scenario) -> None:
     s = scenario.summary
     t = scenario.timings
@@ -207,7 +240,11 @@ def render_summary(scenario: store.Scenario) -> None:
         + (f" · timed-out portfolios retried with a {t['retry_limit']:g} s limit" if t.get("retry_limit") else "")
     )
     m = st.columns(4)
-    m[0].metric("Rebalanced", f"{s.optimal:,}", help=f"of {s.portfolios:,} portfolios in scope")
+    m[0].metric(
+        "Rebalanced",
+        f"{s.optimal + s.relaxed:,}",
+        help=f"of {s.portfolios:,} portfolios in scope; {s.relaxed:,} of them nearest feasible (bands breached)",
+    )
     m[1].metric("Not rebalanced", f"{s.infeasible + s.failed:,}", help="Infeasible (with diagnosis) or failed")
     m[2].metric("Orders", f"{s.orders:,}")
     m[3].metric(
@@ -264,7 +301,15 @@ def render_portfolio_detail(scenario: store.Scenario) -> None:
     if pid is None:
         return
     res = by_id[pid]
-    if res.status != "optimal":
+    if res.status == "relaxed":
+        breached = ", ".join(
+            f"{scenario.tickers.get(b.security_id, b.security_id)} {b.side} by {fmt_money(b.amount)}"
+            for b in res.band_breaches
+        )
+        st.warning(
+            f"Nearest feasible answer: bands breached — {_md(breached) or 'none listed'}", icon=":material/warning:"
+        )
+    if res.status not in REBALANCED:
         st.warning(
             f"**{names.get(pid, pid)}** was not rebalanced ({res.status}): {res.diagnosis or 'no reason given'}",
             icon=":material/report:",

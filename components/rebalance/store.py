@@ -17,11 +17,12 @@ from typing import Any
 
 import streamlit as st
 
+from components.rebalance.frames import controls_labels
 from components.rebalance.keys import CURRENT, SCENARIOS, SNAPSHOTS
 from data.repositories.workspaces import MAX_SCENARIOS as WORKSPACE_MAX_SCENARIOS
 from data.snapshot import MarketSnapshot
 from engine.models import InvestmentModel, PortfolioResult, RebalanceOptions
-from engine.scenarios import PortfolioMetrics, ScenarioSummary, portfolio_metrics, summarise
+from engine.scenarios import REBALANCED, PortfolioMetrics, ScenarioSummary, portfolio_metrics, summarise
 
 MAX_NAME = 60
 MAX_SCENARIOS = WORKSPACE_MAX_SCENARIOS  # the workspace refuses more (with a message) before the session drops any
@@ -126,7 +127,8 @@ class Scenario:
 
     @property
     def optimal_results(self) -> list[PortfolioResult]:
-        return [r for r in self.results if r.status == "optimal"]
+        """The results with orders: optimal, and relaxed (nearest feasible, flagged with its band breaches)."""
+        return [r for r in self.results if r.status in REBALANCED]
 
     def parameter_labels(self) -> dict[str, str]:
         """Parameters as display text, for the side-by-side comparison."""
@@ -135,6 +137,7 @@ class Scenario:
             "Model": f"{self.model.name} (v{self.model.version})",
             "Scope": self.params.scope_label(),
             "Minimum cash": self.params.min_cash_label(),
+            **controls_labels(self.params.options, self.tickers),
             "Time limit": f"{self.params.options.time_limit:g} s",
             "Targets and bands": "per-run overrides" if self.params.overridden else "as in the model",
             "Snapshot": taken.strftime("%H:%M:%S UTC") if taken else "—",

@@ -279,8 +279,10 @@ def execute(request: RunRequest, services: GlobeCoServices, workers: int | None 
         s = scenario.summary
         took = scenario.timings["snapshot"] + scenario.timings["solve"]
         label = (
-            f"Done: {s.optimal:,} of {s.portfolios:,} portfolios rebalanced, {s.orders:,} orders, "
-            f"{s.infeasible + s.failed:,} not rebalanced · {took:.1f} s"
+            f"Done: {s.optimal + s.relaxed:,} of {s.portfolios:,} portfolios rebalanced, {s.orders:,} orders, "
+            f"{s.infeasible + s.failed:,} not rebalanced"
+            + (f", {s.relaxed:,} nearest feasible (bands breached)" if s.relaxed else "")
+            + f" · {took:.1f} s"
         )
         status.update(label=label, state="complete", expanded=False)
     # rerun so every widget (scenario name, snapshot note, pickers) reflects the new scenario

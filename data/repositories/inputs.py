@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.errors import InvalidInput, Violation
-from engine.models import Position
+from engine.limits import check_range
+from engine.models import Position, TradeControls
 from engine.validation import is_valid_id
 
 # BSON stores integers as int64 at most: a larger version could never match a stored one, and the drivers raise an
@@ -189,3 +190,20 @@ def coerce_positions(items: Any, first_row: int = 0) -> tuple[Position, ...]:
     if violations:
         raise InvalidInput("; ".join(v.message for v in violations), violations=violations)
     return tuple(out)
+
+
+def check_controls(controls: Any) -> TradeControls:
+    """A model's default trade controls: a ``TradeControls``, minimum trade ≥ 0 in the money range, security ids of
+    24 letters or digits (duplicates dropped); every problem is an ``InvalidInput`` naming the field."""
+    if not isinstance(controls, TradeControls):
+        raise InvalidInput(
+            f"controls must be TradeControls, got {type(controls).__name__}", {"field": "controls", "rule": "type"}
+        )
+    if controls.min_trade_value < 0:
+        raise InvalidInput(
+            f"minTradeValue must not be negative, got {controls.min_trade_value}",
+            {"field": "minTradeValue", "value": str(controls.min_trade_value), "rule": "non_negative"},
+        )
+    check_range(controls.min_trade_value, "minTradeValue", "money")
+    lists = {f: coerce_ids(getattr(controls, f), f, check_format=True) for f in ("no_buy", "no_sell", "no_trade")}
+    return controls.model_copy(update=lists)

@@ -19,9 +19,10 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from data.documents import model_fields_to_doc, model_from_doc, to_utc
+from data.documents import controls_to_doc, model_fields_to_doc, model_from_doc, to_utc
 from data.repositories.dberrors import db_call, duplicate_key_field, translate
 from data.repositories.inputs import (
+    check_controls,
     check_datetime,
     check_name,
     check_text,
@@ -33,7 +34,7 @@ from data.repositories.inputs import (
 )
 from data.repositories.paging import parse_count, parse_sort, with_tiebreaker
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict
-from engine.models import InvestmentModel, Position
+from engine.models import InvestmentModel, Position, TradeControls
 from engine.validation import require_object_id, validate_model
 
 IN_CHUNK = 200  # ids per $in query on `portfolios`
@@ -137,15 +138,18 @@ class ModelRepository:
         positions: Iterable[Position] = (),
         portfolios: Iterable[str] = (),
         updated_by: str | None = None,
+        controls: TradeControls | None = None,
     ) -> InvestmentModel:
         """Insert a model with version 1 after every rule of 1.3 and 1.6; name clash → ``BusinessRuleViolation``.
 
-        ``updated_by`` (the signed-in user's id) is stored as ``updatedBy``.
+        ``updated_by`` (the signed-in user's id) is stored as ``updatedBy``. ``controls``: the model's default trade
+        controls (product-spec 2.12); None keeps the defaults (none stored).
         """
         name, cleaned, ids = self._checked(name, positions, portfolios)
         user = check_user(updated_by, "updatedBy")
+        extra = {} if controls is None else {"controls": controls_to_doc(check_controls(controls))}
         self._reject_owned(ids, None)
-        doc = {**model_fields_to_doc(name, cleaned, ids, None), "version": 1, **_by(user)}
+        doc = {**model_fields_to_doc(name, cleaned, ids, None), **extra, "version": 1, **_by(user)}
         try:
             self._col.insert_one(doc)
         except DuplicateKeyError as exc:
@@ -172,6 +176,20 @@ class ModelRepository:
         self._reject_owned(ids, model_id)
         fields = {**model_fields_to_doc(name, cleaned, ids, last), **_by(user)}
         return self._swap(model_id, version, {"$set": fields}, name=name, portfolios=ids)
+
+    @db_call
+    def set_controls(
+        self, model_id: str, controls: TradeControls, version: int, updated_by: str | None = None
+    ) -> InvestmentModel:
+        """Save the model's default trade controls, versioned like positions (stale version → ``VersionConflict``).
+
+        ``updated_by`` (the signed-in user's id) is stored as ``updatedBy``.
+        """
+        _oid(model_id)
+        version = check_version(version)
+        user = check_user(updated_by, "updatedBy")
+        doc = controls_to_doc(check_controls(controls))
+        return self._swap(model_id, version, {"$set": {"controls": doc, **_by(user)}})
 
     @db_call
     def add_position(self, model_id: str, position: Position, version: int | None = None) -> InvestmentModel:

@@ -47,6 +47,7 @@ from bson import ObjectId
 
 from data.documents import (
     from_utc,
+    options_from_doc,
     portfolio_part_id,
     portfolio_part_to_doc,
     record_from_doc,
@@ -60,7 +61,7 @@ from data.repositories.inputs import check_version, coerce_ids, encoding_violati
 from data.repositories.paging import parse_rebalance_page
 from engine.construct import paused_gc
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict, Violation
-from engine.models import RebalanceRecord, RecordPortfolio, RecordPosition, RunInfo
+from engine.models import RebalanceOptions, RebalanceRecord, RecordPortfolio, RecordPosition, RunInfo
 from engine.validation import is_valid_id, require_object_id
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ class RebalanceSummary:
     version: int
     saved_by: str | None = None
     run: RunInfo | None = None  # what the run was (scenario, model version, overrides, parameters)
+    options: RebalanceOptions | None = None  # the run's options (trade controls); None: saved before they were kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -662,6 +664,7 @@ def _summary(doc: dict[str, Any]) -> RebalanceSummary:
             version=int(d.get("version", 1)),
             saved_by=d.get("savedBy") if isinstance(d.get("savedBy"), str) else None,
             run=run_info_from_doc(d.get("run")),
+            options=options_from_doc(d.get("options")),
         )
 
     return _convert(build, doc, doc.get("_id"))

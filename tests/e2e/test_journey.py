@@ -84,7 +84,9 @@ def test_main_journey(page: Page, simulator_urls) -> None:
     goto_page(page, "What-if rebalance")
     expect(page.get_by_test_id("stHeading").first).to_contain_text("What-if rebalance")
     pick(page, "Investment model", MODEL)
-    expect(page.get_by_test_id("stRadio")).to_contain_text("All portfolios of the model")
+    expect(page.get_by_test_id("stRadio").filter(has_text="Portfolios").first).to_contain_text(
+        "All portfolios of the model"
+    )
     screenshot(page, "10_whatif_parameters")
 
     first = run_whatif(page)
