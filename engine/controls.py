@@ -531,7 +531,6 @@ def _solve_milp(
     integer units, so the answer's spend is re-checked exactly; an overspend from the solver's tolerance
     tightens the row and solves again.
     """
-    import highspy
 
     started = time.perf_counter()
     pieces: list[list[tuple[int, int] | Decimal]] = []
@@ -617,35 +616,10 @@ def _solve_milp(
         remaining = time_limit - (time.perf_counter() - started)
         if remaining <= 0:
             raise _MilpFailure(f"not solved within the time limit of {time_limit:g} s")
-        highs = new_highs()
-        highs.setOptionValue("time_limit", float(remaining))
         cost = np.zeros(nv)
         cost[objective] = 1.0
-        highs.addCols(nv, cost, np.array(lb, dtype=float), np.array(ub, dtype=float), 0, [], [], [])
-        ints = np.array([v for v in range(nv) if integrality[v]], dtype=np.int32)
-        highs.changeColsIntegrality(len(ints), ints, np.ones(len(ints), dtype=np.uint8))
-        all_rows = rows + extra
-        starts, index, value = [], [], []
-        for coef, _lo, _hi in all_rows:
-            starts.append(len(index))
-            index.extend(coef)
-            value.extend(coef.values())
-        highs.addRows(
-            len(all_rows),
-            np.array([r[1] for r in all_rows], dtype=float),
-            np.array([r[2] for r in all_rows], dtype=float),
-            len(index),
-            np.array(starts, dtype=np.int32),
-            np.array(index, dtype=np.int32),
-            np.array(value, dtype=float),
-        )
-        highs.run()
-        status = highs.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
-            raise _MilpFailure(
-                f"the solver stopped without an exact answer (status {highs.modelStatusToString(status)})"
-            )
-        return np.asarray(highs.getSolution().col_value)
+        bounds = (np.array(lb, dtype=float), np.array(ub, dtype=float))
+        return _run_highs(cost, *bounds, np.array(integrality, dtype=bool), rows + extra, remaining)
 
     limit = f(cap)
     for _attempt in range(4):
