@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -96,6 +97,39 @@ def list_field(obj: Any, key: str, *, service: str, where: str, **details: Any) 
             {"service": service, "field": key, "value": shown(value), **details},
         )
     return value
+
+
+def keyed_items[T](
+    items: Iterable[Any],
+    parse: Callable[[Any], T],
+    key_of: Callable[[T], str],
+    detail_key: str,
+    conflict: Callable[[T, T], str | None],
+) -> tuple[dict[str, T], dict[str, str]]:
+    """A bulk list -> ``(usable items by key, problems by key)``.
+
+    An item ``parse`` rejects is a problem for its key when the error names one (``details[detail_key]``); an item
+    without a key cannot be attributed and is simply absent. A key listed twice is usable only when every copy
+    parses and ``conflict(first, other)`` finds nothing (it returns the problem's message otherwise).
+    """
+    found: dict[str, T] = {}
+    problems: dict[str, str] = {}
+    for item in items:
+        try:
+            parsed = parse(item)
+        except ExternalDataError as err:
+            key = err.details.get(detail_key)
+            if isinstance(key, str) and key:
+                problems.setdefault(key, err.message)
+            continue
+        key = key_of(parsed)
+        seen = found.setdefault(key, parsed)
+        clash = conflict(seen, parsed)
+        if clash is not None:
+            problems.setdefault(key, clash)
+    for key in problems:
+        found.pop(key, None)
+    return found, problems
 
 
 def page_total(body: Any, shown_items: int) -> int:

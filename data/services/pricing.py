@@ -13,7 +13,7 @@ from typing import Any
 
 from data.http import LockedTTLCache, map_bounded
 from data.services.base import ServiceClient, segment
-from data.services.parse import decimal_field, json_body, parse_date, shown, str_field
+from data.services.parse import decimal_field, json_body, keyed_items, parse_date, shown, str_field
 from data.services.types import PriceQuote
 from engine.errors import ExternalDataError
 
@@ -38,25 +38,12 @@ def parse_price_list(items: list[Any], service: str = "pricing") -> tuple[dict[s
     """The bulk price list -> ``(quotes by ticker, problems by ticker)``. An unusable item names its ticker when it
     has one (an item without a ticker cannot be attributed: its ticker is simply absent, i.e. "no price"). A ticker
     listed twice is usable only when every copy is valid and carries the same close; otherwise it is a problem."""
-    quotes: dict[str, PriceQuote] = {}
-    problems: dict[str, str] = {}
-    for item in items:
-        try:
-            quote = parse_quote(item, service)
-        except ExternalDataError as err:
-            ticker = err.details.get("ticker")
-            if isinstance(ticker, str) and ticker:
-                problems.setdefault(ticker, err.message)
-            continue
-        seen = quotes.setdefault(quote.ticker, quote)
-        if seen.close != quote.close:
-            problems.setdefault(
-                quote.ticker,
-                f"{service}: {quote.ticker} is listed twice with different closes ({seen.close}, {quote.close})",
-            )
-    for ticker in problems:
-        quotes.pop(ticker, None)
-    return quotes, problems
+    def conflict(seen: PriceQuote, quote: PriceQuote) -> str | None:
+        if seen.close == quote.close:
+            return None
+        return f"{service}: {quote.ticker} is listed twice with different closes ({seen.close}, {quote.close})"
+
+    return keyed_items(items, lambda item: parse_quote(item, service), lambda q: q.ticker, "ticker", conflict)
 
 
 @dataclass

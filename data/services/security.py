@@ -10,7 +10,7 @@ from typing import Any
 
 from data.http import LockedTTLCache, map_bounded
 from data.services.base import ServiceClient, segment, wire_id
-from data.services.parse import json_body, list_field, page_total, shown, str_field
+from data.services.parse import json_body, keyed_items, list_field, page_total, shown, str_field
 from data.services.types import Page, SecurityInfo
 from engine.errors import ExternalDataError, InvalidInput
 from engine.validation import is_object_id
@@ -45,26 +45,17 @@ def read_security(item: Any, service: str = "security") -> SecurityInfo:
 def parse_security_list(items: list[Any], service: str = "security") -> tuple[dict[str, SecurityInfo], dict[str, str]]:
     """The bulk list -> ``(securities by id, problems by id)``: an unusable item that still names its id, or an id
     listed twice with different tickers, is a problem for that id (never silently "unknown" or the first copy)."""
-    found: dict[str, SecurityInfo] = {}
-    problems: dict[str, str] = {}
-    for item in items:
-        try:
-            info = read_security(item, service)
-        except ExternalDataError as err:
-            sid = err.details.get("security_id")
-            if isinstance(sid, str) and sid:
-                problems.setdefault(sid, err.message)
-            continue
-        seen = found.setdefault(info.security_id, info)
-        if seen.ticker != info.ticker:
-            problems.setdefault(
-                info.security_id,
-                f"{service}: security {info.security_id} is listed twice with different tickers "
-                f"({shown(seen.ticker)}, {shown(info.ticker)})",
-            )
-    for sid in problems:
-        found.pop(sid, None)
-    return found, problems
+    def conflict(seen: SecurityInfo, info: SecurityInfo) -> str | None:
+        if seen.ticker == info.ticker:
+            return None
+        return (
+            f"{service}: security {info.security_id} is listed twice with different tickers "
+            f"({shown(seen.ticker)}, {shown(info.ticker)})"
+        )
+
+    return keyed_items(
+        items, lambda item: read_security(item, service), lambda i: i.security_id, "security_id", conflict
+    )
 
 
 @dataclass
