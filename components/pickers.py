@@ -1,8 +1,8 @@
 """Search boxes for the ticker and portfolio pickers, ranked by ``components.search`` (issue 14 item 3).
 
 Typing in a picker's search box and pressing Enter picks the best match when it is unambiguous (an exact ticker:
-"MS" is Morgan Stanley, never Cadence Design Systems); otherwise the matches are offered best first as pills, fuzzy
-ones marked "≈ fuzzy match". The multiselect beside it shows what is picked, with typing off
+"MS" is Morgan Stanley, never Cadence Design Systems); otherwise the matches are offered best first, fuzzy
+ones marked "≈ fuzzy match", as a row of choices. The multiselect beside it shows what is picked, with typing off
 (``filter_mode=None``), so every search goes through the one ranking.
 """
 
@@ -46,7 +46,7 @@ def _on_enter(key: str, candidates: Sequence[Candidate], on_pick: OnPick) -> Non
         st.session_state[note_key] = hit.candidate.label
 
 
-def _on_pill(key: str, labels: Mapping[str, str], on_pick: OnPick) -> None:
+def _on_choice(key: str, labels: Mapping[str, str], on_pick: OnPick) -> None:
     query_key, pills_key, note_key = _keys(key)
     picked = st.session_state.get(pills_key)
     if picked:
@@ -89,13 +89,15 @@ def search_box(
         return
     shown = matches[:SHOWN]
     labels = {m.candidate.key: m.label for m in shown}
-    st.pills(
-        "Matches, best first",
+    st.radio(  # a wrapping row of choices, best first (nothing chosen until the PM clicks one)
+        "Matches, best first — click one to pick it",
         list(labels),
+        index=None,
         format_func=labels.__getitem__,
         key=pills_key,
-        on_change=_on_pill,
+        on_change=_on_choice,
         args=(key, labels, on_pick),
+        horizontal=True,
     )
     if len(matches) > SHOWN:
         st.caption(f"{len(matches) - SHOWN:,} more: type more letters.")

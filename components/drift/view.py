@@ -272,6 +272,9 @@ def render_scan_failures(
     total = sum(len(r) for _, r in failing) + len(errors)
     if not total:
         return
+    names: Mapping[str, str] = {}
+    with feedback.guard("load the portfolio names", stop=False):  # failed portfolios have no analysed name
+        names = resources.portfolio_names()
     with st.expander(f"Failed: {total:,} could not be read — why, and retry", icon=":material/error:", expanded=True):
         for mid, message in errors.items():
             model = by_id.get(mid)
@@ -282,7 +285,7 @@ def render_scan_failures(
             c2.button("Retry", key=f"drift_retry_{mid}", icon=":material/refresh:", on_click=retry_model, args=(model,))
         for model, reasons in failing:
             c1, c2 = st.columns([5, 1], vertical_alignment="center")
-            lines = [f"- {escape_md(name)}: {escape_md(reason)}" for name, reason in reasons[:20]]
+            lines = [f"- {escape_md(names.get(who, who))}: {escape_md(reason)}" for who, reason in reasons[:20]]
             more = f"\n\n… and {len(reasons) - 20:,} more" if len(reasons) > 20 else ""
             c1.markdown(f"**{escape_md(model.name)}** · {len(reasons):,} portfolio(s)\n" + "\n".join(lines) + more)
             c2.button("Retry", key=f"drift_retry_{model.model_id}", icon=":material/refresh:", on_click=retry_model,

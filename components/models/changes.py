@@ -59,7 +59,7 @@ def render_history(model_id: str, ticker_of: Mapping[str, str]) -> None:
                 st.caption("No stored history: this model was last saved before version history existed.")
                 return
             for v, changes in version_diffs(versions, ticker_of)[:HISTORY_SHOWN]:
-                who = escape_md(v.model.updated_by or "unknown user")
+                who = escape_md(v.model.updated_by or "(not recorded)")
                 st.markdown(f"**v{v.model.version}** · {fmt_when(v.saved_at)} UTC · by {who}")
                 if changes is None:
                     st.caption(

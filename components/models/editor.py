@@ -170,8 +170,7 @@ def _add_securities(security_ids: list[str], label_to_id: dict[str, str]) -> Non
 
 def render_positions(draft: ModelDraft, index: SecurityIndex, name: str) -> tuple[list[dict[str, Any]], DraftCheck]:
     """Render the "Add security" search, the grid and the live rule check; return the edited rows and their check."""
-    left, _ = st.columns([2, 3])
-    with left:
+    with st.container():
         pickers.search_box(
             "Add security",
             index.candidates,

@@ -298,8 +298,9 @@ def test_restricted_securities_are_found_by_the_ranked_search(at, repo):
     assert at.text_input(key=f"{key}_search").value == ""
     at.text_input(key=f"{key}_search").input("Microsft").run()  # a misspelling: offered, marked, not picked
     assert at.multiselect(key=key).value == [ids["MS"]]
-    pills = at.get("button_group")[0]
-    first = pills.proto.options[0].content
-    assert first.startswith("MSFT") and "≈ fuzzy match" in first
+    matches = at.radio(key=f"{key}_matches")
+    assert matches.options[0].startswith("MSFT") and "≈ fuzzy match" in matches.options[0]
+    matches.set_value(matches.options[0]).run()  # picking a match adds it
+    assert at.multiselect(key=key).value == [ids["MS"], ids["MSFT"]]
     at.text_input(key=f"{key}_search").input("MC").run()  # MCD, MCHP, MCO...: the PM chooses
-    assert at.multiselect(key=key).value == [ids["MS"]]
+    assert at.multiselect(key=key).value == [ids["MS"], ids["MSFT"]]
