@@ -68,4 +68,4 @@ if draft is not None:
     if save:
         models_view.save_draft(draft, name, rows, check, names)
     if draft.model_id is not None:
-        models_changes.render_history(draft.model_id, index.ticker_of)
+        models_changes.render_history(draft.model_id, draft.version, index.ticker_of)

@@ -50,13 +50,16 @@ def version_diffs(
     return out
 
 
-def render_history(model_id: str, ticker_of: Mapping[str, str]) -> None:
-    """The stored versions of the model, newest first, each with who, when and what changed."""
+def render_history(model_id: str, version: int | None, ticker_of: Mapping[str, str]) -> None:
+    """The stored versions of the model (now at ``version``), newest first, each with who, when and what changed."""
     with feedback.guard("load the version history", stop=False):
         versions = resources.model_repo().history(model_id, limit=HISTORY_SHOWN + 1)
         with st.expander(f"Version history ({len(versions[:HISTORY_SHOWN])} shown)", icon=":material/history:"):
             if not versions:
-                st.caption("No stored history: this model was last saved before version history existed.")
+                st.caption(
+                    f"History starts at version {(version or 0) + 1}: v{version} and earlier were saved before "
+                    "version history existed."
+                )
                 return
             for v, changes in version_diffs(versions, ticker_of)[:HISTORY_SHOWN]:
                 who = escape_md(v.model.updated_by or "(not recorded)")

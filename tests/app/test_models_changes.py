@@ -84,3 +84,24 @@ def test_version_history_lists_who_when_and_what_changed(at, repo):
     assert diff.iloc[0]["Before"].startswith(f"target {float(before) * 100:.2f} %".replace(".00 %", " %"))
     assert "Created." in [c.value for c in history.caption]
     assert pending(at) == []  # saved: nothing pending
+
+
+def test_a_model_older_than_the_history_says_where_its_history_starts(at, repo):
+    from components import resources
+
+    mid = model_id(repo, MODEL)
+    resources.mongo_db()["modelVersions"].delete_many({"modelId": mid})  # saved before version history existed
+    open_model(at, repo, MODEL)
+    history = next(e for e in at.expander if e.label.startswith("Version history"))
+    assert "History starts at version 2: v1 and earlier were saved before version history existed." in [
+        c.value for c in history.caption
+    ]
+    sid = at.data_editor[0].value.iloc[0]["security_id"]
+    before = repo().get_model(mid).position_map()[sid].target
+    at.session_state[models_keys.MODEL_EDITOR] = edits({0: {"target": format(before * 100 - Decimal("0.5"), "f")}})
+    at.button(key="models_save").click().run()
+    history = next(e for e in at.expander if e.label.startswith("Version history"))
+    assert history.markdown[0].value.startswith("**v2** ·")
+    assert "History starts at version 2: earlier versions were saved before version history existed." in [
+        c.value for c in history.caption
+    ]
