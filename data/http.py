@@ -198,6 +198,36 @@ def limit_inflight(limit: int) -> Iterator[None]:
         _inflight.reset(token)
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a call retries in a ``retry_policy`` block: ``retries`` after the first attempt, ``backoff`` seconds
+    before each (a constant, not the exponential default of ``Settings``)."""
+
+    retries: int
+    backoff: float
+
+
+# A firm-wide triage scan is a quick look: a failing call is retried once at once and the failure shown with a
+# "retry" per model, instead of waiting 1 + 2 + 4 s of backoff per failing portfolio (issue 14 item 10).
+QUICK_LOOK = RetryPolicy(retries=1, backoff=0.0)
+_retry_policy: contextvars.ContextVar[RetryPolicy | None] = contextvars.ContextVar("retry_policy", default=None)
+
+
+@contextlib.contextmanager
+def retry_policy(policy: RetryPolicy) -> Iterator[None]:
+    """Calls made in this context (and in worker tasks copying it) retry per ``policy`` instead of the settings."""
+    token = _retry_policy.set(policy)
+    try:
+        yield
+    finally:
+        _retry_policy.reset(token)
+
+
+def current_retry_policy() -> RetryPolicy | None:
+    """The policy of the enclosing ``retry_policy`` block (None: the settings' retries and backoff)."""
+    return _retry_policy.get()
+
+
 def inflight_slot() -> contextlib.AbstractContextManager:
     """The current in-flight limit's slot (a no-op outside ``limit_inflight``)."""
     semaphore = _inflight.get()

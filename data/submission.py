@@ -20,6 +20,13 @@ from data.services.types import OrderRequest
 from engine.errors import EngineError
 
 LIST_PAGE = 1000
+NOT_SENT = "not sent"  # message prefix of a "failed" order that never reached the Order Service (client and log)
+
+
+def never_sent(state: str, message: str) -> bool:
+    """A "failed" outcome whose order was never posted (held back, refused locally, service unreachable): the
+    Order Service did not refuse it, it never saw it."""
+    return state == "failed" and message.startswith(NOT_SENT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +39,10 @@ class SubmissionReport:
 
     def count(self, state: str) -> int:
         return sum(1 for o in self.outcomes.values() if o.state == state)
+
+    def count_not_sent(self) -> int:
+        """Orders of this press that were never posted (``failed`` in the log, so they can be sent again)."""
+        return sum(1 for o in self.outcomes.values() if never_sent(o.state, o.message))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +75,7 @@ def submit_logged(
     for start in range(0, len(claimed), size):
         batch = claimed[start : start + size]
         if halted:
-            released = {o.key: Outcome("failed", f"not sent: {halted}") for o in batch}
+            released = {o.key: Outcome("failed", f"{NOT_SENT}: {halted}") for o in batch}
             log.record(released, attempt)
             outcomes.update(released)
             continue
@@ -83,7 +94,7 @@ def submit_logged(
         try:
             results = client.submit(requests, order_timestamp=stamp)
         except EngineError as err:  # raised before anything was posted (reference data, breaker)
-            batch_outcomes = {o.key: Outcome("failed", f"not sent: {err.message}") for o in batch}
+            batch_outcomes = {o.key: Outcome("failed", f"{NOT_SENT}: {err.message}") for o in batch}
             halted = err.message
         else:
             by_index = {r.request_index: r for r in results}

@@ -75,6 +75,14 @@ class InvestmentModel(DomainModel):
         return {p.security_id: p for p in self.positions}
 
 
+class ModelVersion(DomainModel):
+    """One stored version of a model (collection ``modelVersions``, issue 14): the model as that write left it,
+    who wrote it (``model.updated_by``) and when."""
+
+    model: InvestmentModel
+    saved_at: dt.datetime
+
+
 class Holding(DomainModel):
     """One line of an accounting summary: ``quantity`` is netQuantity (negative for a short)."""
 

@@ -3,9 +3,10 @@
 import streamlit as st
 
 from components import auth, feedback, navigation, resources, state
+from components.models import changes as models_changes
 from components.models import keys as models_keys
 from components.models import view as models_view
-from components.models.draft import ModelDraft, has_unsaved_changes
+from components.models.draft import ModelDraft, draft_changes, has_unsaved_changes
 from components.models.editor import SecurityIndex, render_csv, render_portfolios, render_positions
 
 navigation.ensure_app_shell()  # a first-request deep link ran this script alone: rerun through app.py
@@ -46,13 +47,17 @@ if draft is not None:
     if not draft.is_new:
         n2.text_input("Model ID", value=draft.model_id, disabled=True)
     owner_of = {p: m.name for m in models if m.model_id != draft.model_id for p in m.portfolios}
-    t1, t2, t3 = st.tabs(["Positions", f"Portfolios ({len(draft.portfolios)})", "Import / export CSV"])
+    pending = st.container()  # filled once the grid returned its rows: the changes show above the tabs
+    # fixed labels and a key: a rerun (link, unlink, add) keeps the open tab
+    t1, t2, t3 = st.tabs(["Positions", "Portfolios", "Import / export CSV"], key=models_keys.MODELS_TAB)
     with t1:
         rows, check = render_positions(draft, index, name)
     with t2:
         render_portfolios(draft, names, owner_of)
     with t3:
         render_csv(draft, rows, index)
+    with pending:
+        models_changes.render_pending(draft_changes(draft, name, rows, index.ticker_of, names))
     s1, s2, _ = st.columns([1, 1, 4])
     save = s1.button("Save model", key="models_save", type="primary", icon=":material/save:", width="stretch",
                      disabled=denied is not None, help=denied)  # fmt: skip
@@ -62,3 +67,5 @@ if draft is not None:
         models_view.confirm_close()
     if save:
         models_view.save_draft(draft, name, rows, check, names)
+    if draft.model_id is not None:
+        models_changes.render_history(draft.model_id, draft.version, index.ticker_of)

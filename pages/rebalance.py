@@ -11,6 +11,7 @@ import streamlit as st
 
 from components import auth, feedback, navigation, resources, state
 from components.rebalance import controls as rebalance_controls
+from components.rebalance import hints as rebalance_hints
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import results as rebalance_results
 from components.rebalance import view as rebalance_view
@@ -93,6 +94,7 @@ rebalance_results.render_compare()
 if scenario is not None:
     st.divider()
     st.subheader(f"Results · {feedback.escape_md(scenario.name)}", anchor=False)
+    rebalance_hints.render(scenario)
     rebalance_results.render_results(scenario)
     st.page_link(
         "pages/orders.py",

@@ -18,7 +18,7 @@ import streamlit as st
 from components import feedback, resources, state
 from components.columns import names
 from components.drift import charts as drift_charts
-from components.drift import frames
+from components.drift import frames, scan
 from components.drift import keys as drift_keys
 from components.drift.frames import DriftView
 from components.feedback import escape_md
@@ -30,9 +30,7 @@ from components.tables import (
     fmt_pct,
     fmt_when,
 )
-from data.snapshot import build_market_snapshot
-from engine.drift import analyse_drift
-from engine.errors import ErrorInfo
+from engine.errors import EngineError, ErrorInfo
 from engine.models import InvestmentModel
 
 
@@ -48,21 +46,7 @@ def _progress_callback(bar: Any, label: str) -> Callable[[int, int], None]:
 
 def build_view(model: InvestmentModel, progress: Callable[..., None] | None = None) -> DriftView:
     """Fetch the market snapshot of ``model``'s portfolios and analyse their drift (typed errors propagate)."""
-    started = time.perf_counter()
-    services = resources.services()
-    snap = build_market_snapshot(services, model, progress=progress)
-    report = analyse_drift(model, snap.prices, snap.portfolios)
-    ticker_of = {sid: s.ticker for sid, s in snap.securities.items()}
-    return DriftView(
-        model=model,
-        taken_at=snap.taken_at,
-        portfolios=frames.portfolio_frame(report),
-        report=report,
-        ticker_of=ticker_of,
-        failures=dict(snap.failures),
-        seconds=time.perf_counter() - started,
-        requests=snap.requests,
-    )
+    return scan.fetch_view(resources.services(), model, progress)
 
 
 def load_view(model: InvestmentModel, refresh: bool = False) -> DriftView | None:
@@ -225,55 +209,87 @@ REUSE_SNAPSHOT = dt.timedelta(minutes=5)  # a model's snapshot this young is reu
 
 
 def scan_all(models: Sequence[InvestmentModel], fresh: bool = False) -> dict[str, Any] | None:
-    """Snapshot and analyse every model with portfolios (progress per model); stored as the triage result.
+    """Snapshot and analyse every model with portfolios (``components.drift.scan``); stored as the triage result.
 
     A model already analysed in this session at the same version less than ``REUSE_SNAPSHOT`` ago keeps its
-    snapshot (``fresh`` fetches every model again); the result says how many were reused.
+    snapshot (``fresh`` fetches every model again); the result says how many were reused. Models are fetched
+    concurrently with one immediate retry per failing call: what still fails is listed per model with "Retry".
     """
-    todo = [m for m in models if m.portfolios]
     bar = st.progress(0.0, text="Scanning models…")
     started = time.perf_counter()
-    views: dict[str, DriftView] = state.get(drift_keys.DRIFT_VIEWS) or {}
-    now = dt.datetime.now(dt.UTC)
-    reused = 0
+    todo = [m for m in models if m.portfolios]
+
+    def progress(done: int, total: int, model: InvestmentModel) -> None:
+        bar.progress(done / total, text=f"{done} of {total} models fetched — last '{escape_md(model.name)}'")
+
     try:
-        for i, model in enumerate(todo):
-            known = views.get(model.model_id)
-            if not fresh and known is not None and known.fresh_for(model, now, REUSE_SNAPSHOT):
-                reused += 1
-                continue
-            label = f"Model {i + 1} of {len(todo)} — '{escape_md(model.name)}'"
-            bar.progress(i / max(1, len(todo)), text=label)
-            views[model.model_id] = build_view(model, _progress_callback(bar, label))
+        outcome = scan.scan_models(
+            resources.services(),
+            todo,
+            state.get(drift_keys.DRIFT_VIEWS) or {},
+            max_age=REUSE_SNAPSHOT,
+            fresh=fresh,
+            on_done=progress,
+        )
+        state.put(drift_keys.DRIFT_VIEWS, outcome.views)
         rebalanced = rebalanced_portfolio_ids([p for m in todo for p in m.portfolios], bar)
-    except Exception as err:  # keep what was scanned before the failure; say what failed
+    except EngineError as err:  # the database or the services as a whole: say what failed
         bar.empty()
-        state.put(drift_keys.DRIFT_VIEWS, views)
         feedback.show(err, "scan every model")
         return None
     bar.empty()
-    state.put(drift_keys.DRIFT_VIEWS, views)
     result = {
         "at": dt.datetime.now(dt.UTC),
         "seconds": time.perf_counter() - started,
         "model_ids": [m.model_id for m in models],
         "rebalanced": rebalanced,
-        "reused": reused,
+        "reused": outcome.reused,
+        "errors": {mid: feedback.describe(err, "read this model").markdown() for mid, err in outcome.errors.items()},
     }
     state.put(drift_keys.DRIFT_TRIAGE, result)
     return result
 
 
-def render_scan_failures(views: Sequence[DriftView]) -> None:
-    """Explain the "Failed" column: which portfolios of which model could not be read, and why."""
-    lines = [
-        f"- **{escape_md(v.model.name)}** · {escape_md(name)}: {escape_md(reason)}"
-        for v in views
-        for name, reason in frames.failure_reasons(v)
-    ]
-    if lines:
-        with st.expander(f"Failed: {len(lines):,} portfolio(s) could not be read — why", icon=":material/error:"):
-            st.markdown("\n".join(lines[:50]) + (f"\n\n… and {len(lines) - 50:,} more" if len(lines) > 50 else ""))
+@feedback.callback("retry the model")
+def retry_model(model: InvestmentModel) -> None:
+    """Callback of a model's "Retry": fetch it again with the normal retry policy (backoff included)."""
+    views: dict[str, DriftView] = state.get(drift_keys.DRIFT_VIEWS) or {}
+    views[model.model_id] = build_view(model)
+    state.put(drift_keys.DRIFT_VIEWS, views)
+    triage = state.get(drift_keys.DRIFT_TRIAGE)
+    if triage:
+        triage.get("errors", {}).pop(model.model_id, None)
+
+
+def render_scan_failures(
+    views: Sequence[DriftView], errors: Mapping[str, str], models: Sequence[InvestmentModel]
+) -> None:
+    """Explain the "Failed" column per model: which portfolios could not be read and why, with "Retry" per model
+    (the scan retries a failing call once at once; "Retry" fetches the model again with the normal backoff)."""
+    by_id = {m.model_id: m for m in models}
+    failing = [(v.model, frames.failure_reasons(v)) for v in views]
+    failing = [(m, reasons) for m, reasons in failing if reasons]
+    total = sum(len(r) for _, r in failing) + len(errors)
+    if not total:
+        return
+    names: Mapping[str, str] = {}
+    with feedback.guard("load the portfolio names", stop=False):  # failed portfolios have no analysed name
+        names = resources.portfolio_names()
+    with st.expander(f"Failed: {total:,} could not be read — why, and retry", icon=":material/error:", expanded=True):
+        for mid, message in errors.items():
+            model = by_id.get(mid)
+            if model is None:
+                continue
+            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            c1.markdown(f"**{escape_md(model.name)}**: the whole model could not be read — {message}")
+            c2.button("Retry", key=f"drift_retry_{mid}", icon=":material/refresh:", on_click=retry_model, args=(model,))
+        for model, reasons in failing:
+            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            lines = [f"- {escape_md(names.get(who, who))}: {escape_md(reason)}" for who, reason in reasons[:20]]
+            more = f"\n\n… and {len(reasons) - 20:,} more" if len(reasons) > 20 else ""
+            c1.markdown(f"**{escape_md(model.name)}** · {len(reasons):,} portfolio(s)\n" + "\n".join(lines) + more)
+            c2.button("Retry", key=f"drift_retry_{model.model_id}", icon=":material/refresh:", on_click=retry_model,
+                      args=(by_id.get(model.model_id, model),))  # fmt: skip
 
 
 def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
@@ -308,7 +324,7 @@ def render_triage(models: Sequence[InvestmentModel], tolerance: float) -> None:
         column_config=column_config(frames.TRIAGE_TABLE),
         column_order=names(frames.TRIAGE_TABLE),
     )  # fmt: skip
-    render_scan_failures(scanned)
+    render_scan_failures(scanned, triage.get("errors", {}), models)
     st.subheader("Worst portfolios", anchor=False)
     by = st.segmented_control(
         "Rank by",

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from components import audit, auth, feedback, resources
+from components import audit, auth, feedback, pickers, resources
 from components.history.frames import (
     PORTFOLIO_TABLE,
     POSITION_TABLE,
@@ -48,12 +48,23 @@ def render_list(names: Mapping[str, str]) -> list:
     """Filter, page and show the records; return the summaries of the shown page."""
     repo = resources.rebalance_repo()
     c1, c2 = st.columns([4, 1])
+    with c1:
+        pickers.search_box(
+            "Find portfolios",
+            pickers.portfolio_candidates(names, names),
+            FILTER,
+            pickers.add_to_selection(FILTER),
+            placeholder="Part of a portfolio name, then Enter",
+            help="Names starting with the text first, then names containing it; fuzzy matches are marked. Enter "
+            "adds the only (or the exact) match.",
+        )
     chosen = c1.multiselect(
         "Filter by portfolio",
         list(names),
         key=FILTER,
         format_func=lambda p: names.get(p, p),
-        placeholder="All portfolios (type a name to filter)",
+        placeholder="All portfolios (search above)",
+        filter_mode=None,
     )
     size = c2.selectbox("Rows per page", PAGE_SIZES, key=PAGE_SIZE)
     ids = list(chosen) or None

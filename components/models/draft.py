@@ -144,6 +144,17 @@ def fold_delta(
     return out
 
 
+def add_security(rows: Sequence[Mapping[str, Any]], security_id: str) -> list[dict[str, Any]]:
+    """The rows with one more for ``security_id`` (target 0, default drifts), unless it already has a row."""
+    out = [dict(r) for r in rows]
+    if any(r.get("security_id") == security_id for r in out):
+        return out
+    out.append(
+        {"security_id": security_id, "target": DEFAULT_TARGET, "low_drift": DEFAULT_DRIFT, "high_drift": DEFAULT_DRIFT}
+    )
+    return out
+
+
 @dataclass(frozen=True)
 class RowIssue:
     """A problem shown next to a grid row (``row`` 0-based) or for the whole model (``row`` None)."""
@@ -282,6 +293,83 @@ def has_unsaved_changes(draft: ModelDraft, name: str, rows: Sequence[Mapping[str
         for r in rows
     ]
     return shown != stored
+
+
+# --- unsaved changes ---------------------------------------------------------------------------------------------
+def _same(a: Any, b: Any) -> bool:
+    """Two weights equal as numbers (refused text equals nothing but the same text)."""
+    if isinstance(a, str) or isinstance(b, str) or _missing(a) or _missing(b):
+        return a == b
+    return Decimal(str(a)) == Decimal(str(b))
+
+
+def row_changes(rows: Sequence[Mapping[str, Any]], base: InvestmentModel | None) -> list[str]:
+    """Per grid row, what differs from the stored model: "new", "target 3.0 % → 3.5 %; …", or "" (unchanged)."""
+    stored = base.position_map() if base is not None else {}
+    out = []
+    for r in rows:
+        before = stored.get(r.get("security_id") or "")
+        if before is None:
+            out.append("new")
+            continue
+        diffs = [
+            f"{FIELD_LABELS[col]} {weight_text(getattr(before, col))} → {weight_text(r.get(col)) or '(empty)'}"
+            for col in ("target", "low_drift", "high_drift")
+            if not _same(getattr(before, col), r.get(col))
+        ]
+        out.append("; ".join(diffs))
+    return out
+
+
+def draft_changes(
+    draft: ModelDraft,
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    ticker_of: Mapping[str, str],
+    names: Mapping[str, str],
+) -> list[dict[str, str]]:
+    """Every unsaved change of the editor against the stored model, one row each: What, Before, After."""
+    base = draft.base
+
+    def t(sid: str | None) -> str:
+        return ticker_of.get(sid, sid) if sid else "(no security)"
+
+    def pos(values: Mapping[str, Any] | Position) -> str:
+        get = values.get if isinstance(values, Mapping) else lambda k: getattr(values, k)
+        target, low, high = (weight_text(get(c)) for c in ("target", "low_drift", "high_drift"))
+        return f"target {target}, band −{low} / +{high}"
+
+    out: list[dict[str, str]] = []
+    before_name = base.name if base is not None else ""
+    if name.strip() != before_name:
+        out.append({"What": "Name", "Before": before_name or "—", "After": name.strip() or "—"})
+    stored = base.position_map() if base is not None else {}
+    shown = {r.get("security_id") for r in rows}
+    for r, change in zip(rows, row_changes(rows, base), strict=True):
+        if change == "new":
+            out.append({"What": f"Added {t(r.get('security_id'))}", "Before": "—", "After": pos(r)})
+        elif change:
+            before = stored[r["security_id"]]
+            for col in ("target", "low_drift", "high_drift"):
+                if not _same(getattr(before, col), r.get(col)):
+                    out.append(
+                        {
+                            "What": f"{t(r['security_id'])} {FIELD_LABELS[col]}",
+                            "Before": weight_text(getattr(before, col)) or "—",
+                            "After": weight_text(r.get(col)) or "(empty)",
+                        }
+                    )
+    for sid, p in stored.items():
+        if sid not in shown:
+            out.append({"What": f"Removed {t(sid)}", "Before": pos(p), "After": "—"})
+    linked_before = list(base.portfolios) if base is not None else []
+    for p in draft.portfolios:
+        if p not in linked_before:
+            out.append({"What": "Portfolio linked", "Before": "—", "After": names.get(p, p)})
+    for p in linked_before:
+        if p not in draft.portfolios:
+            out.append({"What": "Portfolio unlinked", "Before": names.get(p, p), "After": "—"})
+    return out
 
 
 # --- version conflicts -------------------------------------------------------------------------------------------

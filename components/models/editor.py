@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from components import feedback, state
+from components import feedback, pickers, state
 from components.feedback import escape_md
 from components.models import keys as models_keys
 from components.models.csv_io import parse_positions_csv, positions_to_csv
@@ -23,12 +23,15 @@ from components.models.draft import (
     DEFAULT_TARGET,
     DraftCheck,
     ModelDraft,
+    add_security,
     check_rows,
     fold_delta,
+    row_changes,
     weight_cell,
     weight_text,
 )
 from components.tables import fmt_pct, weight_text_col
+from engine.models import InvestmentModel
 from engine.validation import MAX_TARGET_SUM
 
 # pixel widths keep the grid's geometry fixed (the browser tests address cells by position)
@@ -38,6 +41,7 @@ WIDTHS = {
     "low_drift": 100,
     "high_drift": 100,
     "band": 130,
+    "changed": 200,
     "check": 270,
     "security_id": 210,
 }
@@ -57,6 +61,7 @@ class SecurityIndex:
         self.about: dict[str, tuple[str, str]] = {
             i: (t, d) for i, t, d in zip(frame["security_id"], frame["ticker"], frame["description"], strict=True)
         }
+        self.candidates = pickers.security_candidates(frame)
 
     def label(self, security_id: str | None) -> str | None:
         """The grid label of ``security_id`` (None for an empty cell)."""
@@ -74,8 +79,12 @@ def _band(r: Mapping[str, Any]) -> str:
     return f"{fmt_pct(max(0.0, t - lo), 1)} – {fmt_pct(min(1.0, t + hi), 1)}"
 
 
-def editor_frame(rows: list[dict[str, Any]], index: SecurityIndex, check: DraftCheck) -> pd.DataFrame:
-    """The frame shown in the grid (columns security, target, low_drift, high_drift, band, check, security_id)."""
+def editor_frame(
+    rows: list[dict[str, Any]], index: SecurityIndex, check: DraftCheck, base: InvestmentModel | None = None
+) -> pd.DataFrame:
+    """The frame shown in the grid (columns security, target, low_drift, high_drift, band, changed, check,
+    security_id); ``changed`` says what differs from the stored model ``base`` (before → after)."""
+    changed = row_changes(rows, base)
     data = [
         {
             "security": index.label(r.get("security_id")),
@@ -83,6 +92,7 @@ def editor_frame(rows: list[dict[str, Any]], index: SecurityIndex, check: DraftC
             "low_drift": weight_text(r.get("low_drift")),
             "high_drift": weight_text(r.get("high_drift")),
             "band": _band(r),
+            "changed": f"✎ {changed[i]}" if changed[i] else "",
             "check": ("⚠ " + check.row_text(i)) if check.row_text(i) else "✓",
             "security_id": r.get("security_id"),
         }
@@ -115,6 +125,9 @@ def _column_config(index: SecurityIndex, rows: list[dict[str, Any]]) -> dict[str
         "band": cc.TextColumn(
             "Band (weight)", disabled=True, width=WIDTHS["band"], help="Target − low … target + high"
         ),
+        "changed": cc.TextColumn(
+            "Changed (unsaved)", disabled=True, width=WIDTHS["changed"], help="What differs from the stored model"
+        ),
         "check": cc.TextColumn("Check", disabled=True, width=WIDTHS["check"], help="Rules broken by this row"),
         "security_id": cc.TextColumn("Security ID", disabled=True, width=WIDTHS["security_id"]),
     }
@@ -144,11 +157,31 @@ def _fold_edits(index_labels: dict[str, str]) -> None:
     state.drop(models_keys.MODEL_EDITOR)
 
 
+def _add_securities(security_ids: list[str], label_to_id: dict[str, str]) -> None:
+    """``on_pick`` of the "Add security" search: a new grid row per security not yet in the model."""
+    _fold_edits(label_to_id)  # edits typed in the grid but not folded yet stay
+    draft: ModelDraft | None = state.get(models_keys.MODELS_DRAFT)
+    if draft is None:
+        return
+    for sid in security_ids:
+        draft.rows = add_security(draft.rows, sid)
+    state.drop(models_keys.MODEL_EDITOR)
+
+
 def render_positions(draft: ModelDraft, index: SecurityIndex, name: str) -> tuple[list[dict[str, Any]], DraftCheck]:
-    """Render the grid and the live rule check; return the edited rows and their check."""
+    """Render the "Add security" search, the grid and the live rule check; return the edited rows and their check."""
+    with st.container():
+        pickers.search_box(
+            "Add security",
+            index.candidates,
+            models_keys.MODELS_ADD_SECURITY,
+            lambda ids: _add_securities(ids, index.label_to_id),
+            help="Enter adds an exact ticker (or the only match) as a new row with target 0 %. Otherwise pick from "
+            "the matches: exact ticker first, then tickers starting with it, then names; fuzzy matches are marked.",
+        )
     shown = check_rows(name, draft.rows, draft.portfolios, known=index.id_to_label)
     edited = st.data_editor(
-        editor_frame(draft.rows, index, shown),
+        editor_frame(draft.rows, index, shown, draft.base),
         column_config=_column_config(index, draft.rows),
         column_order=list(WIDTHS),
         num_rows="dynamic",
@@ -213,6 +246,13 @@ def _link(key: str, add: bool) -> None:
     st.session_state[key] = []
 
 
+@feedback.callback("link the portfolio")
+def _link_picked(portfolio_ids: list[str]) -> None:
+    draft: ModelDraft | None = state.get(models_keys.MODELS_DRAFT)
+    if draft is not None:
+        draft.portfolios = draft.portfolios + [p for p in portfolio_ids if p not in draft.portfolios]
+
+
 def render_portfolios(draft: ModelDraft, names: Mapping[str, str], owner_of: Mapping[str, str]) -> None:
     """Link / unlink portfolios by name; explain up front when one already follows another model."""
     base = set(draft.base.portfolios) if draft.base else set()
@@ -228,15 +268,26 @@ def render_portfolios(draft: ModelDraft, names: Mapping[str, str], owner_of: Map
         return f"{names.get(pid, pid)}{taken}"
 
     left, right = st.columns(2)
+    with left:
+        unlinked = [p for p in names if p not in linked]
+        pickers.search_box(
+            "Link portfolios: search",
+            pickers.portfolio_candidates(names, unlinked),
+            models_keys.MODELS_LINK_SEARCH,
+            _link_picked,
+            placeholder="Part of a portfolio name, then Enter",
+            help="Names starting with the text first, then names containing it; fuzzy matches are marked. "
+            "Enter links the only (or the exact) match.",
+        )
     left.multiselect(
         "Link portfolios",
-        options=[p for p in names if p not in linked],
+        options=unlinked,
         format_func=label,
         key=models_keys.MODELS_LINK_INPUT,
         on_change=_link,
         args=(models_keys.MODELS_LINK_INPUT, True),
-        placeholder="Search portfolios by name",
-        help="Type part of a name to search",
+        placeholder="Or pick from the list",
+        filter_mode=None,
     )
     right.multiselect(
         "Unlink portfolios",

@@ -22,6 +22,9 @@ MODELS_PAGE_SIZE = "models_page_size"
 MODELS_PAGE = "models_page"
 MODELS_CONFIRM_CLOSE = "models_confirm_close"  # True while "Close editor" asks about unsaved changes
 MODELS_OPEN_PICK = "models_open_pick"  # selectbox widget key: the model to act on
+MODELS_ADD_SECURITY = "models_add_security"  # search box (components.pickers) adding a security row to the grid
+MODELS_LINK_SEARCH = "models_link_search"  # search box (components.pickers) linking portfolios
+MODELS_TAB = "models_tab"  # st.tabs key of the editor: the open tab survives reruns
 MODELS_PICK_SIGNATURE = "models_pick_signature"  # ids:versions the picker was built for (rebuilt when it changes)
 
 DEFAULTS: dict[str, Any] = {  # non-widget keys created once per session (components.state.init_defaults)

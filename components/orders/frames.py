@@ -14,6 +14,7 @@ import pandas as pd
 from components.columns import Col, names
 from components.rebalance.frames import display_names
 from components.rebalance.store import SubmissionOutcome, order_key
+from data.submission import never_sent
 from engine.models import PortfolioResult
 from engine.orders import AggregatedOrder, NotTradedRow, OrderRow, readable_diagnosis
 
@@ -94,6 +95,11 @@ NOT_TRADED_TABLE = (  # positions off target that a trade control kept from trad
 SUBMISSION_LABELS = {"success": "submitted", "failed": "failed", "unknown": "outcome unknown", "sending": "being sent"}
 
 
+def submission_label(sub: SubmissionOutcome) -> str:
+    """The blotter's word for a logged outcome: "not sent" for an order never posted (failed = refused)."""
+    return "not sent" if never_sent(sub.outcome, sub.message) else SUBMISSION_LABELS.get(sub.outcome, sub.outcome)
+
+
 def _f(value) -> float | None:
     return None if value is None else float(value)
 
@@ -129,7 +135,7 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
                 "target": _f(r.target),
                 "weight_after": _f(r.weight_after),
                 "trade_date": r.trade_date,
-                "submission": "" if sub is None else SUBMISSION_LABELS.get(sub.outcome, sub.outcome),
+                "submission": "" if sub is None else submission_label(sub),
                 "order_id": None if sub is None else sub.order_id,
                 "portfolio_id": r.portfolio_id,
                 "security_id": r.security_id,

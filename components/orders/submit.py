@@ -16,7 +16,7 @@ from components.rebalance.store import Scenario, SubmissionOutcome, order_key
 from data.repositories import RebalanceRepository
 from data.repositories.submissions import PlannedOrder, SubmissionEntry, SubmissionLog
 from data.services import OrderClient, OrderRequest
-from data.submission import ReconcileReport, SubmissionReport, reconcile, submit_logged
+from data.submission import ReconcileReport, SubmissionReport, never_sent, reconcile, submit_logged
 from engine.orders import OrderRow
 
 ID_CHUNK = 200  # portfolio ids per look-up
@@ -153,6 +153,7 @@ def prior_activity(
 __all__ = [
     "PriorActivity",
     "logged_outcomes",
+    "never_sent",
     "order_requests",
     "prior_activity",
     "reconcile_all",

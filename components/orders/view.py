@@ -450,8 +450,16 @@ def render_save(scenario: store.Scenario, rows: list[OrderRow]) -> None:
 
 # --- submit ---------------------------------------------------------------------------------------------------------
 def _report_text(report: submission.SubmissionReport) -> tuple[str, str]:
-    ok, failed, unknown = report.count("success"), report.count("failed"), report.count("unknown")
-    text = f"Submitted {len(report.outcomes):,} order(s): {ok:,} created, {failed:,} failed, {unknown:,} unknown."
+    ok, unknown, not_sent = report.count("success"), report.count("unknown"), report.count_not_sent()
+    refused = report.count("failed") - not_sent  # failed = the Order Service refused it; not sent = never posted
+    text = (
+        f"Submitted {len(report.outcomes):,} order(s): {ok:,} created, {refused:,} failed, {not_sent:,} not sent, "
+        f"{unknown:,} unknown."
+    )
+    if refused:
+        text += " Failed: the Order Service refused them (see the message of each)."
+    if not_sent:
+        text += " Not sent: never posted to the Order Service; they can be sent again."
     if report.skipped:
         text += f" {len(report.skipped):,} left alone: already sent or being sent from another tab or session."
     if unknown:
@@ -542,7 +550,14 @@ def render_submit(scenario: store.Scenario, rows: list[OrderRow], outcomes: dict
         failed = [(k, o) for k, o in outcomes.items() if not o.succeeded]
         if failed:
             st.dataframe(
-                [{"order": k.replace(":", " · "), "outcome": o.outcome, "message": o.message} for k, o in failed],
+                [
+                    {
+                        "order": k.replace(":", " · "),
+                        "outcome": "not sent" if submission.never_sent(o.outcome, o.message) else o.outcome,
+                        "message": o.message,
+                    }
+                    for k, o in failed
+                ],
                 hide_index=True,
                 width="stretch",
             )

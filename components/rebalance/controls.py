@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import streamlit as st
 
-from components import audit, auth, feedback, resources
+from components import audit, auth, feedback, pickers, resources
 from components.rebalance.frames import DIRECTION_LABELS, INFEASIBLE_LABELS, POLICY_LABELS
 from components.rebalance.keys import (
     CTRL_DIRECTION,
@@ -26,6 +26,7 @@ from components.rebalance.keys import (
     CTRL_SAVE,
     CTRL_SAVE_ERROR,
 )
+from components.search import Candidate
 from engine.models import InvestmentModel, TradeControls
 
 
@@ -48,18 +49,27 @@ def _security_labels(model: InvestmentModel) -> dict[str, str]:
 
 
 def _restricted(
-    label: str, base: str, help_text: str, model: InvestmentModel, default: tuple[str, ...], labels: Mapping[str, str]
+    label: str,
+    base: str,
+    help_text: str,
+    model: InvestmentModel,
+    default: tuple[str, ...],
+    labels: Mapping[str, str],
+    candidates: list[Candidate],
 ) -> tuple[str, ...]:
-    options = list(labels)
+    key = _key(base, model)
+    st.session_state.setdefault(key, [sid for sid in default if sid in labels])  # the model's saved defaults
+    # the ranked search (components.search) is the one way to find a ticker: the list itself does not filter
+    pickers.search_box(f"{label}: search", candidates, key, pickers.add_to_selection(key))
     return tuple(
         st.multiselect(
             label,
-            options,
-            default=[sid for sid in default if sid in labels],
-            key=_key(base, model),
+            list(labels),
+            key=key,
             format_func=lambda sid: labels.get(sid, sid),
-            placeholder="Type a ticker",
+            placeholder="None: search above",
             help=help_text,
+            filter_mode=None,
         )
     )
 
@@ -81,6 +91,7 @@ def render_controls(model: InvestmentModel) -> TradeControls:
     """The trade controls of the next run, pre-filled with ``model.controls``; may be saved as the model's defaults."""
     d = model.controls
     labels = _security_labels(model)
+    candidates = [Candidate(sid, *text.split(" — ", 1)) for sid, text in labels.items() if " — " in text]
     with st.container(border=True):
         st.markdown("**Trade controls**")
         c1, c2, c3 = st.columns(3)
@@ -111,11 +122,17 @@ def render_controls(model: InvestmentModel) -> TradeControls:
         )
         r1, r2, r3 = st.columns(3)
         with r1:
-            no_buy = _restricted("No buy", CTRL_NO_BUY, "These securities are never bought.", model, d.no_buy, labels)
+            no_buy = _restricted(
+                "No buy", CTRL_NO_BUY, "These securities are never bought.", model, d.no_buy, labels, candidates
+            )
         with r2:
-            no_sell = _restricted("No sell", CTRL_NO_SELL, "These are never sold.", model, d.no_sell, labels)
+            no_sell = _restricted(
+                "No sell", CTRL_NO_SELL, "These are never sold.", model, d.no_sell, labels, candidates
+            )
         with r3:
-            no_trade = _restricted("Do not trade", CTRL_NO_TRADE, "Neither bought nor sold.", model, d.no_trade, labels)
+            no_trade = _restricted(
+                "Do not trade", CTRL_NO_TRADE, "Neither bought nor sold.", model, d.no_trade, labels, candidates
+            )
         i1, i2 = st.columns([2, 1], vertical_alignment="bottom")
         on_infeasible = i1.radio(
             "If a band cannot be met",

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from components import feedback, resources, state
+from components import feedback, pickers, resources, state
 from components.models.draft import weight_cell, weight_problem, weight_text
 from components.rebalance import store, workspace
 from components.rebalance.keys import (
@@ -79,12 +79,23 @@ def pick_scope(model: InvestmentModel, names: Mapping[str, str]) -> tuple[tuple[
     scope = st.radio("Portfolios", [SCOPE_ALL, SCOPE_SOME], key=SCOPE, horizontal=True)
     if scope == SCOPE_ALL:
         return tuple(model.portfolios), True
+    key = f"{PORTFOLIOS}_{model.model_id}"
+    pickers.search_box(
+        "Find portfolios",
+        pickers.portfolio_candidates(names, model.portfolios),
+        key,
+        pickers.add_to_selection(key),
+        placeholder="Part of a portfolio name, then Enter",
+        help="Names starting with the text first, then names containing it; fuzzy matches are marked. Enter adds "
+        "the only (or the exact) match.",
+    )
     picked = st.multiselect(
         "Portfolios to rebalance",
         list(model.portfolios),
-        key=f"{PORTFOLIOS}_{model.model_id}",
+        key=key,
         format_func=lambda p: names.get(p) or p,
-        placeholder="Type a portfolio name",
+        placeholder="Search above, or pick from the list",
+        filter_mode=None,
     )
     return tuple(picked), False
 

@@ -19,7 +19,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from data.documents import controls_to_doc, model_fields_to_doc, model_from_doc, to_utc
+from data.documents import controls_to_doc, from_utc, model_fields_to_doc, model_from_doc, to_utc
 from data.repositories.dberrors import db_call, duplicate_key_field, translate
 from data.repositories.inputs import (
     check_controls,
@@ -34,11 +34,12 @@ from data.repositories.inputs import (
 )
 from data.repositories.paging import parse_count, parse_sort, with_tiebreaker
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict
-from engine.models import InvestmentModel, Position, TradeControls
+from engine.models import InvestmentModel, ModelVersion, Position, TradeControls
 from engine.validation import require_object_id, validate_model
 
 IN_CHUNK = 200  # ids per $in query on `portfolios`
 MODELS = "models"
+MODEL_VERSIONS = "modelVersions"  # one document per stored version of a model: "<model id>:<version>"
 # Non-empty portfolio lists only: a unique multikey index keys an empty array as `undefined`, so without the
 # filter two models with no portfolios would clash (verified on mongoeco and the documented MongoDB behaviour).
 PORTFOLIO_INDEX_FILTER = {"portfolios": {"$type": "string"}}
@@ -58,6 +59,9 @@ def ensure_model_indexes(db: Any) -> None:
             pymongo.IndexModel([("lastRebalanceDate", pymongo.ASCENDING)], name="last_rebalance_date"),
         ]
     )
+    db[MODEL_VERSIONS].create_indexes(
+        [pymongo.IndexModel([("modelId", pymongo.ASCENDING), ("version", pymongo.DESCENDING)], name="model_history")]
+    )
 
 
 class ModelRepository:
@@ -65,6 +69,7 @@ class ModelRepository:
 
     def __init__(self, db: Any, *, create_indexes: bool = True) -> None:
         self._col = db[MODELS]
+        self._versions = db[MODEL_VERSIONS]
         if create_indexes:
             db_call(ensure_model_indexes)(db)
 
@@ -117,6 +122,17 @@ class ModelRepository:
         return _model(doc)
 
     @db_call
+    def history(self, model_id: str, limit: int = 50) -> list[ModelVersion]:
+        """The stored versions of a model, newest first (at most ``limit``). Versions written before the history
+        existed are not there: the oldest entry says where the history starts."""
+        oid = _oid(model_id)
+        cursor = self._versions.find({"modelId": str(oid)}, sort=[("version", pymongo.DESCENDING)], limit=limit)
+        return [
+            ModelVersion(model=_model({**doc, "_id": doc["modelId"]}), saved_at=from_utc(doc["savedAt"]))
+            for doc in cursor
+        ]
+
+    @db_call
     def find_model_for_portfolio(self, portfolio_id: str) -> InvestmentModel | None:
         """The one model whose ``portfolios`` holds this id (indexed lookup), or ``None``."""
         (pid,) = coerce_ids([portfolio_id], "portfolio id", check_format=True)
@@ -154,6 +170,7 @@ class ModelRepository:
             self._col.insert_one(doc)
         except DuplicateKeyError as exc:
             raise self._duplicate(exc, name, ids, None) from exc
+        self._keep_version(doc)
         return _model(doc)
 
     @db_call
@@ -344,7 +361,16 @@ class ModelRepository:
             raise self._duplicate(exc, name, tuple(portfolios), model_id) from exc
         if doc is None:
             raise self._conflict_or_missing(model_id, version)
+        self._keep_version(doc)
         return _model(doc)
+
+    def _keep_version(self, doc: dict[str, Any]) -> None:
+        """Store the version a write just made (``modelVersions``), as part of that write: idempotent by
+        ``"<model id>:<version>"``. Only writes that bump ``version`` call it (a rebalance stamp is not a version)."""
+        fields = {k: v for k, v in doc.items() if k != "_id"}
+        key = f"{doc['_id']}:{doc['version']}"
+        stamp = {"modelId": str(doc["_id"]), "savedAt": to_utc(dt.datetime.now(dt.UTC))}
+        self._versions.replace_one({"_id": key}, {**fields, **stamp}, upsert=True)
 
     def _conflict_or_missing(self, model_id: str, version: int | None) -> EngineError:
         current = self._col.find_one({"_id": _oid(model_id)}, {"version": 1})

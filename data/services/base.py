@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-from data.http import BreakerOpen, CircuitBreaker, inflight_slot, note_request
+from data.http import BreakerOpen, CircuitBreaker, current_retry_policy, inflight_slot, note_request
 from data.services.types import ServiceHealth
 from data.settings import Settings
 from engine.errors import ServiceUnavailable
@@ -134,6 +134,9 @@ class ServiceClient:
         after = getattr(exc, "retry_after", None)
         if after is not None:
             return min(float(after), self.settings.order_retry_after_max)
+        policy = current_retry_policy()
+        if policy is not None:
+            return policy.backoff
         return min(self._backoff * 2 ** (retry_state.attempt_number - 1), self._backoff_max)
 
     def _call(
@@ -175,8 +178,9 @@ class ServiceClient:
             self.breaker.record_success()
             return response
 
+        policy = current_retry_policy()
         retrying = Retrying(
-            stop=stop_after_attempt(self._retries + 1),
+            stop=stop_after_attempt((self._retries if policy is None else policy.retries) + 1),
             wait=self._wait,
             retry=retry_if_exception(retry_if),
             sleep=self._sleep,

@@ -184,7 +184,12 @@ def test_firm_wide_triage_counts_every_model_and_ranks_the_worst(at, repo):
     assert {v.model.name for v in summaries.values()} == {m.name for m in DEMO.models}
     # issue 14 item 10: formatted ("Never"), failures explained, and a second scan reuses the snapshots
     assert summary.loc["Dividend Income", "last_rebalance"] == "Never"
-    assert any(e.label.startswith(f"Failed: {edge['failed']} portfolio(s)") for e in at.expander)
+    assert any(e.label.startswith(f"Failed: {edge['failed']} could not be read") for e in at.expander)
+    # the quick scan hides no failure: "Retry" fetches Edge Case Lab again (normal backoff) and they stay listed
+    edge_id = model_id(repo, "Edge Case Lab")
+    at.button(key=f"drift_retry_{edge_id}").click().run()
+    assert no_exception(at)
+    assert any(e.label.startswith(f"Failed: {edge['failed']} could not be read") for e in at.expander)
     taken = {k: v.taken_at for k, v in summaries.items()}
     at.button(key="drift_scan").click().run()
     assert any(f"({len(taken)} reused from snapshots" in c for c in texts(at, "caption"))

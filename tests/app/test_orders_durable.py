@@ -156,3 +156,21 @@ def test_history_shows_whether_a_runs_orders_were_submitted(at, repo):
     at.switch_page("pages/history.py").run()
     listed = next(df.value for df in at.dataframe if "submitted" in df.value.columns)
     assert listed.set_index("rebalance_id").loc[scenario.saved_rebalance_id, "submitted"] == len(rows)
+
+
+def test_held_back_orders_read_not_sent_never_failed(make_at, repo, simulator):
+    """Issue #14: orders held back after an unknown batch were never posted; the banner says "not sent" (failed
+    means the Order Service refused an order it received)."""
+    at = make_at(ORDER_BATCH_SIZE="3")
+    scenario = whatif_then_orders(at, repo)
+    rows = order_rows(scenario.results, scenario.tickers)
+    held = len(rows) - 3
+    assert held > 0
+    inject_fault(simulator, kind="error", status=500, service="order", endpoint="orders_post", count=1, after=True)
+    submit(at)
+    clear_faults(simulator)
+    banner = [w for w in texts(at, "warning") if w.startswith("Submitted")]
+    assert banner, texts(at, "warning")
+    assert f"{held:,} not sent" in banner[0] and "0 failed" in banner[0] and "3 unknown" in banner[0], banner[0]
+    table = next(df.value for df in at.dataframe if "outcome" in df.value.columns)
+    assert set(table["outcome"]) == {"unknown", "not sent"}

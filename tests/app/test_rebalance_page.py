@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from components import resources
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import run
 from engine.models import PortfolioResult
@@ -328,3 +329,27 @@ def test_override_adding_a_security_prices_it_into_the_frozen_snapshot(at, repo)
     for r in second.optimal_results:  # the engine solved with the added position
         pos = next(p for p in r.positions if p.security_id == new["security_id"])
         assert pos.target == Decimal("0.01") and pos.adjusted_quantity > 0
+
+
+def test_a_minimum_cash_that_bound_no_portfolio_gets_a_hint(at, repo):
+    """Issue 14 item 11: min cash 2 % under the model's own 6 % cash changes nothing, and the page says so; 10 %
+    binds (the engine's rule: the answers differ from the run without it) and gets no hint."""
+    open_page(at, models_by_name(repo)["Technology Leaders"])
+    run_whatif(at, min_cash_pct=2.0)
+    hint = [i for i in texts(at, "info") if i.startswith("Min cash")]
+    assert hint and "did not bind for any portfolio" in hint[0] and "already keeps 6.00 % cash" in hint[0], hint
+    run_whatif(at, min_cash_pct=10.0)
+    assert not [i for i in texts(at, "info") if i.startswith("Min cash")]
+
+
+def test_portfolios_are_found_by_the_ranked_search(at, repo):
+    """Issue 14 item 3: the scope's search adds an exact name on Enter; an ambiguous one offers the matches."""
+    model = models_by_name(repo)["Technology Leaders"]
+    open_page(at, model)
+    at.radio(key=rebalance_keys.SCOPE).set_value(at.radio(key=rebalance_keys.SCOPE).options[1]).run()
+    names = resources.portfolio_names()
+    target = model.portfolios[3]
+    search = f"{rebalance_keys.PORTFOLIOS}_{model.model_id}_search"
+    at.text_input(key=search).input(names[target].upper()).run()
+    assert no_exception(at)
+    assert at.multiselect(key=f"{rebalance_keys.PORTFOLIOS}_{model.model_id}").value == [target]

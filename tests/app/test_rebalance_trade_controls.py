@@ -283,3 +283,24 @@ def test_a_saved_run_keeps_its_controls_and_history_shows_them(at, repo):
     (code,) = at.code
     cli = json.loads(code.value)
     assert cli["tradePolicy"] == "out-of-band" and cli["minTradeValue"] == "1000.0" and cli["noSell"] == [sid]
+
+
+def test_restricted_securities_are_found_by_the_ranked_search(at, repo):
+    """Issue 14 item 3: "MS" + Enter picks Morgan Stanley (CDNS, "Cadence Design Systems", sorts before it); an
+    ambiguous query offers the matches best first, fuzzy ones marked; picking one adds it."""
+    model = models_by_name(repo)[MODEL]
+    open_page(at, model)
+    key = ctrl_key(rebalance_keys.CTRL_NO_BUY, model)
+    ids = {t: i for i, t in zip(resources.securities()["security_id"], resources.securities()["ticker"], strict=True)}
+    at.text_input(key=f"{key}_search").input("MS").run()
+    assert no_exception(at)
+    assert at.multiselect(key=key).value == [ids["MS"]]
+    assert at.text_input(key=f"{key}_search").value == ""
+    at.text_input(key=f"{key}_search").input("Microsft").run()  # a misspelling: offered, marked, not picked
+    assert at.multiselect(key=key).value == [ids["MS"]]
+    matches = at.radio(key=f"{key}_matches")
+    assert matches.options[0].startswith("MSFT") and "≈ fuzzy match" in matches.options[0]
+    matches.set_value(matches.options[0]).run()  # picking a match adds it
+    assert at.multiselect(key=key).value == [ids["MS"], ids["MSFT"]]
+    at.text_input(key=f"{key}_search").input("MC").run()  # MCD, MCHP, MCO...: the PM chooses
+    assert at.multiselect(key=key).value == [ids["MS"], ids["MSFT"]]

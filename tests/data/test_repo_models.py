@@ -288,3 +288,25 @@ def test_the_index_names_the_owner_when_a_racing_writer_slips_past_the_check(mon
     late.checks = 0
     with pytest.raises(BusinessRuleViolation, match="'Winner'"):
         late.create_model("Third", portfolios=[P3, P1])
+
+
+def test_every_version_is_kept_with_who_and_when(models_repo, build, mongo):
+    """Issue 14 item 6: each write that bumps ``version`` stores that version in ``modelVersions`` (both
+    backends); a rebalance stamp is not a version; a stale write stores nothing."""
+    before = dt.datetime.now(dt.UTC)
+    m = models_repo.create_model("H", [build.position(1, "0.10")], [P1], updated_by="ana")
+    r = models_repo.replace_model(m.model_id, "H", [build.position(1, "0.20")], [P1], None, 1, updated_by="bo")
+    models_repo.stamp_last_rebalance(m.model_id, dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
+    with pytest.raises(VersionConflict):
+        models_repo.replace_model(m.model_id, "Stale", [], [], None, 1, updated_by="cy")
+    p = models_repo.add_portfolios(m.model_id, [P2])
+    history = models_repo.history(m.model_id)
+    assert [v.model.version for v in history] == [3, 2, 1]
+    assert [v.model.updated_by for v in history] == ["bo", "bo", "ana"]  # add_portfolios keeps the last writer
+    assert history[1].model == r and history[0].model.portfolios == p.portfolios
+    assert history[2].model.positions[0].target == Decimal("0.10")
+    assert all(v.saved_at >= before for v in history)
+    assert mongo.db["modelVersions"].count_documents({}) == 3
+    assert models_repo.history(str(ObjectId())) == []
+    with pytest.raises(InvalidInput):
+        models_repo.history("not-an-id")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from data.demo import load_demo
-from data.http import BreakerOpen, CircuitBreaker, LockedTTLCache
+from data.http import QUICK_LOOK, BreakerOpen, CircuitBreaker, LockedTTLCache, RetryPolicy, map_bounded, retry_policy
 from data.services import GlobeCoServices, build_services
 from data.services.pricing import PricingClient
 from engine.errors import EngineError, ExternalDataError, ServiceUnavailable
@@ -63,6 +63,40 @@ def test_backoff_is_exponential_1_2_4_seconds_by_default(sim_transport, simulato
     with pytest.raises(ServiceUnavailable):
         client.price("AAPL")
     assert slept == [1.0, 2.0, 4.0]
+    client.close()
+
+
+def test_a_quick_look_retries_once_at_once_and_still_fails_typed(sim_transport, simulator):
+    """Issue 14 item 10: the triage scan's policy — one immediate retry, no backoff; the failure is still raised."""
+    from data.settings import Settings
+
+    slept: list[float] = []
+    client = PricingClient("http://pricing.sim", Settings(), transport=sim_transport, sleep=slept.append)
+    simulator.set_faults([{"kind": "error", "service": "pricing", "status": 503}])
+    with retry_policy(QUICK_LOOK), pytest.raises(ServiceUnavailable) as err:
+        client.price("AAPL")
+    assert err.value.details["attempts"] == 2 and slept == [0.0]
+    # outside the block the settings' policy is back
+    with pytest.raises(ServiceUnavailable):
+        client.price("AAPL")
+    assert slept == [0.0, 1.0, 2.0, 4.0]
+    client.close()
+
+
+def test_a_retry_policy_reaches_worker_threads(sim_transport, simulator):
+    from data.settings import Settings
+
+    slept: list[float] = []
+    client = PricingClient("http://pricing.sim", Settings(), transport=sim_transport, sleep=slept.append)
+    simulator.set_faults([{"kind": "error", "service": "pricing", "status": 503}])
+
+    def price(ticker: str) -> object:
+        return client.price(ticker)
+
+    with retry_policy(RetryPolicy(retries=2, backoff=0.25)):
+        got = map_bounded(price, ["AAPL", "MSFT"], 2, catch=EngineError)
+    assert all(isinstance(e, ServiceUnavailable) for e in got.values())
+    assert sorted(slept) == [0.25] * 4  # two retries per call, the policy's backoff
     client.close()
 
 

@@ -126,3 +126,44 @@ def test_summary_counts_and_totals():
 def test_empty_scenario():
     s = scenario_summary([])
     assert s.portfolios == 0 and s.drift_reduction is None and s.turnover_weight is None
+
+
+# --- issue 14 item 11: did the cash floor bind? ------------------------------------------------------------------
+def _floor_case(min_cash_fraction: str, min_cash: str = "0"):
+    from engine.models import RebalanceOptions
+    from engine.rebalance import rebalance_portfolios
+    from tests.unit.engine.support import model_of, pid, portfolio_of, sid
+
+    # targets 40 % + 54.5 %: the model keeps 5.5 % cash; two all-cash portfolios of $10,000 and $25,000
+    m = model_of([("0.4", "0.02", "0.02"), ("0.545", "0.02", "0.02")])
+    prices = {sid(0): D("10"), sid(1): D("5")}
+    pfs = [portfolio_of("10000", portfolio_id=pid(0)), portfolio_of("25000", portfolio_id=pid(1))]
+    options = RebalanceOptions(min_cash=D(min_cash), min_cash_fraction=D(min_cash_fraction), trade_date=DAY)
+    return m, prices, pfs, options, rebalance_portfolios(m, prices, pfs, options)
+
+
+def test_a_floor_under_the_models_own_cash_binds_for_no_portfolio():
+    from engine.scenarios import floor_binding
+
+    m, prices, pfs, options, results = _floor_case("0.05")
+    got = floor_binding(m, prices, pfs, options, results)
+    assert got is not None and not got.binds and got.checked == 2
+    assert got.implied_cash == D("0.055") and got.least_cash_weight >= D("0.05")
+
+
+def test_a_floor_above_the_models_cash_binds():
+    from engine.scenarios import floor_binding
+
+    m, prices, pfs, options, results = _floor_case("0.10")
+    got = floor_binding(m, prices, pfs, options, results)
+    assert got is not None and got.binds and got.bound[0] in {p.portfolio_id for p in pfs}
+    # an amount floor: $1,000 is 10 % of the smaller portfolio (bound), 4 % of the larger (not bound)
+    m, prices, pfs, options, results = _floor_case("0", min_cash="1000")
+    assert floor_binding(m, prices, pfs, options, results).bound == (pfs[0].portfolio_id,)
+
+
+def test_no_floor_no_verdict():
+    from engine.scenarios import floor_binding
+
+    m, prices, pfs, options, results = _floor_case("0")
+    assert floor_binding(m, prices, pfs, options, results) is None
