@@ -50,6 +50,7 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 # Characters a spreadsheet may drop or skip before it looks at the first one (spaces, a line break, a byte-order mark,
 # zero-width characters): " =1" or "\ufeff=1" is neutralised too (issue #13 item 5).
 INVISIBLE_LEAD = " \n\ufeff\u200b\u200c\u200d\u2060\u00a0"
+_RISKY_FIRST = frozenset(FORMULA_TRIGGERS) | frozenset(INVISIBLE_LEAD)  # every trigger is one character
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
 # What kept an off-target position from trading (DriftRow.kept_by, product-spec 2.12), as the blotter says it.
@@ -441,8 +442,13 @@ def _write_csv(header: Sequence[str], records: Iterable[Sequence[object]]) -> by
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(header)
-    for record in records:
-        writer.writerow([neutralise_cell(c) if isinstance(c, str) else c for c in record])
+    # a cell can need the prefix only if it starts with a trigger or a skipped character: the others (nearly all)
+    # are written as they are without a call per cell (a third of a 90,000-order CSV's time)
+    risky = _RISKY_FIRST
+    writer.writerows(
+        [c if c.__class__ is not str or c[:1] not in risky else neutralise_cell(c) for c in record]
+        for record in records
+    )
     return buf.getvalue().encode("utf-8")
 
 

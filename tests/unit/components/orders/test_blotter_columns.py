@@ -1,11 +1,13 @@
-"""Issue #15 part 1 (app side): the blotter built column by column and the order rows built without the frozen
-dataclass ``__init__`` give exactly what the row-by-row builders of before gave (frames and CSV bytes), on the demo
-data through the app's own what-if solve and on hypothesis-generated orders."""
+"""Issue #15 part 1 (app side): the blotter built column by column, the order rows built without the frozen
+dataclass ``__init__`` and the CSV writer's first-character test give exactly what the builders of before gave
+(frames and CSV bytes), on the demo data through the app's own what-if solve and on hypothesis-generated orders."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
+import io
 from decimal import Decimal as D
 
 import pandas as pd
@@ -19,7 +21,18 @@ from components.rebalance.store import ScenarioParams, SubmissionOutcome, order_
 from data.demo import load_demo
 from data.snapshot import build_market_snapshot
 from engine.models import RebalanceOptions
-from engine.orders import OrderRow, order_rows, orders_to_csv
+from engine.orders import (
+    FORMULA_TRIGGERS,
+    INVISIBLE_LEAD,
+    ORDER_CSV_COLUMNS,
+    OrderRow,
+    _fmt_money,
+    _fmt_number,
+    _fmt_price,
+    neutralise_cell,
+    order_rows,
+    orders_to_csv,
+)
 
 FIELDS = [f.name for f in dataclasses.fields(OrderRow)]
 
@@ -127,3 +140,29 @@ def test_random_blotters_are_the_ones_of_before(rows, data):
         for i, k in enumerate(picked)
     }
     pd.testing.assert_frame_equal(blotter_frame(rows, subs), blotter_frame_rows(rows, subs))
+
+
+def reference_csv(rows: list[OrderRow]) -> bytes:
+    """The orders CSV as the writer of before made it: every text cell through ``neutralise_cell``."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(ORDER_CSV_COLUMNS)
+    for r in rows:
+        cells = [r.rebalance_id or "", r.portfolio_id, r.portfolio_name or "", r.security_id, r.ticker or ""]
+        cells += [r.transaction_type, _fmt_number(r.quantity), _fmt_price(r.price), _fmt_money(r.estimated_value)]
+        writer.writerow([neutralise_cell(c) for c in [*cells, r.trade_date.isoformat()]])
+    return buf.getvalue().encode("utf-8")
+
+
+hostile = st.text(alphabet=st.sampled_from([*FORMULA_TRIGGERS, *INVISIBLE_LEAD, "a", "1", "'", '"', ",", "\n"]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(order(), max_size=20), st.lists(hostile, min_size=3, max_size=3))
+def test_csv_cells_are_neutralised_as_before(rows, texts):
+    rows = [dataclasses.replace(r, portfolio_name=texts[0], ticker=texts[1], reason=texts[2]) for r in rows]
+    assert orders_to_csv(rows) == reference_csv(rows)
+
+
+def test_every_formula_trigger_is_one_character():
+    assert all(len(t) == 1 for t in FORMULA_TRIGGERS)  # the CSV writer's first-character test relies on it
