@@ -7,9 +7,10 @@ amount, and a floor in % of MV (``RebalanceOptions.min_cash_fraction``: the engi
 floor in the same chunked calls). Prints medians and ratios; no assertion on time.
 
 ``--synthetic N`` (issue #15 part 1) replaces the demo by ``bench/generator.realistic``: 1,000 portfolios (``--k``)
-of a model of N securities in an in-memory snapshot (no service calls), and times the what-if end to end as the
-app runs it: solve (``components.rebalance.run.solve``, result objects), per-portfolio metrics and the results
-table, order rows, the blotter DataFrame (``components.orders.frames.blotter_frame``) and the orders CSV.
+of a model of N securities in an in-memory snapshot (no service calls) and no cash floor (no MILP: the figure is the
+result objects' path), and times the what-if end to end as the app runs it: solve
+(``components.rebalance.run.solve``, result objects), per-portfolio metrics and the results table, order rows,
+the blotter DataFrame (``components.orders.frames.blotter_frame``) and the orders CSV.
 
     .venv/bin/python bench/bench_ui_rebalance.py [--runs 3] [--model "Global Equity Core"]
     .venv/bin/python bench/bench_ui_rebalance.py --synthetic 100 [--k 1000] [--runs 3]
@@ -113,7 +114,7 @@ def synthetic(n: int, k: int, runs: int) -> int:
     securities = {s: SecurityInfo(s, f"T{i:03d}", "") for i, s in enumerate(batch.prices)}
     snap = MarketSnapshot(model, dt.datetime.now(dt.UTC), ids, batch.portfolios, batch.prices, securities, {}, 0)
     tickers = {sid: info.ticker for sid, info in securities.items()}
-    params = ScenarioParams(model.model_id, ids, True, RebalanceOptions(min_cash_fraction=Decimal("0.01")))
+    params = ScenarioParams(model.model_id, ids, True, RebalanceOptions())  # no floor: no MILP, the objects path
     rows: dict[str, list[float]] = {}
     orders = []
     for _ in range(runs):
