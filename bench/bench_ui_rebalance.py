@@ -19,6 +19,7 @@ the blotter DataFrame (``components.orders.frames.blotter_frame``) and the order
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -115,30 +116,36 @@ def synthetic(n: int, k: int, runs: int) -> int:
     snap = MarketSnapshot(model, dt.datetime.now(dt.UTC), ids, batch.portfolios, batch.prices, securities, {}, 0)
     tickers = {sid: info.ticker for sid, info in securities.items()}
     params = ScenarioParams(model.model_id, ids, True, RebalanceOptions())  # no floor: no MILP, the objects path
-    rows: dict[str, list[float]] = {}
+    rows: dict[str, list[tuple[float, float]]] = {}
     orders = []
+
+    def step(name: str, fn, *args):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn(*args)
+        steps.append((name, (time.perf_counter() - wall, time.process_time() - cpu)))
+        return out
+
     for _ in range(runs):
-        steps = []
-        results, t = timed(solve, model, snap, params, lambda f, t: None, 1)
-        steps.append(("solve (result objects)", t))
+        steps: list[tuple[str, tuple[float, float]]] = []
+        results = step("solve (result objects)", solve, model, snap, params, lambda f, t: None, 1)
         flags = out_of_band_flags(model, snap, results)
-        metrics, t = timed(lambda rs, fl: [portfolio_metrics(r, fl.get(r.portfolio_id)) for r in rs], results, flags)
-        _, t2 = timed(portfolio_frame, metrics)
-        steps.append(("metrics + results table", t + t2))
-        orders, t = timed(order_rows, results, tickers, snap.prices)
-        steps.append(("order rows", t))
-        _, t = timed(blotter_frame, orders, {})
-        steps.append(("blotter DataFrame", t))
-        _, t = timed(orders_to_csv, orders)
-        steps.append(("orders CSV", t))
-        steps.append(("end to end", sum(t for _, t in steps)))
-        for name, t in steps:
+        metrics = step(
+            "metrics", lambda rs, fl: [portfolio_metrics(r, fl.get(r.portfolio_id)) for r in rs], results, flags
+        )
+        step("results table", portfolio_frame, metrics)
+        orders = step("order rows", order_rows, results, tickers, snap.prices)
+        step("blotter DataFrame", blotter_frame, orders, {})
+        step("orders CSV", orders_to_csv, orders)
+        total = (sum(w for _, (w, _c) in steps), sum(c for _, (_w, c) in steps))
+        for name, t in [*steps, ("end to end", total)]:
             rows.setdefault(name, []).append(t)
     width = max(len(name) for name in rows)
     print(f"What-if end to end, {k:,} portfolios x {n} securities (generated, in memory), {runs} run(s)")
-    print(f"  {len(orders):,} orders")
+    print(f"  {len(orders):,} orders; medians, wall and CPU seconds; 1-minute load average {os.getloadavg()[0]:.2f}")
     for name, values in rows.items():
-        print(f"  {name:<{width}}  median {statistics.median(values):7.3f} s  ({min(values):.3f}-{max(values):.3f} s)")
+        wall = statistics.median(w for w, _ in values)
+        cpu = statistics.median(c for _, c in values)
+        print(f"  {name:<{width}}  wall {wall:7.3f} s  CPU {cpu:7.3f} s")
     return 0
 
 

@@ -153,7 +153,11 @@ def order_reason(position: RecordPosition, market_value: Decimal | None) -> str:
         return "; ".join(parts) or "not in the model"
     if market_value is None or market_value <= 0:
         return "; ".join([*parts, "empty portfolio"])
-    weight = position.original_position_market_value / market_value
+    return _band_reason(position, position.original_position_market_value / market_value, parts)
+
+
+def _band_reason(position: RecordPosition, weight: Decimal, parts: list[str]) -> str:
+    """The reason of a model position held at ``weight`` of a positive MV (``parts``: what comes first)."""
     upper = position.target + position.high_drift
     lower = position.target - position.low_drift
     if weight > upper:
@@ -267,7 +271,7 @@ def _order_row(
             "price": price,
             "estimated_value": None if price is None else quantity * price,
             "trade_date": trade_date,
-            "reason": order_reason(pos, market_value) if pos is not None else "",
+            "reason": _reason(pos, market_value, weight_before),
             "weight_before": weight_before,
             "weight_after": weight_after,
             "target": pos.target if pos is not None else None,
@@ -276,6 +280,15 @@ def _order_row(
             "relaxed": relaxed,
         }
     )
+
+
+def _reason(pos: RecordPosition | None, market_value: Decimal | None, weight: Decimal | None) -> str:
+    """``order_reason`` reusing the weight the row already computed (one Decimal division per order less)."""
+    if pos is None:
+        return ""
+    if weight is None or pos.original_quantity < 0 or (pos.target == 0 and pos.high_drift == 0 and pos.low_drift == 0):
+        return order_reason(pos, market_value)
+    return _band_reason(pos, weight, [])
 
 
 def _new_row(fields: dict[str, object]) -> OrderRow:

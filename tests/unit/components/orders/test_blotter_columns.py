@@ -20,7 +20,7 @@ from components.rebalance.run import solve
 from components.rebalance.store import ScenarioParams, SubmissionOutcome, order_key
 from data.demo import load_demo
 from data.snapshot import build_market_snapshot
-from engine.models import RebalanceOptions
+from engine.models import PortfolioResult, RebalanceOptions
 from engine.orders import (
     FORMULA_TRIGGERS,
     INVISIBLE_LEAD,
@@ -30,6 +30,7 @@ from engine.orders import (
     _fmt_number,
     _fmt_price,
     neutralise_cell,
+    order_reason,
     order_rows,
     orders_to_csv,
 )
@@ -62,7 +63,7 @@ def some_outcomes(rows: list[OrderRow]) -> dict[str, SubmissionOutcome]:
 
 
 @pytest.fixture(scope="module")
-def demo_runs(request) -> list[list[OrderRow]]:
+def demo_runs() -> list[tuple[list[PortfolioResult], list[OrderRow]]]:
     """Order rows of what-if runs on every demo model (first 150 portfolios; fixed prices): a fixed floor, a floor
     in % of MV that makes some portfolios infeasible, and the Edge Case Lab's shorts and fractional holdings."""
     from data.services import build_services
@@ -78,15 +79,23 @@ def demo_runs(request) -> list[list[OrderRow]]:
             for options in (RebalanceOptions(min_cash=D(1000)), RebalanceOptions(min_cash_fraction=D("0.03"))):
                 params = ScenarioParams(model.model_id or "x" * 24, ids, True, options)
                 results = solve(model, snap, params, lambda f, t: None, 1)
-                out.append(order_rows(results, tickers, snap.prices))
+                out.append((results, order_rows(results, tickers, snap.prices)))
         return out
     finally:
         services.close()
 
 
 def test_demo_blotter_and_csv_are_the_ones_of_before(demo_runs):
-    assert sum(map(len, demo_runs)) > 1000
-    for rows in demo_runs:
+    assert sum(len(rows) for _, rows in demo_runs) > 1000
+    for results, rows in demo_runs:
+        reasons = [
+            order_reason(p, r.market_value)
+            for r in results
+            if r.status in ("optimal", "relaxed")
+            for p in r.positions
+            if p.transaction_type is not None
+        ]
+        assert [row.reason for row in rows] == reasons  # the weight the row computed is the reason's weight
         assert_rows_are_proper(rows)
         before = [rebuilt(r) for r in rows]
         assert orders_to_csv(rows) == orders_to_csv(before)
