@@ -293,7 +293,7 @@ def _reason(pos: RecordPosition | None, market_value: Decimal | None, weight: De
 
 def _new_row(fields: dict[str, object]) -> OrderRow:
     """An ``OrderRow`` from all its fields without the frozen dataclass's ``__init__`` (one ``object.__setattr__``
-    per field, a third of a 90,000-order blotter's time): the dict becomes the instance state. Equal to
+    per field: a third of building 90,000 order rows): the dict becomes the instance state. Equal to
     ``OrderRow(**fields)`` (tested); only for values this module computed."""
     row = _NEW(OrderRow)
     _SET(row, "__dict__", fields)
