@@ -6,12 +6,20 @@ the orders CSV and the block (aggregated) CSV. Two cash-floor settings are compa
 amount, and a floor in % of MV (``RebalanceOptions.min_cash_fraction``: the engine gives every portfolio its own
 floor in the same chunked calls). Prints medians and ratios; no assertion on time.
 
+``--synthetic N`` (issue #15 part 1) replaces the demo by ``bench/generator.realistic``: 1,000 portfolios (``--k``)
+of a model of N securities in an in-memory snapshot (no service calls) and no cash floor (no MILP: the figure is the
+result objects' path), and times the what-if end to end as the app runs it: solve
+(``components.rebalance.run.solve``, result objects), per-portfolio metrics and the results table, order rows,
+the blotter DataFrame (``components.orders.frames.blotter_frame``) and the orders CSV.
+
     .venv/bin/python bench/bench_ui_rebalance.py [--runs 3] [--model "Global Equity Core"]
+    .venv/bin/python bench/bench_ui_rebalance.py --synthetic 100 [--k 1000] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -20,15 +28,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import datetime as dt
+
+from components.orders.frames import blotter_frame
+from components.rebalance.frames import portfolio_frame
 from components.rebalance.run import out_of_band_flags, solve
 from components.rebalance.store import ScenarioParams
 from data.demo import load_demo
 from data.services import build_services
+from data.services.types import SecurityInfo
 from data.settings import Settings
-from data.snapshot import build_market_snapshot
+from data.snapshot import MarketSnapshot, build_market_snapshot
 from engine.models import RebalanceOptions
 from engine.orders import aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv
-from engine.scenarios import scenario_summary
+from engine.scenarios import portfolio_metrics, scenario_summary
 
 
 def timed(fn, *args, **kwargs):
@@ -41,7 +54,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--model", default="Global Equity Core")
+    parser.add_argument("--synthetic", type=int, default=0, help="securities of a generated model (no services)")
+    parser.add_argument("--k", type=int, default=1000, help="portfolios of the generated model")
     args = parser.parse_args()
+    if args.synthetic:
+        return synthetic(args.synthetic, args.k, args.runs)
 
     model = next(m for m in load_demo().models if m.name == args.model)
     services = build_services(Settings(simulator_price_mode="fixed"))
@@ -84,6 +101,51 @@ def main() -> int:
     total = statistics.median(rows["market snapshot"]) + fixed
     print(f"  ratio solve(% of MV floor) / solve(fixed floor): ×{per_mv / fixed:.1f}")
     print(f"  snapshot + solve (fixed floor), what the button waits for before rendering: {total:.2f} s")
+    return 0
+
+
+def synthetic(n: int, k: int, runs: int) -> int:
+    """The app's what-if end to end on a generated model of ``n`` securities and ``k`` portfolios (in memory)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import generator
+
+    batch = generator.realistic(5, n=n, k=k)
+    ids = tuple(p.portfolio_id for p in batch.portfolios)
+    model = batch.model.model_copy(update={"model_id": "m" * 24, "portfolios": ids})
+    securities = {s: SecurityInfo(s, f"T{i:03d}", "") for i, s in enumerate(batch.prices)}
+    snap = MarketSnapshot(model, dt.datetime.now(dt.UTC), ids, batch.portfolios, batch.prices, securities, {}, 0)
+    tickers = {sid: info.ticker for sid, info in securities.items()}
+    params = ScenarioParams(model.model_id, ids, True, RebalanceOptions())  # no floor: no MILP, the objects path
+    rows: dict[str, list[tuple[float, float]]] = {}
+    orders = []
+
+    def step(name: str, fn, *args):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn(*args)
+        steps.append((name, (time.perf_counter() - wall, time.process_time() - cpu)))
+        return out
+
+    for _ in range(runs):
+        steps: list[tuple[str, tuple[float, float]]] = []
+        results = step("solve (result objects)", solve, model, snap, params, lambda f, t: None, 1)
+        flags = out_of_band_flags(model, snap, results)
+        metrics = step(
+            "metrics", lambda rs, fl: [portfolio_metrics(r, fl.get(r.portfolio_id)) for r in rs], results, flags
+        )
+        step("results table", portfolio_frame, metrics)
+        orders = step("order rows", order_rows, results, tickers, snap.prices)
+        step("blotter DataFrame", blotter_frame, orders, {})
+        step("orders CSV", orders_to_csv, orders)
+        total = (sum(w for _, (w, _c) in steps), sum(c for _, (_w, c) in steps))
+        for name, t in [*steps, ("end to end", total)]:
+            rows.setdefault(name, []).append(t)
+    width = max(len(name) for name in rows)
+    print(f"What-if end to end, {k:,} portfolios x {n} securities (generated, in memory), {runs} run(s)")
+    print(f"  {len(orders):,} orders; medians, wall and CPU seconds; 1-minute load average {os.getloadavg()[0]:.2f}")
+    for name, values in rows.items():
+        wall = statistics.median(w for w, _ in values)
+        cpu = statistics.median(c for _, c in values)
+        print(f"  {name:<{width}}  wall {wall:7.3f} s  CPU {cpu:7.3f} s")
     return 0
 
 

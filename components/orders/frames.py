@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from components.columns import Col, names
@@ -105,7 +106,72 @@ def _f(value) -> float | None:
 
 
 def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, SubmissionOutcome] | None = None) -> pd.DataFrame:
-    """One line per proposed order with its reason and, once submitted, the Order Service's answer."""
+    """One line per proposed order with its reason and, once submitted, the Order Service's answer.
+
+    Built column by column (one pass per field, floats for display only), not row dicts: a 90,000-order blotter
+    in about a quarter of the time; :func:`blotter_frame_rows` is the row-by-row builder it is tested against.
+    """
+    if not rows:
+        return blotter_frame_rows(rows, submissions)  # the empty frame's column types as before
+    submissions = submissions or {}
+    names = display_names({(r.portfolio_id, r.portfolio_name) for r in rows})
+    pids = [r.portfolio_id for r in rows]
+    sids = [r.security_id for r in rows]
+    sides = [r.transaction_type for r in rows]
+    keys = [order_key(p, s, side) for p, s, side in zip(pids, sids, sides, strict=True)]
+    relaxed = [r.relaxed for r in rows]
+    subs = [submissions.get(k) for k in keys] if submissions else [None] * len(rows)
+    return pd.DataFrame(
+        {
+            "portfolio": [names[p] for p in pids],
+            "ticker": [r.ticker or r.security_id for r in rows],
+            "side": sides,
+            "quantity": _floats([r.quantity for r in rows]),
+            "price": _floats([r.price for r in rows]),
+            "estimated_value": _floats([r.estimated_value for r in rows]),
+            "reason": [r.reason for r in rows],
+            "flags": [_flags(r.covers_short, r.fractional, x) for r, x in zip(rows, relaxed, strict=True)],
+            "nearest_feasible": relaxed,
+            "weight_before": _floats([r.weight_before for r in rows]),
+            "target": _floats([r.target for r in rows]),
+            "weight_after": _floats([r.weight_after for r in rows]),
+            "trade_date": [r.trade_date for r in rows],
+            "submission": ["" if s is None else SUBMISSION_LABELS.get(s.outcome, s.outcome) for s in subs],
+            "order_id": pd.array([None if s is None else s.order_id for s in subs], dtype="Int64"),
+            "portfolio_id": pids,
+            "security_id": sids,
+            "key": keys,
+        },
+        columns=BLOTTER_COLUMNS,
+    )
+
+
+def _floats(values: list) -> list[float | None] | np.ndarray:
+    """Display floats of a column of Decimals; a column with a missing value keeps None there (as row dicts did)."""
+    try:
+        return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
+    except TypeError:  # float(None): (``None in values`` would compare every Decimal with None, 4x slower)
+        return [None if v is None else float(v) for v in values]
+
+
+_FLAG_TEXT = {
+    (cover, frac, relaxed): ", ".join(
+        f for f, on in (("short cover", cover), ("fractional", frac), ("nearest feasible", relaxed)) if on
+    )
+    for cover in (False, True)
+    for frac in (False, True)
+    for relaxed in (False, True)
+}
+
+
+def _flags(cover: bool, fractional: bool, relaxed: bool) -> str:
+    return _FLAG_TEXT[(cover, fractional, relaxed)]
+
+
+def blotter_frame_rows(
+    rows: Sequence[OrderRow], submissions: Mapping[str, SubmissionOutcome] | None = None
+) -> pd.DataFrame:
+    """The blotter built one row dict at a time (the builder of before): the reference the tests compare with."""
     submissions = submissions or {}
     names = display_names({(r.portfolio_id, r.portfolio_name) for r in rows})
     records = []
@@ -279,6 +345,7 @@ __all__ = [
     "SubmissionPlan",
     "aggregate_frame",
     "blotter_frame",
+    "blotter_frame_rows",
     "filter_blotter",
     "not_rebalanced_frame",
     "not_traded_frame",

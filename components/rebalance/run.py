@@ -23,6 +23,7 @@ from components import audit, auth
 from components.rebalance import store
 from data.services import GlobeCoServices
 from data.snapshot import MarketSnapshot, build_market_snapshot, with_prices_for
+from engine.construct import paused_gc
 from engine.drift import analyse_drift
 from engine.errors import EngineError, ErrorInfo
 from engine.models import InvestmentModel, PortfolioResult
@@ -102,18 +103,21 @@ def solve(
     }
     todo = [holdings[pid] for pid in requested if pid in holdings and pid not in results]
     total, done = len(todo), 0
-    for start in range(0, len(todo), CHUNK):
-        chunk = todo[start : start + CHUNK]
+    # The collector stays paused across the chunks, not only inside each engine call: between two calls it would
+    # rescan every result built so far (a fifth of a 1,000 x 100 solve). Results hold no reference cycles.
+    with paused_gc():
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start : start + CHUNK]
 
-        def inner(n: int, _total: int, base: int = done) -> None:
-            progress(0.4 + 0.6 * (base + n) / max(total, 1), f"Solved {base + n:,} of {total:,} portfolios")
+            def inner(n: int, _total: int, base: int = done) -> None:
+                progress(0.4 + 0.6 * (base + n) / max(total, 1), f"Solved {base + n:,} of {total:,} portfolios")
 
-        for res in rebalance_portfolios(
-            run_model, snapshot.prices, chunk, options=params.options, workers=workers, progress=inner
-        ):
-            results[res.portfolio_id] = res
-        done += len(chunk)
-        progress(0.4 + 0.6 * done / max(total, 1), f"Solved {done:,} of {total:,} portfolios")
+            for res in rebalance_portfolios(
+                run_model, snapshot.prices, chunk, options=params.options, workers=workers, progress=inner
+            ):
+                results[res.portfolio_id] = res
+            done += len(chunk)
+            progress(0.4 + 0.6 * done / max(total, 1), f"Solved {done:,} of {total:,} portfolios")
     missing = ErrorInfo("NOT_FOUND", "the portfolio is not in the market snapshot")
     return [results.get(pid) or _failed(pid, names.get(pid), missing) for pid in requested]
 

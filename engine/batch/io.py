@@ -338,5 +338,8 @@ def write_part(table: pa.Table, directory: Path, part: int) -> Path:
     """Write one output part (``part-00042.parquet``) of a partitioned Parquet dataset."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"part-{part:05d}.parquet"
-    pq.write_table(table, path, compression="snappy")  # zstd saves ~20 % of the size at 1.4x the write time
+    # zstd saves ~20 % of the size at 1.4x the write time. Min/max statistics only where a reader filters (the
+    # portfolio id): computing them for every decimal and text column was a third of the batch's write time.
+    stats = [name for name in ("portfolioId",) if name in table.column_names]
+    pq.write_table(table, path, compression="snappy", write_statistics=stats)
     return path
