@@ -19,6 +19,7 @@ from components.orders.frames import blotter_frame, blotter_frame_rows
 from components.rebalance.run import solve
 from components.rebalance.store import ScenarioParams, SubmissionOutcome, order_key
 from data.demo import load_demo
+from data.services import build_services
 from data.snapshot import build_market_snapshot
 from engine.models import PortfolioResult, RebalanceOptions
 from engine.orders import (
@@ -34,6 +35,7 @@ from engine.orders import (
     order_rows,
     orders_to_csv,
 )
+from tests.support.simulator import SimulatorConfig, fast_settings, inprocess_transport, sim_app
 
 FIELDS = [f.name for f in dataclasses.fields(OrderRow)]
 
@@ -66,10 +68,9 @@ def some_outcomes(rows: list[OrderRow]) -> dict[str, SubmissionOutcome]:
 def demo_runs() -> list[tuple[list[PortfolioResult], list[OrderRow]]]:
     """Order rows of what-if runs on every demo model (first 150 portfolios; fixed prices): a fixed floor, a floor
     in % of MV that makes some portfolios infeasible, and the Edge Case Lab's shorts and fractional holdings."""
-    from data.services import build_services
-    from tests.support.simulator import fast_settings
-
-    services = build_services(fast_settings())
+    # a fresh in-process simulator of its own (nothing another test configured), with a timeout for a busy machine
+    transport = inprocess_transport(sim_app(SimulatorConfig(price_mode="fixed", seed=7)))
+    services = build_services(fast_settings(http_timeout=60.0), transport=transport)
     try:
         out = []
         for model in load_demo().models:
@@ -83,6 +84,7 @@ def demo_runs() -> list[tuple[list[PortfolioResult], list[OrderRow]]]:
         return out
     finally:
         services.close()
+        transport.shutdown()
 
 
 def test_demo_blotter_and_csv_are_the_ones_of_before(demo_runs):
