@@ -48,14 +48,11 @@ from bson import ObjectId
 from data.documents import (
     from_utc,
     options_from_doc,
-    portfolio_part_id,
-    portfolio_part_to_doc,
     record_from_doc,
-    record_from_parts,
     record_header_to_doc,
-    record_portfolio_from_doc,
     run_info_from_doc,
 )
+from data.record_columns import portfolio_from_part, portfolio_part_id, portfolio_part_to_doc, record_from_parts
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import check_version, coerce_ids, encoding_violation
 from data.repositories.paging import parse_rebalance_page
@@ -71,6 +68,9 @@ REBALANCE_PORTFOLIOS = "rebalancePortfolios"
 LEGACY_SUMMARIES = "rebalanceSummaries"  # headers of the one-document layout; emptied by the migration
 
 COMMITTED, SAVING, DELETING = "committed", "saving", "deleting"
+# A header's ``layout``: its portfolio documents keep their positions as columns (data/record_columns.py). Headers
+# without it are from before the columns; ``recover`` rewrites their portfolio documents once.
+COLUMNS = "columns"
 VISIBLE = {"state": COMMITTED}
 NEWEST_FIRST = [("rebalanceDate", -1), ("_id", -1)]
 # MongoDB's BSON document limit, checked per portfolio document (mongoeco does not enforce it): a portfolio that only
@@ -132,11 +132,13 @@ class RebalanceSummary:
 
 @dataclasses.dataclass(frozen=True)
 class RecoveryReport:
-    """What ``recover`` did: legacy records migrated, interrupted saves and deletes cleaned up."""
+    """What ``recover`` did: legacy records migrated, interrupted saves and deletes cleaned up, runs of one
+    sub-document per position rewritten as columns."""
 
     migrated: int = 0
     abandoned_saves: int = 0
     finished_deletes: int = 0
+    to_columns: int = 0
 
 
 class RebalanceRepository:
@@ -170,7 +172,7 @@ class RebalanceRepository:
         """
         _check_record(record)
         rid = ObjectId()
-        header = {"_id": rid, **record_header_to_doc(record)}
+        header = {"_id": rid, **record_header_to_doc(record), "layout": COLUMNS}
         parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
         _check_sizes(parts)
         self._recover_interrupted()
@@ -284,11 +286,13 @@ class RebalanceRepository:
 
     @db_call
     def recover(self) -> RecoveryReport:
-        """Migrate records of the one-document layout, then clean up interrupted saves and deletes. Idempotent."""
+        """Migrate records of the one-document layout and portfolio documents of one sub-document per position, then
+        clean up interrupted saves and deletes. Idempotent."""
         migrated = self._migrate_legacy()
+        to_columns = self._migrate_rows()
         saves, deletes = self._recover_interrupted()
         self._drop_legacy_summaries()
-        return RecoveryReport(migrated, saves, deletes)
+        return RecoveryReport(migrated, saves, deletes, to_columns)
 
     def _recover_interrupted(self) -> tuple[int, int]:
         """Remove the portfolios and headers of saves whose writer is gone, and finish interrupted deletes."""
@@ -325,9 +329,30 @@ class RebalanceRepository:
             parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
             for batch in itertools.batched(parts, BATCH, strict=False):
                 self._parts.insert_many(list(batch), ordered=True)
-            header = {**record_header_to_doc(record), "version": record.version, "state": COMMITTED}
+            header = {**record_header_to_doc(record), "version": record.version, "state": COMMITTED, "layout": COLUMNS}
             header["rebalanceDate"] = doc["rebalanceDate"]  # exactly as stored
             self._heads.replace_one({"_id": rid, "state": {"$exists": False}}, header)
+            migrated += 1
+        return migrated
+
+    @_gc_paused
+    def _migrate_rows(self) -> int:
+        """Rewrite the portfolio documents of runs saved with one sub-document per position as columns.
+
+        Each document is replaced by ``_id`` (either form reads back the same portfolio, so an interruption leaves a
+        readable run and the next start finishes it); the header's ``layout`` is set last.
+        """
+        migrated = 0
+        for head in list(self._heads.find({**VISIBLE, "layout": {"$exists": False}}, {"_id": 1})):
+            rid = head["_id"]
+            for doc in self._parts.find({"rebalanceId": rid, "positionColumns": {"$exists": False}}):
+                try:
+                    portfolio = portfolio_from_part(doc)
+                except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                    log.error("portfolio %s of rebalance %s cannot be migrated: %s", doc.get("_id"), rid, exc)
+                    continue  # left as it is: reading it reports the damage
+                self._parts.replace_one({"_id": doc["_id"]}, portfolio_part_to_doc(rid, doc["index"], portfolio))
+            self._heads.update_one({"_id": rid, **VISIBLE}, {"$set": {"layout": COLUMNS}})
             migrated += 1
         return migrated
 
@@ -433,7 +458,7 @@ class RebalanceRepository:
                 f"portfolio {pid} is not in rebalance {rebalance_id}",
                 {"rebalance_id": rebalance_id, "portfolio_id": pid},
             )
-        return list(_convert(record_portfolio_from_doc, doc, rebalance_id).positions)
+        return list(_convert(portfolio_from_part, doc, rebalance_id).positions)
 
     def _head(self, rebalance_id: str, projection: dict[str, int] | None = None) -> dict[str, Any]:
         oid = _oid(rebalance_id)
@@ -592,13 +617,13 @@ def _check_record(record: Any) -> None:
 def _size_bound(doc: dict[str, Any]) -> int:
     """An upper bound of a portfolio document's BSON size, without encoding it.
 
-    Every field but the texts has a fixed size (a position is under 600 bytes plus its texts); a text costs at most
+    Every field but the texts has a fixed size (a position is under 300 bytes plus its texts); a text costs at most
     4 bytes a character in UTF-8.
     """
+    columns = doc["positionColumns"]
     texts = len(doc["portfolioId"]) + len(doc.get("portfolioName") or "")
-    for p in doc["positions"]:
-        texts += len(p["securityId"]) + len(p["transactionType"] or "")
-    return 4096 + 600 * len(doc["positions"]) + 4 * texts
+    texts += sum(map(len, columns["securityId"])) + sum(len(t or "") for t in columns["transactionType"])
+    return 4096 + 300 * len(columns["securityId"]) + 4 * texts
 
 
 def _check_sizes(parts: list[dict[str, Any]]) -> None:
