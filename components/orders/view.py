@@ -415,9 +415,18 @@ def confirm_save(scenario: store.Scenario, rows: list[OrderRow]) -> None:
                 log.exception("saving a rebalance failed", exc_info=err)
         else:
             workspace.mark_saved(scenario, rebalance_id)
+            link_submitted(scenario, rows)
             feedback.success(f"Rebalance saved ({rebalance_id})")
         _close(PENDING_SAVE)
         st.rerun()
+
+
+def link_submitted(scenario: store.Scenario, rows: list[OrderRow]) -> None:
+    """Orders sent before the save count for the saved run (History); the save stands if this fails."""
+    try:
+        submission.link_saved(resources.submission_log(), scenario, workspace.current_id(), rows)
+    except EngineError as err:
+        log.warning("linking the orders sent before saving %s failed: %s", scenario.saved_rebalance_id, err)
 
 
 def render_save(scenario: store.Scenario, rows: list[OrderRow]) -> None:

@@ -63,6 +63,10 @@ class PlannedOrder:
         return "|".join((self.run_key, self.portfolio_id, self.security_id, self.side, format(self.quantity, "f"), day))
 
 
+# What identifies an order across run keys: portfolio, security, side, quantity, trade date.
+OrderIdentity = tuple[str, str, str, Decimal, dt.date | None]
+
+
 @dataclasses.dataclass(frozen=True)
 class SubmissionEntry:
     """The log's knowledge of one order."""
@@ -218,10 +222,41 @@ class SubmissionLog:
         return result.modified_count == 1
 
     @db_call
+    def link_saved_run(self, run_key: str, rebalance_id: str, orders: Iterable[OrderIdentity]) -> int:
+        """Mark the orders logged under a scenario's ``run_key`` that belong to the run it was just saved as
+        (``savedRunId``), so the run counts the orders sent before its save. Returns how many entries were marked.
+
+        Only entries matching one of ``orders`` (portfolio, security, side, quantity, trade date) are marked: a
+        scenario's key may also hold orders of an earlier result it no longer proposes.
+        """
+        check_key(run_key, "run_key")
+        check_key(rebalance_id, "rebalance_id")
+        wanted = set(orders)
+        keys = [
+            doc["_id"]
+            for doc in self._col.find(
+                {"runKey": run_key}, {"portfolioId": 1, "securityId": 1, "side": 1, "quantity": 1, "tradeDate": 1}
+            )
+            if _identity(doc) in wanted
+        ]
+        marked = 0
+        for chunk in itertools.batched(keys, IN_CHUNK, strict=False):
+            marked += self._col.update_many(
+                {"_id": {"$in": list(chunk)}}, {"$set": {"savedRunId": rebalance_id}}
+            ).modified_count
+        return marked
+
+    @db_call
     def created_counts(self, run_keys: Iterable[str]) -> dict[str, int]:
-        """How many orders of each run were created at the order service (for "submitted" in the history list)."""
-        return {key: self._col.count_documents({"runKey": check_key(key, "run_key"), "state": "success"})
-                for key in run_keys}  # fmt: skip
+        """How many orders of each run were created at the order service (for "submitted" in the history list):
+        those logged under the run's key plus those sent before its save (see ``link_saved_run``)."""
+        counts = {}
+        for key in run_keys:
+            check_key(key, "run_key")
+            counts[key] = self._col.count_documents({"runKey": key, "state": "success"}) + self._col.count_documents(
+                {"savedRunId": key, "state": "success"}
+            )
+        return counts
 
     @db_call
     def delete_run(self, run_key: str) -> int:
@@ -234,6 +269,7 @@ def ensure_submission_indexes(db: Database) -> None:
     db[SUBMISSIONS].create_indexes(
         [
             pymongo.IndexModel([("runKey", pymongo.ASCENDING)], name="run_key"),
+            pymongo.IndexModel([("savedRunId", pymongo.ASCENDING)], name="saved_run_id"),
             pymongo.IndexModel([("portfolioId", pymongo.ASCENDING), ("tradeDate", pymongo.ASCENDING)],
                                name="portfolio_trade_date"),
         ]
@@ -258,6 +294,18 @@ def _new_doc(order: PlannedOrder, attempt_id: str, user: str | None, now: dt.dat
         "updatedAt": now,
         "submittedBy": user,
     }
+
+
+def _identity(doc: Mapping[str, object]) -> OrderIdentity:
+    quantity = doc["quantity"]
+    day = doc.get("tradeDate")
+    return (
+        str(doc["portfolioId"]),
+        str(doc["securityId"]),
+        str(doc["side"]),
+        quantity.to_decimal() if isinstance(quantity, Decimal128) else Decimal(str(quantity)),
+        dt.date.fromisoformat(day) if isinstance(day, str) else None,
+    )
 
 
 def _entry(doc: Mapping[str, object]) -> SubmissionEntry:
@@ -285,6 +333,7 @@ __all__ = [
     "DEFAULT_LEASE",
     "SUBMISSIONS",
     "EntryState",
+    "OrderIdentity",
     "Outcome",
     "PlannedOrder",
     "SubmissionEntry",

@@ -176,3 +176,24 @@ def test_a_run_of_more_than_a_thousand_orders_is_claimed_sent_and_logged(mongo, 
         assert submit_logged(svc.order, log, orders).outcomes == {}  # nothing twice
     assert len(simulator.state.orders) == 1500
     assert len(log.entries_for_portfolios([o.portfolio_id for o in orders], DAY)) == 1500
+
+
+def test_orders_sent_before_a_save_count_for_the_saved_run(log):
+    """A scenario's orders are logged under its scenario key until it is saved; linking marks those of the saved run
+    (and only those) so the run's "submitted" count includes them."""
+    now = dt.datetime(2026, 12, 4, 10, tzinfo=dt.UTC)
+    sent = planned("ws:scenario", 6)
+    assert log.claim(sent, "attempt-1", now=now) == sent
+    log.record({o.key: Outcome("success", "created", i + 1) for i, o in enumerate(sent[:5])}, "attempt-1", now=now)
+    log.record({sent[5].key: Outcome("failed", "refused")}, "attempt-1", now=now)
+    saved_orders = [(o.portfolio_id, o.security_id, o.side, o.quantity, o.trade_date) for o in sent[1:]]
+    assert log.created_counts(["run-9"]) == {"run-9": 0}
+    assert log.link_saved_run("ws:scenario", "run-9", saved_orders) == 5  # sent[0] is not an order of the run
+    assert log.created_counts(["run-9", "ws:scenario"]) == {"run-9": 4, "ws:scenario": 5}
+    later = planned("run-9", 8)[6:]  # sent after the save, under the run's own key
+    log.claim(later, "attempt-2", now=now)
+    log.record({o.key: Outcome("success", "created", 10 + i) for i, o in enumerate(later)}, "attempt-2", now=now)
+    assert log.created_counts(["run-9"]) == {"run-9": 6}
+    assert log.link_saved_run("ws:scenario", "run-9", saved_orders) == 0  # idempotent
+    with pytest.raises(InvalidInput, match="rebalance_id"):
+        log.link_saved_run("ws:scenario", {"$ne": 1}, saved_orders)  # type: ignore[arg-type]
