@@ -145,7 +145,10 @@ def rows_paths() -> Iterator[None]:
     """Today's repository writing the per-position portfolio documents it wrote before the columns (reads take
     either form)."""
     with (
-        mock.patch("data.repositories.rebalances.portfolio_part_to_doc", _rows_part),
+        mock.patch(
+            "data.repositories.rebalances.portfolio_parts",
+            lambda rid, portfolios: [_rows_part(rid, i, p) for i, p in enumerate(portfolios)],
+        ),
         mock.patch("data.repositories.rebalances._check_sizes", lambda parts: None),
     ):
         yield

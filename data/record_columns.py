@@ -14,11 +14,15 @@ than 34 digits rounded the same way), so a record reads back equal to the one sa
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 
+import numpy as np
 from bson import Binary, Decimal128
 
 from data.documents import (
@@ -48,82 +52,139 @@ NUMBER_COLUMNS = (
 _BIAS = 6176
 _LOW = (1 << 64) - 1
 _HIGH_COEFFICIENT = (1 << 49) - 1
-_SPECIAL = 3 << 61  # infinity, NaN or the large-coefficient form: left to bson
 _MAX_COEFFICIENT = 10**34 - 1
-_DIGITS = frozenset("0123456789")
+_U49, _U61, _U63 = np.uint64(49), np.uint64(61), np.uint64(63)
+# A decimal's text without an exponent: sign, digits, point. Within 34 characters it has at most 34 digits and an
+# exponent of at least -33, which Decimal128 holds exactly (anything else goes through to_d128, one by one).
+_PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+# Exact: coefficients of at most 34 digits, any exponent Decimal128 has.
+_EXACT = decimal.Context(prec=34, Emin=-999_999, Emax=999_999)
 
 
-def pack_decimals(values: Iterable[Decimal]) -> Binary:
-    """The values as consecutive 16-byte Decimal128 BIDs in one ``Binary`` (exactly what ``to_d128`` stores)."""
-    words: list[int] = []
-    append = words.append
-    for d in values:
-        text = str(d)
-        # Without an exponent and within 34 characters the text is a sign, digits and a point: at most 34 digits
-        # and an exponent of at least -33, which Decimal128 holds exactly. Anything else goes through to_d128.
-        if len(text) <= 34 and "E" not in text and text[-1] in _DIGITS:
-            negative = text[0] == "-"
-            whole, _, fraction = (text[1:] if negative else text).partition(".")
-            coefficient = int(whole + fraction)
-            append(coefficient & _LOW)
-            append((negative << 63) | ((_BIAS - len(fraction)) << 49) | (coefficient >> 64))
-        else:
-            words.extend(struct.unpack("<QQ", to_d128(d).bid))
-    return Binary(struct.pack(f"<{len(words)}Q", *words))
+def pack_decimals(values: Sequence[Decimal]) -> bytes:
+    """The values as consecutive 16-byte Decimal128 BIDs (exactly what ``to_d128`` stores, value by value).
+
+    Vectorised: the texts of all values are split into coefficient and exponent at once; the rare value with an
+    exponent in its text, more than 34 digits, or not finite is encoded by ``to_d128``.
+    """
+    n = len(values)
+    if not n:
+        return b""
+    texts = list(map(str, values))
+    odd = [i for i, (t, m) in enumerate(zip(texts, map(_PLAIN.fullmatch, texts), strict=True)) if not m or len(t) > 34]
+    for i in odd:
+        texts[i] = "0"
+    coefficients = list(map(int, "\n".join(texts).replace(".", "").replace("-", "").split("\n")))
+    dots = np.fromiter(map(str.find, texts, repeat(".")), np.int64, n)
+    lengths = np.fromiter(map(len, texts), np.int64, n)
+    negative = np.fromiter(map(str.startswith, texts, repeat("-")), np.uint64, n)
+    exponents = np.where(dots >= 0, dots + 1 - lengths, 0) + _BIAS
+    words = np.empty((n, 2), "<u8")
+    words[:, 0] = np.fromiter((c & _LOW for c in coefficients), np.uint64, n)
+    high = np.fromiter((c >> 64 for c in coefficients), np.uint64, n)
+    words[:, 1] = (negative << _U63) | (exponents.astype(np.uint64) << _U49) | high
+    for i in odd:
+        words[i] = struct.unpack("<QQ", to_d128(values[i]).bid)
+    return words.tobytes()
 
 
 def unpack_decimals(blob: bytes) -> list[Decimal]:
-    """The ``Decimal`` values of :func:`pack_decimals`, exactly (same digits and exponent)."""
+    """The ``Decimal`` values of :func:`pack_decimals`, exactly (same digits and exponent); vectorised too."""
     if len(blob) % 16:
         raise ValueError(f"a packed decimal column has {len(blob)} bytes, not a multiple of 16")
-    out: list[Decimal] = []
-    append = out.append
-    for low, high in struct.iter_unpack("<QQ", blob):
-        coefficient = ((high & _HIGH_COEFFICIENT) << 64) | low
-        if high & _SPECIAL == _SPECIAL or coefficient > _MAX_COEFFICIENT:
-            append(Decimal128.from_bid(struct.pack("<QQ", low, high)).to_decimal())
-            continue
-        append(Decimal(f"{'-' if high >> 63 else ''}{coefficient}E{((high >> 49) & 0x3FFF) - _BIAS}"))
+    words = np.frombuffer(blob, "<u8").reshape(-1, 2)
+    low, high = words[:, 0], words[:, 1]
+    top = high & np.uint64(_HIGH_COEFFICIENT)
+    coefficients = low.tolist()
+    if top.any():  # coefficients above 64 bits (more than 19 digits)
+        coefficients = [(h << 64) | lo for h, lo in zip(top.tolist(), coefficients, strict=True)]
+    exponents = (((high >> _U49) & np.uint64(0x3FFF)).astype(np.int64) - _BIAS).tolist()
+    # Infinity, NaN and non-canonical coefficients (bson reads those as zero) are left to bson, one by one.
+    odd = set(np.flatnonzero((high >> _U61) & np.uint64(3) == 3).tolist())
+    odd.update(i for i, c in enumerate(coefficients) if c > _MAX_COEFFICIENT)
+    for i in odd:
+        coefficients[i], exponents[i] = 0, 0
+    out = list(map(_EXACT.scaleb, map(Decimal, coefficients), exponents))
+    for i in np.flatnonzero(high >> _U63).tolist():
+        out[i] = out[i].copy_negate()
+    for i in odd:
+        out[i] = Decimal128.from_bid(blob[16 * i : 16 * i + 16]).to_decimal()
+    return out
+
+
+def columns_of(groups: Sequence[Sequence[RecordPosition]]) -> list[dict[str, Any]]:
+    """The positions of each group (a portfolio) as columns; every number column is packed once for all groups.
+
+    ``tradeQuantity`` holds the present values only, ``hasTradeQuantity`` one byte per position saying which.
+    """
+    everything = [x for group in groups for x in group]
+    packed = {column: pack_decimals([getattr(x, field) for x in everything]) for column, field in NUMBER_COLUMNS}
+    traded = pack_decimals([x.trade_quantity for x in everything if x.trade_quantity is not None])
+    out: list[dict[str, Any]] = []
+    start = start_traded = 0
+    for group in groups:
+        end = start + len(group)
+        present = bytes(x.trade_quantity is not None for x in group)
+        end_traded = start_traded + sum(present)
+        columns: dict[str, Any] = {"securityId": [x.security_id for x in group]}
+        for column, _ in NUMBER_COLUMNS:
+            columns[column] = Binary(packed[column][16 * start : 16 * end])
+        columns["transactionType"] = [x.transaction_type for x in group]
+        columns["tradeQuantity"] = Binary(traded[16 * start_traded : 16 * end_traded])
+        columns["hasTradeQuantity"] = Binary(present)
+        columns["tradeDate"] = [None if x.trade_date is None else x.trade_date.isoformat() for x in group]
+        out.append(columns)
+        start, start_traded = end, end_traded
+    return out
+
+
+def positions_of(groups: Sequence[Mapping[str, Any]]) -> list[tuple[RecordPosition, ...]]:
+    """The positions :func:`columns_of` stored, per group; every number column is unpacked once for all groups.
+
+    Columns of different lengths within a group are a ``ValueError``.
+    """
+    sizes = [len(columns["securityId"]) for columns in groups]
+    present = [bytes(columns["hasTradeQuantity"]) for columns in groups]
+    for columns, n, flags in zip(groups, sizes, present, strict=True):
+        lengths = {len(columns[c]) // 16 for c, _ in NUMBER_COLUMNS} | {len(columns["transactionType"]), len(flags)}
+        lengths |= {len(columns["tradeDate"])}
+        if lengths != {n} or any(len(columns[c]) % 16 for c, _ in NUMBER_COLUMNS):
+            raise ValueError(f"the position columns of a stored portfolio have different lengths ({sorted(lengths)})")
+        if len(columns["tradeQuantity"]) != 16 * sum(flags):
+            raise ValueError("the trade quantities of a stored portfolio do not match its hasTradeQuantity flags")
+    numbers = {
+        field: unpack_decimals(b"".join(bytes(columns[column]) for columns in groups))
+        for column, field in NUMBER_COLUMNS
+    }
+    traded = iter(unpack_decimals(b"".join(bytes(columns["tradeQuantity"]) for columns in groups)))
+    fields = list(numbers)
+    rows = zip(*numbers.values(), strict=True)
+    out: list[tuple[RecordPosition, ...]] = []
+    for columns, flags in zip(groups, present, strict=True):
+        kinds, dates = columns["transactionType"], columns["tradeDate"]
+        out.append(
+            tuple(
+                RecordPosition(
+                    security_id=security,
+                    **dict(zip(fields, next(rows), strict=True)),
+                    transaction_type=kinds[i],
+                    trade_quantity=next(traded) if flags[i] else None,
+                    trade_date=None if dates[i] is None else dt.date.fromisoformat(dates[i]),
+                )
+                for i, security in enumerate(columns["securityId"])
+            )
+        )
     return out
 
 
 def positions_to_columns(positions: Sequence[RecordPosition]) -> dict[str, Any]:
-    """A portfolio's positions as columns (see the module docstring); ``tradeQuantity`` holds the present values
-    only, ``hasTradeQuantity`` one byte per position saying which."""
-    columns: dict[str, Any] = {"securityId": [p.security_id for p in positions]}
-    for column, field in NUMBER_COLUMNS:
-        columns[column] = pack_decimals([getattr(p, field) for p in positions])
-    columns["transactionType"] = [p.transaction_type for p in positions]
-    columns["tradeQuantity"] = pack_decimals([p.trade_quantity for p in positions if p.trade_quantity is not None])
-    columns["hasTradeQuantity"] = Binary(bytes(p.trade_quantity is not None for p in positions))
-    columns["tradeDate"] = [None if p.trade_date is None else p.trade_date.isoformat() for p in positions]
-    return columns
+    """One portfolio's positions as columns (see :func:`columns_of`)."""
+    return columns_of([positions])[0]
 
 
 def positions_from_columns(columns: Mapping[str, Any]) -> tuple[RecordPosition, ...]:
-    """The positions :func:`positions_to_columns` stored; columns of different lengths are a ``ValueError``."""
-    ids = list(columns["securityId"])
-    n = len(ids)
-    numbers = {field: unpack_decimals(columns[column]) for column, field in NUMBER_COLUMNS}
-    kinds = list(columns["transactionType"])
-    present = bytes(columns["hasTradeQuantity"])
-    traded = iter(unpack_decimals(columns["tradeQuantity"]))
-    dates = [None if d is None else dt.date.fromisoformat(d) for d in columns["tradeDate"]]
-    lengths = {len(v) for v in numbers.values()} | {len(kinds), len(present), len(dates)}
-    if lengths != {n} or sum(present) != len(columns["tradeQuantity"]) // 16:
-        raise ValueError(f"the position columns of a stored portfolio have different lengths ({sorted(lengths)})")
-    rows = zip(*numbers.values(), strict=True)
-    fields = list(numbers)
-    return tuple(
-        RecordPosition(
-            security_id=ids[i],
-            **dict(zip(fields, row, strict=True)),
-            transaction_type=kinds[i],
-            trade_quantity=next(traded) if present[i] else None,
-            trade_date=dates[i],
-        )
-        for i, row in enumerate(rows)
-    )
+    """One portfolio's positions from its columns (see :func:`positions_of`)."""
+    return positions_of([columns])[0]
 
 
 # --- portfolio documents of a saved run ----------------------------------------------------------------------------
@@ -134,44 +195,66 @@ def portfolio_part_id(rebalance_id: Any, portfolio_id: str) -> str:
     return f"{rebalance_id}/{portfolio_id}"
 
 
+def portfolio_parts(rebalance_id: Any, portfolios: Sequence[RecordPortfolio], first: int = 0) -> list[dict[str, Any]]:
+    """The portfolios of a run as their own documents: the run's id, the place in the run (from ``first``), the 2.8
+    portfolio fields and the positions as columns (``positionColumns``, packed for all portfolios at once)."""
+    columns = columns_of([p.positions for p in portfolios])
+    docs = []
+    for index, (p, cols) in enumerate(zip(portfolios, columns, strict=True), start=first):
+        doc: dict[str, Any] = {
+            "_id": portfolio_part_id(rebalance_id, p.portfolio_id),
+            "rebalanceId": rebalance_id,
+            "index": index,
+            "portfolioId": p.portfolio_id,
+            "portfolioName": p.portfolio_name,
+            "marketValue": to_d128(p.market_value),
+            "cashBeforeRebalance": to_d128(p.cash_before_rebalance),
+            "cashAfterRebalance": to_d128(p.cash_after_rebalance),
+            "positionColumns": cols,
+        }
+        if p.band_breaches:
+            doc["bandBreaches"] = [
+                {"securityId": b.security_id, "side": b.side, "amount": to_d128(b.amount)} for b in p.band_breaches
+            ]
+        docs.append(WriteOnceDocument(doc))
+    return docs
+
+
 def portfolio_part_to_doc(rebalance_id: Any, index: int, p: RecordPortfolio) -> dict[str, Any]:
-    """One portfolio of a run as its own document: the run's id, its place in the run, the 2.8 portfolio fields and
-    its positions as columns (``positionColumns``)."""
-    doc: dict[str, Any] = {
-        "_id": portfolio_part_id(rebalance_id, p.portfolio_id),
-        "rebalanceId": rebalance_id,
-        "index": index,
-        "portfolioId": p.portfolio_id,
-        "portfolioName": p.portfolio_name,
-        "marketValue": to_d128(p.market_value),
-        "cashBeforeRebalance": to_d128(p.cash_before_rebalance),
-        "cashAfterRebalance": to_d128(p.cash_after_rebalance),
-        "positionColumns": positions_to_columns(p.positions),
-    }
-    if p.band_breaches:
-        doc["bandBreaches"] = [
-            {"securityId": b.security_id, "side": b.side, "amount": to_d128(b.amount)} for b in p.band_breaches
-        ]
-    return WriteOnceDocument(doc)
+    """One portfolio of a run as its own document (see :func:`portfolio_parts`)."""
+    return portfolio_parts(rebalance_id, [p], index)[0]
+
+
+def portfolios_from_parts(docs: Sequence[Mapping[str, Any]]) -> list[RecordPortfolio]:
+    """The portfolios of portfolio documents of either layout, in the given order: positions as columns (decoded
+    together), or one sub-document per position (before the columns; ``recover`` rewrites those)."""
+    columnar = [d for d in docs if "positionColumns" in d]
+    positions = dict(zip(map(id, columnar), positions_of([d["positionColumns"] for d in columnar]), strict=True))
+    out = []
+    for doc in docs:
+        if id(doc) not in positions:
+            out.append(record_portfolio_from_doc(doc))
+            continue
+        out.append(
+            RecordPortfolio(
+                portfolio_id=doc["portfolioId"],
+                portfolio_name=doc.get("portfolioName"),
+                market_value=from_d128(doc["marketValue"]),
+                cash_before_rebalance=from_d128(doc["cashBeforeRebalance"]),
+                cash_after_rebalance=from_d128(doc["cashAfterRebalance"]),
+                positions=positions[id(doc)],
+                band_breaches=tuple(
+                    BandBreach(security_id=b["securityId"], side=b["side"], amount=from_d128(b["amount"]))
+                    for b in doc.get("bandBreaches") or ()
+                ),
+            )
+        )
+    return out
 
 
 def portfolio_from_part(doc: Mapping[str, Any]) -> RecordPortfolio:
-    """A portfolio document of either layout: positions as columns, or one sub-document per position (before the
-    columns; ``recover`` rewrites those)."""
-    if "positionColumns" not in doc:
-        return record_portfolio_from_doc(doc)
-    return RecordPortfolio(
-        portfolio_id=doc["portfolioId"],
-        portfolio_name=doc.get("portfolioName"),
-        market_value=from_d128(doc["marketValue"]),
-        cash_before_rebalance=from_d128(doc["cashBeforeRebalance"]),
-        cash_after_rebalance=from_d128(doc["cashAfterRebalance"]),
-        positions=positions_from_columns(doc["positionColumns"]),
-        band_breaches=tuple(
-            BandBreach(security_id=b["securityId"], side=b["side"], amount=from_d128(b["amount"]))
-            for b in doc.get("bandBreaches") or ()
-        ),
-    )
+    """One portfolio document of either layout (see :func:`portfolios_from_parts`)."""
+    return portfolios_from_parts([doc])[0]
 
 
 def record_from_parts(header: Mapping[str, Any], parts: list[Mapping[str, Any]]) -> RebalanceRecord:
@@ -183,7 +266,7 @@ def record_from_parts(header: Mapping[str, Any], parts: list[Mapping[str, Any]])
         model_name=header["modelName"],
         run=run_info_from_doc(header.get("run")),
         rebalance_date=from_utc(header["rebalanceDate"]),
-        portfolios=tuple(portfolio_from_part(p) for p in ordered),
+        portfolios=tuple(portfolios_from_parts(ordered)),
         version=int(header.get("version", 1)),
         saved_by=header.get("savedBy") if isinstance(header.get("savedBy"), str) else None,
         options=options_from_doc(header.get("options")),

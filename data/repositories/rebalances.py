@@ -52,7 +52,13 @@ from data.documents import (
     record_header_to_doc,
     run_info_from_doc,
 )
-from data.record_columns import portfolio_from_part, portfolio_part_id, portfolio_part_to_doc, record_from_parts
+from data.record_columns import (
+    portfolio_from_part,
+    portfolio_part_id,
+    portfolio_part_to_doc,
+    portfolio_parts,
+    record_from_parts,
+)
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import check_version, coerce_ids, encoding_violation
 from data.repositories.paging import parse_rebalance_page
@@ -173,7 +179,7 @@ class RebalanceRepository:
         _check_record(record)
         rid = ObjectId()
         header = {"_id": rid, **record_header_to_doc(record), "layout": COLUMNS}
-        parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
+        parts = portfolio_parts(rid, record.portfolios)
         _check_sizes(parts)
         self._recover_interrupted()
         if self._transactions():
@@ -326,7 +332,7 @@ class RebalanceRepository:
                 log.error("rebalance %s of the one-document layout cannot be migrated: %s", rid, exc.message)
                 continue
             self._parts.delete_many({"rebalanceId": rid})  # leftovers of an interrupted migration
-            parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
+            parts = portfolio_parts(rid, record.portfolios)
             for batch in itertools.batched(parts, BATCH, strict=False):
                 self._parts.insert_many(list(batch), ordered=True)
             header = {**record_header_to_doc(record), "version": record.version, "state": COMMITTED, "layout": COLUMNS}
