@@ -35,8 +35,6 @@ import datetime as dt
 import functools
 import itertools
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -62,6 +60,7 @@ from data.record_columns import (
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import check_version, coerce_ids, encoding_violation
 from data.repositories.paging import parse_rebalance_page
+from data.repositories.writers import current_writer, writer_gone
 from engine.construct import paused_gc
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict, Violation
 from engine.models import RebalanceOptions, RebalanceRecord, RecordPortfolio, RecordPosition, RunInfo
@@ -517,7 +516,7 @@ def _visible(query: dict[str, Any]) -> dict[str, Any]:
 
 def _writer() -> dict[str, Any]:
     """Who is writing and until when the write counts as alive (see ``_abandoned``)."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "leaseUntil": dt.datetime.now(dt.UTC) + LEASE}
+    return {**current_writer(), "leaseUntil": dt.datetime.now(dt.UTC) + LEASE}
 
 
 def _abandoned(writer: Any, now: dt.datetime) -> bool:
@@ -527,16 +526,7 @@ def _abandoned(writer: Any, now: dt.datetime) -> bool:
     lease = writer.get("leaseUntil")
     if not isinstance(lease, dt.datetime) or from_utc(lease) < now:
         return True
-    pid = writer.get("pid")
-    if writer.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # exists, owned by another user
-        return False
-    return False
+    return writer_gone(writer.get("host"), writer.get("pid"))
 
 
 def _assemble(head: dict[str, Any], parts: list[dict[str, Any]]) -> RebalanceRecord:

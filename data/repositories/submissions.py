@@ -13,8 +13,9 @@ side, quantity, trade date), with a ``state``:
 Claiming is what stops two tabs: a new key is claimed by inserting its document (the unique ``_id`` lets exactly one
 attempt win) and a ``failed`` one by a conditional update on its state, so only one attempt can ever post an order.
 Every later write of an attempt is conditional on its ``attemptId``. A ``queued`` or ``sending`` entry whose attempt
-has been silent for longer than the lease (its process died, say) is shown as "outcome unknown" and settled by
-:func:`data.submission.reconcile` against the order service's list before anything is re-sent.
+has been silent for longer than the lease, or whose attempt's process is known to be dead (``writer``: host and pid,
+checked on the same host), is shown as "outcome unknown" and settled by :func:`data.submission.reconcile` against the
+order service's list before anything is re-sent.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pymongo.errors import BulkWriteError
 
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import aware_utc, check_key, now_ms
+from data.repositories.writers import current_writer, writer_gone
 from engine.errors import InvalidInput
 
 SUBMISSIONS = "submissions"
@@ -85,10 +87,15 @@ class SubmissionEntry:
     order_timestamp: dt.datetime | None
     updated_at: dt.datetime
     submitted_by: str | None
+    writer_host: str | None = None  # the process of the attempt that claimed it (None: logged before it was kept)
+    writer_pid: int | None = None
 
     def abandoned(self, now: dt.datetime, lease: dt.timedelta = DEFAULT_LEASE) -> bool:
-        """Queued or sending, and its attempt silent for longer than the lease: the outcome is unknown."""
-        return self.state in OPEN_STATES and now - self.updated_at > lease
+        """Queued or sending, and its attempt silent for longer than the lease or its process gone (killed mid-batch,
+        say): the outcome is unknown."""
+        if self.state not in OPEN_STATES:
+            return False
+        return now - self.updated_at > lease or writer_gone(self.writer_host, self.writer_pid)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +182,7 @@ class SubmissionLog:
                 result = self._col.update_one(
                     {"_id": order.key, "state": "failed"},
                     {"$set": {"state": "queued", "attemptId": attempt_id, "updatedAt": now, "submittedBy": user,
-                              "message": "queued", "orderTimestamp": None}},
+                              "message": "queued", "orderTimestamp": None, "writer": current_writer()}},
                 )  # fmt: skip
                 if result.modified_count == 1:
                     won.add(order.key)
@@ -293,6 +300,7 @@ def _new_doc(order: PlannedOrder, attempt_id: str, user: str | None, now: dt.dat
         "createdAt": now,
         "updatedAt": now,
         "submittedBy": user,
+        "writer": current_writer(),
     }
 
 
@@ -309,6 +317,7 @@ def _identity(doc: Mapping[str, object]) -> OrderIdentity:
 
 
 def _entry(doc: Mapping[str, object]) -> SubmissionEntry:
+    writer = doc.get("writer") if isinstance(doc.get("writer"), dict) else {}
     quantity = doc["quantity"]
     day = doc.get("tradeDate")
     return SubmissionEntry(
@@ -326,6 +335,8 @@ def _entry(doc: Mapping[str, object]) -> SubmissionEntry:
         order_timestamp=aware_utc(doc.get("orderTimestamp")),
         updated_at=aware_utc(doc.get("updatedAt")) or dt.datetime.min.replace(tzinfo=dt.UTC),
         submitted_by=doc.get("submittedBy") if isinstance(doc.get("submittedBy"), str) else None,  # type: ignore[arg-type]
+        writer_host=writer.get("host") if isinstance(writer.get("host"), str) else None,
+        writer_pid=writer.get("pid") if isinstance(writer.get("pid"), int) else None,
     )
 
 

@@ -9,6 +9,8 @@ outcome is known (or settled by reconciliation) afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -88,12 +90,15 @@ def test_two_tabs_pressing_submit_at_once_post_each_order_once(mongo, sim_transp
     assert_each_created_once(simulator, orders)
 
 
-@pytest.mark.parametrize("after", [True, False], ids=["processed-then-500", "500-unprocessed"])
-def test_an_unknown_batch_is_reconciled_before_anything_is_resent(mongo, log, sim_transport, simulator, after):
+@pytest.mark.parametrize(
+    ("kind", "after"),
+    [("error", True), ("error", False), ("timeout", True)],
+    ids=["processed-then-500", "500-unprocessed", "processed-then-no-answer"],
+)
+def test_an_unknown_batch_is_reconciled_before_anything_is_resent(mongo, log, sim_transport, simulator, kind, after):
     orders = planned(n=6)
-    simulator.set_faults(
-        [{"kind": "error", "status": 500, "service": "order", "endpoint": "orders_post", "count": 1, "after": after}]
-    )
+    fault = {"kind": kind, "status": 500, "delay": 0.2, "service": "order", "endpoint": "orders_post", "count": 1}
+    simulator.set_faults([{**fault, "after": after}])
     with build_services(fast_settings(order_batch_size=2), transport=sim_transport) as svc:
         first = submit_logged(svc.order, log, orders)
         assert [first.outcomes[o.key].state for o in orders] == ["unknown"] * 2 + ["failed"] * 4
@@ -135,6 +140,32 @@ def test_an_attempt_killed_mid_batch_is_settled_after_its_lease(log, services, s
     assert set(settled.not_found) == {o.key for o in orders[2:]}  # queued, never posted
     assert submit_logged(services.order, log, orders).count("success") == 2
     assert_each_created_once(simulator, orders)
+
+
+def test_an_attempt_whose_process_died_is_settled_at_once(mongo, log, services, simulator):
+    """The attempt's process is gone (kill -9 mid-batch): its open orders are "outcome unknown" at once, not after
+    the lease, and reconciliation settles them; an attempt of a live process (or another host) keeps its lease."""
+    orders = planned(n=4)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claimed = log.claim(orders, "killed")
+    stamp = dt.datetime(2026, 12, 4, 10, 42, 0, 123000, tzinfo=dt.UTC)
+    log.mark_sending([o.key for o in claimed[:2]], "killed", stamp)
+    services.order.submit(
+        [OrderRequest(o.portfolio_id, o.security_id, o.side, o.quantity) for o in claimed[:2]], order_timestamp=stamp
+    )
+    now = dt.datetime.now(dt.UTC)
+    assert not any(e.abandoned(now) for e in log.entries("run-1").values())  # this process: alive
+    mongo.db.submissions.update_many({"runKey": "run-1"}, {"$set": {"writer.pid": dead.pid}})
+    assert all(e.abandoned(now) for e in log.entries("run-1").values())
+    settled = reconcile(services.order, log, "run-1")
+    assert set(settled.found) == {o.key for o in orders[:2]} and set(settled.not_found) == {o.key for o in orders[2:]}
+    assert submit_logged(services.order, log, orders).count("success") == 2
+    assert_each_created_once(simulator, orders)
+    other = planned("run-2", 2)
+    log.claim(other, "elsewhere")
+    mongo.db.submissions.update_many({"runKey": "run-2"}, {"$set": {"writer": {"host": "other-host", "pid": dead.pid}}})
+    assert not any(e.abandoned(now) for e in log.entries("run-2").values())  # another host: only the lease tells
 
 
 def test_a_late_write_of_a_superseded_attempt_changes_nothing(log):
