@@ -80,8 +80,13 @@ def pack_decimals(values: Sequence[Decimal]) -> bytes:
     negative = np.fromiter(map(str.startswith, texts, repeat("-")), np.uint64, n)
     exponents = np.where(dots >= 0, dots + 1 - lengths, 0) + _BIAS
     words = np.empty((n, 2), "<u8")
-    words[:, 0] = np.fromiter((c & _LOW for c in coefficients), np.uint64, n)
-    high = np.fromiter((c >> 64 for c in coefficients), np.uint64, n)
+    if max(coefficients) <= _LOW:  # every coefficient fits the low word (at most 19 digits)
+        words[:, 0] = np.array(coefficients, dtype=np.uint64)
+        high = np.uint64(0)
+    else:  # element-wise on Python ints, looped in C
+        big = np.array(coefficients, dtype=object)
+        words[:, 0] = (big & _LOW).astype(np.uint64)
+        high = (big >> 64).astype(np.uint64)
     words[:, 1] = (negative << _U63) | (exponents.astype(np.uint64) << _U49) | high
     for i in odd:
         words[i] = struct.unpack("<QQ", to_d128(values[i]).bid)
@@ -96,8 +101,8 @@ def unpack_decimals(blob: bytes) -> list[Decimal]:
     low, high = words[:, 0], words[:, 1]
     top = high & np.uint64(_HIGH_COEFFICIENT)
     coefficients = low.tolist()
-    if top.any():  # coefficients above 64 bits (more than 19 digits)
-        coefficients = [(h << 64) | lo for h, lo in zip(top.tolist(), coefficients, strict=True)]
+    if top.any():  # coefficients above 64 bits (more than 19 digits): element-wise on Python ints, looped in C
+        coefficients = ((top.astype(object) << 64) | low.astype(object)).tolist()
     exponents = (((high >> _U49) & np.uint64(0x3FFF)).astype(np.int64) - _BIAS).tolist()
     # Infinity, NaN and non-canonical coefficients (bson reads those as zero) are left to bson, one by one.
     odd = set(np.flatnonzero((high >> _U61) & np.uint64(3) == 3).tolist())
