@@ -217,7 +217,7 @@ def render_blotter(
             height=min(36 + 35 * max(len(blocks), 1), 520),
         )
         downloads.blocks_button(
-            lambda: aggregated_to_csv(blocks, scenario.saved_rebalance_id),
+            lambda: aggregated_to_csv(blocks, saved),
             f"{stem}_net" if net else stem,
             "dl_blocks",
         )
