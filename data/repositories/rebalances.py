@@ -300,12 +300,14 @@ class RebalanceRepository:
         per call, so one ``delete_many`` of a 1,000-portfolio run held every other request of the app (the PM's next
         page) for seconds.
         """
-        ids = [d["_id"] for d in self._parts.find({"rebalanceId": rid}, {"_id": 1})]
+        head = self._heads.find_one({"_id": rid}, {"portfolios": 1})
+        # The portfolio documents' ids follow from the header (reading them would decode every document).
+        ids = [portfolio_part_id(rid, p.get("portfolioId")) for p in (head or {}).get("portfolios") or ()]
         for chunk in itertools.batched(ids, PURGE_CHUNK, strict=False):
             with paused_gc():
                 self._parts.delete_many({"_id": {"$in": list(chunk)}})
             time.sleep(PURGE_PAUSE)
-        self._parts.delete_many({"rebalanceId": rid})  # anything written meanwhile (an abandoned save's writer)
+        self._parts.delete_many({"rebalanceId": rid})  # anything else (a header without its portfolio list)
         self._heads.delete_one(header_filter)
 
     # --- recovery and migration --------------------------------------------------------------------------------------
