@@ -20,7 +20,7 @@ recomputed by the engine, as the page does after an F5), as the number of stored
 milliseconds; nothing is asserted.
 
     .venv/bin/python bench/bench_storage.py [--sizes 1000x30,1000x100,5000x50] [--repeat 3] [--runs 500]
-        [--run-portfolios 5] [--parts big,many,workspace] [--workspaces 200] [--quick]
+        [--run-portfolios 5] [--parts big,many,workspace] [--workspaces 200] [--variants old,rows,new] [--quick]
 
 Default backend: embedded mongoeco on a fresh SQLite file per variant in a temporary folder (the app's default).
 """
@@ -448,7 +448,10 @@ def main() -> None:
     parser.add_argument("--parts", default="big,many,workspace", help="which parts to run: big, many, workspace")
     parser.add_argument("--workspaces", type=int, default=200, help="stored workspaces for the workspace part")
     parser.add_argument("--quick", action="store_true", help="200 x 30 and 100 runs: a smoke run")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="which variants to time (new always)")
     args = parser.parse_args()
+    for name in [n for n in VARIANTS if n != "new" and n not in args.variants.split(",")]:
+        del VARIANTS[name]
     if args.quick:
         args.sizes, args.runs, args.repeat, args.workspaces = "200x30", 100, 1, 20
     parts = {"big": big_runs, "many": many_runs, "workspace": workspaces}

@@ -16,7 +16,8 @@ header to ``state: "deleting"`` with a versioned conditional update (the run van
 portfolios, then the header. A save or delete interrupted by a crash leaves a ``saving``/``deleting`` header: it is
 never shown, and ``recover`` (run when a repository is built and before every save) removes it and its portfolios
 once the writer is known dead (same host, pid gone) or its lease expired. The removal after a delete runs in a
-background thread, so deleting a run of any size returns at once. Against a MongoDB replica set or sharded
+background thread (after a short delay, in small chunks, so the PM's next requests are not held behind it), so
+deleting a run of any size returns at once. Against a MongoDB replica set or sharded
 cluster the save runs in a multi-document transaction instead and commits in one step.
 
 Records written before issue #12 (one document, portfolios embedded, plus a header in ``rebalanceSummaries``) are
@@ -87,6 +88,7 @@ LEASE = dt.timedelta(minutes=5)  # a save whose writer has not been heard of for
 IN_CHUNK = 200  # run ids per $in on rebalancePortfolios
 PURGE_CHUNK = 25  # portfolio documents per delete when a run is removed (see _purge)
 PURGE_PAUSE = 0.01  # seconds between two such deletes: other requests get the database in between
+PURGE_DELAY = 2.0  # seconds a background removal waits before it starts
 
 
 def ensure_rebalance_indexes(db: Any) -> None:
@@ -281,6 +283,7 @@ class RebalanceRepository:
 
     def _purge_in_background(self, rid: ObjectId) -> None:
         def run() -> None:
+            time.sleep(PURGE_DELAY)  # the PM's next requests (the page after Delete) go first
             try:
                 self._purge(rid, {"_id": rid, "state": DELETING})
             except Exception:  # the header stays "deleting": recover() finishes the removal later
