@@ -7,9 +7,12 @@ portfolio, lists the history page the Saved rebalances view opens with, and dele
 - **old**: the code before issue #12 (one document per run with its portfolios embedded plus a header in
   ``rebalanceSummaries``; ``LegacyRebalanceRepository`` below is that repository's code; mongoeco's own
   command-boundary functions, eager BID bytes), refusing runs above MongoDB's 16 MiB document limit as it did;
-- **new**: ``data.repositories`` as shipped (a header plus one document per portfolio, commit flag, fast paths),
+- **rows**: ``data.repositories`` as shipped writing the portfolio documents of the first per-portfolio layout (one
+  sub-document per position, every number its own ``Decimal128``);
+- **new**: ``data.repositories`` as shipped (a header plus one document per portfolio with its positions as columns,
+  commit flag, fast paths),
 
-one after the other on two fresh files, so both see the same machine load; the script checks that both read back
+one after the other on fresh files, so both see the same machine load; the script checks that both read back
 equal records. Part ``many`` saves small runs one by one with both layouts and times saving and the history
 listings as the number of stored runs grows. Part ``workspace`` times a What-if workspace (issue #12 §2) holding a
 1,000-portfolio scenario: save (snapshot encoded and stored, scenario inputs added) and load (read, decode, results
@@ -17,7 +20,7 @@ recomputed by the engine, as the page does after an F5), as the number of stored
 milliseconds; nothing is asserted.
 
     .venv/bin/python bench/bench_storage.py [--sizes 1000x30,1000x100,5000x50] [--repeat 3] [--runs 500]
-        [--run-portfolios 5] [--parts big,many,workspace] [--workspaces 200] [--quick]
+        [--run-portfolios 5] [--parts big,many,workspace] [--workspaces 200] [--variants old,rows,new] [--quick]
 
 Default backend: embedded mongoeco on a fresh SQLite file per variant in a temporary folder (the app's default).
 """
@@ -43,8 +46,9 @@ import bson
 from bson import ObjectId
 
 from data import documents, mongoeco_codec
-from data.documents import record_from_doc, record_portfolio_from_doc, record_to_doc
+from data.documents import record_from_doc, record_portfolio_from_doc, record_portfolio_to_doc, record_to_doc
 from data.mongo import get_client, get_database
+from data.record_columns import portfolio_part_id
 from data.repositories import ModelRepository, RebalanceRepository, save_run
 from data.repositories.rebalances import NEWEST_FIRST
 from engine.construct import paused_gc
@@ -130,8 +134,29 @@ def old_paths() -> Iterator[None]:
         yield
 
 
+def _rows_part(rebalance_id: Any, index: int, p: RecordPortfolio) -> dict[str, Any]:
+    """A portfolio document with one sub-document per position (the first per-portfolio layout of issue #12)."""
+    doc = {"_id": portfolio_part_id(rebalance_id, p.portfolio_id), "rebalanceId": rebalance_id, "index": index}
+    return documents.WriteOnceDocument(doc | record_portfolio_to_doc(p))
+
+
+@contextlib.contextmanager
+def rows_paths() -> Iterator[None]:
+    """Today's repository writing the per-position portfolio documents it wrote before the columns (reads take
+    either form)."""
+    with (
+        mock.patch(
+            "data.repositories.rebalances.portfolio_parts",
+            lambda rid, portfolios: [_rows_part(rid, i, p) for i, p in enumerate(portfolios)],
+        ),
+        mock.patch("data.repositories.rebalances._check_sizes", lambda parts: None),
+    ):
+        yield
+
+
 VARIANTS: dict[str, tuple[type, Callable[[], contextlib.AbstractContextManager[None]]]] = {
     "old": (LegacyRebalanceRepository, old_paths),
+    "rows": (RebalanceRepository, rows_paths),
     "new": (RebalanceRepository, contextlib.nullcontext),
 }
 
@@ -224,22 +249,33 @@ def big_runs(tmp: str, args: argparse.Namespace) -> None:
                     one_round(name, rec, models, repo, ids, timings[name], notes, back)
         print(f"\n## One run of {portfolios:,} portfolios × {positions} positions ({mib:.1f} MiB as one document)")
         print(f"median of {repeat} interleaved round(s), ms: wall clock, then process CPU time (all threads)")
-        print(f"{'':40}{'old wall':>11}{'new wall':>11}{'old / new':>10}{'old cpu':>11}{'new cpu':>11}")
-        for label in [k for k in timings["new"] if not k.endswith("[cpu]")]:
-            cells = []
-            for key in (label, f"{label} [cpu]"):
-                old = timings["old"].get(key)
-                new = statistics.median(timings["new"][key])
-                cells.append((notes.get("old", "") if old is None else f"{statistics.median(old):.1f}", f"{new:.1f}"))
-                if key == label:
-                    old_v = None if old is None else statistics.median(old)
-                    cells.append(("" if old_v is None or not new else f"{old_v / new:.1f}×", None))
-            (ow, nw), (ratio, _), (oc, nc) = cells
-            print(f"{label:40}{ow:>11}{nw:>11}{ratio:>10}{oc:>11}{nc:>11}")
-        if "old" in back and "new" in back:
-            print(f"both layouts read back equal records: {back['old'].portfolios == back['new'].portfolios}")
+        print_table(timings, notes)
+        if len(back) > 1:
+            same = all(r.portfolios == back["new"].portfolios for r in back.values())
+            print(f"{', '.join(back)} read back equal records: {same}")
         for client, *_ in setups.values():
             close(client)
+
+
+def print_table(timings: dict[str, dict[str, list[float]]], notes: dict[str, str]) -> None:
+    """One line per operation: wall time of each variant, how many times faster ``new`` is, then CPU times."""
+
+    def cell(name: str, key: str) -> str:
+        values = timings[name].get(key)
+        return notes.get(name, "") if not values else f"{statistics.median(values):.1f}"
+
+    names = list(timings)
+    others = [n for n in names if n != "new"]
+    head = "".join(f"{n + ' wall':>12}" for n in names) + "".join(f"{n + '/new':>10}" for n in others)
+    print(f"{'':40}{head}" + "".join(f"{n + ' cpu':>11}" for n in names))
+    for label in [k for k in timings["new"] if not k.endswith("[cpu]")]:
+        new = statistics.median(timings["new"][label])
+        ratios = []
+        for name in others:
+            values = timings[name].get(label)
+            ratios.append("" if not values or not new else f"{statistics.median(values) / new:.1f}×")
+        line = "".join(f"{cell(n, label):>12}" for n in names) + "".join(f"{r:>10}" for r in ratios)
+        print(f"{label:40}{line}" + "".join(f"{cell(n, label + ' [cpu]'):>11}" for n in names))
 
 
 def one_round(
@@ -412,7 +448,10 @@ def main() -> None:
     parser.add_argument("--parts", default="big,many,workspace", help="which parts to run: big, many, workspace")
     parser.add_argument("--workspaces", type=int, default=200, help="stored workspaces for the workspace part")
     parser.add_argument("--quick", action="store_true", help="200 x 30 and 100 runs: a smoke run")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="which variants to time (new always)")
     args = parser.parse_args()
+    for name in [n for n in VARIANTS if n != "new" and n not in args.variants.split(",")]:
+        del VARIANTS[name]
     if args.quick:
         args.sizes, args.runs, args.repeat, args.workspaces = "200x30", 100, 1, 20
     parts = {"big": big_runs, "many": many_runs, "workspace": workspaces}

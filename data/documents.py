@@ -386,35 +386,6 @@ def record_header_to_doc(record: RebalanceRecord) -> dict[str, Any]:
     }
 
 
-def portfolio_part_to_doc(rebalance_id: ObjectId, index: int, p: RecordPortfolio) -> dict[str, Any]:
-    """One portfolio of a run as its own document: the run's id, its place in the run, then the 2.8 fields."""
-    return WriteOnceDocument(
-        {"_id": portfolio_part_id(rebalance_id, p.portfolio_id), "rebalanceId": rebalance_id, "index": index}
-        | record_portfolio_to_doc(p)
-    )
-
-
-def portfolio_part_id(rebalance_id: ObjectId, portfolio_id: str) -> str:
-    """The ``_id`` of one portfolio of a run: ``"<run id>/<portfolio id>"`` (one portfolio opens by ``_id``)."""
-    return f"{rebalance_id}/{portfolio_id}"
-
-
-def record_from_parts(header: Mapping[str, Any], parts: list[Mapping[str, Any]]) -> RebalanceRecord:
-    """A run from its header and its portfolio documents (in any order; sorted by their place in the run)."""
-    ordered = sorted(parts, key=lambda d: d["index"])
-    return RebalanceRecord(
-        rebalance_id=str(header["_id"]),
-        model_id=str(header["modelId"]),
-        model_name=header["modelName"],
-        run=run_info_from_doc(header.get("run")),
-        rebalance_date=from_utc(header["rebalanceDate"]),
-        portfolios=tuple(record_portfolio_from_doc(p) for p in ordered),
-        version=int(header.get("version", 1)),
-        saved_by=_text_or_none(header.get("savedBy")),
-        options=options_from_doc(header.get("options")),
-    )
-
-
 def run_info_to_doc(run: RunInfo) -> dict[str, Any]:
     """What a run was: ``{scenarioName, modelVersion, overrides, parameters: [{label, value}]}``."""
     return {

@@ -11,6 +11,5 @@ PAGE_SIZE = "history_page_size"
 PAGE = "history_page"
 OPEN = "history_open"
 PORTFOLIO_PICK = "history_portfolio_pick"
-RECORDS = "history_records"  # {(rebalance_id, version): RebalanceRecord} opened in this session
 PENDING_DELETE = "history_pending_delete"  # (rebalance_id, version, label) awaiting confirmation
 NOTICE = "history_notice"  # (level, text) shown once after a delete attempt

@@ -1,7 +1,9 @@
 """Saved rebalances: paged list (newest first, filter by portfolio), drill-down, CSV export, versioned delete.
 
 Records are read through ``RebalanceRepository``; the list uses summaries (no portfolios loaded), a record is loaded
-when opened and kept in the session per (id, version) so reruns stay cheap for 1,000-portfolio runs.
+when opened and kept in the process per (id, version) (``components.history.records``; the Orders page hands over
+the run it saves), so opening and reruns stay cheap for 1,000-portfolio runs. The order CSVs are built only when
+their download button is clicked.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from components import audit, auth, feedback, pickers, resources
+from components.history import records
 from components.history.frames import (
     PORTFOLIO_TABLE,
     POSITION_TABLE,
@@ -26,7 +29,7 @@ from components.history.frames import (
     portfolios_frame,
     positions_frame,
 )
-from components.history.keys import FILTER, NOTICE, OPEN, PAGE, PAGE_SIZE, PENDING_DELETE, PORTFOLIO_PICK, RECORDS
+from components.history.keys import FILTER, NOTICE, OPEN, PAGE, PAGE_SIZE, PENDING_DELETE, PORTFOLIO_PICK
 from components.orders import downloads
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short
 from data.repositories import delete_run
@@ -101,14 +104,9 @@ def render_list(names: Mapping[str, str]) -> list:
     return shown
 
 
-def load_record(rebalance_id: str, version: int) -> RebalanceRecord:
-    cache: dict = st.session_state.setdefault(RECORDS, {})
-    key = (rebalance_id, version)
-    if key not in cache:
-        if len(cache) > 8:  # a few open records at most: they can be large
-            cache.clear()
-        cache[key] = resources.rebalance_repo().get_rebalance(rebalance_id)
-    return cache[key]
+def order_count(record: RebalanceRecord) -> int:
+    """The record's orders (positions with a side and a non-zero quantity), without building the order rows."""
+    return sum(1 for p in record.portfolios for x in p.positions if x.transaction_type is not None and x.trade_quantity)
 
 
 PORTFOLIO_CONFIG = column_config(PORTFOLIO_TABLE)
@@ -159,7 +157,7 @@ def confirm_delete() -> None:
             )
             st.session_state.pop(OPEN, None)
         st.session_state.pop(PENDING_DELETE, None)
-        st.session_state.pop(RECORDS, None)
+        records.forget(rebalance_id)
         st.rerun()
 
 
@@ -188,9 +186,8 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     if rid is None:
         return
     summary = by_id[rid]
-    with feedback.guard("load the saved rebalance"):
-        record = load_record(rid, summary.version)
-    rows = record_order_rows(record, tickers, names)
+    with feedback.guard("load the saved rebalance"), st.spinner("Opening the saved rebalance…", show_time=True):
+        record = records.load(rid, summary.version)
     label = f"rebalance {rid} of “{record.model_name}”"
     frame = portfolios_frame(record, names)
     st.markdown(
@@ -205,7 +202,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
     m = st.columns(4)
     m[0].metric("Portfolios", f"{record.number_of_portfolios:,}")
-    m[1].metric("Orders", f"{len(rows):,}")
+    m[1].metric("Orders", f"{order_count(record):,}")
     m[2].metric("Traded value", fmt_money_short(traded), help=fmt_money(traded))
     m[3].metric("Record version", f"v{record.version}", help="Needed to delete the record (optimistic concurrency)")
     st.dataframe(
@@ -230,8 +227,16 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         )
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{record.model_name}_{record.rebalance_date:%Y%m%d-%H%M}_{rid}")
     c1, c2, _, c3 = st.columns([2, 2, 2, 1])
-    downloads.orders_button(orders_to_csv(rows), stem, "history_dl_orders", c1)
-    downloads.blocks_button(aggregated_to_csv(aggregate_orders(rows)), stem, "history_dl_blocks", c2)
+    # Built on click (30,000 orders take about a second): opening the record stays fast.
+    downloads.orders_button(
+        lambda: orders_to_csv(record_order_rows(record, tickers, names)), stem, "history_dl_orders", c1
+    )
+    downloads.blocks_button(
+        lambda: aggregated_to_csv(aggregate_orders(record_order_rows(record, tickers, names))),
+        stem,
+        "history_dl_blocks",
+        c2,
+    )
     denied = auth.why_not(auth.Action.DELETE_RUN)
     c3.button(
         "Delete…",

@@ -50,6 +50,13 @@ def run_keys(scenario: Scenario, workspace_id: str | None) -> list[str]:
     return keys
 
 
+def link_saved(log: SubmissionLog, scenario: Scenario, workspace_id: str | None, rows: Sequence[OrderRow]) -> int:
+    """After a save: the orders the scenario sent before it (under its scenario key) count for the saved run too."""
+    if not scenario.saved_rebalance_id:
+        return 0
+    return log.link_saved_run(scenario_key(scenario, workspace_id), scenario.saved_rebalance_id, map(_natural, rows))
+
+
 def entry_outcome(entry: SubmissionEntry, now: dt.datetime) -> SubmissionOutcome:
     """A log entry as the page shows it: an abandoned queued/sending order's outcome is unknown."""
     state = entry.state
@@ -152,6 +159,7 @@ def prior_activity(
 
 __all__ = [
     "PriorActivity",
+    "link_saved",
     "logged_outcomes",
     "never_sent",
     "order_requests",

@@ -17,6 +17,7 @@ import streamlit as st
 from components import audit, auth, feedback, resources, state
 from components.columns import names
 from components.feedback import escape_md
+from components.history import records as history_records
 from components.orders import downloads
 from components.orders import submit as submission
 from components.orders.frames import (
@@ -79,13 +80,10 @@ NOT_TRADED_ORDER = names(NOT_TRADED_TABLE)
 
 
 def rows_of(scenario: store.Scenario) -> list[OrderRow]:
-    """The scenario's proposed orders, stamped with its rebalance id once saved (cached on the scenario)."""
+    """The scenario's proposed orders (cached on the scenario). They carry no rebalance id: the CSVs add the saved
+    run's id when they are built, so saving the run (or deleting it) rebuilds nothing."""
     prices = scenario.snapshot.prices
-    return _cached(
-        scenario,
-        ("rows", scenario.saved_rebalance_id),
-        lambda: order_rows(scenario.results, scenario.tickers, prices, scenario.saved_rebalance_id),
-    )
+    return _cached(scenario, ("rows",), lambda: order_rows(scenario.results, scenario.tickers, prices))
 
 
 def _cached(scenario: store.Scenario, key: tuple, build):
@@ -166,7 +164,7 @@ def render_blotter(
         states = tuple(sorted((k, o.outcome) for k, o in subs.items()))
         frame = _cached(
             scenario,
-            ("blotter", scenario.saved_rebalance_id, hash(states)),
+            ("blotter", hash(states)),
             lambda: blotter_frame(rows, subs),
         )
         shown = filter_blotter(frame, sides, text, ticker, sort)
@@ -186,12 +184,10 @@ def render_blotter(
             help="Why each order exists; other columns unchanged.",
         )
         left, right = st.columns(2)
+        saved = scenario.saved_rebalance_id
+        # Built on click (30,000 orders take about a second), with the saved run's id once saved.
         downloads.orders_button(
-            _cached(
-                scenario,
-                ("csv", scenario.saved_rebalance_id, reasons),
-                lambda: orders_to_csv(rows, with_reasons=reasons),
-            ),
+            lambda: orders_to_csv(rows, saved, with_reasons=reasons),
             stem,
             "dl_orders",
             left,
@@ -199,7 +195,7 @@ def render_blotter(
         )
         if len(shown) != len(rows):
             downloads.orders_button(
-                orders_to_csv(rows_shown(rows, shown), with_reasons=reasons),
+                lambda: orders_to_csv(rows_shown(rows, shown), saved, with_reasons=reasons),
                 f"{stem}_filtered",
                 "dl_orders_shown",
                 right,
@@ -212,7 +208,7 @@ def render_blotter(
             key=NET_BLOCKS,
             help="One block per security (BUY − SELL). The per-portfolio orders and their CSV keep both legs.",
         )
-        blocks = _cached(scenario, ("blocks", scenario.saved_rebalance_id, net), lambda: aggregate_orders(rows, net))
+        blocks = _cached(scenario, ("blocks", net), lambda: aggregate_orders(rows, net))
         st.dataframe(
             aggregate_frame(blocks),
             hide_index=True,
@@ -221,7 +217,7 @@ def render_blotter(
             height=min(36 + 35 * max(len(blocks), 1), 520),
         )
         downloads.blocks_button(
-            _cached(scenario, ("blocks_csv", scenario.saved_rebalance_id, net), lambda: aggregated_to_csv(blocks)),
+            lambda: aggregated_to_csv(blocks, saved),
             f"{stem}_net" if net else stem,
             "dl_blocks",
         )
@@ -323,6 +319,7 @@ def save_scenario(scenario: store.Scenario) -> str:
         )
         saved = save_run(resources.model_repo(), resources.rebalance_repo(), record, scenario.model.version, user)
         logged.update(rebalance_id=saved.rebalance_id, orders=scenario.summary.orders)
+    history_records.remember(saved)  # Saved rebalances opens it without reading it back
     return saved.rebalance_id
 
 
@@ -415,9 +412,18 @@ def confirm_save(scenario: store.Scenario, rows: list[OrderRow]) -> None:
                 log.exception("saving a rebalance failed", exc_info=err)
         else:
             workspace.mark_saved(scenario, rebalance_id)
+            link_submitted(scenario, rows)
             feedback.success(f"Rebalance saved ({rebalance_id})")
         _close(PENDING_SAVE)
         st.rerun()
+
+
+def link_submitted(scenario: store.Scenario, rows: list[OrderRow]) -> None:
+    """Orders sent before the save count for the saved run (History); the save stands if this fails."""
+    try:
+        submission.link_saved(resources.submission_log(), scenario, workspace.current_id(), rows)
+    except EngineError as err:
+        log.warning("linking the orders sent before saving %s failed: %s", scenario.saved_rebalance_id, err)
 
 
 def render_save(scenario: store.Scenario, rows: list[OrderRow]) -> None:

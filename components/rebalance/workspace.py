@@ -268,7 +268,6 @@ def mark_saved(scenario: store.Scenario, rebalance_id: str | None) -> None:
     """The scenario's saved run (None: it was deleted), in the session and the workspace."""
     scenario.saved_rebalance_id = rebalance_id
     scenario.saved_at = dt.datetime.now(dt.UTC) if rebalance_id else None
-    scenario.cache.clear()
     update(scenario, savedRebalanceId=rebalance_id,
            savedAt=scenario.saved_at.isoformat() if scenario.saved_at else None)  # fmt: skip
 

@@ -16,7 +16,8 @@ header to ``state: "deleting"`` with a versioned conditional update (the run van
 portfolios, then the header. A save or delete interrupted by a crash leaves a ``saving``/``deleting`` header: it is
 never shown, and ``recover`` (run when a repository is built and before every save) removes it and its portfolios
 once the writer is known dead (same host, pid gone) or its lease expired. The removal after a delete runs in a
-background thread, so deleting a run of any size returns at once. Against a MongoDB replica set or sharded
+background thread (after a short delay, in small chunks, so the PM's next requests are not held behind it), so
+deleting a run of any size returns at once. Against a MongoDB replica set or sharded
 cluster the save runs in a multi-document transaction instead and commits in one step.
 
 Records written before issue #12 (one document, portfolios embedded, plus a header in ``rebalanceSummaries``) are
@@ -35,9 +36,8 @@ import datetime as dt
 import functools
 import itertools
 import logging
-import os
-import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -48,17 +48,21 @@ from bson import ObjectId
 from data.documents import (
     from_utc,
     options_from_doc,
+    record_from_doc,
+    record_header_to_doc,
+    run_info_from_doc,
+)
+from data.record_columns import (
+    portfolio_from_part,
     portfolio_part_id,
     portfolio_part_to_doc,
-    record_from_doc,
+    portfolio_parts,
     record_from_parts,
-    record_header_to_doc,
-    record_portfolio_from_doc,
-    run_info_from_doc,
 )
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import check_version, coerce_ids, encoding_violation
 from data.repositories.paging import parse_rebalance_page
+from data.repositories.writers import current_writer, writer_gone
 from engine.construct import paused_gc
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict, Violation
 from engine.models import RebalanceOptions, RebalanceRecord, RecordPortfolio, RecordPosition, RunInfo
@@ -71,6 +75,9 @@ REBALANCE_PORTFOLIOS = "rebalancePortfolios"
 LEGACY_SUMMARIES = "rebalanceSummaries"  # headers of the one-document layout; emptied by the migration
 
 COMMITTED, SAVING, DELETING = "committed", "saving", "deleting"
+# A header's ``layout``: its portfolio documents keep their positions as columns (data/record_columns.py). Headers
+# without it are from before the columns; ``recover`` rewrites their portfolio documents once.
+COLUMNS = "columns"
 VISIBLE = {"state": COMMITTED}
 NEWEST_FIRST = [("rebalanceDate", -1), ("_id", -1)]
 # MongoDB's BSON document limit, checked per portfolio document (mongoeco does not enforce it): a portfolio that only
@@ -79,6 +86,9 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 BATCH = 250  # portfolios per insert_many (the lease is renewed between batches)
 LEASE = dt.timedelta(minutes=5)  # a save whose writer has not been heard of for this long is abandoned
 IN_CHUNK = 200  # run ids per $in on rebalancePortfolios
+PURGE_CHUNK = 25  # portfolio documents per delete when a run is removed (see _purge)
+PURGE_PAUSE = 0.01  # seconds between two such deletes: other requests get the database in between
+PURGE_DELAY = 2.0  # seconds a background removal waits before it starts
 
 
 def ensure_rebalance_indexes(db: Any) -> None:
@@ -132,11 +142,13 @@ class RebalanceSummary:
 
 @dataclasses.dataclass(frozen=True)
 class RecoveryReport:
-    """What ``recover`` did: legacy records migrated, interrupted saves and deletes cleaned up."""
+    """What ``recover`` did: legacy records migrated, interrupted saves and deletes cleaned up, runs of one
+    sub-document per position rewritten as columns."""
 
     migrated: int = 0
     abandoned_saves: int = 0
     finished_deletes: int = 0
+    to_columns: int = 0
 
 
 class RebalanceRepository:
@@ -154,6 +166,7 @@ class RebalanceRepository:
         self._use_transactions = use_transactions
         self._lock = threading.Lock()
         self._purges: list[threading.Thread] = []
+        self._leased: dict[ObjectId, float] = {}  # run id -> monotonic time its save's lease was last written
         if create_indexes:
             db_call(ensure_rebalance_indexes)(db)
             self.recover()
@@ -170,8 +183,8 @@ class RebalanceRepository:
         """
         _check_record(record)
         rid = ObjectId()
-        header = {"_id": rid, **record_header_to_doc(record)}
-        parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
+        header = {"_id": rid, **record_header_to_doc(record), "layout": COLUMNS}
+        parts = portfolio_parts(rid, record.portfolios)
         _check_sizes(parts)
         self._recover_interrupted()
         if self._transactions():
@@ -187,6 +200,7 @@ class RebalanceRepository:
         rid = header["_id"]
         # insert_many even for one document: mongoeco's insert_one re-reads the whole collection to check the _id.
         self._heads.insert_many([{**header, "state": SAVING, "writer": _writer()}])
+        self._leased[rid] = time.monotonic()
         try:
             for n, batch in enumerate(itertools.batched(parts, BATCH, strict=False)):
                 if n:
@@ -195,12 +209,14 @@ class RebalanceRepository:
             done = self._heads.update_one(
                 {"_id": rid, "state": SAVING}, {"$set": {"state": COMMITTED}, "$unset": {"writer": ""}}
             )
+            self._leased.pop(rid, None)
             if done.matched_count != 1:  # taken for abandoned by another process (lease expired): start again
                 raise EngineError(
                     "the save took too long and was cancelled; nothing was saved — try again",
                     {"rebalance_id": str(rid), "rule": "lease_expired"},
                 )
         except BaseException:
+            self._leased.pop(rid, None)
             try:
                 self._purge(rid, {"_id": rid, "state": SAVING})
             except Exception:  # the original error matters; recover() removes the rest once the lease expires
@@ -223,7 +239,12 @@ class RebalanceRepository:
         return self._use_transactions and isinstance(getattr(self._db, "client", None), pymongo.MongoClient)
 
     def _renew_lease(self, rid: ObjectId) -> None:
+        """Extend a save's lease once a tenth of it has passed (each update of a header copies it whole: a
+        1,000-portfolio save renewing after every batch spent a fifth of a second on that)."""
+        if time.monotonic() - self._leased.get(rid, 0.0) < LEASE.total_seconds() / 10:
+            return
         self._heads.update_one({"_id": rid, "state": SAVING}, {"$set": {"writer": _writer()}})
+        self._leased[rid] = time.monotonic()
 
     @db_call
     def delete_rebalance(self, rebalance_id: str, version: int, *, wait: bool = False) -> None:
@@ -262,6 +283,7 @@ class RebalanceRepository:
 
     def _purge_in_background(self, rid: ObjectId) -> None:
         def run() -> None:
+            time.sleep(PURGE_DELAY)  # the PM's next requests (the page after Delete) go first
             try:
                 self._purge(rid, {"_id": rid, "state": DELETING})
             except Exception:  # the header stays "deleting": recover() finishes the removal later
@@ -275,20 +297,33 @@ class RebalanceRepository:
         thread.start()
 
     def _purge(self, rid: ObjectId, header_filter: dict[str, Any]) -> None:
-        """Remove a run's portfolios, then its header (only while it still matches ``header_filter``)."""
-        with paused_gc():
-            self._parts.delete_many({"rebalanceId": rid})
+        """Remove a run's portfolios, then its header (only while it still matches ``header_filter``).
+
+        In small chunks with a pause between them: the embedded backend deletes document by document under one lock
+        per call, so one ``delete_many`` of a 1,000-portfolio run held every other request of the app (the PM's next
+        page) for seconds.
+        """
+        head = self._heads.find_one({"_id": rid}, {"portfolios": 1})
+        # The portfolio documents' ids follow from the header (reading them would decode every document).
+        ids = [portfolio_part_id(rid, p.get("portfolioId")) for p in (head or {}).get("portfolios") or ()]
+        for chunk in itertools.batched(ids, PURGE_CHUNK, strict=False):
+            with paused_gc():
+                self._parts.delete_many({"_id": {"$in": list(chunk)}})
+            time.sleep(PURGE_PAUSE)
+        self._parts.delete_many({"rebalanceId": rid})  # anything else (a header without its portfolio list)
         self._heads.delete_one(header_filter)
 
     # --- recovery and migration --------------------------------------------------------------------------------------
 
     @db_call
     def recover(self) -> RecoveryReport:
-        """Migrate records of the one-document layout, then clean up interrupted saves and deletes. Idempotent."""
+        """Migrate records of the one-document layout and portfolio documents of one sub-document per position, then
+        clean up interrupted saves and deletes. Idempotent."""
         migrated = self._migrate_legacy()
+        to_columns = self._migrate_rows()
         saves, deletes = self._recover_interrupted()
         self._drop_legacy_summaries()
-        return RecoveryReport(migrated, saves, deletes)
+        return RecoveryReport(migrated, saves, deletes, to_columns)
 
     def _recover_interrupted(self) -> tuple[int, int]:
         """Remove the portfolios and headers of saves whose writer is gone, and finish interrupted deletes."""
@@ -322,12 +357,33 @@ class RebalanceRepository:
                 log.error("rebalance %s of the one-document layout cannot be migrated: %s", rid, exc.message)
                 continue
             self._parts.delete_many({"rebalanceId": rid})  # leftovers of an interrupted migration
-            parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
+            parts = portfolio_parts(rid, record.portfolios)
             for batch in itertools.batched(parts, BATCH, strict=False):
                 self._parts.insert_many(list(batch), ordered=True)
-            header = {**record_header_to_doc(record), "version": record.version, "state": COMMITTED}
+            header = {**record_header_to_doc(record), "version": record.version, "state": COMMITTED, "layout": COLUMNS}
             header["rebalanceDate"] = doc["rebalanceDate"]  # exactly as stored
             self._heads.replace_one({"_id": rid, "state": {"$exists": False}}, header)
+            migrated += 1
+        return migrated
+
+    @_gc_paused
+    def _migrate_rows(self) -> int:
+        """Rewrite the portfolio documents of runs saved with one sub-document per position as columns.
+
+        Each document is replaced by ``_id`` (either form reads back the same portfolio, so an interruption leaves a
+        readable run and the next start finishes it); the header's ``layout`` is set last.
+        """
+        migrated = 0
+        for head in list(self._heads.find({**VISIBLE, "layout": {"$exists": False}}, {"_id": 1})):
+            rid = head["_id"]
+            for doc in self._parts.find({"rebalanceId": rid, "positionColumns": {"$exists": False}}):
+                try:
+                    portfolio = portfolio_from_part(doc)
+                except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                    log.error("portfolio %s of rebalance %s cannot be migrated: %s", doc.get("_id"), rid, exc)
+                    continue  # left as it is: reading it reports the damage
+                self._parts.replace_one({"_id": doc["_id"]}, portfolio_part_to_doc(rid, doc["index"], portfolio))
+            self._heads.update_one({"_id": rid, **VISIBLE}, {"$set": {"layout": COLUMNS}})
             migrated += 1
         return migrated
 
@@ -433,7 +489,7 @@ class RebalanceRepository:
                 f"portfolio {pid} is not in rebalance {rebalance_id}",
                 {"rebalance_id": rebalance_id, "portfolio_id": pid},
             )
-        return list(_convert(record_portfolio_from_doc, doc, rebalance_id).positions)
+        return list(_convert(portfolio_from_part, doc, rebalance_id).positions)
 
     def _head(self, rebalance_id: str, projection: dict[str, int] | None = None) -> dict[str, Any]:
         oid = _oid(rebalance_id)
@@ -486,7 +542,7 @@ def _visible(query: dict[str, Any]) -> dict[str, Any]:
 
 def _writer() -> dict[str, Any]:
     """Who is writing and until when the write counts as alive (see ``_abandoned``)."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "leaseUntil": dt.datetime.now(dt.UTC) + LEASE}
+    return {**current_writer(), "leaseUntil": dt.datetime.now(dt.UTC) + LEASE}
 
 
 def _abandoned(writer: Any, now: dt.datetime) -> bool:
@@ -496,16 +552,7 @@ def _abandoned(writer: Any, now: dt.datetime) -> bool:
     lease = writer.get("leaseUntil")
     if not isinstance(lease, dt.datetime) or from_utc(lease) < now:
         return True
-    pid = writer.get("pid")
-    if writer.get("host") != socket.gethostname() or not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # exists, owned by another user
-        return False
-    return False
+    return writer_gone(writer.get("host"), writer.get("pid"))
 
 
 def _assemble(head: dict[str, Any], parts: list[dict[str, Any]]) -> RebalanceRecord:
@@ -592,13 +639,13 @@ def _check_record(record: Any) -> None:
 def _size_bound(doc: dict[str, Any]) -> int:
     """An upper bound of a portfolio document's BSON size, without encoding it.
 
-    Every field but the texts has a fixed size (a position is under 600 bytes plus its texts); a text costs at most
+    Every field but the texts has a fixed size (a position is under 300 bytes plus its texts); a text costs at most
     4 bytes a character in UTF-8.
     """
+    columns = doc["positionColumns"]
     texts = len(doc["portfolioId"]) + len(doc.get("portfolioName") or "")
-    for p in doc["positions"]:
-        texts += len(p["securityId"]) + len(p["transactionType"] or "")
-    return 4096 + 600 * len(doc["positions"]) + 4 * texts
+    texts += sum(map(len, columns["securityId"])) + sum(len(t or "") for t in columns["transactionType"])
+    return 4096 + 300 * len(columns["securityId"]) + 4 * texts
 
 
 def _check_sizes(parts: list[dict[str, Any]]) -> None:

@@ -13,8 +13,9 @@ side, quantity, trade date), with a ``state``:
 Claiming is what stops two tabs: a new key is claimed by inserting its document (the unique ``_id`` lets exactly one
 attempt win) and a ``failed`` one by a conditional update on its state, so only one attempt can ever post an order.
 Every later write of an attempt is conditional on its ``attemptId``. A ``queued`` or ``sending`` entry whose attempt
-has been silent for longer than the lease (its process died, say) is shown as "outcome unknown" and settled by
-:func:`data.submission.reconcile` against the order service's list before anything is re-sent.
+has been silent for longer than the lease, or whose attempt's process is known to be dead (``writer``: host and pid,
+checked on the same host), is shown as "outcome unknown" and settled by :func:`data.submission.reconcile` against the
+order service's list before anything is re-sent.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pymongo.errors import BulkWriteError
 
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import aware_utc, check_key, now_ms
+from data.repositories.writers import current_writer, writer_gone
 from engine.errors import InvalidInput
 
 SUBMISSIONS = "submissions"
@@ -63,6 +65,10 @@ class PlannedOrder:
         return "|".join((self.run_key, self.portfolio_id, self.security_id, self.side, format(self.quantity, "f"), day))
 
 
+# What identifies an order across run keys: portfolio, security, side, quantity, trade date.
+OrderIdentity = tuple[str, str, str, Decimal, dt.date | None]
+
+
 @dataclasses.dataclass(frozen=True)
 class SubmissionEntry:
     """The log's knowledge of one order."""
@@ -81,10 +87,15 @@ class SubmissionEntry:
     order_timestamp: dt.datetime | None
     updated_at: dt.datetime
     submitted_by: str | None
+    writer_host: str | None = None  # the process of the attempt that claimed it (None: logged before it was kept)
+    writer_pid: int | None = None
 
     def abandoned(self, now: dt.datetime, lease: dt.timedelta = DEFAULT_LEASE) -> bool:
-        """Queued or sending, and its attempt silent for longer than the lease: the outcome is unknown."""
-        return self.state in OPEN_STATES and now - self.updated_at > lease
+        """Queued or sending, and its attempt silent for longer than the lease or its process gone (killed mid-batch,
+        say): the outcome is unknown."""
+        if self.state not in OPEN_STATES:
+            return False
+        return now - self.updated_at > lease or writer_gone(self.writer_host, self.writer_pid)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +182,7 @@ class SubmissionLog:
                 result = self._col.update_one(
                     {"_id": order.key, "state": "failed"},
                     {"$set": {"state": "queued", "attemptId": attempt_id, "updatedAt": now, "submittedBy": user,
-                              "message": "queued", "orderTimestamp": None}},
+                              "message": "queued", "orderTimestamp": None, "writer": current_writer()}},
                 )  # fmt: skip
                 if result.modified_count == 1:
                     won.add(order.key)
@@ -218,10 +229,41 @@ class SubmissionLog:
         return result.modified_count == 1
 
     @db_call
+    def link_saved_run(self, run_key: str, rebalance_id: str, orders: Iterable[OrderIdentity]) -> int:
+        """Mark the orders logged under a scenario's ``run_key`` that belong to the run it was just saved as
+        (``savedRunId``), so the run counts the orders sent before its save. Returns how many entries were marked.
+
+        Only entries matching one of ``orders`` (portfolio, security, side, quantity, trade date) are marked: a
+        scenario's key may also hold orders of an earlier result it no longer proposes.
+        """
+        check_key(run_key, "run_key")
+        check_key(rebalance_id, "rebalance_id")
+        wanted = set(orders)
+        keys = [
+            doc["_id"]
+            for doc in self._col.find(
+                {"runKey": run_key}, {"portfolioId": 1, "securityId": 1, "side": 1, "quantity": 1, "tradeDate": 1}
+            )
+            if _identity(doc) in wanted
+        ]
+        marked = 0
+        for chunk in itertools.batched(keys, IN_CHUNK, strict=False):
+            marked += self._col.update_many(
+                {"_id": {"$in": list(chunk)}}, {"$set": {"savedRunId": rebalance_id}}
+            ).modified_count
+        return marked
+
+    @db_call
     def created_counts(self, run_keys: Iterable[str]) -> dict[str, int]:
-        """How many orders of each run were created at the order service (for "submitted" in the history list)."""
-        return {key: self._col.count_documents({"runKey": check_key(key, "run_key"), "state": "success"})
-                for key in run_keys}  # fmt: skip
+        """How many orders of each run were created at the order service (for "submitted" in the history list):
+        those logged under the run's key plus those sent before its save (see ``link_saved_run``)."""
+        counts = {}
+        for key in run_keys:
+            check_key(key, "run_key")
+            counts[key] = self._col.count_documents({"runKey": key, "state": "success"}) + self._col.count_documents(
+                {"savedRunId": key, "state": "success"}
+            )
+        return counts
 
     @db_call
     def delete_run(self, run_key: str) -> int:
@@ -234,6 +276,7 @@ def ensure_submission_indexes(db: Database) -> None:
     db[SUBMISSIONS].create_indexes(
         [
             pymongo.IndexModel([("runKey", pymongo.ASCENDING)], name="run_key"),
+            pymongo.IndexModel([("savedRunId", pymongo.ASCENDING)], name="saved_run_id"),
             pymongo.IndexModel([("portfolioId", pymongo.ASCENDING), ("tradeDate", pymongo.ASCENDING)],
                                name="portfolio_trade_date"),
         ]
@@ -257,10 +300,24 @@ def _new_doc(order: PlannedOrder, attempt_id: str, user: str | None, now: dt.dat
         "createdAt": now,
         "updatedAt": now,
         "submittedBy": user,
+        "writer": current_writer(),
     }
 
 
+def _identity(doc: Mapping[str, object]) -> OrderIdentity:
+    quantity = doc["quantity"]
+    day = doc.get("tradeDate")
+    return (
+        str(doc["portfolioId"]),
+        str(doc["securityId"]),
+        str(doc["side"]),
+        quantity.to_decimal() if isinstance(quantity, Decimal128) else Decimal(str(quantity)),
+        dt.date.fromisoformat(day) if isinstance(day, str) else None,
+    )
+
+
 def _entry(doc: Mapping[str, object]) -> SubmissionEntry:
+    writer = doc.get("writer") if isinstance(doc.get("writer"), dict) else {}
     quantity = doc["quantity"]
     day = doc.get("tradeDate")
     return SubmissionEntry(
@@ -278,6 +335,8 @@ def _entry(doc: Mapping[str, object]) -> SubmissionEntry:
         order_timestamp=aware_utc(doc.get("orderTimestamp")),
         updated_at=aware_utc(doc.get("updatedAt")) or dt.datetime.min.replace(tzinfo=dt.UTC),
         submitted_by=doc.get("submittedBy") if isinstance(doc.get("submittedBy"), str) else None,  # type: ignore[arg-type]
+        writer_host=writer.get("host") if isinstance(writer.get("host"), str) else None,
+        writer_pid=writer.get("pid") if isinstance(writer.get("pid"), int) else None,
     )
 
 
@@ -285,6 +344,7 @@ __all__ = [
     "DEFAULT_LEASE",
     "SUBMISSIONS",
     "EntryState",
+    "OrderIdentity",
     "Outcome",
     "PlannedOrder",
     "SubmissionEntry",

@@ -85,12 +85,15 @@ class ServiceASGI:
         if decision.delay:
             await asyncio.sleep(decision.delay)
         action = decision.action
-        if action is not None and action.after and action.kind in ("error", "drop"):
+        if action is not None and action.after and action.kind in ("error", "drop", "timeout"):
             # The request is processed (an order POST creates its orders), then the answer is lost: the outcome is
             # held by the simulator, as when a server dies after committing and before answering.
             await self.app(scope, receive, _discard)
         if action is not None and action.kind == "timeout":
             await asyncio.sleep(action.delay or 60.0)  # then answer normally: the client has given up
+            if action.after:  # already processed: the client waited (or died waiting) for an answer that never comes
+                self._drop(send)
+                return
         elif action is not None and action.kind == "drop":
             self._drop(send)
             return

@@ -51,8 +51,9 @@ class Fault(BaseModel):
     items whose values include one of ``items`` when given; see ``data/simulator/malformed.py``);
     ``not_found`` (the service's own 404 for the key);
     ``empty_500`` (accounting's 500-for-no-balances body); ``order_item_failure`` (items at ``indexes`` of an order
-    POST fail with ``message``; None = every item). ``after`` (error, drop): the request is processed first and
-    only its answer is lost, so an order POST creates its orders although the client sees a 500 or a drop.
+    POST fail with ``message``; None = every item). ``after`` (error, drop, timeout): the request is processed first
+    and only its answer is lost, so an order POST creates its orders although the client sees a 500 or a drop, or
+    (timeout) hangs ``delay`` s and then loses the connection: a client killed while it waits never learns.
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -174,3 +174,21 @@ def test_held_back_orders_read_not_sent_never_failed(make_at, repo, simulator):
     assert f"{held:,} not sent" in banner[0] and "0 failed" in banner[0] and "3 unknown" in banner[0], banner[0]
     table = next(df.value for df in at.dataframe if "outcome" in df.value.columns)
     assert set(table["outcome"]) == {"unknown", "not sent"}
+
+
+def test_history_counts_orders_submitted_before_the_run_was_saved(at, repo, simulator):
+    """Submit first, save after: the saved run's line in History counts the orders already sent (issue #12)."""
+    scenario = whatif_then_orders(at, repo)
+    rows = order_rows(scenario.results, scenario.tickers)
+    submit(at)
+    assert posted(simulator) == expected(rows)
+    save(at)
+    saved = scenarios(at)[-1].saved_rebalance_id
+    assert saved is not None
+    at.switch_page("pages/history.py").run()
+    assert no_exception(at), [e.value for e in at.exception]
+    listed = next(df.value for df in at.dataframe if "submitted" in df.value.columns)
+    assert listed.set_index("rebalance_id").loc[saved, "submitted"] == len(rows)
+    at.switch_page(ORDERS_PAGE).run()
+    assert at.button(key="orders_submit").disabled  # nothing left to send: every order is known as sent
+    assert posted(simulator) == expected(rows)

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from bson import ObjectId
 
-from data.documents import portfolio_part_to_doc, record_header_to_doc, record_to_doc
+from data.documents import record_header_to_doc, record_to_doc
 from data.mongo import get_client, get_database
+from data.record_columns import portfolio_part_to_doc
 from data.repositories import ModelRepository, RebalanceRepository, ensure_indexes, save_run
 from data.repositories.rebalances import BATCH, supports_transactions
 from engine.errors import EngineError, NotFound

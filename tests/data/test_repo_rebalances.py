@@ -41,31 +41,47 @@ def test_stored_document_shape(rebalance_repo, build, mongo):
     head = mongo.db.rebalances.find_one({"_id": rid})
     assert set(head) == {
         "_id", "modelId", "modelName", "rebalanceDate", "numberOfPortfolios", "portfolios", "version", "state",
+        "layout",
     }  # fmt: skip
     assert head["modelId"] == ObjectId(model_id) and head["numberOfPortfolios"] == 2 and head["version"] == 1
     assert head["state"] == "committed" and head["portfolios"] == [{"portfolioId": p} for p in pids(2)]
+    assert head["layout"] == "columns"
     parts = list(mongo.db.rebalancePortfolios.find({"rebalanceId": rid}, sort=[("index", 1)]))
     assert [p["portfolioId"] for p in parts] == pids(2) and [p["index"] for p in parts] == [0, 1]
     portfolio = parts[0]
     assert set(portfolio) == {
         "_id", "rebalanceId", "index", "portfolioId", "portfolioName", "marketValue", "cashBeforeRebalance",
-        "cashAfterRebalance", "positions",
+        "cashAfterRebalance", "positionColumns",
     }  # fmt: skip
     for key in ("marketValue", "cashBeforeRebalance", "cashAfterRebalance"):
         assert isinstance(portfolio[key], Decimal128)
     assert portfolio["cashBeforeRebalance"] == Decimal128("-12.5")
+    columns = portfolio["positionColumns"]
     money = [
         "price", "originalQuantity", "adjustedQuantity", "originalPositionMarketValue", "adjustedPositionMarketValue",
         "target", "highDrift", "lowDrift", "actual", "actualDrift",
     ]  # fmt: skip
-    for pos in portfolio["positions"]:
-        assert all(isinstance(pos[k], Decimal128) for k in money)
-        if pos["transactionType"] is None:
-            assert pos["tradeQuantity"] is None and pos["tradeDate"] is None
-        else:
-            assert isinstance(pos["tradeQuantity"], Decimal128)
-            assert pos["tradeDate"] == dt.datetime(2025, 3, 14, tzinfo=dt.UTC)  # a date as UTC midnight
-    assert portfolio["positions"][0]["target"].to_decimal().as_tuple() == Decimal("0.050").as_tuple()
+    positions = saved.portfolios[0].positions
+    assert columns["securityId"] == [p.security_id for p in positions]
+    for key, field in zip(money, [
+        "price", "original_quantity", "adjusted_quantity", "original_position_market_value",
+        "adjusted_position_market_value", "target", "high_drift", "low_drift", "actual", "actual_drift",
+    ], strict=True):  # fmt: skip
+        # Each number column: the positions' Decimal128 values back to back, 16 BID bytes each, readable by bson.
+        blob = bytes(columns[key])
+        stored = [Decimal128.from_bid(blob[i : i + 16]) for i in range(0, len(blob), 16)]
+        assert stored == [Decimal128(getattr(p, field)) for p in positions]
+        assert [d.to_decimal().as_tuple() for d in stored] == [getattr(p, field).as_tuple() for p in positions]
+    assert columns["transactionType"] == [p.transaction_type for p in positions]
+    assert list(bytes(columns["hasTradeQuantity"])) == [int(p.trade_quantity is not None) for p in positions]
+    traded = bytes(columns["tradeQuantity"])
+    assert [Decimal128.from_bid(traded[i : i + 16]) for i in range(0, len(traded), 16)] == [
+        Decimal128(p.trade_quantity) for p in positions if p.trade_quantity is not None
+    ]
+    assert columns["tradeDate"] == [None if p.trade_date is None else p.trade_date.isoformat() for p in positions]
+    assert "2025-03-14" in columns["tradeDate"]  # a calendar date, as ISO text
+    first_target = bytes(columns["target"])[:16]
+    assert Decimal128.from_bid(first_target).to_decimal().as_tuple() == Decimal("0.050").as_tuple()
 
 
 def test_list_is_newest_first_with_id_tiebreak_and_paging(rebalance_repo, build):

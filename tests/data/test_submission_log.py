@@ -9,6 +9,8 @@ outcome is known (or settled by reconciliation) afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -88,12 +90,15 @@ def test_two_tabs_pressing_submit_at_once_post_each_order_once(mongo, sim_transp
     assert_each_created_once(simulator, orders)
 
 
-@pytest.mark.parametrize("after", [True, False], ids=["processed-then-500", "500-unprocessed"])
-def test_an_unknown_batch_is_reconciled_before_anything_is_resent(mongo, log, sim_transport, simulator, after):
+@pytest.mark.parametrize(
+    ("kind", "after"),
+    [("error", True), ("error", False), ("timeout", True)],
+    ids=["processed-then-500", "500-unprocessed", "processed-then-no-answer"],
+)
+def test_an_unknown_batch_is_reconciled_before_anything_is_resent(mongo, log, sim_transport, simulator, kind, after):
     orders = planned(n=6)
-    simulator.set_faults(
-        [{"kind": "error", "status": 500, "service": "order", "endpoint": "orders_post", "count": 1, "after": after}]
-    )
+    fault = {"kind": kind, "status": 500, "delay": 0.2, "service": "order", "endpoint": "orders_post", "count": 1}
+    simulator.set_faults([{**fault, "after": after}])
     with build_services(fast_settings(order_batch_size=2), transport=sim_transport) as svc:
         first = submit_logged(svc.order, log, orders)
         assert [first.outcomes[o.key].state for o in orders] == ["unknown"] * 2 + ["failed"] * 4
@@ -137,6 +142,32 @@ def test_an_attempt_killed_mid_batch_is_settled_after_its_lease(log, services, s
     assert_each_created_once(simulator, orders)
 
 
+def test_an_attempt_whose_process_died_is_settled_at_once(mongo, log, services, simulator):
+    """The attempt's process is gone (kill -9 mid-batch): its open orders are "outcome unknown" at once, not after
+    the lease, and reconciliation settles them; an attempt of a live process (or another host) keeps its lease."""
+    orders = planned(n=4)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claimed = log.claim(orders, "killed")
+    stamp = dt.datetime(2026, 12, 4, 10, 42, 0, 123000, tzinfo=dt.UTC)
+    log.mark_sending([o.key for o in claimed[:2]], "killed", stamp)
+    services.order.submit(
+        [OrderRequest(o.portfolio_id, o.security_id, o.side, o.quantity) for o in claimed[:2]], order_timestamp=stamp
+    )
+    now = dt.datetime.now(dt.UTC)
+    assert not any(e.abandoned(now) for e in log.entries("run-1").values())  # this process: alive
+    mongo.db.submissions.update_many({"runKey": "run-1"}, {"$set": {"writer.pid": dead.pid}})
+    assert all(e.abandoned(now) for e in log.entries("run-1").values())
+    settled = reconcile(services.order, log, "run-1")
+    assert set(settled.found) == {o.key for o in orders[:2]} and set(settled.not_found) == {o.key for o in orders[2:]}
+    assert submit_logged(services.order, log, orders).count("success") == 2
+    assert_each_created_once(simulator, orders)
+    other = planned("run-2", 2)
+    log.claim(other, "elsewhere")
+    mongo.db.submissions.update_many({"runKey": "run-2"}, {"$set": {"writer": {"host": "other-host", "pid": dead.pid}}})
+    assert not any(e.abandoned(now) for e in log.entries("run-2").values())  # another host: only the lease tells
+
+
 def test_a_late_write_of_a_superseded_attempt_changes_nothing(log):
     orders = planned(n=1)
     log.claim(orders, "a1")
@@ -176,3 +207,24 @@ def test_a_run_of_more_than_a_thousand_orders_is_claimed_sent_and_logged(mongo, 
         assert submit_logged(svc.order, log, orders).outcomes == {}  # nothing twice
     assert len(simulator.state.orders) == 1500
     assert len(log.entries_for_portfolios([o.portfolio_id for o in orders], DAY)) == 1500
+
+
+def test_orders_sent_before_a_save_count_for_the_saved_run(log):
+    """A scenario's orders are logged under its scenario key until it is saved; linking marks those of the saved run
+    (and only those) so the run's "submitted" count includes them."""
+    now = dt.datetime(2026, 12, 4, 10, tzinfo=dt.UTC)
+    sent = planned("ws:scenario", 6)
+    assert log.claim(sent, "attempt-1", now=now) == sent
+    log.record({o.key: Outcome("success", "created", i + 1) for i, o in enumerate(sent[:5])}, "attempt-1", now=now)
+    log.record({sent[5].key: Outcome("failed", "refused")}, "attempt-1", now=now)
+    saved_orders = [(o.portfolio_id, o.security_id, o.side, o.quantity, o.trade_date) for o in sent[1:]]
+    assert log.created_counts(["run-9"]) == {"run-9": 0}
+    assert log.link_saved_run("ws:scenario", "run-9", saved_orders) == 5  # sent[0] is not an order of the run
+    assert log.created_counts(["run-9", "ws:scenario"]) == {"run-9": 4, "ws:scenario": 5}
+    later = planned("run-9", 8)[6:]  # sent after the save, under the run's own key
+    log.claim(later, "attempt-2", now=now)
+    log.record({o.key: Outcome("success", "created", 10 + i) for i, o in enumerate(later)}, "attempt-2", now=now)
+    assert log.created_counts(["run-9"]) == {"run-9": 6}
+    assert log.link_saved_run("ws:scenario", "run-9", saved_orders) == 0  # idempotent
+    with pytest.raises(InvalidInput, match="rebalance_id"):
+        log.link_saved_run("ws:scenario", {"$ne": 1}, saved_orders)  # type: ignore[arg-type]

@@ -48,8 +48,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @contextmanager
-def served_app(folder: Path, simulator: ServedSimulator) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port against ``simulator`` and a fresh seeded database in ``folder``."""
+def served_app(
+    folder: Path, simulator: ServedSimulator, processes: list[subprocess.Popen] | None = None
+) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port against ``simulator`` and a fresh seeded database in ``folder``;
+    the server process is appended to ``processes`` when given (a test may kill it)."""
     port = free_port()
     env = {
         **os.environ,
@@ -71,6 +74,8 @@ def served_app(folder: Path, simulator: ServedSimulator) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
+    if processes is not None:
+        processes.append(proc)
     try:
         wait_until_health_ok(f"http://127.0.0.1:{port}/_stcore/health", timeout=60)
         yield f"http://127.0.0.1:{port}"

@@ -1,10 +1,13 @@
 """Durable work in the browser (issue #12 §2-3): the What-if scenarios come back after an F5 and after a server
-restart (same database, the workspace id in the URL); a submission whose answer is lost, then a killed server, shows
-"outcome unknown" after the restart, and Reconcile settles it before the rest is sent: no order posted twice."""
+restart (same database, the workspace id in the URL); a submission whose answer is lost, then a stopped server, and
+a server killed with SIGKILL while its order POST waits for the answer, both show "outcome unknown" after the
+restart, and Reconcile settles it before the rest is sent: no order posted twice."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from collections import Counter
 from urllib.parse import parse_qs, urlparse
@@ -110,6 +113,60 @@ def test_lost_answer_then_server_kill_then_reconcile(browser, simulator_urls, tm
             screenshot(pg, "orders_all_submitted")
             counts = created_orders(simulator_urls)
             assert counts and max(counts.values()) == 1  # no order posted twice
+            expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
+    finally:
+        ctx.close()
+
+
+def test_server_killed_with_sigkill_mid_post_then_reconcile(browser, simulator_urls, tmp_path, monkeypatch):
+    """kill -9 of the Streamlit server while its first order POST waits for an answer (the simulator has created the
+    orders and holds the answer back): after the restart every order of the submission shows "outcome unknown"
+    (its sender is gone), Reconcile finds the created ones, the rest is sent once."""
+    monkeypatch.setenv("ORDER_BATCH_SIZE", "3")
+    simulator_urls.reset()
+    ctx = browser.new_context(viewport=VIEWPORT)
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    servers: list = []
+    try:
+        with served_app(tmp_path, simulator_urls, servers) as url:
+            ws = run_what_if(pg, url)
+            pg.goto(f"{url}/orders?ws={ws}")
+            wait_for_app(pg, timeout=60_000)
+            simulator_urls.set_faults(
+                [{"kind": "timeout", "service": "order", "endpoint": "orders_post", "count": 1, "after": True,
+                  "delay": 120}]
+            )  # fmt: skip
+            pg.get_by_role("button", name="Submit orders…").click()
+            send = pg.get_by_role("dialog").get_by_role("button", name=re.compile(r"^Submit [\d,]+ orders$"))
+            total = int(re.sub(r"\D", "", send.inner_text()))
+            send.click()
+            deadline = time.monotonic() + 60
+            while sum(created_orders(simulator_urls).values()) < 3:  # the POST arrived; its answer is held back
+                assert time.monotonic() < deadline, "the first order POST never reached the order service"
+                time.sleep(0.1)
+            os.kill(servers[0].pid, signal.SIGKILL)
+            servers[0].wait(10)
+            screenshot(pg, "orders_server_killed_mid_post")
+        simulator_urls.clear_faults()
+        assert sum(created_orders(simulator_urls).values()) == 3
+        with served_app(tmp_path, simulator_urls) as url:
+            pg.goto(f"{url}/orders?ws={ws}")
+            wait_for_app(pg, timeout=60_000)
+            expect(pg.get_by_text("have an unknown outcome").first).to_be_visible()
+            expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
+            screenshot(pg, "orders_after_kill_unknown")
+            pg.get_by_role("button", name="Reconcile").click()
+            wait_for_app(pg)
+            expect(pg.get_by_text("3 found (created)").first).to_be_visible()
+            pg.get_by_role("button", name="Submit remaining orders…").click()
+            confirm_in_dialog(pg)
+            expect(pg.get_by_text("created, 0 failed, 0 unknown").first).to_be_visible(timeout=60_000)
+            wait_for_app(pg)
+            screenshot(pg, "orders_after_kill_all_submitted")
+            counts = created_orders(simulator_urls)
+            assert counts and max(counts.values()) == 1  # no order posted twice
+            assert sum(counts.values()) == total
             expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
     finally:
         ctx.close()

@@ -1,0 +1,160 @@
+"""Benchmark: the PM's record operations on the 1,000-portfolio demo run in Chromium, old code next to new (#12 §5).
+
+For each variant — this checkout ("new") and, with ``--baseline REF``, that commit exported by ``git archive`` into a
+temporary folder ("old") — the app is served (``streamlit run app.py``) against one served simulator and a fresh
+embedded database with the demo models, and headless Chromium does what a PM does: run the what-if of the
+1,000-portfolio model, open the Orders page, **Save rebalance** (click in the dialog until "Saved as rebalance"
+shows), open **Saved rebalances** (click in the sidebar until the newest run is open with its Delete button), and
+**Delete** it. The variants run one after the other in the same process, rounds interleaved, so both see the same
+machine load. Prints seconds per step side by side with the issue's targets; nothing is asserted.
+
+    .venv/bin/python bench/bench_ui_storage.py [--baseline main] [--rounds 1] [--model "Global Equity Core"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from tests.e2e.helpers import ROOT, choose, free_port, wait_for_app, wait_until_health_ok
+from tests.support.simulator import ServedSimulator, served_simulator
+
+TARGETS = {"Save rebalance": "≤ 2 s", "Saved rebalances opens": "≤ 1 s", "Delete": "≤ 1 s"}
+LONG = 300_000  # ms: a step that fails shows as a timeout, not as a number
+
+
+@contextlib.contextmanager
+def served_app(code: Path, folder: Path, simulator: ServedSimulator) -> Iterator[str]:
+    """``streamlit run app.py`` from ``code`` on a free port, on a fresh seeded database in ``folder``."""
+    port = free_port()
+    env = {**os.environ, **dict(simulator), "MONGODB_URI": f"mongoeco:///{folder}/bench.sqlite3", "DEMO_SEED": "1"}
+    with open(folder / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
+             "--server.address=127.0.0.1", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
+            cwd=code, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wait_until_health_ok(f"http://127.0.0.1:{port}/_stcore/health", timeout=120)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def seconds(step: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
+
+
+def one_round(pg: Page, url: str, model: str) -> dict[str, float]:
+    """The PM's steps on a fresh server; seconds per step."""
+    times: dict[str, float] = {}
+    pg.goto(f"{url}/rebalance")
+    wait_for_app(pg, timeout=LONG)
+    choose(pg, "Investment model", model)
+
+    def run() -> None:
+        pg.get_by_role("button", name="Run what-if").click()
+        expect(pg.get_by_text("Done:").first).to_be_visible(timeout=LONG)
+        wait_for_app(pg, timeout=LONG)
+
+    times["What-if run (1,000 portfolios)"] = seconds(run)
+    (ws,) = parse_qs(urlparse(pg.url).query)["ws"]
+    pg.goto(f"{url}/orders?ws={ws}")
+    wait_for_app(pg, timeout=LONG)
+    pg.get_by_role("button", name="Save rebalance…").click()
+    dialog = pg.get_by_role("dialog")
+    expect(dialog).to_be_visible(timeout=LONG)
+
+    def save() -> None:
+        dialog.get_by_role("button", name="Save rebalance").click()
+        expect(pg.get_by_text("Saved as rebalance").first).to_be_visible(timeout=LONG)
+        wait_for_app(pg, timeout=LONG)
+
+    times["Save rebalance"] = seconds(save)
+
+    def history() -> None:
+        pg.get_by_test_id("stSidebarNav").get_by_role("link", name="Saved rebalances").click()
+        expect(pg.get_by_role("button", name="Delete…")).to_be_visible(timeout=LONG)
+        wait_for_app(pg, timeout=LONG)
+
+    times["Saved rebalances opens"] = seconds(history)
+    pg.get_by_role("button", name="Delete…").click()
+
+    def delete() -> None:
+        pg.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+        expect(pg.get_by_text("Deleted ").first).to_be_visible(timeout=LONG)
+        wait_for_app(pg, timeout=LONG)
+
+    times["Delete"] = seconds(delete)
+    return times
+
+
+def export(ref: str, into: Path) -> Path:
+    """The tree of commit ``ref`` in ``into`` (``git archive``: no worktree, nothing checked out)."""
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, check=True, capture_output=True).stdout
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", help="git ref of the old code (e.g. main); without it only this checkout")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--model", default="Global Equity Core")
+    args = parser.parse_args()
+    if not CHROMIUM:
+        print("chromium not installed (apt-get install -y chromium)")
+        return 1
+    with tempfile.TemporaryDirectory() as tmp, served_simulator(price_mode="fixed") as simulator:
+        variants = {"new": ROOT}
+        if args.baseline:
+            variants = {"old": export(args.baseline, Path(tmp) / "old"), **variants}
+        results: dict[str, dict[str, list[float]]] = {name: {} for name in variants}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            for n in range(args.rounds):
+                for name, code in variants.items():
+                    folder = Path(tmp) / f"{name}-{n}"
+                    folder.mkdir()
+                    simulator.reset()
+                    with served_app(code, folder, simulator) as url:
+                        ctx = browser.new_context(viewport=VIEWPORT)
+                        try:
+                            for step, t in one_round(ctx.new_page(), url, args.model).items():
+                                results[name].setdefault(step, []).append(t)
+                        finally:
+                            ctx.close()
+            browser.close()
+    print(f"\n## Chromium, model {args.model!r}, median of {args.rounds} round(s), seconds (click to result shown)")
+    names = list(variants)
+    print(f"{'':34}" + "".join(f"{n:>10}" for n in names) + f"{'target':>10}")
+    for step in results["new"]:
+        cells = "".join(f"{statistics.median(results[n][step]):>10.2f}" for n in names)
+        print(f"{step:34}{cells}{TARGETS.get(step, ''):>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

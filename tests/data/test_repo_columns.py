@@ -1,0 +1,154 @@
+"""Saved portfolios with their positions as columns (issue #12 speed): exact values, old layouts still readable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from decimal import Decimal
+
+import pytest
+from bson import Decimal128, ObjectId
+from hypothesis import given
+from hypothesis import strategies as st
+
+from data.documents import record_header_to_doc, record_portfolio_to_doc, to_d128
+from data.record_columns import (
+    pack_decimals,
+    portfolio_part_id,
+    portfolio_part_to_doc,
+    positions_from_columns,
+    positions_to_columns,
+    unpack_decimals,
+)
+from data.repositories import RebalanceRepository
+from engine.errors import EngineError
+from engine.models import RecordPosition
+
+T0 = dt.datetime(2025, 3, 14, 15, 9, 26, 535000, tzinfo=dt.UTC)
+
+# Any finite decimal: short and long coefficients, tiny and huge exponents, negative zero.
+decimals = st.decimals(allow_nan=False, allow_infinity=False) | st.builds(
+    lambda sign, digits, exponent: Decimal((sign, tuple(int(c) for c in digits), exponent)),
+    st.integers(0, 1),
+    st.text("0123456789", min_size=1, max_size=40),
+    st.integers(-6200, 6200),
+)
+
+
+def storable(d: Decimal) -> bool:
+    try:
+        to_d128(d)
+    except decimal.DecimalException:
+        return False
+    return True
+
+
+def pids(n, start=0):
+    return [f"{i:024x}" for i in range(start, start + n)]
+
+
+@given(st.lists(decimals, max_size=20))
+def test_a_packed_column_holds_exactly_what_decimal128_stores(values):
+    values = [d for d in values if storable(d)]  # out of Decimal128's range: refused as before, not packed
+
+    with decimal.localcontext(decimal.Context(prec=60, Emin=-999_999, Emax=999_999)):
+        blob = bytes(pack_decimals(values))
+    assert len(blob) == 16 * len(values)
+    for i, d in enumerate(values):
+        # The same 16 bytes to_d128 (today's per-value Decimal128) writes: same digits, exponent and sign.
+        assert blob[16 * i : 16 * i + 16] == to_d128(d).bid
+    back = unpack_decimals(blob)
+    assert [str(b) for b in back] == [str(to_d128(d).to_decimal()) for d in values]
+
+
+def test_special_values_and_a_damaged_column():
+
+    values = [Decimal("NaN"), Decimal("-Infinity"), Decimal("-0.00"), Decimal("1E+6111"), Decimal("1E-6176")]
+    back = unpack_decimals(bytes(pack_decimals(values)))
+    assert back[0].is_nan() and back[1] == Decimal("-Infinity")
+    assert [str(d) for d in back[2:]] == ["-0.00", "1E+6111", "1E-6176"]
+    with pytest.raises(ValueError, match="not a multiple of 16"):
+        unpack_decimals(b"\x00" * 17)
+
+
+def test_positions_round_trip_through_columns(build):
+    positions = tuple(build.record_position(k, adjusted=str(9 + k % 3)) for k in range(7))
+    columns = positions_to_columns(positions)
+    assert positions_from_columns(columns) == positions
+    assert positions_from_columns(positions_to_columns(())) == ()
+    broken = {**columns, "transactionType": columns["transactionType"][:-1]}
+    with pytest.raises(ValueError, match="different lengths"):
+        positions_from_columns(broken)
+
+
+def test_a_damaged_stored_column_is_a_clear_error_not_a_crash(rebalance_repo, build, mongo):
+    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(2), positions=3))
+    rid = ObjectId(saved.rebalance_id)
+    mongo.db.rebalancePortfolios.update_one({"rebalanceId": rid, "index": 1}, {"$set": {"positionColumns.price": b"x"}})
+
+    with pytest.raises(EngineError, match=f"stored rebalance {rid} is malformed"):
+        rebalance_repo.get_rebalance(str(rid))
+
+
+def write_rows_layout(mongo, record) -> ObjectId:
+    """A run as the first per-portfolio layout wrote it: a committed header without ``layout``, one sub-document per
+    position in each portfolio document."""
+    rid = ObjectId()
+    mongo.db.rebalances.insert_one({"_id": rid, **record_header_to_doc(record), "state": "committed"})
+    mongo.db.rebalancePortfolios.insert_many(
+        [
+            {"_id": portfolio_part_id(rid, p.portfolio_id), "rebalanceId": rid, "index": i} | record_portfolio_to_doc(p)
+            for i, p in enumerate(record.portfolios)
+        ]
+    )
+    return rid
+
+
+def test_runs_of_one_sub_document_per_position_read_back_and_are_rewritten_once(mongo, build):
+    records = [build.record(str(ObjectId()), pids(3, 10 * i), when=T0 + dt.timedelta(days=i)) for i in range(2)]
+    ids = [write_rows_layout(mongo, r) for r in records]
+    # Readable as they are (the repository of a process that has not migrated yet)...
+    plain = RebalanceRepository(mongo.db, create_indexes=False)
+    for rec, rid in zip(records, ids, strict=True):
+        assert plain.get_rebalance(str(rid)) == rec.model_copy(update={"rebalance_id": str(rid), "version": 1})
+    # ... then rewritten as columns at the next start, with the same values.
+    repo = RebalanceRepository(mongo.db, create_indexes=False)
+    assert repo.recover().to_columns == 2
+    assert mongo.db.rebalancePortfolios.count_documents({"positions": {"$exists": True}}) == 0
+    assert mongo.db.rebalancePortfolios.count_documents({"positionColumns": {"$exists": True}}) == 6
+    assert mongo.db.rebalances.count_documents({"layout": "columns"}) == 2
+    for rec, rid in zip(records, ids, strict=True):
+        assert repo.get_rebalance(str(rid)) == rec.model_copy(update={"rebalance_id": str(rid), "version": 1})
+        one = rec.portfolios[2]
+        assert repo.rebalance_positions(str(rid), one.portfolio_id) == list(one.positions)
+    before = list(mongo.db.rebalancePortfolios.find({}, sort=[("_id", 1)]))
+    assert repo.recover().to_columns == 0  # idempotent
+    assert list(mongo.db.rebalancePortfolios.find({}, sort=[("_id", 1)])) == before
+
+
+def test_a_half_rewritten_run_reads_back_and_the_next_start_finishes_it(mongo, build):
+    record = build.record(str(ObjectId()), pids(4), positions=5)
+    rid = write_rows_layout(mongo, record)
+    # An interrupted migration: two portfolio documents rewritten, the header not yet marked.
+
+    for i in (0, 2):
+        p = record.portfolios[i]
+        mongo.db.rebalancePortfolios.replace_one(
+            {"_id": portfolio_part_id(rid, p.portfolio_id)}, portfolio_part_to_doc(rid, i, p)
+        )
+    expected = record.model_copy(update={"rebalance_id": str(rid), "version": 1})
+    assert RebalanceRepository(mongo.db, create_indexes=False).get_rebalance(str(rid)) == expected
+    repo = RebalanceRepository(mongo.db)  # the start: recover() finishes the rewrite
+    assert mongo.db.rebalancePortfolios.count_documents({"positions": {"$exists": True}}) == 0
+    assert repo.get_rebalance(str(rid)) == expected
+
+
+def test_a_record_position_with_more_digits_than_decimal128_is_stored_rounded_as_before(rebalance_repo, build):
+    long = Decimal("0." + "1234567890" * 4)  # 40 digits: Decimal128 keeps 34, half-even, as to_d128 always did
+    base = build.record(str(ObjectId()), pids(1), positions=1)
+    position = base.portfolios[0].positions[0].model_copy(update={"actual": long})
+    record = base.model_copy(update={"portfolios": (base.portfolios[0].model_copy(update={"positions": (position,)}),)})
+    saved = rebalance_repo.save_rebalance(record)
+    (got,) = rebalance_repo.get_rebalance(saved.rebalance_id).portfolios[0].positions
+    assert got.actual == Decimal128(decimal.Context(prec=34).create_decimal(long)).to_decimal()
+    assert isinstance(got, RecordPosition)
