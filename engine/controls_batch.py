@@ -260,7 +260,8 @@ def solve_controls(
     """The exact answer of every portfolio under the controls, vectorised; the reference where it must.
 
     Same answers as :func:`solve_reference` (optimal drift; statuses and diagnoses identical). ``stats``
-    (optional) counts the rows of each route: closed, milp, certified, reference.
+    (optional) counts the rows of each route: closed, certified, reference, and highs: the reference rows
+    that may need its MILP (a binding floor not certified here, or a relaxed answer).
     """
     total = len(portfolios)
     if not total:
@@ -268,7 +269,7 @@ def solve_controls(
     if cancel is not None and cancel():
         return [None] * total
     counts = stats if stats is not None else {}
-    for key in ("closed", "milp", "certified", "reference"):
+    for key in ("closed", "certified", "reference", "highs"):
         counts.setdefault(key, 0)
     n = arrays.size
     mills = np.array([mills_of(p.market_value) for p in portfolios], dtype=np.int64)
@@ -289,7 +290,8 @@ def solve_controls(
     sets = _sets(arrays, bands, held, options)
     ceil_2t = _exact_ceil_2t(arrays, mills, bands.out_of_range) if sets.step is not None else None
     best, least, have = _best(sets, bands.nearest, ceil_2t)
-    fast &= have.all(axis=1)  # an empty set: the reference diagnoses it
+    diagnose = ~have.all(axis=1)  # an empty set: the reference diagnoses it
+    fast &= ~diagnose
     # held outside the model (target and band 0): sold, or kept as held when selling it is barred (noTrade,
     # noSell, buy-only); a purchase never helps. One quantity each: fixed spend added to the cash floor.
     no_sell_all = options.direction == "buy-only"
@@ -318,6 +320,7 @@ def solve_controls(
     binding = rows[over]
     short = _spend_exceeds(least, arrays, mills_list, floors_eff, binding)
     fast[binding[short]] = False  # the floor cannot be met: the reference words which controls hold it up
+    diagnose[binding[short]] = True
     binding = binding[~short]
     quantities = best.copy()
     answered = np.zeros(total, dtype=bool)
@@ -347,6 +350,9 @@ def solve_controls(
         progress(int(done.size))
     rest = [k for k in range(total) if answers[k] is None and not fast[k]]
     counts["reference"] += len(rest)
+    # the reference may call HiGHS for a binding floor not certified here, and for a relaxed answer
+    nearest = options.on_infeasible == "nearest"
+    counts["highs"] += sum(1 for k in rest if not diagnose[k] or nearest)
     if rest:
         sub = solve_reference(
             arrays, [portfolios[k] for k in rest], [floors[k] for k in rest], options, workers, cancel=cancel

@@ -168,19 +168,25 @@ NEG = -(1 << 62)
 
 
 def _trailing_max(a: np.ndarray, size: int) -> np.ndarray:
-    """Row q of the result is the maximum of rows q − size + 1 .. q of ``a`` (rows before 0 ignored)."""
-    p = a
-    span = 1
-    while span * 2 <= size:
-        q = p.copy()
-        q[span:] = np.maximum(p[span:], p[:-span])
-        p, span = q, span * 2
-    if span < size:
-        shift = size - span
-        q = p.copy()
-        q[shift:] = np.maximum(p[shift:], p[:-shift])
-        p = q
-    return p
+    """Row q of the result is the maximum of rows q − size + 1 .. q of ``a`` (rows before 0 ignored).
+
+    Van Herk / Gil-Werman: in blocks of ``size`` rows, a window is the suffix maximum of one block and
+    the prefix maximum of the next, so three passes whatever the size.
+    """
+    rows, cols = a.shape
+    if size >= rows:
+        return np.maximum.accumulate(a, axis=0)
+    if size == 1:
+        return a
+    blocks = -(-rows // size)
+    b = np.full((blocks * size, cols), NEG, dtype=np.int64)
+    b[:rows] = a
+    b = b.reshape(blocks, size, cols)
+    pre = np.maximum.accumulate(b, axis=1).reshape(blocks * size, cols)[:rows]
+    suf = np.maximum.accumulate(b[:, ::-1], axis=1)[:, ::-1].reshape(blocks * size, cols)[:rows]
+    out = pre.copy()
+    out[size - 1 :] = np.maximum(suf[: rows - size + 1], pre[size - 1 :])
+    return out
 
 
 def _window_best(old: np.ndarray, w: int, spans: Sequence[tuple[int, int]]) -> np.ndarray:
