@@ -46,6 +46,8 @@ from engine.solver import _spend_exceeds, cash_floors
 
 # Below this many reference solves the pool's chunking costs more than it saves (a warm pool is assumed).
 REFERENCE_POOL_MIN = 8
+# Binding rows proven in the pool from this many (most take a millisecond; a few need the exact sum table).
+POOL_MIN_PROVE = 32
 KEPT: tuple[KeptBy | None, ...] = (None, "in-band", "no-trade", "no-buy", "no-sell", "min-trade")
 
 
@@ -327,8 +329,13 @@ def solve_controls(
     answered[rows[~over]] = True
     counts["closed"] += int((~over).sum())
     answers: list[Answer | None] = [None] * total
-    for k in binding.tolist():
-        x = _certified_row(arrays, sets, best, k, mills_list[k], floor_eff[k])
+    rows_b = binding.tolist()
+    problems = [_reduction_of(arrays, sets, best, k, mills_list[k], floor_eff[k]) for k in rows_b]
+    if workers > 1 and len(problems) >= POOL_MIN_PROVE:
+        proofs = map_chunks(_prove_chunk, problems, workers, _not_proven, cancel)
+    else:
+        proofs = [_prove(p) for p in problems]
+    for k, x in zip(rows_b, proofs, strict=True):
         if x is None:
             fast[k] = False  # not proven without a solver: the reference's MILP
         else:
@@ -362,10 +369,8 @@ def solve_controls(
     return answers
 
 
-def _certified_row(
-    arrays: ModelArrays, sets: _Sets, best: np.ndarray, k: int, mills: int, floor: Decimal
-) -> list[int] | None:
-    """The certified optimum of one binding row with piece sets, or None (the reference solves it)."""
+def _reduction_of(arrays: ModelArrays, sets: _Sets, best: np.ndarray, k: int, mills: int, floor: Decimal) -> _Reduction:
+    """Row ``k``'s binding floor as a reduction problem: each security's reductions below its best, in shares."""
     mv = mv_decimal(mills)
     places = max(
         [3 + max((decimals_of(t) for t in arrays.targets), default=0), decimals_of(floor), arrays.price_places]
@@ -394,20 +399,46 @@ def _certified_row(
         movable.append(i)
         red_sets.append(merged)
         bonus.append(2 * max(0, ci * price[i] - tau))
-    prices = [price[i] for i in movable]
-    reduction = certified_set_reduction(prices, red_sets, bonus, deficit)
+    return _Reduction(c, movable, [price[i] for i in movable], red_sets, bonus, deficit)
+
+
+@dataclass(frozen=True)
+class _Reduction:
+    """One binding row's reduction problem in integers (what ships to a pool worker)."""
+
+    best: list[int]
+    movable: list[int]
+    price: list[int]
+    sets: list[list[tuple[int, int]]]
+    bonus: list[int]
+    deficit: int
+
+
+def _prove(problem: _Reduction) -> list[int] | None:
+    """The row's optimum by the searches of :mod:`engine.milp` (no solver), or None when none proves it."""
+    prices, sets, bonus, deficit = problem.price, problem.sets, problem.bonus, problem.deficit
+    reduction = certified_set_reduction(prices, sets, bonus, deficit)
     if reduction is None and prices:
         g = math.gcd(*prices)
         weights, goal = [p // g for p in prices], -(-deficit // g)
-        reduction = exact_reduction(weights, red_sets, bonus, g, goal)
+        reduction = exact_reduction(weights, sets, bonus, g, goal)
         if reduction is None:
-            reduction = dp_reduction(weights, red_sets, bonus, g, goal)
+            reduction = dp_reduction(weights, sets, bonus, g, goal)
     if reduction is None:
         return None
-    out = list(c)
-    for i, r in zip(movable, reduction, strict=True):
+    out = list(problem.best)
+    for i, r in zip(problem.movable, reduction, strict=True):
         out[i] -= r
     return out
+
+
+def _prove_chunk(problems: list[_Reduction]) -> list[list[int] | None]:
+    """Pool worker entry: :func:`_prove` over a chunk, in order."""
+    return [_prove(p) for p in problems]
+
+
+def _not_proven(problem: _Reduction, reason: str) -> list[int] | None:
+    return None  # a dead worker: the reference answers the row
 
 
 def _post_check(

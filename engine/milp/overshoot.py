@@ -21,7 +21,7 @@ caller's MILP decides). Everything is integer arithmetic.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -208,41 +208,76 @@ def _window_best(old: np.ndarray, w: int, spans: Sequence[tuple[int, int]]) -> n
 def dp_reduction(
     weights: Sequence[int], sets: Sequence[Sequence[tuple[int, int]]], bonus: Sequence[int], g: int, goal: int
 ) -> list[int] | None:
-    """The same optimum as :func:`exact_reduction`, by an exact table over every freed sum (in units of g).
+    """The same optimum as :func:`exact_reduction`, by an exact table over freed sums (in units of g).
 
     best[s] = the largest total bonus of reductions freeing exactly s; the answer minimises g·s − best[s]
     over s ≥ ``goal``. Sums above goal + the largest single reduction never help (dropping that security's
-    reduction would still cover the goal and cost less), so the table stops there. None when it would
-    exceed ``MAX_DP_CELLS``.
+    reduction would still cover the goal and cost less), so the table stops there. When the goal is near
+    the total room Y (every security at its largest reduction) the table runs over what is left unfreed
+    instead, k'ᵢ = Yᵢ − kᵢ with Σ wᵢk'ᵢ ≤ Y − goal: the smaller of the two. None when even that table
+    would exceed ``MAX_DP_CELLS``.
     """
     n = len(weights)
-    total = sum(w * s[-1][1] for w, s in zip(weights, sets, strict=True))
-    if total < goal:
+    tops = [s[-1][1] for s in sets]
+    room = sum(w * y for w, y in zip(weights, tops, strict=True))
+    if room < goal:
         return None
-    size = min(total, goal + max(w * s[-1][1] for w, s in zip(weights, sets, strict=True))) + 1
-    if size * (n + 1) > MAX_DP_CELLS:
+    direct = min(room, goal + max(w * y for w, y in zip(weights, tops, strict=True))) + 1
+    left = room - goal + 1
+    if min(direct, left) * (n + 1) > MAX_DP_CELLS:
         return None
+    if direct <= left:
+        choices = [[(x, y, b) for x, y in s] for s, b in zip(sets, bonus, strict=True)]
+        return _table(weights, choices, direct, lambda sums: g * sums, goal, True)
+    # the complement: k' = Y − k; k = 0 is k' = Y (no bonus), an interval [x, y] of k is [Y − y, Y − x]
+    choices = [
+        [(y_top, y_top, 0), *((y_top - y, y_top - x, b) for x, y in s)]
+        for s, b, y_top in zip(sets, bonus, tops, strict=True)
+    ]
+    rest = _table(weights, choices, left, lambda sums: g * (room - sums), 0, False)
+    if rest is None:
+        return None
+    return [y_top - q for y_top, q in zip(tops, rest, strict=True)]
+
+
+def _table(
+    weights: Sequence[int],
+    choices: Sequence[Sequence[tuple[int, int, int]]],
+    size: int,
+    spend: Callable[[np.ndarray], np.ndarray],
+    start: int,
+    implicit_zero: bool,
+) -> list[int] | None:
+    """Counts cᵢ from ``choices[i]`` (intervals [x, y] with a bonus; with ``implicit_zero`` also cᵢ = 0 with
+    none) with Σ wᵢcᵢ = s < size for the s ≥ ``start`` minimising spend(s) − bonus; exact, reconstructed from
+    the stage tables."""
+    n = len(weights)
     table = np.full(size, NEG, dtype=np.int64)
     table[0] = 0
     stages = [table]
     for i in range(n):
-        reach = _window_best(stages[-1], weights[i], sets[i])
-        stages.append(np.maximum(stages[-1], np.where(reach > NEG, reach + bonus[i], NEG)))
-    final = stages[-1][goal:]
-    cost = np.where(final > NEG, g * np.arange(goal, size, dtype=np.int64) - final, np.iinfo(np.int64).max)
-    s = goal + int(np.argmin(cost))
-    if final[s - goal] == NEG:
+        old = stages[-1]
+        new = old.copy() if implicit_zero else np.full(size, NEG, dtype=np.int64)
+        for x, y, b in choices[i]:
+            reach = _window_best(old, weights[i], [(x, y)])
+            new = np.maximum(new, np.where(reach > NEG, reach + b, NEG))
+        stages.append(new)
+    final = stages[-1][start:]
+    sums = np.arange(start, size, dtype=np.int64)
+    cost = np.where(final > NEG, spend(sums) - final, np.iinfo(np.int64).max)
+    s = start + int(np.argmin(cost))
+    if final[s - start] == NEG:
         return None
     k = [0] * n
     for i in range(n - 1, -1, -1):
         prev, cur = stages[i], stages[i + 1]
-        if cur[s] == prev[s]:
-            continue
+        if implicit_zero and cur[s] == prev[s]:
+            continue  # cᵢ = 0 (no bonus)
         found = False
-        for x, y in sets[i]:
+        for x, y, b in choices[i]:
             ks = np.arange(x, y + 1, dtype=np.int64)
             ks = ks[ks * weights[i] <= s]
-            hit = np.nonzero(prev[s - ks * weights[i]] + bonus[i] == cur[s])[0]
+            hit = np.nonzero(prev[s - ks * weights[i]] + b == cur[s])[0]
             if hit.size:
                 k[i] = int(ks[hit[0]])
                 s -= k[i] * weights[i]

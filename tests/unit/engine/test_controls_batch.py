@@ -186,3 +186,34 @@ def test_reduction_searches_are_exact(case):
         assert freed >= goal
         assert all(q == 0 or any(x <= q <= y for x, y in s) for q, s in zip(k, sets, strict=True))
         assert g * freed - sum(b for b, q in zip(bonus, k, strict=True) if q) == best
+
+
+@pytest.mark.slow
+def test_the_pool_gives_the_in_process_answers():
+    """Binding rows proven in the spawn pool (and reference rows solved there) answer as in process."""
+    positions = tuple(
+        Position(security_id=SIDS[i], target=D("0.15"), low_drift=D("0.02"), high_drift=D("0.02")) for i in range(6)
+    )
+    prices = {
+        s: D(p) for s, p in zip(SIDS, ["14.51", "33.71", "125.77", "49.48", "85.10", "15.04", "7", "9"], strict=True)
+    }
+    portfolios = [
+        PortfolioHoldings(
+            portfolio_id=f"p{k}",
+            cash=D(1000 + 37 * k),
+            holdings=tuple(
+                Holding(security_id=SIDS[i], quantity=D((k * 7 + i * 13) % 90 + 5)) for i in range(6) if (k + i) % 4
+            ),
+        )
+        for k in range(80)
+    ]
+    model = InvestmentModel(name="m", positions=positions)
+    options = RebalanceOptions(
+        trade_policy="all", min_trade_value=D(300), min_cash_fraction=D("0.3"), no_buy=(SIDS[0],)
+    )
+    arrays, ports, floors = _inputs(model, prices, portfolios, options)
+    alone = solve_controls(arrays, ports, floors, options, workers=1)
+    pooled = solve_controls(arrays, ports, floors, options, workers=2)
+    assert [(a.status, a.quantities, a.diagnosis) for a in alone if a] == [
+        (a.status, a.quantities, a.diagnosis) for a in pooled if a
+    ]
