@@ -21,10 +21,10 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import numpy as np
 
-from engine.bands import ModelArrays, compute_bands
+from engine.bands import ModelArrays
 from engine.construct import make_drift_row, make_record_position, make_transaction, paused_gc
-from engine.controls import Answer, has_controls, solve_portfolio
-from engine.controls import Security as ControlSecurity
+from engine.controls import Answer, has_controls
+from engine.controls_batch import ControlledPortfolio, solve_controls
 from engine.errors import (
     Cancelled,
     EngineError,
@@ -32,7 +32,6 @@ from engine.errors import (
     InvalidInput,
     NonPositiveMarketValue,
     RebalanceInfeasible,
-    SolverFailed,
 )
 from engine.exactmath import BASIS, MONEY, ONE, RATIO, WIDE, ZERO, mills_of, plain
 from engine.limits import MAX_TIME_LIMIT, check_range, in_range, model_range_error, range_error
@@ -387,7 +386,7 @@ def _rebalance(
             if progress is not None:
                 progress(base + n_done, total)
 
-        answers = solve_controlled(arrays, to_solve, min_cash, options, controlled_progress, cancel)
+        answers = solve_controlled(arrays, to_solve, min_cash, options, controlled_progress, cancel, workers)
         for prep, ans in zip(to_solve, answers, strict=True):
             if ans is None:
                 exc = Cancelled(f"the run was cancelled before portfolio {prep.portfolio.portfolio_id} was finished")
@@ -457,7 +456,9 @@ def _rebalance(
         again = [j for j in range(len(to_solve)) if sol.status[j] == INFEASIBLE]
         if again:
             subset = [to_solve[j] for j in again]
-            answers = solve_controlled(arrays, subset, [min_cash[j] for j in again], options, cancel=cancel)
+            answers = solve_controlled(
+                arrays, subset, [min_cash[j] for j in again], options, cancel=cancel, workers=workers
+            )
             for prep, ans in zip(subset, answers, strict=True):
                 if ans is not None:  # a cancelled re-solve keeps the infeasible result
                     results[prep.row] = _controlled_result(prep, securities, ans, trade_date, with_positions)
@@ -473,55 +474,26 @@ def solve_controlled(
     options: RebalanceOptions,
     progress: Callable[[int], None] | None = None,
     cancel: Cancel | None = None,
+    workers: int = 1,
 ) -> list[Answer | None]:
-    """The trade-controls route (product-spec 2.12): each portfolio's exact answer from :mod:`engine.controls`.
+    """The trade-controls route (product-spec 2.12): each portfolio's exact answer.
 
-    The whole-share bands come from the one vectorised pass of :mod:`engine.bands`; the per-security sets,
-    the closed form, the binding-floor MILP and the post-check are :func:`engine.controls.solve_portfolio`.
-    ``progress(n)`` is called after every portfolio; once ``cancel()`` returns True the rest are None.
+    :func:`engine.controls_batch.solve_controls` solves the run on K x N integer matrices (closed form, the
+    binding-floor routes of :mod:`engine.milp`) and leaves the rest to the per-portfolio reference
+    :func:`engine.controls.solve_portfolio`. ``progress(n)`` as portfolios finish; once ``cancel()`` returns
+    True the unfinished ones are None.
     """
-    if not preps:
-        return []
-    mills = np.array([mills_of(p.market_value) for p in preps], dtype=np.int64)
-    bands = compute_bands(arrays, mills)
-    n = arrays.size
-    out: list[Answer | None] = []
-    for k, prep in enumerate(preps):
-        if cancel is not None and cancel():
-            out.extend([None] * (len(preps) - k))
-            break
-        if progress is not None and k:
-            progress(k)
-        pid = prep.portfolio.portfolio_id
-        if bands.out_of_range[k]:
-            msg = f"portfolio {pid}: share quantities above 2**50 are outside the engine's exact range"
-            out.append(Answer("error", diagnosis=msg, error_code=SolverFailed.code))
-            continue
-        mv = prep.market_value
-        lo, hi, near = bands.lo[k].tolist(), bands.hi[k].tolist(), bands.nearest[k].tolist()
-        secs = []
-        with localcontext(MONEY):
-            for i in range(n):
-                sid = arrays.security_ids[i]
-                secs.append(
-                    ControlSecurity(
-                        sid,
-                        arrays.prices[i],
-                        prep.held.get(sid, ZERO),
-                        mv * arrays.targets[i],
-                        mv * arrays.band_low[i],
-                        mv * arrays.band_high[i],
-                        lo[i],
-                        hi[i],
-                        near[i],
-                        arrays.targets[i],
-                    )
-                )
-            for extra in prep.extras:
-                sid = extra.security_id
-                secs.append(ControlSecurity(sid, extra.price, prep.held[sid], ZERO, ZERO, ZERO, 0, 0, 0))
-        out.append(solve_portfolio(secs, mv, floors[k], options, pid, options.time_limit))
-    return out
+    portfolios = [_controlled_portfolio(p) for p in preps]
+    return solve_controls(arrays, portfolios, floors, options, workers, progress, cancel)
+
+
+def _controlled_portfolio(prep: _Prepared) -> ControlledPortfolio:
+    return ControlledPortfolio(
+        prep.portfolio.portfolio_id,
+        prep.held,
+        tuple((e.security_id, e.price) for e in prep.extras),
+        prep.market_value,
+    )
 
 
 def _controlled_result(

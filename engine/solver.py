@@ -27,8 +27,10 @@ Routes, and the exact conditions under which each one's answer is the optimum (e
 - Whatever the route, :func:`engine.postcheck.check_quantities` verifies each answer rule by rule.
 
 Trade controls (product-spec 2.12) do not come through here: :func:`engine.rebalance.solve_controlled` routes a
-run with any control to :mod:`engine.controls`, whose docstring states its routes (closed form over per-security
-candidates; :mod:`engine.milp` when the floor binds over single intervals; its piece MILP otherwise).
+run with any control to :mod:`engine.controls_batch` (K x N sets, closed form over per-security candidates, binding
+floors proved by :mod:`engine.milp.certified` / :mod:`engine.milp.overshoot`), which leaves the rest to the
+per-portfolio reference :mod:`engine.controls` (:mod:`engine.milp` when the floor binds over single intervals; its
+piece MILP otherwise); both docstrings state when each route is exact.
 
 A run option that couples securities therefore touches, in one place each: its test in :func:`needs_milp`
 (rows that break it leave the closed form), its row in the MILP model, the condition under which the

@@ -233,3 +233,73 @@ def _certified_reduction(
     if freed < deficit or added != bound or any(not 0 <= q <= c for q, c in zip(k, caps, strict=True)):
         return None
     return k
+
+
+def certified_set_reduction(
+    price: list[int], sets: list[list[tuple[int, int]]], bonus: list[int], deficit: int
+) -> list[int] | None:
+    """The certified bound of :func:`_certified_reduction` for reduction *sets* (trade controls, 2.12).
+
+    ``sets[i]``: the shares security i may be sold back by, as sorted disjoint intervals [x, y] with x ≥ 1
+    (a minimum trade, a kept position or a whole sale leave gaps; 0 is always allowed). ``bonus[i]`` =
+    2·max(0, cᵢpᵢ − MV·tᵢ) for the closed-form answer cᵢ: every feasible quantity below cᵢ lies at or
+    below the target (cᵢ is the best of its set), so a reduction kᵢ ≥ 1 adds exactly pᵢkᵢ − bonusᵢ to the
+    drift. With aᵢ the first reduction of i and T the securities with a bonus that are sold back, freed cash
+    S ≥ max(D', Σ_T pⱼaⱼ) (D' the deficit rounded up to a multiple of g = gcd(p)), so the added drift is at
+    least min over T of max(D', Σ_T pⱼaⱼ) − Σ_T bonusⱼ: the same meet in the middle with weights pⱼaⱼ. An
+    answer reaching the bound is optimal; it is built from the first reductions of the best T, filled to D'
+    exactly (:func:`exact_hit`) by further shares within each security's first interval (securities without
+    a bonus only when that interval starts at one share), and re-checked in integers. None: not certified.
+    """
+    n = len(price)
+    if n == 0 or deficit <= 0:
+        return None
+    g = math.gcd(*price)
+    goal = -(-deficit // g)
+    weights = [p // g for p in price]
+    first = [s[0][0] for s in sets]
+    over = [j for j in range(n) if bonus[j] > 0]
+    a = [weights[j] * first[j] for j in over]
+    over_bonus = [bonus[j] for j in over]
+    if sum(a) < goal:  # every first reduction fits inside D': all of them take their bonus
+        bound, first_only, touched = goal * g - sum(over_bonus), None, list(over)
+    elif len(over) > 2 * FIRST_SHARE_HALF:
+        return None
+    else:
+        cover = _best_first_shares(
+            a, [price[j] * first[j] - b for j, b in zip(over, over_bonus, strict=True)], goal, True
+        )
+        under = _best_first_shares(a, over_bonus, goal - 1, False)
+        assert cover is not None and under is not None  # all of them cover, none of them fits under
+        if cover[0] <= goal * g - under[0]:
+            bound, first_only, touched = cover[0], cover[1], []
+        else:
+            bound, first_only = goal * g - under[0], None
+            touched = [j for t, j in enumerate(over) if under[1] >> t & 1]
+    k = [0] * n
+    if first_only is not None:
+        for t, j in enumerate(over):
+            if first_only >> t & 1:
+                k[j] = first[j]
+    else:
+        chosen = set(touched)
+        caps = [0] * n
+        for i in range(n):
+            if i in chosen:
+                k[i] = first[i]
+                caps[i] = sets[i][0][1] - first[i]
+            elif bonus[i] == 0 and first[i] == 1:
+                caps[i] = sets[i][0][1]
+        target = goal - sum(weights[j] * first[j] for j in touched)
+        extra = exact_hit(weights, caps, target)
+        if extra is None:
+            return None
+        k = [q + e for q, e in zip(k, extra, strict=True)]
+    # the certificate, in integers: every reduction in its set, the deficit freed, the bound reached
+    freed = sum(q * p for q, p in zip(k, price, strict=True))
+    added = freed - sum(b for q, b in zip(k, bonus, strict=True) if q >= 1)
+    if freed < deficit or added != bound:
+        return None
+    if any(q and not any(x <= q <= y for x, y in s) for q, s in zip(k, sets, strict=True)):
+        return None
+    return k

@@ -137,3 +137,44 @@ def _solve_in_pool(
         for fut in pending:  # cancelled: chunks not started are dropped, running ones finish unseen
             fut.cancel()
     return [by_index.get(p.index) or _cancelled(p) for p in problems]
+
+
+def map_chunks[T, R](
+    fn: Callable[[list[T]], list[R]],
+    items: Sequence[T],
+    workers: int,
+    failed: Callable[[T, str], R],
+    cancel: Callable[[], bool] | None = None,
+) -> list[R | None]:
+    """``fn`` over chunks of ``items`` in the shared ``spawn`` pool (``fn`` importable by a worker); in order.
+
+    A chunk whose worker died gives ``failed(item, reason)`` for each of its items; items of chunks not
+    finished when ``cancel()`` returns True are None.
+    """
+    size = max(1, math.ceil(len(items) / (workers * 4)))
+    chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
+    out: list[R | None] = [None] * len(items)
+    pool = shared_pool(workers)
+    pending: dict[Future[list[R]], int] = {}
+    try:
+        for c, chunk in enumerate(chunks):
+            pending[pool.submit(fn, chunk)] = c
+        while pending:
+            finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                c = pending.pop(fut)
+                try:
+                    values = fut.result()
+                except Exception as exc:  # a dead worker process: its items fail, the others go on
+                    values = [failed(item, f"a solver worker process failed: {exc!r}") for item in chunks[c]]
+                out[c * size : c * size + len(values)] = values
+            if cancel is not None and cancel():
+                break
+    except BrokenExecutor as exc:  # the pool broke while submitting: the next call gets a new one
+        for j, item in enumerate(items):
+            if out[j] is None:
+                out[j] = failed(item, f"the solver process pool failed: {exc!r}")
+    finally:
+        for fut in pending:
+            fut.cancel()
+    return out

@@ -512,21 +512,23 @@ def test_controls_match_an_independent_milp(case):
 
 
 def test_controlled_run_reports_progress_and_can_be_cancelled():
+    """The vectorised route checks ``cancel`` before each stage: cancelled at once, nothing is solved."""
     model = InvestmentModel(
         name="m", positions=(Position(security_id=A, target=D("0.5"), low_drift=D("0.1"), high_drift=D("0.1")),)
     )
     ports = [PortfolioHoldings(portfolio_id=f"p{k}", cash=D(1000), holdings=()) for k in range(4)]
-    seen: list[tuple[int, int]] = []
-    calls = iter([False, False, True, True])
-    results = rebalance_portfolios(
-        model,
-        {A: D(10)},
-        ports,
-        RebalanceOptions(trade_policy="out-of-band"),
-        workers=1,
-        progress=lambda d, t: seen.append((d, t)),
-        cancel=lambda: next(calls),
-    )
-    assert [r.status for r in results] == ["optimal", "optimal", "error", "error"]
-    assert results[2].error_code == "CANCELLED"
-    assert seen[-1] == (4, 4) and (1, 4) in seen
+    for cancel_now, expected in ((False, ["optimal"] * 4), (True, ["error"] * 4)):
+        seen: list[tuple[int, int]] = []
+        results = rebalance_portfolios(
+            model,
+            {A: D(10)},
+            ports,
+            RebalanceOptions(trade_policy="out-of-band"),
+            workers=1,
+            progress=lambda d, t, seen=seen: seen.append((d, t)),
+            cancel=lambda cancel_now=cancel_now: cancel_now,
+        )
+        assert [r.status for r in results] == expected
+        assert seen[-1] == (4, 4)
+        if cancel_now:
+            assert {r.error_code for r in results} == {"CANCELLED"}
