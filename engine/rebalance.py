@@ -18,13 +18,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.bands import ModelArrays, compute_bands
 from engine.construct import make_drift_row, make_record_position, make_transaction, paused_gc
-from engine.controls import Answer, has_controls, solve_portfolio
-from engine.controls import Security as ControlSecurity
 from engine.errors import (
     Cancelled,
     EngineError,
@@ -40,6 +39,9 @@ from engine.marketvalue import holding_map, market_value, require_price
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, PENDING, complete_milps, solve_closed_form
 from engine.validation import clean_positions, model_violations
+
+if TYPE_CHECKING:
+    from engine.controls import Answer
 
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
@@ -380,6 +382,8 @@ def _rebalance(
         tuple(s.high_drift for s in securities),
         tuple(s.price for s in securities),
     )
+    from engine.controls import has_controls  # lazy: see solve_controlled
+
     if has_controls(options):
         base = done
 
@@ -480,6 +484,10 @@ def solve_controlled(
     the closed form, the binding-floor MILP and the post-check are :func:`engine.controls.solve_portfolio`.
     ``progress(n)`` is called after every portfolio; once ``cancel()`` returns True the rest are None.
     """
+    # lazy: engine.controls pulls in the MILP stack, not needed at start-up of a run without controls (issue 15)
+    from engine.controls import Answer, solve_portfolio
+    from engine.controls import Security as ControlSecurity
+
     if not preps:
         return []
     mills = np.array([mills_of(p.market_value) for p in preps], dtype=np.int64)
