@@ -214,11 +214,16 @@ def test_a_plain_batch_takes_the_fast_path_and_odd_lines_the_reference() -> None
 
 def _imported(run_cli: Callable[..., Any], stdin: str) -> set[str]:
     """Top-level packages a ``python -X importtime -m engine solve`` run imported."""
+    return {name.split(".")[0] for name in _imported_modules(run_cli, stdin)}
+
+
+def _imported_modules(run_cli: Callable[..., Any], stdin: str) -> set[str]:
+    """Every module a ``python -X importtime -m engine solve`` run imported."""
     proc = run_cli_importtime(run_cli, stdin)
     names = set()
     for row in proc.stderr.splitlines():
         if row.startswith("import time:") and "|" in row:
-            names.add(row.rsplit("|", 1)[1].strip().split(".")[0])
+            names.add(row.rsplit("|", 1)[1].strip())
     return names
 
 
@@ -234,6 +239,33 @@ def test_a_batch_without_binding_cash_floors_imports_no_solver_library(run_cli: 
     data["options"] = {"tradeDate": DAY}  # no cash floor: every row closed-form
     quiet = _imported(run_cli, json.dumps(data) + "\n")
     assert not quiet & {"cvxpy", "highspy", "scipy", "pyarrow"}, quiet & {"cvxpy", "highspy", "scipy", "pyarrow"}
+
+
+def test_start_up_leaves_the_milp_stack_until_a_floor_binds(run_cli: Callable[..., Any]) -> None:
+    """Issue 15: engine.milp and engine.controls (and the process pool) load only when a portfolio needs them."""
+    heavy = {"engine.milp", "engine.controls", "concurrent.futures.process"}
+    a, b = sid(0x100), sid(0x101)
+    data: dict[str, Any] = {
+        "model": {
+            "positions": [{"securityId": s, "target": "0.45", "lowDrift": "0.05", "highDrift": "0.05"} for s in (a, b)]
+        },
+        "prices": {a: "12.5", b: "40"},
+        "options": {"tradeDate": DAY},  # no cash floor: every row closed-form
+        "portfolios": [
+            {"portfolioId": f"P{i}", "cash": str(1000 * i), "holdings": [{"securityId": a, "quantity": str(i)}]}
+            for i in range(1, 20)
+        ],
+    }
+    quiet = _imported_modules(run_cli, json.dumps(data) + "\n")
+    assert not quiet & heavy, quiet & heavy
+    assert not _imported_modules(run_cli, "\n") & heavy  # an empty batch
+    # the binding cash row of test_cli: 1000 of cash, two securities at 600 -> a MILP
+    data["model"] = {
+        "positions": [{"securityId": s, "target": "0.45", "lowDrift": "0.45", "highDrift": "0.5"} for s in (a, b)]
+    }
+    data["prices"] = {a: "600", b: "600"}
+    data["portfolios"] = [{"portfolioId": "P1", "cash": "1000", "holdings": []}]
+    assert {"engine.milp"} <= _imported_modules(run_cli, json.dumps(data) + "\n")
 
 
 def test_run_solve_output_and_errors_match_the_reference_path() -> None:
