@@ -473,11 +473,23 @@ def _format(
     )
     q_text, q_sc, sec = c.q_text, c.q_sc, c.sec
     unit = 10**s_q
-    actual_text = {b: _fixed(b, 4) for b in set(bp.ravel().tolist())}  # (np.unique would import numpy.ma)
-    # the original quantity's text per model cell ("0" when not held) and its decimals
-    text_of = [*q_text, "0"]
+    # the model cells' drift texts, one %-format per row: its values are gathered column-wise in numpy
+    # (object arrays: Python ints and strs as the per-cell formatting had them), in template order
+    row_tpl = ",".join(drift_tpl)
+    text_of = np.array([*q_text, "0"], dtype=object)  # the original quantity's text per model cell ("0" unheld)
     at_all = np.where(cur_at >= 0, cur_at, len(q_text))
     sc_all = np.concatenate([q_sc, np.zeros(1, dtype=np.int64)])
+    drift_values: list[list[object]] = [[] for _ in range(ks)]
+    trades_of: list[list[str]] | None = [[] for _ in range(ks)] if s_q == 0 else None
+    if n:
+        cell_values = np.empty((ks, n, 3), dtype=object)
+        cell_values[:, :, 0] = text_of[at_all]
+        cell_values[:, :, 1] = upz
+        cell_values[:, :, 2] = _fixed_texts(bp, 4)
+        drift_values = cell_values.reshape(ks, 3 * n).tolist()
+        del cell_values
+        if s_q == 0:
+            trades_of = _whole_trades(delta, buy_tpl, sell_tpl)
     keep_l = keep.tolist()
     rows_l = rows.tolist()
     for r in range(ks):
@@ -490,18 +502,14 @@ def _format(
             ps = int(c.p_scale[sec[x]])
             ca_sc = max(ca_sc, ps)
             dr_sc = max(dr_sc, 3, ps)
-        at_r = at_all[r].tolist()
-        delta_r = delta[r].tolist()
-        drifts = [
-            t % (text_of[a], u, actual_text[b])
-            for t, a, u, b in zip(drift_tpl, at_r, upz[r].tolist(), bp[r].tolist(), strict=True)
-        ]
-        if s_q == 0:  # whole quantities only (the usual case): the trade is a JSON integer
-            trades = [(buy_tpl[i] % d) if d > 0 else (sell_tpl[i] % -d) for i, d in enumerate(delta_r) if d]
+        drifts = [row_tpl % tuple(drift_values[r])] if n else []
+        if trades_of is not None:  # whole quantities only (the usual case): the trade is a JSON integer
+            trades = trades_of[r]
         else:
+            at_r = at_all[r].tolist()
             trades = [
                 (buy_tpl[i] if d > 0 else sell_tpl[i]) % _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
-                for i, d in enumerate(delta_r)
+                for i, d in enumerate(delta[r].tolist())
                 if d
             ]
         for x in extras:
@@ -541,6 +549,24 @@ def _format(
             + ",".join(drifts)
             + "]}"
         )
+
+
+def _fixed_texts(values: np.ndarray, scale: int) -> np.ndarray:
+    """``_fixed(v, scale)`` of each value, as an object array of the same shape: each distinct value is formatted
+    once (weights in basis points repeat) and spread back by a sorted look-up (np.unique would import numpy.ma)."""
+    keys = np.array(sorted(set(values.ravel().tolist())), dtype=np.int64)
+    texts = np.array([_fixed(k, scale) for k in keys.tolist()] or [""], dtype=object)
+    return texts[np.searchsorted(keys, values)] if keys.size else np.empty(values.shape, dtype=object)
+
+
+def _whole_trades(delta: np.ndarray, buy_tpl: list[str], sell_tpl: list[str]) -> list[list[str]]:
+    """Each row's trade texts of a whole-share ``delta`` (rows x model securities), in security order."""
+    rows, cols = np.nonzero(delta)  # row-major: each row's trades together, in column order
+    moves = delta[rows, cols]
+    tpl = np.array([*buy_tpl, *sell_tpl], dtype=object)[np.where(moves > 0, cols, cols + len(buy_tpl))]
+    flat = [t % d for t, d in zip(tpl.tolist(), np.abs(moves).tolist(), strict=True)]
+    bounds = np.searchsorted(rows, np.arange(delta.shape[0] + 1)).tolist()
+    return [flat[bounds[r] : bounds[r + 1]] for r in range(delta.shape[0])]
 
 
 def _trade_quantity(magnitude: int, unit: int, s_q: int, own_scale: int) -> str:

@@ -10,11 +10,15 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from engine.cli import _reference_results, _shared, answer_line, reference_line, run_solve
 from engine.exactmath import plain
-from engine.fastsolve import Slow, default_trade_controls, solve_line
+from engine.fastsolve import Slow, _fixed, _fixed_texts, _whole_trades, default_trade_controls, solve_line
 from engine.models import InvestmentModel, PortfolioHoldings, RebalanceOptions
 from tests.unit.engine import test_rebalance
 from tests.unit.engine.support import pid, sid
@@ -280,3 +284,27 @@ def test_run_solve_output_and_errors_match_the_reference_path() -> None:
             outs.append((code, sink.getvalue()))
         assert outs[0] == outs[1]
     assert outs[0][0] == 2
+
+
+INT64 = st.integers(-(2**63) + 1, 2**63 - 1)
+# small values repeat (the look-up's common case), large ones reach the int64 ends
+CELLS = st.one_of(st.integers(-3, 3), st.integers(-10_000, 10_000), INT64)
+
+
+@given(arrays(np.int64, st.tuples(st.integers(0, 6), st.integers(0, 6)), elements=CELLS), st.integers(0, 12))
+def test_fixed_texts_are_the_decimal_texts_of_each_value(values: np.ndarray, scale: int) -> None:
+    """The column-wise formatting prints what ``format(Decimal, "f")`` prints for value / 10**scale."""
+    texts = _fixed_texts(values, scale)
+    assert texts.shape == values.shape
+    for v, t in zip(values.ravel().tolist(), texts.ravel().tolist(), strict=True):
+        assert t == _fixed(v, scale) == format(Decimal(v).scaleb(-scale), "f")
+
+
+@given(arrays(np.int64, st.tuples(st.integers(0, 6), st.integers(1, 6)), elements=st.one_of(st.integers(-3, 3), INT64)))
+def test_whole_trades_are_the_per_row_trades(delta: np.ndarray) -> None:
+    """Each row's trades as the per-cell formatting wrote them: BUY of d > 0, SELL of -d, none for 0."""
+    n = delta.shape[1]
+    buy = [f'{{"BUY":{i},"q":%s}}' for i in range(n)]
+    sell = [f'{{"SELL":{i},"q":%s}}' for i in range(n)]
+    expected = [[(buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d] for row in delta.tolist()]
+    assert _whole_trades(delta, buy, sell) == expected
