@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain
+from operator import attrgetter
 
 import msgspec
 import numpy as np
@@ -237,11 +239,14 @@ def _solve(
         raise Slow  # every portfolio gets the model's error: the reference answers it cheaply
     k_total = len(ports)
     # --- columns of the holdings (strings first: ids and quantity texts are kept, they are the output)
-    lens = np.fromiter((len(p.holdings) for p in ports), dtype=np.int64, count=k_total)
-    sids = [h.securityId for p in ports for h in p.holdings]
-    q_text = [h.quantity for p in ports for h in p.holdings]
+    holdings_of = list(map(attrgetter("holdings"), ports))
+    lens = np.fromiter(map(len, holdings_of), dtype=np.int64, count=k_total)
+    holdings = list(chain.from_iterable(holdings_of))  # (map and attrgetter: loops in C, not per value in Python)
+    sids = list(map(attrgetter("securityId"), holdings))
+    q_text = list(map(attrgetter("quantity"), holdings))
+    del holdings, holdings_of
     g = np.repeat(np.arange(k_total, dtype=np.int64), lens)
-    cash_text = [p.cash for p in ports]
+    cash_text = list(map(attrgetter("cash"), ports))
     q_mant, q_sc = _plain_ints(q_text)
     c_mant, c_sc = _plain_ints(cash_text)
     # --- securities: the model's first, then every held one (with an index into the prices)
@@ -255,7 +260,7 @@ def _solve(
         if s not in index:
             index[s] = len(sec_ids)
             sec_ids.append(s)
-    sec = np.fromiter((index[s] for s in sids), dtype=np.int64, count=len(sids))
+    sec = np.fromiter(map(index.__getitem__, sids), dtype=np.int64, count=len(sids))
     n_sec = len(sec_ids)
     price_ok = np.zeros(n_sec, dtype=bool)
     p_scale = np.zeros(n_sec, dtype=np.int64)
