@@ -208,6 +208,12 @@ def timed_process(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, _children_cpu() - cpu0
 
 
+def median_process(cmd: list[str], runs: int) -> tuple[float, float]:
+    """Median wall and median CPU seconds of ``runs`` runs of one command (the machine is shared)."""
+    times = [timed_process(cmd) for _ in range(runs)]
+    return sorted(t[0] for t in times)[runs // 2], sorted(t[1] for t in times)[runs // 2]
+
+
 def cvxpy_per_portfolio(path: Path, sample: int) -> tuple[float, float]:
     """Wall and CPU seconds per portfolio of the CVXPY-per-portfolio MILP, on ``sample`` portfolios of the line."""
     sys.path.insert(0, str(ROOT / "bench"))
@@ -230,15 +236,22 @@ def cvxpy_per_portfolio(path: Path, sample: int) -> tuple[float, float]:
 def cli_rows(base: Path, sizes: list[int], reference: bool, sample: int) -> list[str]:
     """The CLI comparison lines of the table."""
     out = []
+    empty = base / "solve_empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    s_wall, s_cpu = median_process([PYTHON, "-m", "engine", "solve", "--input", str(empty)], 5)
+    name = "engine solve start-up, empty batch (median of 5)"
+    out.append(f"{name:<50} {s_wall:8.2f} {s_cpu:7.2f} {os.getloadavg()[0]:6.2f}")
+    empty.unlink()
     per_wall = per_cpu = 0.0
     for n in sizes:
         cli_in = base / f"solve_{n}.jsonl"
         solve_cli_input(cli_in, n)
         fast_out = base / f"solve_{n}.fast.jsonl"
-        wall, cpu = timed_process([PYTHON, "-m", "engine", "solve", "--input", str(cli_in), "--output", str(fast_out)])
+        cmd = [PYTHON, "-m", "engine", "solve", "--input", str(cli_in), "--output", str(fast_out)]
+        wall, cpu = median_process(cmd, 3)
         load = os.getloadavg()[0]
         floor, floor_cpu = json_floor(cli_in, fast_out.stat().st_size)
-        out.append(f"{f'engine solve CLI, {n:,} x 100 (fast path)':<50} {wall:8.2f} {cpu:7.2f} {load:6.2f}")
+        out.append(f"{f'engine solve CLI, {n:,} x 100 (median of 3)':<50} {wall:8.2f} {cpu:7.2f} {load:6.2f}")
         if reference:
             ref_out = base / f"solve_{n}.ref.jsonl"
             r_wall, r_cpu = timed_process([PYTHON, "-c", REFERENCE, str(cli_in), str(ref_out)])

@@ -55,6 +55,7 @@ from engine.rebalance import rebalance_portfolios
 EXIT_OK = 0
 EXIT_MALFORMED = 2
 MAX_WORKERS = 256  # each worker is a process importing CVXPY: a typo like 10**9 must not try to start them
+WRITE_CHARS = 1 << 24  # output lines are written in slices of 16 M characters (bounded encoding buffers)
 SHOWN_CHARS = 40  # longer input strings are cut in messages
 FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,39}")
 
@@ -369,7 +370,8 @@ def run_solve(
         except MalformedInput as exc:
             print(f"error: line {number}: {exc}", file=sys.stderr)
             return EXIT_MALFORMED
-        sink.write(text)
+        for start in range(0, len(text), WRITE_CHARS):  # a line of 450 MB is not encoded in one copy
+            sink.write(text[start : start + WRITE_CHARS])
         sink.write("\n")
         sink.flush()
     return EXIT_OK

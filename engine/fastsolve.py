@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain
+from operator import attrgetter
 
 import msgspec
 import numpy as np
@@ -237,11 +239,14 @@ def _solve(
         raise Slow  # every portfolio gets the model's error: the reference answers it cheaply
     k_total = len(ports)
     # --- columns of the holdings (strings first: ids and quantity texts are kept, they are the output)
-    lens = np.fromiter((len(p.holdings) for p in ports), dtype=np.int64, count=k_total)
-    sids = [h.securityId for p in ports for h in p.holdings]
-    q_text = [h.quantity for p in ports for h in p.holdings]
+    holdings_of = list(map(attrgetter("holdings"), ports))
+    lens = np.fromiter(map(len, holdings_of), dtype=np.int64, count=k_total)
+    holdings = list(chain.from_iterable(holdings_of))  # (map and attrgetter: loops in C, not per value in Python)
+    sids = list(map(attrgetter("securityId"), holdings))
+    q_text = list(map(attrgetter("quantity"), holdings))
+    del holdings, holdings_of
     g = np.repeat(np.arange(k_total, dtype=np.int64), lens)
-    cash_text = [p.cash for p in ports]
+    cash_text = list(map(attrgetter("cash"), ports))
     q_mant, q_sc = _plain_ints(q_text)
     c_mant, c_sc = _plain_ints(cash_text)
     # --- securities: the model's first, then every held one (with an index into the prices)
@@ -255,7 +260,7 @@ def _solve(
         if s not in index:
             index[s] = len(sec_ids)
             sec_ids.append(s)
-    sec = np.fromiter((index[s] for s in sids), dtype=np.int64, count=len(sids))
+    sec = np.fromiter(map(index.__getitem__, sids), dtype=np.int64, count=len(sids))
     n_sec = len(sec_ids)
     price_ok = np.zeros(n_sec, dtype=bool)
     p_scale = np.zeros(n_sec, dtype=np.int64)
@@ -366,7 +371,15 @@ def _solve(
         answers = reference(shared, [_reference_portfolio(ports[r]) for r in slow])
         for r, a in zip(slow, answers, strict=True):
             texts[r] = a
-    return '{"results":[' + ",".join(t for t in texts if t is not None) + "]}"
+    done = [t for t in texts if t is not None]
+    del texts
+    if not done:
+        return '{"results":[]}'
+    # the brackets go onto the first and last result, so the one join is the only copy of the whole line
+    # (prefix + join + suffix would copy it twice more: 3 x 450 MB at 20,000 x 100)
+    done[0] = '{"results":[' + done[0]
+    done[-1] += "]}"
+    return ",".join(done)
 
 
 @dataclass(frozen=True)
@@ -473,11 +486,23 @@ def _format(
     )
     q_text, q_sc, sec = c.q_text, c.q_sc, c.sec
     unit = 10**s_q
-    actual_text = {b: _fixed(b, 4) for b in set(bp.ravel().tolist())}  # (np.unique would import numpy.ma)
-    # the original quantity's text per model cell ("0" when not held) and its decimals
-    text_of = [*q_text, "0"]
+    # the model cells' drift texts, one %-format per row: its values are gathered column-wise in numpy
+    # (object arrays: Python ints and strs as the per-cell formatting had them), in template order
+    row_tpl = ",".join(drift_tpl)
+    text_of = np.array([*q_text, "0"], dtype=object)  # the original quantity's text per model cell ("0" unheld)
     at_all = np.where(cur_at >= 0, cur_at, len(q_text))
     sc_all = np.concatenate([q_sc, np.zeros(1, dtype=np.int64)])
+    drift_values: list[list[object]] = [[] for _ in range(ks)]
+    trades_of: list[list[str]] | None = [[] for _ in range(ks)] if s_q == 0 else None
+    if n:
+        cell_values = np.empty((ks, n, 3), dtype=object)
+        cell_values[:, :, 0] = text_of[at_all]
+        cell_values[:, :, 1] = upz
+        cell_values[:, :, 2] = _fixed_texts(bp, 4)
+        drift_values = cell_values.reshape(ks, 3 * n).tolist()
+        del cell_values
+        if s_q == 0:
+            trades_of = _whole_trades(delta, buy_tpl, sell_tpl)
     keep_l = keep.tolist()
     rows_l = rows.tolist()
     for r in range(ks):
@@ -490,18 +515,14 @@ def _format(
             ps = int(c.p_scale[sec[x]])
             ca_sc = max(ca_sc, ps)
             dr_sc = max(dr_sc, 3, ps)
-        at_r = at_all[r].tolist()
-        delta_r = delta[r].tolist()
-        drifts = [
-            t % (text_of[a], u, actual_text[b])
-            for t, a, u, b in zip(drift_tpl, at_r, upz[r].tolist(), bp[r].tolist(), strict=True)
-        ]
-        if s_q == 0:  # whole quantities only (the usual case): the trade is a JSON integer
-            trades = [(buy_tpl[i] % d) if d > 0 else (sell_tpl[i] % -d) for i, d in enumerate(delta_r) if d]
+        drifts = [row_tpl % tuple(drift_values[r])] if n else []
+        if trades_of is not None:  # whole quantities only (the usual case): the trade is a JSON integer
+            trades = trades_of[r]
         else:
+            at_r = at_all[r].tolist()
             trades = [
                 (buy_tpl[i] if d > 0 else sell_tpl[i]) % _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
-                for i, d in enumerate(delta_r)
+                for i, d in enumerate(delta[r].tolist())
                 if d
             ]
         for x in extras:
@@ -541,6 +562,24 @@ def _format(
             + ",".join(drifts)
             + "]}"
         )
+
+
+def _fixed_texts(values: np.ndarray, scale: int) -> np.ndarray:
+    """``_fixed(v, scale)`` of each value, as an object array of the same shape: each distinct value is formatted
+    once (weights in basis points repeat) and spread back by a sorted look-up (np.unique would import numpy.ma)."""
+    keys = np.array(sorted(set(values.ravel().tolist())), dtype=np.int64)
+    texts = np.array([_fixed(k, scale) for k in keys.tolist()] or [""], dtype=object)
+    return texts[np.searchsorted(keys, values)] if keys.size else np.empty(values.shape, dtype=object)
+
+
+def _whole_trades(delta: np.ndarray, buy_tpl: list[str], sell_tpl: list[str]) -> list[list[str]]:
+    """Each row's trade texts of a whole-share ``delta`` (rows x model securities), in security order."""
+    rows, cols = np.nonzero(delta)  # row-major: each row's trades together, in column order
+    moves = delta[rows, cols]
+    tpl = np.array([*buy_tpl, *sell_tpl], dtype=object)[np.where(moves > 0, cols, cols + len(buy_tpl))]
+    flat = [t % d for t, d in zip(tpl.tolist(), np.abs(moves).tolist(), strict=True)]
+    bounds = np.searchsorted(rows, np.arange(delta.shape[0] + 1)).tolist()
+    return [flat[bounds[r] : bounds[r + 1]] for r in range(delta.shape[0])]
 
 
 def _trade_quantity(magnitude: int, unit: int, s_q: int, own_scale: int) -> str:

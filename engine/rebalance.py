@@ -18,13 +18,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.bands import ModelArrays
 from engine.construct import make_drift_row, make_record_position, make_transaction, paused_gc
-from engine.controls import Answer, has_controls
-from engine.controls_batch import ControlledPortfolio, solve_controls
 from engine.errors import (
     Cancelled,
     EngineError,
@@ -39,6 +38,10 @@ from engine.marketvalue import holding_map, market_value, require_price
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, PENDING, complete_milps, solve_closed_form
 from engine.validation import clean_positions, model_violations
+
+if TYPE_CHECKING:
+    from engine.controls import Answer
+    from engine.controls_batch import ControlledPortfolio
 
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
@@ -379,6 +382,8 @@ def _rebalance(
         tuple(s.high_drift for s in securities),
         tuple(s.price for s in securities),
     )
+    from engine.controls import has_controls  # lazy: see solve_controlled
+
     if has_controls(options):
         base = done
 
@@ -483,11 +488,16 @@ def solve_controlled(
     :func:`engine.controls.solve_portfolio`. ``progress(n)`` as portfolios finish; once ``cancel()`` returns
     True the unfinished ones are None.
     """
+    # lazy: engine.controls_batch pulls in the MILP stack, not needed at start-up of a run without controls (issue 15)
+    from engine.controls_batch import solve_controls
+
     portfolios = [_controlled_portfolio(p) for p in preps]
     return solve_controls(arrays, portfolios, floors, options, workers, progress, cancel)
 
 
 def _controlled_portfolio(prep: _Prepared) -> ControlledPortfolio:
+    from engine.controls_batch import ControlledPortfolio  # lazy, as in solve_controlled
+
     return ControlledPortfolio(
         prep.portfolio.portfolio_id,
         prep.held,

@@ -42,14 +42,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.bands import Bands, ModelArrays, compute_bands, market_values_f
 from engine.errors import NonPositiveMarketValue, RebalanceInfeasible, SolverFailed
 from engine.exactmath import MONEY, ZERO, fmt_money, plain, sum_tolerance
-from engine.milp import MilpProblem, solve_milps
 from engine.postcheck import check_quantities, mv_decimal
+
+if TYPE_CHECKING:
+    from engine.milp import MilpProblem
 
 OPTIMAL = "optimal"
 INFEASIBLE = "infeasible"
@@ -278,6 +281,8 @@ def _verify(sol: BatchSolution, arrays: ModelArrays, rows: np.ndarray) -> None:
 
 def milp_problems(sol: BatchSolution, arrays: ModelArrays, bands: Bands, time_limit: float) -> list[MilpProblem]:
     """The MILPs of the pending (binding) rows: bounds [lo, closed-form answer]."""
+    from engine.milp import MilpProblem  # lazy: start-up of a batch with no binding floor (issue 15)
+
     return [
         MilpProblem(
             index=r,
@@ -310,6 +315,8 @@ def complete_milps(
     assert sol.bands is not None
     wanted = set(pending)
     problems = [p for p in milp_problems(sol, arrays, sol.bands, time_limit) if p.index in wanted]
+    from engine.milp import solve_milps  # lazy: start-up of a batch with no binding floor (issue 15)
+
     for outcome in solve_milps(problems, workers=workers, progress=progress, cancel=cancel):
         r = outcome.index
         sol.milp_seconds[r] = outcome.seconds

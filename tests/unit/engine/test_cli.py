@@ -180,6 +180,17 @@ def test_run_solve_streams_and_skips_blank_lines() -> None:
     assert code == 0 and len(sink.getvalue().splitlines()) == 1
 
 
+def test_a_line_written_in_slices_is_the_same_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long output lines are written in slices (bounded encoding buffers): the bytes do not change."""
+    text = lines(batch(), batch(portfolios=[{"portfolioId": "Q", "cash": "5000"}]))
+    whole = io.StringIO()
+    run_solve(io.StringIO(text), whole, time_limit=10, workers=1)
+    monkeypatch.setattr("engine.cli.WRITE_CHARS", 7)
+    sliced = io.StringIO()
+    run_solve(io.StringIO(text), sliced, time_limit=10, workers=1)
+    assert sliced.getvalue() == whole.getvalue() and len(whole.getvalue().splitlines()) == 2
+
+
 @pytest.mark.slow
 def test_spawn_pool_keeps_stdout_json_only(run_cli) -> None:
     # 64 binding portfolios in one batch: the MILPs go to a spawn pool, whose workers run HiGHS too

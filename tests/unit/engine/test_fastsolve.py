@@ -10,11 +10,15 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from engine.cli import _reference_results, _shared, answer_line, reference_line, run_solve
 from engine.exactmath import plain
-from engine.fastsolve import Slow, default_trade_controls, solve_line
+from engine.fastsolve import Slow, _fixed, _fixed_texts, _whole_trades, default_trade_controls, solve_line
 from engine.models import InvestmentModel, PortfolioHoldings, RebalanceOptions
 from tests.unit.engine import test_rebalance
 from tests.unit.engine.support import pid, sid
@@ -214,11 +218,16 @@ def test_a_plain_batch_takes_the_fast_path_and_odd_lines_the_reference() -> None
 
 def _imported(run_cli: Callable[..., Any], stdin: str) -> set[str]:
     """Top-level packages a ``python -X importtime -m engine solve`` run imported."""
+    return {name.split(".")[0] for name in _imported_modules(run_cli, stdin)}
+
+
+def _imported_modules(run_cli: Callable[..., Any], stdin: str) -> set[str]:
+    """Every module a ``python -X importtime -m engine solve`` run imported."""
     proc = run_cli_importtime(run_cli, stdin)
     names = set()
     for row in proc.stderr.splitlines():
         if row.startswith("import time:") and "|" in row:
-            names.add(row.rsplit("|", 1)[1].strip().split(".")[0])
+            names.add(row.rsplit("|", 1)[1].strip())
     return names
 
 
@@ -236,6 +245,33 @@ def test_a_batch_without_binding_cash_floors_imports_no_solver_library(run_cli: 
     assert not quiet & {"cvxpy", "highspy", "scipy", "pyarrow"}, quiet & {"cvxpy", "highspy", "scipy", "pyarrow"}
 
 
+def test_start_up_leaves_the_milp_stack_until_a_floor_binds(run_cli: Callable[..., Any]) -> None:
+    """Issue 15: engine.milp and engine.controls (and the process pool) load only when a portfolio needs them."""
+    heavy = {"engine.milp", "engine.controls", "concurrent.futures.process"}
+    a, b = sid(0x100), sid(0x101)
+    data: dict[str, Any] = {
+        "model": {
+            "positions": [{"securityId": s, "target": "0.45", "lowDrift": "0.05", "highDrift": "0.05"} for s in (a, b)]
+        },
+        "prices": {a: "12.5", b: "40"},
+        "options": {"tradeDate": DAY},  # no cash floor: every row closed-form
+        "portfolios": [
+            {"portfolioId": f"P{i}", "cash": str(1000 * i), "holdings": [{"securityId": a, "quantity": str(i)}]}
+            for i in range(1, 20)
+        ],
+    }
+    quiet = _imported_modules(run_cli, json.dumps(data) + "\n")
+    assert not quiet & heavy, quiet & heavy
+    assert not _imported_modules(run_cli, "\n") & heavy  # an empty batch
+    # the binding cash row of test_cli: 1000 of cash, two securities at 600 -> a MILP
+    data["model"] = {
+        "positions": [{"securityId": s, "target": "0.45", "lowDrift": "0.45", "highDrift": "0.5"} for s in (a, b)]
+    }
+    data["prices"] = {a: "600", b: "600"}
+    data["portfolios"] = [{"portfolioId": "P1", "cash": "1000", "holdings": []}]
+    assert {"engine.milp"} <= _imported_modules(run_cli, json.dumps(data) + "\n")
+
+
 def test_run_solve_output_and_errors_match_the_reference_path() -> None:
     good = [random_line(s) for s in range(5)]
     bad = [*good[:2], '{"model": {"positions": []}, "prices": {}, "portfolios": [{"portfolioId": ""}]}']
@@ -248,3 +284,27 @@ def test_run_solve_output_and_errors_match_the_reference_path() -> None:
             outs.append((code, sink.getvalue()))
         assert outs[0] == outs[1]
     assert outs[0][0] == 2
+
+
+INT64 = st.integers(-(2**63) + 1, 2**63 - 1)
+# small values repeat (the look-up's common case), large ones reach the int64 ends
+CELLS = st.one_of(st.integers(-3, 3), st.integers(-10_000, 10_000), INT64)
+
+
+@given(arrays(np.int64, st.tuples(st.integers(0, 6), st.integers(0, 6)), elements=CELLS), st.integers(0, 12))
+def test_fixed_texts_are_the_decimal_texts_of_each_value(values: np.ndarray, scale: int) -> None:
+    """The column-wise formatting prints what ``format(Decimal, "f")`` prints for value / 10**scale."""
+    texts = _fixed_texts(values, scale)
+    assert texts.shape == values.shape
+    for v, t in zip(values.ravel().tolist(), texts.ravel().tolist(), strict=True):
+        assert t == _fixed(v, scale) == format(Decimal(v).scaleb(-scale), "f")
+
+
+@given(arrays(np.int64, st.tuples(st.integers(0, 6), st.integers(1, 6)), elements=st.one_of(st.integers(-3, 3), INT64)))
+def test_whole_trades_are_the_per_row_trades(delta: np.ndarray) -> None:
+    """Each row's trades as the per-cell formatting wrote them: BUY of d > 0, SELL of -d, none for 0."""
+    n = delta.shape[1]
+    buy = [f'{{"BUY":{i},"q":%s}}' for i in range(n)]
+    sell = [f'{{"SELL":{i},"q":%s}}' for i in range(n)]
+    expected = [[(buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d] for row in delta.tolist()]
+    assert _whole_trades(delta, buy, sell) == expected
