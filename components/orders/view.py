@@ -101,9 +101,10 @@ def _cached(scenario: store.Scenario, key: tuple, build):
 def blotter_caption(listed: int, matching: int, total: int) -> str:
     """What the blotter lists: all matching orders, or the first of them when more match than it lists."""
     if listed < matching:
+        which = f"{matching:,} orders" if matching == total else f"{matching:,} matching orders ({total:,} in all)"
         return (
-            f"First {listed:,} of the {matching:,} matching orders listed ({total:,} in all; sorted by the choice "
-            "above): narrow the filters to see others, the CSVs hold every order."
+            f"First {listed:,} of the {which} listed, in the order chosen above: filter to see others; "
+            "the CSVs hold every order."
         )
     return f"{matching:,} of {total:,} orders shown · click a column header to sort."
 

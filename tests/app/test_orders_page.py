@@ -225,7 +225,13 @@ def test_a_large_blotter_lists_its_first_rows_and_the_csvs_hold_every_order(at, 
     listed = frame_with(at, "reason")
     largest = sorted((float(r.estimated_value) for r in rows), reverse=True)[:3]
     assert listed["estimated_value"].tolist() == largest  # the first rows of the sort over every order
-    assert any(f"First 3 of the {len(rows):,} matching orders listed" in c for c in texts(at, "caption"))
+    assert any(f"First 3 of the {len(rows):,} orders listed" in c for c in texts(at, "caption"))
+    at.multiselect(key=orders_keys.SIDES).set_value(["SELL"]).run()
+    sells = sum(1 for r in rows if r.transaction_type == "SELL")
+    assert set(frame_with(at, "reason")["side"]) == {"SELL"}
+    assert sells > 3
+    assert any(f"of the {sells:,} matching orders ({len(rows):,} in all)" in c for c in texts(at, "caption"))
+    at.multiselect(key=orders_keys.SIDES).set_value(["BUY", "SELL"]).run()
     labels = [b.proto.label for b in at.get("download_button")]
     assert f"Download all {len(rows):,} orders (CSV)" in labels
     assert not any("orders shown" in label for label in labels)  # no filter: the capped list is not a filtered CSV
