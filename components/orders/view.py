@@ -77,6 +77,9 @@ BLOCK_CONFIG = column_config(BLOCK_TABLE)
 NOT_TRADED_CONFIG = column_config(NOT_TRADED_TABLE)
 BREACH_CONFIG = column_config(BREACH_TABLE)
 NOT_TRADED_ORDER = names(NOT_TRADED_TABLE)
+# Rows a display-only table sends to the browser: 30,000 orders are ~7 MB of Arrow on every rerun of the page (a
+# save reruns it twice); the filters, the sort and the CSV downloads still cover every order.
+MAX_ROWS_SHOWN = 1_000
 
 
 def rows_of(scenario: store.Scenario) -> list[OrderRow]:
@@ -93,6 +96,17 @@ def _cached(scenario: store.Scenario, key: tuple, build):
             del scenario.cache[old]
         scenario.cache[key] = build()
     return scenario.cache[key]
+
+
+def blotter_caption(listed: int, matching: int, total: int) -> str:
+    """What the blotter lists: all matching orders, or the first of them when more match than it lists."""
+    if listed < matching:
+        which = f"{matching:,} orders" if matching == total else f"{matching:,} matching orders ({total:,} in all)"
+        return (
+            f"First {listed:,} of the {which} listed, in the order chosen above: filter to see others; "
+            "the CSVs hold every order."
+        )
+    return f"{matching:,} of {total:,} orders shown · click a column header to sort."
 
 
 def pick_scenario() -> store.Scenario | None:
@@ -167,17 +181,24 @@ def render_blotter(
             ("blotter", hash(states)),
             lambda: blotter_frame(rows, subs),
         )
-        shown = filter_blotter(frame, sides, text, ticker, sort)
+        # Filtered, sorted and capped once per (outcomes, filters): a rerun (a save, a dialog) rebuilds nothing.
+        view_key = (hash(states), tuple(sides), text, ticker, sort)
+        shown = _cached(scenario, ("shown", *view_key), lambda: filter_blotter(frame, sides, text, ticker, sort))
+        table = _cached(
+            scenario,
+            ("table", *view_key),
+            lambda: as_percent(shown.head(MAX_ROWS_SHOWN), "weight_before", "target", "weight_after"),
+        )
         st.dataframe(
-            as_percent(shown, "weight_before", "target", "weight_after"),
+            table,
             hide_index=True,
             width="stretch",
             column_config=BLOTTER_CONFIG,
             # the "Nearest feasible" flag only when some order is one (relaxed answers are rare)
             column_order=BLOTTER_ORDER if frame["nearest_feasible"].any() else BLOTTER_PLAIN_ORDER,
-            height=min(36 + 35 * max(len(shown), 1), 520),
+            height=min(36 + 35 * max(len(table), 1), 520),
         )
-        st.caption(f"{len(shown):,} of {len(rows):,} orders shown · click a column header to sort.")
+        st.caption(blotter_caption(len(table), len(shown), len(rows)))
         reasons = st.checkbox(
             "Add a reason column to the orders CSV",
             key=WITH_REASONS,
@@ -233,7 +254,7 @@ def _fix_model(model_id: str) -> None:
 
 def render_not_rebalanced(scenario: store.Scenario) -> None:
     """The portfolios this run left without orders, and why (tickers, percent), with a way to fix the model."""
-    frame = not_rebalanced_frame(scenario.results, scenario.tickers)
+    frame = _cached(scenario, ("not_rebalanced",), lambda: not_rebalanced_frame(scenario.results, scenario.tickers))
     if frame.empty:
         return
     with st.expander(f"{len(frame):,} portfolio(s) not rebalanced — why", expanded=True, icon=":material/warning:"):
@@ -268,14 +289,21 @@ def render_not_traded(scenario: store.Scenario) -> None:
         + ", ".join(f"{n:,} {label}" for label, n in counts.items())
         + "."
     )
+    table = _cached(
+        scenario,
+        ("not_traded_table",),
+        lambda: as_percent(frame.head(MAX_ROWS_SHOWN), "weight", "target", "band_low", "band_high"),
+    )
     st.dataframe(
-        as_percent(frame, "weight", "target", "band_low", "band_high"),
+        table,
         hide_index=True,
         width="stretch",
         column_config=NOT_TRADED_CONFIG,
         column_order=NOT_TRADED_ORDER,
-        height=min(36 + 35 * len(frame), 520),
+        height=min(36 + 35 * len(table), 520),
     )
+    if len(table) < len(frame):
+        st.caption(f"First {len(table):,} of {len(frame):,} listed.")
 
 
 def render_relaxed(scenario: store.Scenario) -> None:

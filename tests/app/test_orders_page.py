@@ -210,3 +210,29 @@ def test_block_view_nets_buy_and_sell_on_request_and_keeps_both_legs_per_portfol
     assert netted["security_id"].is_unique and len(netted) == len(aggregate_orders(rows, net=True))
     assert len(frame_with(at, "reason")) == len(rows)  # the per-portfolio view keeps both legs
     assert any("BUY and SELL netted" in c for c in texts(at, "caption"))
+
+
+def test_a_large_blotter_lists_its_first_rows_and_the_csvs_hold_every_order(at, repo, monkeypatch):
+    """Display-only tables send at most MAX_ROWS_SHOWN rows to the browser (a 30,000-order run is ~7 MB of Arrow on
+    each rerun); the sort and filters apply to every order, the caption says so, and the CSVs hold all of them."""
+    from components.orders import view as orders_view
+
+    monkeypatch.setattr(orders_view, "MAX_ROWS_SHOWN", 3)
+    scenario = whatif_then_orders(at, repo)
+    rows = order_rows(scenario.results, scenario.tickers)
+    assert len(rows) > 3
+    at.selectbox(key=orders_keys.SORT).set_value("Estimated value, largest first").run()
+    listed = frame_with(at, "reason")
+    largest = sorted((float(r.estimated_value) for r in rows), reverse=True)[:3]
+    assert listed["estimated_value"].tolist() == largest  # the first rows of the sort over every order
+    assert any(f"First 3 of the {len(rows):,} orders listed" in c for c in texts(at, "caption"))
+    at.multiselect(key=orders_keys.SIDES).set_value(["SELL"]).run()
+    sells = sum(1 for r in rows if r.transaction_type == "SELL")
+    assert set(frame_with(at, "reason")["side"]) == {"SELL"}
+    assert sells > 3
+    assert any(f"of the {sells:,} matching orders ({len(rows):,} in all)" in c for c in texts(at, "caption"))
+    at.multiselect(key=orders_keys.SIDES).set_value(["BUY", "SELL"]).run()
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert f"Download all {len(rows):,} orders (CSV)" in labels
+    assert not any("orders shown" in label for label in labels)  # no filter: the capped list is not a filtered CSV
+    assert no_exception(at)

@@ -161,7 +161,7 @@ def test_server_killed_with_sigkill_mid_post_then_reconcile(browser, simulator_u
             expect(pg.get_by_text("3 found (created)").first).to_be_visible()
             pg.get_by_role("button", name="Submit remaining orders…").click()
             confirm_in_dialog(pg)
-            expect(pg.get_by_text("created, 0 failed, 0 unknown").first).to_be_visible(timeout=60_000)
+            expect(pg.get_by_text("created, 0 failed, 0 not sent, 0 unknown").first).to_be_visible(timeout=60_000)
             wait_for_app(pg)
             screenshot(pg, "orders_after_kill_all_submitted")
             counts = created_orders(simulator_urls)
