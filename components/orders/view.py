@@ -220,7 +220,7 @@ def render_blotter(
                 f"{stem}_filtered",
                 "dl_orders_shown",
                 right,
-                label=f"Download the {len(shown):,} orders shown (CSV)",
+                label=f"Download the {len(shown):,} filtered orders (CSV)",
             )
         st.caption(downloads.columns_caption())
     with t2:

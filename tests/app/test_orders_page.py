@@ -58,7 +58,7 @@ def test_blotter_totals_and_filters(at, repo):
     # issue 14 item 14: with a filter on, both files are offered, each saying what it holds
     assert [b.proto.label for b in at.get("download_button")] == [
         f"Download all {len(rows):,} orders (CSV)",
-        f"Download the {len(shown):,} orders shown (CSV)",
+        f"Download the {len(shown):,} filtered orders (CSV)",
         "Download block orders CSV",
     ]
     csv_lines = orders_to_csv(rows_shown(rows, shown)).decode().splitlines()[1:]
@@ -234,5 +234,5 @@ def test_a_large_blotter_lists_its_first_rows_and_the_csvs_hold_every_order(at, 
     at.multiselect(key=orders_keys.SIDES).set_value(["BUY", "SELL"]).run()
     labels = [b.proto.label for b in at.get("download_button")]
     assert f"Download all {len(rows):,} orders (CSV)" in labels
-    assert not any("orders shown" in label for label in labels)  # no filter: the capped list is not a filtered CSV
+    assert not any("filtered orders" in label for label in labels)  # no filter: the capped list is not a filtered CSV
     assert no_exception(at)
