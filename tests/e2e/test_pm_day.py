@@ -149,7 +149,7 @@ def test_a_pm_day(page: Page) -> None:
     page.get_by_label("Ticker contains").press("Enter")
     wait_for_app(page)
     shown = main.get_by_role("button", name=re.compile(r"^Download the [\d,]+ filtered orders \(CSV\)$"))
-    n = int(re.search(r"the ([\d,]+) orders", shown.inner_text()).group(1).replace(",", ""))
+    n = int(re.search(r"the ([\d,]+) filtered orders", shown.inner_text()).group(1).replace(",", ""))
     with page.expect_download() as download:
         shown.click()
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
