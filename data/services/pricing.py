@@ -38,6 +38,7 @@ def parse_price_list(items: list[Any], service: str = "pricing") -> tuple[dict[s
     """The bulk price list -> ``(quotes by ticker, problems by ticker)``. An unusable item names its ticker when it
     has one (an item without a ticker cannot be attributed: its ticker is simply absent, i.e. "no price"). A ticker
     listed twice is usable only when every copy is valid and carries the same close; otherwise it is a problem."""
+
     def conflict(seen: PriceQuote, quote: PriceQuote) -> str | None:
         if seen.close == quote.close:
             return None

@@ -45,6 +45,7 @@ def read_security(item: Any, service: str = "security") -> SecurityInfo:
 def parse_security_list(items: list[Any], service: str = "security") -> tuple[dict[str, SecurityInfo], dict[str, str]]:
     """The bulk list -> ``(securities by id, problems by id)``: an unusable item that still names its id, or an id
     listed twice with different tickers, is a problem for that id (never silently "unknown" or the first copy)."""
+
     def conflict(seen: SecurityInfo, info: SecurityInfo) -> str | None:
         if seen.ticker == info.ticker:
             return None
