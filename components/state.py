@@ -18,6 +18,7 @@ import streamlit as st
 # --- cross-page -------------------------------------------------------------------------------------------------
 SELECTED_MODEL_ID = "selected_model_id"  # the model the user works on; Drift and What-if preselect it
 WHATIF_PREFILL = "whatif_prefill"  # (model id, portfolio ids) the What-if page opens with (from the Drift page)
+WHATIF_SETTINGS = "whatif_settings"  # a saved run's settings the What-if panel opens with (from History)
 
 _DEFAULTS: dict[str, Any] = {SELECTED_MODEL_ID: None}
 

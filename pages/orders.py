@@ -4,7 +4,7 @@ import streamlit as st
 
 from components import feedback, navigation
 from components.orders import view as orders_view
-from components.rebalance import workspace
+from components.rebalance import relaxed, workspace
 
 navigation.ensure_app_shell()  # a first-request deep link ran this script alone: rerun through app.py
 
@@ -32,7 +32,7 @@ st.caption(
 )
 orders_view.render_not_rebalanced(scenario)
 orders_view.render_totals(rows)
-orders_view.render_relaxed(scenario)
+relaxed.render(scenario, "below")
 if not rows:
     st.info(
         "This scenario proposes no orders: every rebalanced portfolio is already at its optimum.",

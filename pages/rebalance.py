@@ -13,6 +13,7 @@ from components import auth, feedback, navigation, resources, state
 from components.rebalance import controls as rebalance_controls
 from components.rebalance import hints as rebalance_hints
 from components.rebalance import keys as rebalance_keys
+from components.rebalance import reproduce as rebalance_reproduce
 from components.rebalance import results as rebalance_results
 from components.rebalance import view as rebalance_view
 from components.rebalance import workspace
@@ -38,6 +39,7 @@ if not models:
     st.page_link("pages/models.py", label="Go to Investment models", icon=":material/table:")
     st.stop()
 names = resources.portfolio_names()
+rebalance_reproduce.apply(models)  # History's "Load these settings into What-if", before the panel's widgets
 
 with st.container(border=True):
     left, right = st.columns([3, 2])
@@ -50,11 +52,12 @@ with st.container(border=True):
         scenario_name = st.text_input(
             "Scenario name", value=next_name(), key=f"rebalance_name_{next_name()}", max_chars=60
         )
+    rebalance_reproduce.render_note(model)
     settings = resources.settings()
     options = rebalance_view.render_parameters(
         settings.optimization_timeout, dt.datetime.now(ZoneInfo(settings.business_tz)).date()
     ).with_controls(rebalance_controls.render_controls(model))
-    run_model = rebalance_view.render_overrides(model)
+    run_model = rebalance_view.render_overrides(model, rebalance_reproduce.overrides_for(model))
     note = st.empty()  # filled after a run, so it shows the snapshot that run froze
     blocked = auth.why_not(auth.Action.RUN_WHAT_IF)
     if blocked is None and not portfolio_ids:
@@ -73,6 +76,7 @@ with st.container(border=True):
         st.caption(blocked)
 
 if run and run_model is not None:
+    rebalance_reproduce.ran()
     params = ScenarioParams(
         model_id=model.model_id,
         portfolio_ids=portfolio_ids,

@@ -31,6 +31,7 @@ from components.history.frames import (
 )
 from components.history.keys import FILTER, NOTICE, OPEN, PAGE, PAGE_SIZE, PENDING_DELETE, PORTFOLIO_PICK
 from components.orders import downloads
+from components.rebalance import reproduce
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short
 from data.repositories import delete_run
 from engine.errors import NotFound, VersionConflict
@@ -199,6 +200,7 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     )
     render_run_info(record)
     render_options(record, tickers)
+    render_load_settings(record)
     traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
     m = st.columns(4)
     m[0].metric("Portfolios", f"{record.number_of_portfolios:,}")
@@ -286,6 +288,20 @@ def render_options(record: RebalanceRecord, tickers: Mapping[str, str]) -> None:
             "pass them to `python -m engine solve` as its `options` object:"
         )
         st.code(json.dumps(options_cli(record.options)), language="json", wrap_lines=True)
+
+
+def render_load_settings(record: RebalanceRecord) -> None:
+    """ "Load these settings into What-if": the What-if panel opens with this run's settings, and nothing runs."""
+    if st.button(
+        "Load these settings into What-if",
+        key="history_load_settings",
+        icon=":material/tune:",
+        on_click=reproduce.request,
+        args=(record,),
+        help="This run's portfolios, minimum cash, time limit, trade controls and run-only targets and bands, "
+        "pre-filled in the What-if panel. Nothing runs until you press Run what-if.",
+    ):
+        st.switch_page("pages/rebalance.py")
 
 
 def render_pending_delete() -> None:

@@ -50,7 +50,7 @@ from components.orders.keys import (
     WITH_REASONS,
 )
 from components.rebalance import store, workspace
-from components.rebalance.frames import BREACH_TABLE, breaches_frame, controls_labels
+from components.rebalance.frames import controls_labels
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short, fmt_qty
 from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
@@ -75,7 +75,6 @@ BLOTTER_ORDER = names(BLOTTER_TABLE)
 BLOTTER_PLAIN_ORDER = [c for c in BLOTTER_ORDER if c != "nearest_feasible"]
 BLOCK_CONFIG = column_config(BLOCK_TABLE)
 NOT_TRADED_CONFIG = column_config(NOT_TRADED_TABLE)
-BREACH_CONFIG = column_config(BREACH_TABLE)
 NOT_TRADED_ORDER = names(NOT_TRADED_TABLE)
 # Rows a display-only table sends to the browser: 30,000 orders are ~7 MB of Arrow on every rerun of the page (a
 # save reruns it twice); the filters, the sort and the CSV downloads still cover every order.
@@ -304,28 +303,6 @@ def render_not_traded(scenario: store.Scenario) -> None:
     )
     if len(table) < len(frame):
         st.caption(f"First {len(table):,} of {len(frame):,} listed.")
-
-
-def render_relaxed(scenario: store.Scenario) -> None:
-    """Flag the portfolios answered "nearest feasible" with their breached bands (their orders are marked too)."""
-    relaxed = [r for r in scenario.results if r.status == "relaxed"]
-    if not relaxed:
-        return
-    frame = breaches_frame(relaxed, scenario.tickers)
-    st.warning(
-        f"**{len(relaxed):,} portfolio(s) are nearest feasible, not optimal**: no answer met every band, so their "
-        f"orders leave {len(frame):,} band(s) breached by {fmt_money(frame['amount'].sum())} in total. Their "
-        "orders are marked “Nearest feasible” below.",
-        icon=":material/warning:",
-    )
-    with st.expander("Breached bands"):
-        st.dataframe(
-            frame,
-            hide_index=True,
-            width="stretch",
-            column_config=BREACH_CONFIG,
-            column_order=names(BREACH_TABLE),
-        )
 
 
 # --- save -----------------------------------------------------------------------------------------------------------
@@ -626,7 +603,6 @@ __all__ = [
     "outcomes_of",
     "render_blotter",
     "render_not_traded",
-    "render_relaxed",
     "render_save",
     "render_submit",
     "rows_of",

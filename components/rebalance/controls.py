@@ -48,6 +48,11 @@ def _security_labels(model: InvestmentModel) -> dict[str, str]:
     return {p.security_id: p.security_id for p in model.positions}
 
 
+def known_securities(model: InvestmentModel) -> set[str]:
+    """The security ids the panel's restriction pickers can hold for this model."""
+    return set(_security_labels(model))
+
+
 def _restricted(
     label: str,
     base: str,
@@ -176,4 +181,4 @@ def render_controls(model: InvestmentModel) -> TradeControls:
     return controls
 
 
-__all__ = ["render_controls"]
+__all__ = ["known_securities", "render_controls"]

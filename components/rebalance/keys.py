@@ -19,6 +19,8 @@ CANCEL = "rebalance_cancel"
 CANCELLED = "rebalance_cancelled"  # set by the Cancel button's callback, read by the rerun it causes
 LAST_RUN = "rebalance_last_run"  # label of the run that just finished, shown once after its rerun
 REFRESH = "rebalance_refresh_snapshot"
+# reproduce.py
+LOADED = "rebalance_loaded"  # reproduce.Loaded: a saved run's settings applied to the panel (History → What-if)
 # controls.py: the trade controls panel (widget keys carry the model id and version, so a model's defaults pre-fill)
 CTRL_POLICY = "rebalance_ctrl_policy"
 CTRL_MIN_TRADE = "rebalance_ctrl_min_trade"

@@ -11,6 +11,7 @@ import streamlit as st
 from components import feedback, resources
 from components.columns import names
 from components.feedback import escape_md
+from components.rebalance import relaxed as relaxed_view
 from components.rebalance import store, workspace
 from components.rebalance.charts import (
     cash_figure,
@@ -20,11 +21,9 @@ from components.rebalance.charts import (
     weights_figure,
 )
 from components.rebalance.frames import (
-    BREACH_TABLE,
     FAILED_TABLE,
     PORTFOLIO_TABLE,
     POSITION_TABLE,
-    breaches_frame,
     compare_chart_frame,
     compare_with_base,
     portfolio_frame,
@@ -180,7 +179,7 @@ def _retry(scenario: store.Scenario) -> None:
 
 
 def _not_rebalanced(scenario: store.Scenario) -> None:
-    _relaxed(scenario)
+    relaxed_view.render(scenario, "on the Orders page")
     bad = [m for m in scenario.metrics if m.status not in REBALANCED]
     if not bad:
         return
@@ -201,28 +200,6 @@ def _not_rebalanced(scenario: store.Scenario) -> None:
         width="stretch",
         height=min(36 + 35 * len(frame), 320),
         column_config=column_config(FAILED_TABLE),
-    )
-
-
-def _relaxed(scenario: store.Scenario) -> None:
-    """Portfolios answered "nearest feasible": flagged with their breached bands, never shown as a normal optimum."""
-    relaxed = [r for r in scenario.results if r.status == "relaxed"]
-    if not relaxed:
-        return
-    frame = breaches_frame(relaxed, scenario.tickers)
-    st.warning(
-        f"**{len(relaxed):,} portfolio(s) rebalanced to the nearest feasible answer** — no answer met every band, "
-        f"so these breach {len(frame):,} band(s) by {fmt_money(frame['amount'].sum())} in total (least breach "
-        "first, then drift). Their orders are marked on the Orders page.",
-        icon=":material/warning:",
-    )
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        height=min(36 + 35 * len(frame), 320),
-        column_config=column_config(BREACH_TABLE),
-        column_order=names(BREACH_TABLE),
     )
 
 

@@ -40,6 +40,7 @@ from engine.scenarios import model_with_overrides, positions_differ
 SCOPE_ALL = "All portfolios of the model"
 SCOPE_SOME = "Selected portfolios"
 OVERRIDE_WIDTHS = {"security": 300, "target": 90, "low_drift": 90, "high_drift": 90}
+TIME_LIMITS = (1.0, 600.0)  # the solver time limit a run may ask for, in seconds
 
 
 def editor_key(model: InvestmentModel) -> str:
@@ -146,8 +147,11 @@ def positions_from_frame(frame: pd.DataFrame, label_to_id: Mapping[str, str]) ->
     return out, problems
 
 
-def render_overrides(model: InvestmentModel) -> InvestmentModel | None:
-    """The per-run overrides grid; returns the model to run (None while the grid breaks a rule)."""
+def render_overrides(model: InvestmentModel, start: Sequence[Position] | None = None) -> InvestmentModel | None:
+    """The per-run overrides grid; returns the model to run (None while the grid breaks a rule).
+
+    ``start``: the targets and bands the grid starts from instead of the model's (a saved run's, loaded from History).
+    """
     if not st.toggle(
         "Override targets and bands for this run",
         key=OVERRIDE,
@@ -159,9 +163,12 @@ def render_overrides(model: InvestmentModel) -> InvestmentModel | None:
     labels = dict(zip(securities["security_id"], securities["label"], strict=True))
     label_to_id = {v: k for k, v in labels.items()}
     cc = st.column_config
+    base = model if start is None else model.model_copy(update={"positions": tuple(start)})
+    # the grid keeps its edits relative to the rows it started from: other starting rows, another key
+    key = editor_key(model) if start is None else f"{editor_key(model)}_from_{hash(base.positions):x}"
     edited = st.data_editor(
-        overrides_frame(model, labels),
-        key=editor_key(model),
+        overrides_frame(base, labels),
+        key=key,
         num_rows="dynamic",
         hide_index=True,
         width="content",
@@ -225,8 +232,8 @@ def render_parameters(default_limit: float = 30.0, trade_date: dt.date | None = 
     )
     limit = c3.number_input(
         "Solver time limit (s)",
-        min_value=1.0,
-        max_value=600.0,
+        min_value=TIME_LIMITS[0],
+        max_value=TIME_LIMITS[1],
         value=float(default_limit),
         step=5.0,
         key=TIME_LIMIT,

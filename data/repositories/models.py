@@ -4,6 +4,13 @@ Every mutation is a single atomic conditional write on ``{_id, version}`` that i
 documents means ``VersionConflict`` (or ``NotFound`` when the model is gone) — never a silent overwrite. Every write
 re-checks all rules of ``engine.validation`` and drops zero-target positions. A unique index on the name and a
 partial unique multikey index on ``portfolios`` back the uniqueness rules even against concurrent writers.
+
+Version history (``modelVersions``, one document per version, ``"<model id>:<version>"``) without multi-document
+transactions: a write stores the new version's document *first*, then bumps the model. A crash or a lost
+compare-and-set in between leaves a document one version ahead of its model, which ``history`` never lists (it lists
+versions up to the model's own, the newest as the model holds it) and the next save overwrites. A document a losing
+writer left over the winner's is put right from the model when the model moves on (or is deleted). Where the server
+has transactions (replica set, sharded cluster) both writes are one transaction.
 """
 
 from __future__ import annotations
@@ -11,12 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pymongo
 from bson import ObjectId
-from pymongo import ReturnDocument
+from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from data.documents import controls_to_doc, from_utc, model_fields_to_doc, model_from_doc, to_utc
@@ -33,6 +40,7 @@ from data.repositories.inputs import (
     coerce_positions,
 )
 from data.repositories.paging import parse_count, parse_sort, with_tiebreaker
+from data.repositories.rebalances import supports_transactions
 from engine.errors import BusinessRuleViolation, EngineError, InvalidInput, NotFound, VersionConflict
 from engine.models import InvestmentModel, ModelVersion, Position, TradeControls
 from engine.validation import require_object_id, validate_model
@@ -65,11 +73,17 @@ def ensure_model_indexes(db: Any) -> None:
 
 
 class ModelRepository:
-    """CRUD, paging and association rules of investment models; returns ``InvestmentModel`` objects."""
+    """CRUD, paging and association rules of investment models; returns ``InvestmentModel`` objects.
 
-    def __init__(self, db: Any, *, create_indexes: bool = True) -> None:
+    ``use_transactions``: ``None`` detects a replica set or sharded cluster; ``True``/``False`` force the choice
+    (``True`` applies to a ``mongodb://`` client only).
+    """
+
+    def __init__(self, db: Any, *, create_indexes: bool = True, use_transactions: bool | None = None) -> None:
+        self._db = db
         self._col = db[MODELS]
         self._versions = db[MODEL_VERSIONS]
+        self._use_transactions = use_transactions
         if create_indexes:
             db_call(ensure_model_indexes)(db)
 
@@ -123,14 +137,24 @@ class ModelRepository:
 
     @db_call
     def history(self, model_id: str, limit: int = 50) -> list[ModelVersion]:
-        """The stored versions of a model, newest first (at most ``limit``). Versions written before the history
-        existed are not there: the oldest entry says where the history starts."""
+        """The versions the model went through, newest first (at most ``limit``); ``[]`` once it is deleted.
+
+        Only versions up to the model's own (a document written ahead of a bump that never happened is none), the
+        current one as the model holds it. Versions written before the history existed are not there: the oldest
+        entry says where the history starts.
+        """
         oid = _oid(model_id)
-        cursor = self._versions.find({"modelId": str(oid)}, sort=[("version", pymongo.DESCENDING)], limit=limit)
-        return [
-            ModelVersion(model=_model({**doc, "_id": doc["modelId"]}), saved_at=from_utc(doc["savedAt"]))
-            for doc in cursor
-        ]
+        current = self._col.find_one({"_id": oid})
+        if current is None:
+            return []
+        query = {"modelId": str(oid), "version": {"$lte": current["version"]}}
+        out = []
+        for doc in self._versions.find(query, sort=[("version", pymongo.DESCENDING)], limit=limit):
+            fields = {**doc, "_id": doc["modelId"]}
+            if doc["version"] == current["version"]:  # the model itself, its rebalance stamp as of that save
+                fields = {**current, "lastRebalanceDate": doc.get("lastRebalanceDate")}
+            out.append(ModelVersion(model=_model(fields), saved_at=from_utc(doc["savedAt"])))
+        return out
 
     @db_call
     def find_model_for_portfolio(self, portfolio_id: str) -> InvestmentModel | None:
@@ -165,12 +189,17 @@ class ModelRepository:
         user = check_user(updated_by, "updatedBy")
         extra = {} if controls is None else {"controls": controls_to_doc(check_controls(controls))}
         self._reject_owned(ids, None)
-        doc = {**model_fields_to_doc(name, cleaned, ids, None), **extra, "version": 1, **_by(user)}
+        doc = {"_id": ObjectId(), **model_fields_to_doc(name, cleaned, ids, None), **extra, "version": 1, **_by(user)}
+
+        def write(session: Any) -> None:
+            self._write_ahead(None, doc, session)
+            self._col.insert_one(doc, **_in(session))
+
         try:
-            self._col.insert_one(doc)
+            self._run(write)
         except DuplicateKeyError as exc:
+            self._versions.delete_one({"_id": _version_key(doc)})  # written ahead for a model that never was
             raise self._duplicate(exc, name, ids, None) from exc
-        self._keep_version(doc)
         return _model(doc)
 
     @db_call
@@ -192,7 +221,7 @@ class ModelRepository:
         user = check_user(updated_by, "updatedBy")
         self._reject_owned(ids, model_id)
         fields = {**model_fields_to_doc(name, cleaned, ids, last), **_by(user)}
-        return self._swap(model_id, version, {"$set": fields}, name=name, portfolios=ids)
+        return self._swap(model_id, version, fields, name=name, portfolios=ids)
 
     @db_call
     def set_controls(
@@ -206,7 +235,7 @@ class ModelRepository:
         version = check_version(version)
         user = check_user(updated_by, "updatedBy")
         doc = controls_to_doc(check_controls(controls))
-        return self._swap(model_id, version, {"$set": {"controls": doc, **_by(user)}})
+        return self._swap(model_id, version, {"controls": doc, **_by(user)})
 
     @db_call
     def add_position(self, model_id: str, position: Position, version: int | None = None) -> InvestmentModel:
@@ -264,7 +293,7 @@ class ModelRepository:
         new = [pid for pid in ids if pid not in model.portfolios]
         self._reject_owned(new, model_id)
         portfolios = (*model.portfolios, *new)
-        return self._swap(model_id, model.version, {"$set": {"portfolios": list(portfolios)}}, portfolios=new)
+        return self._swap(model_id, model.version, {"portfolios": list(portfolios)}, portfolios=new)
 
     @db_call
     def remove_portfolios(
@@ -274,15 +303,23 @@ class ModelRepository:
         drop = set(coerce_ids(portfolio_ids))
         model = self._read_for_write(model_id, version)
         portfolios = [pid for pid in model.portfolios if pid not in drop]
-        return self._swap(model_id, model.version, {"$set": {"portfolios": portfolios}})
+        return self._swap(model_id, model.version, {"portfolios": portfolios})
 
     @db_call
     def delete_model(self, model_id: str, version: int) -> None:
-        """Delete the model if its stored version is still ``version``."""
+        """Delete the model if its stored version is still ``version``; its version documents stay (the last one
+        as the model held it, none ahead of it)."""
         oid = _oid(model_id)
         version = check_version(version)
-        if self._col.delete_one({"_id": oid, "version": version}).deleted_count == 0:
-            raise self._conflict_or_missing(model_id, version)
+
+        def write(session: Any) -> None:
+            doc = self._col.find_one_and_delete({"_id": oid, "version": version}, **_in(session))
+            if doc is None:
+                raise self._conflict_or_missing(model_id, version)
+            ahead = _version_key({"_id": oid, "version": version + 1})
+            self._versions.bulk_write([_settle(doc), DeleteOne({"_id": ahead})], ordered=True, **_in(session))
+
+        self._run(write)
 
     @db_call
     def stamp_last_rebalance(self, model_id: str, when: dt.datetime, version: int | None = None) -> InvestmentModel:
@@ -339,38 +376,59 @@ class ModelRepository:
     def _write_positions(self, model: InvestmentModel, positions: tuple[Position, ...]) -> InvestmentModel:
         cleaned = validate_model(model.name, positions, model.portfolios)
         fields = model_fields_to_doc(model.name, cleaned, model.portfolios, None)
-        return self._swap(model.model_id or "", model.version, {"$set": {"positions": fields["positions"]}})
+        return self._swap(model.model_id or "", model.version, {"positions": fields["positions"]})
 
     def _swap(
         self,
         model_id: str,
         version: int,
-        update: dict[str, Any],
+        fields: dict[str, Any],
         *,
         name: str | None = None,
         portfolios: Iterable[str] = (),
     ) -> InvestmentModel:
-        """The atomic compare-and-set: apply ``update`` and bump ``version`` only if ``{_id, version}`` matches."""
+        """The atomic compare-and-set: set the top-level ``fields`` and bump ``version`` only if ``{_id, version}``
+        matches; the new version's document is written first (module docstring)."""
+        oid = _oid(model_id)
+
+        def write(session: Any) -> dict[str, Any]:
+            current = self._col.find_one({"_id": oid, "version": version}, **_in(session))
+            if current is not None:
+                self._write_ahead(current, {**current, **fields, "version": version + 1}, session)
+                current = self._col.find_one_and_update(
+                    {"_id": oid, "version": version},
+                    {"$set": fields, "$inc": {"version": 1}},
+                    return_document=ReturnDocument.AFTER,
+                    **_in(session),
+                )
+            if current is None:  # raised inside: a transaction is rolled back
+                raise self._conflict_or_missing(model_id, version)
+            return current
+
         try:
-            doc = self._col.find_one_and_update(
-                {"_id": _oid(model_id), "version": version},
-                {**update, "$inc": {"version": 1}},
-                return_document=ReturnDocument.AFTER,
-            )
+            return _model(self._run(write))
         except DuplicateKeyError as exc:
             raise self._duplicate(exc, name, tuple(portfolios), model_id) from exc
-        if doc is None:
-            raise self._conflict_or_missing(model_id, version)
-        self._keep_version(doc)
-        return _model(doc)
 
-    def _keep_version(self, doc: dict[str, Any]) -> None:
-        """Store the version a write just made (``modelVersions``), as part of that write: idempotent by
-        ``"<model id>:<version>"``. Only writes that bump ``version`` call it (a rebalance stamp is not a version)."""
-        fields = {k: v for k, v in doc.items() if k != "_id"}
-        key = f"{doc['_id']}:{doc['version']}"
-        stamp = {"modelId": str(doc["_id"]), "savedAt": to_utc(dt.datetime.now(dt.UTC))}
-        self._versions.replace_one({"_id": key}, {**fields, **stamp}, upsert=True)
+    def _write_ahead(self, current: dict[str, Any] | None, after: dict[str, Any], session: Any) -> None:
+        """Before a write that makes ``after`` of the model ``current``: its version document (replacing one a failed
+        write left), and ``current``'s as the model holds it (putting right one a losing writer left over it).
+        Only writes that bump ``version`` call it (a rebalance stamp is not a version)."""
+        now = to_utc(dt.datetime.now(dt.UTC))
+        doc = {**{k: v for k, v in after.items() if k != "_id"}, "modelId": str(after["_id"]), "savedAt": now}
+        ops: list[Any] = [] if current is None else [_settle(current)]
+        ops.append(ReplaceOne({"_id": _version_key(after)}, doc, upsert=True))
+        self._versions.bulk_write(ops, ordered=True, **_in(session))
+
+    def _run[R](self, write: Callable[[Any], R]) -> R:
+        """``write(session)`` as one transaction where the server has them; else ``write(None)`` (written ahead)."""
+        if self._use_transactions is None:
+            self._use_transactions = supports_transactions(self._db)
+        # Sessions exist on pymongo clients only (the embedded client has no transactions to use).
+        if not (self._use_transactions and isinstance(getattr(self._db, "client", None), pymongo.MongoClient)):
+            return write(None)
+        with self._db.client.start_session() as session:
+            return session.with_transaction(write)
 
     def _conflict_or_missing(self, model_id: str, version: int | None) -> EngineError:
         current = self._col.find_one({"_id": _oid(model_id)}, {"version": 1})
@@ -431,6 +489,22 @@ class ModelRepository:
 
 def _by(user: str | None) -> dict[str, str]:
     return {} if user is None else {"updatedBy": user}
+
+
+def _in(session: Any) -> dict[str, Any]:
+    """The ``session`` argument of a call inside a transaction (none outside: the embedded client takes none)."""
+    return {} if session is None else {"session": session}
+
+
+def _version_key(doc: dict[str, Any]) -> str:
+    return f"{doc['_id']}:{doc['version']}"
+
+
+def _settle(doc: dict[str, Any]) -> UpdateOne:
+    """Set ``doc``'s version document to the model's fields (its rebalance stamp as of that save stays); never
+    creates one (a model saved before the history existed has none)."""
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "lastRebalanceDate")}
+    return UpdateOne({"_id": _version_key(doc)}, {"$set": fields})
 
 
 def _oid(model_id: Any) -> ObjectId:

@@ -128,11 +128,7 @@ class AccountingClient(ServiceClient):
                 f"accounting returned INTERNAL_ERROR for portfolio {portfolio_id}; the portfolio may have no balances",
                 {**details, "status": 500},
             )
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"accounting answered HTTP {response.status_code} for portfolio {portfolio_id}",
-                {**details, "status": response.status_code},
-            )
+        self._ok(response, f"portfolio {portfolio_id}", portfolio_id=portfolio_id)
         body = json_body(response, service=self.name, expect=dict, portfolio_id=portfolio_id)
         holdings = self._holdings(wire, body)
         return holdings if wire == portfolio_id else holdings.model_copy(update={"portfolio_id": portfolio_id})

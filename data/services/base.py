@@ -21,7 +21,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from data.http import BreakerOpen, CircuitBreaker, current_retry_policy, inflight_slot, note_request
 from data.services.types import ServiceHealth
 from data.settings import Settings
-from engine.errors import ServiceUnavailable
+from engine.errors import ExternalDataError, ServiceUnavailable
 
 RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 # Errors after which a request surely never reached the application: safe to retry even a non-idempotent POST.
@@ -209,6 +209,16 @@ class ServiceClient:
             if response is not None and coherent_500 is not None and coherent_500(response):
                 return response
             raise self.unavailable(failed) from None
+
+    def _ok(self, response: httpx.Response, what: str, **details: Any) -> httpx.Response:
+        """``response`` if it is a 200; any other answer the caller did not handle is never read as data:
+        ``ExternalDataError`` "<service> answered HTTP <status> for <what>" with ``details``."""
+        if response.status_code != 200:
+            raise ExternalDataError(
+                f"{self.label} answered HTTP {response.status_code} for {what}",
+                {"service": self.name, **details, "status": response.status_code},
+            )
+        return response
 
     def unavailable(self, failed: CallFailed) -> ServiceUnavailable:
         """The typed error for a call that failed after its retries, naming the service."""

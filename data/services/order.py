@@ -59,12 +59,7 @@ class OrderClient(ServiceClient):
         cached = self.cache.get(path)
         if cached is not None:
             return cached
-        response = self._get(path)
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"order service answered HTTP {response.status_code} for {path}",
-                {"service": self.name, "status": response.status_code, "path": path},
-            )
+        response = self._ok(self._get(path), path, path=path)
         items: list[ReferenceItem] = []
         for raw in json_body(response, service=self.name, expect=list):
             if not isinstance(raw, dict) or not isinstance(raw.get("id"), int) or isinstance(raw.get("id"), bool):
@@ -103,12 +98,7 @@ class OrderClient(ServiceClient):
         status, quantity (Decimal), limit price, timestamp (aware datetime)."""
         if not (1 <= limit <= 1000) or offset < 0:
             raise InvalidInput("limit must be 1-1000 and offset ≥ 0", {"field": "limit", "value": f"{limit}/{offset}"})
-        response = self._get("/api/v1/orders", params={"limit": limit, "offset": offset})
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"order service answered HTTP {response.status_code} for the order list",
-                {"service": self.name, "status": response.status_code},
-            )
+        response = self._ok(self._get("/api/v1/orders", params={"limit": limit, "offset": offset}), "the order list")
         return parse_order_page(json_body(response, service=self.name, expect=dict), offset, limit)
 
     # --- submission ----------------------------------------------------------------------------------------------

@@ -64,11 +64,7 @@ class PortfolioClient(ServiceClient):
         response = self._get(f"/api/v1/portfolio/{segment(wire)}")
         if response.status_code == 404:
             return None
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"portfolio service answered HTTP {response.status_code} for portfolio {portfolio_id}",
-                {"service": self.name, "portfolio_id": portfolio_id, "status": response.status_code},
-            )
+        self._ok(response, f"portfolio {portfolio_id}", portfolio_id=portfolio_id)
         info = parse_portfolio(json_body(response, service=self.name, expect=dict, portfolio_id=portfolio_id))
         if info is None or info.portfolio_id != wire:
             # A name for another portfolio (or none) is not this portfolio's name: soft, but never shown as its name.
@@ -82,12 +78,7 @@ class PortfolioClient(ServiceClient):
 
     def all_portfolios(self) -> list[PortfolioInfo]:
         """Every portfolio (one call, no paging); fills the cache. Malformed items are skipped."""
-        response = self._get("/api/v1/portfolios")
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"portfolio service answered HTTP {response.status_code} for the portfolio list",
-                {"service": self.name, "status": response.status_code},
-            )
+        response = self._ok(self._get("/api/v1/portfolios"), "the portfolio list")
         out = [p for p in map(parse_portfolio, json_body(response, service=self.name, expect=list)) if p is not None]
         self.cache.set_many((f"portfolio:{p.portfolio_id}", p) for p in out)
         return out
@@ -110,11 +101,7 @@ class PortfolioClient(ServiceClient):
         if not (1 <= limit <= 1000) or offset < 0:
             raise InvalidInput("limit must be 1-1000 and offset ≥ 0", {"field": "limit", "value": f"{limit}/{offset}"})
         response = self._get("/api/v2/portfolios", params={key: value, "limit": limit, "offset": offset})
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"portfolio search answered HTTP {response.status_code}",
-                {"service": self.name, "status": response.status_code, "field": key, "value": value},
-            )
+        self._ok(response, "a search", field=key, value=value)
         body = json_body(response, service=self.name, expect=dict)
         page = list_field(body, "portfolios", service=self.name, where="a portfolio search page")
         items = [p for p in map(parse_portfolio, page) if p is not None]

@@ -38,6 +38,7 @@ def parse_price_list(items: list[Any], service: str = "pricing") -> tuple[dict[s
     """The bulk price list -> ``(quotes by ticker, problems by ticker)``. An unusable item names its ticker when it
     has one (an item without a ticker cannot be attributed: its ticker is simply absent, i.e. "no price"). A ticker
     listed twice is usable only when every copy is valid and carries the same close; otherwise it is a problem."""
+
     def conflict(seen: PriceQuote, quote: PriceQuote) -> str | None:
         if seen.close == quote.close:
             return None
@@ -72,11 +73,7 @@ class PricingClient(ServiceClient):
         response = self._get(f"/api/v1/price/{segment(ticker)}")
         if response.status_code == 404:
             return None
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"pricing answered HTTP {response.status_code} for {ticker}",
-                {"service": self.name, "ticker": ticker, "status": response.status_code},
-            )
+        self._ok(response, ticker, ticker=ticker)
         quote = parse_quote(json_body(response, service=self.name, expect=dict, ticker=ticker), self.name)
         if quote.ticker != ticker:
             raise ExternalDataError(
@@ -99,12 +96,7 @@ class PricingClient(ServiceClient):
 
     def all_quotes(self) -> tuple[dict[str, PriceQuote], dict[str, str]]:
         """Every price in one call: ``(quotes by ticker, problems by ticker)``; fills the cache."""
-        response = self._get("/api/v1/prices")
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"pricing answered HTTP {response.status_code} for the price list",
-                {"service": self.name, "status": response.status_code},
-            )
+        response = self._ok(self._get("/api/v1/prices"), "the price list")
         quotes, problems = parse_price_list(json_body(response, service=self.name, expect=list), self.name)
         self.cache.set_many((f"price:{t}", q.close) for t, q in quotes.items())
         return quotes, problems

@@ -45,6 +45,7 @@ def read_security(item: Any, service: str = "security") -> SecurityInfo:
 def parse_security_list(items: list[Any], service: str = "security") -> tuple[dict[str, SecurityInfo], dict[str, str]]:
     """The bulk list -> ``(securities by id, problems by id)``: an unusable item that still names its id, or an id
     listed twice with different tickers, is a problem for that id (never silently "unknown" or the first copy)."""
+
     def conflict(seen: SecurityInfo, info: SecurityInfo) -> str | None:
         if seen.ticker == info.ticker:
             return None
@@ -92,11 +93,7 @@ class SecurityClient(ServiceClient):
         response = self._get(f"/api/v1/security/{segment(wire)}")
         if response.status_code == 404:
             return None
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"security service answered HTTP {response.status_code} for security {security_id}",
-                {"service": self.name, "security_id": security_id, "status": response.status_code},
-            )
+        self._ok(response, f"security {security_id}", security_id=security_id)
         info = read_security(json_body(response, service=self.name, expect=dict, security_id=security_id), self.name)
         if info.security_id != wire:
             raise ExternalDataError(
@@ -113,12 +110,7 @@ class SecurityClient(ServiceClient):
 
     def security_list(self) -> tuple[dict[str, SecurityInfo], dict[str, str]]:
         """The bulk list as ``(securities by id, problems by id)`` (``parse_security_list``); fills the cache."""
-        response = self._get("/api/v1/securities")
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"security service answered HTTP {response.status_code} for the security list",
-                {"service": self.name, "status": response.status_code},
-            )
+        response = self._ok(self._get("/api/v1/securities"), "the security list")
         found, problems = parse_security_list(json_body(response, service=self.name, expect=list), self.name)
         self.cache.set_many((f"security:{sid}", info) for sid, info in found.items())
         return found, problems
@@ -149,11 +141,7 @@ class SecurityClient(ServiceClient):
         response = self._get("/api/v2/securities", params={key: value, "limit": limit, "offset": offset})
         if response.status_code == 404:
             return self._search_locally(key, value, limit, offset)
-        if response.status_code != 200:
-            raise ExternalDataError(
-                f"security search answered HTTP {response.status_code}",
-                {"service": self.name, "status": response.status_code, "field": key, "value": value},
-            )
+        self._ok(response, "a search", field=key, value=value)
         body = json_body(response, service=self.name, expect=dict)
         page = list_field(body, "securities", service=self.name, where="a security search page")
         found, _ = parse_security_list(page, self.name)  # an unusable item is left out of a picker's page

@@ -250,6 +250,31 @@ def test_blotter_flags_relaxed_portfolios_and_lists_what_did_not_trade(at, repo)
     assert no_exception(at) and at.get("download_button")
 
 
+def test_relaxed_portfolios_read_the_same_on_what_if_and_orders(at, repo):
+    """One warning and one table of breached bands on both pages; only the pointer to the marked orders differs."""
+    model = models_by_name(repo)[MODEL]
+    run_whatif(open_page(at, model))
+    (scenario,) = scenarios(at)
+    results, relaxed, _ = _constructed_results(scenario)
+    scenario.replace_results(results, {})
+    shown = {}
+    for page in ("pages/rebalance.py", ORDERS_PAGE):
+        at.switch_page(page).run()
+        assert no_exception(at), [e.value for e in at.exception]
+        (warning,) = [w for w in texts(at, "warning") if "nearest feasible" in w]
+        (expander,) = [e for e in at.expander if e.label == "Breached bands (1)"]
+        (table,) = [d.value for d in expander.dataframe]
+        assert table[["portfolio_id", "ticker", "side", "amount"]].values.tolist() == [
+            [relaxed.portfolio_id, scenario.tickers[relaxed.transactions[0].security_id], "below low band", 1234.5]
+        ]
+        shown[page] = warning
+    head = (
+        "**1 portfolio(s) nearest feasible, not optimal**: no answer met every band, so their orders leave 1 band(s) "
+        "breached by $1,234.50 in total (least breach first, then drift). Their orders are marked “Nearest feasible”"
+    )
+    assert shown == {"pages/rebalance.py": f"{head} on the Orders page.", ORDERS_PAGE: f"{head} below."}
+
+
 def test_not_traded_view_without_controls_says_so(at, repo):
     run_whatif(open_page(at, models_by_name(repo)[MODEL]))
     at.switch_page(ORDERS_PAGE).run()

@@ -1,6 +1,7 @@
 """Issue 14: a PM's day in Chromium. Edit a model by typing percents → find its drift from the triage → what-if for
 exactly the portfolios that need a rebalance → run again with a minimum cash and compare against a chosen base →
-export exactly the filtered orders → save → see the run (scenario, model version) in History. Screenshots of each.
+export exactly the filtered orders → save → see the run (scenario, model version) in History → load its settings back
+into the What-if panel. Screenshots of each.
 
 Uses "Balanced Value" (no other browser test reads it): the session's app and database are shared.
 """
@@ -168,3 +169,13 @@ def test_a_pm_day(page: Page) -> None:
     listing = main.get_by_test_id("stDataFrame").first
     expect(listing).to_be_visible()
     screenshot(page, "pm_6_history", full_height=1800)
+
+    # 6. reproduce it: the run's settings back in the What-if panel, said where from, nothing run
+    main.get_by_role("button", name="Load these settings into What-if").click()
+    wait_for_app(page)
+    loaded = main.get_by_text("Loaded from the saved rebalance")
+    expect(loaded).to_be_visible()
+    expect(page.get_by_role("spinbutton", name="Minimum cash ($)")).to_have_value("2000.00")
+    expect(page.get_by_role("radio", name="Selected portfolios")).to_be_checked()
+    page.get_by_test_id("stHeading").first.scroll_into_view_if_needed()
+    screenshot(page, "pm_7_settings_loaded", full_height=1400)

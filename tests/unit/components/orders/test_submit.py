@@ -25,6 +25,8 @@ def mongo_db(tmp_path):
     client = get_client(f"mongoeco:///{tmp_path}/t.sqlite3")
     yield get_database(client)
     client.close()
+
+
 P, Q = "6b08" + "a" * 20, "6b08" + "b" * 20
 A, B = "6b08" + "c" * 20, "6b08" + "d" * 20
 

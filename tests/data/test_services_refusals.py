@@ -1,0 +1,59 @@
+"""A reply the contract does not promise (HTTP 4xx other than a documented 404) is never read as data: every read
+of every client raises ``ExternalDataError`` naming the service, the status and what was asked, with no retry.
+
+The simulator only injects 5xx faults (retried, then ``ServiceUnavailable``), so the refusing server here is an
+``httpx.MockTransport`` answering 403 to every request, under the real clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from data.services import GlobeCoServices, build_services
+from engine.errors import ExternalDataError
+from tests.support.simulator import fast_settings
+
+PID, SID = "a" * 24, "b" * 24
+
+
+@pytest.fixture
+def refusing() -> Iterator[tuple[GlobeCoServices, list[httpx.Request]]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(403, json={"detail": "forbidden"})
+
+    services = build_services(fast_settings(), transport=httpx.MockTransport(handler))
+    yield services, seen
+    services.close()
+
+
+READS: list[tuple[str, Callable[[GlobeCoServices], Any], str, dict[str, Any]]] = [
+    ("accounting", lambda s: s.accounting.summary(PID), f"portfolio {PID}", {"portfolio_id": PID}),
+    ("portfolio", lambda s: s.portfolio.get(PID), f"portfolio {PID}", {"portfolio_id": PID}),
+    ("portfolio", lambda s: s.portfolio.all_portfolios(), "the portfolio list", {}),
+    ("portfolio", lambda s: s.portfolio.search(name_like="Miller"), "a search", {"field": "name_like"}),
+    ("security", lambda s: s.security.get(SID), f"security {SID}", {"security_id": SID}),
+    ("security", lambda s: s.security.security_list(), "the security list", {}),
+    ("security", lambda s: s.security.search(ticker="MS"), "a search", {"field": "ticker"}),
+    ("pricing", lambda s: s.pricing.quote("AAPL"), "AAPL", {"ticker": "AAPL"}),
+    ("pricing", lambda s: s.pricing.all_quotes(), "the price list", {}),
+    ("order", lambda s: s.order.list_orders(), "the order list", {}),
+    ("order", lambda s: s.order.statuses(), "/api/v1/statuses", {}),
+]
+
+
+@pytest.mark.parametrize(("service", "read", "what", "details"), READS)
+def test_a_refused_read_names_the_service_the_status_and_what(refusing, service, read, what, details):
+    services, seen = refusing
+    client = getattr(services, service)
+    with pytest.raises(ExternalDataError) as err:
+        read(services)
+    assert err.value.message == f"{client.label} answered HTTP 403 for {what}"
+    assert {"service": service, "status": 403, **details}.items() <= err.value.details.items()
+    assert len(seen) == 1  # a 4xx is an answer: never retried
