@@ -44,11 +44,12 @@ class Fault(BaseModel):
     recovers within a client's 3 retries).
 
     Kinds: ``latency`` (sleep ``delay`` + up to ``jitter`` s, then answer normally); ``error`` (HTTP ``status``,
-    e.g. 500/502/503; orders' 503 carries ``Retry-After: retry_after``); ``timeout`` (hang ``delay`` s, default 60,
-    before answering); ``drop`` (close the connection without an answer); ``malformed`` (``variant``: truncated
-    JSON, a non-JSON body, or ``field`` damaged: a number for a string and back, a bad value, another JSON type,
-    removed, null, empty, another id, a count or list off by one, a duplicated list item, a negative number — only in
-    items whose values include one of ``items`` when given; see ``data/simulator/malformed.py``);
+    e.g. 500/502/503 or a 4xx refusal such as 403; orders' 503 carries ``Retry-After: retry_after``); ``timeout``
+    (hang ``delay`` s, default 60, before answering); ``drop`` (close the connection without an answer);
+    ``malformed`` (``variant``: truncated JSON, a non-JSON body, or ``field`` damaged: a number for a string and
+    back, a bad value, another JSON type, removed, null, empty, another id, a count or list off by one, a duplicated
+    list item, a negative number — only in items whose values include one of ``items`` when given; see
+    ``data/simulator/malformed.py``);
     ``not_found`` (the service's own 404 for the key);
     ``empty_500`` (accounting's 500-for-no-balances body); ``order_item_failure`` (items at ``indexes`` of an order
     POST fail with ``message``; None = every item). ``after`` (error, drop, timeout): the request is processed first
@@ -65,7 +66,7 @@ class Fault(BaseModel):
     count: int | None = Field(None, ge=0)
     max_consecutive: int | None = Field(None, ge=1)
     keys: list[str] | None = None
-    status: int = Field(503, ge=500, le=599)
+    status: int = Field(503, ge=400, le=599)  # 4xx: a refusal the contract does not promise
     delay: float = Field(0.0, ge=0)
     jitter: float = Field(0.0, ge=0)
     retry_after: int = Field(1, ge=0)

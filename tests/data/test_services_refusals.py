@@ -1,36 +1,29 @@
 """A reply the contract does not promise (HTTP 4xx other than a documented 404) is never read as data: every read
 of every client raises ``ExternalDataError`` naming the service, the status and what was asked, with no retry.
 
-The simulator only injects 5xx faults (retried, then ``ServiceUnavailable``), so the refusing server here is an
-``httpx.MockTransport`` answering 403 to every request, under the real clients.
+The refusing server is our simulator with an ``error`` fault of status 403 on every endpoint, under the real clients.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
-from data.services import GlobeCoServices, build_services
+from data.services import GlobeCoServices
+from data.simulator.app import SimulatorApp
+from data.simulator.config import Fault
 from engine.errors import ExternalDataError
-from tests.support.simulator import fast_settings
+from tests.support.simulator import services, sim_transport, simulator  # noqa: F401
 
 PID, SID = "a" * 24, "b" * 24
 
 
 @pytest.fixture
-def refusing() -> Iterator[tuple[GlobeCoServices, list[httpx.Request]]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(403, json={"detail": "forbidden"})
-
-    services = build_services(fast_settings(), transport=httpx.MockTransport(handler))
-    yield services, seen
-    services.close()
+def refusing(services: GlobeCoServices, simulator: SimulatorApp) -> tuple[GlobeCoServices, SimulatorApp]:  # noqa: F811
+    simulator.set_faults([Fault(kind="error", status=403)])
+    return services, simulator
 
 
 READS: list[tuple[str, Callable[[GlobeCoServices], Any], str, dict[str, Any]]] = [
@@ -50,10 +43,10 @@ READS: list[tuple[str, Callable[[GlobeCoServices], Any], str, dict[str, Any]]] =
 
 @pytest.mark.parametrize(("service", "read", "what", "details"), READS)
 def test_a_refused_read_names_the_service_the_status_and_what(refusing, service, read, what, details):
-    services, seen = refusing
-    client = getattr(services, service)
+    svc, sim = refusing
+    client = getattr(svc, service)
     with pytest.raises(ExternalDataError) as err:
-        read(services)
+        read(svc)
     assert err.value.message == f"{client.label} answered HTTP 403 for {what}"
     assert {"service": service, "status": 403, **details}.items() <= err.value.details.items()
-    assert len(seen) == 1  # a 4xx is an answer: never retried
+    assert sim.calls.count(service) == 1  # a 4xx is an answer: never retried
