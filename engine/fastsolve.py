@@ -20,25 +20,29 @@ The answer is byte for byte the one of the reference path (``parse_batch`` → `
 
 from __future__ import annotations
 
+import gc
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import chain
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 import msgspec
 import numpy as np
 
 from engine.bands import ModelArrays
-from engine.construct import paused_gc
-from engine.limits import MAX_PLACES, range_error
-from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
+from engine.limits import MAX_PLACES, MAX_TIME_LIMIT, model_range_error, range_error
 from engine.postcheck import mv_decimal
-from engine.rebalance import model_error
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, complete_milps, solve_closed_form
-from engine.validation import clean_positions
+from engine.validation import clean_positions, model_violations
+
+if TYPE_CHECKING:
+    # pydantic (engine.models) is not imported by this module: a batch it answers starts without it (issue 15)
+    from engine.models import RebalanceOptions
 
 LIMIT = float(2**61)  # float estimates above this may not fit int64 exactly: such portfolios leave the fast path
 # a plain decimal as plain(Decimal(s)) prints it back (so the text is the output): no leading zeros, no
@@ -75,19 +79,60 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _DECODER = msgspec.json.Decoder(_Line)
+# the options the fast path takes (by RebalanceOptions field name); any other (the trade controls) goes to the
+# reference path, as does tieBreak "random"
+FAST_OPTIONS = frozenset({"min_cash", "min_cash_fraction", "time_limit", "tie_break", "seed", "trade_date"})
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPosition:
+    """A model position as the CLI parsed it: the fields of ``engine.models.Position``, without pydantic."""
+
+    security_id: str
+    target: Decimal
+    high_drift: Decimal
+    low_drift: Decimal
 
 
 @dataclass(frozen=True)
 class Shared:
-    """The per-line data every portfolio shares, parsed by the reference parser (small: not per position)."""
+    """The per-line data every portfolio shares, parsed by the reference parser (small: not per position).
 
-    model: InvestmentModel
+    ``options`` are the line's run options by ``RebalanceOptions`` field name, those given only
+    (:func:`engine.options.option_values`)."""
+
+    name: str
+    positions: tuple[ModelPosition, ...]
     prices: dict[str, Decimal]
-    options: RebalanceOptions
+    options: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class PlainPortfolio:
+    """A portfolio the reference path answers (``engine.models.PortfolioHoldings`` without pydantic)."""
+
+    portfolio_id: str
+    cash: Decimal
+    holdings: tuple[tuple[str, Decimal], ...]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused (as :func:`engine.construct.paused_gc`, which imports pydantic)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def default_trade_controls(options: RebalanceOptions) -> bool:
-    """True when the run uses none of the PM trade controls (product-spec 2.12): the fast path covers it."""
+    """True when the run uses none of the PM trade controls (product-spec 2.12)."""
+    from engine.models import RebalanceOptions  # only callers with a RebalanceOptions in hand (the tests)
+
     fields = RebalanceOptions.model_fields
     names = ("trade_policy", "min_trade_value", "no_buy", "no_sell", "no_trade", "direction", "on_infeasible")
     return all(getattr(options, n) == fields[n].default for n in names if n in fields)
@@ -168,11 +213,11 @@ def _exponent_scale(value: Decimal) -> int:
 
 
 def solve_line(
-    line: str,
+    line: str | bytes,
     time_limit: float,
     workers: int | None,
     parse_shared: Callable[[str], Shared],
-    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
+    reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
 ) -> str:
     """The output line (without newline) of one input line, or ``Slow`` if the reference path must answer it.
 
@@ -180,19 +225,35 @@ def solve_line(
     line without portfolios); ``reference(shared, portfolios)`` answers portfolios the fast path leaves, each as
     its JSON text.
     """
-    if "\\u" in line and SURROGATE.search(line):  # maybe a lone surrogate: the reference parser names it
+    return "".join(solve_pieces(line, time_limit, workers, parse_shared, reference))
+
+
+def solve_pieces(
+    line: str | bytes,
+    time_limit: float,
+    workers: int | None,
+    parse_shared: Callable[[str], Shared],
+    reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
+) -> list[str]:
+    """:func:`solve_line` as pieces whose concatenation is the line (one per portfolio: no copy of the whole).
+
+    ``line`` may be bytes of ASCII text (decoded by msgspec without a text copy).
+    """
+    if (b"\\u" if isinstance(line, bytes) else "\\u") in line and SURROGATE.search(
+        line.decode("ascii") if isinstance(line, bytes) else line
+    ):  # maybe a lone surrogate: the reference parser names it
         raise Slow
     with paused_gc():  # millions of acyclic objects: each automatic collection would rescan them all
         return _solve_line(line, time_limit, workers, parse_shared, reference)
 
 
 def _solve_line(
-    line: str,
+    line: str | bytes,
     time_limit: float,
     workers: int | None,
     parse_shared: Callable[[str], Shared],
-    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
-) -> str:
+    reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
+) -> list[str]:
     try:
         top = _DECODER.decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -202,41 +263,65 @@ def _solve_line(
         head += ',"options":' + bytes(top.options).decode()
     shared = parse_shared(head + ',"portfolios":[]}')
     options = shared.options
-    if "time_limit" not in options.model_fields_set:  # options.timeLimit of the line wins over --time-limit
-        options = options.model_copy(update={"time_limit": time_limit})
-        shared = Shared(shared.model, shared.prices, options)
-    if options.tie_break != "lower" or not default_trade_controls(options):
+    if not options.keys() <= FAST_OPTIONS or options.get("tie_break", "lower") != "lower":
         raise Slow  # random draws span the batch; trade controls have their own solver path
+    if "time_limit" not in options:  # options.timeLimit of the line wins over --time-limit
+        shared = Shared(shared.name, shared.positions, shared.prices, {**options, "time_limit": time_limit})
+    if not run_ok(shared):
+        raise Slow  # every portfolio gets the run's error: the reference answers it cheaply
     ports = top.portfolios
     for p in ports:
         if not p.portfolioId.strip():
             raise Slow
+        if p.name and bytes(p.name)[:1] in (b"[", b"{"):  # maybe nested deeper than the stdlib parser takes
+            raise Slow
     return _solve(ports, shared, workers, reference)
 
 
-def _reference_portfolio(p: _Portfolio) -> PortfolioHoldings:
-    """A portfolio as the reference parser builds it (``Slow`` when one of its decimals is not plain)."""
+def run_ok(shared: Shared) -> bool:
+    """True when no run-wide error applies (``engine.rebalance.model_error`` is None) for a run without trade
+    controls: the same rules, applied to the pydantic-free parse (range, model rules, cash floor, prices)."""
+    options = shared.options
+    min_cash = options.get("min_cash", ZERO)
+    fraction = options.get("min_cash_fraction", ZERO)
+    time_limit = options.get("time_limit")
+    prices = shared.prices
+    return (
+        options.keys() <= FAST_OPTIONS
+        and isinstance(min_cash, Decimal)
+        and isinstance(fraction, Decimal)
+        and isinstance(time_limit, int | float)
+        and model_range_error(shared.positions, prices, min_cash) is None
+        and not model_violations(shared.name, shared.positions)
+        and min_cash >= 0
+        and range_error(fraction, "minCashPct", "weight") is None
+        and fraction >= 0
+        and 0 < time_limit <= MAX_TIME_LIMIT
+        and all(
+            (price := prices.get(p.security_id)) is not None and price > 0 for p in clean_positions(shared.positions)
+        )
+    )
+
+
+def _reference_portfolio(p: _Portfolio) -> PlainPortfolio:
+    """A portfolio as the reference parser reads it (``Slow`` when one of its decimals is not plain)."""
     try:
         cash = Decimal(p.cash.strip())
-        holdings = tuple(Holding(security_id=h.securityId, quantity=Decimal(h.quantity.strip())) for h in p.holdings)
+        holdings = tuple((h.securityId, Decimal(h.quantity.strip())) for h in p.holdings)
     except ArithmeticError:
         raise Slow from None
-    if not cash.is_finite() or not all(h.quantity.is_finite() for h in holdings):
+    if not cash.is_finite() or not all(q.is_finite() for _, q in holdings):
         raise Slow
-    return PortfolioHoldings(portfolio_id=p.portfolioId, cash=cash, holdings=holdings)
+    return PlainPortfolio(p.portfolioId, cash, holdings)
 
 
 def _solve(
     ports: list[_Portfolio],
     shared: Shared,
     workers: int | None,
-    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
-) -> str:
-    options = shared.options
+    reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
+) -> list[str]:
     prices = shared.prices
-    model = shared.model
-    if model_error(model, prices, options) is not None:
-        raise Slow  # every portfolio gets the model's error: the reference answers it cheaply
     k_total = len(ports)
     # --- columns of the holdings (strings first: ids and quantity texts are kept, they are the output)
     holdings_of = list(map(attrgetter("holdings"), ports))
@@ -250,7 +335,7 @@ def _solve(
     q_mant, q_sc = _plain_ints(q_text)
     c_mant, c_sc = _plain_ints(cash_text)
     # --- securities: the model's first, then every held one (with an index into the prices)
-    positions = clean_positions(model.positions)
+    positions = clean_positions(shared.positions)
     sec_ids: list[str] = [p.security_id for p in positions]
     index = {s: i for i, s in enumerate(sec_ids)}
     uniq = dict.fromkeys(sids)
@@ -329,8 +414,12 @@ def _solve(
     mills = _half_up(_scale_up(cash, t_scale - s_c) + _scale_up(sums, t_scale - 3), 10 ** (t_scale - 3))
     bad |= (mills <= 0) | (mills >= MONEY_BOUND * 1000)
     # cash floors (a fraction of MV is derived money, range-checked as in the reference)
-    floors: Decimal | list[Decimal] = options.min_cash
-    if options.min_cash_fraction:
+    floors: Decimal | list[Decimal] = shared.options.get("min_cash", ZERO)  # type: ignore[assignment]
+    if shared.options.get("min_cash_fraction"):
+        # the floor rule lives on RebalanceOptions (pydantic): imported for a batch with minCashPct only
+        from engine.models import RebalanceOptions
+
+        options = RebalanceOptions().model_copy(update=shared.options)
         floor_list: list[Decimal] = []
         for r in np.nonzero(~bad)[0].tolist():
             f = options.cash_floor(mv_decimal(int(mills[r])))
@@ -353,7 +442,7 @@ def _solve(
         sol = solve_closed_form(
             arrays, mills[rows], floors, portfolio_ids=[ports[r].portfolioId for r in rows.tolist()], tie_break="lower"
         )
-        complete_milps(sol, arrays, time_limit=options.time_limit, workers=workers)
+        complete_milps(sol, arrays, time_limit=float(shared.options["time_limit"]), workers=workers)  # type: ignore[arg-type]
         ok = np.array([s == OPTIMAL for s in sol.status], dtype=bool)
         cols = _Columns(g, sec, q, q_sc, q_text, cash_text, p_int, p_scale, s_p, s_q, sec_ids)
         _format(ports, rows[ok], sol.quantities[ok], mills, positions, cols, texts)
@@ -371,15 +460,15 @@ def _solve(
         answers = reference(shared, [_reference_portfolio(ports[r]) for r in slow])
         for r, a in zip(slow, answers, strict=True):
             texts[r] = a
-    done = [t for t in texts if t is not None]
-    del texts
-    if not done:
-        return '{"results":[]}'
-    # the brackets go onto the first and last result, so the one join is the only copy of the whole line
-    # (prefix + join + suffix would copy it twice more: 3 x 450 MB at 20,000 x 100)
-    done[0] = '{"results":[' + done[0]
-    done[-1] += "]}"
-    return ",".join(done)
+    # the pieces of the line, commas and brackets between the results: the line is never joined in one copy
+    if not texts:
+        return ['{"results":[]}']
+    out = ['{"results":[']
+    for t in texts:
+        out.append(t)  # type: ignore[arg-type]  # (every result is set by now)
+        out.append(",")
+    out[-1] = "]}"
+    return out
 
 
 @dataclass(frozen=True)
@@ -404,7 +493,7 @@ def _format(
     rows: np.ndarray,
     up: np.ndarray,
     mills: np.ndarray,
-    positions: tuple[Position, ...],
+    positions: tuple[ModelPosition, ...],
     c: _Columns,
     texts: list[str | None],
 ) -> None:
