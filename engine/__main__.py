@@ -7,7 +7,7 @@ import sys
 # for the few small matrix-vector products the engine does. A value the user set wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from engine.cli import main  # noqa: E402  (after the setting above)
+from engine.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, pairwise
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -83,6 +83,11 @@ _DECODER = msgspec.json.Decoder(_Line)
 # reference path, as does tieBreak "random"
 FAST_OPTIONS = frozenset({"min_cash", "min_cash_fraction", "time_limit", "tie_break", "seed", "trade_date"})
 ZERO = Decimal(0)
+# the start of an optimal result, up to its trades (the pieces that follow: trades, drifts, closing brackets)
+HEAD = (
+    '{"portfolioId":%s,"status":"optimal","marketValue":"%s","cashBefore":"%s","cashAfter":"%s",'
+    '"portfolioDrift":"%s","transactions":['
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +153,11 @@ def _plain_ints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     if not n:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     joined = "\n".join(texts)
-    if _whole_numbers(joined, texts):
-        return np.fromiter(map(int, texts), dtype=np.int64, count=n), np.zeros(n, dtype=np.int64)
+    if _whole_numbers(joined, texts):  # plain integers of at most 17 digits, one a line: parsed by numpy in C
+        ints = np.fromstring(joined, dtype=np.int64, sep="\n")
+        if ints.size != n:
+            raise Slow
+        return ints, np.zeros(n, dtype=np.int64)
     if PLAIN_ALL.fullmatch(joined) is None:
         raise Slow
     if "." not in joined:
@@ -437,7 +445,7 @@ def _solve(
         tuple(p.high_drift for p in positions),
         tuple(prices[p.security_id] for p in positions),
     )
-    texts: list[str | None] = [None] * k_total
+    texts: list[str | tuple[str, ...] | None] = [None] * k_total  # each result's text, or its pieces
     if rows.size:
         sol = solve_closed_form(
             arrays, mills[rows], floors, portfolio_ids=[ports[r].portfolioId for r in rows.tolist()], tie_break="lower"
@@ -464,8 +472,11 @@ def _solve(
     if not texts:
         return ['{"results":[]}']
     out = ['{"results":[']
-    for t in texts:
-        out.append(t)  # type: ignore[arg-type]  # (every result is set by now)
+    for t in texts:  # a result's text, or the pieces of it
+        if isinstance(t, str):
+            out.append(t)
+        else:
+            out.extend(t)  # type: ignore[arg-type]  # (every result is set by now)
         out.append(",")
     out[-1] = "]}"
     return out
@@ -495,7 +506,7 @@ def _format(
     mills: np.ndarray,
     positions: tuple[ModelPosition, ...],
     c: _Columns,
-    texts: list[str | None],
+    texts: list[str | tuple[str, ...] | None],
 ) -> None:
     """The result text of each optimal fast row (``texts[row]``); rows beyond the int64 guards stay None."""
     k_total = len(ports)
@@ -581,17 +592,17 @@ def _format(
     text_of = np.array([*q_text, "0"], dtype=object)  # the original quantity's text per model cell ("0" unheld)
     at_all = np.where(cur_at >= 0, cur_at, len(q_text))
     sc_all = np.concatenate([q_sc, np.zeros(1, dtype=np.int64)])
-    drift_values: list[list[object]] = [[] for _ in range(ks)]
-    trades_of: list[list[str]] | None = [[] for _ in range(ks)] if s_q == 0 else None
+    drift_texts: list[str] = [""] * ks
+    trades_of: list[str] | None = [""] * ks if s_q == 0 else None
     if n:
         cell_values = np.empty((ks, n, 3), dtype=object)
         cell_values[:, :, 0] = text_of[at_all]
         cell_values[:, :, 1] = upz
         cell_values[:, :, 2] = _fixed_texts(bp, 4)
-        drift_values = cell_values.reshape(ks, 3 * n).tolist()
+        drift_texts = list(map(row_tpl.__mod__, map(tuple, cell_values.reshape(ks, 3 * n).tolist())))
         del cell_values
         if s_q == 0:
-            trades_of = _whole_trades(delta, buy_tpl, sell_tpl)
+            trades_of = _whole_trade_texts(delta, buy_tpl, sell_tpl)
     keep_l = keep.tolist()
     rows_l = rows.tolist()
     for r in range(ks):
@@ -604,53 +615,58 @@ def _format(
             ps = int(c.p_scale[sec[x]])
             ca_sc = max(ca_sc, ps)
             dr_sc = max(dr_sc, 3, ps)
-        drifts = [row_tpl % tuple(drift_values[r])] if n else []
         if trades_of is not None:  # whole quantities only (the usual case): the trade is a JSON integer
-            trades = trades_of[r]
+            trade_text = trades_of[r]
         else:
             at_r = at_all[r].tolist()
-            trades = [
-                (buy_tpl[i] if d > 0 else sell_tpl[i]) % _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
-                for i, d in enumerate(delta[r].tolist())
-                if d
-            ]
-        for x in extras:
-            s_json = sid_json[sec[x]]
-            trades.append(  # sold to 0 (a short one is bought back)
-                '{"transactionType":"'
-                + ("BUY" if c.q[x] < 0 else "SELL")
-                + '","securityId":'
-                + s_json
-                + ',"quantity":'
-                + _trade_quantity(abs(int(c.q[x])), unit, s_q, int(q_sc[x]))
-                + "}"
+            trade_text = ",".join(
+                [
+                    (buy_tpl[i] if d > 0 else sell_tpl[i]) % _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
+                    for i, d in enumerate(delta[r].tolist())
+                    if d
+                ]
             )
-            drifts.append(
-                '{"securityId":'
-                + s_json
-                + ',"originalQuantity":"'
-                + q_text[x]
-                + '","adjustedQuantity":"0","target":"0","highDrift":"0","lowDrift":"0","actual":"0.0000"}'
-            )
+        drift_text = drift_texts[r]
+        if extras:
+            trade_text, drift_text = _with_extras(trade_text, drift_text, extras, c, sid_json, unit, s_q)
         ca = int(cash_after[r]) // 10 ** (a_sc - ca_sc)
         dr = int(drift[r]) // 10 ** (d_sc - dr_sc)
-        texts[row] = (
-            '{"portfolioId":'
-            + json.dumps(ports[row].portfolioId)
-            + ',"status":"optimal","marketValue":"'
-            + _fixed(int(mills_s[r]), 3)
-            + '","cashBefore":"'
-            + c.cash_text[row]
-            + '","cashAfter":"'
-            + _fixed(ca, ca_sc)
-            + '","portfolioDrift":"'
-            + _fixed(dr, dr_sc)
-            + '","transactions":['
-            + ",".join(trades)
-            + '],"drifts":['
-            + ",".join(drifts)
-            + "]}"
+        head = HEAD % (
+            json.dumps(ports[row].portfolioId),
+            _fixed(int(mills_s[r]), 3),
+            c.cash_text[row],
+            _fixed(ca, ca_sc),
+            _fixed(dr, dr_sc),
         )
+        texts[row] = (head, trade_text, '],"drifts":[', drift_text, "]}")  # the pieces of its text
+
+
+def _with_extras(
+    trade_text: str, drift_text: str, extras: Sequence[int], c: _Columns, sid_json: list[str], unit: int, s_q: int
+) -> tuple[str, str]:
+    """A portfolio's trade and drift texts with its held securities outside the model after the model's: each
+    sold to 0 (a short one bought back)."""
+    trades = [trade_text] if trade_text else []
+    drifts = [drift_text] if drift_text else []
+    for x in extras:
+        s_json = sid_json[c.sec[x]]
+        trades.append(
+            '{"transactionType":"'
+            + ("BUY" if c.q[x] < 0 else "SELL")
+            + '","securityId":'
+            + s_json
+            + ',"quantity":'
+            + _trade_quantity(abs(int(c.q[x])), unit, s_q, int(c.q_sc[x]))
+            + "}"
+        )
+        drifts.append(
+            '{"securityId":'
+            + s_json
+            + ',"originalQuantity":"'
+            + c.q_text[x]
+            + '","adjustedQuantity":"0","target":"0","highDrift":"0","lowDrift":"0","actual":"0.0000"}'
+        )
+    return ",".join(trades), ",".join(drifts)
 
 
 def _fixed_texts(values: np.ndarray, scale: int) -> np.ndarray:
@@ -661,14 +677,22 @@ def _fixed_texts(values: np.ndarray, scale: int) -> np.ndarray:
     return texts[np.searchsorted(keys, values)] if keys.size else np.empty(values.shape, dtype=object)
 
 
-def _whole_trades(delta: np.ndarray, buy_tpl: list[str], sell_tpl: list[str]) -> list[list[str]]:
-    """Each row's trade texts of a whole-share ``delta`` (rows x model securities), in security order."""
+def _whole_trade_texts(delta: np.ndarray, buy_tpl: list[str], sell_tpl: list[str]) -> list[str]:
+    """Each row's trades of a whole-share ``delta`` (rows x model securities) in security order, as one text:
+    comma-separated (a row's later trades are formatted from their templates with a leading comma)."""
+    n_rows, n = delta.shape
     rows, cols = np.nonzero(delta)  # row-major: each row's trades together, in column order
     moves = delta[rows, cols]
-    tpl = np.array([*buy_tpl, *sell_tpl], dtype=object)[np.where(moves > 0, cols, cols + len(buy_tpl))]
-    flat = [t % d for t, d in zip(tpl.tolist(), np.abs(moves).tolist(), strict=True)]
-    bounds = np.searchsorted(rows, np.arange(delta.shape[0] + 1)).tolist()
-    return [flat[bounds[r] : bounds[r + 1]] for r in range(delta.shape[0])]
+    later = np.zeros(rows.size, dtype=bool)
+    later[1:] = rows[1:] == rows[:-1]
+    templates = [*buy_tpl, *sell_tpl]
+    templates += ["," + t for t in templates]
+    pick = np.where(moves > 0, cols, cols + n) + np.where(later, 2 * n, 0)
+    chosen = np.array(templates, dtype=object)[pick].tolist()
+    quantities = np.abs(moves).tolist()
+    bounds = np.searchsorted(rows, np.arange(n_rows + 1)).tolist()
+    # one %-format a row, of its trades' templates joined (fewer objects than a text per trade)
+    return ["".join(chosen[a:b]) % tuple(quantities[a:b]) for a, b in pairwise(bounds)]
 
 
 def _trade_quantity(magnitude: int, unit: int, s_q: int, own_scale: int) -> str:

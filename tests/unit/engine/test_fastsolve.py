@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 
 from engine.cli import _reference_results, _shared, answer_line, reference_line, run_solve
 from engine.exactmath import plain
-from engine.fastsolve import Slow, _fixed, _fixed_texts, _whole_trades, default_trade_controls, solve_line
+from engine.fastsolve import Slow, _fixed, _fixed_texts, _whole_trade_texts, default_trade_controls, solve_line
 from engine.models import InvestmentModel, PortfolioHoldings, RebalanceOptions
 from tests.unit.engine import test_rebalance
 from tests.unit.engine.support import pid, sid
@@ -302,9 +302,12 @@ def test_fixed_texts_are_the_decimal_texts_of_each_value(values: np.ndarray, sca
 
 @given(arrays(np.int64, st.tuples(st.integers(0, 6), st.integers(1, 6)), elements=st.one_of(st.integers(-3, 3), INT64)))
 def test_whole_trades_are_the_per_row_trades(delta: np.ndarray) -> None:
-    """Each row's trades as the per-cell formatting wrote them: BUY of d > 0, SELL of -d, none for 0."""
+    """Each row's trades as the per-cell formatting wrote them, comma-separated: BUY of d > 0, SELL of -d, none
+    for 0 (templates with an escaped ``%%`` too)."""
     n = delta.shape[1]
-    buy = [f'{{"BUY":{i},"q":%s}}' for i in range(n)]
+    buy = [f'{{"BUY%%":{i},"q":%s}}' for i in range(n)]
     sell = [f'{{"SELL":{i},"q":%s}}' for i in range(n)]
-    expected = [[(buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d] for row in delta.tolist()]
-    assert _whole_trades(delta, buy, sell) == expected
+    expected = [
+        ",".join((buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d) for row in delta.tolist()
+    ]
+    assert _whole_trade_texts(delta, buy, sell) == expected
