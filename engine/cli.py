@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_MALFORMED = 2
+EXIT_INTERNAL = 1  # a line left incomplete: the fast path and the reference both failed while it was written
 MAX_WORKERS = 256  # each worker is a process importing CVXPY: a typo like 10**9 must not try to start them
 WRITE_CHARS = 1 << 24  # output lines are written in slices of 16 M characters (bounded encoding buffers)
 # ... and the fast path's pieces joined in groups of 64 K characters: below malloc's mmap threshold (128 KiB), so
@@ -387,13 +388,22 @@ def answer_line(line: str, time_limit: float, workers: int | None, number: int =
     return "".join(answer_pieces(line, time_limit, workers, number))
 
 
-def answer_pieces(line: str | bytes, time_limit: float, workers: int | None, number: int = 0) -> list[str]:
-    """:func:`answer_line` as the pieces to write one after the other (no copy of the whole line is made).
+def answer_pieces(line: str | bytes, time_limit: float, workers: int | None, number: int = 0) -> Iterable[str]:
+    """:func:`answer_line` as the pieces to write one after the other (no copy of the whole line is made; the
+    fast path makes its text as the pieces are taken).
 
     ``line`` may be ASCII bytes (the fast path decodes them without a text copy)."""
+
+    def said(exc: Exception) -> None:
+        print(
+            f"note: line {number}: fast path failed ({type(exc).__name__}: {str(exc)[:200]}); some portfolios "
+            "answered by the reference path",
+            file=sys.stderr,
+        )
+
     try:
         return solve_pieces(
-            line, time_limit, workers, _shared, lambda shared, ports: _reference_results(shared, ports, workers)
+            line, time_limit, workers, _shared, lambda shared, ports: _reference_results(shared, ports, workers), said
         )
     except Slow:
         pass
@@ -436,13 +446,21 @@ def run_solve(
         except MalformedInput as exc:
             print(f"error: line {number}: {exc}", file=sys.stderr)
             return EXIT_MALFORMED
-        _write(pieces, sink)
+        try:
+            _write(pieces, sink)
+        except Exception as exc:  # the fast path failed while writing, and so did the reference on those portfolios
+            print(
+                f"error: line {number}: internal error: {type(exc).__name__}: {str(exc)[:200]} (its output line is "
+                "incomplete)",
+                file=sys.stderr,
+            )
+            return EXIT_INTERNAL
         sink.write("\n")
         sink.flush()
     return EXIT_OK
 
 
-def _write(pieces: list[str], sink: IO[str]) -> None:
+def _write(pieces: Iterable[str], sink: IO[str]) -> None:
     """Write the pieces of one line in order: small ones joined in groups of about GROUP_CHARS characters, a long
     one in slices of WRITE_CHARS (a line of 450 MB is never joined or encoded in one copy)."""
     group: list[str] = []

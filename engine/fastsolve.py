@@ -83,6 +83,7 @@ _DECODER = msgspec.json.Decoder(_Line)
 # reference path, as does tieBreak "random"
 FAST_OPTIONS = frozenset({"min_cash", "min_cash_fraction", "time_limit", "tie_break", "seed", "trade_date"})
 ZERO = Decimal(0)
+CHUNK_ROWS = 256  # results formatted at a time (their text is written before the next chunk is made)
 # the start of an optimal result, up to its trades (the pieces that follow: trades, drifts, closing brackets)
 HEAD = (
     '{"portfolioId":%s,"status":"optimal","marketValue":"%s","cashBefore":"%s","cashAfter":"%s",'
@@ -242,17 +243,20 @@ def solve_pieces(
     workers: int | None,
     parse_shared: Callable[[str], Shared],
     reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
-) -> list[str]:
+    on_fallback: Callable[[Exception], None] | None = None,
+) -> Iterator[str]:
     """:func:`solve_line` as pieces whose concatenation is the line (one per portfolio: no copy of the whole).
 
-    ``line`` may be bytes of ASCII text (decoded by msgspec without a text copy).
+    ``line`` may be bytes of ASCII text (decoded by msgspec without a text copy). ``Slow`` is raised before the
+    first piece; the text is then made as the pieces are taken. Should making a chunk of it fail (a bug), those
+    portfolios are answered by ``reference`` after ``on_fallback(exception)``.
     """
     if (b"\\u" if isinstance(line, bytes) else "\\u") in line and SURROGATE.search(
         line.decode("ascii") if isinstance(line, bytes) else line
     ):  # maybe a lone surrogate: the reference parser names it
         raise Slow
     with paused_gc():  # millions of acyclic objects: each automatic collection would rescan them all
-        return _solve_line(line, time_limit, workers, parse_shared, reference)
+        return _solve_line(line, time_limit, workers, parse_shared, reference, on_fallback)
 
 
 def _solve_line(
@@ -261,7 +265,8 @@ def _solve_line(
     workers: int | None,
     parse_shared: Callable[[str], Shared],
     reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
-) -> list[str]:
+    on_fallback: Callable[[Exception], None] | None,
+) -> Iterator[str]:
     try:
         top = _DECODER.decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -283,7 +288,7 @@ def _solve_line(
             raise Slow
         if p.name and bytes(p.name)[:1] in (b"[", b"{"):  # maybe nested deeper than the stdlib parser takes
             raise Slow
-    return _solve(ports, shared, workers, reference)
+    return _solve(ports, shared, workers, reference, on_fallback)
 
 
 def run_ok(shared: Shared) -> bool:
@@ -328,7 +333,8 @@ def _solve(
     shared: Shared,
     workers: int | None,
     reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
-) -> list[str]:
+    on_fallback: Callable[[Exception], None] | None,
+) -> Iterator[str]:
     prices = shared.prices
     k_total = len(ports)
     # --- columns of the holdings (strings first: ids and quantity texts are kept, they are the output)
@@ -445,7 +451,9 @@ def _solve(
         tuple(p.high_drift for p in positions),
         tuple(prices[p.security_id] for p in positions),
     )
-    texts: list[str | tuple[str, ...] | None] = [None] * k_total  # each result's text, or its pieces
+    other: dict[int, str] = {}  # the text of each result not formatted from the columns, by portfolio
+    formatted: list[int] = []  # the portfolios formatted from the columns (ascending)
+    make: Callable[[list[int]], list[tuple[str, ...]]] | None = None
     if rows.size:
         sol = solve_closed_form(
             arrays, mills[rows], floors, portfolio_ids=[ports[r].portfolioId for r in rows.tolist()], tie_break="lower"
@@ -453,33 +461,66 @@ def _solve(
         complete_milps(sol, arrays, time_limit=float(shared.options["time_limit"]), workers=workers)  # type: ignore[arg-type]
         ok = np.array([s == OPTIMAL for s in sol.status], dtype=bool)
         cols = _Columns(g, sec, q, q_sc, q_text, cash_text, p_int, p_scale, s_p, s_q, sec_ids)
-        _format(ports, rows[ok], sol.quantities[ok], mills, positions, cols, texts)
+        ok_rows = rows[ok]
+        kept, make = _format(ports, ok_rows, sol.quantities[ok], mills, positions, cols)
+        formatted = ok_rows[kept].tolist()
         for j in np.nonzero(~ok)[0].tolist():  # infeasible or failed: the reference's result_json of it
             r = int(rows[j])
             status = INFEASIBLE if sol.status[j] == INFEASIBLE else ERROR
             diagnosis = sol.diagnosis[j] or sol.error_code[j] or "INTERNAL_ERROR"
-            texts[r] = (
+            other[r] = (
                 f'{{"portfolioId":{json.dumps(ports[r].portfolioId)},"status":"{status}",'
                 f'"marketValue":"{_fixed(int(mills[r]), 3)}","cashBefore":"{cash_text[r]}","cashAfter":null,'
                 f'"portfolioDrift":null,"transactions":[],"drifts":[],"diagnosis":{json.dumps(diagnosis)}}}'
             )
-    slow = [r for r in range(k_total) if texts[r] is None]
+    done = set(formatted)
+    slow = [r for r in range(k_total) if r not in other and r not in done]
     if slow:
         answers = reference(shared, [_reference_portfolio(ports[r]) for r in slow])
-        for r, a in zip(slow, answers, strict=True):
-            texts[r] = a
-    # the pieces of the line, commas and brackets between the results: the line is never joined in one copy
-    if not texts:
-        return ['{"results":[]}']
-    out = ['{"results":[']
-    for t in texts:  # a result's text, or the pieces of it
-        if isinstance(t, str):
-            out.append(t)
-        else:
-            out.extend(t)  # type: ignore[arg-type]  # (every result is set by now)
-        out.append(",")
-    out[-1] = "]}"
-    return out
+        other.update(zip(slow, answers, strict=True))
+
+    def fallback(chunk: list[int], exc: Exception) -> list[tuple[str, ...]]:
+        """A chunk whose formatting failed (a bug): said, then answered by the reference path."""
+        if on_fallback is not None:
+            on_fallback(exc)
+        return [(t,) for t in reference(shared, [_reference_portfolio(ports[formatted[i]]) for i in chunk])]
+
+    return _stream(k_total, other, formatted, make, fallback)
+
+
+def _stream(
+    k_total: int,
+    other: dict[int, str],
+    formatted: list[int],
+    make: Callable[[list[int]], list[tuple[str, ...]]] | None,
+    fallback: Callable[[list[int], Exception], list[tuple[str, ...]]],
+) -> Iterator[str]:
+    """The pieces of the line in portfolio order, commas and brackets between the results; the formatted results
+    are made CHUNK_ROWS at a time as the line is written (their text is never all in memory at once)."""
+    with paused_gc():
+        if not k_total:
+            yield '{"results":[]}'
+            return
+        yield '{"results":['
+        chunk: list[tuple[str, ...]] = []
+        at = 0  # the next formatted result (an index into ``formatted``)
+        for r in range(k_total):
+            if r:
+                yield ","
+            text = other.get(r)
+            if text is not None:
+                yield text
+                continue
+            if at % CHUNK_ROWS == 0:
+                indices = list(range(at, min(at + CHUNK_ROWS, len(formatted))))
+                assert make is not None
+                try:
+                    chunk = make(indices)
+                except Exception as exc:  # a bug in the formatting must not cost these portfolios their answers
+                    chunk = fallback(indices, exc)
+            yield from chunk[at % CHUNK_ROWS]
+            at += 1
+        yield "]}"
 
 
 @dataclass(frozen=True)
@@ -506,9 +547,10 @@ def _format(
     mills: np.ndarray,
     positions: tuple[ModelPosition, ...],
     c: _Columns,
-    texts: list[str | tuple[str, ...] | None],
-) -> None:
-    """The result text of each optimal fast row (``texts[row]``); rows beyond the int64 guards stay None."""
+) -> tuple[np.ndarray, Callable[[list[int]], list[tuple[str, ...]]]]:
+    """Which optimal fast rows the columns can print (``kept``: rows beyond the int64 guards are left to the
+    reference path), and ``make(indices)``: the pieces of the result text of each of the kept rows
+    ``rows[kept][indices]``. The arrays are computed here; the text, chunk by chunk, by ``make``."""
     k_total = len(ports)
     ks, n = up.shape if up.ndim == 2 else (len(rows), 0)
     s_p, s_q = c.s_p, c.s_q
@@ -592,53 +634,58 @@ def _format(
     text_of = np.array([*q_text, "0"], dtype=object)  # the original quantity's text per model cell ("0" unheld)
     at_all = np.where(cur_at >= 0, cur_at, len(q_text))
     sc_all = np.concatenate([q_sc, np.zeros(1, dtype=np.int64)])
-    drift_texts: list[str] = [""] * ks
-    trades_of: list[str] | None = [""] * ks if s_q == 0 else None
-    if n:
-        cell_values = np.empty((ks, n, 3), dtype=object)
-        cell_values[:, :, 0] = text_of[at_all]
-        cell_values[:, :, 1] = upz
-        cell_values[:, :, 2] = _fixed_texts(bp, 4)
-        drift_texts = list(map(row_tpl.__mod__, map(tuple, cell_values.reshape(ks, 3 * n).tolist())))
-        del cell_values
-        if s_q == 0:
-            trades_of = _whole_trade_texts(delta, buy_tpl, sell_tpl)
-    keep_l = keep.tolist()
+    cells = np.empty((ks, n, 3), dtype=object)  # each row's drift cell values, in template order
+    cells[:, :, 0] = text_of[at_all]
+    cells[:, :, 1] = upz
+    cells[:, :, 2] = _fixed_texts(bp, 4)
+    kept_at = np.nonzero(keep)[0]
     rows_l = rows.tolist()
-    for r in range(ks):
-        if not keep_l[r]:
-            continue
-        row = rows_l[r]
-        extras = extras_of.get(r, ())
-        ca_sc, dr_sc = ca_base, dr_base
-        for x in extras:
-            ps = int(c.p_scale[sec[x]])
-            ca_sc = max(ca_sc, ps)
-            dr_sc = max(dr_sc, 3, ps)
-        if trades_of is not None:  # whole quantities only (the usual case): the trade is a JSON integer
-            trade_text = trades_of[r]
-        else:
-            at_r = at_all[r].tolist()
-            trade_text = ",".join(
-                [
-                    (buy_tpl[i] if d > 0 else sell_tpl[i]) % _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
-                    for i, d in enumerate(delta[r].tolist())
-                    if d
-                ]
-            )
-        drift_text = drift_texts[r]
-        if extras:
-            trade_text, drift_text = _with_extras(trade_text, drift_text, extras, c, sid_json, unit, s_q)
-        ca = int(cash_after[r]) // 10 ** (a_sc - ca_sc)
-        dr = int(drift[r]) // 10 ** (d_sc - dr_sc)
-        head = HEAD % (
-            json.dumps(ports[row].portfolioId),
-            _fixed(int(mills_s[r]), 3),
-            c.cash_text[row],
-            _fixed(ca, ca_sc),
-            _fixed(dr, dr_sc),
+
+    def make(indices: list[int]) -> list[tuple[str, ...]]:
+        at = kept_at[indices]
+        drift_texts = (
+            list(map(row_tpl.__mod__, map(tuple, cells[at].reshape(len(indices), 3 * n).tolist())))
+            if n
+            else [""] * len(indices)
         )
-        texts[row] = (head, trade_text, '],"drifts":[', drift_text, "]}")  # the pieces of its text
+        trades_of = _whole_trade_texts(delta[at], buy_tpl, sell_tpl) if s_q == 0 and n else None
+        out = []
+        for k, r in enumerate(at.tolist()):
+            row = rows_l[r]
+            extras = extras_of.get(r, ())
+            ca_sc, dr_sc = ca_base, dr_base
+            for x in extras:
+                ps = int(c.p_scale[sec[x]])
+                ca_sc = max(ca_sc, ps)
+                dr_sc = max(dr_sc, 3, ps)
+            if trades_of is not None:  # whole quantities only (the usual case): the trade is a JSON integer
+                trade_text = trades_of[k]
+            else:
+                at_r = at_all[r].tolist()
+                trade_text = ",".join(
+                    [
+                        (buy_tpl[i] if d > 0 else sell_tpl[i])
+                        % _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
+                        for i, d in enumerate(delta[r].tolist())
+                        if d
+                    ]
+                )
+            drift_text = drift_texts[k]
+            if extras:
+                trade_text, drift_text = _with_extras(trade_text, drift_text, extras, c, sid_json, unit, s_q)
+            ca = int(cash_after[r]) // 10 ** (a_sc - ca_sc)
+            dr = int(drift[r]) // 10 ** (d_sc - dr_sc)
+            head = HEAD % (
+                json.dumps(ports[row].portfolioId),
+                _fixed(int(mills_s[r]), 3),
+                c.cash_text[row],
+                _fixed(ca, ca_sc),
+                _fixed(dr, dr_sc),
+            )
+            out.append((head, trade_text, '],"drifts":[', drift_text, "]}"))  # the pieces of its text
+        return out
+
+    return keep, make
 
 
 def _with_extras(
