@@ -28,6 +28,8 @@ the engine's supported range (``engine.limits``) are not malformed: they fail th
  A model that breaks a business rule, a missing price or an
 infeasible portfolio is reported in that batch's results and the run goes on. Blank lines are skipped.
 Only JSON goes to stdout: solver banners and anything else written to file descriptor 1 go to stderr.
+Exit status 1 only if a bug broke both the fast path and the reference path while a line was being written: that
+line is left incomplete and the run stops with ``error: line N: internal error ...`` on stderr.
 """
 
 from __future__ import annotations

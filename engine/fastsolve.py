@@ -1,17 +1,20 @@
 """The columnar hot path of ``python -m engine solve`` (issue 15 item 1).
 
-One input line is decoded by msgspec into plain strings, its portfolios become numpy columns of exact
-scaled integers (quantities, cash, prices; market values in mills), the engine's own exact solver and
-post-check run on them (:func:`engine.solver.solve_closed_form`, :func:`complete_milps`), and the output
-line is assembled from integers as text. No ``Decimal`` or pydantic object is made per position.
+One input line (ASCII bytes, or text) is decoded by msgspec into plain strings, its portfolios become numpy
+columns of exact scaled integers (quantities, cash, prices; market values in mills), the engine's own exact
+solver and post-check run on them (:func:`engine.solver.solve_closed_form`, :func:`complete_milps`), and the
+output line is assembled from integers as text, CHUNK_ROWS portfolios at a time as it is written. No ``Decimal``
+or pydantic object is made per position, and none of pydantic at all: the line's model, prices and options are
+parsed by the reference parser's pydantic-free part (``engine.cli.parse_head``) and checked by the engine's own
+rules (:func:`run_ok`), so a batch this path answers starts without importing pydantic (issue 15: start-up).
 
 The answer is byte for byte the one of the reference path (``parse_batch`` → ``rebalance_portfolios`` →
 ``result_json`` → ``json.dumps``), which stays the ground truth:
 
 - a line the fast decoder does not take in full (a number given as a JSON number, a decimal that is not
   plain ``-?digits[.digits]`` with at most 18 digits, a ``\\u`` escape, any shape error, a model that breaks a
-  rule, ``tieBreak: random``, non-default trade controls) goes whole through the reference path, so its
-  errors and messages are the reference's;
+  rule, ``tieBreak: random``, any trade control given, a portfolio name that is a JSON array or object) goes
+  whole through the reference path, so its errors and messages are the reference's;
 - a portfolio the integer path cannot take exactly — a value outside :mod:`engine.limits` or beyond int64 in
   any product or sum (guarded in floating point first), a duplicated holding, a held security without a
   usable price, MV ≤ 0, a cash floor out of range, a solver status other than optimal — is answered by the
