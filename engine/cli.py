@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -66,6 +67,7 @@ WRITE_CHARS = 1 << 24  # output lines are written in slices of 16 M characters (
 # each group's buffers are reused instead of mapped and page-faulted anew
 GROUP_CHARS = 1 << 16
 SHOWN_CHARS = 40  # longer input strings are cut in messages
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 NOT_BLANK = re.compile(rb"[^\t\n\x0b\x0c\r\x1c-\x1f ]")  # an ASCII byte str.isspace() does not take
 FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,39}")
 
@@ -530,11 +532,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _keep_freed_memory() -> None:
+    """glibc only (elsewhere nothing): blocks up to 32 MiB come from the heap and freed memory stays mapped up to
+    256 MiB (``mallopt`` M_MMAP_THRESHOLD, M_TRIM_THRESHOLD). By default every large temporary — a numpy column of
+    a 2,000 x 100 batch is 1.6 MB — is a fresh mapping whose pages fault in anew: the kernel's share was a third of
+    ``engine solve``'s CPU time; this cuts it by a quarter (issue 15). Peak memory is unchanged."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(M_TRIM_THRESHOLD, 256 << 20)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine``; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "batch":
         return run_batch(args)
+    _keep_freed_memory()
     try:
         # binary on both paths: each line is decoded as strict UTF-8, so a file and stdin fail alike
         source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")  # noqa: SIM115
