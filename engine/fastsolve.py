@@ -53,6 +53,7 @@ LIMIT = float(2**61)  # float estimates above this may not fit int64 exactly: su
 _PLAIN = r"(?:-(?!0(?:\.0+)?(?:\n|$)))?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,18})?"
 PLAIN_ALL = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*")
 LEADING_ZERO = re.compile(r"\n0[0-9]")
+UNSAFE_JSON = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")  # a character json.dumps escapes (or not ASCII)
 SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # an escaped UTF-16 surrogate (half of a pair, or lone)
 MAX_FAST_DIGITS = 18  # int64 mantissas
 MONEY_BOUND = 10**15  # engine.limits: |money| < 1e15
@@ -643,6 +644,7 @@ def _format(
     cells[:, :, 2] = _fixed_texts(bp, 4)
     kept_at = np.nonzero(keep)[0]
     rows_l = rows.tolist()
+    id_json = json_strings([ports[r].portfolioId for r in rows_l])
 
     def make(indices: list[int]) -> list[tuple[str, ...]]:
         at = kept_at[indices]
@@ -679,7 +681,7 @@ def _format(
             ca = int(cash_after[r]) // 10 ** (a_sc - ca_sc)
             dr = int(drift[r]) // 10 ** (d_sc - dr_sc)
             head = HEAD % (
-                json.dumps(ports[row].portfolioId),
+                id_json[r],
                 _fixed(int(mills_s[r]), 3),
                 c.cash_text[row],
                 _fixed(ca, ca_sc),
@@ -717,6 +719,13 @@ def _with_extras(
             + '","adjustedQuantity":"0","target":"0","highDrift":"0","lowDrift":"0","actual":"0.0000"}'
         )
     return ",".join(trades), ",".join(drifts)
+
+
+def json_strings(texts: list[str]) -> list[str]:
+    """``json.dumps`` of each text; when no text has a character JSON escapes (the usual ids), by quoting alone."""
+    if UNSAFE_JSON.search("".join(texts)) is None:
+        return ['"' + t + '"' for t in texts]
+    return [json.dumps(t) for t in texts]
 
 
 def _fixed_texts(values: np.ndarray, scale: int) -> np.ndarray:

@@ -20,7 +20,15 @@ import engine.cli
 import engine.fastsolve
 from engine.cli import _reference_results, _shared, answer_line, reference_line, run_solve
 from engine.exactmath import plain
-from engine.fastsolve import Slow, _fixed, _fixed_texts, _whole_trade_texts, default_trade_controls, solve_line
+from engine.fastsolve import (
+    Slow,
+    _fixed,
+    _fixed_texts,
+    _whole_trade_texts,
+    default_trade_controls,
+    json_strings,
+    solve_line,
+)
 from engine.models import InvestmentModel, PortfolioHoldings, RebalanceOptions
 from tests.unit.engine import test_rebalance
 from tests.unit.engine.support import pid, sid
@@ -447,3 +455,11 @@ def test_the_run_check_is_the_reference_model_error(
     head = parse_head({"model": model, "prices": prices, "options": options, "portfolios": []})
     engine_model, engine_options = engine_inputs(head)
     assert run_ok(head) == (model_error(engine_model, head.prices, engine_options) is None)
+
+
+@given(st.lists(st.one_of(st.text(max_size=8), st.text(alphabet='abc"\\\x7f\x1f é', max_size=4)), max_size=6))
+def test_json_strings_are_json_dumps(texts: list[str]) -> None:
+    """Portfolio ids are quoted as json.dumps quotes them, on the quick path (printable ASCII) and off it."""
+    assert json_strings(texts) == [json.dumps(t) for t in texts]
+    safe = [t for t in texts if t.isascii() and t.isprintable() and '"' not in t and "\\" not in t]
+    assert json_strings(safe) == [json.dumps(t) for t in safe]
