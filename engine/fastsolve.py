@@ -638,21 +638,22 @@ def _format(
     text_of = np.array([*q_text, "0"], dtype=object)  # the original quantity's text per model cell ("0" unheld)
     at_all = np.where(cur_at >= 0, cur_at, len(q_text))
     sc_all = np.concatenate([q_sc, np.zeros(1, dtype=np.int64)])
-    cells = np.empty((ks, n, 3), dtype=object)  # each row's drift cell values, in template order
-    cells[:, :, 0] = text_of[at_all]
-    cells[:, :, 1] = upz
-    cells[:, :, 2] = _fixed_texts(bp, 4)
+    original_texts = text_of[at_all]
+    actual_texts = _fixed_texts(bp, 4)
     kept_at = np.nonzero(keep)[0]
     rows_l = rows.tolist()
     id_json = json_strings([ports[r].portfolioId for r in rows_l])
 
     def make(indices: list[int]) -> list[tuple[str, ...]]:
         at = kept_at[indices]
-        drift_texts = (
-            list(map(row_tpl.__mod__, map(tuple, cells[at].reshape(len(indices), 3 * n).tolist())))
-            if n
-            else [""] * len(indices)
-        )
+        m = len(indices)
+        # each row's drift cell values in template order (made per chunk: its ints and lists are freed, their
+        # memory reused by the next chunk)
+        cells = np.empty((m, n, 3), dtype=object)
+        cells[:, :, 0] = original_texts[at]
+        cells[:, :, 1] = upz[at]
+        cells[:, :, 2] = actual_texts[at]
+        drift_texts = list(map(row_tpl.__mod__, map(tuple, cells.reshape(m, 3 * n).tolist()))) if n else [""] * m
         trades_of = _whole_trade_texts(delta[at], buy_tpl, sell_tpl) if s_q == 0 and n else None
         out = []
         for k, r in enumerate(at.tolist()):
