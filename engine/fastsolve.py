@@ -1,17 +1,20 @@
 """The columnar hot path of ``python -m engine solve`` (issue 15 item 1).
 
-One input line is decoded by msgspec into plain strings, its portfolios become numpy columns of exact
-scaled integers (quantities, cash, prices; market values in mills), the engine's own exact solver and
-post-check run on them (:func:`engine.solver.solve_closed_form`, :func:`complete_milps`), and the output
-line is assembled from integers as text. No ``Decimal`` or pydantic object is made per position.
+One input line (ASCII bytes, or text) is decoded by msgspec into plain strings, its portfolios become numpy
+columns of exact scaled integers (quantities, cash, prices; market values in mills), the engine's own exact
+solver and post-check run on them (:func:`engine.solver.solve_closed_form`, :func:`complete_milps`), and the
+output line is assembled from integers as text, CHUNK_ROWS portfolios at a time as it is written. No ``Decimal``
+or pydantic object is made per position, and none of pydantic at all: the line's model, prices and options are
+parsed by the reference parser's pydantic-free part (``engine.cli.parse_head``) and checked by the engine's own
+rules (:func:`run_ok`), so a batch this path answers starts without importing pydantic (issue 15: start-up).
 
 The answer is byte for byte the one of the reference path (``parse_batch`` → ``rebalance_portfolios`` →
 ``result_json`` → ``json.dumps``), which stays the ground truth:
 
 - a line the fast decoder does not take in full (a number given as a JSON number, a decimal that is not
   plain ``-?digits[.digits]`` with at most 18 digits, a ``\\u`` escape, any shape error, a model that breaks a
-  rule, ``tieBreak: random``, non-default trade controls) goes whole through the reference path, so its
-  errors and messages are the reference's;
+  rule, ``tieBreak: random``, any trade control given, a portfolio name that is a JSON array or object) goes
+  whole through the reference path, so its errors and messages are the reference's;
 - a portfolio the integer path cannot take exactly — a value outside :mod:`engine.limits` or beyond int64 in
   any product or sum (guarded in floating point first), a duplicated holding, a held security without a
   usable price, MV ≤ 0, a cash floor out of range, a solver status other than optimal — is answered by the
@@ -20,25 +23,29 @@ The answer is byte for byte the one of the reference path (``parse_batch`` → `
 
 from __future__ import annotations
 
+import gc
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, pairwise
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 import msgspec
 import numpy as np
 
 from engine.bands import ModelArrays
-from engine.construct import paused_gc
-from engine.limits import MAX_PLACES, range_error
-from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
+from engine.limits import MAX_PLACES, MAX_TIME_LIMIT, model_range_error, range_error
 from engine.postcheck import mv_decimal
-from engine.rebalance import model_error
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, complete_milps, solve_closed_form
-from engine.validation import clean_positions
+from engine.validation import clean_positions, model_violations
+
+if TYPE_CHECKING:
+    # pydantic (engine.models) is not imported by this module: a batch it answers starts without it (issue 15)
+    from engine.models import RebalanceOptions
 
 LIMIT = float(2**61)  # float estimates above this may not fit int64 exactly: such portfolios leave the fast path
 # a plain decimal as plain(Decimal(s)) prints it back (so the text is the output): no leading zeros, no
@@ -46,6 +53,7 @@ LIMIT = float(2**61)  # float estimates above this may not fit int64 exactly: su
 _PLAIN = r"(?:-(?!0(?:\.0+)?(?:\n|$)))?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,18})?"
 PLAIN_ALL = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*")
 LEADING_ZERO = re.compile(r"\n0[0-9]")
+UNSAFE_JSON = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")  # a character json.dumps escapes (or not ASCII)
 SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # an escaped UTF-16 surrogate (half of a pair, or lone)
 MAX_FAST_DIGITS = 18  # int64 mantissas
 MONEY_BOUND = 10**15  # engine.limits: |money| < 1e15
@@ -75,19 +83,66 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _DECODER = msgspec.json.Decoder(_Line)
+# the options the fast path takes (by RebalanceOptions field name); any other (the trade controls) goes to the
+# reference path, as does tieBreak "random"
+FAST_OPTIONS = frozenset({"min_cash", "min_cash_fraction", "time_limit", "tie_break", "seed", "trade_date"})
+ZERO = Decimal(0)
+CHUNK_ROWS = 256  # results formatted at a time (their text is written before the next chunk is made)
+# the start of an optimal result, up to its trades (the pieces that follow: trades, drifts, closing brackets)
+HEAD = (
+    '{"portfolioId":%s,"status":"optimal","marketValue":"%s","cashBefore":"%s","cashAfter":"%s",'
+    '"portfolioDrift":"%s","transactions":['
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPosition:
+    """A model position as the CLI parsed it: the fields of ``engine.models.Position``, without pydantic."""
+
+    security_id: str
+    target: Decimal
+    high_drift: Decimal
+    low_drift: Decimal
 
 
 @dataclass(frozen=True)
 class Shared:
-    """The per-line data every portfolio shares, parsed by the reference parser (small: not per position)."""
+    """The per-line data every portfolio shares, parsed by the reference parser (small: not per position).
 
-    model: InvestmentModel
+    ``options`` are the line's run options by ``RebalanceOptions`` field name, those given only
+    (:func:`engine.options.option_values`)."""
+
+    name: str
+    positions: tuple[ModelPosition, ...]
     prices: dict[str, Decimal]
-    options: RebalanceOptions
+    options: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class PlainPortfolio:
+    """A portfolio the reference path answers (``engine.models.PortfolioHoldings`` without pydantic)."""
+
+    portfolio_id: str
+    cash: Decimal
+    holdings: tuple[tuple[str, Decimal], ...]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused (as :func:`engine.construct.paused_gc`, which imports pydantic)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def default_trade_controls(options: RebalanceOptions) -> bool:
-    """True when the run uses none of the PM trade controls (product-spec 2.12): the fast path covers it."""
+    """True when the run uses none of the PM trade controls (product-spec 2.12)."""
+    from engine.models import RebalanceOptions  # only callers with a RebalanceOptions in hand (the tests)
+
     fields = RebalanceOptions.model_fields
     names = ("trade_policy", "min_trade_value", "no_buy", "no_sell", "no_trade", "direction", "on_infeasible")
     return all(getattr(options, n) == fields[n].default for n in names if n in fields)
@@ -103,8 +158,11 @@ def _plain_ints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     if not n:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     joined = "\n".join(texts)
-    if _whole_numbers(joined, texts):
-        return np.fromiter(map(int, texts), dtype=np.int64, count=n), np.zeros(n, dtype=np.int64)
+    if _whole_numbers(joined, texts):  # plain integers of at most 17 digits, one a line: parsed by numpy in C
+        ints = np.fromstring(joined, dtype=np.int64, sep="\n")
+        if ints.size != n:
+            raise Slow
+        return ints, np.zeros(n, dtype=np.int64)
     if PLAIN_ALL.fullmatch(joined) is None:
         raise Slow
     if "." not in joined:
@@ -168,11 +226,11 @@ def _exponent_scale(value: Decimal) -> int:
 
 
 def solve_line(
-    line: str,
+    line: str | bytes,
     time_limit: float,
     workers: int | None,
     parse_shared: Callable[[str], Shared],
-    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
+    reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
 ) -> str:
     """The output line (without newline) of one input line, or ``Slow`` if the reference path must answer it.
 
@@ -180,19 +238,39 @@ def solve_line(
     line without portfolios); ``reference(shared, portfolios)`` answers portfolios the fast path leaves, each as
     its JSON text.
     """
-    if "\\u" in line and SURROGATE.search(line):  # maybe a lone surrogate: the reference parser names it
-        raise Slow
-    with paused_gc():  # millions of acyclic objects: each automatic collection would rescan them all
-        return _solve_line(line, time_limit, workers, parse_shared, reference)
+    return "".join(solve_pieces(line, time_limit, workers, parse_shared, reference))
 
 
-def _solve_line(
-    line: str,
+def solve_pieces(
+    line: str | bytes,
     time_limit: float,
     workers: int | None,
     parse_shared: Callable[[str], Shared],
-    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
-) -> str:
+    reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
+    on_fallback: Callable[[Exception], None] | None = None,
+) -> Iterator[str]:
+    """:func:`solve_line` as pieces whose concatenation is the line (one per portfolio: no copy of the whole).
+
+    ``line`` may be bytes of ASCII text (decoded by msgspec without a text copy). ``Slow`` is raised before the
+    first piece; the text is then made as the pieces are taken. Should making a chunk of it fail (a bug), those
+    portfolios are answered by ``reference`` after ``on_fallback(exception)``.
+    """
+    if (b"\\u" if isinstance(line, bytes) else "\\u") in line and SURROGATE.search(
+        line.decode("ascii") if isinstance(line, bytes) else line
+    ):  # maybe a lone surrogate: the reference parser names it
+        raise Slow
+    with paused_gc():  # millions of acyclic objects: each automatic collection would rescan them all
+        return _solve_line(line, time_limit, workers, parse_shared, reference, on_fallback)
+
+
+def _solve_line(
+    line: str | bytes,
+    time_limit: float,
+    workers: int | None,
+    parse_shared: Callable[[str], Shared],
+    reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
+    on_fallback: Callable[[Exception], None] | None,
+) -> Iterator[str]:
     try:
         top = _DECODER.decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -202,41 +280,66 @@ def _solve_line(
         head += ',"options":' + bytes(top.options).decode()
     shared = parse_shared(head + ',"portfolios":[]}')
     options = shared.options
-    if "time_limit" not in options.model_fields_set:  # options.timeLimit of the line wins over --time-limit
-        options = options.model_copy(update={"time_limit": time_limit})
-        shared = Shared(shared.model, shared.prices, options)
-    if options.tie_break != "lower" or not default_trade_controls(options):
+    if not options.keys() <= FAST_OPTIONS or options.get("tie_break", "lower") != "lower":
         raise Slow  # random draws span the batch; trade controls have their own solver path
+    if "time_limit" not in options:  # options.timeLimit of the line wins over --time-limit
+        shared = Shared(shared.name, shared.positions, shared.prices, {**options, "time_limit": time_limit})
+    if not run_ok(shared):
+        raise Slow  # every portfolio gets the run's error: the reference answers it cheaply
     ports = top.portfolios
     for p in ports:
         if not p.portfolioId.strip():
             raise Slow
-    return _solve(ports, shared, workers, reference)
+        if p.name and bytes(p.name)[:1] in (b"[", b"{"):  # maybe nested deeper than the stdlib parser takes
+            raise Slow
+    return _solve(ports, shared, workers, reference, on_fallback)
 
 
-def _reference_portfolio(p: _Portfolio) -> PortfolioHoldings:
-    """A portfolio as the reference parser builds it (``Slow`` when one of its decimals is not plain)."""
+def run_ok(shared: Shared) -> bool:
+    """True when no run-wide error applies (``engine.rebalance.model_error`` is None) for a run without trade
+    controls: the same rules, applied to the pydantic-free parse (range, model rules, cash floor, prices)."""
+    options = shared.options
+    min_cash = options.get("min_cash", ZERO)
+    fraction = options.get("min_cash_fraction", ZERO)
+    time_limit = options.get("time_limit")
+    prices = shared.prices
+    return (
+        options.keys() <= FAST_OPTIONS
+        and isinstance(min_cash, Decimal)
+        and isinstance(fraction, Decimal)
+        and isinstance(time_limit, int | float)
+        and model_range_error(shared.positions, prices, min_cash) is None
+        and not model_violations(shared.name, shared.positions)
+        and min_cash >= 0
+        and range_error(fraction, "minCashPct", "weight") is None
+        and fraction >= 0
+        and 0 < time_limit <= MAX_TIME_LIMIT
+        and all(
+            (price := prices.get(p.security_id)) is not None and price > 0 for p in clean_positions(shared.positions)
+        )
+    )
+
+
+def _reference_portfolio(p: _Portfolio) -> PlainPortfolio:
+    """A portfolio as the reference parser reads it (``Slow`` when one of its decimals is not plain)."""
     try:
         cash = Decimal(p.cash.strip())
-        holdings = tuple(Holding(security_id=h.securityId, quantity=Decimal(h.quantity.strip())) for h in p.holdings)
+        holdings = tuple((h.securityId, Decimal(h.quantity.strip())) for h in p.holdings)
     except ArithmeticError:
         raise Slow from None
-    if not cash.is_finite() or not all(h.quantity.is_finite() for h in holdings):
+    if not cash.is_finite() or not all(q.is_finite() for _, q in holdings):
         raise Slow
-    return PortfolioHoldings(portfolio_id=p.portfolioId, cash=cash, holdings=holdings)
+    return PlainPortfolio(p.portfolioId, cash, holdings)
 
 
 def _solve(
     ports: list[_Portfolio],
     shared: Shared,
     workers: int | None,
-    reference: Callable[[Shared, list[PortfolioHoldings]], list[str]],
-) -> str:
-    options = shared.options
+    reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
+    on_fallback: Callable[[Exception], None] | None,
+) -> Iterator[str]:
     prices = shared.prices
-    model = shared.model
-    if model_error(model, prices, options) is not None:
-        raise Slow  # every portfolio gets the model's error: the reference answers it cheaply
     k_total = len(ports)
     # --- columns of the holdings (strings first: ids and quantity texts are kept, they are the output)
     holdings_of = list(map(attrgetter("holdings"), ports))
@@ -250,7 +353,7 @@ def _solve(
     q_mant, q_sc = _plain_ints(q_text)
     c_mant, c_sc = _plain_ints(cash_text)
     # --- securities: the model's first, then every held one (with an index into the prices)
-    positions = clean_positions(model.positions)
+    positions = clean_positions(shared.positions)
     sec_ids: list[str] = [p.security_id for p in positions]
     index = {s: i for i, s in enumerate(sec_ids)}
     uniq = dict.fromkeys(sids)
@@ -329,8 +432,12 @@ def _solve(
     mills = _half_up(_scale_up(cash, t_scale - s_c) + _scale_up(sums, t_scale - 3), 10 ** (t_scale - 3))
     bad |= (mills <= 0) | (mills >= MONEY_BOUND * 1000)
     # cash floors (a fraction of MV is derived money, range-checked as in the reference)
-    floors: Decimal | list[Decimal] = options.min_cash
-    if options.min_cash_fraction:
+    floors: Decimal | list[Decimal] = shared.options.get("min_cash", ZERO)  # type: ignore[assignment]
+    if shared.options.get("min_cash_fraction"):
+        # the floor rule lives on RebalanceOptions (pydantic): imported for a batch with minCashPct only
+        from engine.models import RebalanceOptions
+
+        options = RebalanceOptions().model_copy(update=shared.options)
         floor_list: list[Decimal] = []
         for r in np.nonzero(~bad)[0].tolist():
             f = options.cash_floor(mv_decimal(int(mills[r])))
@@ -348,38 +455,76 @@ def _solve(
         tuple(p.high_drift for p in positions),
         tuple(prices[p.security_id] for p in positions),
     )
-    texts: list[str | None] = [None] * k_total
+    other: dict[int, str] = {}  # the text of each result not formatted from the columns, by portfolio
+    formatted: list[int] = []  # the portfolios formatted from the columns (ascending)
+    make: Callable[[list[int]], list[tuple[str, ...]]] | None = None
     if rows.size:
         sol = solve_closed_form(
             arrays, mills[rows], floors, portfolio_ids=[ports[r].portfolioId for r in rows.tolist()], tie_break="lower"
         )
-        complete_milps(sol, arrays, time_limit=options.time_limit, workers=workers)
+        complete_milps(sol, arrays, time_limit=float(shared.options["time_limit"]), workers=workers)  # type: ignore[arg-type]
         ok = np.array([s == OPTIMAL for s in sol.status], dtype=bool)
         cols = _Columns(g, sec, q, q_sc, q_text, cash_text, p_int, p_scale, s_p, s_q, sec_ids)
-        _format(ports, rows[ok], sol.quantities[ok], mills, positions, cols, texts)
+        ok_rows = rows[ok]
+        kept, make = _format(ports, ok_rows, sol.quantities[ok], mills, positions, cols)
+        formatted = ok_rows[kept].tolist()
         for j in np.nonzero(~ok)[0].tolist():  # infeasible or failed: the reference's result_json of it
             r = int(rows[j])
             status = INFEASIBLE if sol.status[j] == INFEASIBLE else ERROR
             diagnosis = sol.diagnosis[j] or sol.error_code[j] or "INTERNAL_ERROR"
-            texts[r] = (
+            other[r] = (
                 f'{{"portfolioId":{json.dumps(ports[r].portfolioId)},"status":"{status}",'
                 f'"marketValue":"{_fixed(int(mills[r]), 3)}","cashBefore":"{cash_text[r]}","cashAfter":null,'
                 f'"portfolioDrift":null,"transactions":[],"drifts":[],"diagnosis":{json.dumps(diagnosis)}}}'
             )
-    slow = [r for r in range(k_total) if texts[r] is None]
+    done = set(formatted)
+    slow = [r for r in range(k_total) if r not in other and r not in done]
     if slow:
         answers = reference(shared, [_reference_portfolio(ports[r]) for r in slow])
-        for r, a in zip(slow, answers, strict=True):
-            texts[r] = a
-    done = [t for t in texts if t is not None]
-    del texts
-    if not done:
-        return '{"results":[]}'
-    # the brackets go onto the first and last result, so the one join is the only copy of the whole line
-    # (prefix + join + suffix would copy it twice more: 3 x 450 MB at 20,000 x 100)
-    done[0] = '{"results":[' + done[0]
-    done[-1] += "]}"
-    return ",".join(done)
+        other.update(zip(slow, answers, strict=True))
+
+    def fallback(chunk: list[int], exc: Exception) -> list[tuple[str, ...]]:
+        """A chunk whose formatting failed (a bug): said, then answered by the reference path."""
+        if on_fallback is not None:
+            on_fallback(exc)
+        return [(t,) for t in reference(shared, [_reference_portfolio(ports[formatted[i]]) for i in chunk])]
+
+    return _stream(k_total, other, formatted, make, fallback)
+
+
+def _stream(
+    k_total: int,
+    other: dict[int, str],
+    formatted: list[int],
+    make: Callable[[list[int]], list[tuple[str, ...]]] | None,
+    fallback: Callable[[list[int], Exception], list[tuple[str, ...]]],
+) -> Iterator[str]:
+    """The pieces of the line in portfolio order, commas and brackets between the results; the formatted results
+    are made CHUNK_ROWS at a time as the line is written (their text is never all in memory at once)."""
+    with paused_gc():
+        if not k_total:
+            yield '{"results":[]}'
+            return
+        yield '{"results":['
+        chunk: list[tuple[str, ...]] = []
+        at = 0  # the next formatted result (an index into ``formatted``)
+        for r in range(k_total):
+            if r:
+                yield ","
+            text = other.get(r)
+            if text is not None:
+                yield text
+                continue
+            if at % CHUNK_ROWS == 0:
+                indices = list(range(at, min(at + CHUNK_ROWS, len(formatted))))
+                assert make is not None
+                try:
+                    chunk = make(indices)
+                except Exception as exc:  # a bug in the formatting must not cost these portfolios their answers
+                    chunk = fallback(indices, exc)
+            yield from chunk[at % CHUNK_ROWS]
+            at += 1
+        yield "]}"
 
 
 @dataclass(frozen=True)
@@ -404,11 +549,12 @@ def _format(
     rows: np.ndarray,
     up: np.ndarray,
     mills: np.ndarray,
-    positions: tuple[Position, ...],
+    positions: tuple[ModelPosition, ...],
     c: _Columns,
-    texts: list[str | None],
-) -> None:
-    """The result text of each optimal fast row (``texts[row]``); rows beyond the int64 guards stay None."""
+) -> tuple[np.ndarray, Callable[[list[int]], list[tuple[str, ...]]]]:
+    """Which optimal fast rows the columns can print (``kept``: rows beyond the int64 guards are left to the
+    reference path), and ``make(indices)``: the pieces of the result text of each of the kept rows
+    ``rows[kept][indices]``. The arrays are computed here; the text, chunk by chunk, by ``make``."""
     k_total = len(ports)
     ks, n = up.shape if up.ndim == 2 else (len(rows), 0)
     s_p, s_q = c.s_p, c.s_q
@@ -492,76 +638,95 @@ def _format(
     text_of = np.array([*q_text, "0"], dtype=object)  # the original quantity's text per model cell ("0" unheld)
     at_all = np.where(cur_at >= 0, cur_at, len(q_text))
     sc_all = np.concatenate([q_sc, np.zeros(1, dtype=np.int64)])
-    drift_values: list[list[object]] = [[] for _ in range(ks)]
-    trades_of: list[list[str]] | None = [[] for _ in range(ks)] if s_q == 0 else None
-    if n:
-        cell_values = np.empty((ks, n, 3), dtype=object)
-        cell_values[:, :, 0] = text_of[at_all]
-        cell_values[:, :, 1] = upz
-        cell_values[:, :, 2] = _fixed_texts(bp, 4)
-        drift_values = cell_values.reshape(ks, 3 * n).tolist()
-        del cell_values
-        if s_q == 0:
-            trades_of = _whole_trades(delta, buy_tpl, sell_tpl)
-    keep_l = keep.tolist()
+    original_texts = text_of[at_all]
+    actual_texts = _fixed_texts(bp, 4)
+    kept_at = np.nonzero(keep)[0]
     rows_l = rows.tolist()
-    for r in range(ks):
-        if not keep_l[r]:
-            continue
-        row = rows_l[r]
-        extras = extras_of.get(r, ())
-        ca_sc, dr_sc = ca_base, dr_base
-        for x in extras:
-            ps = int(c.p_scale[sec[x]])
-            ca_sc = max(ca_sc, ps)
-            dr_sc = max(dr_sc, 3, ps)
-        drifts = [row_tpl % tuple(drift_values[r])] if n else []
-        if trades_of is not None:  # whole quantities only (the usual case): the trade is a JSON integer
-            trades = trades_of[r]
-        else:
-            at_r = at_all[r].tolist()
-            trades = [
-                (buy_tpl[i] if d > 0 else sell_tpl[i]) % _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
-                for i, d in enumerate(delta[r].tolist())
-                if d
-            ]
-        for x in extras:
-            s_json = sid_json[sec[x]]
-            trades.append(  # sold to 0 (a short one is bought back)
-                '{"transactionType":"'
-                + ("BUY" if c.q[x] < 0 else "SELL")
-                + '","securityId":'
-                + s_json
-                + ',"quantity":'
-                + _trade_quantity(abs(int(c.q[x])), unit, s_q, int(q_sc[x]))
-                + "}"
+    id_json = json_strings([ports[r].portfolioId for r in rows_l])
+
+    def make(indices: list[int]) -> list[tuple[str, ...]]:
+        at = kept_at[indices]
+        m = len(indices)
+        # each row's drift cell values in template order (made per chunk: its ints and lists are freed, their
+        # memory reused by the next chunk)
+        cells = np.empty((m, n, 3), dtype=object)
+        cells[:, :, 0] = original_texts[at]
+        cells[:, :, 1] = upz[at]
+        cells[:, :, 2] = actual_texts[at]
+        drift_texts = list(map(row_tpl.__mod__, map(tuple, cells.reshape(m, 3 * n).tolist()))) if n else [""] * m
+        trades_of = _whole_trade_texts(delta[at], buy_tpl, sell_tpl) if s_q == 0 and n else None
+        out = []
+        for k, r in enumerate(at.tolist()):
+            row = rows_l[r]
+            extras = extras_of.get(r, ())
+            ca_sc, dr_sc = ca_base, dr_base
+            for x in extras:
+                ps = int(c.p_scale[sec[x]])
+                ca_sc = max(ca_sc, ps)
+                dr_sc = max(dr_sc, 3, ps)
+            if trades_of is not None:  # whole quantities only (the usual case): the trade is a JSON integer
+                trade_text = trades_of[k]
+            else:
+                at_r = at_all[r].tolist()
+                trade_text = ",".join(
+                    [
+                        (buy_tpl[i] if d > 0 else sell_tpl[i])
+                        % _trade_quantity(abs(d), unit, s_q, int(sc_all[at_r[i]]))
+                        for i, d in enumerate(delta[r].tolist())
+                        if d
+                    ]
+                )
+            drift_text = drift_texts[k]
+            if extras:
+                trade_text, drift_text = _with_extras(trade_text, drift_text, extras, c, sid_json, unit, s_q)
+            ca = int(cash_after[r]) // 10 ** (a_sc - ca_sc)
+            dr = int(drift[r]) // 10 ** (d_sc - dr_sc)
+            head = HEAD % (
+                id_json[r],
+                _fixed(int(mills_s[r]), 3),
+                c.cash_text[row],
+                _fixed(ca, ca_sc),
+                _fixed(dr, dr_sc),
             )
-            drifts.append(
-                '{"securityId":'
-                + s_json
-                + ',"originalQuantity":"'
-                + q_text[x]
-                + '","adjustedQuantity":"0","target":"0","highDrift":"0","lowDrift":"0","actual":"0.0000"}'
-            )
-        ca = int(cash_after[r]) // 10 ** (a_sc - ca_sc)
-        dr = int(drift[r]) // 10 ** (d_sc - dr_sc)
-        texts[row] = (
-            '{"portfolioId":'
-            + json.dumps(ports[row].portfolioId)
-            + ',"status":"optimal","marketValue":"'
-            + _fixed(int(mills_s[r]), 3)
-            + '","cashBefore":"'
-            + c.cash_text[row]
-            + '","cashAfter":"'
-            + _fixed(ca, ca_sc)
-            + '","portfolioDrift":"'
-            + _fixed(dr, dr_sc)
-            + '","transactions":['
-            + ",".join(trades)
-            + '],"drifts":['
-            + ",".join(drifts)
-            + "]}"
+            out.append((head, trade_text, '],"drifts":[', drift_text, "]}"))  # the pieces of its text
+        return out
+
+    return keep, make
+
+
+def _with_extras(
+    trade_text: str, drift_text: str, extras: Sequence[int], c: _Columns, sid_json: list[str], unit: int, s_q: int
+) -> tuple[str, str]:
+    """A portfolio's trade and drift texts with its held securities outside the model after the model's: each
+    sold to 0 (a short one bought back)."""
+    trades = [trade_text] if trade_text else []
+    drifts = [drift_text] if drift_text else []
+    for x in extras:
+        s_json = sid_json[c.sec[x]]
+        trades.append(
+            '{"transactionType":"'
+            + ("BUY" if c.q[x] < 0 else "SELL")
+            + '","securityId":'
+            + s_json
+            + ',"quantity":'
+            + _trade_quantity(abs(int(c.q[x])), unit, s_q, int(c.q_sc[x]))
+            + "}"
         )
+        drifts.append(
+            '{"securityId":'
+            + s_json
+            + ',"originalQuantity":"'
+            + c.q_text[x]
+            + '","adjustedQuantity":"0","target":"0","highDrift":"0","lowDrift":"0","actual":"0.0000"}'
+        )
+    return ",".join(trades), ",".join(drifts)
+
+
+def json_strings(texts: list[str]) -> list[str]:
+    """``json.dumps`` of each text; when no text has a character JSON escapes (the usual ids), by quoting alone."""
+    if UNSAFE_JSON.search("".join(texts)) is None:
+        return ['"' + t + '"' for t in texts]
+    return [json.dumps(t) for t in texts]
 
 
 def _fixed_texts(values: np.ndarray, scale: int) -> np.ndarray:
@@ -572,14 +737,22 @@ def _fixed_texts(values: np.ndarray, scale: int) -> np.ndarray:
     return texts[np.searchsorted(keys, values)] if keys.size else np.empty(values.shape, dtype=object)
 
 
-def _whole_trades(delta: np.ndarray, buy_tpl: list[str], sell_tpl: list[str]) -> list[list[str]]:
-    """Each row's trade texts of a whole-share ``delta`` (rows x model securities), in security order."""
+def _whole_trade_texts(delta: np.ndarray, buy_tpl: list[str], sell_tpl: list[str]) -> list[str]:
+    """Each row's trades of a whole-share ``delta`` (rows x model securities) in security order, as one text:
+    comma-separated (a row's later trades are formatted from their templates with a leading comma)."""
+    n_rows, n = delta.shape
     rows, cols = np.nonzero(delta)  # row-major: each row's trades together, in column order
     moves = delta[rows, cols]
-    tpl = np.array([*buy_tpl, *sell_tpl], dtype=object)[np.where(moves > 0, cols, cols + len(buy_tpl))]
-    flat = [t % d for t, d in zip(tpl.tolist(), np.abs(moves).tolist(), strict=True)]
-    bounds = np.searchsorted(rows, np.arange(delta.shape[0] + 1)).tolist()
-    return [flat[bounds[r] : bounds[r + 1]] for r in range(delta.shape[0])]
+    later = np.zeros(rows.size, dtype=bool)
+    later[1:] = rows[1:] == rows[:-1]
+    templates = [*buy_tpl, *sell_tpl]
+    templates += ["," + t for t in templates]
+    pick = np.where(moves > 0, cols, cols + n) + np.where(later, 2 * n, 0)
+    chosen = np.array(templates, dtype=object)[pick].tolist()
+    quantities = np.abs(moves).tolist()
+    bounds = np.searchsorted(rows, np.arange(n_rows + 1)).tolist()
+    # one %-format a row, of its trades' templates joined (fewer objects than a text per trade)
+    return ["".join(chosen[a:b]) % tuple(quantities[a:b]) for a, b in pairwise(bounds)]
 
 
 def _trade_quantity(magnitude: int, unit: int, s_q: int, own_scale: int) -> str:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from engine.errors import InvalidInput
 from engine.exactmath import MONEY
-from engine.models import Position
+
+if TYPE_CHECKING:  # type hints only: `engine solve`'s fast path uses these rules without pydantic (start-up)
+    from engine.models import Position
 
 MAX_MONEY = Decimal(10) ** 15  # exclusive
 MAX_QUANTITY = Decimal(10) ** 12  # inclusive

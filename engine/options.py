@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from engine.models import RebalanceOptions
+if TYPE_CHECKING:
+    from engine.models import RebalanceOptions
 
 
 class OptionError(ValueError):
@@ -129,8 +131,9 @@ FIELDS: dict[str, tuple[str, Callable[[object, str], object]]] = {
 }
 
 
-def parse_options(raw: object, path: str = "options", base: RebalanceOptions | None = None) -> RebalanceOptions:
-    """``RebalanceOptions`` from a JSON object of CLI option names; unknown names are an error."""
+def option_values(raw: object, path: str = "options") -> dict[str, object]:
+    """The options of a JSON object of CLI option names, parsed, by ``RebalanceOptions`` field name (only those
+    given); unknown names and bad values raise :class:`OptionError`. Builds no pydantic object."""
     if not isinstance(raw, Mapping):
         raise OptionError(path, f"must be a JSON object of option names to values, got {_kind(raw)}")
     values: dict[str, object] = {}
@@ -140,4 +143,13 @@ def parse_options(raw: object, path: str = "options", base: RebalanceOptions | N
             raise OptionError(f"{path}.{shown}", f"unknown option (allowed: {', '.join(sorted(FIELDS))})")
         field, parse = FIELDS[name]
         values[field] = parse(value, f"{path}.{name}")
-    return (base or RebalanceOptions()).model_copy(update=values)
+    return values
+
+
+def parse_options(raw: object, path: str = "options", base: RebalanceOptions | None = None) -> RebalanceOptions:
+    """``RebalanceOptions`` from a JSON object of CLI option names; unknown names are an error."""
+    # imported here, not at the top: `engine solve`'s fast path parses options with option_values and must
+    # start without pydantic (start-up time, issue 15)
+    from engine.models import RebalanceOptions
+
+    return (base or RebalanceOptions()).model_copy(update=option_values(raw, path))

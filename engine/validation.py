@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation, localcontext
+from typing import TYPE_CHECKING
 
 from engine.errors import InvalidInput, Violation
 from engine.exactmath import WIDE
 from engine.limits import range_error
-from engine.models import Position
+
+if TYPE_CHECKING:  # type hints only: `engine solve`'s fast path uses these rules without pydantic (start-up)
+    from engine.models import Position
 
 MAX_TARGET = Decimal("0.95")
 MAX_TARGET_SUM = Decimal("0.95")

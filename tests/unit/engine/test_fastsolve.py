@@ -16,9 +16,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import engine.cli
+import engine.fastsolve
 from engine.cli import _reference_results, _shared, answer_line, reference_line, run_solve
 from engine.exactmath import plain
-from engine.fastsolve import Slow, _fixed, _fixed_texts, _whole_trades, default_trade_controls, solve_line
+from engine.fastsolve import (
+    Slow,
+    _fixed,
+    _fixed_texts,
+    _whole_trade_texts,
+    default_trade_controls,
+    json_strings,
+    solve_line,
+)
 from engine.models import InvestmentModel, PortfolioHoldings, RebalanceOptions
 from tests.unit.engine import test_rebalance
 from tests.unit.engine.support import pid, sid
@@ -302,9 +312,154 @@ def test_fixed_texts_are_the_decimal_texts_of_each_value(values: np.ndarray, sca
 
 @given(arrays(np.int64, st.tuples(st.integers(0, 6), st.integers(1, 6)), elements=st.one_of(st.integers(-3, 3), INT64)))
 def test_whole_trades_are_the_per_row_trades(delta: np.ndarray) -> None:
-    """Each row's trades as the per-cell formatting wrote them: BUY of d > 0, SELL of -d, none for 0."""
+    """Each row's trades as the per-cell formatting wrote them, comma-separated: BUY of d > 0, SELL of -d, none
+    for 0 (templates with an escaped ``%%`` too)."""
     n = delta.shape[1]
-    buy = [f'{{"BUY":{i},"q":%s}}' for i in range(n)]
+    buy = [f'{{"BUY%%":{i},"q":%s}}' for i in range(n)]
     sell = [f'{{"SELL":{i},"q":%s}}' for i in range(n)]
-    expected = [[(buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d] for row in delta.tolist()]
-    assert _whole_trades(delta, buy, sell) == expected
+    expected = [
+        ",".join((buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d) for row in delta.tolist()
+    ]
+    assert _whole_trade_texts(delta, buy, sell) == expected
+
+
+def plain_line(portfolios: int, securities: int = 5, seed: int = 11, options: dict[str, Any] | None = None) -> str:
+    """A batch the fast path answers in full: whole non-negative quantities, 2-place prices and cash."""
+    rng = random.Random(seed)
+    secs = [sid(0x200 + i) for i in range(securities)]
+    prices = {s: f"{rng.randint(500, 50_000) / 100:.2f}" for s in secs}
+    positions = [{"securityId": s, "target": "0.15", "lowDrift": "0.02", "highDrift": "0.03"} for s in secs]
+    ports = [
+        {
+            "portfolioId": pid(k),
+            "cash": f"{rng.randint(1_000, 5_000_000) / 100:.2f}",
+            "holdings": [{"securityId": s, "quantity": str(rng.randint(0, 400))} for s in secs],
+        }
+        for k in range(portfolios)
+    ]
+    data = {"model": {"positions": positions}, "prices": prices, "options": options or {}, "portfolios": ports}
+    return json.dumps(data)
+
+
+def test_a_plain_batch_starts_without_pydantic(run_cli: Callable[..., Any]) -> None:
+    """Issue 15: a batch the fast path answers imports neither pydantic (nor engine.models / engine.rebalance),
+    nor cvxpy, HiGHS, engine.controls or engine.milp; a batch with minCashPct needs the options model."""
+    line = plain_line(20, options={"minCash": "0", "tradeDate": DAY})
+    assert fast(line) == reference_line(line, 30.0, 1)
+    modules = _imported_modules(run_cli, line + "\n")
+    packages = {m.split(".")[0] for m in modules}
+    assert not packages & {"pydantic", "pydantic_core", "cvxpy", "highspy", "scipy"}, packages
+    heavy = {"engine.models", "engine.rebalance", "engine.construct", "engine.controls", "engine.milp"}
+    assert not modules & heavy, modules & heavy
+    assert "pydantic" not in {m.split(".")[0] for m in _imported_modules(run_cli, "\n")}  # an empty batch
+    with_pct = plain_line(20, options={"minCashPct": "0.02"})
+    assert "engine.models" in _imported_modules(run_cli, with_pct + "\n")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_results_made_chunk_by_chunk_answer_as_the_reference(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text made a few portfolios at a time (chunks of 1-3 here) is the same line."""
+    monkeypatch.setattr(engine.fastsolve, "CHUNK_ROWS", 1 + seed % 3)
+    line = random_line(seed)
+    assert fast(line) == reference_line(line, 30.0, 1)
+
+
+def test_a_chunk_whose_formatting_fails_is_answered_by_the_reference(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = plain_line(7)
+    expected = reference_line(line, 30.0, 1)
+    calls: list[int] = []
+    original = engine.fastsolve._whole_trade_texts
+
+    def second_fails(*args: Any) -> list[str]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise IndexError("boom")
+        return original(*args)
+
+    monkeypatch.setattr(engine.fastsolve, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(engine.fastsolve, "_whole_trade_texts", second_fails)
+    sink = io.StringIO()
+    assert run_solve(io.BytesIO(line.encode() + b"\n"), sink, 30.0, 1) == 0
+    assert sink.getvalue() == expected + "\n" and len(calls) == 3
+    err = capsys.readouterr().err
+    assert "note: line 1: fast path failed (IndexError: boom); some portfolios answered by the reference path" in err
+    assert "Traceback" not in err
+
+
+def test_a_line_that_fails_on_both_paths_while_written_exits_1_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(engine.fastsolve, "_whole_trade_texts", broken)
+    monkeypatch.setattr(engine.cli, "rebalance_portfolios", broken)
+    sink = io.StringIO()
+    assert run_solve(io.BytesIO(plain_line(3).encode() + b"\n" + plain_line(2).encode() + b"\n"), sink, 30.0, 1) == 1
+    err = capsys.readouterr().err
+    assert "error: line 1: internal error: " in err and "(its output line is incomplete)" in err
+    assert "Traceback" not in err and "\n" not in sink.getvalue()  # the second line is not begun
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\x1c\x1d\x1e\x1f\n", b" \t\x0b\x0c\r\n", b"\x00\n", b"{}\n", b"\x85\n", b"  {\x7f}\n", b"[1]\n"],
+    ids=repr,
+)
+def test_odd_bytes_lines_answer_as_on_the_reference_path(raw: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    """ASCII lines are read as bytes on the fast path: blank lines (str.isspace) and errors are as on the text path."""
+    text = raw + plain_line(2).encode() + b"\n"
+    outs = []
+    for use_fast in (True, False):
+        sink = io.StringIO()
+        code = run_solve(io.BytesIO(text), sink, 30.0, 1, fast=use_fast)
+        outs.append((code, sink.getvalue(), capsys.readouterr().err))
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("name", ['"P"', "null", "3", "[[[1]]]", '{"a": [{}]}'])
+def test_a_portfolio_name_of_any_json_answers_as_the_reference(name: str) -> None:
+    line = plain_line(2).replace('"portfolioId"', '"name": ' + name + ', "portfolioId"', 1)
+    assert answer_line(line, 30.0, 1) == reference_line(line, 30.0, 1)
+
+
+WEIGHTS = st.sampled_from(["0", "0.005", "0.05", "0.15", "0.3", "0.95", "0.96", "0.003", "-0.005", "1", "999.5"])
+DRIFTS = st.sampled_from(["0", "0.01", "0.5", "1", "1.5", "-0.01", "0.0000000000001", "1e-3"])
+PRICES = st.sampled_from(["12.5", "0.00000001", "0.000000001", "0", "-3", "1e15", "999999999999999", None])
+MONEY = st.sampled_from(["0", "100", "-1", "0.000000001", "1e15", "999999999999999.99999999"])
+FRACTIONS = st.sampled_from(["0", "0.02", "-0.01", "1e3", "0.0000000000001", "999"])
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), WEIGHTS, DRIFTS, DRIFTS, PRICES), min_size=0, max_size=4),
+    MONEY,
+    FRACTIONS,
+    st.sampled_from(["", "  ", "m", None]),
+)
+def test_the_run_check_is_the_reference_model_error(
+    rows: list[tuple[int, str, str, str, str | None]], min_cash: str, fraction: str, name: str | None
+) -> None:
+    """The fast path's pydantic-free run check (range, model rules, cash floor, prices) says "no error" exactly
+    when ``engine.rebalance.model_error`` does, on the same parse."""
+    from engine.cli import engine_inputs, parse_head
+    from engine.fastsolve import run_ok
+    from engine.rebalance import model_error
+
+    ids = [sid(0x300 + i) if i < 3 else "bad id" for i in range(4)]
+    positions = [{"securityId": ids[i], "target": t, "lowDrift": lo, "highDrift": hi} for i, t, lo, hi, _ in rows]
+    prices = {ids[i]: p for i, _, _, _, p in rows if p is not None}
+    model: dict[str, Any] = {"positions": positions} | ({"name": name} if name is not None else {})
+    options = {"minCash": min_cash, "minCashPct": fraction, "timeLimit": 5}
+    head = parse_head({"model": model, "prices": prices, "options": options, "portfolios": []})
+    engine_model, engine_options = engine_inputs(head)
+    assert run_ok(head) == (model_error(engine_model, head.prices, engine_options) is None)
+
+
+@given(st.lists(st.one_of(st.text(max_size=8), st.text(alphabet='abc"\\\x7f\x1f é', max_size=4)), max_size=6))
+def test_json_strings_are_json_dumps(texts: list[str]) -> None:
+    """Portfolio ids are quoted as json.dumps quotes them, on the quick path (printable ASCII) and off it."""
+    assert json_strings(texts) == [json.dumps(t) for t in texts]
+    safe = [t for t in texts if t.isascii() and t.isprintable() and '"' not in t and "\\" not in t]
+    assert json_strings(safe) == [json.dumps(t) for t in safe]
