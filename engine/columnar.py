@@ -342,7 +342,7 @@ def build_optimal(
         model_up = np.asarray(adjusted, dtype=np.int64)[pick].reshape(-1)
         up_m[is_model] = model_up
         up_obj = np.full(c_total, ZERO, dtype=object)
-        up_obj[is_model] = list(map(Decimal, model_up.tolist()))
+        up_obj[is_model] = _decimals(model_up, 0)
     else:
         ok, up_m, up_s = plain_columns(list(map(str, up_obj_list)))
         bad[cell_k[~ok]] = True
@@ -417,7 +417,7 @@ def build_optimal(
     near = (rem > 0) & ((2 * den - rem).astype(np.float64) <= NEAR_HALF * np.maximum(2.0 * den, 2.0 * num))
     negative = adj < 0
     bp = np.where(negative, -bp_mag, bp_mag)
-    bp_obj = _basis_points(bp)
+    bp_obj = _decimals(bp, 4)
     bp_obj[negative & (bp_mag == 0)] = _NEGATIVE_ZERO_BP
     delta = _at_scale(up_z, up_s, d_s) - _at_scale(u_z, u_s, d_s)
     # --- the Decimal fields, per column
@@ -433,9 +433,11 @@ def build_optimal(
     kind = np.full(c_total, None, dtype=object)
     t_cells = np.nonzero(trading)[0]
     if t_cells.size:
-        mags = np.abs(delta[t_cells]).tolist()
-        scales = d_s[t_cells].tolist()
-        qty_obj[t_cells] = [_decimal_of(m, s) for m, s in zip(mags, scales, strict=True)]
+        mags = np.abs(delta[t_cells])
+        scales = d_s[t_cells]
+        for scale in np.unique(scales).tolist():  # whole shares: one scale, one object per distinct quantity
+            at = scales == scale
+            qty_obj[t_cells[at]] = _decimals(mags[at], scale)
         kind[t_cells] = ["BUY" if d > 0 else "SELL" for d in delta[t_cells].tolist()]
     ids = cols.ids
     sid_c = [ids[i] for i in cell_sec.tolist()]
@@ -561,10 +563,14 @@ def build_optimal(
     return out
 
 
-def _basis_points(bp: np.ndarray) -> np.ndarray:
-    """Each weight in basis points as the Decimal ``bp`` x 0.0001 (exponent -4): one object per distinct value."""
-    if not bp.size:
+def _decimals(values: np.ndarray, scale: int) -> np.ndarray:
+    """Each integer as the Decimal ``value`` x 10**-scale (exponent -scale), one object per distinct value.
+
+    Decimals are immutable, so rows share them; in Python 3.13 each is tracked by the garbage collector, so fewer
+    objects also make the collection after a run shorter.
+    """
+    if not values.size:
         return np.empty(0, dtype=object)
-    keys = np.array(sorted(set(bp.tolist())), dtype=np.int64)
-    values = np.array([Decimal(k).scaleb(-4, WIDE) for k in keys.tolist()] + [ZERO], dtype=object)[:-1]
-    return values[np.searchsorted(keys, bp)]
+    keys = np.array(sorted(set(values.tolist())), dtype=np.int64)
+    objs = np.array([_decimal_of(k, scale) for k in keys.tolist()] + [ZERO], dtype=object)[:-1]
+    return objs[np.searchsorted(keys, values)]
