@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import chain
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -500,7 +500,14 @@ def build_optimal(
         assert adj_value is not None
         orig_value = list(map(MONEY.multiply, p_obj.tolist(), u_l))
         actual = list(map(RATIO.divide, adj_value, mv_c.tolist()))
-        drift_rel = [RATIO.subtract(ONE, RATIO.divide(a, t)) if t else ZERO for a, t in zip(actual, t_l, strict=True)]
+        # 1 − actual/target where the target is not 0, else 0 (as the reference): two C-level passes
+        drift_rel = np.full(c_total, ZERO, dtype=object)
+        with_target = np.nonzero(t_m != 0)[0]
+        if with_target.size:
+            ratios = map(
+                RATIO.divide, np.array(actual, dtype=object)[with_target].tolist(), target_c[with_target].tolist()
+            )
+            drift_rel[with_target] = list(map(RATIO.subtract, repeat(ONE, with_target.size), ratios))
         states = [
             {
                 "security_id": s,
@@ -529,7 +536,7 @@ def build_optimal(
                 hi_l,
                 lo_l,
                 actual,
-                drift_rel,
+                drift_rel.tolist(),
                 kind_l,
                 qty_l,
                 strict=True,
