@@ -22,9 +22,19 @@ from hypothesis import strategies as st
 
 from engine import columnar
 from engine.columnar import build_optimal, prepare_portfolios, reference_only
+from engine.construct import make_drift_rows, make_transactions
 from engine.limits import fits_range, range_error
 from engine.marketvalue import market_value, market_value_mills
-from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
+from engine.models import (
+    DriftRow,
+    Holding,
+    InvestmentModel,
+    PortfolioHoldings,
+    PortfolioResult,
+    Position,
+    RebalanceOptions,
+    Transaction,
+)
 from engine.rebalance import rebalance_portfolios
 from tests.unit.engine.support import sid
 
@@ -272,3 +282,29 @@ def test_fits_range_never_passes_what_range_error_refuses(mant, scale, kind) -> 
     ok = fits_range(np.array([mant], dtype=np.int64), np.array([scale], dtype=np.int64), kind)[0]
     if ok:
         assert range_error(D(mant).scaleb(-scale), "x", kind) is None
+
+
+def test_column_builders_make_the_validated_objects() -> None:
+    states = [
+        {
+            "security_id": sid(i),
+            "original_quantity": D(i),
+            "adjusted_quantity": D("1.50"),
+            "target": D("0.005"),
+            "high_drift": D("0.01"),
+            "low_drift": D("0.02"),
+            "actual": D("-0.0000"),
+            "kept_by": kept,
+        }
+        for i, kept in enumerate([None, "min-trade", "no-buy"])
+    ]
+    built = make_drift_rows([dict(s) for s in states])
+    validated = [DriftRow(**s) for s in states]
+    assert built == validated
+    assert [repr(b) for b in built] == [repr(v) for v in validated]
+    assert [hash(b) for b in built] == [hash(v) for v in validated]
+    assert [b.model_dump(by_alias=True) for b in built] == [v.model_dump(by_alias=True) for v in validated]
+    with pytest.raises(ValueError, match="frozen"):
+        built[0].target = D(1)
+    trade = {"transaction_type": "SELL", "security_id": sid(1), "quantity": D("2.5"), "trade_date": DAY}
+    assert make_transactions([dict(trade)]) == [Transaction(**trade)]
