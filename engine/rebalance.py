@@ -132,6 +132,9 @@ def _build_result(
 ) -> PortfolioResult:
     """The optimal result of one portfolio: ``adjusted`` are u' per model security (None: no trades).
 
+    The per-position reference: :func:`engine.columnar.build_optimal` builds the same results from integer columns
+    and leaves to this one what it cannot take exactly (and zero market values).
+
     ``answer``: a trade-controls answer (its quantities cover the model securities, then the extras; it
     sets the status, the breaches and each row's ``kept_by``).
     """
