@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from engine.errors import InvalidInput
 from engine.exactmath import MONEY
 
@@ -111,6 +113,24 @@ def check_range(value: Decimal, field: str, kind: str, details: dict[str, str] |
     if err is not None:
         raise err
     return value
+
+
+def fits_range(mant: np.ndarray, scale: np.ndarray, kind: str) -> np.ndarray:
+    """Vectorised :func:`range_error` of exact scaled integers (value = mant / 10**scale, scale >= 0): True where
+    the value is certainly inside the range of ``kind`` (money | derived money | price | quantity).
+
+    Conservative: False sends a value to :func:`range_error` (the per-value check names the field and rule). A
+    mantissa has at most 19 digits, far below ``MAX_DIGITS``; places are counted with trailing zeros.
+    """
+    if kind == "quantity":
+        places, bound, inclusive = MAX_PLACES, 12, True
+    else:
+        places, bound, inclusive = (MAX_DERIVED_PLACES if kind == "derived money" else MAX_PLACES), 15, False
+    exponent = bound + scale  # |mant| against 10**exponent; from 10**19 on, every int64 is inside
+    limit = 10 ** np.clip(exponent, 0, 18)
+    magnitude = np.abs(mant)
+    inside = magnitude <= limit if inclusive else magnitude < limit
+    return (scale >= 0) & (scale <= places) & ((exponent >= 19) | inside)
 
 
 def _of(portfolio_id: str | None) -> str:

@@ -16,13 +16,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.bands import ModelArrays
+from engine.columnar import Prepared as _Prepared
+from engine.columnar import SecurityRow as _Security
+from engine.columnar import build_optimal, prepare_portfolios
 from engine.construct import make_drift_row, make_record_position, make_transaction, paused_gc
 from engine.errors import (
     Cancelled,
@@ -34,7 +36,6 @@ from engine.errors import (
 )
 from engine.exactmath import BASIS, MONEY, ONE, RATIO, WIDE, ZERO, mills_of, plain
 from engine.limits import MAX_TIME_LIMIT, check_range, in_range, model_range_error, range_error
-from engine.marketvalue import holding_map, market_value, require_price
 from engine.models import InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, PENDING, complete_milps, solve_closed_form
 from engine.validation import clean_positions, model_violations
@@ -47,26 +48,6 @@ Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
 
 CHUNK = 128  # portfolios materialised between progress reports / cancel checks
-
-
-@dataclass(frozen=True, slots=True)
-class _Security:
-    security_id: str
-    price: Decimal
-    target: Decimal
-    low_drift: Decimal
-    high_drift: Decimal
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """One portfolio after validation: quantities held, market value, non-model holdings."""
-
-    row: int  # position in the input
-    portfolio: PortfolioHoldings
-    held: dict[str, Decimal]
-    extras: list[_Security]  # held securities outside the model (target and band 0)
-    market_value: Decimal
 
 
 def today_utc() -> dt.date:
@@ -141,16 +122,6 @@ def model_error(model: InvestmentModel, prices: Mapping[str, Decimal], options: 
     return None
 
 
-def _prepare(
-    row: int, portfolio: PortfolioHoldings, model_ids: frozenset[str], prices: Mapping[str, Decimal]
-) -> _Prepared:
-    pid = portfolio.portfolio_id
-    held = holding_map(portfolio.holdings, pid)
-    extras = [_Security(sid, require_price(prices, sid, pid), ZERO, ZERO, ZERO) for sid in held if sid not in model_ids]
-    mv = market_value(portfolio.cash, held, prices, pid)  # checks prices, values and MV against the range
-    return _Prepared(row, portfolio, held, extras, mv)
-
-
 def _build_result(
     prep: _Prepared,
     securities: Sequence[_Security],
@@ -160,6 +131,9 @@ def _build_result(
     answer: Answer | None = None,
 ) -> PortfolioResult:
     """The optimal result of one portfolio: ``adjusted`` are u' per model security (None: no trades).
+
+    The per-position reference: :func:`engine.columnar.build_optimal` builds the same results from integer columns
+    and leaves to this one what it cannot take exactly (and zero market values).
 
     ``answer``: a trade-controls answer (its quantities cover the model securities, then the extras; it
     sets the status, the breaches and each row's ``kept_by``).
@@ -335,16 +309,14 @@ def _rebalance(
     securities = [
         _Security(p.security_id, prices[p.security_id], p.target, p.low_drift, p.high_drift) for p in positions
     ]
-    model_ids = frozenset(s.security_id for s in securities)
     trade_date = options.trade_date or today_utc()
 
     to_solve: list[_Prepared] = []
     min_cash: list[Decimal] = []
-    for row, portfolio in enumerate(portfolios):
-        try:
-            prep = _prepare(row, portfolio, model_ids, prices)
-        except EngineError as exc:
-            results[row] = _error_result(portfolio, exc, cash_before=in_range(portfolio.cash))
+    prepared = prepare_portfolios(portfolios, [s.security_id for s in securities], prices)
+    for row, (portfolio, prep) in enumerate(zip(portfolios, prepared, strict=True)):
+        if isinstance(prep, EngineError):  # this portfolio's data fails it alone
+            results[row] = _error_result(portfolio, prep, cash_before=in_range(portfolio.cash))
             done += 1
             continue
         mv = prep.market_value
@@ -392,12 +364,9 @@ def _rebalance(
                 progress(base + n_done, total)
 
         answers = solve_controlled(arrays, to_solve, min_cash, options, controlled_progress, cancel, workers)
-        for prep, ans in zip(to_solve, answers, strict=True):
-            if ans is None:
-                exc = Cancelled(f"the run was cancelled before portfolio {prep.portfolio.portfolio_id} was finished")
-                results[prep.row] = _error_result(prep.portfolio, exc)
-            else:
-                results[prep.row] = _controlled_result(prep, securities, ans, trade_date, with_positions)
+        built = _controlled_results(to_solve, securities, answers, trade_date, with_positions)
+        for prep, res in zip(to_solve, built, strict=True):
+            results[prep.row] = res
         done = total
         report()
         return [r for r in results if r is not None]
@@ -437,14 +406,27 @@ def _rebalance(
                     Cancelled(f"the run was cancelled before portfolio {portfolios[i].portfolio_id} was finished"),
                 )
 
+    def finish_many(js: Sequence[int]) -> None:
+        """finish(j) of each; the optimal ones built together from integer columns (engine.columnar)."""
+        optimal = [j for j in js if sol.status[j] == OPTIMAL]
+        built = build_optimal(
+            [to_solve[j] for j in optimal], securities, sol.quantities[optimal], None, trade_date, with_positions
+        )
+        for j, res in zip(optimal, built, strict=True):
+            if res is not None:
+                results[to_solve[j].row] = res
+        for j in js:
+            if results[to_solve[j].row] is None:
+                finish(j)
+
     ready = [j for j in range(len(to_solve)) if sol.status[j] != PENDING]
     for start in range(0, len(ready), CHUNK):
         if cancel is not None and cancel():
             cancel_rest()
             return [r for r in results if r is not None]
-        for j in ready[start : start + CHUNK]:
-            finish(j)
-            done += 1
+        block = ready[start : start + CHUNK]
+        finish_many(block)
+        done += len(block)
         report()
 
     base = done
@@ -455,8 +437,7 @@ def _rebalance(
 
     complete_milps(sol, arrays, time_limit=options.time_limit, workers=workers, progress=milp_progress, cancel=cancel)
     quantities = sol.quantities.tolist()
-    for j in sol.milp_rows:
-        finish(j)
+    finish_many(sol.milp_rows)
     if options.on_infeasible == "nearest":  # relaxed answers for the rows no answer is optimal for
         again = [j for j in range(len(to_solve)) if sol.status[j] == INFEASIBLE]
         if again:
@@ -464,9 +445,10 @@ def _rebalance(
             answers = solve_controlled(
                 arrays, subset, [min_cash[j] for j in again], options, cancel=cancel, workers=workers
             )
-            for prep, ans in zip(subset, answers, strict=True):
+            relaxed = _controlled_results(subset, securities, answers, trade_date, with_positions)
+            for prep, ans, res in zip(subset, answers, relaxed, strict=True):
                 if ans is not None:  # a cancelled re-solve keeps the infeasible result
-                    results[prep.row] = _controlled_result(prep, securities, ans, trade_date, with_positions)
+                    results[prep.row] = res
     done = total
     report()
     return [r for r in results if r is not None]
@@ -504,6 +486,32 @@ def _controlled_portfolio(prep: _Prepared) -> ControlledPortfolio:
         tuple((e.security_id, e.price) for e in prep.extras),
         prep.market_value,
     )
+
+
+def _controlled_results(
+    preps: Sequence[_Prepared],
+    securities: Sequence[_Security],
+    answers: Sequence[Answer | None],
+    trade_date: dt.date,
+    with_positions: bool,
+) -> list[PortfolioResult]:
+    """The result of each trade-controls answer (None: cancelled); those with quantities built together."""
+    solved = [j for j, ans in enumerate(answers) if ans is not None and ans.quantities is not None]
+    built = build_optimal(
+        [preps[j] for j in solved], securities, None, [answers[j] for j in solved], trade_date, with_positions
+    )
+    out: list[PortfolioResult | None] = [None] * len(preps)
+    for j, res in zip(solved, built, strict=True):
+        out[j] = res
+    for j, (prep, ans) in enumerate(zip(preps, answers, strict=True)):
+        if out[j] is not None:
+            continue
+        if ans is None:
+            exc = Cancelled(f"the run was cancelled before portfolio {prep.portfolio.portfolio_id} was finished")
+            out[j] = _error_result(prep.portfolio, exc)
+        else:
+            out[j] = _controlled_result(prep, securities, ans, trade_date, with_positions)
+    return [r for r in out if r is not None]
 
 
 def _controlled_result(
