@@ -37,6 +37,7 @@ import numpy as np
 from engine.construct import make_drift_rows, make_record_positions, make_transactions
 from engine.errors import EngineError
 from engine.exactmath import BASIS, MONEY, ONE, RATIO, WIDE, ZERO, mills_of
+from engine.fastsolve import _PLAIN, LIMIT, MAX_FAST_DIGITS, Slow, _plain_ints
 from engine.limits import fits_range
 from engine.marketvalue import holding_map, market_value, market_value_mills, require_price
 from engine.models import PortfolioHoldings, PortfolioResult, RecordPosition
@@ -152,9 +153,6 @@ def plain_columns(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
     :func:`engine.fastsolve._plain_ints` reads them all at once; when one text is not plain, the plain ones are
     read again without it (mantissa and scale 0 where not ok).
     """
-    # engine.fastsolve imports engine.rebalance, which imports this module: imported here to break the cycle
-    from engine.fastsolve import _PLAIN, MAX_FAST_DIGITS, Slow, _plain_ints
-
     n = len(texts)
     try:
         mant, scale = _plain_ints(texts)
@@ -357,8 +355,6 @@ def build_optimal(
     mills = np.array([mills_of(p.market_value) for p in chosen], dtype=np.int64)
     m_c = mills[cell_k]
     # --- float guards: every int64 product and sum below stays under LIMIT (else the reference takes it)
-    from engine.fastsolve import LIMIT  # see plain_columns
-
     def over(estimate: np.ndarray) -> None:
         bad[cell_k[estimate > LIMIT]] = True
 
