@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import httpx
 
 from data.services.base import NOT_SENT, CallFailed, ServiceClient, segment, wire_id
-from data.services.parse import count_field, decimal_field, json_body, shown, str_field
+from data.services.parse import EXACT, bounded, count_field, decimal_field, json_body, shown, str_field
 from engine.errors import ExternalDataError
 from engine.models import Holding, PortfolioHoldings
 
@@ -83,10 +83,13 @@ def parse_summary(portfolio_id: str, body: Any, service: str = "accounting") -> 
                 f"{service}: {where}: security {security_id} is listed twice in 'securities'",
                 {"service": service, "portfolio_id": portfolio_id, "field": "securityId", "security_id": security_id},
             )
-        net = decimal_field(row, "netQuantity", **row_ctx)
-        long = decimal_field(row, "quantityLong", **row_ctx)
-        short = decimal_field(row, "quantityShort", **row_ctx)
-        if net != long - short:
+        net, long, short = (
+            bounded(decimal_field(row, key, **row_ctx), field=key, **row_ctx)
+            for key in ("netQuantity", "quantityLong", "quantityShort")
+        )
+        with localcontext(EXACT):  # exact: a rounded difference could hide a contradiction
+            contradicts = net != long - short
+        if contradicts:
             raise ExternalDataError(
                 f"{service}: {where}, security {security_id}: netQuantity {net} contradicts "
                 f"quantityLong {long} - quantityShort {short}",

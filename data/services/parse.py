@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterable
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -21,6 +21,9 @@ from engine.errors import ExternalDataError
 # Unicode digits, padding, underscores, "NaN" and "Infinity": a damaged value must not become a number.
 DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
 SHOWN = 60  # characters of a bad value quoted in an error message
+MAX_MAGNITUDE = 100  # |adjusted exponent| a service number used in arithmetic may have: beyond any real quantity
+# exact arithmetic on service numbers (within MAX_MAGNITUDE): never rounds, never overflows
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation])
 
 
 def shown(value: object) -> str:
@@ -44,12 +47,31 @@ def decimal_value(value: object, *, service: str, where: str, field: str, **deta
         ok = DECIMAL_TEXT.fullmatch(value) is not None
     else:
         ok = isinstance(value, (int, Decimal, float)) and not isinstance(value, bool)
-    number = Decimal(value if isinstance(value, str) else str(value)) if ok else None
-    if number is None or not number.is_finite():
+    if ok:
+        try:
+            number = Decimal(value if isinstance(value, str) else str(value))
+        except InvalidOperation:  # an exponent beyond what Decimal can hold at all
+            raise _out_of_range(value, service, where, field, details) from None
+    if not ok or not number.is_finite():
         raise ExternalDataError(
             f"{service}: {where}: field {field!r} is not a number: {shown(value)}",
             {"service": service, "field": field, "value": shown(value), **details},
         )
+    return number
+
+
+def _out_of_range(value: object, service: str, where: str, field: str, details: dict[str, Any]) -> ExternalDataError:
+    return ExternalDataError(
+        f"{service}: {where}: field {field!r} is out of range (magnitude beyond 1E±{MAX_MAGNITUDE}): {shown(value)}",
+        {"service": service, "field": field, "value": shown(value), **details},
+    )
+
+
+def bounded(number: Decimal, *, service: str, where: str, field: str, **details: Any) -> Decimal:
+    """``number`` when its magnitude is within 1E±MAX_MAGNITUDE (or zero), so exact arithmetic on it stays small;
+    else ``ExternalDataError`` naming the field (the engine's own range checks are far narrower still)."""
+    if number and abs(number.adjusted()) > MAX_MAGNITUDE:
+        raise _out_of_range(number, service, where, field, details)
     return number
 
 

@@ -287,3 +287,28 @@ def test_order_list_rows_with_odd_nested_fields_are_shown_with_blanks(services, 
         simulator.set_faults([{"kind": "malformed", "service": "order", "variant": variant, "field": "portfolio"}])
         [row] = services.order.list_orders().items
         assert row["portfolio_id"] is None and row["ticker"] == "AAPL" and row["quantity"] == 5
+
+
+def test_numbers_beyond_any_real_magnitude_are_typed_errors_not_decimal_exceptions():
+    from data.services.parse import decimal_value
+
+    with pytest.raises(ExternalDataError, match="out of range"):  # beyond what Decimal can hold
+        decimal_value("1e999999999999999999999", service="accounting", where="test", field="quantityLong")
+    sid = "a" * 24
+    for huge in ["1E+1000000", "1E-1000000", "9E+999999", "1E+101"]:  # read exactly, refused before any arithmetic
+        row = {"securityId": sid, "quantityLong": huge, "quantityShort": "0", "netQuantity": "5"}
+        body = {"portfolioId": "p", "cashBalance": "5", "securityCount": 1, "securities": [row]}
+        with pytest.raises(ExternalDataError, match="'quantityLong' is out of range"):
+            parse_summary("p", body)
+
+
+def test_a_long_minus_short_check_is_exact_and_never_raises_a_decimal_exception():
+    sid = "a" * 24
+    long_digits = "1" + "0" * 39 + "1"  # 10**40 + 1: a 28-digit context rounds the difference to 10**40
+    row = {"securityId": sid, "quantityLong": long_digits, "quantityShort": "0", "netQuantity": "1" + "0" * 40}
+    body = {"portfolioId": "p", "cashBalance": "5", "securityCount": 1, "securities": [row]}
+    with pytest.raises(ExternalDataError, match="contradicts"):
+        parse_summary("p", body)
+    huge = {**row, "quantityLong": "9E+99", "quantityShort": "-9E+99", "netQuantity": "1"}
+    with pytest.raises(ExternalDataError, match="contradicts"):
+        parse_summary("p", {**body, "securities": [huge]})
