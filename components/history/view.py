@@ -20,14 +20,17 @@ import streamlit as st
 from components import audit, auth, feedback, pickers, resources
 from components.history import records
 from components.history.frames import (
+    BREACH_TABLE,
     PORTFOLIO_TABLE,
     POSITION_TABLE,
+    breaches_frame,
     list_frame,
     list_table,
     options_cli,
     options_labels,
     portfolios_frame,
     positions_frame,
+    run_parameters,
 )
 from components.history.keys import FILTER, NOTICE, OPEN, PAGE, PAGE_SIZE, PENDING_DELETE, PORTFOLIO_PICK
 from components.orders import downloads
@@ -110,6 +113,9 @@ def order_count(record: RebalanceRecord) -> int:
 
 
 PORTFOLIO_CONFIG = column_config(PORTFOLIO_TABLE)
+BREACH_CONFIG = column_config(BREACH_TABLE)
+PORTFOLIO_ORDER = [c.name for c in PORTFOLIO_TABLE]
+PORTFOLIO_PLAIN_ORDER = [c for c in PORTFOLIO_ORDER if c not in ("nearest_feasible", "band_breach")]
 POSITION_CONFIG = column_config(POSITION_TABLE)
 
 
@@ -197,8 +203,9 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         f"Rebalance ID {rid} · model ID {record.model_id} · computed {record.rebalance_date:%Y-%m-%d %H:%M:%S} UTC"
         f" · saved by {_md(record.saved_by or 'unknown (before sign-in)')}"
     )
-    render_run_info(record)
+    render_run_info(record, tickers)
     render_options(record, tickers)
+    render_relaxed(record, names, tickers)
     traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
     m = st.columns(4)
     m[0].metric("Portfolios", f"{record.number_of_portfolios:,}")
@@ -210,6 +217,8 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         hide_index=True,
         width="stretch",
         column_config=PORTFOLIO_CONFIG,
+        # the "Nearest feasible" flag and its breach only when some portfolio is one (relaxed answers are rare)
+        column_order=PORTFOLIO_ORDER if frame["nearest_feasible"].any() else PORTFOLIO_PLAIN_ORDER,
         height=min(36 + 35 * max(len(frame), 1), 420),
     )
     pids = [p.portfolio_id for p in record.portfolios]
@@ -250,8 +259,9 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     )
 
 
-def render_run_info(record: RebalanceRecord) -> None:
-    """What the run was: scenario, the model version it used, run-only overrides, and its parameters."""
+def render_run_info(record: RebalanceRecord, tickers: Mapping[str, str]) -> None:
+    """What the run was: scenario, the model version it used, run-only overrides, and the parameters its options
+    (below) do not list already."""
     run = record.run
     if run is None:
         st.caption("Saved before runs recorded their scenario and parameters.")
@@ -264,8 +274,25 @@ def render_run_info(record: RebalanceRecord) -> None:
             "keeps the overridden targets).",
             icon=":material/tune:",
         )
-    if run.parameters:
-        st.dataframe(pd.DataFrame(run.parameters, columns=["Parameter", "Value"]), hide_index=True, width="content")
+    shown = options_labels(record.options, tickers) if record.options is not None else {}
+    if rows := run_parameters(run, shown):
+        st.dataframe(pd.DataFrame(rows, columns=["Parameter", "Value"]), hide_index=True, width="content")
+
+
+def render_relaxed(record: RebalanceRecord, names: Mapping[str, str], tickers: Mapping[str, str]) -> None:
+    """Flag the saved portfolios that were answered "nearest feasible", with their breached bands (as on Orders)."""
+    relaxed = sum(1 for p in record.portfolios if p.band_breaches)
+    if not relaxed:
+        return
+    frame = breaches_frame(record, names, tickers)
+    st.warning(
+        f"**{relaxed:,} portfolio(s) of this run are nearest feasible, not optimal**: no answer met every band, so "
+        f"their orders leave {len(frame):,} band(s) breached by {fmt_money(frame['amount'].sum())} in total. They "
+        "are marked “Nearest feasible” in the table below.",
+        icon=":material/warning:",
+    )
+    with st.expander("Breached bands"):
+        st.dataframe(frame, hide_index=True, width="stretch", column_config=BREACH_CONFIG)
 
 
 def render_options(record: RebalanceRecord, tickers: Mapping[str, str]) -> None:
