@@ -223,8 +223,14 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     )
     pids = [p.portfolio_id for p in record.portfolios]
     pname = dict(zip(frame["portfolio_id"], frame["portfolio"], strict=True)) if len(frame) else {}
+    # Nothing picked at first: the page opens with one table less to draw (issue #12 §5, History in ≤ 1 s).
     pid = st.selectbox(
-        "Positions of portfolio", pids, key=f"{PORTFOLIO_PICK}_{rid}", format_func=lambda p: pname.get(p, p)
+        "Positions of portfolio",
+        pids,
+        index=None,
+        key=f"{PORTFOLIO_PICK}_{rid}",
+        format_func=lambda p: pname.get(p, p),
+        placeholder=f"Pick one of the {len(pids):,} portfolios to see its positions",
     )
     if pid is not None:
         positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
