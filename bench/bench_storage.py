@@ -305,6 +305,8 @@ def one_round(
     timed("rebalance_positions (one portfolio)", lambda: repo.rebalance_positions(rid, ids[-1]))
     timed("history page (count + 10 headers)", lambda: (repo.count_rebalances(), repo.list_rebalance_summaries()))
     timed("history for 1,000 portfolio ids", lambda: repo.count_rebalances(ids[:1000]))
+    if hasattr(repo, "runs_holding"):  # the Save/Submit dialog's look-up (issue #12 §4-5); not in the old code
+        timed("runs of the day holding 1,000 ids", lambda: repo.runs_holding(ids[:1000], rec.rebalance_date.date()))
     timed("delete_rebalance (returns)", lambda: repo.delete_rebalance(rid, 1))
     timed("delete: until every document is gone", lambda: repo.wait_for_purges())
 

@@ -14,50 +14,24 @@ machine load. Prints seconds per step side by side with the issue's targets; not
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
-from tests.e2e.helpers import ROOT, choose, free_port, wait_for_app, wait_until_health_ok
-from tests.support.simulator import ServedSimulator, served_simulator
+from tests.e2e import helpers
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, VIEWPORT, wait_for_app
+from tests.support.simulator import served_simulator
 
 TARGETS = {"Save rebalance": "≤ 2 s", "Saved rebalances opens": "≤ 1 s", "Delete": "≤ 1 s"}
 LONG = 300_000  # ms: a step that fails shows as a timeout, not as a number
-
-
-@contextlib.contextmanager
-def served_app(code: Path, folder: Path, simulator: ServedSimulator) -> Iterator[str]:
-    """``streamlit run app.py`` from ``code`` on a free port, on a fresh seeded database in ``folder``."""
-    port = free_port()
-    env = {**os.environ, **dict(simulator), "MONGODB_URI": f"mongoeco:///{folder}/bench.sqlite3", "DEMO_SEED": "1"}
-    with open(folder / "server.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
-             "--server.address=127.0.0.1", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
-            cwd=code, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            wait_until_health_ok(f"http://127.0.0.1:{port}/_stcore/health", timeout=120)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
 
 
 def seconds(step: Callable[[], None]) -> float:
@@ -67,42 +41,20 @@ def seconds(step: Callable[[], None]) -> float:
 
 
 def one_round(pg: Page, url: str, model: str) -> dict[str, float]:
-    """The PM's steps on a fresh server; seconds per step."""
+    """The PM's steps on a fresh server (the shared steps of ``tests/e2e/helpers.py``); seconds per step."""
     times: dict[str, float] = {}
-    pg.goto(f"{url}/rebalance")
-    wait_for_app(pg, timeout=LONG)
-    choose(pg, "Investment model", model)
-
-    def run() -> None:
-        pg.get_by_role("button", name="Run what-if").click()
-        expect(pg.get_by_text("Done:").first).to_be_visible(timeout=LONG)
-        wait_for_app(pg, timeout=LONG)
-
-    times["What-if run (1,000 portfolios)"] = seconds(run)
-    (ws,) = parse_qs(urlparse(pg.url).query)["ws"]
-    pg.goto(f"{url}/orders?ws={ws}")
-    wait_for_app(pg, timeout=LONG)
-    pg.get_by_role("button", name="Save rebalance…").click()
-    dialog = pg.get_by_role("dialog")
-    expect(dialog).to_be_visible(timeout=LONG)
-
-    def save() -> None:
-        dialog.get_by_role("button", name="Save rebalance").click()
-        expect(pg.get_by_text("Saved as rebalance").first).to_be_visible(timeout=LONG)
-        wait_for_app(pg, timeout=LONG)
-
-    times["Save rebalance"] = seconds(save)
-
-    def history() -> None:
-        pg.get_by_test_id("stSidebarNav").get_by_role("link", name="Saved rebalances").click()
-        expect(pg.get_by_role("button", name="Delete…")).to_be_visible(timeout=LONG)
-        wait_for_app(pg, timeout=LONG)
-
-    times["Saved rebalances opens"] = seconds(history)
+    started = time.perf_counter()
+    ws = helpers.run_what_if(pg, url, model, timeout=LONG)
+    times["What-if run (1,000 portfolios)"] = time.perf_counter() - started
+    helpers.open_orders(pg, url, ws, timeout=LONG)
+    dialog = helpers.open_save_dialog(pg, timeout=LONG)
+    times["Save rebalance"] = seconds(lambda: helpers.confirm_save(pg, dialog, timeout=LONG))
+    times["Saved rebalances opens"] = seconds(lambda: helpers.open_history(pg, timeout=LONG))
     pg.get_by_role("button", name="Delete…").click()
+    dialog = pg.get_by_role("dialog")
 
     def delete() -> None:
-        pg.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+        dialog.get_by_role("button", name="Delete", exact=True).click()
         expect(pg.get_by_text("Deleted ").first).to_be_visible(timeout=LONG)
         wait_for_app(pg, timeout=LONG)
 
@@ -139,7 +91,7 @@ def main() -> int:
                     folder = Path(tmp) / f"{name}-{n}"
                     folder.mkdir()
                     simulator.reset()
-                    with served_app(code, folder, simulator) as url:
+                    with helpers.served_app(folder, simulator, code=code, health_timeout=120) as url:
                         ctx = browser.new_context(viewport=VIEWPORT)
                         try:
                             for step, t in one_round(ctx.new_page(), url, args.model).items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -370,15 +370,33 @@ def record_portfolio_from_doc(doc: Mapping[str, Any]) -> RecordPortfolio:
     )
 
 
+PORTFOLIO_KEY = "portfolioKey"
+
+
+def portfolio_key(portfolio_ids: Iterable[str]) -> str:
+    """A run's portfolio ids as one string (the header's ``portfolioKey``); :func:`portfolio_key_ids` reads it."""
+    return " ".join(portfolio_ids)
+
+
+def portfolio_key_ids(key: str) -> list[str]:
+    return key.split(" ") if key else []
+
+
 def record_header_to_doc(record: RebalanceRecord) -> dict[str, Any]:
     """The header of a new run (no ``_id``, no positions): model, date, count, portfolio ids, ``version`` 1 and, when
-    known, who saved it (``savedBy``), what the run was (``run``) and the options it used (``options``)."""
+    known, who saved it (``savedBy``), what the run was (``run``) and the options it used (``options``).
+
+    The portfolio ids are there twice: ``portfolios`` (one sub-document each: the multikey index answers a filter by a
+    few ids) and ``portfolioKey`` (one space-separated string: a look-up by hundreds of ids reads it for every run of
+    the day instead of converting thousands of sub-documents; ids are alphanumeric, so the space cannot occur).
+    """
     return {
         "modelId": oid(record.model_id),
         "modelName": record.model_name,
         "rebalanceDate": to_utc(record.rebalance_date),
         "numberOfPortfolios": len(record.portfolios),
         "portfolios": [{"portfolioId": p.portfolio_id} for p in record.portfolios],
+        PORTFOLIO_KEY: portfolio_key(p.portfolio_id for p in record.portfolios),
         "version": 1,
         **({"savedBy": record.saved_by} if record.saved_by is not None else {}),  # who saved it (issue #13)
         **({"run": run_info_to_doc(record.run)} if record.run is not None else {}),  # what the run was (issue #14)

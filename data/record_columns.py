@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import operator
 import re
 import struct
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,7 @@ NUMBER_COLUMNS = (
     ("actual", "actual"),
     ("actualDrift", "actual_drift"),
 )
+_NUMBER_FIELDS = operator.attrgetter(*(field for _, field in NUMBER_COLUMNS))
 _BIAS = 6176
 _LOW = (1 << 64) - 1
 _HIGH_COEFFICIENT = (1 << 49) - 1
@@ -56,7 +58,7 @@ _MAX_COEFFICIENT = 10**34 - 1
 _U49, _U61, _U63 = np.uint64(49), np.uint64(61), np.uint64(63)
 # A decimal's text without an exponent: sign, digits, point. Within 34 characters it has at most 34 digits and an
 # exponent of at least -33, which Decimal128 holds exactly (anything else goes through to_d128, one by one).
-_PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_ODD_CHARACTER = re.compile(r"[^0-9.\n-]")
 # Exact: coefficients of at most 34 digits, any exponent Decimal128 has.
 _EXACT = decimal.Context(prec=34, Emin=-999_999, Emax=999_999)
 
@@ -71,12 +73,16 @@ def pack_decimals(values: Sequence[Decimal]) -> bytes:
     if not n:
         return b""
     texts = list(map(str, values))
-    odd = [i for i, (t, m) in enumerate(zip(texts, map(_PLAIN.fullmatch, texts), strict=True)) if not m or len(t) > 34]
-    for i in odd:
-        texts[i] = "0"
-    coefficients = list(map(int, "\n".join(texts).replace(".", "").replace("-", "").split("\n")))
-    dots = np.fromiter(map(str.find, texts, repeat(".")), np.int64, n)
+    joined = "\n".join(texts)
     lengths = np.fromiter(map(len, texts), np.int64, n)
+    odd = _odd(joined, lengths)
+    if odd:
+        for i in odd:
+            texts[i] = "0"
+        joined = "\n".join(texts)
+        lengths[odd] = 1
+    coefficients = list(map(int, joined.replace(".", "").replace("-", "").split("\n")))
+    dots = np.fromiter(map(str.find, texts, repeat(".")), np.int64, n)
     negative = np.fromiter(map(str.startswith, texts, repeat("-")), np.uint64, n)
     exponents = np.where(dots >= 0, dots + 1 - lengths, 0) + _BIAS
     words = np.empty((n, 2), "<u8")
@@ -91,6 +97,18 @@ def pack_decimals(values: Sequence[Decimal]) -> bytes:
     for i in odd:
         words[i] = struct.unpack("<QQ", to_d128(values[i]).bid)
     return words.tobytes()
+
+
+def _odd(joined: str, lengths: np.ndarray) -> list[int]:
+    """The values :func:`pack_decimals` leaves to ``to_d128``: longer than 34 characters, or with a character other
+    than a digit, the point or the sign in their text (an exponent, Infinity, NaN). One scan of the joined texts
+    finds them (a text of digits, point and sign from ``str(Decimal)`` is always the plain form)."""
+    odd = set(np.flatnonzero(lengths > 34).tolist())
+    if _ODD_CHARACTER.search(joined) is not None:
+        starts = np.concatenate(([0], np.cumsum(lengths[:-1] + 1)))
+        at = [m.start() for m in _ODD_CHARACTER.finditer(joined)]
+        odd.update((np.searchsorted(starts, at, side="right") - 1).tolist())
+    return sorted(odd)
 
 
 def unpack_decimals(blob: bytes) -> list[Decimal]:
@@ -123,7 +141,9 @@ def columns_of(groups: Sequence[Sequence[RecordPosition]]) -> list[dict[str, Any
     ``tradeQuantity`` holds the present values only, ``hasTradeQuantity`` one byte per position saying which.
     """
     everything = [x for group in groups for x in group]
-    packed = {column: pack_decimals([getattr(x, field) for x in everything]) for column, field in NUMBER_COLUMNS}
+    # one attrgetter call per position, then transposed: a getattr per value cost a fifth of the packing
+    values = list(zip(*map(_NUMBER_FIELDS, everything), strict=True)) or [()] * len(NUMBER_COLUMNS)
+    packed = {column: pack_decimals(vs) for (column, _), vs in zip(NUMBER_COLUMNS, values, strict=True)}
     traded = pack_decimals([x.trade_quantity for x in everything if x.trade_quantity is not None])
     out: list[dict[str, Any]] = []
     start = start_traded = 0

@@ -354,6 +354,7 @@ def build_optimal(
     t_s = np.append(t_scale, 0)[model_col]
     mills = np.array([mills_of(p.market_value) for p in chosen], dtype=np.int64)
     m_c = mills[cell_k]
+
     # --- float guards: every int64 product and sum below stays under LIMIT (else the reference takes it)
     def over(estimate: np.ndarray) -> None:
         bad[cell_k[estimate > LIMIT]] = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import pandas as pd
 
@@ -46,6 +46,13 @@ def run_columns(run: RunInfo | None) -> dict[str, str]:
 PORTFOLIO_TABLE = (
     Col("portfolio", "Portfolio", "text", width="medium"),
     Col("portfolio_id", "Portfolio ID", "text", width="medium"),
+    Col(
+        "nearest_feasible",
+        "Nearest feasible",
+        "flag",
+        help="No answer met every band: the saved orders leave the bands listed above breached (relaxed)",
+    ),
+    Col("band_breach", "Band breach", "money", help="Dollars outside the breached bands, in total"),
     Col("market_value", "Market value", "money"),
     Col("cash_before", "Cash before", "money"),
     Col("cash_after", "Cash after", "money"),
@@ -106,6 +113,8 @@ def portfolios_frame(record: RebalanceRecord, names: Mapping[str, str]) -> pd.Da
             {
                 "portfolio": p.portfolio_name or names.get(p.portfolio_id) or p.portfolio_id,
                 "portfolio_id": p.portfolio_id,
+                "nearest_feasible": bool(p.band_breaches),
+                "band_breach": float(sum((b.amount for b in p.band_breaches), 0)),
                 "market_value": float(p.market_value),
                 "cash_before": float(p.cash_before_rebalance),
                 "cash_after": float(p.cash_after_rebalance),
@@ -115,7 +124,13 @@ def portfolios_frame(record: RebalanceRecord, names: Mapping[str, str]) -> pd.Da
                 "traded_value": float(sum((x.trade_quantity * x.price for x in trades if x.trade_quantity), 0)),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=column_names(PORTFOLIO_TABLE))
+
+
+def run_parameters(run: RunInfo, shown_as_options: Collection[str]) -> list[tuple[str, str]]:
+    """The run's parameters not already listed with its options (cash floor, trade controls, time limit): each
+    once on the page."""
+    return [(k, v) for k, v in run.parameters if k not in shown_as_options]
 
 
 def positions_frame(positions: Sequence[RecordPosition], tickers: Mapping[str, str]) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from components import resources
+from components import memory, resources
 from engine.models import RebalanceRecord
 
 MAX_RECORDS = 3
@@ -38,6 +38,7 @@ def load(rebalance_id: str, version: int) -> RebalanceRecord:
             return record
     record = resources.rebalance_repo().get_rebalance(rebalance_id)
     remember(record)
+    memory.settle()  # ~30,000 positions kept for the next opens: out of the collector's full scans
     return record
 
 

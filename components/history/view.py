@@ -28,10 +28,13 @@ from components.history.frames import (
     options_labels,
     portfolios_frame,
     positions_frame,
+    run_parameters,
 )
 from components.history.keys import FILTER, NOTICE, OPEN, PAGE, PAGE_SIZE, PENDING_DELETE, PORTFOLIO_PICK
 from components.orders import downloads
+from components.rebalance import relaxed as relaxed_warning
 from components.rebalance import reproduce
+from components.rebalance.frames import breaches_frame
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short
 from data.repositories import delete_run
 from engine.errors import NotFound, VersionConflict
@@ -111,6 +114,8 @@ def order_count(record: RebalanceRecord) -> int:
 
 
 PORTFOLIO_CONFIG = column_config(PORTFOLIO_TABLE)
+PORTFOLIO_ORDER = [c.name for c in PORTFOLIO_TABLE]
+PORTFOLIO_PLAIN_ORDER = [c for c in PORTFOLIO_ORDER if c not in ("nearest_feasible", "band_breach")]
 POSITION_CONFIG = column_config(POSITION_TABLE)
 
 
@@ -198,8 +203,9 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         f"Rebalance ID {rid} · model ID {record.model_id} · computed {record.rebalance_date:%Y-%m-%d %H:%M:%S} UTC"
         f" · saved by {_md(record.saved_by or 'unknown (before sign-in)')}"
     )
-    render_run_info(record)
+    render_run_info(record, tickers)
     render_options(record, tickers)
+    render_relaxed(record, names, tickers)
     render_load_settings(record)
     traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
     m = st.columns(4)
@@ -212,12 +218,20 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         hide_index=True,
         width="stretch",
         column_config=PORTFOLIO_CONFIG,
+        # the "Nearest feasible" flag and its breach only when some portfolio is one (relaxed answers are rare)
+        column_order=PORTFOLIO_ORDER if frame["nearest_feasible"].any() else PORTFOLIO_PLAIN_ORDER,
         height=min(36 + 35 * max(len(frame), 1), 420),
     )
     pids = [p.portfolio_id for p in record.portfolios]
     pname = dict(zip(frame["portfolio_id"], frame["portfolio"], strict=True)) if len(frame) else {}
+    # Nothing picked at first: the page opens with one table less to draw (issue #12 §5, History in ≤ 1 s).
     pid = st.selectbox(
-        "Positions of portfolio", pids, key=f"{PORTFOLIO_PICK}_{rid}", format_func=lambda p: pname.get(p, p)
+        "Positions of portfolio",
+        pids,
+        index=None,
+        key=f"{PORTFOLIO_PICK}_{rid}",
+        format_func=lambda p: pname.get(p, p),
+        placeholder=f"Pick one of the {len(pids):,} portfolios to see its positions",
     )
     if pid is not None:
         positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
@@ -252,8 +266,9 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     )
 
 
-def render_run_info(record: RebalanceRecord) -> None:
-    """What the run was: scenario, the model version it used, run-only overrides, and its parameters."""
+def render_run_info(record: RebalanceRecord, tickers: Mapping[str, str]) -> None:
+    """What the run was: scenario, the model version it used, run-only overrides, and the parameters its options
+    (below) do not list already."""
     run = record.run
     if run is None:
         st.caption("Saved before runs recorded their scenario and parameters.")
@@ -266,8 +281,16 @@ def render_run_info(record: RebalanceRecord) -> None:
             "keeps the overridden targets).",
             icon=":material/tune:",
         )
-    if run.parameters:
-        st.dataframe(pd.DataFrame(run.parameters, columns=["Parameter", "Value"]), hide_index=True, width="content")
+    shown = options_labels(record.options, tickers) if record.options is not None else {}
+    if rows := run_parameters(run, shown):
+        st.dataframe(pd.DataFrame(rows, columns=["Parameter", "Value"]), hide_index=True, width="content")
+
+
+def render_relaxed(record: RebalanceRecord, names: Mapping[str, str], tickers: Mapping[str, str]) -> None:
+    """Flag the saved portfolios that were answered "nearest feasible", with their breached bands (as on Orders)."""
+    relaxed = [p for p in record.portfolios if p.band_breaches]
+    if relaxed:
+        relaxed_warning.warn(len(relaxed), breaches_frame(relaxed, tickers, names), "in the table below")
 
 
 def render_options(record: RebalanceRecord, tickers: Mapping[str, str]) -> None:

@@ -142,19 +142,38 @@ class PriorActivity:
 def prior_activity(
     rebalances: RebalanceRepository, log: SubmissionLog, scenario: Scenario, keys: Sequence[str], trade_date: dt.date
 ) -> PriorActivity:
-    """Saved runs and submitted orders of any scenario, workspace or user for the scenario's portfolios and day."""
+    """Saved runs and submitted orders of any scenario, workspace or user for the scenario's portfolios and day.
+
+    Read fresh on every call except the submission log's part, which is kept on the scenario under the log's change
+    stamp (read before the look-up): unchanged stamp, no order claimed or settled anywhere since, same answer. The
+    saved runs are one query over the day's headers (cheap), so a run saved meanwhile by another tab or user is
+    always seen.
+    """
     pids = [r.portfolio_id for r in scenario.optimal_results]
-    runs: dict[str, dt.datetime] = {}
+    runs = rebalances.runs_holding(pids, trade_date) if pids else {}
+    same_day = [rid for rid in runs if rid != scenario.saved_rebalance_id]
+    return PriorActivity(len(same_day), len(_traded(log, scenario, pids, keys, trade_date)))
+
+
+def _traded(
+    log: SubmissionLog, scenario: Scenario, pids: Sequence[str], keys: Sequence[str], trade_date: dt.date
+) -> frozenset[str]:
+    """Portfolios with orders sent (or possibly sent) by another run for the trade date, cached per log stamp."""
+    stamp = log.stamp()
+    cache_key = ("prior_traded", trade_date, tuple(keys), stamp)
+    cached = scenario.cache.get(cache_key)
+    if cached is not None:
+        return cached
     traded: set[str] = set()
     # In chunks: the embedded backend refuses one $in over ~1,000 ids ("expression tree is too large").
     for start in range(0, len(pids), ID_CHUNK):
         chunk = pids[start : start + ID_CHUNK]
-        for s in rebalances.list_rebalance_summaries(offset=0, limit=100, portfolio_ids=chunk):
-            runs[s.rebalance_id] = s.rebalance_date
         traded.update(e.portfolio_id for e in log.entries_for_portfolios(chunk, trade_date)
                       if e.run_key not in keys and e.state != "failed")  # fmt: skip
-    same_day = [rid for rid, when in runs.items() if when.date() == trade_date and rid != scenario.saved_rebalance_id]
-    return PriorActivity(len(same_day), len(traded))
+    for old in [k for k in scenario.cache if isinstance(k, tuple) and k[:1] == ("prior_traded",)]:
+        del scenario.cache[old]
+    scenario.cache[cache_key] = frozenset(traded)
+    return scenario.cache[cache_key]
 
 
 __all__ = [

@@ -14,7 +14,7 @@ import re
 
 import streamlit as st
 
-from components import audit, auth, feedback, resources, state
+from components import audit, auth, feedback, memory, resources, state
 from components.columns import names
 from components.feedback import escape_md
 from components.history import records as history_records
@@ -398,7 +398,12 @@ def confirm_save(scenario: store.Scenario, rows: list[OrderRow]) -> None:
     if c2.button("Cancel", key="orders_cancel_save", width="stretch"):
         _close(PENDING_SAVE)
         st.rerun()
-    if c1.button("Save rebalance", key="orders_confirm_save", type="primary", width="stretch", disabled=not confirmed):
+    clicked = c1.button(
+        "Save rebalance", key="orders_confirm_save", type="primary", width="stretch", disabled=not confirmed
+    )
+    # The check above ran again on this click: a run saved or orders sent meanwhile (another tab or user) show their
+    # warning now, and a click on the button as it was before does not save past it.
+    if clicked and confirmed:
         try:
             with st.spinner(f"Saving {s.optimal:,} portfolio{'s' if s.optimal != 1 else ''}…", show_time=True):
                 rebalance_id = save_scenario(scenario)
@@ -418,6 +423,7 @@ def confirm_save(scenario: store.Scenario, rows: list[OrderRow]) -> None:
         else:
             workspace.mark_saved(scenario, rebalance_id)
             link_submitted(scenario, rows)
+            memory.settle()  # the scenario and the kept record: no full collection walks them on the next clicks
             feedback.success(f"Rebalance saved ({rebalance_id})")
         _close(PENDING_SAVE)
         st.rerun()
@@ -499,13 +505,14 @@ def confirm_submit(scenario: store.Scenario, rows: list[OrderRow]) -> None:
     if c2.button("Cancel", key="orders_cancel_submit", width="stretch"):
         _close(PENDING_SUBMIT)
         st.rerun()
-    if c1.button(
+    sent = c1.button(
         f"Submit {len(plan.to_send):,} orders",
         key="orders_confirm_submit",
         type="primary",
         width="stretch",
         disabled=not plan.to_send or not confirmed,
-    ):
+    )
+    if sent and confirmed:  # a warning that appeared with this click is not sent past
         key = submission.run_keys(scenario, workspace.current_id())[0]
         try:
             user = auth.require(auth.Action.SUBMIT_ORDERS).user_id  # the server-side check, whatever the browser sent

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Protocol
 
 import pandas as pd
 
 from components.columns import Col
-from engine.models import PortfolioResult, RebalanceOptions
+from engine.models import BandBreach, PortfolioResult, RebalanceOptions
 from engine.scenarios import PortfolioMetrics, ScenarioSummary, difference
 
 STATUS_LABELS = {"optimal": "optimal", "relaxed": "nearest feasible", "infeasible": "infeasible", "error": "failed"}
@@ -170,13 +171,26 @@ def portfolio_frame(metrics: Sequence[PortfolioMetrics]) -> pd.DataFrame:
     return frame
 
 
-def breaches_frame(results: Sequence[PortfolioResult], tickers: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One row per band breached by a relaxed result: portfolio, security, side (below low / above high), dollars."""
+class Breaching(Protocol):
+    """A portfolio answer that may breach bands: a run's ``PortfolioResult`` or a saved run's portfolio."""
+
+    portfolio_id: str
+    portfolio_name: str | None
+    band_breaches: tuple[BandBreach, ...]
+
+
+def breaches_frame(
+    results: Sequence[Breaching], tickers: Mapping[str, str] | None = None, names: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per band breached by a relaxed answer: portfolio, security, side (below low / above high), dollars.
+
+    ``names``: portfolio names to use where an answer carries none (a saved run's portfolios)."""
     tickers = tickers or {}
-    names = display_names((r.portfolio_id, r.portfolio_name) for r in results)
+    names = names or {}
+    shown = display_names((r.portfolio_id, r.portfolio_name or names.get(r.portfolio_id)) for r in results)
     rows = [
         {
-            "portfolio": names[r.portfolio_id],
+            "portfolio": shown[r.portfolio_id],
             "ticker": tickers.get(b.security_id) or short_id(b.security_id),
             "side": "below low band" if b.side == "low" else "above high band",
             "amount": float(b.amount),

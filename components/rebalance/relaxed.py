@@ -1,4 +1,4 @@
-"""The "nearest feasible" warning of a scenario (product-spec 2.12 ``relaxed``), one wording for What-if and Orders.
+"""The "nearest feasible" warning (product-spec 2.12 ``relaxed``), one wording for What-if, Orders and History.
 
 A relaxed answer breaches bands on purpose (least breach first, then drift): both pages flag it the same way, with
 the breached bands in one table; only the pointer to where its orders are marked differs.
@@ -6,6 +6,7 @@ the breached bands in one table; only the pointer to where its orders are marked
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from components.columns import names
@@ -23,11 +24,14 @@ def render(scenario: store.Scenario, orders_marked: str) -> None:
     ``orders_marked`` ends the warning: where the page shows their orders marked (e.g. "below").
     """
     relaxed = [r for r in scenario.results if r.status == "relaxed"]
-    if not relaxed:
-        return
-    frame = breaches_frame(relaxed, scenario.tickers)
+    if relaxed:
+        warn(len(relaxed), breaches_frame(relaxed, scenario.tickers), orders_marked)
+
+
+def warn(count: int, frame: pd.DataFrame, orders_marked: str) -> None:
+    """The warning for ``count`` relaxed portfolios whose breached bands are ``frame`` (``breaches_frame``)."""
     st.warning(
-        f"**{len(relaxed):,} portfolio(s) nearest feasible, not optimal**: no answer met every band, so their orders "
+        f"**{count:,} portfolio(s) nearest feasible, not optimal**: no answer met every band, so their orders "
         f"leave {len(frame):,} band(s) breached by {fmt_money(frame['amount'].sum())} in total (least breach first, "
         f"then drift). Their orders are marked “Nearest feasible” {orders_marked}.",
         icon=":material/warning:",
@@ -43,4 +47,4 @@ def render(scenario: store.Scenario, orders_marked: str) -> None:
         )
 
 
-__all__ = ["render"]
+__all__ = ["render", "warn"]

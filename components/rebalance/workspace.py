@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from components import auth, feedback, resources, state
+from components import auth, feedback, memory, resources, state
 from components.rebalance import store
 from components.rebalance.keys import NEW_WORKSPACE, SCENARIOS, SNAPSHOTS, WORKSPACE, WORKSPACE_NOTICE
 from components.rebalance.run import out_of_band_flags, solve
@@ -91,6 +91,7 @@ def load(info: WorkspaceInfo, progress: Progress | None = None) -> None:
         store.keep_snapshot(scenario.params.model_id, scenario.params.portfolio_ids, scenario.snapshot)
     store.set_current(stored[-1].scenario_id if stored else None)
     repo.touch(info.workspace_id)
+    memory.settle()  # the recomputed scenarios live on: out of the collector's full scans (components/memory.py)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

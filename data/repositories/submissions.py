@@ -38,6 +38,11 @@ from data.repositories.writers import current_writer, writer_gone
 from engine.errors import InvalidInput
 
 SUBMISSIONS = "submissions"
+# One counter document per log, bumped after every write that can change what the log says of a portfolio and day
+# (claims, outcomes, reconciliation): a reader caches a look-up under the counter it read first and reuses it while
+# the counter is unchanged (the Orders page's "already traded" warning, issue #12 §4-5).
+STAMPS = "changeStamps"
+STAMP_ID = "submissions"
 EntryState = Literal["queued", "sending", "success", "failed", "unknown"]
 OPEN_STATES = ("queued", "sending")
 # How long an attempt may stay silent before its queued/sending orders count as abandoned (outcome unknown). Longer
@@ -112,8 +117,20 @@ class SubmissionLog:
 
     def __init__(self, db: Database, *, create_indexes: bool = True) -> None:
         self._col = db[SUBMISSIONS]
+        self._stamps = db[STAMPS]
         if create_indexes:
             db_call(ensure_submission_indexes)(db)
+
+    @db_call
+    def stamp(self) -> int:
+        """The log's change counter: unchanged since an earlier read means no order was claimed, settled or given an
+        outcome since (read it *before* the look-up it guards)."""
+        doc = self._stamps.find_one({"_id": STAMP_ID}, {"seq": 1})
+        return int(doc.get("seq", 0)) if doc else 0
+
+    def _bump(self) -> None:
+        """After a write: readers holding an older stamp look again."""
+        self._stamps.update_one({"_id": STAMP_ID}, {"$inc": {"seq": 1}}, upsert=True)
 
     @db_call
     def entries(self, run_key: str) -> dict[str, SubmissionEntry]:
@@ -186,6 +203,8 @@ class SubmissionLog:
                 )  # fmt: skip
                 if result.modified_count == 1:
                     won.add(order.key)
+        if won:
+            self._bump()
         return [o for o in orders if o.key in won]
 
     @db_call
@@ -217,6 +236,7 @@ class SubmissionLog:
             ],
             ordered=False,
         )
+        self._bump()
 
     @db_call
     def settle(self, key: str, expected: EntryState, outcome: Outcome, *, now: dt.datetime | None = None) -> bool:
@@ -226,6 +246,8 @@ class SubmissionLog:
             {"$set": {"state": outcome.state, "message": outcome.message, "orderId": outcome.order_id,
                       "updatedAt": now or now_ms()}},
         )  # fmt: skip
+        if result.modified_count == 1:
+            self._bump()
         return result.modified_count == 1
 
     @db_call
@@ -268,7 +290,9 @@ class SubmissionLog:
     @db_call
     def delete_run(self, run_key: str) -> int:
         """Forget a run's log (tests and tidy-up only: a log with successes is the proof they were sent)."""
-        return self._col.delete_many({"runKey": run_key}).deleted_count
+        deleted = self._col.delete_many({"runKey": run_key}).deleted_count
+        self._bump()
+        return deleted
 
 
 def ensure_submission_indexes(db: Database) -> None:

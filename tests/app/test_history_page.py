@@ -3,12 +3,15 @@ version-checked delete."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from components import resources
 from components.history import keys as history_keys
 from components.orders import keys as orders_keys
 from components.rebalance import keys as rebalance_keys
+from engine.models import BandBreach
 from tests.app.support import (
     frame_with,
     metric,
@@ -145,4 +148,32 @@ def test_history_says_what_the_run_was_and_marks_run_only_overrides(at, repo):
     assert "version" not in listing.columns  # the record's internal number is not shown as a version
     assert any("Run-only overrides of targets and bands" in w for w in texts(at, "warning"))  # the open record
     params = frame_with(at, "Parameter")
-    assert "Minimum cash" in params["Parameter"].tolist()
+    assert "Scope" in params["Parameter"].tolist()
+    # the cash floor is one of the run's options: listed there, not a second time among the parameters (issue 12)
+    assert "Minimum cash" not in params["Parameter"].tolist()
+    assert "Minimum cash" in frame_with(at, "option")["option"].tolist()
+
+
+def test_history_flags_relaxed_portfolios_with_their_breaches(at, repo):
+    """Issue 12: a saved "nearest feasible" portfolio is flagged in History's portfolio table, its breached bands
+    listed, as the Orders blotter does (CONSTRUCTED relaxed result: the first portfolio with orders)."""
+    run_whatif(open_page(at, models_by_name(repo)["Technology Leaders"]))
+    (scenario,) = scenarios(at)
+    results = list(scenario.results)
+    i, r = next((i, r) for i, r in enumerate(results) if r.status == "optimal" and r.transactions)
+    breach = BandBreach(security_id=r.transactions[0].security_id, side="low", amount=Decimal("1234.5"))
+    results[i] = r.model_copy(update={"status": "relaxed", "band_breaches": (breach,)})
+    scenario.replace_results(results, {})
+    at.switch_page("pages/orders.py").run()
+    save(at)
+    at.switch_page(PAGE).run()
+    assert no_exception(at), [e.value for e in at.exception]
+    (warning,) = [w for w in texts(at, "warning") if "nearest feasible" in w]
+    assert "1 portfolio(s) nearest feasible" in warning and "$1,234.50" in warning and "in the table below" in warning
+    table = frame_with(at, "nearest_feasible").set_index("portfolio_id")
+    assert table["nearest_feasible"].tolist().count(True) == 1 and table.loc[r.portfolio_id, "nearest_feasible"]
+    assert table.loc[r.portfolio_id, "band_breach"] == 1234.5
+    breaches = frame_with(at, "side")
+    assert breaches[["portfolio_id", "security_id", "side", "amount"]].values.tolist() == [
+        [r.portfolio_id, breach.security_id, "below low band", 1234.5]
+    ]

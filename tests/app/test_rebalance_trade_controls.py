@@ -305,6 +305,10 @@ def test_a_saved_run_keeps_its_controls_and_history_shows_them(at, repo):
     assert "Out-of-band only" in expander.label and "$1,000.00" in expander.label
     shown = dict(frame_with(at, "option")[["option", "value"]].values.tolist())
     assert shown["No sell"] == scenario.tickers[sid] and shown["Minimum cash"] == "$250.00"
+    # each parameter once (issue 12): the run's table keeps what the options do not list (model, scope, targets)
+    run_table = frame_with(at, "Parameter")["Parameter"].tolist()
+    assert not set(run_table) & set(shown), set(run_table) & set(shown)
+    assert {"Model", "Scope", "Targets and bands"} <= set(run_table)
     (code,) = at.code
     cli = json.loads(code.value)
     assert cli["tradePolicy"] == "out-of-band" and cli["minTradeValue"] == "1000.0" and cli["noSell"] == [sid]

@@ -40,9 +40,10 @@ def test_stored_document_shape(rebalance_repo, build, mongo):
     rid = ObjectId(saved.rebalance_id)
     head = mongo.db.rebalances.find_one({"_id": rid})
     assert set(head) == {
-        "_id", "modelId", "modelName", "rebalanceDate", "numberOfPortfolios", "portfolios", "version", "state",
-        "layout",
+        "_id", "modelId", "modelName", "rebalanceDate", "numberOfPortfolios", "portfolios", "portfolioKey", "version",
+        "state", "layout",
     }  # fmt: skip
+    assert head["portfolioKey"] == " ".join(pids(2))  # the ids once more as one string: look-ups by many ids
     assert head["modelId"] == ObjectId(model_id) and head["numberOfPortfolios"] == 2 and head["version"] == 1
     assert head["state"] == "committed" and head["portfolios"] == [{"portfolioId": p} for p in pids(2)]
     assert head["layout"] == "columns"
@@ -222,6 +223,35 @@ def test_what_the_run_was_is_stored_with_the_record_and_its_header(models_repo, 
     assert summary.run == run
     old = save_run(models_repo, rebalance_repo, build.record(model.model_id, pids(1)), model.version)
     assert rebalance_repo.get_rebalance(old.rebalance_id).run is None  # a record without it still reads
+
+
+def test_runs_holding_any_of_many_portfolios_on_a_day(rebalance_repo, build, mongo):
+    """Issue 12 §4-5: the look-up behind "already saved today" and the History filter by many portfolios answers for
+    any number of ids (more than one $in takes) from each header's portfolioKey; old headers without it still count;
+    runs not committed never do."""
+    day = T0 + dt.timedelta(days=1)
+    a = rebalance_repo.save_rebalance(build.record(build.hex_id(1), pids(300), when=T0, positions=1))
+    b = rebalance_repo.save_rebalance(build.record(build.hex_id(2), pids(5, 290), when=day, positions=1))
+    c = rebalance_repo.save_rebalance(build.record(build.hex_id(3), pids(3, 1000), when=T0, positions=1))
+    assert rebalance_repo.runs_holding(pids(300)) == {a.rebalance_id: T0, b.rebalance_id: day}
+    assert rebalance_repo.runs_holding(pids(300), T0.date()) == {a.rebalance_id: T0}
+    assert rebalance_repo.runs_holding(pids(300), day.date()) == {b.rebalance_id: day}
+    assert set(rebalance_repo.runs_holding(pids(10, 288))) == {a.rebalance_id, b.rebalance_id}
+    assert set(rebalance_repo.runs_holding(pids(2, 1000))) == {c.rebalance_id}
+    assert rebalance_repo.runs_holding([]) == {}
+    assert rebalance_repo.count_rebalances(pids(300)) == 2
+    assert [s.rebalance_id for s in rebalance_repo.list_rebalance_summaries(portfolio_ids=pids(300))] == [
+        b.rebalance_id,
+        a.rebalance_id,
+    ]
+    # a header saved before portfolioKey existed is read through its portfolio list
+    mongo.db.rebalances.update_one({"_id": ObjectId(a.rebalance_id)}, {"$unset": {"portfolioKey": ""}})
+    assert rebalance_repo.runs_holding(pids(300), T0.date()) == {a.rebalance_id: T0}
+    assert rebalance_repo.count_rebalances(pids(300)) == 2
+    # a run being deleted (or saved) is not there
+    rebalance_repo.delete_rebalance(b.rebalance_id, 1, wait=True)
+    assert rebalance_repo.runs_holding(pids(300)) == {a.rebalance_id: T0}
+    assert rebalance_repo.count_rebalances(pids(1, 299)) == 1
 
 
 def test_rebalanced_portfolio_ids_in_one_pass(rebalance_repo, build):

@@ -228,3 +228,21 @@ def test_orders_sent_before_a_save_count_for_the_saved_run(log):
     assert log.link_saved_run("ws:scenario", "run-9", saved_orders) == 0  # idempotent
     with pytest.raises(InvalidInput, match="rebalance_id"):
         log.link_saved_run("ws:scenario", {"$ne": 1}, saved_orders)  # type: ignore[arg-type]
+
+
+def test_the_change_stamp_moves_with_every_write_that_changes_a_day(mongo):
+    """Issue 12 §4-5: the Orders page caches its "already traded" look-up under this stamp; every claim, outcome
+    and settlement moves it, so no cached answer outlives a change."""
+    log = SubmissionLog(mongo.db)
+    first = log.stamp()
+    orders = planned("run-s", 2)
+    assert log.claim(orders, "attempt-1") == orders
+    claimed = log.stamp()
+    assert claimed > first
+    assert log.claim(orders, "attempt-2") == []  # nothing won, nothing changed
+    assert log.stamp() == claimed
+    log.record({orders[0].key: Outcome("success", "ok", 7), orders[1].key: Outcome("unknown", "timeout")}, "attempt-1")
+    recorded = log.stamp()
+    assert recorded > claimed
+    assert log.settle(orders[1].key, "unknown", Outcome("failed", "not found"))
+    assert log.stamp() > recorded

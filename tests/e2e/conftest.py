@@ -14,30 +14,16 @@ All e2e tests carry the ``e2e`` marker (added here), so ``pytest -m "not e2e"`` 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import ROOT, free_port, wait_for_app, wait_until_health_ok
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, served_app, wait_for_app
 from tests.support.simulator import ServedSimulator, simulator_urls  # noqa: F401 - session fixture used below
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORT = {"width": 1400, "height": 900}
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "VIEWPORT", "served_app"]  # the helpers' names, as before
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -45,48 +31,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
-
-
-@contextmanager
-def served_app(
-    folder: Path, simulator: ServedSimulator, processes: list[subprocess.Popen] | None = None
-) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port against ``simulator`` and a fresh seeded database in ``folder``;
-    the server process is appended to ``processes`` when given (a test may kill it)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        **dict(simulator),
-        "MONGODB_URI": f"mongoeco:///{folder}/e2e.sqlite3",
-        "DEMO_SEED": "1",
-        "HTTP_BACKOFF": "0.05",
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = open(folder / "server.log", "w+")  # noqa: SIM115 - a file, not an unread PIPE that can fill and hang
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
-            "--browser.gatherUsageStats=false", "--server.fileWatcherType=none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    if processes is not None:
-        processes.append(proc)
-    try:
-        wait_until_health_ok(f"http://127.0.0.1:{port}/_stcore/health", timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 @pytest.fixture(scope="session")

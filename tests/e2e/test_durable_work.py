@@ -10,32 +10,24 @@ import re
 import signal
 import time
 from collections import Counter
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
 from data.services.order import parse_order_page
-from tests.e2e.conftest import VIEWPORT, served_app
-from tests.e2e.helpers import choose, screenshot, wait_for_app
+from tests.e2e import helpers
+from tests.e2e.helpers import VIEWPORT, screenshot, served_app, wait_for_app
 
 pytestmark = pytest.mark.slow
 MODEL = "Technology Leaders"
 
 
 def run_what_if(pg, url: str) -> str:
-    """Open the What-if page, run the model once; return the workspace id from the URL."""
-    pg.goto(f"{url}/rebalance")
-    wait_for_app(pg, timeout=60_000)
-    choose(pg, "Investment model", MODEL)
-    wait_for_app(pg)
+    """Run the model once on the What-if page; return the workspace id from the URL."""
     t0 = time.perf_counter()
-    pg.get_by_role("button", name="Run what-if").click()
-    expect(pg.get_by_text("Done:").first).to_be_visible(timeout=60_000)
-    wait_for_app(pg, timeout=60_000)
-    print(f"what-if run shown after {time.perf_counter() - t0:.2f} s")
-    (ws,) = parse_qs(urlparse(pg.url).query)["ws"]
+    ws = helpers.run_what_if(pg, url, MODEL)
+    print(f"what-if opened and run in {time.perf_counter() - t0:.2f} s")
     return ws
 
 
@@ -85,8 +77,7 @@ def test_lost_answer_then_server_kill_then_reconcile(browser, simulator_urls, tm
     try:
         with served_app(tmp_path, simulator_urls) as url:
             ws = run_what_if(pg, url)
-            pg.goto(f"{url}/orders?ws={ws}")
-            wait_for_app(pg, timeout=60_000)
+            helpers.open_orders(pg, url, ws)
             simulator_urls.set_faults(
                 [{"kind": "drop", "service": "order", "endpoint": "orders_post", "count": 1, "after": True}]
             )
@@ -98,8 +89,7 @@ def test_lost_answer_then_server_kill_then_reconcile(browser, simulator_urls, tm
         simulator_urls.clear_faults()
         assert sum(created_orders(simulator_urls).values()) == 3
         with served_app(tmp_path, simulator_urls) as url:
-            pg.goto(f"{url}/orders?ws={ws}")
-            wait_for_app(pg, timeout=60_000)
+            helpers.open_orders(pg, url, ws)
             expect(pg.get_by_text("have an unknown outcome").first).to_be_visible()
             expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
             screenshot(pg, "orders_after_restart_unknown")
@@ -131,8 +121,7 @@ def test_server_killed_with_sigkill_mid_post_then_reconcile(browser, simulator_u
     try:
         with served_app(tmp_path, simulator_urls, servers) as url:
             ws = run_what_if(pg, url)
-            pg.goto(f"{url}/orders?ws={ws}")
-            wait_for_app(pg, timeout=60_000)
+            helpers.open_orders(pg, url, ws)
             simulator_urls.set_faults(
                 [{"kind": "timeout", "service": "order", "endpoint": "orders_post", "count": 1, "after": True,
                   "delay": 120}]
@@ -151,8 +140,7 @@ def test_server_killed_with_sigkill_mid_post_then_reconcile(browser, simulator_u
         simulator_urls.clear_faults()
         assert sum(created_orders(simulator_urls).values()) == 3
         with served_app(tmp_path, simulator_urls) as url:
-            pg.goto(f"{url}/orders?ws={ws}")
-            wait_for_app(pg, timeout=60_000)
+            helpers.open_orders(pg, url, ws)
             expect(pg.get_by_text("have an unknown outcome").first).to_be_visible()
             expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
             screenshot(pg, "orders_after_kill_unknown")

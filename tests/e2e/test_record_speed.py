@@ -8,13 +8,12 @@ Saved rebalances (the newest run opens with it), Delete.
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import VIEWPORT, served_app
-from tests.e2e.helpers import choose, screenshot, wait_for_app
+from tests.e2e import helpers
+from tests.e2e.helpers import VIEWPORT, screenshot, served_app, wait_for_app
 
 pytestmark = pytest.mark.slow
 MODEL = "Global Equity Core"
@@ -30,43 +29,28 @@ def test_save_history_delete_of_the_1000_portfolio_run(browser, simulator_urls, 
     pg.set_default_timeout(120_000)
     try:
         with served_app(tmp_path, simulator_urls) as url:
-            pg.goto(f"{url}/rebalance")
-            wait_for_app(pg, timeout=60_000)
-            choose(pg, "Investment model", MODEL)
-            wait_for_app(pg)
             t0 = time.perf_counter()
-            pg.get_by_role("button", name="Run what-if").click()
-            expect(pg.get_by_text("Done:").first).to_be_visible(timeout=300_000)
-            wait_for_app(pg, timeout=120_000)
-            timed("what-if run, 1,000 portfolios", t0)
-            (ws,) = parse_qs(urlparse(pg.url).query)["ws"]
+            ws = helpers.run_what_if(pg, url, MODEL, timeout=300_000)
+            timed("what-if opened and run, 1,000 portfolios", t0)
             t0 = time.perf_counter()
             pg.reload()
             wait_for_app(pg, timeout=120_000)
             expect(pg.get_by_text("Results ·").first).to_be_visible(timeout=120_000)
             timed("F5 on What-if (workspace loaded, results recomputed)", t0)
             screenshot(pg, "speed_whatif_after_f5")
-            pg.goto(f"{url}/orders?ws={ws}")
-            wait_for_app(pg, timeout=120_000)
-            pg.get_by_role("button", name="Save rebalance…").click()
-            dialog = pg.get_by_role("dialog")
+            helpers.open_orders(pg, url, ws, timeout=120_000)
+            dialog = helpers.open_save_dialog(pg)
             t0 = time.perf_counter()
-            dialog.get_by_role("button", name="Save rebalance").click()
-            expect(pg.get_by_text("Saved as rebalance").first).to_be_visible(timeout=120_000)
+            helpers.confirm_save(pg, dialog, timeout=120_000)
             timed("Save rebalance (click to confirmation)", t0)
             screenshot(pg, "speed_saved")
             t0 = time.perf_counter()
-            pg.get_by_test_id("stSidebarNav").get_by_role("link", name="Saved rebalances").click()
-            wait_for_app(pg, timeout=120_000)
-            expect(pg.get_by_role("button", name="Delete…")).to_be_visible(timeout=120_000)
+            helpers.open_history(pg, timeout=120_000)
             timed("Saved rebalances opens (list + newest run opened)", t0)
-            screenshot(pg, "speed_history")
-            pg.get_by_role("button", name="Delete…").click()
+            screenshot(pg, "speed_history", full_height=2400)
             t0 = time.perf_counter()
-            pg.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
-            expect(pg.get_by_text("Deleted ").first).to_be_visible(timeout=120_000)
+            helpers.delete_open_run(pg, timeout=120_000)
             timed("Delete (click to confirmation)", t0)
-            wait_for_app(pg)
             screenshot(pg, "speed_deleted")
     finally:
         ctx.close()

@@ -81,7 +81,9 @@ def test_prior_activity_of_a_1000_portfolio_scenario(mongo_db):
     from data.repositories.submissions import PlannedOrder
 
     pids = [f"{i:024x}" for i in range(1000)]
-    scenario = SimpleNamespace(optimal_results=[SimpleNamespace(portfolio_id=p) for p in pids], saved_rebalance_id=None)
+    scenario = SimpleNamespace(
+        optimal_results=[SimpleNamespace(portfolio_id=p) for p in pids], saved_rebalance_id=None, cache={}
+    )
     log = SubmissionLog(mongo_db)
     rebalances = RebalanceRepository(mongo_db)
     assert not prior_activity(rebalances, log, scenario, ["mine"], DAY).any
