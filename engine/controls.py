@@ -316,6 +316,30 @@ def _solve(
     time_limit: float,
     relaxed: bool,
 ) -> Answer:
+    start = prepare(secs, mv, floor, options, pid, relaxed)
+    if isinstance(start, Answer):
+        return start
+    sets, q, budget, binding = start
+    if binding:
+        try:
+            if not relaxed and all(len(s.pieces) + (s.point is not None) == 1 for s in sets):
+                q = _solve_intervals(secs, sets, q, mv, floor, pid, time_limit)
+            else:
+                q = (
+                    _solve_milp(secs, sets, budget, True, time_limit)
+                    if relaxed
+                    else _solve_offsets(secs, sets, budget, time_limit)
+                )
+        except _MilpFailure as exc:
+            return Answer("error", diagnosis=f"portfolio {pid}: {exc}", error_code="SOLVER_FAILED")
+    return finish(secs, sets, q, budget, options, pid, relaxed)
+
+
+def prepare(
+    secs: Sequence[Security], mv: Decimal, floor: Decimal, options: RebalanceOptions, pid: str, relaxed: bool
+) -> Answer | tuple[list[SecuritySet], list[Decimal], Decimal, bool]:
+    """Sets, diagnoses and the closed form of one portfolio (strict or relaxed): an infeasible :class:`Answer`,
+    or (sets, each security's best quantity, budget MV − floor, whether the cash row binds those)."""
     sets = [feasible_set(s, options, mv, relaxed) for s in secs]
     empty = [empty_diagnosis(sec, s, options, mv) for sec, s in zip(secs, sets, strict=True) if s.empty_reason]
     if empty:
@@ -329,18 +353,19 @@ def _solve(
     q = [Decimal(best_candidate(sec, s, relaxed)) for sec, s in zip(secs, sets, strict=True)]
     with localcontext(MONEY):
         spend = sum((x * sec.price for x, sec in zip(q, secs, strict=True)), ZERO)
-    if spend > budget:
-        try:
-            if not relaxed and all(len(s.pieces) + (s.point is not None) == 1 for s in sets):
-                q = _solve_intervals(secs, sets, q, mv, floor, pid, time_limit)
-            else:
-                q = (
-                    _solve_milp(secs, sets, budget, True, time_limit)
-                    if relaxed
-                    else _solve_offsets(secs, sets, budget, time_limit)
-                )
-        except _MilpFailure as exc:
-            return Answer("error", diagnosis=f"portfolio {pid}: {exc}", error_code="SOLVER_FAILED")
+    return sets, q, budget, spend > budget
+
+
+def finish(
+    secs: Sequence[Security],
+    sets: Sequence[SecuritySet],
+    q: list[Decimal],
+    budget: Decimal,
+    options: RebalanceOptions,
+    pid: str,
+    relaxed: bool,
+) -> Answer:
+    """The exact post-check of an answer, then its status, breaches and ``kept_by``."""
     failure = check_answer(secs, sets, q, budget, options, relaxed)
     if failure:
         return Answer(

@@ -34,7 +34,8 @@ from decimal import Decimal, localcontext
 import numpy as np
 
 from engine.bands import Bands, ModelArrays, compute_bands, market_values_f
-from engine.controls import Answer, Security, floor_div, solve_portfolio
+from engine.controls import Answer, Security, floor_div, prepare, solve_portfolio
+from engine.controls_relaxed import solve_nearest
 from engine.errors import SolverFailed
 from engine.exactmath import MAX_EXACT, MONEY, ZERO, decimals_of, exact_ceil, fmt_money, mills_of, to_scaled_int
 from engine.milp.certified import certified_set_reduction
@@ -108,6 +109,37 @@ def _reference_chunk(items: list[_ReferenceItem]) -> list[Answer]:
     return [_reference_one(item) for item in items]
 
 
+def _needs_milp(item: _ReferenceItem) -> bool:
+    """Whether the reference reaches its MILP for this portfolio (a binding floor, strict or relaxed)."""
+    options = item.options
+    start = prepare(item.secs, item.market_value, item.floor, options, item.portfolio_id, relaxed=False)
+    if not isinstance(start, Answer):
+        return start[3]
+    if options.on_infeasible != "nearest":
+        return False
+    start = prepare(item.secs, item.market_value, item.floor, options, item.portfolio_id, relaxed=True)
+    return not isinstance(start, Answer) and start[3]
+
+
+def _rest_one(item: _ReferenceItem) -> tuple[Answer, str]:
+    """A portfolio the matrices do not answer: without a solver when that is proven (no strict answer: its
+    diagnosis, or the nearest feasible answer, :func:`engine.controls_relaxed.solve_nearest`), else the
+    reference; with its route ("nearest", "reference", or "highs" when the reference needs its MILP)."""
+    fast = solve_nearest(item.secs, item.market_value, item.floor, item.options, item.portfolio_id)
+    if fast is not None:
+        return fast, "nearest"
+    return _reference_one(item), "highs" if _needs_milp(item) else "reference"
+
+
+def _rest_chunk(items: list[_ReferenceItem]) -> list[tuple[Answer, str]]:
+    """Pool worker entry: :func:`_rest_one` over a chunk, in order."""
+    return [_rest_one(item) for item in items]
+
+
+def _rest_failed(item: _ReferenceItem, reason: str) -> tuple[Answer, str]:
+    return _worker_failed(item, reason), "reference"
+
+
 def _worker_failed(item: _ReferenceItem, reason: str) -> Answer:
     return Answer("error", diagnosis=f"portfolio {item.portfolio_id}: {reason}", error_code=SolverFailed.code)
 
@@ -115,6 +147,23 @@ def _worker_failed(item: _ReferenceItem, reason: str) -> Answer:
 def _out_of_range(pid: str) -> Answer:
     msg = f"portfolio {pid}: share quantities above 2**50 are outside the engine's exact range"
     return Answer("error", diagnosis=msg, error_code=SolverFailed.code)
+
+
+def _items(
+    arrays: ModelArrays, portfolios: Sequence[ControlledPortfolio], floors: Sequence[Decimal], options: RebalanceOptions
+) -> tuple[list[Answer | None], list[tuple[int, _ReferenceItem]]]:
+    """Each portfolio as the reference takes it (or its out-of-range error)."""
+    mills = np.array([mills_of(p.market_value) for p in portfolios], dtype=np.int64)
+    bands = compute_bands(arrays, mills)
+    out: list[Answer | None] = [None] * len(portfolios)
+    items: list[tuple[int, _ReferenceItem]] = []
+    for k, p in enumerate(portfolios):
+        if bands.out_of_range[k]:
+            out[k] = _out_of_range(p.portfolio_id)
+        else:
+            secs = tuple(reference_securities(arrays, bands, k, p))
+            items.append((k, _ReferenceItem(secs, p.market_value, floors[k], options, p.portfolio_id)))
+    return out, items
 
 
 def solve_reference(
@@ -133,16 +182,7 @@ def solve_reference(
     """
     if not portfolios:
         return []
-    mills = np.array([mills_of(p.market_value) for p in portfolios], dtype=np.int64)
-    bands = compute_bands(arrays, mills)
-    out: list[Answer | None] = [None] * len(portfolios)
-    items: list[tuple[int, _ReferenceItem]] = []
-    for k, p in enumerate(portfolios):
-        if bands.out_of_range[k]:
-            out[k] = _out_of_range(p.portfolio_id)
-        else:
-            secs = tuple(reference_securities(arrays, bands, k, p))
-            items.append((k, _ReferenceItem(secs, p.market_value, floors[k], options, p.portfolio_id)))
+    out, items = _items(arrays, portfolios, floors, options)
     if workers > 1 and len(items) >= REFERENCE_POOL_MIN:
         answers = map_chunks(_reference_chunk, [it for _, it in items], workers, _worker_failed, cancel)
         for (k, _), ans in zip(items, answers, strict=True):
@@ -156,6 +196,32 @@ def solve_reference(
         if progress is not None and done:
             progress(done)
         out[k] = _reference_one(item)
+    return out
+
+
+def _solve_rest(
+    arrays: ModelArrays,
+    portfolios: Sequence[ControlledPortfolio],
+    floors: Sequence[Decimal],
+    options: RebalanceOptions,
+    workers: int,
+    cancel: Callable[[], bool] | None,
+    counts: dict[str, int],
+) -> list[Answer | None]:
+    """The portfolios the matrices leave: :func:`_rest_one` each (in the pool when there are several)."""
+    out, items = _items(arrays, portfolios, floors, options)
+    if workers > 1 and len(items) >= REFERENCE_POOL_MIN:
+        answers = map_chunks(_rest_chunk, [it for _, it in items], workers, _rest_failed, cancel)
+    else:
+        answers = []
+        for _, item in items:
+            if cancel is not None and cancel():
+                break
+            answers.append(_rest_one(item))
+    for (k, _), got in zip(items, answers, strict=False):
+        if got is not None:
+            out[k], route = got
+            counts[route] += 1
     return out
 
 
@@ -261,9 +327,10 @@ def solve_controls(
 ) -> list[Answer | None]:
     """The exact answer of every portfolio under the controls, vectorised; the reference where it must.
 
-    Same answers as :func:`solve_reference` (optimal drift; statuses and diagnoses identical). ``stats``
-    (optional) counts the rows of each route: closed, certified, reference, and highs: the reference rows
-    that may need its MILP (a binding floor not certified here, or a relaxed answer).
+    Same answers as :func:`solve_reference` (optimal drift, least breach; statuses and diagnoses identical).
+    ``stats`` (optional) counts the rows of each route: closed, certified (binding floors proven here),
+    nearest (no strict answer: diagnosed, or the nearest feasible answer proven without a solver), reference
+    (the reference answered without its MILP) and highs (the reference needed its MILP).
     """
     total = len(portfolios)
     if not total:
@@ -271,7 +338,7 @@ def solve_controls(
     if cancel is not None and cancel():
         return [None] * total
     counts = stats if stats is not None else {}
-    for key in ("closed", "certified", "reference", "highs"):
+    for key in ("closed", "certified", "nearest", "reference", "highs"):
         counts.setdefault(key, 0)
     n = arrays.size
     mills = np.array([mills_of(p.market_value) for p in portfolios], dtype=np.int64)
@@ -356,13 +423,9 @@ def solve_controls(
     if progress is not None:
         progress(int(done.size))
     rest = [k for k in range(total) if answers[k] is None and not fast[k]]
-    counts["reference"] += len(rest)
-    # the reference may call HiGHS for a binding floor not certified here, and for a relaxed answer
-    nearest = options.on_infeasible == "nearest"
-    counts["highs"] += sum(1 for k in rest if not diagnose[k] or nearest)
     if rest:
-        sub = solve_reference(
-            arrays, [portfolios[k] for k in rest], [floors[k] for k in rest], options, workers, cancel=cancel
+        sub = _solve_rest(
+            arrays, [portfolios[k] for k in rest], [floors[k] for k in rest], options, workers, cancel, counts
         )
         for k, ans in zip(rest, sub, strict=True):
             answers[k] = ans
