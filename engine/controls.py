@@ -226,6 +226,7 @@ class Answer:
     error_code: str | None = None
     breaches: tuple[BandBreach, ...] = ()
     kept_by: list[KeptBy | None] = field(default_factory=list)
+    floor_bound: bool = False  # the cash floor (> 0) cut into the answer (binding, or infeasible because of it)
 
 
 def _pp(amount: Decimal, mv: Decimal) -> str:
@@ -304,6 +305,7 @@ def solve_portfolio(
     relaxed = _solve(secs, mv, floor, options, pid, time_limit, relaxed=True)
     if relaxed.status == "infeasible":
         relaxed.diagnosis = f"{strict.diagnosis}; even with soft bands: {relaxed.diagnosis}"
+    relaxed.floor_bound |= strict.floor_bound
     return relaxed
 
 
@@ -332,7 +334,9 @@ def _solve(
                 )
         except _MilpFailure as exc:
             return Answer("error", diagnosis=f"portfolio {pid}: {exc}", error_code="SOLVER_FAILED")
-    return finish(secs, sets, q, budget, options, pid, relaxed)
+    answer = finish(secs, sets, q, budget, options, pid, relaxed)
+    answer.floor_bound = binding and floor > 0
+    return answer
 
 
 def prepare(
@@ -349,7 +353,7 @@ def prepare(
         least = sum((Decimal(min_quantity(s)) * sec.price for sec, s in zip(secs, sets, strict=True)), ZERO)
     if least > budget:
         msg = f"no feasible solution exists for portfolio {pid}: " + floor_diagnosis(secs, sets, floor, mv, least)
-        return Answer("infeasible", diagnosis=msg)
+        return Answer("infeasible", diagnosis=msg, floor_bound=floor > 0)
     q = [Decimal(best_candidate(sec, s, relaxed)) for sec, s in zip(secs, sets, strict=True)]
     with localcontext(MONEY):
         spend = sum((x * sec.price for x, sec in zip(q, secs, strict=True)), ZERO)

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 
 import numpy as np
 
 from engine.bands import Bands, ModelArrays, compute_bands, market_values_f
 from engine.controls import Answer, Security, floor_div, prepare, solve_portfolio
-from engine.controls_relaxed import solve_nearest
+from engine.controls_relaxed import search_modes, solve_nearest
 from engine.errors import SolverFailed
 from engine.exactmath import MAX_EXACT, MONEY, ZERO, decimals_of, exact_ceil, fmt_money, mills_of, to_scaled_int
 from engine.milp.certified import certified_set_reduction
@@ -60,6 +60,29 @@ class ControlledPortfolio:
     held: Mapping[str, Decimal]
     extras: tuple[tuple[str, Decimal], ...]  # (security id, price), in holdings order
     market_value: Decimal
+
+
+@dataclass(frozen=True)
+class ControlsRun:
+    """One controlled run as its solvers take it: the model's arrays, the portfolios with their cash floors, the
+    options, and how to run (solver processes, ``progress(n)`` as portfolios finish, ``cancel()``)."""
+
+    arrays: ModelArrays
+    portfolios: Sequence[ControlledPortfolio]
+    floors: Sequence[Decimal]
+    options: RebalanceOptions
+    workers: int = 1
+    progress: Callable[[int], None] | None = None
+    cancel: Callable[[], bool] | None = None
+
+    def subset(self, rows: Sequence[int]) -> ControlsRun:
+        """The same run over ``rows`` only (no progress reports)."""
+        return replace(
+            self,
+            portfolios=[self.portfolios[k] for k in rows],
+            floors=[self.floors[k] for k in rows],
+            progress=None,
+        )
 
 
 @dataclass(frozen=True)
@@ -149,10 +172,9 @@ def _out_of_range(pid: str) -> Answer:
     return Answer("error", diagnosis=msg, error_code=SolverFailed.code)
 
 
-def _items(
-    arrays: ModelArrays, portfolios: Sequence[ControlledPortfolio], floors: Sequence[Decimal], options: RebalanceOptions
-) -> tuple[list[Answer | None], list[tuple[int, _ReferenceItem]]]:
+def _items(run: ControlsRun) -> tuple[list[Answer | None], list[tuple[int, _ReferenceItem]]]:
     """Each portfolio as the reference takes it (or its out-of-range error)."""
+    arrays, portfolios, floors, options = run.arrays, run.portfolios, run.floors, run.options
     mills = np.array([mills_of(p.market_value) for p in portfolios], dtype=np.int64)
     bands = compute_bands(arrays, mills)
     out: list[Answer | None] = [None] * len(portfolios)
@@ -166,29 +188,22 @@ def _items(
     return out, items
 
 
-def solve_reference(
-    arrays: ModelArrays,
-    portfolios: Sequence[ControlledPortfolio],
-    floors: Sequence[Decimal],
-    options: RebalanceOptions,
-    workers: int = 1,
-    progress: Callable[[int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-) -> list[Answer | None]:
+def solve_reference(run: ControlsRun) -> list[Answer | None]:
     """Every portfolio by the per-portfolio reference :func:`engine.controls.solve_portfolio`.
 
     In the shared spawn pool when ``workers`` > 1 and there are several; ``progress(n)`` after each one
     in process; once ``cancel()`` returns True the rest are None.
     """
-    if not portfolios:
+    if not run.portfolios:
         return []
-    out, items = _items(arrays, portfolios, floors, options)
+    workers, progress, cancel = run.workers, run.progress, run.cancel
+    out, items = _items(run)
     if workers > 1 and len(items) >= REFERENCE_POOL_MIN:
         answers = map_chunks(_reference_chunk, [it for _, it in items], workers, _worker_failed, cancel)
         for (k, _), ans in zip(items, answers, strict=True):
             out[k] = ans
         if progress is not None:
-            progress(len(portfolios))
+            progress(len(run.portfolios))
         return out
     for done, (k, item) in enumerate(items):
         if cancel is not None and cancel():
@@ -199,17 +214,10 @@ def solve_reference(
     return out
 
 
-def _solve_rest(
-    arrays: ModelArrays,
-    portfolios: Sequence[ControlledPortfolio],
-    floors: Sequence[Decimal],
-    options: RebalanceOptions,
-    workers: int,
-    cancel: Callable[[], bool] | None,
-    counts: dict[str, int],
-) -> list[Answer | None]:
+def _solve_rest(run: ControlsRun, counts: dict[str, int]) -> list[Answer | None]:
     """The portfolios the matrices leave: :func:`_rest_one` each (in the pool when there are several)."""
-    out, items = _items(arrays, portfolios, floors, options)
+    workers, cancel = run.workers, run.cancel
+    out, items = _items(run)
     if workers > 1 and len(items) >= REFERENCE_POOL_MIN:
         answers = map_chunks(_rest_chunk, [it for _, it in items], workers, _rest_failed, cancel)
     else:
@@ -315,16 +323,7 @@ def _best(sets: _Sets, nearest: np.ndarray, ceil_2t: np.ndarray | None) -> tuple
     return best, least, have
 
 
-def solve_controls(
-    arrays: ModelArrays,
-    portfolios: Sequence[ControlledPortfolio],
-    floors: Sequence[Decimal],
-    options: RebalanceOptions,
-    workers: int = 1,
-    progress: Callable[[int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-    stats: dict[str, int] | None = None,
-) -> list[Answer | None]:
+def solve_controls(run: ControlsRun, stats: dict[str, int] | None = None) -> list[Answer | None]:
     """The exact answer of every portfolio under the controls, vectorised; the reference where it must.
 
     Same answers as :func:`solve_reference` (optimal drift, least breach; statuses and diagnoses identical).
@@ -332,6 +331,8 @@ def solve_controls(
     nearest (no strict answer: diagnosed, or the nearest feasible answer proven without a solver), reference
     (the reference answered without its MILP) and highs (the reference needed its MILP).
     """
+    arrays, portfolios, floors, options = run.arrays, run.portfolios, run.floors, run.options
+    workers, progress, cancel = run.workers, run.progress, run.cancel
     total = len(portfolios)
     if not total:
         return []
@@ -391,6 +392,8 @@ def solve_controls(
     fast[binding[short]] = False  # the floor cannot be met: the reference words which controls hold it up
     diagnose[binding[short]] = True
     binding = binding[~short]
+    bound = np.zeros(total, dtype=bool)
+    bound[binding] = True  # the cash row cut these answers (the floor, when it is positive)
     quantities = best.copy()
     answered = np.zeros(total, dtype=bool)
     answered[rows[~over]] = True
@@ -419,14 +422,13 @@ def solve_controls(
             answers[k] = Answer("error", diagnosis=msg, error_code=SolverFailed.code)
             continue
         q = [Decimal(x) for x in quantities[k].tolist()] + extra_q[k]
-        answers[k] = Answer("optimal", quantities=q, kept_by=[KEPT[c] for c in kept[j].tolist()] + extra_kept[k])
+        kept_k = [KEPT[c] for c in kept[j].tolist()] + extra_kept[k]
+        answers[k] = Answer("optimal", quantities=q, kept_by=kept_k, floor_bound=bool(bound[k]) and floors[k] > 0)
     if progress is not None:
         progress(int(done.size))
     rest = [k for k in range(total) if answers[k] is None and not fast[k]]
     if rest:
-        sub = _solve_rest(
-            arrays, [portfolios[k] for k in rest], [floors[k] for k in rest], options, workers, cancel, counts
-        )
+        sub = _solve_rest(run.subset(rest), counts)
         for k, ans in zip(rest, sub, strict=True):
             answers[k] = ans
     return answers
@@ -485,6 +487,10 @@ def _prove(problem: _Reduction) -> list[int] | None:
         g = math.gcd(*prices)
         weights, goal = [p // g for p in prices], -(-deficit // g)
         reduction = exact_reduction(weights, sets, bonus, g, goal)
+        if reduction is None:  # the bound-ordered search over which interval each security takes
+            modes = [[(x, y, False) for x, y in s] for s in sets]
+            found = search_modes(prices, modes, [0] * len(prices), bonus, deficit)
+            reduction = found[1] if found is not None else None
         if reduction is None:
             reduction = dp_reduction(weights, sets, bonus, g, goal)
     if reduction is None:

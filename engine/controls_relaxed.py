@@ -68,6 +68,7 @@ def solve_nearest(
     start = prepare(secs, mv, floor, options, pid, relaxed=True)
     if isinstance(start, Answer):
         start.diagnosis = f"{strict.diagnosis}; even with soft bands: {start.diagnosis}"
+        start.floor_bound |= strict.floor_bound
         return start
     sets, q, budget, binding = start
     if binding:
@@ -75,7 +76,9 @@ def solve_nearest(
         if reduced is None:
             return None
         q = reduced
-    return finish(secs, sets, q, budget, options, pid, relaxed=True)
+    answer = finish(secs, sets, q, budget, options, pid, relaxed=True)
+    answer.floor_bound = strict.floor_bound or (binding and floor > 0)
+    return answer
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -165,13 +168,48 @@ def nearest_reduction(
         bonus.append(bdi)
     if not movable:
         return None
+    found = search_modes([price[i] for i in movable], modes, slack, bonus, deficit)
+    if found is None:
+        return None
+    best_value, best_k = found
+    x = list(c)
+    for i, ki in zip(movable, best_k, strict=True):
+        x[i] = c[i] - ki
+    # the certificate, recomputed on the data in integers: the deficit freed, every quantity in its set, and
+    # (breach, drift) added exactly the value the search found
+    freed = sum((c[i] - x[i]) * price[i] for i in movable)
+    got = (
+        sum(breach(i, x[i]) - breach(i, c[i]) for i in movable),
+        sum(drift(i, x[i]) - drift(i, c[i]) for i in movable),
+    )
+    if freed < deficit or got != best_value or any(not _in_pieces(sets[i], x[i]) for i in movable):
+        return None
+    return [Decimal(q) for q in x]
+
+
+def search_modes(
+    price: Sequence[int],
+    modes: Sequence[Sequence[tuple[int, int, bool]]],
+    slack: Sequence[int],
+    bonus: Sequence[int],
+    deficit: int,
+) -> tuple[tuple[int, int], list[int]] | None:
+    """The least (breach, drift) added by reductions freeing at least ``deficit`` (integer money units), with
+    the reductions, or None when not proven: the bound of each assignment of modes (module docstring), then
+    assignments evaluated exactly in the order of their bound until the next bound cannot beat the best found.
+
+    ``modes[j]``: security j's reduction intervals (shares) with whether they breach (cost pk − slack then);
+    ``bonus[j]``: the drift bonus of reducing j at all. Without breach modes this is the binding-floor
+    reduction problem of :func:`engine.milp.certified.certified_set_reduction` (least Σ pk − Σ bonus).
+    """
+    movable = list(range(len(price)))
     if math.prod(len(ms) + 1 for ms in modes) > MAX_ASSIGNMENTS:
         return None
-    g = math.gcd(*(price[i] for i in movable))
+    g = math.gcd(*price)
     goal = -(-deficit // g) * g
     # every assignment at once: sums over the chosen modes (mode 0: not reduced)
     big = 1 << 62
-    if sum(price[i] * ms[-1][1] for i, ms in zip(movable, modes, strict=True)) + goal + sum(slack) >= big:
+    if sum(p * ms[-1][1] for p, ms in zip(price, modes, strict=True)) + goal + sum(slack) >= big:
         return None
     lo_all = np.zeros(1, dtype=np.int64)
     hi_all = np.zeros(1, dtype=np.int64)
@@ -179,8 +217,7 @@ def nearest_reduction(
     hi_free = np.zeros(1, dtype=np.int64)
     s_b = np.zeros(1, dtype=np.int64)
     bd = np.zeros(1, dtype=np.int64)
-    for j, i in enumerate(movable):
-        p = price[i]
+    for j, p in enumerate(price):
         rows = [(0, 0, False, 0)] + [(x, y, b, 1) for x, y, b in modes[j]]
         lo = np.array([p * x for x, _y, _b, _r in rows], dtype=np.int64)
         hi = np.array([p * y for _x, y, _b, _r in rows], dtype=np.int64)
@@ -221,19 +258,7 @@ def nearest_reduction(
             best_value, best_k = value, k
     if best_k is None or best_value is None:
         return None
-    x = list(c)
-    for i, ki in zip(movable, best_k, strict=True):
-        x[i] = c[i] - ki
-    # the certificate, recomputed on the data in integers: the deficit freed, every quantity in its set, and
-    # (breach, drift) added exactly the value the search found
-    freed = sum((c[i] - x[i]) * price[i] for i in movable)
-    got = (
-        sum(breach(i, x[i]) - breach(i, c[i]) for i in movable),
-        sum(drift(i, x[i]) - drift(i, c[i]) for i in movable),
-    )
-    if freed < deficit or got != best_value or any(not _in_pieces(sets[i], x[i]) for i in movable):
-        return None
-    return [Decimal(q) for q in x]
+    return best_value, best_k
 
 
 _INFEASIBLE = ((-1, -1), [])  # sentinel of :func:`_evaluate`
@@ -404,4 +429,4 @@ def _in_pieces(s: SecuritySet, x: int) -> bool:
     return any(a <= x <= b for a, b in s.pieces)
 
 
-__all__ = ["nearest_reduction", "solve_nearest"]
+__all__ = ["nearest_reduction", "search_modes", "solve_nearest"]

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from engine.bands import compute_bands
 from engine.controls import Answer, check_answer, feasible_set, prepare, solve_portfolio
-from engine.controls_batch import reference_securities, solve_controls
+from engine.controls_batch import ControlsRun, reference_securities, solve_controls
 from engine.controls_relaxed import _least_sum, solve_nearest
 from engine.exactmath import MONEY, ZERO, mills_of
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
@@ -141,7 +141,7 @@ def test_binding_floor_relaxed_without_a_solver():
     model = InvestmentModel(name="m", positions=positions)
     arrays, ports, floors = _inputs(model, prices, [portfolio], options)
     stats: dict[str, int] = {}
-    fast = solve_controls(arrays, ports, floors, options, stats=stats)[0]
+    fast = solve_controls(ControlsRun(arrays, ports, floors, options), stats=stats)[0]
     assert fast is not None and fast.status == "relaxed"
     assert stats["nearest"] == 1 and stats["highs"] == 0
     _, _, _, secs = _one_row(model, prices, portfolio, options)
@@ -180,3 +180,33 @@ def test_least_sum_is_exact(case):
     assert got is not None and got[0] == want
     assert all(a <= k <= b for a, k, b in zip(lo, got[1], hi, strict=True))
     assert sum(a * k for a, k in zip(w, got[1], strict=True)) == want
+
+
+def test_binding_floor_ties_take_the_lower_quantity_on_every_route():
+    """Issue 11 item 3. MV $1,010: A's target is 50.5 shares at $6, so 50 and 51 drift alike ($3), and a $154
+    floor's deficit of $44 is met by one B share ($50), which leaves room for A's 51st share: two optima of equal
+    drift. Every route keeps the lower quantity (more cash): the default route, the controls' certified route,
+    the reference, and — under a $300 floor no band can meet — the nearest route and the reference's."""
+    positions = (
+        Position(security_id=SIDS[0], target=D("0.3"), low_drift=D("0.005"), high_drift=D("0.05")),
+        Position(security_id=SIDS[1], target=D("0.6"), low_drift=D("0.2"), high_drift=D("0.2")),
+    )
+    model = InvestmentModel(name="m", positions=positions)
+    prices = {SIDS[0]: D(6), SIDS[1]: D(50)}
+    portfolio = PortfolioHoldings(portfolio_id="p", cash=D(1010), holdings=())
+    want = [D(50), D(11)]
+    default = rebalance_portfolios(model, prices, [portfolio], RebalanceOptions(min_cash=D(154)), workers=1)[0]
+    assert [d.adjusted_quantity for d in default.drifts] == want
+    controlled = RebalanceOptions(min_trade_value=D(1), min_cash=D(154))
+    arrays, ports, floors, secs = _one_row(model, prices, portfolio, controlled)
+    stats: dict[str, int] = {}
+    fast = solve_controls(ControlsRun(arrays, ports, floors, controlled), stats=stats)[0]
+    assert stats["certified"] == 1
+    ref = solve_portfolio(secs, ports[0].market_value, floors[0], controlled, "p", 30.0)
+    assert fast is not None and fast.quantities == want and ref.quantities == want
+    relaxed = RebalanceOptions(min_trade_value=D(1), on_infeasible="nearest", min_cash=D(300))
+    arrays, ports, floors, secs = _one_row(model, prices, portfolio, relaxed)
+    near = solve_nearest(secs, ports[0].market_value, floors[0], relaxed, "p")
+    ref = solve_portfolio(secs, ports[0].market_value, floors[0], relaxed, "p", 30.0)
+    assert near is not None and near.status == ref.status == "relaxed"
+    assert near.quantities == ref.quantities == [D(50), D(8)]
