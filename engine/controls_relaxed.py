@@ -5,7 +5,7 @@ points left by the restrictions, the direction, the minimum trade and the whole-
 lexicographic — least total band breach Σβ, then least drift Σδ — separable, with one cash row. Without a
 binding floor each security's best candidate (exact (breach, drift, quantity) order,
 :func:`engine.controls.best_candidate`) is the optimum, as in the reference. With a binding floor this module
-proves the optimum with a certified lexicographic bound (:func:`nearest_reduction`) and says None when it cannot;
+proves the optimum with a lexicographic bound and an exact search (:func:`nearest_reduction`) or says None;
 the caller then asks the reference's HiGHS model (:func:`engine.controls.solve_portfolio`), never silently.
 
 **Reductions.** Let cᵢ be security i's best quantity and x = cᵢ − k (k ≥ 1) a feasible quantity below it. Some
@@ -31,11 +31,15 @@ of modes (B: the securities in a breach mode, every mode an interval [lo, hi] of
 
     β ≥ X_B − Σ_B s   with X_B = max(Σ_B lo, S − Σ_{not B} hi),       δ ≥ S − Σ_{reduced} bd,
 
-and (β, δ) is lexicographically at least that pair. The least pair over all assignments is a lower bound of
-the problem. An answer that reaches it is optimal: one is built for the least assignments by filling the B part
-to X_B and the rest to S − X_B exactly (:func:`engine.milp.certified.exact_hit`), and its (β, δ) is recomputed
-from the data in integers and compared with the bound. Anything else — no exact fill found, too many
-assignments, a fractional holding — is None: the reference decides.
+and (β, δ) is lexicographically at least that pair: the least pair over all assignments bounds the problem.
+Assignments are then taken in the order of their bound and each is solved exactly: its least breach needs the
+least freed sum X ≥ D − Σ_{not B} hi of its breach modes (breach X − Σ_B s), and then its least drift the least
+freed sum Y ≥ D − X of the others (every reduced security earns its bonus whatever its count) — two least-sum
+problems over intervals (:func:`_least_sum`: an exact fill of the least multiple of the gcd, an exact table of
+reachable sums, or enumeration). Once the next bound is not below the best value found, that value is the
+optimum. The answer's (β, δ) is recomputed from the data in integers and must equal it. Anything not proven —
+too many assignments, a least sum not found, a fractional holding, a closed form above that does not hold on the
+data at an interval's end — is None: the reference decides.
 """
 
 from __future__ import annotations
@@ -369,32 +373,30 @@ def _least_sum(w: list[int], lo: list[int], hi: list[int], need: int) -> tuple[i
 
 def _table(weights: list[int], caps: list[int], size: int, start: int, least: bool) -> list[int] | None:
     """Counts 0 ≤ cⱼ ≤ capsⱼ whose Σ weightsⱼcⱼ is the least sum in [start, size] (``least``) or the largest sum
-    ≤ size (not ``least``); exact, by a table of reachable sums (counts split in binary chunks); None if none."""
-    reach = np.zeros(size + 1, dtype=bool)
-    reach[0] = True
-    steps: list[tuple[int, int, np.ndarray]] = []  # (security, shares, table before) per chunk
+    ≤ size (not ``least``); exact, by a table of reachable sums (a Python int as a bit set; counts split in binary
+    chunks, each chunk one shift-or); None if none."""
+    mask = (1 << (size + 1)) - 1
+    reach = 1
+    steps: list[tuple[int, int, int]] = []  # (security, shares, table before) per chunk
     for j, wj in enumerate(weights):
         left = min(caps[j], size // wj)
         chunk = 1
         while left > 0:
             take = min(chunk, left)
-            before = reach
-            shift = take * wj
-            reach = before.copy()
-            reach[shift:] |= before[: size + 1 - shift]
-            steps.append((j, take, before))
+            steps.append((j, take, reach))
+            reach = (reach | (reach << (take * wj))) & mask
             left -= take
             chunk *= 2
     if least:
-        hits = np.nonzero(reach[start:])[0]
-        if hits.size == 0:
+        above = reach >> start
+        if not above:
             return None
-        at = start + int(hits[0])
+        at = start + (above & -above).bit_length() - 1
     else:
-        at = int(np.nonzero(reach)[0][-1])
+        at = reach.bit_length() - 1
     counts = [0] * len(weights)
     for j, take, before in reversed(steps):
-        if not before[at]:  # this chunk was taken to reach ``at``
+        if not before >> at & 1:  # this chunk was taken to reach ``at``
             at -= take * weights[j]
             counts[j] += take
     return counts if at == 0 else None
