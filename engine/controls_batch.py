@@ -47,8 +47,9 @@ from engine.solver import _spend_exceeds, cash_floors
 
 # Below this many reference solves the pool's chunking costs more than it saves (a warm pool is assumed).
 REFERENCE_POOL_MIN = 8
-# Binding rows proven in the pool from this many (most take a millisecond; a few need the exact sum table).
-POOL_MIN_PROVE = 32
+# Binding rows proven in the pool from this many: most take a millisecond, and on a busy machine the pool's
+# round trip costs more than proving a few dozen rows in process.
+POOL_MIN_PROVE = 200
 KEPT: tuple[KeptBy | None, ...] = (None, "in-band", "no-trade", "no-buy", "no-sell", "min-trade")
 
 
