@@ -655,8 +655,16 @@ def _solve_milp(
         extra: list[tuple[dict[int, float], float, float]] = [(cash_row, -np.inf, limit)]
         if relaxed and s_vars:
             x = run(s_vars, extra)
-            least = sum(x[v] for v in s_vars)  # the least breach; drift is minimised within half a unit of it
-            extra.append(({v: 1.0 for v in s_vars}, -np.inf, least + 0.5 / scale))
+            # the least breach, exactly, from the stage-1 answer itself (the solver's sum of s can sit a
+            # tolerance below what any integer answer reaches, which made stage 2 infeasible); drift is then
+            # minimised within half a unit of it
+            first = _decode(secs, pieces, value_coef, x)
+            least = sum(
+                unit(breach(s.band, MONEY.multiply(qi, sec.price)))
+                for sec, s, qi in zip(secs, sets, first, strict=True)
+                if s.band is not None
+            )
+            extra.append(({v: 1.0 for v in s_vars}, -np.inf, (least + 0.5) / scale))
         x = run(e_vars, extra)
         q = _decode(secs, pieces, value_coef, x)
         with localcontext(MONEY):
