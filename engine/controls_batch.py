@@ -35,10 +35,11 @@ import numpy as np
 
 from engine.bands import Bands, ModelArrays, compute_bands, market_values_f
 from engine.controls import Answer, Security, floor_div, prepare, solve_portfolio
-from engine.controls_relaxed import search_modes, solve_nearest
+from engine.controls_relaxed import solve_nearest
 from engine.errors import SolverFailed
 from engine.exactmath import MAX_EXACT, MONEY, ZERO, decimals_of, exact_ceil, fmt_money, mills_of, to_scaled_int
 from engine.milp.certified import certified_set_reduction
+from engine.milp.modes import search_modes
 from engine.milp.overshoot import dp_reduction, exact_reduction
 from engine.milp.pool import map_chunks
 from engine.models import KeptBy, RebalanceOptions

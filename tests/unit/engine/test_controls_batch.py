@@ -23,10 +23,10 @@ from engine.controls_batch import (
     solve_controls,
     solve_reference,
 )
-from engine.controls_relaxed import search_modes
 from engine.exactmath import MONEY, ZERO, mills_of
 from engine.marketvalue import holding_map, market_value
 from engine.milp.certified import certified_set_reduction
+from engine.milp.modes import search_modes
 from engine.milp.overshoot import dp_reduction, exact_reduction
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
 from engine.validation import clean_positions

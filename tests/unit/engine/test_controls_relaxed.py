@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from engine.bands import compute_bands
 from engine.controls import Answer, check_answer, feasible_set, prepare, solve_portfolio
 from engine.controls_batch import ControlsRun, reference_securities, solve_controls
-from engine.controls_relaxed import _least_sum, solve_nearest
+from engine.controls_relaxed import solve_nearest
 from engine.exactmath import MONEY, ZERO, mills_of
+from engine.milp.modes import least_sum
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
 from engine.rebalance import rebalance_portfolios
 from tests.unit.engine.test_controls import brute_force, cases
@@ -173,7 +174,7 @@ def least_cases(draw):
 def test_least_sum_is_exact(case):
     w, lo, hi, need = case
     want = _brute_least(w, lo, hi, need)
-    got = _least_sum(w, lo, hi, need)
+    got = least_sum(w, lo, hi, need)
     if want is None:
         assert got is not None and got[1] == []  # no counts reach the need
         return
