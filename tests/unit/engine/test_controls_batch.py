@@ -82,6 +82,7 @@ def assert_same(model, prices, portfolios, options):
         assert f.quantities is not None
         secs = reference_securities(arrays, bands, k, ports[k])
         assert _drift(secs, f.quantities) == _drift(secs, r.quantities)
+        assert sum((b.amount for b in f.breaches), ZERO) == sum((b.amount for b in r.breaches), ZERO)
         relaxed = f.status == "relaxed"
         sets = [feasible_set(s, options, ports[k].market_value, relaxed) for s in secs]
         budget = MONEY.subtract(ports[k].market_value, floors[k])
