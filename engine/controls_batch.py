@@ -11,15 +11,17 @@ the same answers on K x N integer matrices (shares; money only in the exact spen
 2. **Closed form.** The drift is separable, so with a slack cash row each security's best candidate (the
    target-nearest point of each piece, u, 0) is the optimum; candidates are compared exactly in shares
    against ⌈2·MV·t/p⌉ (x < y: x is at least as good iff ⌈2T/p⌉ ≤ x + y; ties go to the smaller quantity).
-3. **Binding floor.** Without a minimum trade the problem is the default one on other bounds [a, best]:
-   :func:`engine.milp.solve_milps` (certified bound, else HiGHS, in the spawn pool; then the exact polish).
-   With a minimum trade each security's reductions below its best form a few intervals, and
-   :func:`engine.milp.certified.certified_set_reduction` proves the optimum in integers without a solver
-   in the common case.
-4. **Reference.** Anything else — a portfolio with a fractional or short holding, an empty set or a floor
-   that cannot be met (the reference words the diagnosis), ``onInfeasible = nearest`` for those, a binding
-   floor the certificate does not close — is answered by :func:`engine.controls.solve_portfolio` (its
-   piece MILP on HiGHS), in the shared spawn pool when there are several.
+3. **Binding floor.** Each security's reductions below its best form a few intervals (one without a minimum
+   trade), and :func:`_prove` proves the optimum in integers without a solver: the certified bound
+   (:func:`engine.milp.certified.certified_set_reduction`), else the residue search
+   (:func:`engine.milp.overshoot.exact_reduction`), else the bound-ordered mode search
+   (:func:`engine.milp.modes.search_modes`), else the exact sum table (:func:`engine.milp.overshoot.dp_reduction`).
+4. **The rest, per portfolio** (:func:`_rest_one`, in the shared spawn pool when there are several): a
+   portfolio with no strict answer (an empty set, a floor that cannot be met) is diagnosed in the reference's
+   words and, with ``onInfeasible = nearest``, given its nearest feasible answer without a solver
+   (:func:`engine.controls_relaxed.solve_nearest`); what that does not prove — and a fractional or short
+   holding, or a binding floor none of the searches closes — is answered by the reference
+   :func:`engine.controls.solve_portfolio` (its MILPs on HiGHS).
 
 Every answer of 1-3 is post-checked on the data, exactly, one rule of 2.12 at a time (:func:`_post_check`).
 """
