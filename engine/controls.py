@@ -226,6 +226,7 @@ class Answer:
     error_code: str | None = None
     breaches: tuple[BandBreach, ...] = ()
     kept_by: list[KeptBy | None] = field(default_factory=list)
+    floor_bound: bool = False  # the cash floor (> 0) cut into the answer (binding, or infeasible because of it)
 
 
 def _pp(amount: Decimal, mv: Decimal) -> str:
@@ -304,6 +305,7 @@ def solve_portfolio(
     relaxed = _solve(secs, mv, floor, options, pid, time_limit, relaxed=True)
     if relaxed.status == "infeasible":
         relaxed.diagnosis = f"{strict.diagnosis}; even with soft bands: {relaxed.diagnosis}"
+    relaxed.floor_bound |= strict.floor_bound
     return relaxed
 
 
@@ -316,20 +318,11 @@ def _solve(
     time_limit: float,
     relaxed: bool,
 ) -> Answer:
-    sets = [feasible_set(s, options, mv, relaxed) for s in secs]
-    empty = [empty_diagnosis(sec, s, options, mv) for sec, s in zip(secs, sets, strict=True) if s.empty_reason]
-    if empty:
-        return Answer("infeasible", diagnosis=f"no feasible solution exists for portfolio {pid}: " + "; ".join(empty))
-    budget = MONEY.subtract(mv, floor)
-    with localcontext(MONEY):
-        least = sum((Decimal(min_quantity(s)) * sec.price for sec, s in zip(secs, sets, strict=True)), ZERO)
-    if least > budget:
-        msg = f"no feasible solution exists for portfolio {pid}: " + floor_diagnosis(secs, sets, floor, mv, least)
-        return Answer("infeasible", diagnosis=msg)
-    q = [Decimal(best_candidate(sec, s, relaxed)) for sec, s in zip(secs, sets, strict=True)]
-    with localcontext(MONEY):
-        spend = sum((x * sec.price for x, sec in zip(q, secs, strict=True)), ZERO)
-    if spend > budget:
+    start = prepare(secs, mv, floor, options, pid, relaxed)
+    if isinstance(start, Answer):
+        return start
+    sets, q, budget, binding = start
+    if binding:
         try:
             if not relaxed and all(len(s.pieces) + (s.point is not None) == 1 for s in sets):
                 q = _solve_intervals(secs, sets, q, mv, floor, pid, time_limit)
@@ -341,6 +334,42 @@ def _solve(
                 )
         except _MilpFailure as exc:
             return Answer("error", diagnosis=f"portfolio {pid}: {exc}", error_code="SOLVER_FAILED")
+    answer = finish(secs, sets, q, budget, options, pid, relaxed)
+    answer.floor_bound = binding and floor > 0
+    return answer
+
+
+def prepare(
+    secs: Sequence[Security], mv: Decimal, floor: Decimal, options: RebalanceOptions, pid: str, relaxed: bool
+) -> Answer | tuple[list[SecuritySet], list[Decimal], Decimal, bool]:
+    """Sets, diagnoses and the closed form of one portfolio (strict or relaxed): an infeasible :class:`Answer`,
+    or (sets, each security's best quantity, budget MV − floor, whether the cash row binds those)."""
+    sets = [feasible_set(s, options, mv, relaxed) for s in secs]
+    empty = [empty_diagnosis(sec, s, options, mv) for sec, s in zip(secs, sets, strict=True) if s.empty_reason]
+    if empty:
+        return Answer("infeasible", diagnosis=f"no feasible solution exists for portfolio {pid}: " + "; ".join(empty))
+    budget = MONEY.subtract(mv, floor)
+    with localcontext(MONEY):
+        least = sum((Decimal(min_quantity(s)) * sec.price for sec, s in zip(secs, sets, strict=True)), ZERO)
+    if least > budget:
+        msg = f"no feasible solution exists for portfolio {pid}: " + floor_diagnosis(secs, sets, floor, mv, least)
+        return Answer("infeasible", diagnosis=msg, floor_bound=floor > 0)
+    q = [Decimal(best_candidate(sec, s, relaxed)) for sec, s in zip(secs, sets, strict=True)]
+    with localcontext(MONEY):
+        spend = sum((x * sec.price for x, sec in zip(q, secs, strict=True)), ZERO)
+    return sets, q, budget, spend > budget
+
+
+def finish(
+    secs: Sequence[Security],
+    sets: Sequence[SecuritySet],
+    q: list[Decimal],
+    budget: Decimal,
+    options: RebalanceOptions,
+    pid: str,
+    relaxed: bool,
+) -> Answer:
+    """The exact post-check of an answer, then its status, breaches and ``kept_by``."""
     failure = check_answer(secs, sets, q, budget, options, relaxed)
     if failure:
         return Answer(
@@ -626,8 +655,16 @@ def _solve_milp(
         extra: list[tuple[dict[int, float], float, float]] = [(cash_row, -np.inf, limit)]
         if relaxed and s_vars:
             x = run(s_vars, extra)
-            least = sum(x[v] for v in s_vars)  # the least breach; drift is minimised within half a unit of it
-            extra.append(({v: 1.0 for v in s_vars}, -np.inf, least + 0.5 / scale))
+            # the least breach, exactly, from the stage-1 answer itself (the solver's sum of s can sit a
+            # tolerance below what any integer answer reaches, which made stage 2 infeasible); drift is then
+            # minimised within half a unit of it
+            first = _decode(secs, pieces, value_coef, x)
+            least = sum(
+                unit(breach(s.band, MONEY.multiply(qi, sec.price)))
+                for sec, s, qi in zip(secs, sets, first, strict=True)
+                if s.band is not None
+            )
+            extra.append(({v: 1.0 for v in s_vars}, -np.inf, (least + 0.5) / scale))
         x = run(e_vars, extra)
         q = _decode(secs, pieces, value_coef, x)
         with localcontext(MONEY):

@@ -11,15 +11,17 @@ the same answers on K x N integer matrices (shares; money only in the exact spen
 2. **Closed form.** The drift is separable, so with a slack cash row each security's best candidate (the
    target-nearest point of each piece, u, 0) is the optimum; candidates are compared exactly in shares
    against ⌈2·MV·t/p⌉ (x < y: x is at least as good iff ⌈2T/p⌉ ≤ x + y; ties go to the smaller quantity).
-3. **Binding floor.** Without a minimum trade the problem is the default one on other bounds [a, best]:
-   :func:`engine.milp.solve_milps` (certified bound, else HiGHS, in the spawn pool; then the exact polish).
-   With a minimum trade each security's reductions below its best form a few intervals, and
-   :func:`engine.milp.certified.certified_set_reduction` proves the optimum in integers without a solver
-   in the common case.
-4. **Reference.** Anything else — a portfolio with a fractional or short holding, an empty set or a floor
-   that cannot be met (the reference words the diagnosis), ``onInfeasible = nearest`` for those, a binding
-   floor the certificate does not close — is answered by :func:`engine.controls.solve_portfolio` (its
-   piece MILP on HiGHS), in the shared spawn pool when there are several.
+3. **Binding floor.** Each security's reductions below its best form a few intervals (one without a minimum
+   trade), and :func:`_prove` proves the optimum in integers without a solver: the certified bound
+   (:func:`engine.milp.certified.certified_set_reduction`), else the residue search
+   (:func:`engine.milp.overshoot.exact_reduction`), else the bound-ordered mode search
+   (:func:`engine.milp.modes.search_modes`), else the exact sum table (:func:`engine.milp.overshoot.dp_reduction`).
+4. **The rest, per portfolio** (:func:`_rest_one`, in the shared spawn pool when there are several): a
+   portfolio with no strict answer (an empty set, a floor that cannot be met) is diagnosed in the reference's
+   words and, with ``onInfeasible = nearest``, given its nearest feasible answer without a solver
+   (:func:`engine.controls_relaxed.solve_nearest`); what that does not prove — and a fractional or short
+   holding, or a binding floor none of the searches closes — is answered by the reference
+   :func:`engine.controls.solve_portfolio` (its MILPs on HiGHS).
 
 Every answer of 1-3 is post-checked on the data, exactly, one rule of 2.12 at a time (:func:`_post_check`).
 """
@@ -28,16 +30,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 
 import numpy as np
 
 from engine.bands import Bands, ModelArrays, compute_bands, market_values_f
-from engine.controls import Answer, Security, floor_div, solve_portfolio
+from engine.controls import Answer, Security, floor_div, prepare, solve_portfolio
+from engine.controls_relaxed import solve_nearest
 from engine.errors import SolverFailed
 from engine.exactmath import MAX_EXACT, MONEY, ZERO, decimals_of, exact_ceil, fmt_money, mills_of, to_scaled_int
 from engine.milp.certified import certified_set_reduction
+from engine.milp.modes import search_modes
 from engine.milp.overshoot import dp_reduction, exact_reduction
 from engine.milp.pool import map_chunks
 from engine.models import KeptBy, RebalanceOptions
@@ -46,8 +50,9 @@ from engine.solver import _spend_exceeds, cash_floors
 
 # Below this many reference solves the pool's chunking costs more than it saves (a warm pool is assumed).
 REFERENCE_POOL_MIN = 8
-# Binding rows proven in the pool from this many (most take a millisecond; a few need the exact sum table).
-POOL_MIN_PROVE = 32
+# Binding rows proven in the pool from this many: most take a millisecond, and on a busy machine the pool's
+# round trip costs more than proving a few dozen rows in process.
+POOL_MIN_PROVE = 200
 KEPT: tuple[KeptBy | None, ...] = (None, "in-band", "no-trade", "no-buy", "no-sell", "min-trade")
 
 
@@ -59,6 +64,29 @@ class ControlledPortfolio:
     held: Mapping[str, Decimal]
     extras: tuple[tuple[str, Decimal], ...]  # (security id, price), in holdings order
     market_value: Decimal
+
+
+@dataclass(frozen=True)
+class ControlsRun:
+    """One controlled run as its solvers take it: the model's arrays, the portfolios with their cash floors, the
+    options, and how to run (solver processes, ``progress(n)`` as portfolios finish, ``cancel()``)."""
+
+    arrays: ModelArrays
+    portfolios: Sequence[ControlledPortfolio]
+    floors: Sequence[Decimal]
+    options: RebalanceOptions
+    workers: int = 1
+    progress: Callable[[int], None] | None = None
+    cancel: Callable[[], bool] | None = None
+
+    def subset(self, rows: Sequence[int]) -> ControlsRun:
+        """The same run over ``rows`` only (no progress reports)."""
+        return replace(
+            self,
+            portfolios=[self.portfolios[k] for k in rows],
+            floors=[self.floors[k] for k in rows],
+            progress=None,
+        )
 
 
 @dataclass(frozen=True)
@@ -108,6 +136,37 @@ def _reference_chunk(items: list[_ReferenceItem]) -> list[Answer]:
     return [_reference_one(item) for item in items]
 
 
+def _needs_milp(item: _ReferenceItem) -> bool:
+    """Whether the reference reaches its MILP for this portfolio (a binding floor, strict or relaxed)."""
+    options = item.options
+    start = prepare(item.secs, item.market_value, item.floor, options, item.portfolio_id, relaxed=False)
+    if not isinstance(start, Answer):
+        return start[3]
+    if options.on_infeasible != "nearest":
+        return False
+    start = prepare(item.secs, item.market_value, item.floor, options, item.portfolio_id, relaxed=True)
+    return not isinstance(start, Answer) and start[3]
+
+
+def _rest_one(item: _ReferenceItem) -> tuple[Answer, str]:
+    """A portfolio the matrices do not answer: without a solver when that is proven (no strict answer: its
+    diagnosis, or the nearest feasible answer, :func:`engine.controls_relaxed.solve_nearest`), else the
+    reference; with its route ("nearest", "reference", or "highs" when the reference needs its MILP)."""
+    fast = solve_nearest(item.secs, item.market_value, item.floor, item.options, item.portfolio_id)
+    if fast is not None:
+        return fast, "nearest"
+    return _reference_one(item), "highs" if _needs_milp(item) else "reference"
+
+
+def _rest_chunk(items: list[_ReferenceItem]) -> list[tuple[Answer, str]]:
+    """Pool worker entry: :func:`_rest_one` over a chunk, in order."""
+    return [_rest_one(item) for item in items]
+
+
+def _rest_failed(item: _ReferenceItem, reason: str) -> tuple[Answer, str]:
+    return _worker_failed(item, reason), "reference"
+
+
 def _worker_failed(item: _ReferenceItem, reason: str) -> Answer:
     return Answer("error", diagnosis=f"portfolio {item.portfolio_id}: {reason}", error_code=SolverFailed.code)
 
@@ -117,22 +176,9 @@ def _out_of_range(pid: str) -> Answer:
     return Answer("error", diagnosis=msg, error_code=SolverFailed.code)
 
 
-def solve_reference(
-    arrays: ModelArrays,
-    portfolios: Sequence[ControlledPortfolio],
-    floors: Sequence[Decimal],
-    options: RebalanceOptions,
-    workers: int = 1,
-    progress: Callable[[int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-) -> list[Answer | None]:
-    """Every portfolio by the per-portfolio reference :func:`engine.controls.solve_portfolio`.
-
-    In the shared spawn pool when ``workers`` > 1 and there are several; ``progress(n)`` after each one
-    in process; once ``cancel()`` returns True the rest are None.
-    """
-    if not portfolios:
-        return []
+def _items(run: ControlsRun) -> tuple[list[Answer | None], list[tuple[int, _ReferenceItem]]]:
+    """Each portfolio as the reference takes it (or its out-of-range error)."""
+    arrays, portfolios, floors, options = run.arrays, run.portfolios, run.floors, run.options
     mills = np.array([mills_of(p.market_value) for p in portfolios], dtype=np.int64)
     bands = compute_bands(arrays, mills)
     out: list[Answer | None] = [None] * len(portfolios)
@@ -143,12 +189,25 @@ def solve_reference(
         else:
             secs = tuple(reference_securities(arrays, bands, k, p))
             items.append((k, _ReferenceItem(secs, p.market_value, floors[k], options, p.portfolio_id)))
+    return out, items
+
+
+def solve_reference(run: ControlsRun) -> list[Answer | None]:
+    """Every portfolio by the per-portfolio reference :func:`engine.controls.solve_portfolio`.
+
+    In the shared spawn pool when ``workers`` > 1 and there are several; ``progress(n)`` after each one
+    in process; once ``cancel()`` returns True the rest are None.
+    """
+    if not run.portfolios:
+        return []
+    workers, progress, cancel = run.workers, run.progress, run.cancel
+    out, items = _items(run)
     if workers > 1 and len(items) >= REFERENCE_POOL_MIN:
         answers = map_chunks(_reference_chunk, [it for _, it in items], workers, _worker_failed, cancel)
         for (k, _), ans in zip(items, answers, strict=True):
             out[k] = ans
         if progress is not None:
-            progress(len(portfolios))
+            progress(len(run.portfolios))
         return out
     for done, (k, item) in enumerate(items):
         if cancel is not None and cancel():
@@ -156,6 +215,25 @@ def solve_reference(
         if progress is not None and done:
             progress(done)
         out[k] = _reference_one(item)
+    return out
+
+
+def _solve_rest(run: ControlsRun, counts: dict[str, int]) -> list[Answer | None]:
+    """The portfolios the matrices leave: :func:`_rest_one` each (in the pool when there are several)."""
+    workers, cancel = run.workers, run.cancel
+    out, items = _items(run)
+    if workers > 1 and len(items) >= REFERENCE_POOL_MIN:
+        answers = map_chunks(_rest_chunk, [it for _, it in items], workers, _rest_failed, cancel)
+    else:
+        answers = []
+        for _, item in items:
+            if cancel is not None and cancel():
+                break
+            answers.append(_rest_one(item))
+    for (k, _), got in zip(items, answers, strict=False):
+        if got is not None:
+            out[k], route = got
+            counts[route] += 1
     return out
 
 
@@ -249,29 +327,23 @@ def _best(sets: _Sets, nearest: np.ndarray, ceil_2t: np.ndarray | None) -> tuple
     return best, least, have
 
 
-def solve_controls(
-    arrays: ModelArrays,
-    portfolios: Sequence[ControlledPortfolio],
-    floors: Sequence[Decimal],
-    options: RebalanceOptions,
-    workers: int = 1,
-    progress: Callable[[int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-    stats: dict[str, int] | None = None,
-) -> list[Answer | None]:
+def solve_controls(run: ControlsRun, stats: dict[str, int] | None = None) -> list[Answer | None]:
     """The exact answer of every portfolio under the controls, vectorised; the reference where it must.
 
-    Same answers as :func:`solve_reference` (optimal drift; statuses and diagnoses identical). ``stats``
-    (optional) counts the rows of each route: closed, certified, reference, and highs: the reference rows
-    that may need its MILP (a binding floor not certified here, or a relaxed answer).
+    Same answers as :func:`solve_reference` (optimal drift, least breach; statuses and diagnoses identical).
+    ``stats`` (optional) counts the rows of each route: closed, certified (binding floors proven here),
+    nearest (no strict answer: diagnosed, or the nearest feasible answer proven without a solver), reference
+    (the reference answered without its MILP) and highs (the reference needed its MILP).
     """
+    arrays, portfolios, floors, options = run.arrays, run.portfolios, run.floors, run.options
+    workers, progress, cancel = run.workers, run.progress, run.cancel
     total = len(portfolios)
     if not total:
         return []
     if cancel is not None and cancel():
         return [None] * total
     counts = stats if stats is not None else {}
-    for key in ("closed", "certified", "reference", "highs"):
+    for key in ("closed", "certified", "nearest", "reference", "highs"):
         counts.setdefault(key, 0)
     n = arrays.size
     mills = np.array([mills_of(p.market_value) for p in portfolios], dtype=np.int64)
@@ -324,6 +396,8 @@ def solve_controls(
     fast[binding[short]] = False  # the floor cannot be met: the reference words which controls hold it up
     diagnose[binding[short]] = True
     binding = binding[~short]
+    bound = np.zeros(total, dtype=bool)
+    bound[binding] = True  # the cash row cut these answers (the floor, when it is positive)
     quantities = best.copy()
     answered = np.zeros(total, dtype=bool)
     answered[rows[~over]] = True
@@ -352,18 +426,13 @@ def solve_controls(
             answers[k] = Answer("error", diagnosis=msg, error_code=SolverFailed.code)
             continue
         q = [Decimal(x) for x in quantities[k].tolist()] + extra_q[k]
-        answers[k] = Answer("optimal", quantities=q, kept_by=[KEPT[c] for c in kept[j].tolist()] + extra_kept[k])
+        kept_k = [KEPT[c] for c in kept[j].tolist()] + extra_kept[k]
+        answers[k] = Answer("optimal", quantities=q, kept_by=kept_k, floor_bound=bool(bound[k]) and floors[k] > 0)
     if progress is not None:
         progress(int(done.size))
     rest = [k for k in range(total) if answers[k] is None and not fast[k]]
-    counts["reference"] += len(rest)
-    # the reference may call HiGHS for a binding floor not certified here, and for a relaxed answer
-    nearest = options.on_infeasible == "nearest"
-    counts["highs"] += sum(1 for k in rest if not diagnose[k] or nearest)
     if rest:
-        sub = solve_reference(
-            arrays, [portfolios[k] for k in rest], [floors[k] for k in rest], options, workers, cancel=cancel
-        )
+        sub = _solve_rest(run.subset(rest), counts)
         for k, ans in zip(rest, sub, strict=True):
             answers[k] = ans
     return answers
@@ -422,6 +491,10 @@ def _prove(problem: _Reduction) -> list[int] | None:
         g = math.gcd(*prices)
         weights, goal = [p // g for p in prices], -(-deficit // g)
         reduction = exact_reduction(weights, sets, bonus, g, goal)
+        if reduction is None:  # the bound-ordered search over which interval each security takes
+            modes = [[(x, y, False) for x, y in s] for s in sets]
+            found = search_modes(prices, modes, [0] * len(prices), bonus, deficit)
+            reduction = found[1] if found is not None else None
         if reduction is None:
             reduction = dp_reduction(weights, sets, bonus, g, goal)
     if reduction is None:

@@ -208,6 +208,9 @@ class PortfolioResult(DomainModel):
     error_code: str | None = None
     rebalance_id: str | None = None
     band_breaches: tuple[BandBreach, ...] = ()  # only with status "relaxed"
+    # the cash floor (> 0) cut into this answer: the best quantities without any cash limit spend more than
+    # MV − floor, or even the least ones do (infeasible); read by engine.scenarios.floor_binding
+    floor_bound: bool = False
 
 
 class RunInfo(DomainModel):

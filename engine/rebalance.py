@@ -384,7 +384,9 @@ def _rebalance(
         prep = to_solve[j]
         status = sol.status[j]
         if status == OPTIMAL:
-            results[prep.row] = _build_result(prep, securities, quantities[j], trade_date, with_positions)
+            results[prep.row] = _floor_flag(
+                _build_result(prep, securities, quantities[j], trade_date, with_positions), sol.floor_bound(j)
+            )
         else:
             code = sol.error_code[j] or "INTERNAL_ERROR"
             results[prep.row] = PortfolioResult(
@@ -396,6 +398,7 @@ def _rebalance(
                 drift_before=_drift_before(prep, securities),
                 diagnosis=sol.diagnosis[j],
                 error_code=code,
+                floor_bound=sol.floor_bound(j),
             )
 
     def cancel_rest() -> None:
@@ -414,7 +417,7 @@ def _rebalance(
         )
         for j, res in zip(optimal, built, strict=True):
             if res is not None:
-                results[to_solve[j].row] = res
+                results[to_solve[j].row] = _floor_flag(res, sol.floor_bound(j))
         for j in js:
             if results[to_solve[j].row] is None:
                 finish(j)
@@ -471,10 +474,10 @@ def solve_controlled(
     True the unfinished ones are None.
     """
     # lazy: engine.controls_batch pulls in the MILP stack, not needed at start-up of a run without controls (issue 15)
-    from engine.controls_batch import solve_controls
+    from engine.controls_batch import ControlsRun, solve_controls
 
     portfolios = [_controlled_portfolio(p) for p in preps]
-    return solve_controls(arrays, portfolios, floors, options, workers, progress, cancel)
+    return solve_controls(ControlsRun(arrays, portfolios, floors, options, workers, progress, cancel))
 
 
 def _controlled_portfolio(prep: _Prepared) -> ControlledPortfolio:
@@ -502,7 +505,7 @@ def _controlled_results(
     )
     out: list[PortfolioResult | None] = [None] * len(preps)
     for j, res in zip(solved, built, strict=True):
-        out[j] = res
+        out[j] = None if res is None else _floor_flag(res, answers[j].floor_bound)
     for j, (prep, ans) in enumerate(zip(preps, answers, strict=True)):
         if out[j] is not None:
             continue
@@ -522,7 +525,8 @@ def _controlled_result(
     with_positions: bool,
 ) -> PortfolioResult:
     if answer.quantities is not None:
-        return _build_result(prep, securities, None, trade_date, with_positions, answer)
+        result = _build_result(prep, securities, None, trade_date, with_positions, answer)
+        return _floor_flag(result, answer.floor_bound)
     return PortfolioResult(
         portfolio_id=prep.portfolio.portfolio_id,
         portfolio_name=prep.portfolio.name,
@@ -532,7 +536,13 @@ def _controlled_result(
         drift_before=_drift_before(prep, securities),
         diagnosis=answer.diagnosis,
         error_code=answer.error_code or (RebalanceInfeasible.code if answer.status == INFEASIBLE else "INTERNAL_ERROR"),
+        floor_bound=answer.floor_bound,
     )
+
+
+def _floor_flag(result: PortfolioResult, bound: bool) -> PortfolioResult:
+    """``result`` marked ``floor_bound`` when its cash floor cut into it (few rows: a copy only for those)."""
+    return result.model_copy(update={"floor_bound": True}) if bound else result
 
 
 def rebalance_portfolio(

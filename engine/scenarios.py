@@ -20,7 +20,6 @@ from engine.models import (
     RebalanceOptions,
     RecordPosition,
 )
-from engine.rebalance import rebalance_portfolios
 from engine.validation import validate_model
 
 ZERO = Decimal(0)
@@ -230,17 +229,15 @@ def scenario_summary(
     return summarise(portfolio_metrics(r, flags.get(r.portfolio_id)) for r in results)
 
 
-FLOOR_CHUNK = 100  # portfolios re-run without the floor per step; the check stops at the first bound one
-
-
 @dataclass(frozen=True)
 class FloorBinding:
     """Whether a run's cash floor changed any answer (issue 14 item 11).
 
-    ``bound``: ids of the portfolios whose answer differs from the same run without the floor (the check stops at
-    the first one found). ``checked``: portfolios compared. ``least_cash_weight``: with no portfolio bound, the
-    smallest cash after (as a share of MV) of the run, which the answers keep without any floor; ``implied_cash``:
-    1 − Σ targets of the model that ran.
+    ``bound``: ids of the portfolios whose cash floor cut into their answer (``PortfolioResult.floor_bound``,
+    set by the solver route that knew the cash row: the best quantities without a cash limit spend more than
+    MV − floor, or the floor made the portfolio infeasible). ``checked``: portfolios looked at (the answered
+    ones). ``least_cash_weight``: with no portfolio bound, the smallest cash after (as a share of MV) of the run,
+    which the answers keep without any floor; ``implied_cash``: 1 − Σ targets of the model that ran.
     """
 
     bound: tuple[str, ...]
@@ -258,10 +255,6 @@ def _implied_cash(model: InvestmentModel) -> Decimal:
     return Decimal(1) - sum((p.target for p in model.positions), ZERO)
 
 
-def _answer(result: PortfolioResult) -> tuple[object, ...]:
-    return (result.status, tuple((t.transaction_type, t.security_id, t.quantity) for t in result.transactions))
-
-
 def floor_binding(
     model: InvestmentModel,
     prices: Mapping[str, Decimal],
@@ -271,27 +264,22 @@ def floor_binding(
 ) -> FloorBinding | None:
     """Did the run's cash floor (``min_cash`` / ``min_cash_fraction``) bind for any portfolio? None: no floor.
 
-    The rule: a floor binds for a portfolio when the same run without it (both set to 0, every other option kept)
-    gives that portfolio another answer (status or orders). Only portfolios the engine answered (optimal, relaxed
-    or infeasible) are compared, ``FLOOR_CHUNK`` at a time, stopping at the first bound one.
+    Read from the results' ``floor_bound`` flags (no re-solve). A portfolio whose flag is off has the answer the
+    same run without the floor gives: its best quantities leave at least the floor in cash. ``prices`` and
+    ``portfolios`` are not needed any more (kept for callers).
     """
     if options.min_cash <= 0 and options.min_cash_fraction <= 0:
         return None
-    answered = {r.portfolio_id: r for r in results if r.status in (*REBALANCED, "infeasible")}
-    todo = [p for p in portfolios if p.portfolio_id in answered]
-    free = options.model_copy(update={"min_cash": Decimal(0), "min_cash_fraction": Decimal(0)})
-    for start in range(0, len(todo), FLOOR_CHUNK):
-        chunk = todo[start : start + FLOOR_CHUNK]
-        unbound = rebalance_portfolios(model, prices, chunk, free, workers=1, with_positions=False)
-        bound = tuple(u.portfolio_id for u in unbound if _answer(u) != _answer(answered[u.portfolio_id]))
-        if bound:
-            return FloorBinding(bound, start + len(chunk), None, _implied_cash(model))
+    answered = [r for r in results if r.status in (*REBALANCED, "infeasible")]
+    bound = tuple(r.portfolio_id for r in answered if r.floor_bound)
+    if bound:
+        return FloorBinding(bound, len(answered), None, _implied_cash(model))
     weights = [
         r.cash_after / r.market_value
-        for r in answered.values()
+        for r in answered
         if r.cash_after is not None and r.market_value is not None and r.market_value > 0
     ]
-    return FloorBinding((), len(todo), min(weights, default=None), _implied_cash(model))
+    return FloorBinding((), len(answered), min(weights, default=None), _implied_cash(model))
 
 
 __all__ = [

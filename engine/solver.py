@@ -79,6 +79,11 @@ class BatchSolution:
     bands: Bands | None = None  # kept to build the MILPs of the pending rows
     milp_rows: list[int] = field(default_factory=list)
     milp_seconds: dict[int, float] = field(default_factory=dict)
+    cash_bound: set[int] = field(default_factory=set)  # rows whose cash row (MV − floor) cut the answer
+
+    def floor_bound(self, row: int) -> bool:
+        """The row's cash floor is positive and cut into its answer (binding, or infeasible because of it)."""
+        return row in self.cash_bound and self.min_cash[row] > 0
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.status if s == status)
@@ -253,12 +258,14 @@ def solve_closed_form(
             _cash_diagnosis(arrays, pids[r], mills_list[r], floors[0][r], bands.lo[r]),
             INFEASIBLE,
         )
+        sol.cash_bound.add(r)
     rows = rows[~short]
     binding = needs_milp(quantities, arrays, mills_list, floors, rows)
     for r in rows[binding].tolist():
         sol.status[r] = PENDING
         sol.method[r] = MILP
         sol.milp_rows.append(r)
+        sol.cash_bound.add(r)
     solved = rows[~binding]
     _verify(sol, arrays, solved)
     return sol

@@ -105,38 +105,17 @@ def _solve_in_pool(
     cancel: Callable[[], bool] | None,
 ) -> list[MilpOutcome]:
     total = len(problems)
-    size = max(1, math.ceil(total / (workers * 4)))
-    chunks = [problems[i : i + size] for i in range(0, total, size)]
-    by_index: dict[int, MilpOutcome] = {}
-    pool = shared_pool(workers)
-    pending: dict[Future[list[MilpOutcome]], list[MilpProblem]] = {}
-    try:
-        for chunk in chunks:
-            pending[pool.submit(_solve_chunk, chunk)] = chunk
-        while pending:
-            finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                chunk = pending.pop(fut)
-                try:
-                    outcomes = fut.result()
-                except Exception as exc:  # a dead worker process: its portfolios fail, the others go on
-                    err = SolverFailed(f"a solver worker process failed: {exc!r}", {"solverStatus": "worker_failed"})
-                    outcomes = [MilpOutcome(p.index, None, ErrorInfo.of(err), "worker_failed", 0.0) for p in chunk]
-                for outcome in outcomes:
-                    by_index[outcome.index] = outcome
-            if progress is not None and finished:
-                progress(len(by_index), total)
-            if cancel is not None and cancel():
-                break
-    except BrokenExecutor as exc:  # the pool broke while submitting: the next call gets a new one
-        err = SolverFailed(f"the solver process pool failed: {exc!r}", {"solverStatus": "worker_failed"})
-        for p in problems:
-            if p.index not in by_index:
-                by_index[p.index] = MilpOutcome(p.index, None, ErrorInfo.of(err), "worker_failed", 0.0)
-    finally:
-        for fut in pending:  # cancelled: chunks not started are dropped, running ones finish unseen
-            fut.cancel()
-    return [by_index.get(p.index) or _cancelled(p) for p in problems]
+
+    def failed(problem: MilpProblem, reason: str) -> MilpOutcome:
+        err = SolverFailed(reason, {"solverStatus": "worker_failed"})
+        return MilpOutcome(problem.index, None, ErrorInfo.of(err), "worker_failed", 0.0)
+
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(done, total)
+
+    outcomes = map_chunks(_solve_chunk, problems, workers, failed, cancel, report)
+    return [o if o is not None else _cancelled(p) for o, p in zip(outcomes, problems, strict=True)]
 
 
 def map_chunks[T, R](
@@ -145,17 +124,19 @@ def map_chunks[T, R](
     workers: int,
     failed: Callable[[T, str], R],
     cancel: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[R | None]:
     """``fn`` over chunks of ``items`` in the shared ``spawn`` pool (``fn`` importable by a worker); in order.
 
     A chunk whose worker died gives ``failed(item, reason)`` for each of its items; items of chunks not
-    finished when ``cancel()`` returns True are None.
+    finished when ``cancel()`` returns True are None. ``progress(n)``: items finished so far, as chunks finish.
     """
     size = max(1, math.ceil(len(items) / (workers * 4)))
     chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
     out: list[R | None] = [None] * len(items)
     pool = shared_pool(workers)
     pending: dict[Future[list[R]], int] = {}
+    finished_items = 0
     try:
         for c, chunk in enumerate(chunks):
             pending[pool.submit(fn, chunk)] = c
@@ -168,6 +149,9 @@ def map_chunks[T, R](
                 except Exception as exc:  # a dead worker process: its items fail, the others go on
                     values = [failed(item, f"a solver worker process failed: {exc!r}") for item in chunks[c]]
                 out[c * size : c * size + len(values)] = values
+                finished_items += len(chunks[c])
+            if progress is not None and finished:
+                progress(finished_items)
             if cancel is not None and cancel():
                 break
     except BrokenExecutor as exc:  # the pool broke while submitting: the next call gets a new one

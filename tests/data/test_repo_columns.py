@@ -76,8 +76,12 @@ def previous_pack(values):
 
 
 # Plus what str(Decimal) writes with an exponent or for no number at all: each goes through to_d128.
-any_decimals = decimals | st.decimals(allow_nan=True, allow_infinity=True) | st.sampled_from(
-    [Decimal("0E+1"), Decimal("-0E-7"), Decimal("1E+5"), Decimal("-Infinity"), Decimal("NaN"), Decimal("9" * 35)]
+any_decimals = (
+    decimals
+    | st.decimals(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(
+        [Decimal("0E+1"), Decimal("-0E-7"), Decimal("1E+5"), Decimal("-Infinity"), Decimal("NaN"), Decimal("9" * 35)]
+    )
 )
 
 

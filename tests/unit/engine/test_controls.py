@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from engine.batch.run import run_local
 from engine.cli import MalformedInput, parse_batch, solve_batch_line
+from engine.milp.highs import HIGHS_THREADS
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
 from engine.options import OptionError, parse_options
 from engine.rebalance import rebalance_portfolios
@@ -453,7 +454,9 @@ def independent_milp(model, prices, portfolio, options):
             cons += [p[i] * (x[i] - u[i]) >= m - big * p[i] * (1 - buy)]
             cons += [p[i] * (u[i] - x[i]) >= m - big * p[i] * (1 - sell)]
     problem = cp.Problem(cp.Minimize(cp.sum(e)), cons)
-    problem.solve(solver=cp.HIGHS, mip_rel_gap=0.0)
+    # threads as the engine sets them: HiGHS's process-wide scheduler keeps the first solve's thread count, and
+    # a later engine solve asking for another one fails ("Not Set") in the same test process
+    problem.solve(solver=cp.HIGHS, mip_rel_gap=0.0, threads=HIGHS_THREADS)
     return problem.status, problem.value
 
 

@@ -16,10 +16,17 @@ from hypothesis import strategies as st
 
 from engine.bands import ModelArrays, compute_bands
 from engine.controls import check_answer, feasible_set
-from engine.controls_batch import ControlledPortfolio, reference_securities, solve_controls, solve_reference
+from engine.controls_batch import (
+    ControlledPortfolio,
+    ControlsRun,
+    reference_securities,
+    solve_controls,
+    solve_reference,
+)
 from engine.exactmath import MONEY, ZERO, mills_of
 from engine.marketvalue import holding_map, market_value
 from engine.milp.certified import certified_set_reduction
+from engine.milp.modes import search_modes
 from engine.milp.overshoot import dp_reduction, exact_reduction
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, Position, RebalanceOptions
 from engine.validation import clean_positions
@@ -61,11 +68,13 @@ def assert_same(model, prices, portfolios, options):
     arrays, ports, floors = _inputs(model, prices, portfolios, options)
     assume(ports)
     stats: dict[str, int] = {}
-    fast = solve_controls(arrays, ports, floors, options, stats=stats)
-    ref = solve_reference(arrays, ports, floors, options)
+    fast = solve_controls(ControlsRun(arrays, ports, floors, options), stats=stats)
+    ref = solve_reference(ControlsRun(arrays, ports, floors, options))
     bands = compute_bands(arrays, [mills_of(p.market_value) for p in ports])
     for k, (f, r) in enumerate(zip(fast, ref, strict=True)):
         assert f is not None and r is not None
+        # the reference's HiGHS model out of time (a loaded machine) proves nothing either way
+        assume(not (r.status == "error" and r.diagnosis and "time limit" in r.diagnosis))
         assert f.status == r.status, (f.status, f.diagnosis, r.status, r.diagnosis)
         if r.quantities is None:
             assert f.diagnosis == r.diagnosis
@@ -73,6 +82,7 @@ def assert_same(model, prices, portfolios, options):
         assert f.quantities is not None
         secs = reference_securities(arrays, bands, k, ports[k])
         assert _drift(secs, f.quantities) == _drift(secs, r.quantities)
+        assert sum((b.amount for b in f.breaches), ZERO) == sum((b.amount for b in r.breaches), ZERO)
         relaxed = f.status == "relaxed"
         sets = [feasible_set(s, options, ports[k].market_value, relaxed) for s in secs]
         budget = MONEY.subtract(ports[k].market_value, floors[k])
@@ -173,10 +183,12 @@ def test_reduction_searches_are_exact(case):
     weights, sets, bonus, g, goal = case
     best = _brute(weights, sets, bonus, g, goal)
     price = [w * g for w in weights]
+    found = search_modes(price, [[(x, y, False) for x, y in s] for s in sets], [0] * len(price), bonus, goal * g)
     answers = [
         certified_set_reduction(price, sets, bonus, goal * g),
         exact_reduction(weights, sets, bonus, g, goal),
         dp_reduction(weights, sets, bonus, g, goal),
+        found[1] if found is not None else None,
     ]
     assert answers[2] is not None  # the table is complete
     for k in answers:
@@ -212,8 +224,8 @@ def test_the_pool_gives_the_in_process_answers():
         trade_policy="all", min_trade_value=D(300), min_cash_fraction=D("0.3"), no_buy=(SIDS[0],)
     )
     arrays, ports, floors = _inputs(model, prices, portfolios, options)
-    alone = solve_controls(arrays, ports, floors, options, workers=1)
-    pooled = solve_controls(arrays, ports, floors, options, workers=2)
+    alone = solve_controls(ControlsRun(arrays, ports, floors, options, workers=1))
+    pooled = solve_controls(ControlsRun(arrays, ports, floors, options, workers=2))
     assert [(a.status, a.quantities, a.diagnosis) for a in alone if a] == [
         (a.status, a.quantities, a.diagnosis) for a in pooled if a
     ]

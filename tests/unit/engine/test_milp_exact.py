@@ -23,6 +23,7 @@ from engine.milp import highs as milp_highs
 from engine.milp import pool as milp_pool
 from engine.milp import problem as milp_problem
 from engine.milp import solve as milp_solve
+from engine.milp.highs import HIGHS_THREADS
 from engine.solver import MILP, OPTIMAL, milp_problems, solve_batch, solve_closed_form
 from tests.unit.engine.conftest import ROOT
 from tests.unit.engine.support import F, brute_force, reference_violations, sid, space_size
@@ -195,7 +196,8 @@ def natural_reference(a: ModelArrays, problem: MilpProblem, specs: list) -> Frac
     p = np.array([float(x) for x in px])
     tau = np.array([float(mv * t) for t, _, _ in specs])
     prob = cp.Problem(cp.Minimize(cp.sum(cp.abs(tau - cp.multiply(p, u)))), [p @ u <= float(mv - F(problem.min_cash))])
-    prob.solve(solver=cp.HIGHS, mip_rel_gap=0.0, mip_abs_gap=1e-4, time_limit=60)
+    # threads as the engine sets them (HiGHS's process-wide scheduler keeps the first solve's thread count)
+    prob.solve(solver=cp.HIGHS, mip_rel_gap=0.0, mip_abs_gap=1e-4, time_limit=60, threads=HIGHS_THREADS)
     assert prob.status == cp.OPTIMAL
     ref = [round(v) for v in u.value]
     assert reference_violations(mv, specs, px, ref, F(problem.min_cash)) == []  # exactly feasible

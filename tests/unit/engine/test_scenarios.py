@@ -6,6 +6,8 @@ import datetime as dt
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.errors import InvalidInput
 from engine.models import InvestmentModel, PortfolioResult, Position, RecordPosition, Transaction
@@ -15,6 +17,7 @@ from engine.scenarios import (
     positions_differ,
     scenario_summary,
 )
+from tests.unit.engine.test_controls import cases
 
 DAY = dt.date(2026, 3, 2)
 A, B, X = "a" * 24, "b" * 24, "d" * 24
@@ -167,3 +170,53 @@ def test_no_floor_no_verdict():
 
     m, prices, pfs, options, results = _floor_case("0")
     assert floor_binding(m, prices, pfs, options, results) is None
+
+
+def _same_answer(a, b) -> bool:
+    return (a.status, tuple((t.transaction_type, t.security_id, t.quantity) for t in a.transactions)) == (
+        b.status,
+        tuple((t.transaction_type, t.security_id, t.quantity) for t in b.transactions),
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.sampled_from(["0", "0.05", "0.2", "0.4"]), st.booleans())
+def test_a_result_not_flagged_floor_bound_is_the_answer_without_the_floor(case, fraction, controls):
+    """The solver's per-result flag that floor_binding reads: off means the run without the floor gives the
+    very same answer (default route and trade-controls route alike)."""
+    from engine.models import RebalanceOptions
+    from engine.rebalance import rebalance_portfolios
+
+    model, prices, portfolio, options = case
+    if not controls:
+        options = RebalanceOptions()
+    options = options.model_copy(update={"min_cash_fraction": D(fraction)})
+    with_floor = rebalance_portfolios(model, prices, [portfolio], options, workers=1)[0]
+    free = options.model_copy(update={"min_cash": D(0), "min_cash_fraction": D(0)})
+    without = rebalance_portfolios(model, prices, [portfolio], free, workers=1)[0]
+    if not with_floor.floor_bound:
+        assert _same_answer(with_floor, without), (with_floor.diagnosis, without.diagnosis)
+    if D(fraction) == 0:
+        assert not with_floor.floor_bound
+
+
+@pytest.mark.parametrize("policy", ["all", "out-of-band"])
+def test_floor_bound_flags_survive_the_batched_result_building(policy):
+    """Many held portfolios at once (results built together from integer columns): every portfolio whose answer the
+    floor changed is flagged, on the default route and on the trade-controls route."""
+    from engine.models import RebalanceOptions
+    from engine.rebalance import rebalance_portfolios
+    from tests.unit.engine.support import model_of, pid, portfolio_of, sid
+
+    m = model_of([("0.3", "0.05", "0.05"), ("0.3", "0.05", "0.05"), ("0.35", "0.05", "0.05")])
+    prices = {sid(0): D("10"), sid(1): D("7"), sid(2): D("3")}
+    pfs = [
+        portfolio_of(str(200 + 37 * k), {sid(0): str(30 + k), sid(1): str(40 + 2 * k), sid(2): str(90 - k)}, pid(k))
+        for k in range(40)
+    ]
+    options = RebalanceOptions(min_cash_fraction=D("0.08"), trade_policy=policy, trade_date=DAY)
+    with_floor = rebalance_portfolios(m, prices, pfs, options, workers=1)
+    without = rebalance_portfolios(m, prices, pfs, options.model_copy(update={"min_cash_fraction": D(0)}), workers=1)
+    changed = [a.portfolio_id for a, b in zip(with_floor, without, strict=True) if not _same_answer(a, b)]
+    assert changed  # the case must exercise the flag
+    assert all(r.floor_bound for r in with_floor if r.portfolio_id in changed)
