@@ -14,9 +14,12 @@ click's callback leaves a flag that the rerun turns into a "run cancelled" messa
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field, replace
 
 from components import audit, auth
@@ -26,6 +29,7 @@ from data.snapshot import MarketSnapshot, build_market_snapshot, with_prices_for
 from engine.construct import paused_gc
 from engine.drift import analyse_drift
 from engine.errors import EngineError, ErrorInfo
+from engine.milp import shared_pool
 from engine.models import InvestmentModel, PortfolioResult
 from engine.rebalance import rebalance_portfolios
 
@@ -143,6 +147,22 @@ def retry_timed_out(
     return len(pending)
 
 
+def warm_solver_pool(workers: int | None = None) -> None:
+    """Start the engine's solver processes in the background, if not running yet (the engine's own pool).
+
+    Called after a run: the next scenarios of the frozen snapshot (cash floors, trade controls) hand their binding
+    portfolios to that pool, and starting it (``spawn``: each process imports the engine and CVXPY) cost the first
+    such run several seconds (bench/bench_ui_controls.py). Returns at once; a warm pool is left as it is.
+    """
+    n = (os.cpu_count() or 1) if workers is None else max(1, workers)  # as engine.rebalance resolves it
+    if n > 1:
+        # a dead pool: the next engine call replaces it, as without the warm-up
+        with contextlib.suppress(BrokenExecutor):
+            pool = shared_pool(n)
+            for _ in range(n):  # a spawn pool starts one process per task it cannot hand to an idle one
+                pool.submit(int)  # the task itself does nothing
+
+
 def out_of_band_flags(
     run_model: InvestmentModel, snapshot: MarketSnapshot, results: Sequence[PortfolioResult]
 ) -> dict[str, bool]:
@@ -211,4 +231,5 @@ __all__ = [
     "retry_timed_out",
     "run_scenario",
     "solve",
+    "warm_solver_pool",
 ]

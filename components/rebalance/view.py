@@ -30,7 +30,7 @@ from components.rebalance.keys import (
     SCOPE,
     TIME_LIMIT,
 )
-from components.rebalance.run import RunRequest, run_scenario
+from components.rebalance.run import RunRequest, run_scenario, warm_solver_pool
 from components.tables import fmt_money, weight_text_col
 from data.services import GlobeCoServices
 from engine.errors import InvalidInput
@@ -303,6 +303,7 @@ def execute(request: RunRequest, services: GlobeCoServices, workers: int | None 
             + f" · {took:.1f} s"
         )
         status.update(label=label, state="complete", expanded=False)
+    warm_solver_pool(workers)  # the next scenario of this snapshot need not wait for the solver processes
     # rerun so every widget (scenario name, snapshot note, pickers) reflects the new scenario
     st.session_state[LAST_RUN] = label
     st.rerun()

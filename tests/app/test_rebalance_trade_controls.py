@@ -10,6 +10,7 @@ built here into the scenario — marked ``CONSTRUCTED`` below for the lead.
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 
 import pytest
@@ -19,6 +20,7 @@ from components.orders import keys as orders_keys
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import run
 from engine import scenarios as scenario_math
+from engine.milp import shared_pool, shutdown_pool
 from engine.models import BandBreach, TradeControls
 from tests.app.support import (
     ORDERS_PAGE,
@@ -333,3 +335,16 @@ def test_restricted_securities_are_found_by_the_ranked_search(at, repo):
     assert at.multiselect(key=key).value == [ids["MS"], ids["MSFT"]]
     at.text_input(key=f"{key}_search").input("MC").run()  # MCD, MCHP, MCO...: the PM chooses
     assert at.multiselect(key=key).value == [ids["MS"], ids["MSFT"]]
+
+
+def test_a_run_leaves_the_solver_processes_started_for_the_next_scenario(at, repo):
+    """After a run the engine's solver pool is up: the next scenario (floor, controls) does not wait for it.
+
+    A cold pool (spawn: each process imports the engine and CVXPY) cost the first every-control + 5 % floor run of
+    the 1,000-portfolio demo about 6 s of its 9.7 s in Chromium (bench/bench_ui_controls.py).
+    """
+    shutdown_pool()  # a pool another test started would make this pass by itself
+    workers = resources.settings().rebalance_max_workers or os.cpu_count() or 1
+    run_whatif(open_page(at, models_by_name(repo)[MODEL]))
+    if workers > 1:  # one process: the engine solves in process, nothing to start
+        assert len(shared_pool(workers)._processes) == workers  # all started
