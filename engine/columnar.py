@@ -450,40 +450,28 @@ def build_optimal(
         return out  # some with kept_by, some without: the reference (never happens: one route, one shape)
     u_l, up_l, bp_l = u_obj.tolist(), up_obj.tolist(), bp_obj.tolist()
     t_l, hi_l, lo_l = target_c.tolist(), high_c.tolist(), low_c.tolist()
-    # the states in the reference's key order (a DriftRow without kept_by gets the default first, as its builder
-    # does): the instance dicts, and so the reprs, are the reference's
-    if kept is None:
-        drifts = make_drift_rows(
-            [
-                {
-                    "kept_by": None,
-                    "security_id": s,
-                    "original_quantity": u,
-                    "adjusted_quantity": up,
-                    "target": t,
-                    "high_drift": hi,
-                    "low_drift": lo,
-                    "actual": a,
-                }
-                for s, u, up, t, hi, lo, a in zip(sid_c, u_l, up_l, t_l, hi_l, lo_l, bp_l, strict=True)
-            ]
-        )
-    else:
-        drifts = make_drift_rows(
-            [
-                {
-                    "security_id": s,
-                    "original_quantity": u,
-                    "adjusted_quantity": up,
-                    "target": t,
-                    "high_drift": hi,
-                    "low_drift": lo,
-                    "actual": a,
-                    "kept_by": kb,
-                }
-                for s, u, up, t, hi, lo, a, kb in zip(sid_c, u_l, up_l, t_l, hi_l, lo_l, bp_l, kept, strict=True)
-            ]
-        )
+    # the states in the reference's key order: a DriftRow without kept_by gets the default first, as its builder
+    # does (a key repeated in a dict literal keeps its first place), one with kept_by gets it last; the instance
+    # dicts, and so the reprs, are the reference's
+    lead = {"kept_by": None} if kept is None else {}
+    drifts = make_drift_rows(
+        [
+            {
+                **lead,
+                "security_id": s,
+                "original_quantity": u,
+                "adjusted_quantity": up,
+                "target": t,
+                "high_drift": hi,
+                "low_drift": lo,
+                "actual": a,
+                "kept_by": kb,
+            }
+            for s, u, up, t, hi, lo, a, kb in zip(
+                sid_c, u_l, up_l, t_l, hi_l, lo_l, bp_l, [None] * c_total if kept is None else kept, strict=True
+            )
+        ]
+    )
     kind_l, qty_l = kind.tolist(), qty_obj.tolist()
     transactions = make_transactions(
         [
