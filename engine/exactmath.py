@@ -156,10 +156,12 @@ def scaled_texts(mant: np.ndarray, scale: np.ndarray) -> list[str]:
     """Plain decimal texts of ``mant`` / 10**``scale`` (mant >= 0, 0 <= scale <= 18), trailing zeros kept, as
     ``format(Decimal, "f")`` writes them (``1250``, 2 -> ``12.50``; 5, 3 -> ``0.005``)."""
     out = list(map(str, mant.tolist()))
-    frac = np.nonzero(scale > 0)[0]
-    for i, m, s in zip(frac.tolist(), mant[frac].tolist(), scale[frac].tolist(), strict=True):
-        whole, part = divmod(m, 10**s)
-        out[i] = f"{whole}.{part:0{s}d}"
+    for s in np.unique(scale[scale > 0]).tolist():  # per number of places: whole part, "." and padded fraction
+        at = np.nonzero(scale == s)[0]
+        whole, part = np.divmod(mant[at], _P10_INT[s])
+        texts = map(".".join, zip(map(str, whole.tolist()), map(f"{{:0{s}d}}".format, part.tolist()), strict=True))
+        for i, text in zip(at.tolist(), texts, strict=True):
+            out[i] = text
     return out
 
 

@@ -13,15 +13,15 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, getcontext
 from itertools import repeat
-from operator import add, attrgetter, gt, is_, lt, mul, sub, truediv
+from operator import add, attrgetter, gt, is_, is_not, lt, mul, sub, truediv
 
 import numpy as np
 
 from engine.columnar import OrderBlock, orders_of
 from engine.construct import paused_gc
-from engine.exactmath import half_up_units, scaled_texts
+from engine.exactmath import RATIO, half_up_units, scaled_texts
 from engine.models import KeptBy, PortfolioResult, RebalanceRecord, RecordPosition, TransactionType
 from engine.scenarios import REBALANCED
 from engine.validation import format_percent
@@ -533,7 +533,7 @@ def _fill_from_blocks(
     cols["price"][where] = price
     same = np.fromiter(map(is_, price.tolist(), block_price.tolist()), dtype=bool, count=n)
     cols["exact"][where] = same  # the integers are the block price's
-    priced = np.nonzero(price != None)[0]  # noqa: E711 (elementwise)
+    priced = np.nonzero(np.fromiter(map(is_not, price.tolist(), repeat(None, n)), dtype=bool, count=n))[0]
     value = np.full(n, None, dtype=object)
     value[priced] = list(map(mul, quantity[priced].tolist(), price[priced].tolist()))
     cols["estimated_value"][where] = value
@@ -544,23 +544,32 @@ def _fill_from_blocks(
         return
     reason = np.full(n, "", dtype=object)
     positions = np.concatenate([b.position[lo:hi] for b, lo, hi, _ in blocks if b.position is not None]).tolist()
-    mv = per_result([r.market_value for r in results])[pos_at].tolist()
+    mv_result = [r.market_value for r in results]
+    mv = per_result(mv_result)[pos_at].tolist()
     k = len(positions)
     original = list(map(_ORIGINAL_QUANTITY, positions))
     target = list(map(_TARGET, positions))
     high = list(map(_HIGH, positions))
     low = list(map(_LOW, positions))
     covers = np.fromiter(map(lt, original, repeat(ZERO_D, k)), dtype=bool, count=k)
-    positive = np.fromiter(map(gt, mv, repeat(ZERO_D, k)), dtype=bool, count=k)
+    positive = np.repeat([m is not None and m > 0 for m in mv_result], counts)[pos_at]
     weight_before = np.full(k, None, dtype=object)
     weight_after = np.full(k, None, dtype=object)
     weighted = np.nonzero(positive)[0]
     if weighted.size:
-        mv_w = [mv[i] for i in weighted.tolist()]
-        weight_before[weighted] = list(map(truediv, [_ORIGINAL_VALUE(positions[i]) for i in weighted.tolist()], mv_w))
-        weight_after[weighted] = list(map(truediv, [_ADJUSTED_VALUE(positions[i]) for i in weighted.tolist()], mv_w))
-    in_model = np.fromiter(
-        (t != 0 or h != 0 or lw != 0 for t, h, lw in zip(target, high, low, strict=True)), dtype=bool, count=k
+        mv_w = _objects(mv, k)[weighted].tolist()
+        chosen = _objects(positions, k)[weighted].tolist()
+        weight_before[weighted] = list(map(truediv, map(_ORIGINAL_VALUE, chosen), mv_w))
+        # p·u' / MV in the thread's context: the record position's actual, RATIO.divide of the same numbers, when
+        # that context rounds as RATIO does (the default one: the app never changes it)
+        if _rounds_as_ratio(getcontext()):
+            weight_after[weighted] = list(map(_ACTUAL, chosen))
+        else:
+            weight_after[weighted] = list(map(truediv, map(_ADJUSTED_VALUE, chosen), mv_w))
+    in_model = (
+        np.fromiter(map(bool, target), dtype=bool, count=k)
+        | np.fromiter(map(bool, high), dtype=bool, count=k)
+        | np.fromiter(map(bool, low), dtype=bool, count=k)
     )
     band = positive & ~covers & in_model
     texts = np.full(k, "", dtype=object)
@@ -586,6 +595,18 @@ def _fill_from_blocks(
 
 
 ZERO_D = Decimal(0)
+_ACTUAL = attrgetter("actual")
+
+
+def _rounds_as_ratio(context: Context) -> bool:
+    """``context`` divides exactly as ``exactmath.RATIO`` (precision, rounding, exponent limits and traps)."""
+    return (context.prec, context.rounding, context.Emin, context.Emax, context.clamp) == (
+        RATIO.prec,
+        RATIO.rounding,
+        RATIO.Emin,
+        RATIO.Emax,
+        RATIO.clamp,
+    ) and all(context.traps[s] == RATIO.traps[s] for s in RATIO.traps)
 
 
 def _band_reasons(weight: np.ndarray, target: np.ndarray, high: np.ndarray, low: np.ndarray) -> list[str]:
@@ -647,13 +668,14 @@ def columns_to_csv(columns: OrderColumns, rebalance_id: str | None = None, *, wi
         quantity[i] = _fmt_number(columns.quantity[i])
     for i in np.nonzero(money_by_decimal)[0].tolist():
         money[i] = _fmt_money(columns.estimated_value[i])
-    price_text: dict[int, str] = {}
-    prices = [
-        price_text[id(p)] if id(p) in price_text else price_text.setdefault(id(p), _fmt_price(p))
-        for p in columns.price.tolist()
-    ]
-    day_text: dict[dt.date, str] = {}
-    days = [day_text.get(d) or day_text.setdefault(d, d.isoformat()) for d in columns.trade_date.tolist()]
+    # a price's text once per price object (a run prices each security once; equal Decimals can differ in text)
+    price_objects = columns.price.tolist()
+    distinct = dict(zip(map(id, price_objects), price_objects, strict=True))
+    price_text = {key: _fmt_price(p) for key, p in distinct.items()}
+    prices = list(map(price_text.__getitem__, map(id, price_objects)))
+    dates = columns.trade_date.tolist()
+    day_text = {d: d.isoformat() for d in set(dates)}
+    days = list(map(day_text.__getitem__, dates))
     table = [
         [r or rebalance_id or "" for r in columns.rebalance_id.tolist()],
         columns.portfolio_id.tolist(),
@@ -684,18 +706,18 @@ _CSV_SPECIAL = re.compile(r'[,"\r\n]')  # what makes the csv module quote a fiel
 
 def _columns_csv(header: Sequence[str], table: list[list[str]]) -> bytes:
     """The bytes :func:`_write_csv` writes for these text columns: formula-escaped, then each cell as the csv module
-    writes it. A column without a character to quote is joined as it is; a cell with one is written by the csv
-    module itself (once per distinct text)."""
+    writes it (a cell to quote is written by the csv module itself), once per distinct text of a column."""
     risky = _RISKY_FIRST
-    quoted: dict[str, str] = {}
     safe = []
     for column in table:
-        cells = [c if c[:1] not in risky else neutralise_cell(c) for c in column]
-        if _CSV_SPECIAL.search("".join(cells)):
-            cells = [
-                quoted.get(c) or quoted.setdefault(c, _csv_field(c)) if _CSV_SPECIAL.search(c) else c for c in cells
-            ]
-        safe.append(cells)
+        fixed: dict[str, str] = {}  # each distinct text that changes: formula-escaped, then quoted
+        for cell in set(column):
+            text = neutralise_cell(cell) if cell[:1] in risky else cell
+            if _CSV_SPECIAL.search(text):
+                text = _csv_field(text)
+            if text is not cell:
+                fixed[cell] = text
+        safe.append(list(map(fixed.get, column, column)) if fixed else column)
     head = _write_csv(header, ()).decode("utf-8")
     body = "\r\n".join(map(",".join, zip(*safe, strict=True)))
     return (head + body + ("\r\n" if body else "")).encode("utf-8")
