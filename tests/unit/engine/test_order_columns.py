@@ -12,7 +12,7 @@ relaxed), failed portfolios and positions on and off.
 from __future__ import annotations
 
 import gc
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pandas as pd
 import pytest
@@ -169,3 +169,19 @@ def test_no_orders() -> None:
     assert len(empty) == 0 and empty.rows() == []
     assert columns_to_csv(empty) == orders_to_csv([])
     pd.testing.assert_frame_equal(blotter_frame_columns(empty), blotter_frame([]))
+
+
+def test_another_decimal_context_divides_as_order_rows_does() -> None:
+    """Weights after come from the record positions only when the thread's context rounds as they were rounded."""
+    model, prices, portfolios = _plain_case(10)
+    new = rebalance_portfolios(model, prices, portfolios, RebalanceOptions(trade_date=DAY), workers=1)
+    with localcontext(prec=9):
+        got = order_columns(new, {}, prices).rows()
+        want = order_rows(new, {}, prices)
+    assert got == want and repr(got) == repr(want)
+    assert any(r.weight_after != p.actual for r in got for p in [_position(new, r)])
+
+
+def _position(results: list[PortfolioResult], row):
+    result = next(r for r in results if r.portfolio_id == row.portfolio_id)
+    return next(p for p in result.positions if p.security_id == row.security_id)
