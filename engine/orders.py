@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, getcontext
@@ -350,32 +351,34 @@ class OrderColumns:
     def rows(self) -> list[OrderRow]:
         """The order rows (equal to :func:`order_rows` of the same results)."""
         with paused_gc():
-            return [
-                _new_row(
-                    {
-                        "rebalance_id": rid,
-                        "portfolio_id": pid,
-                        "portfolio_name": name,
-                        "security_id": sid,
-                        "ticker": ticker,
-                        "transaction_type": side,
-                        "quantity": q,
-                        "price": p,
-                        "estimated_value": v,
-                        "trade_date": day,
-                        "reason": why,
-                        "weight_before": wb,
-                        "weight_after": wa,
-                        "target": t,
-                        "fractional": frac,
-                        "covers_short": cover,
-                        "relaxed": relaxed,
-                    }
-                )
+            states = [
+                {
+                    "rebalance_id": rid,
+                    "portfolio_id": pid,
+                    "portfolio_name": name,
+                    "security_id": sid,
+                    "ticker": ticker,
+                    "transaction_type": side,
+                    "quantity": q,
+                    "price": p,
+                    "estimated_value": v,
+                    "trade_date": day,
+                    "reason": why,
+                    "weight_before": wb,
+                    "weight_after": wa,
+                    "target": t,
+                    "fractional": frac,
+                    "covers_short": cover,
+                    "relaxed": relaxed,
+                }
                 for rid, pid, name, sid, ticker, side, q, p, v, day, why, wb, wa, t, frac, cover, relaxed in zip(
                     *(c.tolist() for c in self._row_columns()), strict=True
                 )
             ]
+            # as _new_row, in C-level passes: the dict becomes each instance's state
+            rows = list(map(_NEW, repeat(OrderRow, len(states))))
+            deque(map(_SET, rows, repeat("__dict__"), states), maxlen=0)
+            return rows
 
     def _row_columns(self) -> tuple[np.ndarray, ...]:
         return (
