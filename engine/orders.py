@@ -381,25 +381,8 @@ class OrderColumns:
             return rows
 
     def _row_columns(self) -> tuple[np.ndarray, ...]:
-        return (
-            self.rebalance_id,
-            self.portfolio_id,
-            self.portfolio_name,
-            self.security_id,
-            self.ticker,
-            self.transaction_type,
-            self.quantity,
-            self.price,
-            self.estimated_value,
-            self.trade_date,
-            self.reason,
-            self.weight_before,
-            self.weight_after,
-            self.target,
-            self.fractional,
-            self.covers_short,
-            self.relaxed,
-        )
+        """The columns of the row fields, in ``OrderRow``'s field order."""
+        return tuple(getattr(self, f) for f in (*_OBJECT_FIELDS, "fractional", "covers_short", "relaxed"))
 
 
 _OBJECT_FIELDS = (
@@ -426,6 +409,7 @@ _ORIGINAL_QUANTITY = attrgetter("original_quantity")
 _TARGET = attrgetter("target")
 _HIGH = attrgetter("high_drift")
 _LOW = attrgetter("low_drift")
+ZERO_D = Decimal(0)
 
 
 def _objects(values: Iterable[object], n: int) -> np.ndarray:
@@ -597,7 +581,6 @@ def _fill_from_blocks(
     cols["covers_short"][where] = short
 
 
-ZERO_D = Decimal(0)
 _ACTUAL = attrgetter("actual")
 
 

@@ -11,6 +11,7 @@ relaxed), failed portfolios and positions on and off.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from decimal import Decimal, localcontext
 
@@ -22,9 +23,10 @@ from hypothesis import strategies as st
 from components.orders.frames import blotter_frame, blotter_frame_columns
 from components.rebalance.store import SubmissionOutcome, order_key
 from engine import columnar
+from engine import orders as engine_orders
 from engine.columnar import orders_of, reference_only
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
-from engine.orders import OrderColumns, columns_to_csv, order_columns, order_rows, orders_to_csv
+from engine.orders import OrderColumns, OrderRow, columns_to_csv, order_columns, order_rows, orders_to_csv
 from engine.rebalance import rebalance_portfolios
 from tests.unit.engine.test_columnar import DAY, EXTRA_IDS, MODEL_IDS, _plain_case, cases
 
@@ -185,3 +187,8 @@ def test_another_decimal_context_divides_as_order_rows_does() -> None:
 def _position(results: list[PortfolioResult], row):
     result = next(r for r in results if r.portfolio_id == row.portfolio_id)
     return next(p for p in result.positions if p.security_id == row.security_id)
+
+
+def test_the_columns_name_every_row_field_in_order() -> None:
+    names = [f.name for f in dataclasses.fields(OrderRow)]
+    assert [*engine_orders._OBJECT_FIELDS, "fractional", "covers_short", "relaxed"] == names
