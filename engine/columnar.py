@@ -18,6 +18,11 @@ at most 18 digits, a value outside the supported range or beyond int64 in any pr
 floating point first), a duplicated holding, a held security without a usable price, a negative zero. The
 reference also raises the typed error of a bad portfolio, with its message, so one bad portfolio fails only
 itself exactly as before. :func:`reference_only` switches the columnar path off (tests and ``--compare``).
+
+The trades of the results :func:`build_optimal` builds are kept as columns too (:class:`OrderBlock`: security,
+side, quantity and price as exact integers and as the transactions' Decimals, the record positions), as long as
+the results live (:func:`orders_of`); ``engine.orders.order_columns`` builds the blotter, order rows and orders
+CSV from them.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Pure functions over engine results: no Streamlit, no I/O. Every number stays a ``Decimal``; the CSV writes fixed
 formats (quantities as integers unless fractional, prices as given, money to the cent half-up; never float text)
 and neutralises text cells that a spreadsheet would run as a formula.
+
+:func:`order_columns` gives a run's orders as columns (:class:`OrderColumns`, from the order columns
+``engine.columnar`` keeps with the results it builds): :meth:`OrderColumns.rows` and :func:`columns_to_csv` give
+exactly what :func:`order_rows` and :func:`orders_to_csv` give, from integers where the columns hold them.
 """
 
 from __future__ import annotations
