@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +26,7 @@ from components.rebalance.store import SubmissionOutcome, order_key
 from engine import columnar
 from engine import orders as engine_orders
 from engine.columnar import orders_of, reference_only
+from engine.exactmath import half_up_units, scaled_floats, scaled_texts
 from engine.models import Holding, InvestmentModel, PortfolioHoldings, PortfolioResult, Position, RebalanceOptions
 from engine.orders import OrderColumns, OrderRow, columns_to_csv, order_columns, order_rows, orders_to_csv
 from engine.rebalance import rebalance_portfolios
@@ -192,3 +194,24 @@ def _position(results: list[PortfolioResult], row):
 def test_the_columns_name_every_row_field_in_order() -> None:
     names = [f.name for f in dataclasses.fields(OrderRow)]
     assert [*engine_orders._OBJECT_FIELDS, "fractional", "covers_short", "relaxed"] == names
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.tuples(st.integers(0, 10**18), st.integers(0, 18)), min_size=1, max_size=20),
+    places=st.integers(0, 4),
+)
+def test_texts_floats_and_rounding_from_scaled_integers_are_the_decimals(values, places) -> None:
+    """``exactmath``'s column helpers give what the Decimal of each value gives (text, float, half-up rounding)."""
+    mant = np.array([m for m, _ in values], dtype=np.int64)
+    scale = np.array([s for _, s in values], dtype=np.int64)
+    decimals = [Decimal(m).scaleb(-s) for m, s in values]
+    assert scaled_texts(mant, scale) == [format(d, "f") for d in decimals]
+    floats, ok = scaled_floats(mant, scale)
+    assert ok[mant < 2**53].all()
+    for f, good, d in zip(floats.tolist(), ok.tolist(), decimals, strict=True):
+        assert not good or f == float(d)
+    units, ok = half_up_units(mant, scale, places)
+    step = Decimal(1).scaleb(-places)
+    for u, good, d in zip(units.tolist(), ok.tolist(), decimals, strict=True):
+        assert not good or Decimal(u).scaleb(-places) == d.quantize(step, rounding=ROUND_HALF_UP)
