@@ -13,8 +13,10 @@ result objects' path), and times the what-if end to end as the app runs it: solv
 the blotter DataFrame (``components.orders.frames.blotter_frame``) and the orders CSV.
 
 ``--compare`` (issue #15 part 1, columnar results) times every step twice per run, interleaved in one process: "after"
-(the engine's columnar results, :mod:`engine.columnar`) and "before" (``engine.columnar.reference_only()``: the
-per-position ``Decimal`` results of the code before, the same objects).
+(the engine's columnar results, :mod:`engine.columnar`, and the orders built from the order columns the engine keeps
+with them: ``engine.orders.order_columns`` -> ``OrderColumns.rows``, ``blotter_frame_columns``, ``columns_to_csv``,
+as the Orders page builds them) and "before" (``engine.columnar.reference_only()``: the per-position ``Decimal``
+results of the code before, the same objects, and ``order_rows`` / ``blotter_frame`` / ``orders_to_csv`` over them).
 
     .venv/bin/python bench/bench_ui_rebalance.py [--runs 3] [--model "Global Equity Core"] [--compare]
     .venv/bin/python bench/bench_ui_rebalance.py --synthetic 100 [--k 1000] [--runs 3] [--compare]
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import datetime as dt
 
-from components.orders.frames import blotter_frame
+from components.orders.frames import blotter_frame, blotter_frame_columns
 from components.rebalance.frames import portfolio_frame
 from components.rebalance.run import out_of_band_flags, solve
 from components.rebalance.store import ScenarioParams
@@ -47,7 +49,14 @@ from data.settings import Settings
 from data.snapshot import MarketSnapshot, build_market_snapshot
 from engine.columnar import reference_only
 from engine.models import RebalanceOptions
-from engine.orders import aggregate_orders, aggregated_to_csv, order_rows, orders_to_csv
+from engine.orders import (
+    aggregate_orders,
+    aggregated_to_csv,
+    columns_to_csv,
+    order_columns,
+    order_rows,
+    orders_to_csv,
+)
 from engine.scenarios import portfolio_metrics, scenario_summary
 
 
@@ -65,6 +74,24 @@ def timed(fn, *args, **kwargs):
 
 
 MODES = {"after": nullcontext, "before": reference_only}  # before: the per-position Decimal results (main's code)
+
+
+def orders_steps(mode: str, results, tickers, prices):
+    """(order rows, blotter DataFrame, orders CSV) builders of a mode: from the order columns (after), from the
+    result objects (before)."""
+    if mode == "before":
+        return (
+            lambda: order_rows(results, tickers, prices),
+            lambda rows: blotter_frame(rows, {}),
+            lambda rows: orders_to_csv(rows),
+        )
+    columns = []
+
+    def rows():
+        columns[:] = [order_columns(results, tickers, prices)]
+        return columns[0].rows()
+
+    return rows, lambda rows: blotter_frame_columns(columns[0], {}), lambda rows: columns_to_csv(columns[0])
 
 
 def main() -> int:
@@ -104,19 +131,25 @@ def main() -> int:
                         rows.setdefault(f"metrics, floor {label}{tag}", []).append(t_flags + t_sum)
                         counts[f"solve, floor {label}{tag}"] = f"{summary.optimal:,} optimal, {summary.orders:,} orders"
                 tickers = {sid: info.ticker for sid, info in snap.securities.items()}
-                orders, t_rows = timed(order_rows, results, tickers, snap.prices)
+                make_rows, make_blotter, make_csv = orders_steps(mode, results, tickers, snap.prices)
+                orders, t_rows = timed(make_rows)
                 rows.setdefault(f"order rows + reasons{tag}", []).append(t_rows)
-                data, t_csv = timed(orders_to_csv, orders)
+                _, t_blotter = timed(make_blotter, orders)
+                rows.setdefault(f"blotter DataFrame{tag}", []).append(t_blotter)
+                data, t_csv = timed(make_csv, orders)
                 rows.setdefault(f"orders CSV{tag}", []).append(t_csv)
                 counts[f"orders CSV{tag}"] = f"{len(orders):,} rows, {len(data) / 1e6:.1f} MB"
                 _, t_blocks = timed(lambda o: aggregated_to_csv(aggregate_orders(o)), orders)
                 rows.setdefault(f"block orders CSV{tag}", []).append(t_blocks)
                 last = {name: values[-1] for name, values in rows.items()}
-                rows.setdefault(f"end to end (snapshot, solve % of MV, metrics, orders, CSVs){tag}", []).append(
+                rows.setdefault(
+                    f"end to end (snapshot, solve % of MV, metrics, orders, blotter, CSVs){tag}", []
+                ).append(
                     t_snap
                     + last[f"solve, floor 1 % of MV{tag}"]
                     + last[f"metrics, floor 1 % of MV{tag}"]
                     + t_rows
+                    + t_blotter
                     + t_csv
                     + t_blocks
                 )
@@ -173,9 +206,10 @@ def synthetic(n: int, k: int, runs: int, modes: list[str]) -> int:
                 "metrics", lambda rs, fl: [portfolio_metrics(r, fl.get(r.portfolio_id)) for r in rs], results, flags
             )
             step("results table", portfolio_frame, metrics)
-            orders = step("order rows", order_rows, results, tickers, snap.prices)
-            step("blotter DataFrame", blotter_frame, orders, {})
-            step("orders CSV", orders_to_csv, orders)
+            make_rows, make_blotter, make_csv = orders_steps(mode, results, tickers, snap.prices)
+            orders = step("order rows", make_rows)
+            step("blotter DataFrame", make_blotter, orders)
+            step("orders CSV", make_csv, orders)
             total = (sum(w for _, (w, _c) in steps), sum(c for _, (_w, c) in steps))
             for name, t in [*steps, ("end to end", total)]:
                 rows[mode].setdefault(name, []).append(t)

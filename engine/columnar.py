@@ -18,6 +18,11 @@ at most 18 digits, a value outside the supported range or beyond int64 in any pr
 floating point first), a duplicated holding, a held security without a usable price, a negative zero. The
 reference also raises the typed error of a bad portfolio, with its message, so one bad portfolio fails only
 itself exactly as before. :func:`reference_only` switches the columnar path off (tests and ``--compare``).
+
+The trades of the results :func:`build_optimal` builds are kept as columns too (:class:`OrderBlock`: security,
+side, quantity and price as exact integers and as the transactions' Decimals, the record positions), as long as
+the results live (:func:`orders_of`); ``engine.orders.order_columns`` builds the blotter, order rows and orders
+CSV from them.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from itertools import chain, repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING
+from weakref import ref
 
 import numpy as np
 
@@ -97,6 +104,53 @@ class Prepared:
     market_value: Decimal
     cols: HeldColumns | None = None
     slot: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBlock:
+    """The trades of the results one :func:`build_optimal` call built, as columns: one entry per trade, in result
+    order then transaction order (each result's trades are a slice, :func:`orders_of`).
+
+    Quantities and prices are also exact integers (value = mant / 10**scale, mant > 0); ``position``: each trade's
+    record position (None when the results carry none).
+    """
+
+    security_id: np.ndarray  # object: str
+    side: np.ndarray  # object: "BUY" / "SELL"
+    quantity: np.ndarray  # object: the transaction's Decimal
+    q_mant: np.ndarray
+    q_scale: np.ndarray
+    price: np.ndarray  # object: the price as given (the record position's)
+    p_mant: np.ndarray
+    p_scale: np.ndarray
+    position: np.ndarray | None  # object: RecordPosition
+    trade_date: dt.date
+
+
+# result (by identity) -> (weak reference, block, first trade, end): the columns live as long as the results do;
+# an entry goes when its result is collected. A copy of a result is not in it (its orders come from its objects).
+_ORDERS: dict[int, tuple[ref[PortfolioResult], OrderBlock, int, int]] = {}
+
+
+def _register(result: PortfolioResult, block: OrderBlock, lo: int, hi: int) -> None:
+    key = id(result)
+    _ORDERS[key] = (ref(result, partial(_ORDERS.pop, key)), block, lo, hi)
+
+
+def orders_of(result: PortfolioResult) -> tuple[OrderBlock, int, int] | None:
+    """The order columns ``result``'s trades were built from (block, first, end), or None (built otherwise)."""
+    entry = _ORDERS.get(id(result))
+    if entry is None or entry[0]() is not result:
+        return None
+    return entry[1], entry[2], entry[3]
+
+
+def carry_orders(source: PortfolioResult, copy: PortfolioResult) -> PortfolioResult:
+    """``copy`` (of ``source``, with the same transactions) shares ``source``'s order columns, if any."""
+    found = orders_of(source)
+    if found is not None and copy.transactions is source.transactions:
+        _register(copy, *found)
+    return copy
 
 
 @contextmanager
@@ -450,40 +504,28 @@ def build_optimal(
         return out  # some with kept_by, some without: the reference (never happens: one route, one shape)
     u_l, up_l, bp_l = u_obj.tolist(), up_obj.tolist(), bp_obj.tolist()
     t_l, hi_l, lo_l = target_c.tolist(), high_c.tolist(), low_c.tolist()
-    # the states in the reference's key order (a DriftRow without kept_by gets the default first, as its builder
-    # does): the instance dicts, and so the reprs, are the reference's
-    if kept is None:
-        drifts = make_drift_rows(
-            [
-                {
-                    "kept_by": None,
-                    "security_id": s,
-                    "original_quantity": u,
-                    "adjusted_quantity": up,
-                    "target": t,
-                    "high_drift": hi,
-                    "low_drift": lo,
-                    "actual": a,
-                }
-                for s, u, up, t, hi, lo, a in zip(sid_c, u_l, up_l, t_l, hi_l, lo_l, bp_l, strict=True)
-            ]
-        )
-    else:
-        drifts = make_drift_rows(
-            [
-                {
-                    "security_id": s,
-                    "original_quantity": u,
-                    "adjusted_quantity": up,
-                    "target": t,
-                    "high_drift": hi,
-                    "low_drift": lo,
-                    "actual": a,
-                    "kept_by": kb,
-                }
-                for s, u, up, t, hi, lo, a, kb in zip(sid_c, u_l, up_l, t_l, hi_l, lo_l, bp_l, kept, strict=True)
-            ]
-        )
+    # the states in the reference's key order: a DriftRow without kept_by gets the default first, as its builder
+    # does (a key repeated in a dict literal keeps its first place), one with kept_by gets it last; the instance
+    # dicts, and so the reprs, are the reference's
+    lead = {"kept_by": None} if kept is None else {}
+    drifts = make_drift_rows(
+        [
+            {
+                **lead,
+                "security_id": s,
+                "original_quantity": u,
+                "adjusted_quantity": up,
+                "target": t,
+                "high_drift": hi,
+                "low_drift": lo,
+                "actual": a,
+                "kept_by": kb,
+            }
+            for s, u, up, t, hi, lo, a, kb in zip(
+                sid_c, u_l, up_l, t_l, hi_l, lo_l, bp_l, [None] * c_total if kept is None else kept, strict=True
+            )
+        ]
+    )
     kind_l, qty_l = kind.tolist(), qty_obj.tolist()
     transactions = make_transactions(
         [
@@ -540,6 +582,19 @@ def build_optimal(
             )
         ]
         positions = make_record_positions(states)
+    ids_obj = np.array([*ids, ""], dtype=object)[:-1]
+    orders = OrderBlock(
+        security_id=ids_obj[cell_sec[t_cells]],
+        side=kind[t_cells],
+        quantity=qty_obj[t_cells],
+        q_mant=np.abs(delta[t_cells]),
+        q_scale=d_s[t_cells],
+        price=p_obj[t_cells],
+        p_mant=p_m[t_cells],
+        p_scale=p_s[t_cells],
+        position=np.fromiter(positions, dtype=object, count=c_total)[t_cells] if with_positions else None,
+        trade_date=trade_date,
+    )
     off_l = off.tolist()
     bad_l = bad.tolist()
     sa_l, sb_l, sc_l = scale_after.tolist(), scale_before.tolist(), scale_cash.tolist()
@@ -550,7 +605,7 @@ def build_optimal(
         a, b = off_l[i], off_l[i + 1]
         answer = answers[j] if answers is not None else None
         p = prep.portfolio
-        out[j] = PortfolioResult(
+        result = out[j] = PortfolioResult(
             portfolio_id=p.portfolio_id,
             portfolio_name=p.name,
             status=answer.status if answer is not None else "optimal",
@@ -564,6 +619,7 @@ def build_optimal(
             drifts=tuple(drifts[a:b]),
             positions=tuple(positions[a:b]),
         )
+        _register(result, orders, trade_bounds[i], trade_bounds[i + 1])
     return out
 
 

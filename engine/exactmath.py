@@ -133,3 +133,46 @@ def fmt_money(value: Decimal) -> str:
 def plain(value: Decimal) -> str:
     """A Decimal as plain text without exponent notation (``1E+3`` becomes ``1000``)."""
     return format(value, "f")
+
+
+# 10**k as float64, exact for k <= 22 (every power of ten up to 1e22 is a double)
+_P10_FLOAT = np.array([float(10**k) for k in range(23)])
+_P10_INT = np.array([10**k for k in range(19)], dtype=np.int64)
+_SAFE_FLOAT = 2**53  # integers below this are exact doubles
+
+
+def scaled_floats(mant: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, ok): ``float(Decimal(mant).scaleb(-scale))`` where ``ok`` (|mant| < 2**53, 0 <= scale <= 22).
+
+    Both operands are exact doubles there, so the one IEEE division is correctly rounded, as ``float`` of the
+    Decimal is; elsewhere the value is 0 and the caller converts the Decimal.
+    """
+    ok = (np.abs(mant) < _SAFE_FLOAT) & (scale >= 0) & (scale <= 22)
+    safe_scale = np.where(ok, scale, 0)
+    return np.where(ok, mant, 0).astype(np.float64) / _P10_FLOAT[safe_scale], ok
+
+
+def scaled_texts(mant: np.ndarray, scale: np.ndarray) -> list[str]:
+    """Plain decimal texts of ``mant`` / 10**``scale`` (mant >= 0, 0 <= scale <= 18), trailing zeros kept, as
+    ``format(Decimal, "f")`` writes them (``1250``, 2 -> ``12.50``; 5, 3 -> ``0.005``)."""
+    out = list(map(str, mant.tolist()))
+    for s in np.unique(scale[scale > 0]).tolist():  # per number of places: whole part, "." and padded fraction
+        at = np.nonzero(scale == s)[0]
+        whole, part = np.divmod(mant[at], _P10_INT[s])
+        texts = map(".".join, zip(map(str, whole.tolist()), map(f"{{:0{s}d}}".format, part.tolist()), strict=True))
+        for i, text in zip(at.tolist(), texts, strict=True):
+            out[i] = text
+    return out
+
+
+def half_up_units(mant: np.ndarray, scale: np.ndarray, places: int) -> tuple[np.ndarray, np.ndarray]:
+    """(units, ok): ``mant`` / 10**``scale`` rounded half-up to ``places`` decimals, in units of 10**-places
+    (mant >= 0), where ``ok``: no int64 overflow (``scale - places`` <= 18; at most ``places - scale`` <= 18 digits
+    added to a mantissa below 10**(18 - that))."""
+    down = scale - places
+    up = np.clip(-down, 0, 18)
+    ok = (mant >= 0) & (down <= 18) & (-down <= 18) & (mant < _P10_INT[18 - up])
+    d = _P10_INT[np.clip(down, 0, 18)]
+    m = np.where(ok, mant, 0)
+    rounded = np.where(down > 0, (m + d // 2) // d, m * _P10_INT[up])
+    return rounded, ok

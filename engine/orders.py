@@ -3,6 +3,10 @@
 Pure functions over engine results: no Streamlit, no I/O. Every number stays a ``Decimal``; the CSV writes fixed
 formats (quantities as integers unless fractional, prices as given, money to the cent half-up; never float text)
 and neutralises text cells that a spreadsheet would run as a formula.
+
+:func:`order_columns` gives a run's orders as columns (:class:`OrderColumns`, from the order columns
+``engine.columnar`` keeps with the results it builds): :meth:`OrderColumns.rows` and :func:`columns_to_csv` give
+exactly what :func:`order_rows` and :func:`orders_to_csv` give, from integers where the columns hold them.
 """
 
 from __future__ import annotations
@@ -11,11 +15,18 @@ import csv
 import datetime as dt
 import io
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, getcontext
+from itertools import repeat
+from operator import add, attrgetter, gt, is_, is_not, lt, mul, sub, truediv
 
+import numpy as np
+
+from engine.columnar import OrderBlock, orders_of
 from engine.construct import paused_gc
+from engine.exactmath import RATIO, half_up_units, scaled_texts
 from engine.models import KeptBy, PortfolioResult, RebalanceRecord, RecordPosition, TransactionType
 from engine.scenarios import REBALANCED
 from engine.validation import format_percent
@@ -304,6 +315,411 @@ _NEW = object.__new__
 _SET = object.__setattr__
 
 
+@dataclass(frozen=True)
+class OrderColumns:
+    """Every proposed order of a run as columns: one entry per order, in :func:`order_rows` order (issue 15 part 1).
+
+    The object columns hold exactly the order rows' values (:meth:`rows` makes the rows); where ``exact`` is True the
+    quantity and price are also exact integers (value = mant / 10**scale, mant > 0), from which the blotter's
+    floats and the CSV's texts are computed without a ``Decimal`` operation per value. Built by
+    :func:`order_columns` from the engine's order columns (``engine.columnar.OrderBlock``) where the results have
+    them, from the result objects (as :func:`order_rows`) where not.
+    """
+
+    rebalance_id: np.ndarray  # object columns: str | None
+    portfolio_id: np.ndarray
+    portfolio_name: np.ndarray
+    security_id: np.ndarray
+    ticker: np.ndarray
+    transaction_type: np.ndarray
+    quantity: np.ndarray  # Decimal
+    price: np.ndarray  # Decimal | None
+    estimated_value: np.ndarray  # Decimal | None
+    trade_date: np.ndarray  # date
+    reason: np.ndarray  # str
+    weight_before: np.ndarray  # Decimal | None
+    weight_after: np.ndarray
+    target: np.ndarray
+    fractional: np.ndarray  # bool columns
+    covers_short: np.ndarray
+    relaxed: np.ndarray
+    exact: np.ndarray  # bool: q_mant .. p_scale hold the quantity and the price
+    q_mant: np.ndarray  # int64 columns
+    q_scale: np.ndarray
+    p_mant: np.ndarray
+    p_scale: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.portfolio_id)
+
+    def rows(self) -> list[OrderRow]:
+        """The order rows (equal to :func:`order_rows` of the same results)."""
+        with paused_gc():
+            states = [
+                {
+                    "rebalance_id": rid,
+                    "portfolio_id": pid,
+                    "portfolio_name": name,
+                    "security_id": sid,
+                    "ticker": ticker,
+                    "transaction_type": side,
+                    "quantity": q,
+                    "price": p,
+                    "estimated_value": v,
+                    "trade_date": day,
+                    "reason": why,
+                    "weight_before": wb,
+                    "weight_after": wa,
+                    "target": t,
+                    "fractional": frac,
+                    "covers_short": cover,
+                    "relaxed": relaxed,
+                }
+                for rid, pid, name, sid, ticker, side, q, p, v, day, why, wb, wa, t, frac, cover, relaxed in zip(
+                    *(c.tolist() for c in self._row_columns()), strict=True
+                )
+            ]
+            # as _new_row, in C-level passes: the dict becomes each instance's state
+            rows = list(map(_NEW, repeat(OrderRow, len(states))))
+            deque(map(_SET, rows, repeat("__dict__"), states), maxlen=0)
+            return rows
+
+    def _row_columns(self) -> tuple[np.ndarray, ...]:
+        """The columns of the row fields, in ``OrderRow``'s field order."""
+        return tuple(getattr(self, f) for f in (*_OBJECT_FIELDS, "fractional", "covers_short", "relaxed"))
+
+
+_OBJECT_FIELDS = (
+    "rebalance_id",
+    "portfolio_id",
+    "portfolio_name",
+    "security_id",
+    "ticker",
+    "transaction_type",
+    "quantity",
+    "price",
+    "estimated_value",
+    "trade_date",
+    "reason",
+    "weight_before",
+    "weight_after",
+    "target",
+)
+_BOOL_FIELDS = ("fractional", "covers_short", "relaxed", "exact")
+_INT_FIELDS = ("q_mant", "q_scale", "p_mant", "p_scale")
+_ORIGINAL_VALUE = attrgetter("original_position_market_value")
+_ADJUSTED_VALUE = attrgetter("adjusted_position_market_value")
+_ORIGINAL_QUANTITY = attrgetter("original_quantity")
+_TARGET = attrgetter("target")
+_HIGH = attrgetter("high_drift")
+_LOW = attrgetter("low_drift")
+ZERO_D = Decimal(0)
+
+
+def _objects(values: Iterable[object], n: int) -> np.ndarray:
+    """An object array of ``n`` values as they are (never unpacked into more dimensions)."""
+    return np.fromiter(values, dtype=object, count=n)
+
+
+def order_columns(
+    results: Iterable[PortfolioResult],
+    tickers: Mapping[str, str] | None = None,
+    prices: Mapping[str, Decimal] | None = None,
+    rebalance_id: str | None = None,
+) -> OrderColumns:
+    """The orders of the results as columns: :func:`order_rows`' rows, field by field (same arguments).
+
+    A result built by the engine's columnar path (``engine.columnar.orders_of``) gives its orders from the engine's
+    columns, all such results in one vectorised pass (weights and reasons by the rows' ``Decimal`` operations
+    mapped over the columns, texts from integers); any other result (the per-position path, a copy) gives them from
+    its objects exactly as :func:`order_rows` does.
+    """
+    tickers = tickers or {}
+    prices = prices or {}
+    parts: list[tuple[OrderBlock, int, int, PortfolioResult] | list[OrderRow]] = []
+    with paused_gc():
+        for result in results:
+            if result.status not in REBALANCED:
+                continue
+            found = orders_of(result)
+            if found is None:
+                rows = _order_rows([result], tickers, prices, rebalance_id)
+                if rows:
+                    parts.append(rows)
+            elif found[2] > found[1]:
+                parts.append((*found, result))
+        return _assemble(parts, tickers, prices, rebalance_id)
+
+
+def _assemble(
+    parts: list[tuple[OrderBlock, int, int, PortfolioResult] | list[OrderRow]],
+    tickers: Mapping[str, str],
+    prices: Mapping[str, Decimal],
+    rebalance_id: str | None,
+) -> OrderColumns:
+    sizes = [len(p) if isinstance(p, list) else p[2] - p[1] for p in parts]
+    n = sum(sizes)
+    at = np.repeat(np.arange(len(parts)), sizes)
+    from_rows = np.array([isinstance(p, list) for p in parts], dtype=bool)[at] if parts else np.zeros(0, bool)
+    cols: dict[str, np.ndarray] = {f: np.full(n, None, dtype=object) for f in _OBJECT_FIELDS}
+    cols |= {f: np.zeros(n, dtype=bool) for f in _BOOL_FIELDS}
+    cols |= {f: np.zeros(n, dtype=np.int64) for f in _INT_FIELDS}
+    where = np.nonzero(from_rows)[0]
+    if where.size:
+        _fill_from_rows([r for p in parts if isinstance(p, list) for r in p], where, cols)
+    where = np.nonzero(~from_rows)[0]
+    if where.size:
+        blocks = [p for p in parts if not isinstance(p, list)]
+        _fill_from_blocks(blocks, where, cols, tickers, prices, rebalance_id)
+    return OrderColumns(**cols)
+
+
+def _fill_from_rows(rows: list[OrderRow], where: np.ndarray, cols: dict[str, np.ndarray]) -> None:
+    """The columns at ``where`` from order rows (the result-object path)."""
+    for f in (*_OBJECT_FIELDS, "fractional", "covers_short", "relaxed"):
+        cols[f][where] = _objects(map(attrgetter(f), rows), len(rows))
+
+
+def _fill_from_blocks(
+    blocks: list[tuple[OrderBlock, int, int, PortfolioResult]],
+    where: np.ndarray,
+    cols: dict[str, np.ndarray],
+    tickers: Mapping[str, str],
+    prices: Mapping[str, Decimal],
+    rebalance_id: str | None,
+) -> None:
+    """The columns at ``where`` from the engine's order blocks: the rows of ``_order_row``, one column at a time."""
+    n = where.size
+    counts = [hi - lo for _, lo, hi, _ in blocks]
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(b, name)[lo:hi] for b, lo, hi, _ in blocks])
+
+    def per_result(values: list[object]) -> np.ndarray:
+        return np.repeat(_objects(values, len(values)), counts)
+
+    results = [r for *_, r in blocks]
+    sids = cat("security_id")
+    sid_l = sids.tolist()
+    cols["rebalance_id"][where] = per_result([r.rebalance_id or rebalance_id for r in results])
+    cols["portfolio_id"][where] = per_result([r.portfolio_id for r in results])
+    cols["portfolio_name"][where] = per_result([r.portfolio_name for r in results])
+    cols["security_id"][where] = sids
+    cols["ticker"][where] = _objects(map(tickers.get, sid_l), n)
+    cols["transaction_type"][where] = cat("side")
+    quantity = cat("quantity")
+    cols["quantity"][where] = quantity
+    cols["trade_date"][where] = per_result([b.trade_date for b, *_ in blocks])
+    relaxed = np.repeat(np.array([r.status == "relaxed" for r in results], dtype=bool), counts)
+    cols["relaxed"][where] = relaxed
+    q_mant, q_scale, p_mant, p_scale = cat("q_mant"), cat("q_scale"), cat("p_mant"), cat("p_scale")
+    cols["q_mant"][where], cols["q_scale"][where] = q_mant, q_scale
+    cols["p_mant"][where], cols["p_scale"][where] = p_mant, p_scale
+    cols["fractional"][where] = q_mant % (10 ** np.clip(q_scale, 0, 18)) != 0  # q_scale <= 18: plain decimals
+    # the price: the record position's (the block's), else the snapshot's as order_rows looks it up
+    block_price = cat("price")
+    with_pos = np.repeat(np.array([b.position is not None for b, *_ in blocks], dtype=bool), counts)
+    price = _objects(map(prices.get, sid_l), n)
+    price[with_pos] = block_price[with_pos]
+    cols["price"][where] = price
+    same = np.fromiter(map(is_, price.tolist(), block_price.tolist()), dtype=bool, count=n)
+    cols["exact"][where] = same  # the integers are the block price's
+    priced = np.nonzero(np.fromiter(map(is_not, price.tolist(), repeat(None, n)), dtype=bool, count=n))[0]
+    value = np.full(n, None, dtype=object)
+    value[priced] = list(map(mul, quantity[priced].tolist(), price[priced].tolist()))
+    cols["estimated_value"][where] = value
+    # weights, reasons, target and short cover from the record positions (none without positions)
+    pos_at = np.nonzero(with_pos)[0]
+    if not pos_at.size:
+        cols["reason"][where] = ""
+        return
+    reason = np.full(n, "", dtype=object)
+    positions = np.concatenate([b.position[lo:hi] for b, lo, hi, _ in blocks if b.position is not None]).tolist()
+    mv_result = [r.market_value for r in results]
+    mv = per_result(mv_result)[pos_at].tolist()
+    k = len(positions)
+    original = list(map(_ORIGINAL_QUANTITY, positions))
+    target = list(map(_TARGET, positions))
+    high = list(map(_HIGH, positions))
+    low = list(map(_LOW, positions))
+    covers = np.fromiter(map(lt, original, repeat(ZERO_D, k)), dtype=bool, count=k)
+    positive = np.repeat([m is not None and m > 0 for m in mv_result], counts)[pos_at]
+    weight_before = np.full(k, None, dtype=object)
+    weight_after = np.full(k, None, dtype=object)
+    weighted = np.nonzero(positive)[0]
+    if weighted.size:
+        mv_w = _objects(mv, k)[weighted].tolist()
+        chosen = _objects(positions, k)[weighted].tolist()
+        weight_before[weighted] = list(map(truediv, map(_ORIGINAL_VALUE, chosen), mv_w))
+        # p·u' / MV in the thread's context: the record position's actual, RATIO.divide of the same numbers, when
+        # that context rounds as RATIO does (the default one: the app never changes it)
+        if _rounds_as_ratio(getcontext()):
+            weight_after[weighted] = list(map(_ACTUAL, chosen))
+        else:
+            weight_after[weighted] = list(map(truediv, map(_ADJUSTED_VALUE, chosen), mv_w))
+    in_model = (
+        np.fromiter(map(bool, target), dtype=bool, count=k)
+        | np.fromiter(map(bool, high), dtype=bool, count=k)
+        | np.fromiter(map(bool, low), dtype=bool, count=k)
+    )
+    band = positive & ~covers & in_model
+    texts = np.full(k, "", dtype=object)
+    at_band = np.nonzero(band)[0]
+    if at_band.size:
+        texts[at_band] = _band_reasons(
+            weight_before[at_band], _objects(target, k)[at_band], _objects(high, k)[at_band], _objects(low, k)[at_band]
+        )
+    for i in np.nonzero(~band)[0].tolist():  # short covers, extras, empty portfolios: few, as order_rows says them
+        texts[i] = order_reason(positions[i], mv[i])
+    reason[pos_at] = texts
+    cols["reason"][where] = reason
+    for name, values in (("weight_before", weight_before), ("weight_after", weight_after)):
+        column = np.full(n, None, dtype=object)
+        column[pos_at] = values
+        cols[name][where] = column
+    column = np.full(n, None, dtype=object)
+    column[pos_at] = target
+    cols["target"][where] = column
+    short = np.zeros(n, dtype=bool)
+    short[pos_at] = covers
+    cols["covers_short"][where] = short
+
+
+_ACTUAL = attrgetter("actual")
+
+
+def _rounds_as_ratio(context: Context) -> bool:
+    """``context`` divides exactly as ``exactmath.RATIO`` (precision, rounding, exponent limits and traps)."""
+    return (context.prec, context.rounding, context.Emin, context.Emax, context.clamp) == (
+        RATIO.prec,
+        RATIO.rounding,
+        RATIO.Emin,
+        RATIO.Emax,
+        RATIO.clamp,
+    ) and all(context.traps[s] == RATIO.traps[s] for s in RATIO.traps)
+
+
+def _band_reasons(weight: np.ndarray, target: np.ndarray, high: np.ndarray, low: np.ndarray) -> list[str]:
+    """:func:`_band_reason` of many positions (no short, in the model, positive MV): its comparisons and
+    differences mapped over the columns, its texts from the float points."""
+    n = weight.size
+    w, t = weight.tolist(), target.tolist()
+    upper = _objects(map(add, t, high.tolist()), n)
+    lower = _objects(map(sub, t, low.tolist()), n)
+    above = np.fromiter(map(gt, w, upper.tolist()), dtype=bool, count=n)
+    below = np.fromiter(map(lt, w, lower.tolist()), dtype=bool, count=n) & ~above
+    rest = ~(above | below)
+    over = np.fromiter(map(gt, w, t), dtype=bool, count=n) & rest
+    under = np.fromiter(map(lt, w, t), dtype=bool, count=n) & rest & ~over
+    out = np.full(n, "on target", dtype=object)
+    for mask, big, small, words in (
+        (above, weight, upper, "above upper band"),
+        (below, lower, weight, "below lower band"),
+        (over, weight, target, "above target"),
+        (under, target, weight, "below target"),
+    ):
+        at = np.nonzero(mask)[0]
+        if not at.size:
+            continue
+        diffs = map(sub, big[at].tolist(), small[at].tolist())
+        points = np.fromiter(map(float, map(mul, map(abs, diffs), repeat(HUNDRED))), dtype=np.float64, count=at.size)
+        lead = "in band, " if words.endswith("target") else ""
+        out[at] = [f"{lead}{p:.1f} pp {words}" if p >= 0.1 else f"{lead}{p:.2f} pp {words}" for p in points.tolist()]
+    return out.tolist()
+
+
+def columns_to_csv(columns: OrderColumns, rebalance_id: str | None = None, *, with_reasons: bool = False) -> bytes:
+    """:func:`orders_to_csv` of the order columns, the same bytes: numbers written from their integers where
+    ``exact`` (quantities as given, money half-up to the cent), from their Decimals elsewhere."""
+    n = len(columns)
+    exact = np.nonzero(columns.exact)[0]
+    quantity = [""] * n
+    money = [""] * n
+    by_decimal = np.ones(n, dtype=bool)  # the quantity's text from its Decimal (the rows of result objects)
+    money_by_decimal = np.ones(n, dtype=bool)
+    if exact.size:
+        q_mant, q_scale = columns.q_mant[exact], columns.q_scale[exact]
+        unit = 10 ** np.clip(q_scale, 0, 18)  # plain decimals: q_scale <= 18
+        whole = q_mant % unit == 0  # written as an integer (100, not 100.00), as _fmt_number does
+        texts = scaled_texts(np.where(whole, q_mant // unit, q_mant), np.where(whole, 0, q_scale))
+        for i, text in zip(exact.tolist(), texts, strict=True):
+            quantity[i] = text
+        by_decimal[exact] = False
+        # the estimated value q·p on int64 (below 2**62: at most 19 digits, as exact as the Decimal product)
+        fits = q_mant.astype(np.float64) * columns.p_mant[exact].astype(np.float64) < 2.0**62
+        cents, ok = half_up_units(
+            np.where(fits, q_mant, 0) * np.where(fits, columns.p_mant[exact], 0), q_scale + columns.p_scale[exact], 2
+        )
+        good = exact[ok & fits]
+        for i, text in zip(good.tolist(), scaled_texts(cents[ok & fits], np.full(good.size, 2)), strict=True):
+            money[i] = text
+        money_by_decimal[good] = False
+    for i in np.nonzero(by_decimal)[0].tolist():
+        quantity[i] = _fmt_number(columns.quantity[i])
+    for i in np.nonzero(money_by_decimal)[0].tolist():
+        money[i] = _fmt_money(columns.estimated_value[i])
+    # a price's text once per price object (a run prices each security once; equal Decimals can differ in text)
+    price_objects = columns.price.tolist()
+    distinct = dict(zip(map(id, price_objects), price_objects, strict=True))
+    price_text = {key: _fmt_price(p) for key, p in distinct.items()}
+    prices = list(map(price_text.__getitem__, map(id, price_objects)))
+    dates = columns.trade_date.tolist()
+    day_text = {d: d.isoformat() for d in set(dates)}
+    days = list(map(day_text.__getitem__, dates))
+    table = [
+        [r or rebalance_id or "" for r in columns.rebalance_id.tolist()],
+        columns.portfolio_id.tolist(),
+        [name or "" for name in columns.portfolio_name.tolist()],
+        columns.security_id.tolist(),
+        [t or "" for t in columns.ticker.tolist()],
+        columns.transaction_type.tolist(),
+        quantity,
+        prices,
+        money,
+        days,
+    ]
+    header: tuple[str, ...] = ORDER_CSV_COLUMNS
+    if with_reasons:
+        header = (*ORDER_CSV_COLUMNS, REASON_CSV_COLUMN)
+        fractional = columns.fractional.tolist()
+        table.append(
+            [
+                why + ("; fractional quantity" if frac else "") + ("; nearest feasible: bands breached" if rel else "")
+                for why, frac, rel in zip(columns.reason.tolist(), fractional, columns.relaxed.tolist(), strict=True)
+            ]
+        )
+    return _columns_csv(header, table)
+
+
+_CSV_SPECIAL = re.compile(r'[,"\r\n]')  # what makes the csv module quote a field (QUOTE_MINIMAL, "," and '"')
+
+
+def _columns_csv(header: Sequence[str], table: list[list[str]]) -> bytes:
+    """The bytes :func:`_write_csv` writes for these text columns: formula-escaped, then each cell as the csv module
+    writes it (a cell to quote is written by the csv module itself), once per distinct text of a column."""
+    risky = _RISKY_FIRST
+    safe = []
+    for column in table:
+        fixed: dict[str, str] = {}  # each distinct text that changes: formula-escaped, then quoted
+        for cell in set(column):
+            text = neutralise_cell(cell) if cell[:1] in risky else cell
+            if _CSV_SPECIAL.search(text):
+                text = _csv_field(text)
+            if text is not cell:
+                fixed[cell] = text
+        safe.append(list(map(fixed.get, column, column)) if fixed else column)
+    head = _write_csv(header, ()).decode("utf-8")
+    body = "\r\n".join(map(",".join, zip(*safe, strict=True)))
+    return (head + body + ("\r\n" if body else "")).encode("utf-8")
+
+
+def _csv_field(cell: str) -> str:
+    """One cell as the csv module writes it in a row of several (quoted, quotes doubled)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow((cell, ""))
+    return buf.getvalue()[: -len(",\r\n")]
+
+
 def not_traded_rows(results: Iterable[PortfolioResult], tickers: Mapping[str, str] | None = None) -> list[NotTradedRow]:
     """Positions of the rebalanced results that stayed off target because a trade control kept them (``kept_by``)."""
     tickers = tickers or {}
@@ -531,13 +947,16 @@ __all__ = [
     "REASON_CSV_COLUMN",
     "AggregatedOrder",
     "NotTradedRow",
+    "OrderColumns",
     "OrderRow",
     "SideTotal",
     "aggregate_orders",
     "aggregated_to_csv",
+    "columns_to_csv",
     "full_reason",
     "neutralise_cell",
     "not_traded_rows",
+    "order_columns",
     "order_reason",
     "order_rows",
     "orders_to_csv",

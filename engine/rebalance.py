@@ -24,7 +24,7 @@ import numpy as np
 from engine.bands import ModelArrays
 from engine.columnar import Prepared as _Prepared
 from engine.columnar import SecurityRow as _Security
-from engine.columnar import build_optimal, prepare_portfolios
+from engine.columnar import build_optimal, carry_orders, prepare_portfolios
 from engine.construct import make_drift_row, make_record_position, make_transaction, paused_gc
 from engine.errors import (
     Cancelled,
@@ -541,8 +541,9 @@ def _controlled_result(
 
 
 def _floor_flag(result: PortfolioResult, bound: bool) -> PortfolioResult:
-    """``result`` marked ``floor_bound`` when its cash floor cut into it (few rows: a copy only for those)."""
-    return result.model_copy(update={"floor_bound": True}) if bound else result
+    """``result`` marked ``floor_bound`` when its cash floor cut into it (few rows: a copy only for those); the copy
+    keeps the order columns of the original (``engine.columnar.orders_of``)."""
+    return carry_orders(result, result.model_copy(update={"floor_bound": True})) if bound else result
 
 
 def rebalance_portfolio(

@@ -16,8 +16,9 @@ from components.columns import Col, names
 from components.rebalance.frames import display_names
 from components.rebalance.store import SubmissionOutcome, order_key
 from data.submission import never_sent
+from engine.exactmath import scaled_floats
 from engine.models import PortfolioResult
-from engine.orders import AggregatedOrder, NotTradedRow, OrderRow, readable_diagnosis
+from engine.orders import AggregatedOrder, NotTradedRow, OrderColumns, OrderRow, readable_diagnosis
 
 BLOTTER_COLUMNS = [
     "portfolio",
@@ -144,6 +145,87 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
         },
         columns=BLOTTER_COLUMNS,
     )
+
+
+def blotter_frame_columns(
+    columns: OrderColumns, submissions: Mapping[str, SubmissionOutcome] | None = None
+) -> pd.DataFrame:
+    """:func:`blotter_frame` of the run's order columns (``engine.orders.order_columns``), the same frame.
+
+    Quantities, prices and estimated values are floats of their exact integers where the columns have them (one
+    IEEE division of two exact doubles: ``float`` of the Decimal), of their Decimals elsewhere; the flags are
+    one lookup per order.
+    """
+    n = len(columns)
+    if not n:
+        return blotter_frame_rows([], submissions)
+    submissions = submissions or {}
+    pids = columns.portfolio_id.tolist()
+    sids = columns.security_id.tolist()
+    sides = columns.transaction_type.tolist()
+    shown = display_names(set(zip(pids, columns.portfolio_name.tolist(), strict=True)))
+    keys = list(map(order_key, pids, sids, sides))
+    subs = [submissions.get(k) for k in keys] if submissions else [None] * n
+    exact = columns.exact
+    q_mant, q_scale, p_mant, p_scale = columns.q_mant, columns.q_scale, columns.p_mant, columns.p_scale
+    quantity, q_ok = scaled_floats(q_mant, q_scale)
+    price, p_ok = scaled_floats(p_mant, p_scale)
+    small = (q_mant.astype(np.float64) * p_mant.astype(np.float64) < 2.0**62) & exact
+    value, v_ok = scaled_floats(np.where(small, q_mant, 0) * np.where(small, p_mant, 0), q_scale + p_scale)
+    flag_text = np.array([_FLAG_TEXT[(c, f, r)] for c in (False, True) for f in (False, True) for r in (False, True)])
+    flags = flag_text[columns.covers_short * 4 + columns.fractional * 2 + columns.relaxed]
+    relaxed = columns.relaxed.tolist()
+    ticker = columns.ticker.tolist()
+    return pd.DataFrame(
+        {
+            "portfolio": [shown[p] for p in pids],
+            "ticker": [t or s for t, s in zip(ticker, sids, strict=True)],
+            "side": sides,
+            "quantity": _with_decimals(quantity, exact & q_ok, columns.quantity),
+            "price": _with_decimals(price, exact & p_ok, columns.price),
+            "estimated_value": _with_decimals(value, small & v_ok, columns.estimated_value),
+            "reason": columns.reason.tolist(),
+            "flags": flags.tolist(),
+            "nearest_feasible": relaxed,
+            "weight_before": _floats(columns.weight_before.tolist()),
+            "target": _shared_floats(columns.target.tolist()),
+            "weight_after": _floats(columns.weight_after.tolist()),
+            "trade_date": columns.trade_date.tolist(),
+            "submission": ["" if s is None else SUBMISSION_LABELS.get(s.outcome, s.outcome) for s in subs],
+            "order_id": pd.array([None if s is None else s.order_id for s in subs], dtype="Int64"),
+            "portfolio_id": pids,
+            "security_id": sids,
+            "key": keys,
+        },
+        columns=BLOTTER_COLUMNS,
+    )
+
+
+def _with_decimals(floats: np.ndarray, ok: np.ndarray, decimals: np.ndarray) -> list[float | None] | np.ndarray:
+    """``floats`` where ``ok``, ``float`` of the Decimal elsewhere (None stays None, as :func:`_floats` keeps it)."""
+    rest = np.nonzero(~ok)[0]
+    if not rest.size:
+        return floats
+    values = decimals[rest].tolist()
+    if any(v is None for v in values):
+        out: list[float | None] = floats.tolist()
+        for i, v in zip(rest.tolist(), values, strict=True):
+            out[i] = None if v is None else float(v)
+        return out
+    floats = floats.copy()
+    floats[rest] = np.fromiter(map(float, values), dtype=np.float64, count=rest.size)
+    return floats
+
+
+def _shared_floats(values: list) -> list[float | None] | np.ndarray:
+    """:func:`_floats` of a column whose Decimals are shared objects (a target per security): one ``float`` each."""
+    seen: dict[int, float | None] = {}
+    for v in values:
+        if id(v) not in seen:
+            seen[id(v)] = None if v is None else float(v)
+    if None in seen.values():
+        return [seen[id(v)] for v in values]
+    return np.fromiter(map(seen.__getitem__, map(id, values)), dtype=np.float64, count=len(values))
 
 
 def _floats(values: list) -> list[float | None] | np.ndarray:
@@ -345,6 +427,7 @@ __all__ = [
     "SubmissionPlan",
     "aggregate_frame",
     "blotter_frame",
+    "blotter_frame_columns",
     "blotter_frame_rows",
     "filter_blotter",
     "not_rebalanced_frame",

@@ -27,7 +27,7 @@ from components.orders.frames import (
     NOT_TRADED_TABLE,
     SORTS,
     aggregate_frame,
-    blotter_frame,
+    blotter_frame_columns,
     filter_blotter,
     not_rebalanced_frame,
     not_traded_frame,
@@ -56,11 +56,13 @@ from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
 from engine.models import RebalanceOptions, RunInfo
 from engine.orders import (
+    OrderColumns,
     OrderRow,
     aggregate_orders,
     aggregated_to_csv,
+    columns_to_csv,
     not_traded_rows,
-    order_rows,
+    order_columns,
     orders_to_csv,
     side_totals,
 )
@@ -81,11 +83,18 @@ NOT_TRADED_ORDER = names(NOT_TRADED_TABLE)
 MAX_ROWS_SHOWN = 1_000
 
 
-def rows_of(scenario: store.Scenario) -> list[OrderRow]:
-    """The scenario's proposed orders (cached on the scenario). They carry no rebalance id: the CSVs add the saved
-    run's id when they are built, so saving the run (or deleting it) rebuilds nothing."""
+def columns_of(scenario: store.Scenario) -> OrderColumns:
+    """The scenario's proposed orders as columns (cached on the scenario with its results; a retry's new results
+    clear it): built from the order columns the engine kept with the results (``engine.orders.order_columns``).
+    They carry no rebalance id: the CSVs add the saved run's id when they are built, so saving the run (or
+    deleting it) rebuilds nothing."""
     prices = scenario.snapshot.prices
-    return _cached(scenario, ("rows",), lambda: order_rows(scenario.results, scenario.tickers, prices))
+    return _cached(scenario, ("columns",), lambda: order_columns(scenario.results, scenario.tickers, prices))
+
+
+def rows_of(scenario: store.Scenario) -> list[OrderRow]:
+    """The scenario's proposed orders as rows (cached on the scenario), from :func:`columns_of`."""
+    return _cached(scenario, ("rows",), lambda: columns_of(scenario).rows())
 
 
 def _cached(scenario: store.Scenario, key: tuple, build):
@@ -178,7 +187,7 @@ def render_blotter(
         frame = _cached(
             scenario,
             ("blotter", hash(states)),
-            lambda: blotter_frame(rows, subs),
+            lambda: blotter_frame_columns(columns_of(scenario), subs),
         )
         # Filtered, sorted and capped once per (outcomes, filters): a rerun (a save, a dialog) rebuilds nothing.
         view_key = (hash(states), tuple(sides), text, ticker, sort)
@@ -207,7 +216,7 @@ def render_blotter(
         saved = scenario.saved_rebalance_id
         # Built on click (30,000 orders take about a second), with the saved run's id once saved.
         downloads.orders_button(
-            lambda: orders_to_csv(rows, saved, with_reasons=reasons),
+            lambda: columns_to_csv(columns_of(scenario), saved, with_reasons=reasons),
             stem,
             "dl_orders",
             left,
@@ -605,6 +614,7 @@ def render_submit(scenario: store.Scenario, rows: list[OrderRow], outcomes: dict
 
 __all__ = [
     "check_saved",
+    "columns_of",
     "confirm_save",
     "confirm_submit",
     "outcomes_of",
