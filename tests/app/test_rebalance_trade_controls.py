@@ -348,3 +348,51 @@ def test_a_run_leaves_the_solver_processes_started_for_the_next_scenario(at, rep
     run_whatif(open_page(at, models_by_name(repo)[MODEL]))
     if workers > 1:  # one process: the engine solves in process, nothing to start
         assert len(shared_pool(workers)._processes) == workers  # all started
+
+
+def test_diagnoses_under_trade_controls_name_securities_by_ticker(at, repo):
+    """An infeasible portfolio's diagnosis names its securities by ticker on What-if (list, table, detail) and Orders;
+    the engine's own diagnosis stays id-based."""
+    model = models_by_name(repo)[MODEL]
+    open_page(at, model)
+    at.radio(key=rebalance_keys.SCOPE).set_value("Selected portfolios").run()
+    at.multiselect(key=f"{rebalance_keys.PORTFOLIOS}_{model.model_id}").set_value(list(model.portfolios[:3])).run()
+    set_controls(at, model, policy="out-of-band", min_trade=10_000_000.0)  # no out-of-band gap is that large
+    run_whatif(at)
+    (scenario,) = scenarios(at)
+    bad = [r for r in scenario.results if r.status == "infeasible"]
+    assert bad, [r.status for r in scenario.results]
+    ids = {i for r in bad for i in scenario.tickers if i in r.diagnosis}
+    assert ids  # the engine names securities by id
+    shown = [m for m in at.markdown if "not rebalanced" not in m.value and "(infeasible)" in m.value]
+    (listing,) = shown
+    diagnosis = frame_with(at, "diagnosis").set_index("portfolio_id").loc[bad[0].portfolio_id, "diagnosis"]
+    at.selectbox(key=rebalance_keys.PORTFOLIO_PICK).set_value(bad[0].portfolio_id).run()
+    (detail,) = [w for w in texts(at, "warning") if "was not rebalanced" in w]
+    at.switch_page(ORDERS_PAGE).run()
+    assert no_exception(at), [e.value for e in at.exception]
+    why = " ".join(frame_with(at, "why")["why"])
+    for text in (listing.value, diagnosis, detail, why):
+        assert not any(i in text for i in ids), text
+        assert any(scenario.tickers[i] in text for i in ids), text
+    assert "closing " in diagnosis and "minimum trade is $10,000,000.00" in diagnosis
+
+
+def test_the_results_caption_lists_the_trade_controls_that_ran(at, repo):
+    """The results say which trade controls produced them (in the comparison's words, only those that are on)."""
+    model = models_by_name(repo)[MODEL]
+    a = model.positions[0].security_id
+    run_whatif(open_page(at, model))
+
+    def caption() -> str:
+        (text,) = [c for c in texts(at, "caption") if f"{model.name} v{model.version}" in c and "snapshot" in c]
+        return text
+
+    assert "· no trade controls ·" in caption()
+    set_controls(at, model, policy="out-of-band", min_trade=1000.0, no_buy=[a], on_infeasible="nearest")
+    run_whatif(at, min_cash=250.0)
+    ticker = scenarios(at)[-1].tickers[a]
+    assert (
+        "· minimum cash \\$250.00 · trade controls: Rebalance: Out-of-band only; Minimum trade: \\$1,000.00; "
+        f"No buy: {ticker}; If a band cannot be met: Nearest feasible ·"
+    ) in caption()
