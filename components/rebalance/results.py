@@ -150,13 +150,6 @@ def render_compare() -> None:
         st.caption("Note: these scenarios use different models or market snapshots, so prices may differ.")
 
 
-def _md(text: str) -> str:
-    """User and service text inside markdown: no emphasis, links or LaTeX."""
-    for ch in ("\\", "*", "_", "`", "[", "]", "$", "<", ">", "#", "~", "|"):
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
 def _retry(scenario: store.Scenario) -> None:
     """ "Retry with a longer limit" for portfolios that hit the solver time limit (product-spec 3.2)."""
     timed_out = sum(r.error_code == "SOLVER_FAILED" for r in scenario.results)
@@ -195,7 +188,11 @@ def _not_rebalanced(scenario: store.Scenario) -> None:
     _retry(scenario)
     frame = portfolio_frame(bad, scenario.tickers)[["portfolio", "status", "diagnosis", "portfolio_id"]]
     if len(frame) <= 10:  # few: full diagnoses as text (a table cell would cut them off)
-        st.markdown("\n".join(f"- **{_md(r.portfolio)}** ({r.status}): {_md(r.diagnosis)}" for r in frame.itertuples()))
+        st.markdown(
+            "\n".join(
+                f"- **{escape_md(r.portfolio)}** ({r.status}): {escape_md(r.diagnosis)}" for r in frame.itertuples()
+            )
+        )
         return
     st.dataframe(
         frame,
@@ -295,12 +292,14 @@ def render_portfolio_detail(scenario: store.Scenario) -> None:
             for b in res.band_breaches
         )
         st.warning(
-            f"Nearest feasible answer: bands breached — {_md(breached) or 'none listed'}", icon=":material/warning:"
+            f"Nearest feasible answer: bands breached — {escape_md(breached) or 'none listed'}",
+            icon=":material/warning:",
         )
     if res.status not in REBALANCED:
         why = readable_diagnosis(res.diagnosis, scenario.tickers) if res.diagnosis else "no reason given"
         st.warning(
-            f"**{_md(names.get(pid, pid))}** was not rebalanced ({res.status}): {_md(why)}", icon=":material/report:"
+            f"**{escape_md(names.get(pid, pid))}** was not rebalanced ({res.status}): {escape_md(why)}",
+            icon=":material/report:",
         )
         return
     change = (res.cash_after or 0) - (res.cash_before or 0)
