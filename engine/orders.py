@@ -184,22 +184,24 @@ def _band_reason(position: RecordPosition, weight: Decimal, parts: list[str]) ->
     return "; ".join(parts)
 
 
-_ID_IN_TEXT = re.compile(r"\b(security|portfolio) ([A-Za-z0-9]{24})\b")
+_ID_IN_TEXT = re.compile(r"\b(?:(security|portfolio) )?([A-Za-z0-9]{24})\b")
 _WEIGHT_IN_TEXT = re.compile(r"\b(target|low drift|high drift) (-?\d+(?:\.\d+)?)(?![\d.]| %)")
 
 
 def readable_diagnosis(text: str, tickers: Mapping[str, str]) -> str:
-    """Why a portfolio was not rebalanced, for a PM: securities by ticker (never a raw id), weights in percent.
+    """Why a portfolio was not rebalanced, for a PM: securities by ticker, weights in percent.
 
     ``"security 5f0c…: its band … (target 0.05, low drift 0.01 …"`` → ``"AAPL: its band … (target 5.0 %, low drift
-    1.0 % …"``; the portfolio's own id is dropped (its name is shown beside the reason).
+    1.0 % …"``; the trade controls' bare ids too (``"closing 5f0c…'s gap"``, ``"sales of 5f0c… (noSell)"``); an id
+    with no ticker in ``tickers`` stays as written. The portfolio's own id is dropped (its name is shown beside the
+    reason). The engine's diagnosis stays id-based: this is its presentation.
     """
 
     def name(match: re.Match[str]) -> str:
         kind, ident = match.groups()
         if kind == "portfolio":
             return "this portfolio"
-        return tickers.get(ident, f"security {ident}")
+        return tickers.get(ident) or match.group(0)
 
     text = _ID_IN_TEXT.sub(name, text)
     return _WEIGHT_IN_TEXT.sub(lambda m: f"{m.group(1)} {format_percent(Decimal(m.group(2)))}", text)

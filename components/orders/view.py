@@ -50,11 +50,11 @@ from components.orders.keys import (
     WITH_REASONS,
 )
 from components.rebalance import store, workspace
-from components.rebalance.frames import controls_labels
+from components.rebalance.frames import CONTROLS_OFF
 from components.tables import as_percent, column_config, fmt_money, fmt_money_short, fmt_qty
 from data.repositories import save_run
 from engine.errors import EngineError, VersionConflict
-from engine.models import RebalanceOptions, RunInfo
+from engine.models import RunInfo
 from engine.orders import (
     OrderColumns,
     OrderRow,
@@ -338,8 +338,6 @@ def save_scenario(scenario: store.Scenario) -> str:
 
 
 RUN_ONLY = ("Snapshot", "Saved")  # parameter labels that describe the session, not the run
-# Trade controls left off: the History list names only the controls a run used (all of them are in record.options).
-CONTROLS_OFF = controls_labels(RebalanceOptions())
 
 
 def run_info(scenario: store.Scenario) -> RunInfo:

@@ -30,7 +30,9 @@ from components.search import Candidate
 from engine.models import InvestmentModel, TradeControls
 
 
-def _key(base: str, model: InvestmentModel) -> str:
+def control_key(base: str, model: InvestmentModel) -> str:
+    """The widget key of one control (``keys.CTRL_*``) for ``model``: per model version, so a new version pre-fills
+    its own defaults."""
     return f"{base}_{model.model_id}_v{model.version}"
 
 
@@ -53,6 +55,27 @@ def known_securities(model: InvestmentModel) -> set[str]:
     return set(_security_labels(model))
 
 
+def panel_values(model: InvestmentModel, controls: TradeControls) -> tuple[dict[str, object], list[str]]:
+    """The panel's widget values (by key) that show ``controls`` for ``model``, and the restricted ids its pickers
+    cannot hold now (left out)."""
+    values: dict[str, object] = {
+        control_key(CTRL_POLICY, model): controls.trade_policy,
+        control_key(CTRL_MIN_TRADE, model): float(controls.min_trade_value),
+        control_key(CTRL_DIRECTION, model): controls.direction,
+        control_key(CTRL_INFEASIBLE, model): controls.on_infeasible,
+    }
+    known = known_securities(model)
+    dropped: list[str] = []
+    for base, ids in (
+        (CTRL_NO_BUY, controls.no_buy),
+        (CTRL_NO_SELL, controls.no_sell),
+        (CTRL_NO_TRADE, controls.no_trade),
+    ):
+        values[control_key(base, model)] = [i for i in ids if i in known]
+        dropped += [i for i in ids if i not in known]
+    return values, dropped
+
+
 def _restricted(
     label: str,
     base: str,
@@ -62,7 +85,7 @@ def _restricted(
     labels: Mapping[str, str],
     candidates: list[Candidate],
 ) -> tuple[str, ...]:
-    key = _key(base, model)
+    key = control_key(base, model)
     st.session_state.setdefault(key, [sid for sid in default if sid in labels])  # the model's saved defaults
     # the ranked search (components.search) is the one way to find a ticker: the list itself does not filter
     pickers.search_box(f"{label}: search", candidates, key, pickers.add_to_selection(key))
@@ -104,7 +127,7 @@ def render_controls(model: InvestmentModel) -> TradeControls:
             "Rebalance",
             list(POLICY_LABELS),
             index=list(POLICY_LABELS).index(d.trade_policy),
-            key=_key(CTRL_POLICY, model),
+            key=control_key(CTRL_POLICY, model),
             format_func=POLICY_LABELS.__getitem__,
             help="Out-of-band only: a security inside its band does not trade (tolerance rebalancing).",
         )
@@ -114,14 +137,14 @@ def render_controls(model: InvestmentModel) -> TradeControls:
             value=float(d.min_trade_value),
             step=100.0,
             format="%.2f",
-            key=_key(CTRL_MIN_TRADE, model),
+            key=control_key(CTRL_MIN_TRADE, model),
             help="Every order is at least this value, except selling a whole position. 0 = no minimum.",
         )
         direction = c3.radio(
             "Direction",
             list(DIRECTION_LABELS),
             index=list(DIRECTION_LABELS).index(d.direction),
-            key=_key(CTRL_DIRECTION, model),
+            key=control_key(CTRL_DIRECTION, model),
             format_func=DIRECTION_LABELS.__getitem__,
             help="Invest cash: nothing is sold. Raise cash: nothing is bought.",
         )
@@ -143,7 +166,7 @@ def render_controls(model: InvestmentModel) -> TradeControls:
             "If a band cannot be met",
             list(INFEASIBLE_LABELS),
             index=list(INFEASIBLE_LABELS).index(d.on_infeasible),
-            key=_key(CTRL_INFEASIBLE, model),
+            key=control_key(CTRL_INFEASIBLE, model),
             format_func=INFEASIBLE_LABELS.__getitem__,
             horizontal=True,
             help="Nearest feasible: the answer that breaches the bands least, flagged as such (never a normal "

@@ -15,6 +15,7 @@ import pandas as pd
 
 from components.columns import Col
 from engine.models import BandBreach, PortfolioResult, RebalanceOptions
+from engine.orders import readable_diagnosis
 from engine.scenarios import PortfolioMetrics, ScenarioSummary, difference
 
 STATUS_LABELS = {"optimal": "optimal", "relaxed": "nearest feasible", "infeasible": "infeasible", "error": "failed"}
@@ -137,10 +138,11 @@ def display_names(items: Iterable[tuple[str, str | None]]) -> dict[str, str]:
     return out
 
 
-def portfolio_frame(metrics: Sequence[PortfolioMetrics]) -> pd.DataFrame:
-    """One row per portfolio: status, diagnosis, MV, cash before/after/change, drift before/after (weights), orders,
-    turnover, and whether it is out of band before/after."""
+def portfolio_frame(metrics: Sequence[PortfolioMetrics], tickers: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per portfolio: status, diagnosis (securities by ticker where ``tickers`` knows them), MV, cash
+    before/after/change, drift before/after (weights), orders, turnover, and whether it is out of band before/after."""
     names = display_names((m.portfolio_id, m.portfolio_name) for m in metrics)
+    tickers = tickers or {}
     rows = []
     for m in metrics:
         change = None if m.cash_after is None or m.cash_before is None else m.cash_after - m.cash_before
@@ -149,7 +151,7 @@ def portfolio_frame(metrics: Sequence[PortfolioMetrics]) -> pd.DataFrame:
                 "portfolio_id": m.portfolio_id,
                 "portfolio": names[m.portfolio_id],
                 "status": STATUS_LABELS.get(m.status, m.status),
-                "diagnosis": m.diagnosis or "",
+                "diagnosis": readable_diagnosis(m.diagnosis, tickers) if m.diagnosis else "",
                 "market_value": _f(m.market_value),
                 "cash_before": _f(m.cash_before),
                 "cash_after": _f(m.cash_after),
@@ -264,6 +266,10 @@ def controls_labels(options: RebalanceOptions, tickers: Mapping[str, str] | None
         "Do not trade": securities(options.no_trade),
         "If a band cannot be met": INFEASIBLE_LABELS.get(options.on_infeasible, options.on_infeasible),
     }
+
+
+# The controls left off (their defaults): a caption or a saved run's parameters name only the controls that differ.
+CONTROLS_OFF = controls_labels(RebalanceOptions())
 
 
 COMPARE_ROWS = [
@@ -382,6 +388,7 @@ def compare_chart_frame(summaries: Mapping[str, ScenarioSummary]) -> pd.DataFram
 
 
 __all__ = [
+    "CONTROLS_OFF",
     "DIRECTION_LABELS",
     "INFEASIBLE_LABELS",
     "POLICY_LABELS",

@@ -17,15 +17,8 @@ import streamlit as st
 
 from components import state
 from components.feedback import escape_md
-from components.rebalance.controls import known_securities
+from components.rebalance.controls import panel_values
 from components.rebalance.keys import (
-    CTRL_DIRECTION,
-    CTRL_INFEASIBLE,
-    CTRL_MIN_TRADE,
-    CTRL_NO_BUY,
-    CTRL_NO_SELL,
-    CTRL_NO_TRADE,
-    CTRL_POLICY,
     LOADED,
     MIN_CASH,
     MIN_CASH_PCT,
@@ -123,17 +116,8 @@ def _set_options(model: InvestmentModel, options: RebalanceOptions | None) -> li
     st.session_state[MIN_CASH] = float(options.min_cash)
     st.session_state[MIN_CASH_PCT] = float(options.min_cash_fraction * 100)
     st.session_state[TIME_LIMIT] = min(max(float(options.time_limit), TIME_LIMITS[0]), TIME_LIMITS[1])
-    key = f"{{}}_{model.model_id}_v{model.version}".format
-    st.session_state[key(CTRL_POLICY)] = options.trade_policy
-    st.session_state[key(CTRL_MIN_TRADE)] = float(options.min_trade_value)
-    st.session_state[key(CTRL_DIRECTION)] = options.direction
-    st.session_state[key(CTRL_INFEASIBLE)] = options.on_infeasible
-    known = known_securities(model)
-    dropped = []
-    restricted = ((CTRL_NO_BUY, options.no_buy), (CTRL_NO_SELL, options.no_sell), (CTRL_NO_TRADE, options.no_trade))
-    for base, ids in restricted:
-        st.session_state[key(base)] = [i for i in ids if i in known]
-        dropped += [i for i in ids if i not in known]
+    values, dropped = panel_values(model, options.controls)
+    st.session_state.update(values)
     return dropped
 
 

@@ -21,11 +21,13 @@ from components.rebalance.charts import (
     weights_figure,
 )
 from components.rebalance.frames import (
+    CONTROLS_OFF,
     FAILED_TABLE,
     PORTFOLIO_TABLE,
     POSITION_TABLE,
     compare_chart_frame,
     compare_with_base,
+    controls_labels,
     portfolio_frame,
     positions_frame,
 )
@@ -38,6 +40,7 @@ from components.tables import (
     fmt_money_short,
     fmt_pct,
 )
+from engine.orders import readable_diagnosis
 from engine.scenarios import REBALANCED
 
 
@@ -147,13 +150,6 @@ def render_compare() -> None:
         st.caption("Note: these scenarios use different models or market snapshots, so prices may differ.")
 
 
-def _md(text: str) -> str:
-    """User and service text inside markdown: no emphasis, links or LaTeX."""
-    for ch in ("\\", "*", "_", "`", "[", "]", "$", "<", ">", "#", "~", "|"):
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
 def _retry(scenario: store.Scenario) -> None:
     """ "Retry with a longer limit" for portfolios that hit the solver time limit (product-spec 3.2)."""
     timed_out = sum(r.error_code == "SOLVER_FAILED" for r in scenario.results)
@@ -190,9 +186,13 @@ def _not_rebalanced(scenario: store.Scenario) -> None:
         icon=":material/report:",
     )
     _retry(scenario)
-    frame = portfolio_frame(bad)[["portfolio", "status", "diagnosis", "portfolio_id"]]
+    frame = portfolio_frame(bad, scenario.tickers)[["portfolio", "status", "diagnosis", "portfolio_id"]]
     if len(frame) <= 10:  # few: full diagnoses as text (a table cell would cut them off)
-        st.markdown("\n".join(f"- **{_md(r.portfolio)}** ({r.status}): {_md(r.diagnosis)}" for r in frame.itertuples()))
+        st.markdown(
+            "\n".join(
+                f"- **{escape_md(r.portfolio)}** ({r.status}): {escape_md(r.diagnosis)}" for r in frame.itertuples()
+            )
+        )
         return
     st.dataframe(
         frame,
@@ -203,13 +203,21 @@ def _not_rebalanced(scenario: store.Scenario) -> None:
     )
 
 
+def _controls_caption(scenario: store.Scenario) -> str:
+    """The trade controls the run used, in the comparison's words (only those that are on)."""
+    labels = controls_labels(scenario.params.options, scenario.tickers)
+    on = [f"{k}: {v}" for k, v in labels.items() if CONTROLS_OFF.get(k) != v]
+    return "trade controls: " + "; ".join(on) if on else "no trade controls"
+
+
 def render_summary(scenario: store.Scenario) -> None:
     s = scenario.summary
     t = scenario.timings
     snap = scenario.snapshot_time
     st.caption(
         f"{escape_md(scenario.model.name)} v{scenario.model.version} · {scenario.params.scope_label()} · minimum cash "
-        f"{scenario.params.min_cash_label()} · time limit {scenario.params.options.time_limit:g} s · "
+        f"{escape_md(scenario.params.min_cash_label())} · {escape_md(_controls_caption(scenario))} · time limit "
+        f"{scenario.params.options.time_limit:g} s · "
         f"{'overridden targets/bands' if scenario.params.overridden else 'model targets/bands'} · snapshot "
         f"{f'{snap:%Y-%m-%d %H:%M:%S} UTC' if snap else '—'}"
         f"{' (reused, frozen)' if t.get('reused_snapshot') else ''} · ran in "
@@ -284,11 +292,13 @@ def render_portfolio_detail(scenario: store.Scenario) -> None:
             for b in res.band_breaches
         )
         st.warning(
-            f"Nearest feasible answer: bands breached — {_md(breached) or 'none listed'}", icon=":material/warning:"
+            f"Nearest feasible answer: bands breached — {escape_md(breached) or 'none listed'}",
+            icon=":material/warning:",
         )
     if res.status not in REBALANCED:
+        why = readable_diagnosis(res.diagnosis, scenario.tickers) if res.diagnosis else "no reason given"
         st.warning(
-            f"**{names.get(pid, pid)}** was not rebalanced ({res.status}): {res.diagnosis or 'no reason given'}",
+            f"**{escape_md(names.get(pid, pid))}** was not rebalanced ({res.status}): {escape_md(why)}",
             icon=":material/report:",
         )
         return
@@ -328,7 +338,7 @@ def render_results(scenario: store.Scenario) -> None:
     """Summary metrics, the portfolios not rebalanced, then tabs: portfolios, charts, one portfolio's detail."""
     render_summary(scenario)
     _not_rebalanced(scenario)
-    frame = portfolio_frame(scenario.metrics)
+    frame = portfolio_frame(scenario.metrics, scenario.tickers)
     t1, t2, t3 = st.tabs(["Portfolios", "Charts", "Portfolio detail"])
     with t1:
         st.dataframe(

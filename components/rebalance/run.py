@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import BrokenExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from components import audit, auth
@@ -152,15 +152,24 @@ def warm_solver_pool(workers: int | None = None) -> None:
 
     Called after a run: the next scenarios of the frozen snapshot (cash floors, trade controls) hand their binding
     portfolios to that pool, and starting it (``spawn``: each process imports the engine and CVXPY) cost the first
-    such run several seconds (bench/bench_ui_controls.py). Returns at once; a warm pool is left as it is.
+    such run several seconds (bench/bench_ui_controls.py). Returns at once; a pool that runs all its processes gets
+    no task.
     """
     n = (os.cpu_count() or 1) if workers is None else max(1, workers)  # as engine.rebalance resolves it
     if n > 1:
         # a dead pool: the next engine call replaces it, as without the warm-up
         with contextlib.suppress(BrokenExecutor):
             pool = shared_pool(n)
-            for _ in range(n):  # a spawn pool starts one process per task it cannot hand to an idle one
-                pool.submit(int)  # the task itself does nothing
+            if _live_processes(pool) < n:  # just created, or started on demand by fewer tasks than processes
+                for _ in range(n):  # a spawn pool starts one process per task it cannot hand to an idle one
+                    pool.submit(int)  # the task itself does nothing
+
+
+def _live_processes(pool: ProcessPoolExecutor) -> int:
+    """The pool's running worker processes (CPython's ``_processes``, pid -> process; none known: 0, so a pool
+    whose internals differ is warmed as before)."""
+    processes = getattr(pool, "_processes", None) or {}
+    return sum(p.is_alive() for p in list(processes.values()))
 
 
 def out_of_band_flags(

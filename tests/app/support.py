@@ -12,6 +12,7 @@ from components import state
 from components.models import keys as models_keys
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import store
+from components.rebalance.controls import control_key
 
 REBALANCE_PAGE = "pages/rebalance.py"
 ORDERS_PAGE = "pages/orders.py"
@@ -90,6 +91,37 @@ def run_whatif(at, min_cash=None, min_cash_pct=None, time_limit=None):
         at.number_input(key=rebalance_keys.TIME_LIMIT).set_value(time_limit)
     at.button(key=rebalance_keys.RUN).click().run()
     assert no_exception(at), [e.value for e in at.exception]
+    return at
+
+
+def set_controls(
+    at,
+    model,
+    *,
+    policy=None,
+    min_trade=None,
+    direction=None,
+    no_buy=None,
+    no_sell=None,
+    no_trade=None,
+    on_infeasible=None,
+):
+    """Set the given trade controls in the What-if panel of ``model`` (no run); returns ``at``."""
+    if policy is not None:
+        at.radio(key=control_key(rebalance_keys.CTRL_POLICY, model)).set_value(policy)
+    if min_trade is not None:
+        at.number_input(key=control_key(rebalance_keys.CTRL_MIN_TRADE, model)).set_value(min_trade)
+    if direction is not None:
+        at.radio(key=control_key(rebalance_keys.CTRL_DIRECTION, model)).set_value(direction)
+    for base, value in (
+        (rebalance_keys.CTRL_NO_BUY, no_buy),
+        (rebalance_keys.CTRL_NO_SELL, no_sell),
+        (rebalance_keys.CTRL_NO_TRADE, no_trade),
+    ):
+        if value is not None:
+            at.multiselect(key=control_key(base, model)).set_value(list(value))
+    if on_infeasible is not None:
+        at.radio(key=control_key(rebalance_keys.CTRL_INFEASIBLE, model)).set_value(on_infeasible)
     return at
 
 

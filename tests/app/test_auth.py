@@ -16,6 +16,7 @@ from components import resources
 from components.models import keys as models_keys
 from components.orders import keys as orders_keys
 from components.rebalance import keys as rebalance_keys
+from components.rebalance.controls import control_key
 from tests.app.support import ORDERS_PAGE, model_id, no_exception, open_page, texts, whatif_then_orders
 
 AUTH = {
@@ -150,17 +151,13 @@ def test_runs_saves_and_submissions_are_logged_as_json_with_the_user(make_at, re
     assert "timestamp" in saved
 
 
-def _controls_key(base: str, model) -> str:
-    return f"{base}_{model.model_id}_v{model.version}"
-
-
 def test_trade_control_defaults_need_the_pm_role_and_record_who_saved_them(make_at, repo, capsys):
     """#11 merged with #13: "Save as model defaults" is a model write (role check, updatedBy, audit line)."""
     target = model_id(repo, "Technology Leaders")
     model = repo().get_model(target)
     at = signed_in(make_at(run=False), ["traders"], who="tom").run()
     open_page(at, model)
-    at.radio(key=_controls_key(rebalance_keys.CTRL_POLICY, model)).set_value("out-of-band").run()
+    at.radio(key=control_key(rebalance_keys.CTRL_POLICY, model)).set_value("out-of-band").run()
     save = at.button(key=rebalance_keys.CTRL_SAVE)
     assert save.disabled and "edit models needs the pm role" in save.help  # a trader may run, not change the model
     assert repo().get_model(target).version == model.version and no_exception(at)

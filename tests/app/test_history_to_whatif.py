@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from components.rebalance import keys as rebalance_keys
+from components.rebalance.controls import control_key
 from engine.scenarios import positions_differ
 from tests.app.support import (
     ORDERS_PAGE,
@@ -17,6 +18,7 @@ from tests.app.support import (
     run_whatif,
     save,
     scenarios,
+    set_controls,
     texts,
 )
 
@@ -28,7 +30,7 @@ LOAD = "history_load_settings"
 
 
 def ctrl(at, base: str, model):
-    return at.session_state[f"{base}_{model.model_id}_v{model.version}"]
+    return at.session_state[control_key(base, model)]
 
 
 def saved_controlled_run(at, repo):
@@ -39,12 +41,9 @@ def saved_controlled_run(at, repo):
     open_page(at, model)
     at.radio(key=rebalance_keys.SCOPE).set_value("Selected portfolios").run()
     at.multiselect(key=f"{rebalance_keys.PORTFOLIOS}_{model.model_id}").set_value(list(model.portfolios[:3])).run()
-    key = f"{{}}_{model.model_id}_v{model.version}".format
-    at.radio(key=key(rebalance_keys.CTRL_POLICY)).set_value("out-of-band")
-    at.number_input(key=key(rebalance_keys.CTRL_MIN_TRADE)).set_value(750.0)
-    at.radio(key=key(rebalance_keys.CTRL_DIRECTION)).set_value("buy-only")
-    at.multiselect(key=key(rebalance_keys.CTRL_NO_TRADE)).set_value([c])
-    at.radio(key=key(rebalance_keys.CTRL_INFEASIBLE)).set_value("nearest")
+    set_controls(
+        at, model, policy="out-of-band", min_trade=750.0, direction="buy-only", no_trade=[c], on_infeasible="nearest"
+    )
     at.toggle(key=rebalance_keys.OVERRIDE).set_value(True).run()
     editor = f"rebalance_overrides_{model.model_id}_v{model.version}"
     at.session_state[editor] = {"edited_rows": {0: {"low_drift": "0.5 %"}}, "added_rows": [], "deleted_rows": []}
@@ -57,8 +56,7 @@ def saved_controlled_run(at, repo):
     # the panel back to plain settings: loading must set every field, not find it set
     open_page(at, model)
     at.radio(key=rebalance_keys.SCOPE).set_value("All portfolios of the model")
-    at.radio(key=key(rebalance_keys.CTRL_POLICY)).set_value("all")
-    at.multiselect(key=key(rebalance_keys.CTRL_NO_TRADE)).set_value([])
+    set_controls(at, model, policy="all", no_trade=[])
     at.toggle(key=rebalance_keys.OVERRIDE).set_value(False)
     at.number_input(key=rebalance_keys.MIN_CASH).set_value(0.0)
     at.number_input(key=rebalance_keys.MIN_CASH_PCT).set_value(0.0)

@@ -11,9 +11,11 @@ from decimal import Decimal
 import pytest
 
 from components import resources
+from components.feedback import escape_md
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import run
 from engine.models import PortfolioResult
+from engine.orders import readable_diagnosis
 from tests.app.support import (
     figures,
     frame_with,
@@ -68,16 +70,17 @@ def test_infeasible_portfolio_shows_its_diagnosis(at, repo):
     assert f"{len(infeasible)} infeasible, {len(failed)} failed" in warning
     table = frame_with(at, "diagnosis")
     shown = dict(zip(table["portfolio_id"], zip(table["status"], table["diagnosis"], strict=True), strict=True))
-    for r in infeasible:
-        assert shown[r.portfolio_id] == ("infeasible", r.diagnosis)
+    readable = {r.portfolio_id: readable_diagnosis(r.diagnosis, scenario.tickers) for r in infeasible + failed}
+    for r in infeasible:  # securities by ticker, weights in percent (as on the Orders page)
+        assert shown[r.portfolio_id] == ("infeasible", readable[r.portfolio_id])
     for r in failed:
-        assert shown[r.portfolio_id] == ("failed", r.diagnosis)
+        assert shown[r.portfolio_id] == ("failed", readable[r.portfolio_id])
     listed = "\n".join(str(m.value) for m in at.markdown)
     for r in infeasible + failed:  # few failures: listed in full, names and diagnoses (markdown-escaped)
         assert r.portfolio_name is None or r.portfolio_name.replace("_", "\\_") in listed
     # drill into the infeasible portfolio: its diagnosis, no weights chart
     at.selectbox(key=rebalance_keys.PORTFOLIO_PICK).set_value(infeasible[0].portfolio_id).run()
-    assert any(infeasible[0].diagnosis in w for w in texts(at, "warning"))
+    assert any(escape_md(readable[infeasible[0].portfolio_id]) in w for w in texts(at, "warning"))
 
 
 def test_service_failure_mid_run_fails_fast_naming_the_service(at, repo, simulator):

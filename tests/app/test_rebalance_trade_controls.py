@@ -19,6 +19,7 @@ from components import resources
 from components.orders import keys as orders_keys
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import run
+from components.rebalance.controls import control_key
 from engine import scenarios as scenario_math
 from engine.milp import shared_pool, shutdown_pool
 from engine.models import BandBreach, TradeControls
@@ -32,14 +33,11 @@ from tests.app.support import (
     run_whatif,
     save,
     scenarios,
+    set_controls,
     texts,
 )
 
 MODEL = "Technology Leaders"
-
-
-def ctrl_key(base: str, model) -> str:
-    return f"{base}_{model.model_id}_v{model.version}"
 
 
 @pytest.fixture
@@ -56,41 +54,11 @@ def engine_calls(monkeypatch):
     return calls
 
 
-def set_controls(
-    at,
-    model,
-    *,
-    policy=None,
-    min_trade=None,
-    direction=None,
-    no_buy=None,
-    no_sell=None,
-    no_trade=None,
-    on_infeasible=None,
-):
-    if policy is not None:
-        at.radio(key=ctrl_key(rebalance_keys.CTRL_POLICY, model)).set_value(policy)
-    if min_trade is not None:
-        at.number_input(key=ctrl_key(rebalance_keys.CTRL_MIN_TRADE, model)).set_value(min_trade)
-    if direction is not None:
-        at.radio(key=ctrl_key(rebalance_keys.CTRL_DIRECTION, model)).set_value(direction)
-    for base, value in (
-        (rebalance_keys.CTRL_NO_BUY, no_buy),
-        (rebalance_keys.CTRL_NO_SELL, no_sell),
-        (rebalance_keys.CTRL_NO_TRADE, no_trade),
-    ):
-        if value is not None:
-            at.multiselect(key=ctrl_key(base, model)).set_value(list(value))
-    if on_infeasible is not None:
-        at.radio(key=ctrl_key(rebalance_keys.CTRL_INFEASIBLE, model)).set_value(on_infeasible)
-    return at
-
-
 def test_the_panel_passes_every_control_to_the_engine(at, repo, engine_calls):
     model = models_by_name(repo)[MODEL]
     a, b, c = (p.security_id for p in model.positions[:3])
     open_page(at, model)
-    offered = at.multiselect(key=ctrl_key(rebalance_keys.CTRL_NO_TRADE, model)).options
+    offered = at.multiselect(key=control_key(rebalance_keys.CTRL_NO_TRADE, model)).options
     assert len(offered) > len(model.positions) and all(" — " in o for o in offered)  # "TICKER — description"
     set_controls(
         at,
@@ -139,9 +107,9 @@ def test_model_defaults_prefill_and_a_run_can_override_them(at, repo, engine_cal
     saved = TradeControls(trade_policy="out-of-band", min_trade_value=Decimal("750"), no_trade=(sid,))
     model = repo().set_controls(model.model_id, saved, model.version)
     open_page(at, model)
-    assert at.radio(key=ctrl_key(rebalance_keys.CTRL_POLICY, model)).value == "out-of-band"
-    assert at.number_input(key=ctrl_key(rebalance_keys.CTRL_MIN_TRADE, model)).value == 750.0
-    assert at.multiselect(key=ctrl_key(rebalance_keys.CTRL_NO_TRADE, model)).value == [sid]
+    assert at.radio(key=control_key(rebalance_keys.CTRL_POLICY, model)).value == "out-of-band"
+    assert at.number_input(key=control_key(rebalance_keys.CTRL_MIN_TRADE, model)).value == 750.0
+    assert at.multiselect(key=control_key(rebalance_keys.CTRL_NO_TRADE, model)).value == [sid]
     run_whatif(at)
     assert scenarios(at)[-1].params.options.controls == saved
     # override for one run: the model keeps its defaults
@@ -165,7 +133,7 @@ def test_save_as_model_defaults_is_a_versioned_model_write(at, repo):
     assert stored.controls == TradeControls(direction="sell-only", min_trade_value=Decimal("500.0"))
     assert any("saved as the defaults" in t for t in texts(at, "toast"))
     # the page now shows the new version's defaults (keys carry the version): nothing left to save
-    assert at.radio(key=ctrl_key(rebalance_keys.CTRL_DIRECTION, stored)).value == "sell-only"
+    assert at.radio(key=control_key(rebalance_keys.CTRL_DIRECTION, stored)).value == "sell-only"
     assert at.button(key=rebalance_keys.CTRL_SAVE).disabled
 
 
@@ -252,15 +220,18 @@ def test_blotter_flags_relaxed_portfolios_and_lists_what_did_not_trade(at, repo)
     assert no_exception(at) and at.get("download_button")
 
 
-def test_relaxed_portfolios_read_the_same_on_what_if_and_orders(at, repo):
-    """One warning and one table of breached bands on both pages; only the pointer to the marked orders differs."""
+def test_relaxed_portfolios_read_the_same_on_what_if_orders_and_history(at, repo):
+    """One warning and one table of breached bands (by ticker) on every page; only the pointer to the marked orders
+    differs."""
     model = models_by_name(repo)[MODEL]
     run_whatif(open_page(at, model))
     (scenario,) = scenarios(at)
     results, relaxed, _ = _constructed_results(scenario)
     scenario.replace_results(results, {})
     shown = {}
-    for page in ("pages/rebalance.py", ORDERS_PAGE):
+    for page in ("pages/rebalance.py", ORDERS_PAGE, "pages/history.py"):
+        if page == "pages/history.py":
+            save(at)  # from the Orders page
         at.switch_page(page).run()
         assert no_exception(at), [e.value for e in at.exception]
         (warning,) = [w for w in texts(at, "warning") if "nearest feasible" in w]
@@ -274,7 +245,11 @@ def test_relaxed_portfolios_read_the_same_on_what_if_and_orders(at, repo):
         "**1 portfolio(s) nearest feasible, not optimal**: no answer met every band, so their orders leave 1 band(s) "
         "breached by $1,234.50 in total (least breach first, then drift). Their orders are marked “Nearest feasible”"
     )
-    assert shown == {"pages/rebalance.py": f"{head} on the Orders page.", ORDERS_PAGE: f"{head} below."}
+    assert shown == {
+        "pages/rebalance.py": f"{head} on the Orders page.",
+        ORDERS_PAGE: f"{head} below.",
+        "pages/history.py": f"{head} in the table below.",
+    }
 
 
 def test_not_traded_view_without_controls_says_so(at, repo):
@@ -321,7 +296,7 @@ def test_restricted_securities_are_found_by_the_ranked_search(at, repo):
     ambiguous query offers the matches best first, fuzzy ones marked; picking one adds it."""
     model = models_by_name(repo)[MODEL]
     open_page(at, model)
-    key = ctrl_key(rebalance_keys.CTRL_NO_BUY, model)
+    key = control_key(rebalance_keys.CTRL_NO_BUY, model)
     ids = {t: i for i, t in zip(resources.securities()["security_id"], resources.securities()["ticker"], strict=True)}
     at.text_input(key=f"{key}_search").input("MS").run()
     assert no_exception(at)
@@ -348,3 +323,51 @@ def test_a_run_leaves_the_solver_processes_started_for_the_next_scenario(at, rep
     run_whatif(open_page(at, models_by_name(repo)[MODEL]))
     if workers > 1:  # one process: the engine solves in process, nothing to start
         assert len(shared_pool(workers)._processes) == workers  # all started
+
+
+def test_diagnoses_under_trade_controls_name_securities_by_ticker(at, repo):
+    """An infeasible portfolio's diagnosis names its securities by ticker on What-if (list, table, detail) and Orders;
+    the engine's own diagnosis stays id-based."""
+    model = models_by_name(repo)[MODEL]
+    open_page(at, model)
+    at.radio(key=rebalance_keys.SCOPE).set_value("Selected portfolios").run()
+    at.multiselect(key=f"{rebalance_keys.PORTFOLIOS}_{model.model_id}").set_value(list(model.portfolios[:3])).run()
+    set_controls(at, model, policy="out-of-band", min_trade=10_000_000.0)  # no out-of-band gap is that large
+    run_whatif(at)
+    (scenario,) = scenarios(at)
+    bad = [r for r in scenario.results if r.status == "infeasible"]
+    assert bad, [r.status for r in scenario.results]
+    ids = {i for r in bad for i in scenario.tickers if i in r.diagnosis}
+    assert ids  # the engine names securities by id
+    shown = [m for m in at.markdown if "not rebalanced" not in m.value and "(infeasible)" in m.value]
+    (listing,) = shown
+    diagnosis = frame_with(at, "diagnosis").set_index("portfolio_id").loc[bad[0].portfolio_id, "diagnosis"]
+    at.selectbox(key=rebalance_keys.PORTFOLIO_PICK).set_value(bad[0].portfolio_id).run()
+    (detail,) = [w for w in texts(at, "warning") if "was not rebalanced" in w]
+    at.switch_page(ORDERS_PAGE).run()
+    assert no_exception(at), [e.value for e in at.exception]
+    why = " ".join(frame_with(at, "why")["why"])
+    for text in (listing.value, diagnosis, detail, why):
+        assert not any(i in text for i in ids), text
+        assert any(scenario.tickers[i] in text for i in ids), text
+    assert "closing " in diagnosis and "minimum trade is $10,000,000.00" in diagnosis
+
+
+def test_the_results_caption_lists_the_trade_controls_that_ran(at, repo):
+    """The results say which trade controls produced them (in the comparison's words, only those that are on)."""
+    model = models_by_name(repo)[MODEL]
+    a = model.positions[0].security_id
+    run_whatif(open_page(at, model))
+
+    def caption() -> str:
+        (text,) = [c for c in texts(at, "caption") if f"{model.name} v{model.version}" in c and "snapshot" in c]
+        return text
+
+    assert "· no trade controls ·" in caption()
+    set_controls(at, model, policy="out-of-band", min_trade=1000.0, no_buy=[a], on_infeasible="nearest")
+    run_whatif(at, min_cash=250.0)
+    ticker = scenarios(at)[-1].tickers[a]
+    assert (
+        "· minimum cash \\$250.00 · trade controls: Rebalance: Out-of-band only; Minimum trade: \\$1,000.00; "
+        f"No buy: {ticker}; If a band cannot be met: Nearest feasible ·"
+    ) in caption()

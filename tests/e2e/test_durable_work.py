@@ -44,6 +44,27 @@ def created_orders(simulator) -> Counter:
     return Counter((o["portfolio_id"], o["security_id"], o["quantity"]) for o in page.items)
 
 
+def reconcile_then_send_the_rest(pg, url: str, ws: str, simulator, unknown_shot: str, done_shot: str) -> Counter:
+    """After a restart, with the first batch of 3 orders created but its answer lost: the submission shows "outcome
+    unknown" (nothing can be sent), Reconcile finds the 3 created, the rest is sent once. Returns the orders created."""
+    helpers.open_orders(pg, url, ws)
+    expect(pg.get_by_text("have an unknown outcome").first).to_be_visible()
+    expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
+    screenshot(pg, unknown_shot)
+    pg.get_by_role("button", name="Reconcile").click()
+    wait_for_app(pg)
+    expect(pg.get_by_text("3 found (created)").first).to_be_visible()
+    pg.get_by_role("button", name="Submit remaining orders…").click()
+    confirm_in_dialog(pg)
+    expect(pg.get_by_text("created, 0 failed, 0 not sent, 0 unknown").first).to_be_visible(timeout=60_000)
+    wait_for_app(pg)
+    screenshot(pg, done_shot)
+    counts = created_orders(simulator)
+    assert counts and max(counts.values()) == 1  # no order posted twice
+    expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
+    return counts
+
+
 def test_reload_and_server_restart_keep_the_scenarios(browser, simulator_urls, tmp_path):
     ctx = browser.new_context(viewport=VIEWPORT)
     pg = ctx.new_page()
@@ -89,21 +110,9 @@ def test_lost_answer_then_server_kill_then_reconcile(browser, simulator_urls, tm
         simulator_urls.clear_faults()
         assert sum(created_orders(simulator_urls).values()) == 3
         with served_app(tmp_path, simulator_urls) as url:
-            helpers.open_orders(pg, url, ws)
-            expect(pg.get_by_text("have an unknown outcome").first).to_be_visible()
-            expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
-            screenshot(pg, "orders_after_restart_unknown")
-            pg.get_by_role("button", name="Reconcile").click()
-            wait_for_app(pg)
-            expect(pg.get_by_text("3 found (created)").first).to_be_visible()
-            pg.get_by_role("button", name="Submit remaining orders…").click()
-            confirm_in_dialog(pg)
-            expect(pg.get_by_text("created, 0 failed, 0 not sent, 0 unknown").first).to_be_visible(timeout=60_000)
-            wait_for_app(pg)
-            screenshot(pg, "orders_all_submitted")
-            counts = created_orders(simulator_urls)
-            assert counts and max(counts.values()) == 1  # no order posted twice
-            expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
+            reconcile_then_send_the_rest(
+                pg, url, ws, simulator_urls, "orders_after_restart_unknown", "orders_all_submitted"
+            )
     finally:
         ctx.close()
 
@@ -140,21 +149,9 @@ def test_server_killed_with_sigkill_mid_post_then_reconcile(browser, simulator_u
         simulator_urls.clear_faults()
         assert sum(created_orders(simulator_urls).values()) == 3
         with served_app(tmp_path, simulator_urls) as url:
-            helpers.open_orders(pg, url, ws)
-            expect(pg.get_by_text("have an unknown outcome").first).to_be_visible()
-            expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
-            screenshot(pg, "orders_after_kill_unknown")
-            pg.get_by_role("button", name="Reconcile").click()
-            wait_for_app(pg)
-            expect(pg.get_by_text("3 found (created)").first).to_be_visible()
-            pg.get_by_role("button", name="Submit remaining orders…").click()
-            confirm_in_dialog(pg)
-            expect(pg.get_by_text("created, 0 failed, 0 not sent, 0 unknown").first).to_be_visible(timeout=60_000)
-            wait_for_app(pg)
-            screenshot(pg, "orders_after_kill_all_submitted")
-            counts = created_orders(simulator_urls)
-            assert counts and max(counts.values()) == 1  # no order posted twice
+            counts = reconcile_then_send_the_rest(
+                pg, url, ws, simulator_urls, "orders_after_kill_unknown", "orders_after_kill_all_submitted"
+            )
             assert sum(counts.values()) == total
-            expect(pg.get_by_role("button", name="Submit remaining orders…")).to_be_disabled()
     finally:
         ctx.close()

@@ -33,6 +33,11 @@ from engine.validation import clean_positions
 from tests.unit.engine.test_controls import cases
 
 SIDS = [f"{i:024d}" for i in range(8)]
+# The HiGHS time limit of both routes in the drawn batches. At the default 30 s, the ~1.5 % of draws whose
+# two-stage model runs out of time cost 30 s each and were then discarded anyway (the suite spent ~8 minutes here);
+# at 2 s a draw is discarded after 2 s. About as many draws are discarded (6 in 350 above 2 s, 5 above 30 s), and
+# hypothesis still checks max_examples valid ones.
+REFERENCE_TIME_LIMIT = 2.0
 
 
 def _inputs(model: InvestmentModel, prices: dict[str, D], portfolios: list[PortfolioHoldings], options):
@@ -64,17 +69,22 @@ def _drift(secs, q) -> D:
     return with_ctx
 
 
+def _out_of_time(answer) -> bool:
+    return answer.status == "error" and bool(answer.diagnosis) and "time limit" in answer.diagnosis.lower()
+
+
 def assert_same(model, prices, portfolios, options):
     arrays, ports, floors = _inputs(model, prices, portfolios, options)
     assume(ports)
     stats: dict[str, int] = {}
     fast = solve_controls(ControlsRun(arrays, ports, floors, options), stats=stats)
+    # a HiGHS model out of time (a loaded machine, a short limit) proves nothing either way, on either route
+    assume(not any(_out_of_time(a) for a in fast))
     ref = solve_reference(ControlsRun(arrays, ports, floors, options))
     bands = compute_bands(arrays, [mills_of(p.market_value) for p in ports])
     for k, (f, r) in enumerate(zip(fast, ref, strict=True)):
         assert f is not None and r is not None
-        # the reference's HiGHS model out of time (a loaded machine) proves nothing either way
-        assume(not (r.status == "error" and r.diagnosis and "time limit" in r.diagnosis.lower()))
+        assume(not _out_of_time(r))
         assert f.status == r.status, (f.status, f.diagnosis, r.status, r.diagnosis)
         if r.quantities is None:
             assert f.diagnosis == r.diagnosis
@@ -133,6 +143,7 @@ def batches(draw):
         direction=draw(st.sampled_from(["both", "both", "buy-only", "sell-only"])),
         on_infeasible=draw(st.sampled_from(["flag", "flag", "nearest"])),
         min_cash_fraction=D(draw(st.sampled_from(["0", "0.05", "0.1", "0.3"]))),
+        time_limit=REFERENCE_TIME_LIMIT,
     )
     return InvestmentModel(name="m", positions=positions), prices, portfolios, options
 
