@@ -331,9 +331,13 @@ class RebalanceRepository:
             chunk_size = PURGE_CHUNK
         for chunk in itertools.batched(ids, chunk_size, strict=False):
             with paused_gc():
-                self._parts.delete_many({"_id": {"$in": list(chunk)}})
+                if len(chunk) == 1:  # by _id alone: the embedded backend's storage-key path (see _blocks)
+                    self._parts.delete_one({"_id": chunk[0]})
+                else:
+                    self._parts.delete_many({"_id": {"$in": list(chunk)}})
             time.sleep(PURGE_PAUSE)
-        self._parts.delete_many({"rebalanceId": rid})  # anything else (a header without its portfolio list)
+        if chunk_size > 1:  # anything else (a header without its portfolio list); blocks are exactly those listed
+            self._parts.delete_many({"rebalanceId": rid})
         self._heads.delete_one(header_filter)
 
     # --- recovery and migration --------------------------------------------------------------------------------------
@@ -580,13 +584,26 @@ class RebalanceRepository:
         return dates
 
     def _records(self, heads: list[dict[str, Any]]) -> list[RebalanceRecord]:
-        """Whole records for a page of headers, in the page's order (portfolios fetched by run id only)."""
+        """Whole records for a page of headers, in the page's order (blocks fetched by _id, portfolio documents of
+        the earlier layouts by run id)."""
         parts: dict[ObjectId, list[dict[str, Any]]] = {h["_id"]: [] for h in heads}
-        for chunk in itertools.batched(list(parts), IN_CHUNK, strict=False):
+        by_run = [h["_id"] for h in heads if not isinstance(h.get("blocks"), list)]
+        for h in heads:
+            if isinstance(h.get("blocks"), list):
+                parts[h["_id"]] = self._blocks(h["_id"], len(h["blocks"]))
+        for chunk in itertools.batched(by_run, IN_CHUNK, strict=False):
             query = {"rebalanceId": chunk[0]} if len(chunk) == 1 else {"rebalanceId": {"$in": list(chunk)}}
             for doc in self._parts.find(query):
                 parts[doc["rebalanceId"]].append(doc)
         return [_assemble(h, parts[h["_id"]]) for h in heads]
+
+    def _blocks(self, rid: ObjectId, count: int) -> list[dict[str, Any]]:
+        """A run's blocks, each by its _id: the embedded backend answers that from the storage key, where a query on
+        any other field (or an $in) first has its planner parse every stored document of the collection (looking
+        for decimals and arrays in the field) after each write to it. A missing block is left out (_assemble
+        reports the run incomplete)."""
+        found = (self._parts.find_one({"_id": block_part_id(rid, k)}) for k in range(count))
+        return [doc for doc in found if doc is not None]
 
 
 def _layout(rid: ObjectId, portfolios: Sequence[RecordPortfolio]) -> tuple[dict[str, Any], list[list[Any]]]:
