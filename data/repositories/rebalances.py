@@ -43,6 +43,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -709,7 +710,9 @@ def _check_record(record: Any) -> None:
             if bad is not None:
                 violations.append(bad)
         securities = [x.security_id for x in p.positions]
-        for sid in sorted({s for s in securities if securities.count(s) > 1}):
+        # one count per distinct id, and only when there is a repeat (a count per position was quadratic)
+        repeated = () if len(set(securities)) == len(securities) else Counter(securities)
+        for sid in sorted(s for s in repeated if repeated[s] > 1):
             violations.append(
                 Violation(
                     "duplicate_security",
