@@ -8,8 +8,10 @@ portfolio, lists the history page the Saved rebalances view opens with, and dele
   ``rebalanceSummaries``; ``LegacyRebalanceRepository`` below is that repository's code; mongoeco's own
   command-boundary functions, eager BID bytes), refusing runs above MongoDB's 16 MiB document limit as it did;
 - **rows**: ``data.repositories`` as shipped writing the portfolio documents of the first per-portfolio layout (one
-  sub-document per position, every number its own ``Decimal128``);
-- **new**: ``data.repositories`` as shipped (a header plus one document per portfolio with its positions as columns,
+  sub-document per position, every number its own ``Decimal128``), 250 per insert;
+- **cols**: ``data.repositories`` as shipped writing one document per portfolio with its positions as columns, 250
+  per insert (the layout before the blocks; this checkout's codec and engine shortcuts apply to it too);
+- **new**: ``data.repositories`` as shipped (a header plus blocks of portfolios with their positions as columns,
   commit flag, fast paths),
 
 one after the other on fresh files, so both see the same machine load; the script checks that both read back
@@ -20,7 +22,7 @@ recomputed by the engine, as the page does after an F5), as the number of stored
 milliseconds; nothing is asserted.
 
     .venv/bin/python bench/bench_storage.py [--sizes 1000x30,1000x100,5000x50] [--repeat 3] [--runs 500]
-        [--run-portfolios 5] [--parts big,many,workspace] [--workspaces 200] [--variants old,rows,new] [--quick]
+        [--run-portfolios 5] [--parts big,many,workspace] [--workspaces 200] [--variants old,rows,cols,new] [--quick]
 
 Default backend: embedded mongoeco on a fresh SQLite file per variant in a temporary folder (the app's default).
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import statistics
 import sys
 import tempfile
@@ -48,7 +51,7 @@ from bson import ObjectId
 from data import documents, mongoeco_codec
 from data.documents import record_from_doc, record_portfolio_from_doc, record_portfolio_to_doc, record_to_doc
 from data.mongo import get_client, get_database
-from data.record_columns import portfolio_part_id
+from data.record_columns import portfolio_part_id, portfolio_parts
 from data.repositories import ModelRepository, RebalanceRepository, save_run
 from data.repositories.rebalances import NEWEST_FIRST
 from engine.construct import paused_gc
@@ -140,15 +143,31 @@ def _rows_part(rebalance_id: Any, index: int, p: RecordPortfolio) -> dict[str, A
     return documents.WriteOnceDocument(doc | record_portfolio_to_doc(p))
 
 
+def _per_portfolio(build: Callable[[Any, Any], list[dict[str, Any]]]) -> Callable[[Any, Any], Any]:
+    """A layout of one document per portfolio, written 250 per insert as before the blocks."""
+    return lambda rid, portfolios: (
+        {"layout": "columns"},
+        [list(b) for b in itertools.batched(build(rid, portfolios), 250, strict=False)],
+    )
+
+
 @contextlib.contextmanager
 def rows_paths() -> Iterator[None]:
     """Today's repository writing the per-position portfolio documents it wrote before the columns (reads take
     either form)."""
+    rows = _per_portfolio(lambda rid, portfolios: [_rows_part(rid, i, p) for i, p in enumerate(portfolios)])
     with (
-        mock.patch(
-            "data.repositories.rebalances.portfolio_parts",
-            lambda rid, portfolios: [_rows_part(rid, i, p) for i, p in enumerate(portfolios)],
-        ),
+        mock.patch("data.repositories.rebalances._layout", rows),
+        mock.patch("data.repositories.rebalances._check_sizes", lambda parts: None),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def cols_paths() -> Iterator[None]:
+    """Today's repository writing one document per portfolio with its positions as columns (before the blocks)."""
+    with (
+        mock.patch("data.repositories.rebalances._layout", _per_portfolio(portfolio_parts)),
         mock.patch("data.repositories.rebalances._check_sizes", lambda parts: None),
     ):
         yield
@@ -157,6 +176,7 @@ def rows_paths() -> Iterator[None]:
 VARIANTS: dict[str, tuple[type, Callable[[], contextlib.AbstractContextManager[None]]]] = {
     "old": (LegacyRebalanceRepository, old_paths),
     "rows": (RebalanceRepository, rows_paths),
+    "cols": (RebalanceRepository, cols_paths),
     "new": (RebalanceRepository, contextlib.nullcontext),
 }
 

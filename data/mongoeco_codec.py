@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import weakref
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import bson
 from mongoeco.core.bson_scalars import INT64_MAX, INT64_MIN, normalize_utc_bson_datetime
-from mongoeco.core.codec import DocumentCodec, _InternalBsonArray, _InternalBsonDocument
+from mongoeco.core.codec import DocumentCodec, _InternalBsonArray, _InternalBsonBinary, _InternalBsonDocument
 from mongoeco.engines import SQLiteEngine
-from mongoeco.types import Decimal128, ObjectId
+from mongoeco.types import Binary, Decimal128, ObjectId
 
 try:
     from mongoeco.engines._sqlite_reader import _serialized_document_size_estimate as _size_estimate
@@ -61,6 +62,8 @@ def _encode(data: Any) -> Any:
         return DocumentCodec.encode(data)  # raises the stock overflow error
     if kind is Decimal128:  # already normalised to the Decimal128 context when it became internal
         return {_MARKER: {"type": "decimal128_public", "value": str(data.value)}}
+    if kind is _InternalBsonBinary:  # the packed position columns (data/record_columns.py)
+        return {_MARKER: {"type": "binary", "value": {"hex": data.hex(), "subtype": data.subtype}}}
     if kind is dt.datetime:
         return {_MARKER: {"type": "datetime", "value": normalize_utc_bson_datetime(data).isoformat()}}
     if kind in _DICTS:
@@ -90,6 +93,9 @@ def _decode(data: Any, preserve_bson_wrappers: bool) -> Any:
                 and type(payload.get("value")) is str
             ):
                 return _internal_d128(Decimal(payload["value"]))
+            if _is_binary_tag(data, payload):
+                value = payload["value"]
+                return Binary(bytes.fromhex(value["hex"]), value["subtype"])
             if DocumentCodec._is_tagged_value(data):
                 return DocumentCodec.decode(data, preserve_bson_wrappers=preserve_bson_wrappers)
         return {key: _decode(value, preserve_bson_wrappers) for key, value in data.items()}
@@ -100,8 +106,22 @@ def _decode(data: Any, preserve_bson_wrappers: bool) -> Any:
     return DocumentCodec.decode(data, preserve_bson_wrappers=preserve_bson_wrappers)
 
 
+def _is_binary_tag(data: dict[str, Any], payload: Any) -> bool:
+    """The stock tag test for a ``binary`` value whose hex text and subtype are as the stock codec writes them."""
+    if len(data) != 1 or type(payload) is not dict or len(payload) != 2 or payload.get("type") != "binary":
+        return False
+    value = payload.get("value")
+    return (
+        type(value) is dict
+        and len(value) == 2
+        and type(value.get("hex")) is str
+        and type(value.get("subtype")) is int
+        and 0 <= value["subtype"] <= 255
+    )
+
+
 class FastDocumentCodec(DocumentCodec):
-    """``DocumentCodec`` with fast paths for plain containers, scalars and ``Decimal128`` (same output)."""
+    """``DocumentCodec`` with fast paths for plain containers, scalars, ``Decimal128`` and ``Binary`` (same output)."""
 
     @staticmethod
     def encode(data: Any) -> Any:
@@ -126,6 +146,7 @@ def _sample() -> dict[str, Any]:
             "f": 1.5,
             "when": when,
             "nested": [{"d": Decimal128(Decimal("0.020")), "neg": Decimal128(Decimal("-1E+3")), "list": [1, "a"]}],
+            "bin": [bson.Binary(b"\x00\x01\xfe"), bson.Binary(b"", 5), Binary(b"ab", 4)],
             "looks_tagged": {_MARKER: {"type": "x", "value": 1}},
             "empty": {},
             "tuple": (1, 2),
@@ -181,6 +202,8 @@ def _internal(data: Any) -> Any:
         return _internal_d128(data.to_decimal())
     if kind is int and INT64_MIN <= data <= INT64_MAX:
         return data
+    if kind is bson.Binary:  # the packed position columns; the stock path goes through their hex text and back
+        return _InternalBsonBinary(data, data.subtype)
     if kind is dt.datetime:  # the stock path: to naive UTC milliseconds, through its ISO text and back
         return dt.datetime.fromisoformat(normalize_utc_bson_datetime(data).isoformat())
     return _STOCK_TO_INTERNAL(data)  # datetimes, ObjectIds, tuples, bson wrappers, errors, ...
@@ -232,19 +255,38 @@ def _public_sample() -> dict[str, Any]:
             {"long": to_d128(Decimal("0.1234567890123456789012345678")), "plain": bson.Decimal128("12.5")},
             [1, "a", None, [to_d128(Decimal("1E-30"))]],
         ],
+        "bin": [bson.Binary(b"\x00\x01\xfe"), bson.Binary(b"", 5), Binary(b"ab", 4)],
         "looks_tagged": {_MARKER: {"type": "x", "value": 1}},
         "empty": {},
         "tuple": (1, 2),
     }
 
 
-class FastSQLiteEngine(SQLiteEngine):
-    """``SQLiteEngine`` that sizes read batches from the stored JSON text with ``FastDocumentCodec`` too.
+# The document mongoeco's SQLite engine hands to ``_serialize_document`` for each change-outbox entry
+# (``_sqlite_outbox.append_change``): these keys in this order, the stored document under ``full_document``.
+_OUTBOX_KEYS = ("operation_type", "db_name", "coll_name", "document_key", "full_document", "update_description")
+_OUTBOX_TAIL = ',"full_document":null,"update_description":null}'
 
-    mongoeco estimates a decoded document's memory from its JSON length when the engine uses the stock codec and
-    otherwise walks the whole decoded tree with ``sys.getsizeof`` (a fifth of reading a saved run). Our codec
-    decodes to exactly the stock values, so the stock estimate holds.
+
+class FastSQLiteEngine(SQLiteEngine):
+    """``SQLiteEngine`` with two shortcuts that keep its stored text and its decoded values exactly:
+
+    - read batches are sized from the stored JSON text with ``FastDocumentCodec`` too. mongoeco estimates a decoded
+      document's memory from its JSON length when the engine uses the stock codec and otherwise walks the whole
+      decoded tree with ``sys.getsizeof`` (a fifth of reading a saved run). Our codec decodes to exactly the stock
+      values, so the stock estimate holds;
+    - a written document is serialised once, not twice. Every write also appends an entry to mongoeco's change
+      outbox, even with no change stream open (then only its SHA-256 is kept), and that entry embeds the whole
+      stored document, which was serialised for the row a moment before. The row's text is remembered for as long
+      as the (immutable) internal document lives and spliced into the entry's text: the same characters the stock
+      code produces (``tests/data/test_repo_storage_codec.py`` compares the outbox hashes with the stock engine's
+      and fails if mongoeco stops passing the entry through here).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._texts: dict[int, tuple[weakref.ref[Any], str]] = {}
+        self.outbox_reuses = 0  # outbox entries built from a remembered row text (read by the tests)
 
     def _project_sql_scan_rows(self, rows: Any, semantics: Any, reader: Any) -> Any:
         if semantics.projection is None and self._codec is FastDocumentCodec:
@@ -253,6 +295,29 @@ class FastSQLiteEngine(SQLiteEngine):
                 for (payload,) in rows
             )
         return super()._project_sql_scan_rows(rows, semantics, reader)
+
+    def _serialize_document(self, document: Any) -> str:
+        if type(document) is dict and tuple(document) == _OUTBOX_KEYS:
+            full = document["full_document"]
+            entry = self._texts.get(id(full))
+            if entry is not None and entry[0]() is full and document["update_description"] is None:
+                head = super()._serialize_document({**document, "full_document": None})
+                if head.endswith(_OUTBOX_TAIL):
+                    self.outbox_reuses += 1
+                    return f'{head[: -len(_OUTBOX_TAIL)]},"full_document":{entry[1]},"update_description":null}}'
+        text = super()._serialize_document(document)
+        if type(document) is _InternalBsonDocument:  # immutable: its text cannot go stale
+            self._remember(document, text)
+        return text
+
+    def _remember(self, document: Any, text: str) -> None:
+        key, texts = id(document), self._texts
+
+        def forget(ref: weakref.ref[Any]) -> None:
+            if texts.get(key, (None,))[0] is ref:
+                texts.pop(key, None)
+
+        texts[key] = (weakref.ref(document, forget), text)
 
 
 def engine_class() -> type[SQLiteEngine]:

@@ -1,15 +1,19 @@
 """Saved rebalance records (product-spec 1.8, 2.8; issue #12).
 
-A run is stored as a small header in ``rebalances`` (model, date, count, portfolio ids, ``version``, ``state``) plus
-one document per portfolio in ``rebalancePortfolios`` (``rebalanceId``, ``index`` = its place in the run, then the
-2.8 fields, every money/weight/quantity as ``Decimal128``). No document grows with the run, so no run the app can
-compute hits MongoDB's 16 MiB document limit.
+A run is stored as a small header in ``rebalances`` (model, date, count, portfolio ids, ``version``, ``state``,
+``blocks``) plus blocks of consecutive portfolios in ``rebalancePortfolios`` (``rebalanceId``, ``index`` = the place
+of the block's first portfolio in the run, then the 2.8 fields of each portfolio, positions as columns, every
+money/weight/quantity as packed ``Decimal128``; data/record_columns.py). A block stays far below MongoDB's 16 MiB
+document limit, so no run the app can compute hits it; runs saved one document per portfolio (before the blocks)
+are read as they are.
 
 Commit protocol (atomic visibility without multi-document transactions, which the embedded backend lacks):
 
-1. the header is inserted with ``state: "saving"`` and a lease (writer host, pid, ``leaseUntil``);
-2. the portfolios are inserted in batches (the lease is renewed between batches);
-3. one single-document update sets ``state: "committed"``: the run becomes visible at once, whole.
+1. a pending header is inserted with ``state: "saving"``, a lease (writer host, pid, ``leaseUntil``) and where the
+   blocks will be;
+2. the blocks are inserted one by one (the lease is renewed between them);
+3. one single-document conditional replace writes the whole header with ``state: "committed"``: the run becomes
+   visible at once, whole.
 
 Every read (listings, counts, look-ups by portfolio, drill-down) sees committed headers only. Deleting flips the
 header to ``state: "deleting"`` with a versioned conditional update (the run vanishes at once), removes the
@@ -31,6 +35,7 @@ Listings are newest first (``rebalanceDate`` then ``_id``, both descending), pag
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import functools
@@ -38,7 +43,8 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import bson
@@ -47,6 +53,7 @@ from bson import ObjectId
 
 from data.documents import (
     PORTFOLIO_KEY,
+    WriteOnceDocument,
     from_utc,
     options_from_doc,
     portfolio_key_ids,
@@ -55,11 +62,16 @@ from data.documents import (
     run_info_from_doc,
 )
 from data.record_columns import (
+    block_part_id,
+    block_slice,
+    block_starts,
+    portfolio_blocks,
     portfolio_from_part,
     portfolio_part_id,
     portfolio_part_to_doc,
-    portfolio_parts,
+    portfolios_from_blocks,
     record_from_parts,
+    unpack_texts,
 )
 from data.repositories.dberrors import db_call
 from data.repositories.inputs import check_version, coerce_ids, encoding_violation
@@ -77,20 +89,21 @@ REBALANCE_PORTFOLIOS = "rebalancePortfolios"
 LEGACY_SUMMARIES = "rebalanceSummaries"  # headers of the one-document layout; emptied by the migration
 
 COMMITTED, SAVING, DELETING = "committed", "saving", "deleting"
-# A header's ``layout``: its portfolio documents keep their positions as columns (data/record_columns.py). Headers
-# without it are from before the columns; ``recover`` rewrites their portfolio documents once.
-COLUMNS = "columns"
+# A header's ``layout``: ``blocks``, several portfolios per document with the header's ``blocks`` listing where each
+# starts (data/record_columns.py); ``columns``, one document per portfolio with its positions as columns (runs saved
+# before the blocks; read as they are). Headers without it are from before the columns; ``recover`` rewrites their
+# portfolio documents once.
+BLOCKS, COLUMNS = "blocks", "columns"
 VISIBLE = {"state": COMMITTED}
 NEWEST_FIRST = [("rebalanceDate", -1), ("_id", -1)]
 # A listing's projection: a header without its portfolio ids (thousands of values for a big run; a summary has none).
-HEADER_ONLY = {"portfolios": 0, PORTFOLIO_KEY: 0}
+HEADER_ONLY = {"portfolios": 0, PORTFOLIO_KEY: 0, "blocks": 0}
 # MongoDB's BSON document limit, checked per portfolio document (mongoeco does not enforce it): a portfolio that only
 # fits the embedded backend would break the day MONGODB_URI points at a real server.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
-BATCH = 250  # portfolios per insert_many (the lease is renewed between batches)
 LEASE = dt.timedelta(minutes=5)  # a save whose writer has not been heard of for this long is abandoned
 IN_CHUNK = 200  # run ids per $in on rebalancePortfolios
-PURGE_CHUNK = 25  # portfolio documents per delete when a run is removed (see _purge)
+PURGE_CHUNK = 25  # documents of one portfolio each per delete when a run is removed (see _purge); blocks go one by one
 PURGE_PAUSE = 0.01  # seconds between two such deletes: other requests get the database in between
 PURGE_DELAY = 2.0  # seconds a background removal waits before it starts
 
@@ -187,32 +200,35 @@ class RebalanceRepository:
         """
         _check_record(record)
         rid = ObjectId()
-        header = {"_id": rid, **record_header_to_doc(record), "layout": COLUMNS}
-        parts = portfolio_parts(rid, record.portfolios)
-        _check_sizes(parts)
+        where, batches = _layout(rid, record.portfolios)
+        header = {"_id": rid, **record_header_to_doc(record), **where}
+        _check_sizes([doc for batch in batches for doc in batch])
         self._recover_interrupted()
         if self._transactions():
-            self._save_in_transaction(header, parts)
+            self._save_in_transaction(header, batches)
         else:
-            self._save_then_commit(header, parts)
+            self._save_then_commit(header, batches)
         # The record as stored, without decoding the documents again.
         return record.model_copy(
             update={"rebalance_id": str(rid), "rebalance_date": header["rebalanceDate"], "version": 1}
         )
 
-    def _save_then_commit(self, header: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+    def _save_then_commit(self, header: dict[str, Any], batches: list[list[Any]]) -> None:
         rid = header["_id"]
+        # The pending header holds what recovery needs (state, writer, where the blocks are), not the portfolio list:
+        # the embedded backend deep-copies a document on every update of it, and the lease renewals update this one.
         # insert_many even for one document: mongoeco's insert_one re-reads the whole collection to check the _id.
-        self._heads.insert_many([{**header, "state": SAVING, "writer": _writer()}])
+        where = {k: header[k] for k in ("layout", "blocks") if k in header}
+        self._heads.insert_many([{"_id": rid, "state": SAVING, "writer": _writer(), **where}])
         self._leased[rid] = time.monotonic()
         try:
-            for n, batch in enumerate(itertools.batched(parts, BATCH, strict=False)):
+            for n, batch in enumerate(batches):  # one block per write: other requests get the database in between
                 if n:
                     self._renew_lease(rid)
-                self._parts.insert_many(list(batch), ordered=True)
-            done = self._heads.update_one(
-                {"_id": rid, "state": SAVING}, {"$set": {"state": COMMITTED}, "$unset": {"writer": ""}}
-            )
+                self._parts.insert_many(batch)
+            # The whole header replaces the pending one in one conditional write: the run becomes visible at once.
+            committed = WriteOnceDocument({k: v for k, v in header.items() if k != "_id"} | {"state": COMMITTED})
+            done = self._heads.replace_one({"_id": rid, "state": SAVING}, committed)
             self._leased.pop(rid, None)
             if done.matched_count != 1:  # taken for abandoned by another process (lease expired): start again
                 raise EngineError(
@@ -227,11 +243,11 @@ class RebalanceRepository:
                 log.exception("cleaning up the failed save of rebalance %s failed", rid)
             raise
 
-    def _save_in_transaction(self, header: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+    def _save_in_transaction(self, header: dict[str, Any], batches: list[list[Any]]) -> None:
         def write(session: Any) -> None:
             self._heads.insert_one({**header, "state": COMMITTED}, session=session)
-            for batch in itertools.batched(parts, BATCH, strict=False):
-                self._parts.insert_many(list(batch), ordered=True, session=session)
+            for batch in batches:
+                self._parts.insert_many(batch, session=session)
 
         with self._db.client.start_session() as session:
             session.with_transaction(write)
@@ -244,7 +260,7 @@ class RebalanceRepository:
 
     def _renew_lease(self, rid: ObjectId) -> None:
         """Extend a save's lease once a tenth of it has passed (each update of a header copies it whole: a
-        1,000-portfolio save renewing after every batch spent a fifth of a second on that)."""
+        1,000-portfolio save renewing after every write spent a fifth of a second on that)."""
         if time.monotonic() - self._leased.get(rid, 0.0) < LEASE.total_seconds() / 10:
             return
         self._heads.update_one({"_id": rid, "state": SAVING}, {"$set": {"writer": _writer()}})
@@ -307,14 +323,22 @@ class RebalanceRepository:
         per call, so one ``delete_many`` of a 1,000-portfolio run held every other request of the app (the PM's next
         page) for seconds.
         """
-        head = self._heads.find_one({"_id": rid}, {"portfolios": 1})
+        head = self._heads.find_one({"_id": rid}, {"portfolios": 1, "blocks": 1}) or {}
         # The portfolio documents' ids follow from the header (reading them would decode every document).
-        ids = [portfolio_part_id(rid, p.get("portfolioId")) for p in (head or {}).get("portfolios") or ()]
-        for chunk in itertools.batched(ids, PURGE_CHUNK, strict=False):
+        if isinstance(head.get("blocks"), list):
+            ids, chunk_size = [block_part_id(rid, k) for k in range(len(head["blocks"]))], 1
+        else:
+            ids = [portfolio_part_id(rid, p.get("portfolioId")) for p in head.get("portfolios") or ()]
+            chunk_size = PURGE_CHUNK
+        for chunk in itertools.batched(ids, chunk_size, strict=False):
             with paused_gc():
-                self._parts.delete_many({"_id": {"$in": list(chunk)}})
+                if len(chunk) == 1:  # by _id alone: the embedded backend's storage-key path (see _blocks)
+                    self._parts.delete_one({"_id": chunk[0]})
+                else:
+                    self._parts.delete_many({"_id": {"$in": list(chunk)}})
             time.sleep(PURGE_PAUSE)
-        self._parts.delete_many({"rebalanceId": rid})  # anything else (a header without its portfolio list)
+        if chunk_size > 1:  # anything else (a header without its portfolio list); blocks are exactly those listed
+            self._parts.delete_many({"rebalanceId": rid})
         self._heads.delete_one(header_filter)
 
     # --- recovery and migration --------------------------------------------------------------------------------------
@@ -361,10 +385,10 @@ class RebalanceRepository:
                 log.error("rebalance %s of the one-document layout cannot be migrated: %s", rid, exc.message)
                 continue
             self._parts.delete_many({"rebalanceId": rid})  # leftovers of an interrupted migration
-            parts = portfolio_parts(rid, record.portfolios)
-            for batch in itertools.batched(parts, BATCH, strict=False):
-                self._parts.insert_many(list(batch), ordered=True)
-            header = {**record_header_to_doc(record), "version": record.version, "state": COMMITTED, "layout": COLUMNS}
+            where, batches = _layout(rid, record.portfolios)
+            for batch in batches:
+                self._parts.insert_many(batch)
+            header = {**record_header_to_doc(record), "version": record.version, "state": COMMITTED, **where}
             header["rebalanceDate"] = doc["rebalanceDate"]  # exactly as stored
             self._heads.replace_one({"_id": rid, "state": {"$exists": False}}, header)
             migrated += 1
@@ -495,14 +519,24 @@ class RebalanceRepository:
     def rebalance_positions(self, rebalance_id: str, portfolio_id: str) -> list[RecordPosition]:
         """The positions of one portfolio of one record; unknown record or portfolio → ``NotFound``."""
         (pid,) = coerce_ids([portfolio_id], "portfolio id", check_format=True)
-        head = self._head(rebalance_id, projection={"_id": 1})
+        head = self._head(rebalance_id, projection={"_id": 1, "layout": 1, "blocks": 1, PORTFOLIO_KEY: 1})
+        missing = NotFound(
+            f"portfolio {pid} is not in rebalance {rebalance_id}", {"rebalance_id": rebalance_id, "portfolio_id": pid}
+        )
         # By _id: the embedded backend answers a compound-index query by parsing every portfolio of the run.
+        if head.get("layout") == BLOCKS:
+            ids = portfolio_key_ids(head.get(PORTFOLIO_KEY) or "")
+            if pid not in ids:
+                raise missing
+            block = bisect.bisect_right(head["blocks"], ids.index(pid)) - 1
+            doc = self._parts.find_one({"_id": block_part_id(head["_id"], block)})
+            one = None if doc is None else _convert(lambda d: block_slice(d, pid), doc, rebalance_id)
+            if one is None:
+                raise missing
+            return list(_convert(portfolios_from_blocks, [one], rebalance_id)[0].positions)
         doc = self._parts.find_one({"_id": portfolio_part_id(head["_id"], pid)})
         if doc is None:
-            raise NotFound(
-                f"portfolio {pid} is not in rebalance {rebalance_id}",
-                {"rebalance_id": rebalance_id, "portfolio_id": pid},
-            )
+            raise missing
         return list(_convert(portfolio_from_part, doc, rebalance_id).positions)
 
     def _head(self, rebalance_id: str, projection: dict[str, int] | None = None) -> dict[str, Any]:
@@ -551,13 +585,33 @@ class RebalanceRepository:
         return dates
 
     def _records(self, heads: list[dict[str, Any]]) -> list[RebalanceRecord]:
-        """Whole records for a page of headers, in the page's order (portfolios fetched by run id only)."""
+        """Whole records for a page of headers, in the page's order (blocks fetched by _id, portfolio documents of
+        the earlier layouts by run id)."""
         parts: dict[ObjectId, list[dict[str, Any]]] = {h["_id"]: [] for h in heads}
-        for chunk in itertools.batched(list(parts), IN_CHUNK, strict=False):
+        by_run = [h["_id"] for h in heads if not isinstance(h.get("blocks"), list)]
+        for h in heads:
+            if isinstance(h.get("blocks"), list):
+                parts[h["_id"]] = self._blocks(h["_id"], len(h["blocks"]))
+        for chunk in itertools.batched(by_run, IN_CHUNK, strict=False):
             query = {"rebalanceId": chunk[0]} if len(chunk) == 1 else {"rebalanceId": {"$in": list(chunk)}}
             for doc in self._parts.find(query):
                 parts[doc["rebalanceId"]].append(doc)
         return [_assemble(h, parts[h["_id"]]) for h in heads]
+
+    def _blocks(self, rid: ObjectId, count: int) -> list[dict[str, Any]]:
+        """A run's blocks, each by its _id: the embedded backend answers that from the storage key, where a query on
+        any other field (or an $in) first has its planner parse every stored document of the collection (looking
+        for decimals and arrays in the field) after each write to it. A missing block is left out (_assemble
+        reports the run incomplete)."""
+        found = (self._parts.find_one({"_id": block_part_id(rid, k)}) for k in range(count))
+        return [doc for doc in found if doc is not None]
+
+
+def _layout(rid: ObjectId, portfolios: Sequence[RecordPortfolio]) -> tuple[dict[str, Any], list[list[Any]]]:
+    """Where a run's portfolios go: the header fields that say so, and the documents that hold them in the batches
+    written one insert each (one block each)."""
+    starts = block_starts(portfolios)
+    return {"layout": BLOCKS, "blocks": starts}, [[doc] for doc in portfolio_blocks(rid, portfolios, starts)]
 
 
 def supports_transactions(db: Any) -> bool:
@@ -656,7 +710,9 @@ def _check_record(record: Any) -> None:
             if bad is not None:
                 violations.append(bad)
         securities = [x.security_id for x in p.positions]
-        for sid in sorted({s for s in securities if securities.count(s) > 1}):
+        # one count per distinct id, and only when there is a repeat (a count per position was quadratic)
+        repeated = () if len(set(securities)) == len(securities) else Counter(securities)
+        for sid in sorted(s for s in repeated if repeated[s] > 1):
             violations.append(
                 Violation(
                     "duplicate_security",
@@ -672,28 +728,37 @@ def _check_record(record: Any) -> None:
         )
 
 
+def _text_length(column: Any) -> int:
+    return len(column) if isinstance(column, str) else sum(len(t or "") for t in column)
+
+
 def _size_bound(doc: dict[str, Any]) -> int:
-    """An upper bound of a portfolio document's BSON size, without encoding it.
+    """An upper bound of a block document's BSON size, without encoding it.
 
     Every field but the texts has a fixed size (a position is under 300 bytes plus its texts); a text costs at most
     4 bytes a character in UTF-8.
     """
     columns = doc["positionColumns"]
-    texts = len(doc["portfolioId"]) + len(doc.get("portfolioName") or "")
-    texts += sum(map(len, columns["securityId"])) + sum(len(t or "") for t in columns["transactionType"])
-    return 4096 + 300 * len(columns["securityId"]) + 4 * texts
+    texts = sum(_text_length(doc[k]) for k in ("portfolioIds", "portfolioNames"))
+    texts += sum(_text_length(columns[k]) for k in ("securityId", "transactionType", "tradeDate"))
+    breaches = doc.get("bandBreaches") or ()
+    return 4096 + 300 * len(bytes(columns["hasTradeQuantity"])) + 128 * len(breaches) + 4 * texts
 
 
 def _check_sizes(parts: list[dict[str, Any]]) -> None:
-    """Each portfolio document must fit MongoDB's document limit (only a pathological name can break it)."""
-    for row, doc in enumerate(parts):
+    """Each block document must fit MongoDB's document limit (a block is cut well below it, so only a portfolio
+    with a pathological name, alone in its block, can break it)."""
+    for doc in parts:
         if _size_bound(doc) <= MAX_DOCUMENT_BYTES:
             continue  # encoding a document only to measure it would cost as much as writing it
         size = len(bson.encode(doc))
         if size > MAX_DOCUMENT_BYTES:
+            row = doc["index"]
+            ids = unpack_texts(doc["portfolioIds"], len(bytes(doc["positionCounts"])) // 4)
+            which = f"portfolio {row + 1} ({ids[0]})" if len(ids) == 1 else f"portfolios {row + 1}–{row + len(ids)}"
             raise InvalidInput(
-                f"portfolio {row + 1} ({doc['portfolioId']}) is too large to save: {size / 2**20:.1f} MiB, above "
-                f"MongoDB's {MAX_DOCUMENT_BYTES / 2**20:.0f} MiB document limit",
+                f"{which} is too large to save: {size / 2**20:.1f} MiB, above MongoDB's "
+                f"{MAX_DOCUMENT_BYTES / 2**20:.0f} MiB document limit",
                 {"rule": "max_document_size", "size": size, "limit": MAX_DOCUMENT_BYTES, "row": row},
             )
 

@@ -16,16 +16,21 @@ from hypothesis import strategies as st
 
 from data.documents import record_header_to_doc, record_portfolio_to_doc, to_d128
 from data.record_columns import (
+    BLOCK_PORTFOLIOS,
+    BLOCK_POSITIONS,
+    block_starts,
     pack_decimals,
+    pack_texts,
     portfolio_part_id,
     portfolio_part_to_doc,
     positions_from_columns,
     positions_to_columns,
     unpack_decimals,
+    unpack_texts,
 )
 from data.repositories import RebalanceRepository
-from engine.errors import EngineError
-from engine.models import RecordPosition
+from engine.errors import EngineError, NotFound
+from engine.models import BandBreach, RecordPosition
 
 T0 = dt.datetime(2025, 3, 14, 15, 9, 26, 535000, tzinfo=dt.UTC)
 
@@ -130,7 +135,7 @@ def test_positions_round_trip_through_columns(build):
 def test_a_damaged_stored_column_is_a_clear_error_not_a_crash(rebalance_repo, build, mongo):
     saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(2), positions=3))
     rid = ObjectId(saved.rebalance_id)
-    mongo.db.rebalancePortfolios.update_one({"rebalanceId": rid, "index": 1}, {"$set": {"positionColumns.price": b"x"}})
+    mongo.db.rebalancePortfolios.update_one({"rebalanceId": rid, "index": 0}, {"$set": {"positionColumns.price": b"x"}})
 
     with pytest.raises(EngineError, match=f"stored rebalance {rid} is malformed"):
         rebalance_repo.get_rebalance(str(rid))
@@ -198,3 +203,88 @@ def test_a_record_position_with_more_digits_than_decimal128_is_stored_rounded_as
     (got,) = rebalance_repo.get_rebalance(saved.rebalance_id).portfolios[0].positions
     assert got.actual == Decimal128(decimal.Context(prec=34).create_decimal(long)).to_decimal()
     assert isinstance(got, RecordPosition)
+
+
+# --- blocks of portfolios (issue #12, second pass) -----------------------------------------------------------------
+
+
+@given(st.lists(st.sampled_from([Decimal("1.0"), Decimal("1.00"), Decimal("-0"), Decimal("12.5E+3")]), max_size=600))
+def test_a_column_of_shared_objects_is_packed_once_per_object_with_the_same_bytes(picks):
+    """The engine hands every portfolio the same price and band objects: packed once per object and spread. Equal
+    values of different exponents (1.0 and 1.00) are different objects here and keep their own bytes."""
+    shared = [Decimal("1.0"), Decimal("1.00"), Decimal("-0"), Decimal("12.5E+3")]
+    values = [shared[[str(d) for d in shared].index(str(p))] for p in picks]  # the very same objects, repeated
+    blob = bytes(pack_decimals(values))
+    assert blob == b"".join(to_d128(v).bid for v in values)
+    assert [str(d) for d in unpack_decimals(blob)] == [str(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("values", "joined"),
+    [
+        (["a", "bc"], True),
+        (["BUY", None, "SELL"], True),
+        ([None, None], True),
+        (["a\nb", "c"], False),
+        (["", "c"], False),
+        ([], False),
+    ],
+)
+def test_a_text_column_is_one_string_only_when_it_reads_back_unambiguously(values, joined):
+    packed = pack_texts(values)
+    assert isinstance(packed, str) is joined
+    assert unpack_texts(packed, len(values)) == values
+    with pytest.raises(ValueError, match="text column"):
+        unpack_texts(packed, len(values) + 1)
+
+
+def breach(sid: str, side: str, amount: str) -> BandBreach:
+    return BandBreach(security_id=sid, side=side, amount=Decimal(amount))
+
+
+def test_a_run_of_several_blocks_reads_back_whole_and_one_portfolio_at_a_time(rebalance_repo, build, mongo):
+    """Portfolios of every size (none, a few, more positions than a block) across several blocks; band breaches
+    and names (or none) stay with their portfolio."""
+    record = build.record(str(ObjectId()), pids(BLOCK_PORTFOLIOS + 7), positions=2)
+    portfolios = list(record.portfolios)
+    portfolios[0] = portfolios[0].model_copy(update={"positions": ()})
+    wide = tuple(build.record_position(k) for k in range(BLOCK_POSITIONS + 5))
+    portfolios[3] = portfolios[3].model_copy(update={"positions": wide, "portfolio_name": None})
+    portfolios[-1] = portfolios[-1].model_copy(
+        update={"band_breaches": (breach("5" * 24, "low", "12.50"), breach("6" * 24, "high", "0.001"))}
+    )
+    portfolios[4] = portfolios[4].model_copy(
+        update={"portfolio_name": "two\nlines", "band_breaches": (breach("7" * 24, "high", "3"),)}
+    )
+    record = record.model_copy(update={"portfolios": tuple(portfolios)})
+    saved = rebalance_repo.save_rebalance(record)
+    head = mongo.db.rebalances.find_one({"_id": ObjectId(saved.rebalance_id)})
+    assert head["blocks"] == block_starts(record.portfolios) and len(head["blocks"]) >= 4
+    assert head["blocks"][:3] == [0, 3, 4]  # the wide portfolio alone in its block
+    assert mongo.db.rebalancePortfolios.count_documents({}) == len(head["blocks"])
+    assert rebalance_repo.get_rebalance(saved.rebalance_id) == saved
+    for p in record.portfolios:
+        assert rebalance_repo.rebalance_positions(saved.rebalance_id, p.portfolio_id) == list(p.positions)
+    with pytest.raises(NotFound):
+        rebalance_repo.rebalance_positions(saved.rebalance_id, pids(1, 999)[0])
+    rebalance_repo.delete_rebalance(saved.rebalance_id, 1, wait=True)
+    assert mongo.db.rebalancePortfolios.count_documents({}) == 0 and mongo.db.rebalances.count_documents({}) == 0
+
+
+def test_runs_saved_one_document_per_portfolio_stay_readable(rebalance_repo, build, mongo):
+    """The layout before the blocks (one document per portfolio, positions as columns): read, opened and deleted as
+    it is."""
+    record = build.record(str(ObjectId()), pids(4), positions=3)
+    rid = ObjectId()
+    header = {"_id": rid, **record_header_to_doc(record), "state": "committed", "layout": "columns"}
+    mongo.db.rebalances.insert_one(header)
+    mongo.db.rebalancePortfolios.insert_many(
+        [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
+    )
+    repo = RebalanceRepository(mongo.db)  # a start: nothing to migrate
+    expected = record.model_copy(update={"rebalance_id": str(rid), "version": 1})
+    assert repo.get_rebalance(str(rid)) == expected
+    assert repo.rebalance_positions(str(rid), pids(4)[2]) == list(record.portfolios[2].positions)
+    assert mongo.db.rebalancePortfolios.count_documents({"rebalanceId": rid}) == 4
+    repo.delete_rebalance(str(rid), 1, wait=True)
+    assert mongo.db.rebalancePortfolios.count_documents({}) == 0 and mongo.db.rebalances.count_documents({}) == 0

@@ -1,7 +1,7 @@
 """Saved runs of any size, atomic visibility, recovery and migration, on both backends (issue #12 §1, #13 item 1).
 
-A run is a header in ``rebalances`` plus one document per portfolio in ``rebalancePortfolios``; the header's
-``state`` turns ``committed`` last. These tests write the intermediate states for real (a live or dead writer, a
+A run is a header in ``rebalances`` plus blocks of portfolios in ``rebalancePortfolios``; the header's ``state``
+turns ``committed`` last. These tests write the intermediate states for real (a live or dead writer, a
 failed batch, a process killed with SIGKILL mid-save) and check what readers see and what recovery removes.
 """
 
@@ -16,17 +16,19 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pymongo
 import pytest
 from bson import ObjectId
 
 from data.documents import record_header_to_doc, record_to_doc
 from data.mongo import get_client, get_database
-from data.record_columns import portfolio_part_to_doc
+from data.record_columns import BLOCK_PORTFOLIOS, block_starts, portfolio_blocks, portfolio_part_to_doc
 from data.repositories import ModelRepository, RebalanceRepository, ensure_indexes, save_run
-from data.repositories.rebalances import BATCH, supports_transactions
+from data.repositories.rebalances import supports_transactions
 from engine.errors import EngineError, NotFound
 
 ROOT = Path(__file__).resolve().parents[2]
+BLOCK = BLOCK_PORTFOLIOS  # a run of more portfolios (of one position each) is written in several blocks
 T0 = dt.datetime(2025, 3, 14, 15, 9, 26, 535000, tzinfo=dt.UTC)
 
 
@@ -41,13 +43,20 @@ def dead_pid() -> int:
     return proc.pid
 
 
-def half_saved(mongo, build, *, writer: dict, state: str = "saving", n: int = 3) -> ObjectId:
-    """Write what an interrupted save leaves: a header in ``state`` and its portfolio documents."""
+def half_saved(mongo, build, *, writer: dict, state: str = "saving", n: int = 3, blocks: bool = True) -> ObjectId:
+    """Write what an interrupted save (or delete) leaves: a header in ``state`` and its portfolio documents (blocks,
+    or one document per portfolio as runs were saved before the blocks)."""
     record = build.record(str(ObjectId()), pids(n, 100), when=T0)
     rid = ObjectId()
-    mongo.db.rebalances.insert_one({"_id": rid, **record_header_to_doc(record), "state": state, "writer": writer})
-    parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
-    mongo.db.rebalancePortfolios.insert_many(parts)
+    header = {"_id": rid, **record_header_to_doc(record), "state": state, "writer": writer}
+    if blocks:
+        starts = block_starts(record.portfolios)
+        mongo.db.rebalances.insert_one(header | {"layout": "blocks", "blocks": starts})
+        mongo.db.rebalancePortfolios.insert_many(portfolio_blocks(rid, record.portfolios, starts))
+    else:
+        mongo.db.rebalances.insert_one(header | {"layout": "columns"})
+        parts = [portfolio_part_to_doc(rid, i, p) for i, p in enumerate(record.portfolios)]
+        mongo.db.rebalancePortfolios.insert_many(parts)
     return rid
 
 
@@ -73,7 +82,7 @@ def test_a_save_in_progress_is_invisible_and_left_alone(rebalance_repo, build, m
     assert rebalance_repo.recover().abandoned_saves == 0
     RebalanceRepository(mongo.db)  # a restart must not cut another process's save short
     saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(1)))
-    assert mongo.db.rebalancePortfolios.count_documents({"rebalanceId": rid}) == 3
+    assert mongo.db.rebalancePortfolios.count_documents({"rebalanceId": rid}) == 1
     assert [s.rebalance_id for s in rebalance_repo.list_rebalance_summaries()] == [saved.rebalance_id]
 
 
@@ -84,8 +93,9 @@ def test_a_save_in_progress_is_invisible_and_left_alone(rebalance_repo, build, m
         pytest.param(lambda: writer(os.getppid(), lease=-dt.timedelta(seconds=1), host="elsewhere"), id="lease"),
     ],
 )
-def test_an_abandoned_save_is_invisible_and_removed_at_the_next_start(rebalance_repo, build, mongo, who):
-    rid = half_saved(mongo, build, writer=who())
+@pytest.mark.parametrize("blocks", [True, False], ids=["blocks", "one-document-per-portfolio"])
+def test_an_abandoned_save_is_invisible_and_removed_at_the_next_start(rebalance_repo, build, mongo, who, blocks):
+    rid = half_saved(mongo, build, writer=who(), n=BLOCK + 3, blocks=blocks)
     assert_invisible(rebalance_repo, rid)
     RebalanceRepository(mongo.db)  # the next start
     assert mongo.db.rebalances.count_documents({}) == 0 and mongo.db.rebalancePortfolios.count_documents({}) == 0
@@ -96,27 +106,37 @@ def test_an_abandoned_save_is_removed_by_the_next_save(mongo, build):
     rid = half_saved(mongo, build, writer=writer(dead_pid()))
     saved = repo.save_rebalance(build.record(str(ObjectId()), pids(2)))
     assert mongo.db.rebalances.find_one({"_id": rid}) is None
-    assert mongo.db.rebalancePortfolios.count_documents({}) == 2
+    assert mongo.db.rebalancePortfolios.count_documents({}) == 1
     assert repo.get_rebalance(saved.rebalance_id).number_of_portfolios == 2
 
 
-def test_an_interrupted_delete_is_invisible_and_finished_at_the_next_start(rebalance_repo, build, mongo):
-    rid = half_saved(mongo, build, writer=writer(dead_pid()), state="deleting")
+@pytest.mark.parametrize("blocks", [True, False], ids=["blocks", "one-document-per-portfolio"])
+def test_an_interrupted_delete_is_invisible_and_finished_at_the_next_start(rebalance_repo, build, mongo, blocks):
+    rid = half_saved(mongo, build, writer=writer(dead_pid()), state="deleting", blocks=blocks)
     assert_invisible(rebalance_repo, rid)
     report = RebalanceRepository(mongo.db, create_indexes=False).recover()
     assert report.finished_deletes == 1 and report.abandoned_saves == 0
     assert mongo.db.rebalances.count_documents({}) == 0 and mongo.db.rebalancePortfolios.count_documents({}) == 0
 
 
+def force_failure_after_the_first_block(mongo) -> None:
+    """A unique index that a run of more than ``BLOCK`` portfolios violates with its second block (the first one
+    starts at 0, excluded) once a run of the same shape is stored."""
+    index = pymongo.IndexModel(
+        "index", unique=True, name="force_failure", partialFilterExpression={"index": {"$gt": 0}}
+    )
+    mongo.db.rebalancePortfolios.create_indexes([index])
+
+
 def test_a_write_failing_mid_save_leaves_nothing(rebalance_repo, build, mongo):
-    """A real write error in the second batch of portfolios (a unique index the run violates there)."""
-    first = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(1, BATCH + 10)))
-    mongo.db.rebalancePortfolios.create_index("portfolioId", unique=True, name="force_failure")
+    """A real write error in the second block of portfolios (a unique index the run violates there)."""
+    first = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(BLOCK + 10, 1000), positions=1))
+    force_failure_after_the_first_block(mongo)
     with pytest.raises(EngineError) as err:
-        rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(BATCH + 20), positions=1))
+        rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(BLOCK + 20), positions=1))
     assert type(err.value) is EngineError  # a database error, typed
     assert [s.rebalance_id for s in rebalance_repo.list_rebalance_summaries()] == [first.rebalance_id]
-    assert mongo.db.rebalances.count_documents({}) == 1 and mongo.db.rebalancePortfolios.count_documents({}) == 1
+    assert mongo.db.rebalances.count_documents({}) == 1 and mongo.db.rebalancePortfolios.count_documents({}) == 2
 
 
 def test_delete_removes_the_header_and_every_portfolio(rebalance_repo, build, mongo):
@@ -126,14 +146,14 @@ def test_delete_removes_the_header_and_every_portfolio(rebalance_repo, build, mo
     assert rebalance_repo.count_rebalances() == 1  # gone at once; the portfolios follow in the background
     assert rebalance_repo.wait_for_purges(60)
     assert mongo.db.rebalances.count_documents({}) == 1
-    assert mongo.db.rebalancePortfolios.count_documents({}) == 2
+    assert mongo.db.rebalancePortfolios.count_documents({}) == 1  # the kept run's one block
     assert rebalance_repo.get_rebalance(keep.rebalance_id) == keep
 
 
 def test_a_header_whose_portfolios_are_missing_is_an_error_not_a_short_run(rebalance_repo, build, mongo):
-    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(3)))
-    mongo.db.rebalancePortfolios.delete_one({"rebalanceId": ObjectId(saved.rebalance_id), "index": 1})
-    with pytest.raises(EngineError, match="incomplete: 2 of 3"):
+    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(BLOCK + 3), positions=1))
+    mongo.db.rebalancePortfolios.delete_one({"rebalanceId": ObjectId(saved.rebalance_id), "index": BLOCK})
+    with pytest.raises(EngineError, match=f"incomplete: {BLOCK} of {BLOCK + 3}"):
         rebalance_repo.get_rebalance(saved.rebalance_id)
 
 
@@ -167,8 +187,9 @@ def test_records_of_the_old_one_document_format_are_migrated_once_and_read_back_
     assert RebalanceRepository(mongo.db).recover().migrated == 0  # idempotent: nothing left to migrate
     ensure_indexes(mongo.db)
     assert list(mongo.db.rebalancePortfolios.find({}, sort=[("_id", 1)])) == before
+    assert mongo.db.rebalances.count_documents({"layout": "blocks"}) == 3  # rewritten in today's layout
     repo.delete_rebalance(str(ids[0]), 1, wait=True)
-    assert repo.count_rebalances() == 2 and mongo.db.rebalancePortfolios.count_documents({}) == 6
+    assert repo.count_rebalances() == 2 and mongo.db.rebalancePortfolios.count_documents({}) == 2
 
 
 def test_an_unreadable_old_record_does_not_stop_the_start_or_the_others(mongo, build, caplog):
@@ -188,22 +209,22 @@ def test_an_interrupted_migration_is_finished_without_duplicates(mongo, build):
     mongo.db.rebalancePortfolios.insert_one(portfolio_part_to_doc(rid, 0, record.portfolios[0]))
     repo = RebalanceRepository(mongo.db)
     assert repo.get_rebalance(str(rid)).portfolios == record.portfolios
-    assert mongo.db.rebalancePortfolios.count_documents({"rebalanceId": rid}) == 3
+    assert mongo.db.rebalancePortfolios.count_documents({"rebalanceId": rid}) == 1  # one block, no leftover
 
 
 def test_a_save_in_a_transaction_is_whole_or_nothing(mongo, build):
     """The replica-set path, forced: the mongoeco wire server runs transactions although it is no replica set."""
     repo = RebalanceRepository(mongo.db, use_transactions=True)
-    saved = repo.save_rebalance(build.record(str(ObjectId()), pids(3, BATCH + 1)))
+    saved = repo.save_rebalance(build.record(str(ObjectId()), pids(BLOCK + 3, 1000), positions=1))
     assert repo.get_rebalance(saved.rebalance_id) == saved
     assert mongo.db.rebalances.find_one({"_id": ObjectId(saved.rebalance_id)})["state"] == "committed"
-    if mongo.name == "wire":  # a write failing in the second batch: the transaction leaves nothing behind
-        mongo.db.rebalancePortfolios.create_index("portfolioId", unique=True, name="force_failure")
-        with pytest.raises(EngineError):  # portfolio BATCH + 1 clashes: the first batch was written, then rolled back
-            repo.save_rebalance(build.record(str(ObjectId()), pids(BATCH + 5), positions=1))
+    if mongo.name == "wire":  # a write failing in the second block: the transaction leaves nothing behind
+        force_failure_after_the_first_block(mongo)
+        with pytest.raises(EngineError):  # the second block clashes: the first was written, then rolled back
+            repo.save_rebalance(build.record(str(ObjectId()), pids(BLOCK + 5), positions=1))
         assert repo.count_rebalances() == 1
         assert mongo.db.rebalances.count_documents({}) == 1
-        assert mongo.db.rebalancePortfolios.count_documents({}) == 3
+        assert mongo.db.rebalancePortfolios.count_documents({}) == 2
 
 
 def test_neither_test_backend_claims_transactions(mongo):
@@ -247,7 +268,7 @@ SAVER = textwrap.dedent(
     db = get_database(get_client(uri), db_name)
     renew = Repo._renew_lease
 
-    def pause_mid_save(self, rid):  # called between two batches of portfolios: some are written, not committed
+    def pause_mid_save(self, rid):  # called between two blocks of portfolios: some are written, not committed
         print("MID-SAVE", rid, flush=True)
         sys.stdin.readline()  # blocks until the test kills this process
         renew(self, rid)
@@ -274,7 +295,7 @@ SAVER = textwrap.dedent(
 
 @pytest.mark.slow
 def test_crash_drill_kill_9_mid_save(models_repo, rebalance_repo, build, mongo, tmp_path):
-    ids = pids(3 * BATCH)
+    ids = pids(750)
     model = models_repo.create_model("Crash", [build.position(1, "0.5")], ids)
     script = tmp_path / "saver.py"
     script.write_text(SAVER)
@@ -288,8 +309,8 @@ def test_crash_drill_kill_9_mid_save(models_repo, rebalance_repo, build, mongo, 
         line = proc.stdout.readline()
         assert line.startswith("MID-SAVE"), line
         rid = ObjectId(line.split()[1])
-        # What the victim wrote so far: the pending header and its first batch, invisible to readers.
-        assert mongo.db.rebalancePortfolios.count_documents({"rebalanceId": rid}) == BATCH
+        # What the victim wrote so far: the pending header and its first block, invisible to readers.
+        assert mongo.db.rebalancePortfolios.count_documents({"rebalanceId": rid}) == 1
         assert rebalance_repo.count_rebalances() == 0
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

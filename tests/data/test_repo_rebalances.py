@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from decimal import Decimal
 
 import pytest
@@ -34,53 +35,58 @@ def test_save_and_get_round_trip_exactly(rebalance_repo, build):
 
 
 def test_stored_document_shape(rebalance_repo, build, mongo):
-    """A small header in ``rebalances`` plus one document per portfolio in ``rebalancePortfolios`` (issue #12)."""
+    """A small header in ``rebalances`` plus blocks of portfolios in ``rebalancePortfolios`` (issue #12)."""
     model_id = str(ObjectId())
     saved = rebalance_repo.save_rebalance(build.record(model_id, pids(2), positions=3))
     rid = ObjectId(saved.rebalance_id)
     head = mongo.db.rebalances.find_one({"_id": rid})
     assert set(head) == {
         "_id", "modelId", "modelName", "rebalanceDate", "numberOfPortfolios", "portfolios", "portfolioKey", "version",
-        "state", "layout",
+        "state", "layout", "blocks",
     }  # fmt: skip
     assert head["portfolioKey"] == " ".join(pids(2))  # the ids once more as one string: look-ups by many ids
     assert head["modelId"] == ObjectId(model_id) and head["numberOfPortfolios"] == 2 and head["version"] == 1
     assert head["state"] == "committed" and head["portfolios"] == [{"portfolioId": p} for p in pids(2)]
-    assert head["layout"] == "columns"
-    parts = list(mongo.db.rebalancePortfolios.find({"rebalanceId": rid}, sort=[("index", 1)]))
-    assert [p["portfolioId"] for p in parts] == pids(2) and [p["index"] for p in parts] == [0, 1]
-    portfolio = parts[0]
-    assert set(portfolio) == {
-        "_id", "rebalanceId", "index", "portfolioId", "portfolioName", "marketValue", "cashBeforeRebalance",
-        "cashAfterRebalance", "positionColumns",
+    assert head["layout"] == "blocks" and head["blocks"] == [0]  # where each block starts
+    (block,) = mongo.db.rebalancePortfolios.find({"rebalanceId": rid})
+    assert set(block) == {
+        "_id", "rebalanceId", "index", "portfolioIds", "portfolioNames", "marketValue", "cashBeforeRebalance",
+        "cashAfterRebalance", "positionCounts", "positionColumns",
     }  # fmt: skip
-    for key in ("marketValue", "cashBeforeRebalance", "cashAfterRebalance"):
-        assert isinstance(portfolio[key], Decimal128)
-    assert portfolio["cashBeforeRebalance"] == Decimal128("-12.5")
-    columns = portfolio["positionColumns"]
+    assert block["_id"] == f"{rid}/#0" and block["index"] == 0
+    assert block["portfolioIds"] == "\n".join(pids(2))  # texts as one string, a value per line
+    assert block["portfolioNames"] == "\n".join(p.portfolio_name or "" for p in saved.portfolios)
+    assert list(struct.unpack("<2I", bytes(block["positionCounts"]))) == [3, 3]
+
+    def decimals(blob) -> list[Decimal128]:
+        # A number column: Decimal128 values back to back, 16 BID bytes each, readable by bson.
+        blob = bytes(blob)
+        return [Decimal128.from_bid(blob[i : i + 16]) for i in range(0, len(blob), 16)]
+
+    for key, field in (("marketValue", "market_value"), ("cashBeforeRebalance", "cash_before_rebalance")):
+        assert decimals(block[key]) == [Decimal128(getattr(p, field)) for p in saved.portfolios]
+    assert decimals(block["cashBeforeRebalance"])[0] == Decimal128("-12.5")
+    columns = block["positionColumns"]
     money = [
         "price", "originalQuantity", "adjustedQuantity", "originalPositionMarketValue", "adjustedPositionMarketValue",
         "target", "highDrift", "lowDrift", "actual", "actualDrift",
     ]  # fmt: skip
-    positions = saved.portfolios[0].positions
-    assert columns["securityId"] == [p.security_id for p in positions]
+    positions = [x for p in saved.portfolios for x in p.positions]
+    assert columns["securityId"] == "\n".join(p.security_id for p in positions)
     for key, field in zip(money, [
         "price", "original_quantity", "adjusted_quantity", "original_position_market_value",
         "adjusted_position_market_value", "target", "high_drift", "low_drift", "actual", "actual_drift",
     ], strict=True):  # fmt: skip
-        # Each number column: the positions' Decimal128 values back to back, 16 BID bytes each, readable by bson.
-        blob = bytes(columns[key])
-        stored = [Decimal128.from_bid(blob[i : i + 16]) for i in range(0, len(blob), 16)]
+        stored = decimals(columns[key])
         assert stored == [Decimal128(getattr(p, field)) for p in positions]
         assert [d.to_decimal().as_tuple() for d in stored] == [getattr(p, field).as_tuple() for p in positions]
-    assert columns["transactionType"] == [p.transaction_type for p in positions]
+    assert columns["transactionType"] == "\n".join(p.transaction_type or "" for p in positions)
     assert list(bytes(columns["hasTradeQuantity"])) == [int(p.trade_quantity is not None) for p in positions]
-    traded = bytes(columns["tradeQuantity"])
-    assert [Decimal128.from_bid(traded[i : i + 16]) for i in range(0, len(traded), 16)] == [
+    assert decimals(columns["tradeQuantity"]) == [
         Decimal128(p.trade_quantity) for p in positions if p.trade_quantity is not None
     ]
-    assert columns["tradeDate"] == [None if p.trade_date is None else p.trade_date.isoformat() for p in positions]
-    assert "2025-03-14" in columns["tradeDate"]  # a calendar date, as ISO text
+    dates = ["" if p.trade_date is None else p.trade_date.isoformat() for p in positions]
+    assert columns["tradeDate"] == "\n".join(dates) and "2025-03-14" in dates  # a calendar date, as ISO text
     first_target = bytes(columns["target"])[:16]
     assert Decimal128.from_bid(first_target).to_decimal().as_tuple() == Decimal("0.050").as_tuple()
 

@@ -168,3 +168,50 @@ def test_a_run_saved_with_the_fast_paths_reads_back_equal_with_mongoecos_own(tmp
             assert RebalanceRepository(get_database(client)).get_rebalance(saved.rebalance_id) == saved
     finally:
         client.close()
+
+
+# --- issue #12, second pass: packed columns without the stock detour, and one serialisation per written document ---
+
+
+def test_packed_columns_take_the_fast_paths_and_give_the_stock_values():
+    document = {"b": bson.Binary(bytes(range(40))), "empty": bson.Binary(b""), "typed": bson.Binary(b"\x01", 5)}
+    stock_internal = mongoeco_codec._STOCK_TO_INTERNAL(deepcopy(document))
+    assert mongoeco_codec._same(mongoeco_codec.fast_to_internal(document), stock_internal)
+    fast, stock = FastDocumentCodec.encode(stock_internal), DocumentCodec.encode(stock_internal)
+    assert fast == stock
+    for preserve in (True, False):
+        assert FastDocumentCodec.decode(stock, preserve_bson_wrappers=preserve) == DocumentCodec.decode(
+            stock, preserve_bson_wrappers=preserve
+        )
+
+
+def outbox_hashes(path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT event_kind, effect_hash FROM change_outbox_identities ORDER BY sequence").fetchall()
+
+
+def test_the_change_outbox_gets_the_stock_entries_from_one_serialisation_per_document(tmp_path, build):
+    """mongoeco appends every write to its change outbox, serialising the whole document a second time; the fast
+    engine reuses the row's text. Same outbox entries (their SHA-256) as the stock engine for inserts, updates and
+    replaces; and it fails here, loudly, if a mongoeco upgrade stops handing the entry to the engine's serialiser."""
+    record = build.record(build.hex_id(1, "b"), [build.hex_id(i) for i in range(3)], positions=4)
+    docs = [{"_id": bson.ObjectId(), **record_to_doc(record)} for _ in range(3)]
+    codec = mongoeco.CodecOptions(tz_aware=True, tzinfo=dt.UTC)
+    hashes = []
+    for name, engine_class in (("stock", SQLiteEngine), ("fast", mongoeco_codec.engine_class())):
+        path = tmp_path / f"{name}.sqlite3"
+        engine = engine_class(str(path), codec=codec_for_engine())
+        client = mongoeco.MongoClient(engine, codec_options=codec)
+        col = get_database(client).rebalances
+        col.insert_many([WriteOnceDocument(d) for d in deepcopy(docs)])
+        col.insert_one(deepcopy(docs[0]) | {"_id": "one"})
+        col.update_one({"_id": docs[1]["_id"]}, {"$set": {"modelName": "renamed"}})
+        col.replace_one({"_id": docs[2]["_id"]}, deepcopy(docs[0]) | {"_id": docs[2]["_id"], "version": 7})
+        assert col.find_one({"_id": docs[1]["_id"]})["modelName"] == "renamed"
+        client.close()
+        hashes.append(outbox_hashes(path))
+        if name == "fast":
+            assert engine_class is mongoeco_codec.FastSQLiteEngine
+            assert engine.outbox_reuses >= 4, "mongoeco no longer serialises its outbox entries through the engine"
+    assert len(hashes[0]) == 6 and all(kind == "gap" for kind, _ in hashes[0])
+    assert hashes[0] == hashes[1]
