@@ -23,11 +23,9 @@ The answer is byte for byte the one of the reference path (``parse_batch`` → `
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import chain, pairwise
@@ -38,7 +36,9 @@ import msgspec
 import numpy as np
 
 from engine.bands import ModelArrays
+from engine.gcpause import paused_gc
 from engine.limits import MAX_PLACES, MAX_TIME_LIMIT, model_range_error, range_error
+from engine.plainnum import LIMIT, Slow, plain_ints
 from engine.postcheck import mv_decimal
 from engine.solver import ERROR, INFEASIBLE, OPTIMAL, complete_milps, solve_closed_form
 from engine.validation import clean_positions, model_violations
@@ -47,20 +47,9 @@ if TYPE_CHECKING:
     # pydantic (engine.models) is not imported by this module: a batch it answers starts without it (issue 15)
     from engine.models import RebalanceOptions
 
-LIMIT = float(2**61)  # float estimates above this may not fit int64 exactly: such portfolios leave the fast path
-# a plain decimal as plain(Decimal(s)) prints it back (so the text is the output): no leading zeros, no
-# exponent, no negative zero, at most 18 digits before the point; one per line
-_PLAIN = r"(?:-(?!0(?:\.0+)?(?:\n|$)))?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,18})?"
-PLAIN_ALL = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*")
-LEADING_ZERO = re.compile(r"\n0[0-9]")
 UNSAFE_JSON = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")  # a character json.dumps escapes (or not ASCII)
 SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # an escaped UTF-16 surrogate (half of a pair, or lone)
-MAX_FAST_DIGITS = 18  # int64 mantissas
 MONEY_BOUND = 10**15  # engine.limits: |money| < 1e15
-
-
-class Slow(Exception):
-    """This line is answered by the reference path (not an error: the fast path does not cover it)."""
 
 
 class _Holding(msgspec.Struct, forbid_unknown_fields=True, gc=False):  # no cycles: untracked by the GC
@@ -127,18 +116,6 @@ class PlainPortfolio:
     holdings: tuple[tuple[str, Decimal], ...]
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused (as :func:`engine.construct.paused_gc`, which imports pydantic)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def default_trade_controls(options: RebalanceOptions) -> bool:
     """True when the run uses none of the PM trade controls (product-spec 2.12)."""
     from engine.models import RebalanceOptions  # only callers with a RebalanceOptions in hand (the tests)
@@ -146,56 +123,6 @@ def default_trade_controls(options: RebalanceOptions) -> bool:
     fields = RebalanceOptions.model_fields
     names = ("trade_policy", "min_trade_value", "no_buy", "no_sell", "no_trade", "direction", "on_infeasible")
     return all(getattr(options, n) == fields[n].default for n in names if n in fields)
-
-
-def _plain_ints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(mantissa, scale) of plain decimal strings; ``Slow`` when one is not plain or has over 18 digits.
-
-    One regular-expression pass over all the texts joined; whole numbers (the usual case) are converted by
-    ``int`` in C, the texts with a decimal point one by one.
-    """
-    n = len(texts)
-    if not n:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    joined = "\n".join(texts)
-    if _whole_numbers(joined, texts):  # plain integers of at most 17 digits, one a line: parsed by numpy in C
-        ints = np.fromstring(joined, dtype=np.int64, sep="\n")
-        if ints.size != n:
-            raise Slow
-        return ints, np.zeros(n, dtype=np.int64)
-    if PLAIN_ALL.fullmatch(joined) is None:
-        raise Slow
-    if "." not in joined:
-        return np.fromiter(map(int, texts), dtype=np.int64, count=n), np.zeros(n, dtype=np.int64)
-    mant = np.empty(n, dtype=np.int64)
-    scale = np.zeros(n, dtype=np.int64)
-    for i, t in enumerate(texts):
-        dot = t.find(".")
-        if dot < 0:
-            mant[i] = int(t)
-            continue
-        digits = t[:dot] + t[dot + 1 :]
-        if len(digits) - (t[0] == "-") > MAX_FAST_DIGITS:
-            raise Slow  # too long for int64
-        mant[i] = int(digits)
-        scale[i] = len(t) - dot - 1
-    return mant, scale
-
-
-def _whole_numbers(joined: str, texts: Sequence[str]) -> bool:
-    """True when every text is a plain whole number of at most 17 digits (the usual quantities), checked with
-    string methods in C instead of the regular expression; False means "ask the regular expression"."""
-    framed = "\n" + joined + "\n"
-    unsigned = framed.replace("\n-", "\n")
-    body = unsigned.replace("\n", "")
-    return (
-        body.isascii()
-        and body.isdigit()
-        and "\n\n" not in unsigned  # an empty text, or a lone "-"
-        and LEADING_ZERO.search(unsigned) is None
-        and "\n-0\n" not in framed
-        and max(map(len, texts)) <= MAX_FAST_DIGITS
-    )
 
 
 def _scale_up(values: np.ndarray, places: int) -> np.ndarray:
@@ -350,8 +277,8 @@ def _solve(
     del holdings, holdings_of
     g = np.repeat(np.arange(k_total, dtype=np.int64), lens)
     cash_text = list(map(attrgetter("cash"), ports))
-    q_mant, q_sc = _plain_ints(q_text)
-    c_mant, c_sc = _plain_ints(cash_text)
+    q_mant, q_sc = plain_ints(q_text)
+    c_mant, c_sc = plain_ints(cash_text)
     # --- securities: the model's first, then every held one (with an index into the prices)
     positions = clean_positions(shared.positions)
     sec_ids: list[str] = [p.security_id for p in positions]
