@@ -128,6 +128,16 @@ def default_trade_controls(options: RebalanceOptions) -> bool:
     return all(getattr(options, n) == fields[n].default for n in names if n in fields)
 
 
+def _group_sums(values: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """The int64 sum of each group of consecutive ``values`` (``lens``: the group sizes, in order; exact, unlike
+    ``bincount``'s float weights, and a pass instead of ``np.add.at``'s element-wise scatter)."""
+    sums = np.zeros(lens.size, dtype=np.int64)
+    nonempty = lens > 0
+    if values.size:
+        sums[nonempty] = np.add.reduceat(values, (np.cumsum(lens) - lens)[nonempty])
+    return sums
+
+
 def _scale_up(values: np.ndarray, places: int) -> np.ndarray:
     return values * (10**places) if places else values
 
@@ -222,17 +232,18 @@ def _solve_line(
         shared = Shared(shared.name, shared.positions, shared.prices, {**options, "time_limit": time_limit})
     if not run_ok(shared):
         raise Slow  # every portfolio gets the run's error: the reference answers it cheaply
-    ports = _portfolios(top.portfolios, shared)
+    ports, known = _portfolios(top.portfolios, shared)
     for p in ports:
         if not p.portfolioId.strip():
             raise Slow
         if p.name and bytes(p.name)[:1] in (b"[", b"{"):  # maybe nested deeper than the stdlib parser takes
             raise Slow
-    return _solve(ports, shared, workers, reference, on_fallback)
+    return _solve(ports, known, shared, workers, reference, on_fallback)
 
 
-def _portfolios(raw: msgspec.Raw, shared: Shared) -> list[_Portfolio]:
-    """The line's portfolios; ``Slow`` when they are not the fast path's shape.
+def _portfolios(raw: msgspec.Raw, shared: Shared) -> tuple[list[_Portfolio], tuple[str, ...]]:
+    """The line's portfolios and the ids their holdings are known to be among (empty: any id); ``Slow`` when
+    they are not the fast path's shape.
 
     Decoded with the line's security ids (model and prices) as a ``Literal``: msgspec then gives each holding the
     one string object of its id instead of a new string per holding (fewer objects and pages, hashed once). A
@@ -243,11 +254,11 @@ def _portfolios(raw: msgspec.Raw, shared: Shared) -> list[_Portfolio]:
     known = tuple(s for s in ids if s.strip())  # a blank id is malformed: left to the plain decoder's check
     if known:
         try:
-            return _known_ids_decoder(known).decode(raw)
+            return _known_ids_decoder(known).decode(raw), known
         except (msgspec.DecodeError, msgspec.ValidationError):
             pass
     try:
-        return _PORTFOLIOS.decode(raw)
+        return _PORTFOLIOS.decode(raw), ()
     except (msgspec.DecodeError, msgspec.ValidationError):
         raise Slow from None
 
@@ -299,6 +310,30 @@ def run_ok(shared: Shared) -> bool:
     )
 
 
+def _security_index(model_ids: list[str], sids: list[str], known: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    """The securities of the line (the model's first, then every other one held) and each holding's index into
+    them. ``known``: ids every holding's id is among (their string objects, hashed once), else empty."""
+    index = {s: i for i, s in enumerate(model_ids)}
+    n = len(index)
+    if known:  # one look-up per holding; the held ones found by counting
+        for s in known:
+            index.setdefault(s, len(index))
+        codes = np.fromiter(map(index.__getitem__, sids), dtype=np.int64, count=len(sids))
+        held = np.flatnonzero(np.bincount(codes, minlength=len(index))[n:]) + n
+        ids = list(index)
+        renumber = np.arange(len(index), dtype=np.int64)
+        renumber[held] = np.arange(n, n + held.size)
+        return model_ids + [ids[c] for c in held.tolist()], renumber[codes]
+    sec_ids = list(model_ids)
+    for s in dict.fromkeys(sids):
+        if not s.strip():
+            raise Slow  # an empty id is malformed: the reference names it
+        if s not in index:
+            index[s] = len(sec_ids)
+            sec_ids.append(s)
+    return sec_ids, np.fromiter(map(index.__getitem__, sids), dtype=np.int64, count=len(sids))
+
+
 def _reference_portfolio(p: _Portfolio) -> PlainPortfolio:
     """A portfolio as the reference parser reads it (``Slow`` when one of its decimals is not plain)."""
     try:
@@ -313,6 +348,7 @@ def _reference_portfolio(p: _Portfolio) -> PlainPortfolio:
 
 def _solve(
     ports: list[_Portfolio],
+    known: tuple[str, ...],
     shared: Shared,
     workers: int | None,
     reference: Callable[[Shared, list[PlainPortfolio]], list[str]],
@@ -333,16 +369,7 @@ def _solve(
     c_mant, c_sc = plain_ints(cash_text)
     # --- securities: the model's first, then every held one (with an index into the prices)
     positions = clean_positions(shared.positions)
-    sec_ids: list[str] = [p.security_id for p in positions]
-    index = {s: i for i, s in enumerate(sec_ids)}
-    uniq = dict.fromkeys(sids)
-    for s in uniq:
-        if not s.strip():
-            raise Slow  # an empty id is malformed: the reference names it
-        if s not in index:
-            index[s] = len(sec_ids)
-            sec_ids.append(s)
-    sec = np.fromiter(map(index.__getitem__, sids), dtype=np.int64, count=len(sids))
+    sec_ids, sec = _security_index([p.security_id for p in positions], sids, known)
     n_sec = len(sec_ids)
     price_ok = np.zeros(n_sec, dtype=bool)
     p_scale = np.zeros(n_sec, dtype=np.int64)
@@ -379,7 +406,7 @@ def _solve(
     cash = np.where(bad, 0, c_mant) * (10 ** np.clip(s_c - c_sc, 0, 18))
     # duplicates (a zero row counts, as in holding_map)
     keys = g * n_sec + sec
-    if keys.size:
+    if keys.size > 1 and not (keys[1:] > keys[:-1]).all():  # (holdings in security order have none: no sort)
         srt = np.sort(keys)
         dup = srt[1:][srt[1:] == srt[:-1]]
         bad[dup // n_sec] = True
@@ -398,8 +425,7 @@ def _solve(
         pos_mills = _scale_up(np.where(bad[g], 0, v), 3 - s_v)
     pos_mills = np.where(bad[g], 0, pos_mills)
     bad |= np.bincount(g, weights=np.abs(pos_mills.astype(np.float64)), minlength=k_total) > LIMIT
-    sums = np.zeros(k_total, dtype=np.int64)
-    np.add.at(sums, g, np.where(bad[g], 0, pos_mills))
+    sums = _group_sums(np.where(bad[g], 0, pos_mills), lens)
     t_scale = max(3, s_c)
     cash = np.where(bad, 0, cash)
     est = np.abs(cash.astype(np.float64)) * 10.0 ** (t_scale - s_c) + np.abs(sums.astype(np.float64)) * 10.0 ** (
