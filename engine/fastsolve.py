@@ -640,10 +640,12 @@ def _format(
     # the model cells' drift texts, one %-format per row: its values are gathered column-wise in numpy
     # (object arrays: Python ints and strs as the per-cell formatting had them), in template order
     row_tpl = ",".join(drift_tpl)
-    text_of = np.array([*q_text, "0"], dtype=object)  # the original quantity's text per model cell ("0" unheld)
     at_all = np.where(cur_at >= 0, cur_at, len(q_text))
     sc_all = np.concatenate([q_sc, np.zeros(1, dtype=np.int64)])
-    original_texts = text_of[at_all]
+    # the original quantity's text per model cell ("0" unheld); of whole quantities, the integer's (a plain text
+    # is), each distinct one formatted once
+    original_texts = _fixed_texts(cur, 0) if s_q == 0 else np.array([*q_text, "0"], dtype=object)[at_all]
+    adjusted_texts = _fixed_texts(upz, 0)
     actual_texts = _fixed_texts(bp, 4)
     kept_at = np.nonzero(keep)[0]
     rows_l = rows.tolist()
@@ -656,7 +658,7 @@ def _format(
         # memory reused by the next chunk)
         cells = np.empty((m, n, 3), dtype=object)
         cells[:, :, 0] = original_texts[at]
-        cells[:, :, 1] = upz[at]
+        cells[:, :, 1] = adjusted_texts[at]
         cells[:, :, 2] = actual_texts[at]
         drift_texts = list(map(row_tpl.__mod__, map(tuple, cells.reshape(m, 3 * n).tolist()))) if n else [""] * m
         trades_of = _whole_trade_texts(delta[at], buy_tpl, sell_tpl) if s_q == 0 and n else None
@@ -736,10 +738,23 @@ def json_strings(texts: list[str]) -> list[str]:
 
 def _fixed_texts(values: np.ndarray, scale: int) -> np.ndarray:
     """``_fixed(v, scale)`` of each value, as an object array of the same shape: each distinct value is formatted
-    once (weights in basis points repeat) and spread back by a sorted look-up (np.unique would import numpy.ma)."""
-    keys = np.array(sorted(set(values.ravel().tolist())), dtype=np.int64)
-    texts = np.array([_fixed(k, scale) for k in keys.tolist()] or [""], dtype=object)
-    return texts[np.searchsorted(keys, values)] if keys.size else np.empty(values.shape, dtype=object)
+    once (share counts and weights in basis points repeat) and spread back by a look-up: a table indexed by value
+    when the values span at most as many integers as there are values (counted, not sorted), else a sorted one
+    (np.unique would import numpy.ma)."""
+    flat = values.ravel()
+    if not flat.size:
+        return np.empty(values.shape, dtype=object)
+    low, high = int(flat.min()), int(flat.max())
+    if high - low < max(flat.size, 1 << 12):
+        offsets = flat - low
+        keys = np.flatnonzero(np.bincount(offsets))
+        table = np.empty(high - low + 1, dtype=object)
+        table[keys] = [_fixed(k, scale) for k in (keys + low).tolist()]
+        return table[offsets].reshape(values.shape)
+    ordered = np.sort(flat)
+    keys = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+    texts = np.array([_fixed(k, scale) for k in keys.tolist()], dtype=object)
+    return texts[np.searchsorted(keys, values)]
 
 
 def _whole_trade_texts(delta: np.ndarray, buy_tpl: list[str], sell_tpl: list[str]) -> list[str]:
