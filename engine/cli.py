@@ -64,10 +64,10 @@ EXIT_MALFORMED = 2
 EXIT_INTERNAL = 1  # a line left incomplete: the fast path and the reference both failed while it was written
 MAX_WORKERS = 256  # each worker is a process importing CVXPY: a typo like 10**9 must not try to start them
 READ_BYTES = 1 << 26  # input read in blocks of up to 64 MiB (a line of 12 MB: one read, not 1,500 buffered ones)
-WRITE_CHARS = 1 << 24  # output lines are written in slices of 16 M characters (bounded encoding buffers)
-# ... and the fast path's pieces joined in groups of 64 K characters: below malloc's mmap threshold (128 KiB), so
-# each group's buffers are reused instead of mapped and page-faulted anew
-GROUP_CHARS = 1 << 16
+WRITE_BYTES = 1 << 24  # to a text-only sink, output is decoded in slices of 16 MiB (bounded buffers)
+# ... and the pieces joined in groups of 64 KiB: below malloc's default mmap threshold (128 KiB), so each group's
+# buffer is reused instead of mapped and page-faulted anew
+GROUP_BYTES = 1 << 16
 SHOWN_CHARS = 40  # longer input strings are cut in messages
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 NOT_BLANK = re.compile(rb"[^\t\n\x0b\x0c\r\x1c-\x1f ]")  # an ASCII byte str.isspace() does not take
@@ -391,12 +391,12 @@ def _reference_results(shared: Shared, portfolios: list[PlainPortfolio], workers
 
 def answer_line(line: str, time_limit: float, workers: int | None, number: int = 0) -> str:
     """The output line for one input line: the columnar fast path, else the reference path (same bytes)."""
-    return "".join(answer_pieces(line, time_limit, workers, number))
+    return b"".join(answer_pieces(line, time_limit, workers, number)).decode()
 
 
-def answer_pieces(line: str | bytes, time_limit: float, workers: int | None, number: int = 0) -> Iterable[str]:
-    """:func:`answer_line` as the pieces to write one after the other (no copy of the whole line is made; the
-    fast path makes its text as the pieces are taken).
+def answer_pieces(line: str | bytes, time_limit: float, workers: int | None, number: int = 0) -> Iterable[bytes]:
+    """:func:`answer_line` as the pieces of ASCII bytes to write one after the other (no copy of the whole line is
+    made; the fast path makes its text as the pieces are taken; JSON escapes every other character).
 
     ``line`` may be ASCII bytes (the fast path decodes them without a text copy)."""
 
@@ -419,7 +419,8 @@ def answer_pieces(line: str | bytes, time_limit: float, workers: int | None, num
             "reference path",
             file=sys.stderr,
         )
-    return [reference_line(line if isinstance(line, str) else line.decode("ascii"), time_limit, workers, number)]
+    text = line if isinstance(line, str) else line.decode("ascii")
+    return [reference_line(text, time_limit, workers, number).encode()]
 
 
 def run_solve(
@@ -447,7 +448,7 @@ def run_solve(
                 pieces = (
                     answer_pieces(line, time_limit, workers, number)
                     if fast
-                    else [reference_line(line, time_limit, workers, number)]
+                    else [reference_line(line, time_limit, workers, number).encode()]
                 )
         except MalformedInput as exc:
             print(f"error: line {number}: {exc}", file=sys.stderr)
@@ -489,23 +490,34 @@ def read_lines(stream: RawIOBase, block: int = READ_BYTES) -> Iterator[bytes]:
         yield b"".join(parts)
 
 
-def _write(pieces: Iterable[str], sink: IO[str]) -> None:
-    """Write the pieces of one line in order: small ones joined in groups of about GROUP_CHARS characters, a long
-    one in slices of WRITE_CHARS (a line of 450 MB is never joined or encoded in one copy)."""
-    group: list[str] = []
+def _write(pieces: Iterable[bytes], sink: IO[str]) -> None:
+    """Write the pieces of one line in order, small ones joined in groups of about GROUP_BYTES. A text sink with a
+    binary buffer (a file, stdout) gets the bytes in its buffer (its text layer flushed first); another (a
+    ``StringIO``) their text, a long piece in slices of WRITE_BYTES (a line of 450 MB is never decoded in one)."""
+    binary: IO[bytes] | None = getattr(sink, "buffer", None)
+    if binary is not None:
+        sink.flush()
+        write = binary.write
+    else:
+
+        def write(data: bytes) -> int:
+            for start in range(0, len(data), WRITE_BYTES):
+                sink.write(data[start : start + WRITE_BYTES].decode())
+            return len(data)
+
+    group: list[bytes] = []
     size = 0
     for piece in pieces:
-        if group and size + len(piece) > GROUP_CHARS:
-            sink.write("".join(group))
+        if group and size + len(piece) > GROUP_BYTES:
+            write(b"".join(group))
             group, size = [], 0
-        if len(piece) > GROUP_CHARS:
-            for start in range(0, len(piece), WRITE_CHARS):
-                sink.write(piece[start : start + WRITE_CHARS])
+        if len(piece) > GROUP_BYTES:
+            write(piece)
         else:
             group.append(piece)
             size += len(piece)
     if group:
-        sink.write("".join(group))
+        write(b"".join(group))
 
 
 @contextlib.contextmanager

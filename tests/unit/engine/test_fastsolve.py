@@ -24,6 +24,7 @@ from engine.fastsolve import (
     Slow,
     _fixed,
     _fixed_texts,
+    _group_sums,
     _whole_trade_texts,
     default_trade_controls,
     json_strings,
@@ -307,7 +308,7 @@ def test_fixed_texts_are_the_decimal_texts_of_each_value(values: np.ndarray, sca
     texts = _fixed_texts(values, scale)
     assert texts.shape == values.shape
     for v, t in zip(values.ravel().tolist(), texts.ravel().tolist(), strict=True):
-        assert t == _fixed(v, scale) == format(Decimal(v).scaleb(-scale), "f")
+        assert t.decode() == _fixed(v, scale) == format(Decimal(v).scaleb(-scale), "f")
 
 
 @given(arrays(np.int64, st.tuples(st.integers(0, 6), st.integers(1, 6)), elements=st.one_of(st.integers(-3, 3), INT64)))
@@ -315,12 +316,20 @@ def test_whole_trades_are_the_per_row_trades(delta: np.ndarray) -> None:
     """Each row's trades as the per-cell formatting wrote them, comma-separated: BUY of d > 0, SELL of -d, none
     for 0 (templates with an escaped ``%%`` too)."""
     n = delta.shape[1]
-    buy = [f'{{"BUY%%":{i},"q":%s}}' for i in range(n)]
-    sell = [f'{{"SELL":{i},"q":%s}}' for i in range(n)]
+    buy = [f'{{"BUY%%":{i},"q":%d}}'.encode() for i in range(n)]
+    sell = [f'{{"SELL":{i},"q":%d}}'.encode() for i in range(n)]
     expected = [
-        ",".join((buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d) for row in delta.tolist()
+        b",".join((buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d) for row in delta.tolist()
     ]
     assert _whole_trade_texts(delta, buy, sell) == expected
+
+
+@given(st.lists(st.lists(st.integers(-(2**40), 2**40), max_size=4), max_size=6))
+def test_group_sums_are_each_group_s_exact_sum(groups: list[list[int]]) -> None:
+    """The per-portfolio sums of consecutive holdings rows (empty portfolios included) are exact int64 sums."""
+    values = np.array([v for g in groups for v in g], dtype=np.int64)
+    lens = np.array([len(g) for g in groups], dtype=np.int64)
+    assert _group_sums(values, lens).tolist() == [sum(g) for g in groups]
 
 
 def plain_line(portfolios: int, securities: int = 5, seed: int = 11, options: dict[str, Any] | None = None) -> str:
@@ -372,7 +381,7 @@ def test_a_chunk_whose_formatting_fails_is_answered_by_the_reference(
     calls: list[int] = []
     original = engine.fastsolve._whole_trade_texts
 
-    def second_fails(*args: Any) -> list[str]:
+    def second_fails(*args: Any) -> list[bytes]:
         calls.append(1)
         if len(calls) == 2:
             raise IndexError("boom")
