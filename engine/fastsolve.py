@@ -370,6 +370,7 @@ def _solve(
     # --- securities: the model's first, then every held one (with an index into the prices)
     positions = clean_positions(shared.positions)
     sec_ids, sec = _security_index([p.security_id for p in positions], sids, known)
+    del sids
     n_sec = len(sec_ids)
     price_ok = np.zeros(n_sec, dtype=bool)
     p_scale = np.zeros(n_sec, dtype=np.int64)
@@ -435,6 +436,8 @@ def _solve(
     cash = np.where(bad, 0, cash)
     sums = np.where(bad, 0, sums)
     mills = _half_up(_scale_up(cash, t_scale - s_c) + _scale_up(sums, t_scale - 3), 10 ** (t_scale - 3))
+    # (the holdings-sized temporaries freed: the solver's and the text's arrays reuse their memory, not new pages)
+    del q_mant, q_bound, nonzero, ok_row, keys, value_f, v, pos_mills
     bad |= (mills <= 0) | (mills >= MONEY_BOUND * 1000)
     # cash floors (a fraction of MV is derived money, range-checked as in the reference)
     floors: Decimal | list[Decimal] = shared.options.get("min_cash", ZERO)  # type: ignore[assignment]
@@ -607,6 +610,7 @@ def _format(
     den = np.where(den > 0, den, 1)
     bp = (2 * num + den[:, None]) // (2 * den[:, None])
     delta = _scale_up(upz, s_q) - np.where(keep[:, None], cur, 0)
+    del up_f, adj_f, adj, tv, num, den  # (their memory reused below, not new pages)
     # print scales: the exponents Decimal arithmetic gives (the reference's cash after and drift)
     ps_model = int(c.p_scale[:n].max(initial=0))
     ca_base = max(3, ps_model)
