@@ -42,10 +42,11 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from io import RawIOBase
 from typing import IO, TYPE_CHECKING, Any
+
+import msgspec
 
 from engine.batch.cli import add_batch_parser, run_batch
 from engine.errors import ErrorInfo
@@ -83,8 +84,7 @@ class MalformedInput(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(msgspec.Struct, frozen=True):
     """One parsed input line."""
 
     model: InvestmentModel

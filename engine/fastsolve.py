@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from itertools import chain, pairwise
 from operator import attrgetter
@@ -87,9 +86,11 @@ HEAD = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ModelPosition:
-    """A model position as the CLI parsed it: the fields of ``engine.models.Position``, without pydantic."""
+class ModelPosition(msgspec.Struct, frozen=True):
+    """A model position as the CLI parsed it: the fields of ``engine.models.Position``, without pydantic.
+
+    (This module's records are msgspec structs, not dataclasses: made in C, where a dataclass costs the CLI's
+    start-up about a millisecond each.)"""
 
     security_id: str
     target: Decimal
@@ -97,8 +98,7 @@ class ModelPosition:
     low_drift: Decimal
 
 
-@dataclass(frozen=True)
-class Shared:
+class Shared(msgspec.Struct, frozen=True):
     """The per-line data every portfolio shares, parsed by the reference parser (small: not per position).
 
     ``options`` are the line's run options by ``RebalanceOptions`` field name, those given only
@@ -110,8 +110,7 @@ class Shared:
     options: Mapping[str, object]
 
 
-@dataclass(frozen=True)
-class PlainPortfolio:
+class PlainPortfolio(msgspec.Struct, frozen=True):
     """A portfolio the reference path answers (``engine.models.PortfolioHoldings`` without pydantic)."""
 
     portfolio_id: str
@@ -535,8 +534,7 @@ def _stream(
         yield b"]}"
 
 
-@dataclass(frozen=True)
-class _Columns:
+class _Columns(msgspec.Struct, frozen=True):
     """The holdings columns and security data :func:`_format` reads."""
 
     g: np.ndarray  # portfolio of each holdings row
