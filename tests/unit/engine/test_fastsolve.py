@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 
 import engine.cli
 import engine.fastsolve
-from engine.cli import _reference_results, _shared, answer_line, reference_line, run_solve
+from engine.cli import MalformedInput, _reference_results, _shared, answer_line, reference_line, run_solve
 from engine.exactmath import plain
 from engine.fastsolve import (
     Slow,
@@ -363,6 +363,31 @@ def test_a_plain_batch_starts_without_pydantic(run_cli: Callable[..., Any]) -> N
     assert "pydantic" not in {m.split(".")[0] for m in _imported_modules(run_cli, "\n")}  # an empty batch
     with_pct = plain_line(20, options={"minCashPct": "0.02"})
     assert "engine.models" in _imported_modules(run_cli, with_pct + "\n")
+
+
+def test_holdings_decode_with_the_line_s_ids_else_the_plain_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: holdings' ids are decoded as a Literal of the line's model and price ids (one string object per
+    id); a holding of another id (unpriced, or blank) reads the line with the plain decoder. Answers as the
+    reference either way."""
+    plain_calls: list[int] = []
+    decoder = engine.fastsolve._PORTFOLIOS
+
+    class Counted:
+        def decode(self, raw: Any) -> Any:
+            plain_calls.append(1)
+            return decoder.decode(raw)
+
+    monkeypatch.setattr(engine.fastsolve, "_PORTFOLIOS", Counted())
+    line = plain_line(4)
+    assert fast(line) == reference_line(line, 30.0, 1) and not plain_calls
+    data = json.loads(line)
+    data["portfolios"][1]["holdings"].append({"securityId": sid(0xBEEF), "quantity": "5"})  # no price
+    assert fast(json.dumps(data)) == reference_line(json.dumps(data), 30.0, 1) and len(plain_calls) == 1
+    data["prices"][" "] = "1"  # a blank price key is no known id: a blank holding id is the reference's error
+    data["portfolios"][1]["holdings"][-1]["securityId"] = " "
+    with pytest.raises(MalformedInput, match=r"portfolios\[1\]\.holdings\[5\]\.securityId: must be a non-empty"):
+        answer_line(json.dumps(data), 30.0, 1)
+    assert len(plain_calls) == 2
 
 
 @pytest.mark.parametrize("seed", range(20))
