@@ -35,6 +35,7 @@ line is left incomplete and the run stops with ``error: line N: internal error .
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import ctypes
 import json
@@ -69,6 +70,7 @@ WRITE_BYTES = 1 << 24  # to a text-only sink, output is decoded in slices of 16 
 # ... and the pieces joined in groups of 1 MiB (a write call each: 45 MB in 45 calls, not 700; the 2,000 x 100
 # output's writing 27 -> 19 ms CPU): with _keep_freed_memory each group's buffer comes from the heap and is reused
 GROUP_BYTES = 1 << 20
+ASCII_SUPERSETS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252"})  # (codecs.lookup names)
 SHOWN_CHARS = 40  # longer input strings are cut in messages
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 NOT_BLANK = re.compile(rb"[^\t\n\x0b\x0c\r\x1c-\x1f ]")  # an ASCII byte str.isspace() does not take
@@ -492,9 +494,12 @@ def read_lines(stream: RawIOBase, block: int = READ_BYTES) -> Iterator[bytes]:
 
 def _write(pieces: Iterable[bytes], sink: IO[str]) -> None:
     """Write the pieces of one line in order, small ones joined in groups of up to GROUP_BYTES. A text sink with a
-    binary buffer (a file, stdout) gets the bytes in its buffer (its text layer flushed first); another (a
-    ``StringIO``) their text, a long piece in slices of WRITE_BYTES (a line of 450 MB is never decoded in one)."""
+    binary buffer in an ASCII-compatible encoding (a file, stdout: UTF-8) gets the bytes in its buffer (its text
+    layer flushed first); another (a ``StringIO``) their text, a long piece in slices of WRITE_BYTES (a line of
+    450 MB is never decoded in one)."""
     binary: IO[bytes] | None = getattr(sink, "buffer", None)
+    if binary is not None and codecs.lookup(getattr(sink, "encoding", None) or "ascii").name not in ASCII_SUPERSETS:
+        binary = None  # (a sink in UTF-16, say, gets text)
     if binary is not None:
         sink.flush()
         write = binary.write

@@ -199,6 +199,11 @@ def test_a_line_written_in_slices_is_the_same_line(monkeypatch: pytest.MonkeyPat
     run_solve(io.StringIO(text), wrapper, time_limit=10, workers=1)
     wrapper.flush()
     assert raw.getvalue().decode() == "before\n" + whole.getvalue()
+    utf16 = io.BytesIO()  # a sink whose bytes are not ASCII's gets text
+    wrapper = io.TextIOWrapper(utf16, encoding="utf-16", newline="")
+    run_solve(io.StringIO(text), wrapper, time_limit=10, workers=1)
+    wrapper.flush()
+    assert utf16.getvalue().decode("utf-16") == whole.getvalue()
 
 
 @pytest.mark.slow

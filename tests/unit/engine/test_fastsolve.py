@@ -379,6 +379,9 @@ def test_holdings_decode_with_the_line_s_ids_else_the_plain_decoder(monkeypatch:
 
     monkeypatch.setattr(engine.fastsolve, "_PORTFOLIOS", Counted())
     line = plain_line(4)
+    assert fast(line) == reference_line(line, 30.0, 1) and len(plain_calls) == 1  # too few holdings an id to pay
+    plain_calls.clear()
+    monkeypatch.setattr(engine.fastsolve, "KNOWN_ID_BYTES", 1)
     assert fast(line) == reference_line(line, 30.0, 1) and not plain_calls
     data = json.loads(line)
     data["portfolios"][1]["holdings"].append({"securityId": sid(0xBEEF), "quantity": "5"})  # no price
@@ -388,6 +391,16 @@ def test_holdings_decode_with_the_line_s_ids_else_the_plain_decoder(monkeypatch:
     with pytest.raises(MalformedInput, match=r"portfolios\[1\]\.holdings\[5\]\.securityId: must be a non-empty"):
         answer_line(json.dumps(data), 30.0, 1)
     assert len(plain_calls) == 2
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_batches_decoded_with_their_ids_answer_as_the_reference(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The known-ids decoder on every line, however small (unpriced holdings: the plain decoder after it)."""
+    monkeypatch.setattr(engine.fastsolve, "KNOWN_ID_BYTES", 0)
+    line = random_line(seed + 100)
+    assert answer_line(line, 30.0, 1) == reference_line(line, 30.0, 1)
 
 
 @pytest.mark.parametrize("seed", range(20))
