@@ -599,12 +599,12 @@ def main(argv: list[str] | None = None) -> int:
         # binary on both paths: each line is decoded as strict UTF-8, so a file and stdin fail alike
         # unbuffered: read_lines reads blocks (stdin's descriptor itself, left open at the end)
         source = (
-            open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115
+            open(0 if sys.stdin is None else sys.stdin.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115
             if args.input == "-"
             else open(args.input, "rb", buffering=0)  # noqa: SIM115
         )
     except OSError as exc:
-        print(f"error: cannot read --input {args.input}: {exc.strerror}", file=sys.stderr)
+        print(f"error: cannot read --input {args.input}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_MALFORMED
     try:
         with _json_only_stdout() as stdout:
