@@ -12,14 +12,20 @@ write are all in the figure) with its peak resident memory (children included):
    same file (read every line with ``json.loads``, write an output of the CLI's size with ``json.dumps``),
    measured in this process; and CVXPY-per-portfolio (the natural MILP of ``bench_engine.natural_problem``
    built and solved per portfolio, timed on a sample of portfolios of the same input and scaled to the batch).
-   The CLI processes run with a bytecode cache (``PYTHONPYCACHEPREFIX`` in the temporary directory, written by a
-   first, untimed run), as a user's every run but the first; start-up is also shown without one
-   (``PYTHONDONTWRITEBYTECODE=1``, which this machine's shells set). ``--cli-only`` runs just this section.
+   Each CLI figure is the median of ``--cli-runs`` runs (7), its CPU time, peak RSS and minor faults the
+   process's own (``os.wait4``); the CVXPY sample (``--cvxpy-sample``, 210 portfolios) is timed in as many slices,
+   one after each CLI run, so both see the same load; the ratio is printed by wall and by CPU. The CLI processes
+   run with a bytecode cache (``PYTHONPYCACHEPREFIX`` in the temporary directory, written by a first, untimed
+   run), as a user's every run but the first; start-up is also shown without one (``PYTHONDONTWRITEBYTECODE=1``,
+   which this machine's shells set). ``--baseline REV`` also runs the CLI of a git revision (its ``engine``
+   exported by ``git archive``) alternately with this checkout's on the same inputs: CPU, peak RSS and faults
+   before / after, output compared. ``--cli-only`` runs just this section.
 
 The input Parquet is generated once into a temporary directory (removed at the end; never committed).
 The machine is shared: the 1-minute load average is printed with the figures.
 
     .venv/bin/python bench/bench_batch.py [--quick] [--keep DIR]
+    .venv/bin/python bench/bench_batch.py --cli-only [--no-reference] [--baseline main] [--cli-runs 7]
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -202,95 +210,187 @@ REFERENCE = (
 )
 
 
-def cli_env(pycache: Path | None) -> dict[str, str]:
+def cli_env(pycache: Path | None, root: Path = ROOT) -> dict[str, str]:
     """The children's environment: with a bytecode cache in ``pycache`` (a user's every run but the first), or
     none (``PYTHONDONTWRITEBYTECODE``, as this machine's shells set it: every engine module compiled each run)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
     if pycache is None:
-        return env | {"PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    return env | {"PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": str(pycache)}
+        return env | {"PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    return env | {"PYTHONPATH": str(root), "PYTHONPYCACHEPREFIX": str(pycache)}
 
 
-def timed_process(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system) of one child process."""
-    cpu0 = _children_cpu()
+@dataclass(frozen=True)
+class Run:
+    """One child process: wall and CPU seconds (user + system), peak resident set (MiB), minor page faults."""
+
+    wall: float
+    cpu: float
+    rss_mib: float
+    faults: int
+
+
+def timed_process(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> Run:
+    """Run one child process to completion: its own CPU time and faults (``os.wait4``, not all children's), its
+    peak RSS from ``/usr/bin/time`` (a child forked from this process reports this process's RSS at the fork as
+    its peak: the CVXPY stack makes that ~380 MB); ``time`` itself adds ~1 ms CPU."""
+    report = Path(tempfile.gettempdir()) / f"bench_batch_time_{os.getpid()}.txt"
+    timer = ["/usr/bin/time", "-f", "%M", "-o", str(report)] if Path("/usr/bin/time").exists() else []
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, env=env or {**os.environ, "PYTHONPATH": str(ROOT)})
-    return time.perf_counter() - start, _children_cpu() - cpu0
+    proc = subprocess.Popen([*timer, *cmd], cwd=cwd, env=env or {**os.environ, "PYTHONPATH": str(cwd)})
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{cmd} failed ({proc.returncode})")
+    rss = int(report.read_text().split()[-1]) / 1024 if timer else usage.ru_maxrss / 1024
+    return Run(wall, usage.ru_utime + usage.ru_stime, rss, usage.ru_minflt)
 
 
-def median_process(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Median wall and median CPU seconds of ``runs`` runs of one command (the machine is shared)."""
-    times = [timed_process(cmd, env) for _ in range(runs)]
-    return sorted(t[0] for t in times)[runs // 2], sorted(t[1] for t in times)[runs // 2]
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def cvxpy_per_portfolio(path: Path, sample: int) -> tuple[float, float]:
-    """Wall and CPU seconds per portfolio of the CVXPY-per-portfolio MILP, on ``sample`` portfolios of the line."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_engine import natural_problem
+class Cvxpy:
+    """The CVXPY-per-portfolio baseline on the portfolios of one CLI input: the natural MILP of
+    ``bench_engine.natural_problem`` built and solved per portfolio, timed a slice at a time."""
 
-    from engine.cli import decode_line, parse_batch
-    from engine.marketvalue import market_value
+    def __init__(self, path: Path, sample: int) -> None:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from bench_engine import natural_problem
 
-    with path.open(encoding="utf-8") as f:
-        batch = parse_batch(decode_line(f.readline()))
-    ports = batch.portfolios[:sample]
-    mvs = [market_value(p.cash, p.holdings, batch.prices) for p in ports]
-    natural_problem(batch.model, batch.prices, mvs[0], batch.options.min_cash, True)  # warm-up: import, first build
-    wall, cpu = time.perf_counter(), time.process_time()
-    for mv in mvs:
-        natural_problem(batch.model, batch.prices, mv, batch.options.min_cash, True)
-    return (time.perf_counter() - wall) / len(mvs), (time.process_time() - cpu) / len(mvs)
+        from engine.cli import decode_line, parse_batch
+        from engine.marketvalue import market_value
+
+        with path.open(encoding="utf-8") as f:
+            data = decode_line(f.readline())
+        data["portfolios"] = data["portfolios"][: sample + 1]  # the warm-up's and the sample's only
+        batch = parse_batch(data)
+        self.batch, self.solve = batch, natural_problem
+        self.mvs = [market_value(p.cash, p.holdings, batch.prices) for p in batch.portfolios]
+        self.next = 1
+        self.wall = self.cpu = 0.0
+        self.count = 0
+        self._one(self.mvs[0])  # warm-up: imports, first build
+
+    def _one(self, mv: Decimal) -> None:
+        self.solve(self.batch.model, self.batch.prices, mv, self.batch.options.min_cash, True)
+
+    def time_slice(self, count: int) -> None:
+        """Solve the next ``count`` portfolios, adding their wall and CPU time to the totals."""
+        mvs = self.mvs[self.next : self.next + count]
+        self.next += len(mvs)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for mv in mvs:
+            self._one(mv)
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.process_time() - cpu
+        self.count += len(mvs)
+
+    def per_portfolio(self) -> tuple[float, float]:
+        return self.wall / self.count, self.cpu / self.count
 
 
-def cli_rows(base: Path, sizes: list[int], reference: bool, sample: int) -> list[str]:
-    """The CLI comparison lines of the table."""
+def cli_rows(base: Path, sizes: list[int], reference: bool, sample: int, runs: int) -> list[str]:
+    """The CLI comparison lines of the table: each size's CLI runs (median of ``runs``) interleaved with slices of
+    the CVXPY sample (``sample`` portfolios in ``runs`` slices), so both see the same machine load."""
     out = []
     empty = base / "solve_empty.jsonl"
     empty.write_text("\n", encoding="utf-8")
     env = cli_env(base / "pycache")
     start_up = [PYTHON, "-m", "engine", "solve", "--input", str(empty)]
     timed_process(start_up, env)  # the first run writes the bytecode cache
-    s_wall, s_cpu = median_process(start_up, 5, env)
-    name = "engine solve start-up, empty batch (median of 5)"
-    out.append(f"{name:<50} {s_wall:8.2f} {s_cpu:7.2f} {os.getloadavg()[0]:6.2f}")
-    s_wall, s_cpu = median_process(start_up, 5, cli_env(None))
-    name = "  the same without bytecode cache"
-    out.append(f"{name:<50} {s_wall:8.2f} {s_cpu:7.2f} {os.getloadavg()[0]:6.2f}")
+    warm = [timed_process(start_up, env) for _ in range(runs)]
+    name = f"engine solve start-up, empty batch (median of {runs})"
+    out.append(_row(name, warm))
+    cold = [timed_process(start_up, cli_env(None)) for _ in range(runs)]
+    out.append(_row("  the same without bytecode cache", cold))
     empty.unlink()
-    per_wall = per_cpu = 0.0
     for n in sizes:
         cli_in = base / f"solve_{n}.jsonl"
         solve_cli_input(cli_in, n)
         fast_out = base / f"solve_{n}.fast.jsonl"
         cmd = [PYTHON, "-m", "engine", "solve", "--input", str(cli_in), "--output", str(fast_out)]
-        wall, cpu = median_process(cmd, 3, env)
-        load = os.getloadavg()[0]
+        cvxpy = Cvxpy(cli_in, sample)
+        loads, cli = [], []
+        for k in range(runs):
+            cli.append(timed_process(cmd, env))
+            cvxpy.time_slice(sample // runs + (k < sample % runs))
+            loads.append(os.getloadavg()[0])
+        wall, cpu = median([r.wall for r in cli]), median([r.cpu for r in cli])
+        per_wall, per_cpu = cvxpy.per_portfolio()
         floor, floor_cpu = json_floor(cli_in, fast_out.stat().st_size)
-        out.append(f"{f'engine solve CLI, {n:,} x 100 (median of 3)':<50} {wall:8.2f} {cpu:7.2f} {load:6.2f}")
+        out.append(_row(f"engine solve CLI, {n:,} x 100 (median of {runs})", cli, f"{min(loads):.1f}-{max(loads):.1f}"))
         if reference:
             ref_out = base / f"solve_{n}.ref.jsonl"
-            r_wall, r_cpu = timed_process([PYTHON, "-c", REFERENCE, str(cli_in), str(ref_out)], env)
+            ref = timed_process([PYTHON, "-c", REFERENCE, str(cli_in), str(ref_out)], env)
             same = ref_out.read_bytes() == fast_out.read_bytes()
-            out.append(
-                f"{f'  reference path (before), {n:,} x 100':<50} {r_wall:8.2f} {r_cpu:7.2f} {os.getloadavg()[0]:6.2f}"
-                f"  output identical: {same}"
-            )
+            out.append(_row(f"  reference path (before), {n:,} x 100", [ref]) + f"  output identical: {same}")
             ref_out.unlink()
         out.append(
-            f"{f'  stdlib json floor, {n:,} x 100':<50} {floor:8.2f} {floor_cpu:7.2f}"
-            f"        fast path / floor: {wall / floor:.2f}x wall, {cpu / floor_cpu:.2f}x CPU"
-        )
-        if per_wall == 0.0:
-            per_wall, per_cpu = cvxpy_per_portfolio(cli_in, sample)
-        out.append(
-            f"{f'  CVXPY per portfolio, {n:,} x 100 (from {sample})':<50} {per_wall * n:8.2f} {per_cpu * n:7.2f}"
-            f"        fast path: {per_wall * n / wall:,.0f}x wall, {per_cpu * n / cpu:,.0f}x CPU;"
+            f"{f'  stdlib json floor, {n:,} x 100':<52} {floor:8.2f} {floor_cpu:7.2f}"
+            f"        CLI / floor: {wall / floor:.2f}x wall, {cpu / floor_cpu:.2f}x CPU;"
             f" target 2x floor + 1.5 s = {2 * floor + 1.5:.2f} s wall, {2 * floor_cpu + 1.5:.2f} s CPU"
+        )
+        out.append(
+            f"{f'  CVXPY per portfolio x {n:,} ({cvxpy.count} timed, interleaved)':<52} {per_wall * n:8.2f}"
+            f" {per_cpu * n:7.2f}        {per_cpu * 1000:.1f} ms CPU, {per_wall * 1000:.1f} ms wall a portfolio"
+        )
+        spread = f"{min(r.cpu for r in cli):.2f}-{max(r.cpu for r in cli):.2f} s"
+        out.append(
+            f"{'  ratio CVXPY / CLI':<52} {per_wall * n / wall:7.0f}x {per_cpu * n / cpu:6.0f}x"
+            f"        (by wall, by CPU; the CLI's CPU over its runs: {spread})"
         )
         fast_out.unlink()
         cli_in.unlink()
+    return out
+
+
+def _row(name: str, runs: list[Run], load: str | None = None) -> str:
+    """A table line: median wall and CPU seconds, peak RSS and minor faults of the runs, the load average."""
+    return (
+        f"{name:<52} {median([r.wall for r in runs]):8.2f} {median([r.cpu for r in runs]):7.2f}"
+        f" {median([r.rss_mib for r in runs]):8.0f} {median([r.faults for r in runs]):9,.0f}"
+        f" {load or f'{os.getloadavg()[0]:.1f}':>9}"
+    )
+
+
+def baseline_rows(base: Path, rev: str, sizes: list[int], runs: int) -> list[str]:
+    """The CLI of ``rev`` (its ``engine`` package exported by ``git archive``) and this checkout's, run alternately
+    on the same inputs (each with its own bytecode cache): CPU, peak RSS and minor faults, medians of ``runs``."""
+    old = base / "baseline"
+    old.mkdir()
+    archive = subprocess.run(["git", "archive", rev, "engine"], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+    out = []
+    inputs = [("empty batch", base / "base_empty.jsonl", 0)]
+    inputs += [(f"{n:,} x 100", base / f"base_{n}.jsonl", n) for n in sizes]
+    for name, path, n in inputs:
+        if n:
+            solve_cli_input(path, n)
+        else:
+            path.write_text("\n", encoding="utf-8")
+        outs = {}
+        results: dict[str, list[Run]] = {"before": [], "after": []}
+        trees = {"before": old, "after": ROOT}
+        for round_ in range(runs + 1):  # the first round writes the bytecode caches (not counted)
+            for label, tree in trees.items():
+                outs[label] = base / f"base_{label}.jsonl"
+                cmd = [PYTHON, "-m", "engine", "solve", "--input", str(path), "--output", str(outs[label])]
+                run = timed_process(cmd, cli_env(base / f"pycache_{label}", tree), cwd=tree)
+                if round_:
+                    results[label].append(run)
+        same = outs["before"].read_bytes() == outs["after"].read_bytes()
+        b, a = results["before"], results["after"]
+        out.append(
+            f"{name:<14} {median([r.cpu for r in b]):8.3f} {median([r.cpu for r in a]):8.3f}"
+            f" {median([r.rss_mib for r in b]):8.0f} {median([r.rss_mib for r in a]):8.0f}"
+            f" {median([r.faults for r in b]):10,.0f} {median([r.faults for r in a]):10,.0f}"
+            f"   {min(r.cpu for r in b):.3f}-{max(r.cpu for r in b):.3f} / {min(r.cpu for r in a):.3f}-"
+            f"{max(r.cpu for r in a):.3f}   {os.getloadavg()[0]:.1f}  identical: {same}"
+        )
+        path.unlink()
     return out
 
 
@@ -312,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", default=None, help="generate into (and keep) this directory")
     parser.add_argument("--cli-only", action="store_true", help="only the engine solve CLI comparison")
     parser.add_argument("--no-reference", action="store_true", help="skip the (slow) reference path of before")
-    parser.add_argument("--cvxpy-sample", type=int, default=100, help="portfolios timed with CVXPY (100)")
+    parser.add_argument("--cvxpy-sample", type=int, default=210, help="portfolios timed with CVXPY (210)")
+    parser.add_argument("--cli-runs", type=int, default=7, help="runs of each CLI command, the median shown (7)")
+    parser.add_argument("--baseline", default=None, help="also run this git revision's CLI alternately (e.g. main)")
     args = parser.parse_args(argv)
     sizes = [10_000, 100_000] if args.quick else [100_000, 1_000_000]
     cluster_size = 10_000 if args.quick else 100_000
@@ -340,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
             seconds, cpu, mib, report = run_dask(paths, base / f"dask_{cluster_size}")
             name = f"engine batch, LocalCluster 2 workers, {cluster_size:,}"
             rows.append((name, seconds, cpu, mib, report, os.getloadavg()[0]))
-        cli = cli_rows(base, cli_sizes, not args.no_reference, args.cvxpy_sample)
+        cli = cli_rows(base, cli_sizes, not args.no_reference, args.cvxpy_sample, args.cli_runs)
+        before_after = baseline_rows(base, args.baseline, cli_sizes, args.cli_runs) if args.baseline else []
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -352,10 +455,19 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds, cpu, mib, report, load in rows:
             status = ", ".join(f"{k} {v:,}" for k, v in sorted(report["status"].items()))
             print(f"{name:<46} {seconds:8.1f} {cpu:7.1f} {mib:9.0f} {report['orders']:11,} {load:6.2f}  {status}")
-    print("\nengine solve end to end (fresh process: start-up, read, solve, post-check, write); CPU s = user+system")
-    print(f"{'run':<50} {'wall s':>8} {'CPU s':>7} {'load':>6}")
+    print("\nengine solve end to end (fresh process: start-up, read, solve, post-check, write); CPU s = user+system;")
+    print("peak RSS and minor page faults of the process; load: 1-minute average (range over the runs)")
+    print(f"{'run':<52} {'wall s':>8} {'CPU s':>7} {'RSS MiB':>8} {'faults':>9} {'load':>9}")
     for line in cli:
         print(line)
+    if before_after:
+        print(f"\nbefore ({args.baseline}) / after (this checkout), run alternately; medians of {args.cli_runs}")
+        print(
+            f"{'input':<14} {'CPU bef':>8} {'CPU aft':>8} {'RSS bef':>8} {'RSS aft':>8} {'faults bef':>10}"
+            f" {'faults aft':>10}   CPU ranges before / after   load"
+        )
+        for line in before_after:
+            print(line)
     print(f"\nCPUs {os.cpu_count()}, load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

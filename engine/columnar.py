@@ -44,10 +44,12 @@ import numpy as np
 from engine.construct import make_drift_rows, make_record_positions, make_transactions
 from engine.errors import EngineError
 from engine.exactmath import BASIS, MONEY, ONE, RATIO, WIDE, ZERO, mills_of
-from engine.fastsolve import _PLAIN, LIMIT, MAX_FAST_DIGITS, Slow, _plain_ints
 from engine.limits import fits_range
 from engine.marketvalue import holding_map, market_value, market_value_mills, require_price
 from engine.models import PortfolioHoldings, PortfolioResult, RecordPosition
+from engine.plainnum import LIMIT, MAX_FAST_DIGITS, Slow
+from engine.plainnum import PLAIN as _PLAIN
+from engine.plainnum import plain_ints as _plain_ints
 
 if TYPE_CHECKING:  # engine.controls loads the MILP stack: imported lazily where it runs (start-up, issue 15)
     from engine.controls import Answer

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from engine.cli import MalformedInput, parse_batch, run_solve
+from engine.cli import MalformedInput, parse_batch, read_lines, run_solve
 from tests.unit.engine.support import sid
 
 A, B, X = sid(0xA), sid(0xB), sid(0xF0)
@@ -185,10 +187,23 @@ def test_a_line_written_in_slices_is_the_same_line(monkeypatch: pytest.MonkeyPat
     text = lines(batch(), batch(portfolios=[{"portfolioId": "Q", "cash": "5000"}]))
     whole = io.StringIO()
     run_solve(io.StringIO(text), whole, time_limit=10, workers=1)
-    monkeypatch.setattr("engine.cli.WRITE_CHARS", 7)
+    monkeypatch.setattr("engine.cli.WRITE_BYTES", 7)
     sliced = io.StringIO()
     run_solve(io.StringIO(text), sliced, time_limit=10, workers=1)
     assert sliced.getvalue() == whole.getvalue() and len(whole.getvalue().splitlines()) == 2
+    # a sink with a binary buffer (a file, stdout) gets the bytes there, in groups of any size, after its text
+    monkeypatch.setattr("engine.cli.GROUP_BYTES", 5)
+    raw = io.BytesIO()
+    wrapper = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    wrapper.write("before\n")  # still in the text layer: written first
+    run_solve(io.StringIO(text), wrapper, time_limit=10, workers=1)
+    wrapper.flush()
+    assert raw.getvalue().decode() == "before\n" + whole.getvalue()
+    utf16 = io.BytesIO()  # a sink whose bytes are not ASCII's gets text
+    wrapper = io.TextIOWrapper(utf16, encoding="utf-16", newline="")
+    run_solve(io.StringIO(text), wrapper, time_limit=10, workers=1)
+    wrapper.flush()
+    assert utf16.getvalue().decode("utf-16") == whole.getvalue()
 
 
 @pytest.mark.slow
@@ -202,3 +217,30 @@ def test_spawn_pool_keeps_stdout_json_only(run_cli) -> None:
     assert [r["status"] for r in results] == ["optimal"] * 64
     assert len({json.dumps(r["transactions"]) for r in results}) == 1  # the same answer in every worker
     assert "Running HiGHS" not in proc.stderr + proc.stdout  # the workers print no HiGHS banner either
+
+
+class _Trickle(io.RawIOBase):
+    """A raw stream returning its data in the given read sizes (as a pipe does), then whatever is asked."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self.data, self.at, self.sizes = data, 0, list(sizes)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        step = self.sizes.pop(0) if self.sizes else size
+        chunk = self.data[self.at : self.at + max(1, min(step, size))]
+        self.at += len(chunk)
+        return chunk
+
+
+@given(
+    st.lists(st.sampled_from([b"a", b"x" * 9, b"\n", b"\r", b" ", b"yz"]), max_size=20).map(b"".join),
+    st.lists(st.integers(1, 12), max_size=8),
+    st.integers(1, 16),
+)
+def test_input_lines_read_in_blocks_are_the_stream_s_lines(data: bytes, sizes: list[int], block: int) -> None:
+    """Issue 15: the CLI reads its input in blocks; the lines (each with its line feed, the last maybe without)
+    are the ones iterating the stream gives, whatever the sizes its reads return."""
+    assert list(read_lines(_Trickle(data, sizes), block)) == list(io.BytesIO(data))

@@ -203,3 +203,18 @@ def test_time_limit_outside_its_range_is_a_usage_error(run_cli, seconds: str) ->
 def test_workers_outside_1_to_256_is_a_usage_error(run_cli, workers: str) -> None:
     proc = run_cli("solve", "--workers", workers, stdin=lines(batch()))
     assert proc.returncode == 2 and proc.stdout == "" and "--workers" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_closed_stdin_is_a_clean_error() -> None:
+    """Input is read from stdin's descriptor in blocks (issue 15): a closed one is a message, not a traceback."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "solve"],
+        stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: os.close(0),  # the child's descriptor 0, after its redirection
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert_clean_failure(proc, "error: cannot read --input -: Bad file descriptor")

@@ -18,12 +18,13 @@ from hypothesis.extra.numpy import arrays
 
 import engine.cli
 import engine.fastsolve
-from engine.cli import _reference_results, _shared, answer_line, reference_line, run_solve
+from engine.cli import MalformedInput, _reference_results, _shared, answer_line, reference_line, run_solve
 from engine.exactmath import plain
 from engine.fastsolve import (
     Slow,
     _fixed,
     _fixed_texts,
+    _group_sums,
     _whole_trade_texts,
     default_trade_controls,
     json_strings,
@@ -307,7 +308,7 @@ def test_fixed_texts_are_the_decimal_texts_of_each_value(values: np.ndarray, sca
     texts = _fixed_texts(values, scale)
     assert texts.shape == values.shape
     for v, t in zip(values.ravel().tolist(), texts.ravel().tolist(), strict=True):
-        assert t == _fixed(v, scale) == format(Decimal(v).scaleb(-scale), "f")
+        assert t.decode() == _fixed(v, scale) == format(Decimal(v).scaleb(-scale), "f")
 
 
 @given(arrays(np.int64, st.tuples(st.integers(0, 6), st.integers(1, 6)), elements=st.one_of(st.integers(-3, 3), INT64)))
@@ -315,12 +316,20 @@ def test_whole_trades_are_the_per_row_trades(delta: np.ndarray) -> None:
     """Each row's trades as the per-cell formatting wrote them, comma-separated: BUY of d > 0, SELL of -d, none
     for 0 (templates with an escaped ``%%`` too)."""
     n = delta.shape[1]
-    buy = [f'{{"BUY%%":{i},"q":%s}}' for i in range(n)]
-    sell = [f'{{"SELL":{i},"q":%s}}' for i in range(n)]
+    buy = [f'{{"BUY%%":{i},"q":%d}}'.encode() for i in range(n)]
+    sell = [f'{{"SELL":{i},"q":%d}}'.encode() for i in range(n)]
     expected = [
-        ",".join((buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d) for row in delta.tolist()
+        b",".join((buy[i] % d) if d > 0 else (sell[i] % -d) for i, d in enumerate(row) if d) for row in delta.tolist()
     ]
     assert _whole_trade_texts(delta, buy, sell) == expected
+
+
+@given(st.lists(st.lists(st.integers(-(2**40), 2**40), max_size=4), max_size=6))
+def test_group_sums_are_each_group_s_exact_sum(groups: list[list[int]]) -> None:
+    """The per-portfolio sums of consecutive holdings rows (empty portfolios included) are exact int64 sums."""
+    values = np.array([v for g in groups for v in g], dtype=np.int64)
+    lens = np.array([len(g) for g in groups], dtype=np.int64)
+    assert _group_sums(values, lens).tolist() == [sum(g) for g in groups]
 
 
 def plain_line(portfolios: int, securities: int = 5, seed: int = 11, options: dict[str, Any] | None = None) -> str:
@@ -356,6 +365,44 @@ def test_a_plain_batch_starts_without_pydantic(run_cli: Callable[..., Any]) -> N
     assert "engine.models" in _imported_modules(run_cli, with_pct + "\n")
 
 
+def test_holdings_decode_with_the_line_s_ids_else_the_plain_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: holdings' ids are decoded as a Literal of the line's model and price ids (one string object per
+    id); a holding of another id (unpriced, or blank) reads the line with the plain decoder. Answers as the
+    reference either way."""
+    plain_calls: list[int] = []
+    decoder = engine.fastsolve._PORTFOLIOS
+
+    class Counted:
+        def decode(self, raw: Any) -> Any:
+            plain_calls.append(1)
+            return decoder.decode(raw)
+
+    monkeypatch.setattr(engine.fastsolve, "_PORTFOLIOS", Counted())
+    line = plain_line(4)
+    assert fast(line) == reference_line(line, 30.0, 1) and len(plain_calls) == 1  # too few holdings an id to pay
+    plain_calls.clear()
+    monkeypatch.setattr(engine.fastsolve, "KNOWN_ID_BYTES", 1)
+    assert fast(line) == reference_line(line, 30.0, 1) and not plain_calls
+    data = json.loads(line)
+    data["portfolios"][1]["holdings"].append({"securityId": sid(0xBEEF), "quantity": "5"})  # no price
+    assert fast(json.dumps(data)) == reference_line(json.dumps(data), 30.0, 1) and len(plain_calls) == 1
+    data["prices"][" "] = "1"  # a blank price key is no known id: a blank holding id is the reference's error
+    data["portfolios"][1]["holdings"][-1]["securityId"] = " "
+    with pytest.raises(MalformedInput, match=r"portfolios\[1\]\.holdings\[5\]\.securityId: must be a non-empty"):
+        answer_line(json.dumps(data), 30.0, 1)
+    assert len(plain_calls) == 2
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_batches_decoded_with_their_ids_answer_as_the_reference(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The known-ids decoder on every line, however small (unpriced holdings: the plain decoder after it)."""
+    monkeypatch.setattr(engine.fastsolve, "KNOWN_ID_BYTES", 0)
+    line = random_line(seed + 100)
+    assert answer_line(line, 30.0, 1) == reference_line(line, 30.0, 1)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_results_made_chunk_by_chunk_answer_as_the_reference(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The text made a few portfolios at a time (chunks of 1-3 here) is the same line."""
@@ -372,7 +419,7 @@ def test_a_chunk_whose_formatting_fails_is_answered_by_the_reference(
     calls: list[int] = []
     original = engine.fastsolve._whole_trade_texts
 
-    def second_fails(*args: Any) -> list[str]:
+    def second_fails(*args: Any) -> list[bytes]:
         calls.append(1)
         if len(calls) == 2:
             raise IndexError("boom")
