@@ -278,12 +278,12 @@ def render_portfolios(record: RebalanceRecord, frame: pd.DataFrame, tickers: Map
     order = c2.selectbox(
         "Order portfolios by", list(PORTFOLIO_SORTS), key=PORTFOLIO_SORT, on_change=_first_portfolio_page
     )
-    _, matching = portfolio_page(frame, contains, order, 1, PORTFOLIO_ROWS)
+    asked = int(st.session_state.get(PORTFOLIO_PAGE) or 1)
+    shown, matching = portfolio_page(frame, contains, order, asked, PORTFOLIO_ROWS)  # the last page when beyond it
     pages = max(1, -(-matching // PORTFOLIO_ROWS))
-    if int(st.session_state.get(PORTFOLIO_PAGE) or 1) > pages:  # fewer pages now (another run, a filter)
+    if asked > pages:  # fewer pages now (another run, a filter): the box shows the page listed
         st.session_state[PORTFOLIO_PAGE] = pages
     page = c3.number_input("Page", min_value=1, max_value=pages, key=PORTFOLIO_PAGE, disabled=pages == 1)
-    shown, _ = portfolio_page(frame, contains, order, int(page), PORTFOLIO_ROWS)
     st.dataframe(
         shown,
         hide_index=True,
@@ -301,6 +301,8 @@ def render_portfolios(record: RebalanceRecord, frame: pd.DataFrame, tickers: Map
         "portfolio's orders."
         if len(shown)
         else f"No portfolio of the run matches “{text}”."
+        if text
+        else "This run holds no portfolio."
     )
     pname = dict(zip(shown["portfolio_id"], shown["portfolio"], strict=True))
     pick_key = f"{PORTFOLIO_PICK}_{rid}"
