@@ -260,6 +260,7 @@ def _first_portfolio_page() -> None:
     st.session_state[PORTFOLIO_PAGE] = 1
 
 
+@st.fragment  # paging, finding and picking rerun this part only, not the list and the run above it
 def render_portfolios(record: RebalanceRecord, frame: pd.DataFrame, tickers: Mapping[str, str]) -> None:
     """The run's portfolios a page at a time (find by name or id, order, page), and the positions of one of them.
 
