@@ -114,6 +114,9 @@ def main() -> int:
     for step in results["new"]:
         cells = "".join(f"{statistics.median(results[n][step]):>10.2f}" for n in names)
         print(f"{step:34}{cells}{TARGETS.get(step, ''):>10}")
+    print("every round:")
+    for step in results["new"]:
+        print(f"  {step:32}" + "  ".join(f"{n} " + " ".join(f"{t:.2f}" for t in results[n][step]) for n in names))
     return 0
 
 
