@@ -6,7 +6,9 @@ embedded database with the demo models, and headless Chromium does what a PM doe
 1,000-portfolio model, open the Orders page, **Save rebalance** (click in the dialog until "Saved as rebalance"
 shows), open **Saved rebalances** (click in the sidebar until the newest run is open with its Delete button), and
 **Delete** it. The variants run one after the other in the same process, rounds interleaved, so both see the same
-machine load. Prints seconds per step side by side with the issue's targets; nothing is asserted.
+machine load. A step ends when its result shows and the script run is over (``helpers.wait_for_run_end``: no fixed
+widget debounce added). Prints seconds per step side by side with the issue's targets, and the load average at the
+timed steps; nothing is asserted.
 
     .venv/bin/python bench/bench_ui_storage.py [--baseline main] [--rounds 1] [--model "Global Equity Core"]
 """
@@ -14,6 +16,7 @@ machine load. Prints seconds per step side by side with the issue's targets; not
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -27,14 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.e2e import helpers
-from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, VIEWPORT, wait_for_app
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, VIEWPORT
 from tests.support.simulator import served_simulator
 
 TARGETS = {"Save rebalance": "≤ 2 s", "Saved rebalances opens": "≤ 1 s", "Delete": "≤ 1 s"}
 LONG = 300_000  # ms: a step that fails shows as a timeout, not as a number
 
 
+LOADS: list[float] = []  # 1-minute load average at the start of every timed step
+
+
 def seconds(step: Callable[[], None]) -> float:
+    LOADS.append(os.getloadavg()[0])
     started = time.perf_counter()
     step()
     return time.perf_counter() - started
@@ -56,7 +63,7 @@ def one_round(pg: Page, url: str, model: str) -> dict[str, float]:
     def delete() -> None:
         dialog.get_by_role("button", name="Delete", exact=True).click()
         expect(pg.get_by_text("Deleted ").first).to_be_visible(timeout=LONG)
-        wait_for_app(pg, timeout=LONG)
+        helpers.wait_for_run_end(pg, timeout=LONG)
 
     times["Delete"] = seconds(delete)
     return times
@@ -100,11 +107,16 @@ def main() -> int:
                             ctx.close()
             browser.close()
     print(f"\n## Chromium, model {args.model!r}, median of {args.rounds} round(s), seconds (click to result shown)")
+    low, high, mean = min(LOADS), max(LOADS), statistics.mean(LOADS)
+    print(f"load average (1 min) at the timed steps: {low:.1f}–{high:.1f}, mean {mean:.1f}")
     names = list(variants)
     print(f"{'':34}" + "".join(f"{n:>10}" for n in names) + f"{'target':>10}")
     for step in results["new"]:
         cells = "".join(f"{statistics.median(results[n][step]):>10.2f}" for n in names)
         print(f"{step:34}{cells}{TARGETS.get(step, ''):>10}")
+    print("every round:")
+    for step in results["new"]:
+        print(f"  {step:32}" + "  ".join(f"{n} " + " ".join(f"{t:.2f}" for t in results[n][step]) for n in names))
     return 0
 
 

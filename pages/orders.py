@@ -31,7 +31,7 @@ st.caption(
     f"{s.optimal + s.relaxed:,} portfolio(s) rebalanced, {s.infeasible + s.failed:,} not rebalanced (no orders)."
 )
 orders_view.render_not_rebalanced(scenario)
-orders_view.render_totals(rows)
+orders_view.render_totals(scenario, rows)
 relaxed.render(scenario, "below")
 if not rows:
     st.info(

@@ -127,6 +127,37 @@ def portfolios_frame(record: RebalanceRecord, names: Mapping[str, str]) -> pd.Da
     return pd.DataFrame(rows, columns=column_names(PORTFOLIO_TABLE))
 
 
+PORTFOLIO_SORTS: dict[str, tuple[str, bool] | None] = {
+    "As saved": None,
+    "Traded value, largest first": ("traded_value", False),
+    "Orders, most first": ("orders", False),
+    "Market value, largest first": ("market_value", False),
+    "Cash after, lowest first": ("cash_after", True),
+    "Band breach, largest first": ("band_breach", False),
+}
+
+
+def portfolio_page(frame: pd.DataFrame, contains: str, sort: str, page: int, size: int) -> tuple[pd.DataFrame, int]:
+    """Page ``page`` (1-based, clamped) of ``size`` rows of the portfolio table: rows whose name or id contains
+    ``contains`` (any case), ordered by ``PORTFOLIO_SORTS[sort]`` (ties keep the saved order); and how many match.
+
+    The page opens with one small table instead of every portfolio of a large run (issue #12 §5: History in ≤ 1 s);
+    the filter and the order cover every portfolio.
+    """
+    rows = frame
+    text = contains.strip().casefold()
+    if text:
+        name, pid = (rows[c].astype(str).str.casefold() for c in ("portfolio", "portfolio_id"))
+        rows = rows[name.str.contains(text, regex=False) | pid.str.contains(text, regex=False)]
+    order = PORTFOLIO_SORTS.get(sort)
+    if order is not None:
+        column, ascending = order
+        rows = rows.sort_values(column, ascending=ascending, kind="stable")
+    pages = max(1, -(-len(rows) // size))
+    start = (min(max(page, 1), pages) - 1) * size
+    return rows.iloc[start : start + size], len(rows)
+
+
 def run_parameters(run: RunInfo, shown_as_options: Collection[str]) -> list[tuple[str, str]]:
     """The run's parameters not already listed with its options (cash floor, trade controls, time limit): each
     once on the page."""

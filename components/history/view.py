@@ -20,17 +20,31 @@ import streamlit as st
 from components import audit, auth, feedback, pickers, resources
 from components.history import records
 from components.history.frames import (
+    PORTFOLIO_SORTS,
     PORTFOLIO_TABLE,
     POSITION_TABLE,
     list_frame,
     list_table,
     options_cli,
     options_labels,
+    portfolio_page,
     portfolios_frame,
     positions_frame,
     run_parameters,
 )
-from components.history.keys import FILTER, NOTICE, OPEN, PAGE, PAGE_SIZE, PENDING_DELETE, PORTFOLIO_PICK
+from components.history.keys import (
+    FILTER,
+    NOTICE,
+    OPEN,
+    OPTIONS_OPEN,
+    PAGE,
+    PAGE_SIZE,
+    PENDING_DELETE,
+    PORTFOLIO_FIND,
+    PORTFOLIO_PAGE,
+    PORTFOLIO_PICK,
+    PORTFOLIO_SORT,
+)
 from components.orders import downloads
 from components.rebalance import relaxed as relaxed_warning
 from components.rebalance import reproduce
@@ -42,6 +56,7 @@ from engine.models import RebalanceRecord
 from engine.orders import aggregate_orders, aggregated_to_csv, orders_to_csv, record_order_rows
 
 PAGE_SIZES = (10, 25, 50, 100)
+PORTFOLIO_ROWS = 20  # portfolios of the open run per page (render_portfolios)
 
 
 def business_tz():
@@ -65,9 +80,11 @@ def render_list(names: Mapping[str, str]) -> list:
             help="Names starting with the text first, then names containing it; fuzzy matches are marked. Enter "
             "adds the only (or the exact) match.",
         )
+    # The options are what the search above picked: every portfolio name as an option (thousands) made Chromium
+    # build a long list on each open of the page, and typing in this box searches nothing (filter_mode=None).
     chosen = c1.multiselect(
         "Filter by portfolio",
-        list(names),
+        list(st.session_state.get(FILTER) or []),
         key=FILTER,
         format_func=lambda p: names.get(p, p),
         placeholder="All portfolios (search above)",
@@ -210,37 +227,10 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
     traded = float(frame["traded_value"].sum()) if len(frame) else 0.0
     m = st.columns(4)
     m[0].metric("Portfolios", f"{record.number_of_portfolios:,}")
-    m[1].metric("Orders", f"{order_count(record):,}")
+    m[1].metric("Orders", f"{records.derived(record, 'orders', order_count):,}")
     m[2].metric("Traded value", fmt_money_short(traded), help=fmt_money(traded))
     m[3].metric("Record version", f"v{record.version}", help="Needed to delete the record (optimistic concurrency)")
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        column_config=PORTFOLIO_CONFIG,
-        # the "Nearest feasible" flag and its breach only when some portfolio is one (relaxed answers are rare)
-        column_order=PORTFOLIO_ORDER if frame["nearest_feasible"].any() else PORTFOLIO_PLAIN_ORDER,
-        height=min(36 + 35 * max(len(frame), 1), 420),
-    )
-    pids = [p.portfolio_id for p in record.portfolios]
-    pname = dict(zip(frame["portfolio_id"], frame["portfolio"], strict=True)) if len(frame) else {}
-    # Nothing picked at first: the page opens with one table less to draw (issue #12 §5, History in ≤ 1 s).
-    pid = st.selectbox(
-        "Positions of portfolio",
-        pids,
-        index=None,
-        key=f"{PORTFOLIO_PICK}_{rid}",
-        format_func=lambda p: pname.get(p, p),
-        placeholder=f"Pick one of the {len(pids):,} portfolios to see its positions",
-    )
-    if pid is not None:
-        positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
-        st.dataframe(
-            as_percent(positions_frame(list(positions), tickers), "target", "actual", "relative_after"),
-            hide_index=True,
-            width="stretch",
-            column_config=POSITION_CONFIG,
-        )
+    render_portfolios(record, frame, tickers)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{record.model_name}_{record.rebalance_date:%Y%m%d-%H%M}_{rid}")
     c1, c2, _, c3 = st.columns([2, 2, 2, 1])
     # Built on click (30,000 orders take about a second): opening the record stays fast.
@@ -264,6 +254,78 @@ def render_record(summaries: list, names: Mapping[str, str], tickers: Mapping[st
         disabled=denied is not None,
         help=denied,
     )
+
+
+def _first_portfolio_page() -> None:
+    st.session_state[PORTFOLIO_PAGE] = 1
+
+
+@st.fragment  # paging, finding and picking rerun this part only, not the list and the run above it
+def render_portfolios(record: RebalanceRecord, frame: pd.DataFrame, tickers: Mapping[str, str]) -> None:
+    """The run's portfolios a page at a time (find by name or id, order, page), and the positions of one of them.
+
+    One page of ``PORTFOLIO_ROWS`` (issue #12 §5, History in ≤ 1 s): a 1,000-portfolio run's whole table and a
+    1,000-option picker were 150 KB of the 194 KB the page sent, parsed and drawn by Chromium on every first open;
+    the filter and the order still cover every portfolio, the CSVs every order.
+    """
+    rid = record.rebalance_id
+    c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
+    contains = c1.text_input(
+        "Find a portfolio",
+        key=PORTFOLIO_FIND,
+        placeholder="Part of a portfolio name or id",
+        on_change=_first_portfolio_page,
+    )
+    order = c2.selectbox(
+        "Order portfolios by", list(PORTFOLIO_SORTS), key=PORTFOLIO_SORT, on_change=_first_portfolio_page
+    )
+    asked = int(st.session_state.get(PORTFOLIO_PAGE) or 1)
+    shown, matching = portfolio_page(frame, contains, order, asked, PORTFOLIO_ROWS)  # the last page when beyond it
+    pages = max(1, -(-matching // PORTFOLIO_ROWS))
+    if asked > pages:  # fewer pages now (another run, a filter): the box shows the page listed
+        st.session_state[PORTFOLIO_PAGE] = pages
+    page = c3.number_input("Page", min_value=1, max_value=pages, key=PORTFOLIO_PAGE, disabled=pages == 1)
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config=PORTFOLIO_CONFIG,
+        # the "Nearest feasible" flag and its breach only when some portfolio is one (relaxed answers are rare)
+        column_order=PORTFOLIO_ORDER if frame["nearest_feasible"].any() else PORTFOLIO_PLAIN_ORDER,
+        height=36 + 35 * max(len(shown), 1),  # the whole page, no scrolling inside it
+    )
+    first = (int(page) - 1) * PORTFOLIO_ROWS
+    text = _md(contains.strip())
+    found = f" matching “{text}” ({len(frame):,} in the run)" if text else ""
+    st.caption(
+        f"Portfolios {first + 1:,}–{first + len(shown):,} of {matching:,}{found}; the order CSVs below hold every "
+        "portfolio's orders."
+        if len(shown)
+        else f"No portfolio of the run matches “{text}”."
+        if text
+        else "This run holds no portfolio."
+    )
+    pname = dict(zip(shown["portfolio_id"], shown["portfolio"], strict=True))
+    pick_key = f"{PORTFOLIO_PICK}_{rid}"
+    if st.session_state.get(pick_key) not in pname:  # picked on another page: nothing picked on this one
+        st.session_state.pop(pick_key, None)
+    # Nothing picked at first: the page opens with one table less to draw.
+    pid = st.selectbox(
+        "Positions of portfolio",
+        list(pname),
+        index=None,
+        key=pick_key,
+        format_func=lambda p: pname.get(p, p),
+        placeholder="Pick a portfolio of this page to see its positions",
+    )
+    if pid is not None:
+        positions = next(p.positions for p in record.portfolios if p.portfolio_id == pid)
+        st.dataframe(
+            as_percent(positions_frame(list(positions), tickers), "target", "actual", "relative_after"),
+            hide_index=True,
+            width="stretch",
+            column_config=POSITION_CONFIG,
+        )
 
 
 def render_run_info(record: RebalanceRecord, tickers: Mapping[str, str]) -> None:
@@ -299,8 +361,16 @@ def render_options(record: RebalanceRecord, tickers: Mapping[str, str]) -> None:
         st.caption("Run options: not recorded (saved before trade controls were kept with a run).")
         return
     labels = options_labels(record.options, tickers)
-    # Escaped: the label is markdown, and two "$" amounts would render as LaTeX.
-    with st.expander("Run options: " + _md(" · ".join(f"{k}: {v}" for k, v in list(labels.items())[:4]))):
+    # Escaped: the label is markdown, and two "$" amounts would render as LaTeX. The content is rendered only while
+    # open (the code block alone loaded Chromium's syntax highlighter on every open of the page).
+    box = st.expander(
+        "Run options: " + _md(" · ".join(f"{k}: {v}" for k, v in list(labels.items())[:4])),
+        key=OPTIONS_OPEN,
+        on_change="rerun",
+    )
+    if not box.open:
+        return
+    with box:
         st.dataframe(
             [{"option": k, "value": v} for k, v in labels.items()],
             hide_index=True,

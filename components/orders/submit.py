@@ -68,16 +68,18 @@ def entry_outcome(entry: SubmissionEntry, now: dt.datetime) -> SubmissionOutcome
 def logged_outcomes(log: SubmissionLog, keys: Iterable[str], rows: Sequence[OrderRow]) -> dict[str, SubmissionOutcome]:
     """What the log knows of each of ``rows`` (by ``order_key``), across the scenario's run keys."""
     now = dt.datetime.now(dt.UTC)
+    logged = [entry for key in keys for entry in log.entries(key).values()]
+    if not logged:  # nothing sent yet (the usual case): no key map of every row to build
+        return {}
     wanted = {_natural(r): order_key(r.portfolio_id, r.security_id, r.transaction_type) for r in rows}
     out: dict[str, SubmissionOutcome] = {}
-    for key in keys:
-        for entry in log.entries(key).values():
-            k = wanted.get((entry.portfolio_id, entry.security_id, entry.side, entry.quantity, entry.trade_date))
-            if k is None:
-                continue
-            seen = entry_outcome(entry, now)
-            if k not in out or STATE_RANK[seen.outcome] > STATE_RANK[out[k].outcome]:
-                out[k] = seen
+    for entry in logged:
+        k = wanted.get((entry.portfolio_id, entry.security_id, entry.side, entry.quantity, entry.trade_date))
+        if k is None:
+            continue
+        seen = entry_outcome(entry, now)
+        if k not in out or STATE_RANK[seen.outcome] > STATE_RANK[out[k].outcome]:
+            out[k] = seen
     return out
 
 

@@ -143,8 +143,8 @@ def file_stem(scenario: store.Scenario) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", raw).strip("_")[:120]
 
 
-def render_totals(rows: list[OrderRow]) -> None:
-    totals = side_totals(rows)
+def render_totals(scenario: store.Scenario, rows: list[OrderRow]) -> None:
+    totals = _cached(scenario, ("totals",), lambda: side_totals(rows))
     buy, sell = totals["BUY"], totals["SELL"]
     net = sell.estimated_value - buy.estimated_value
     m = st.columns(3)
@@ -158,9 +158,20 @@ def render_totals(rows: list[OrderRow]) -> None:
 
 
 def outcomes_of(scenario: store.Scenario, rows: list[OrderRow]) -> dict[str, store.SubmissionOutcome]:
-    """What the submission log knows of the scenario's orders (read on every run: another tab may be sending)."""
+    """What the submission log knows of the scenario's orders: looked up again whenever the log's change stamp moved
+    (another tab or user may have sent some), else kept on the scenario (every rerun, the Save click's included,
+    read the whole log of the run before)."""
+    log = resources.submission_log()
     keys = submission.run_keys(scenario, workspace.current_id())
-    return submission.logged_outcomes(resources.submission_log(), keys, rows)
+    stamp = log.stamp()  # read before the look-up it guards
+    key = ("outcomes", stamp, *keys)
+    if key in scenario.cache:
+        return scenario.cache[key]
+    found = submission.logged_outcomes(log, keys, rows)
+    # An order being sent turns "unknown" when its sender's lease runs out, which moves no stamp: looked up each run.
+    if not any(o.outcome == "sending" for o in found.values()):
+        _cached(scenario, key, lambda: found)
+    return found
 
 
 def check_saved(scenario: store.Scenario) -> None:

@@ -3,12 +3,15 @@ version-checked delete."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
 from components import resources
 from components.history import keys as history_keys
+from components.history.frames import portfolios_frame
+from components.history.view import PORTFOLIO_ROWS
 from components.orders import keys as orders_keys
 from components.rebalance import keys as rebalance_keys
 from engine.models import BandBreach
@@ -60,8 +63,14 @@ def test_saved_runs_newest_first_with_drill_down(at, repo):
     assert at.selectbox(key=history_keys.OPEN).value == newer.saved_rebalance_id
     assert metric(at, "Portfolios") == f"{len(newer.optimal_results):,}"
     assert metric(at, "Orders") == f"{sum(len(r.transactions) for r in newer.optimal_results):,}"
-    portfolios = frame_with(at, "traded_value")
-    assert portfolios["portfolio_id"].tolist() == [r.portfolio_id for r in newer.optimal_results]
+    # one page of the run's portfolios (issue #12 §5: the page opens without a 1,000-row table), then the next
+    ids = [r.portfolio_id for r in newer.optimal_results]
+    assert len(ids) > PORTFOLIO_ROWS
+    assert frame_with(at, "traded_value")["portfolio_id"].tolist() == ids[:PORTFOLIO_ROWS]
+    assert f"Portfolios 1–{PORTFOLIO_ROWS} of {len(ids)}" in " ".join(texts(at, "caption"))
+    at.number_input(key=history_keys.PORTFOLIO_PAGE).set_value(2).run()
+    assert frame_with(at, "traded_value")["portfolio_id"].tolist() == ids[PORTFOLIO_ROWS:]
+    at.number_input(key=history_keys.PORTFOLIO_PAGE).set_value(1).run()
     res = newer.optimal_results[1]
     at.selectbox(key=f"history_portfolio_pick_{newer.saved_rebalance_id}").set_value(res.portfolio_id).run()
     positions = frame_with(at, "original_value").set_index("security_id")
@@ -80,7 +89,11 @@ def test_filter_by_portfolio_and_paging(at, repo):
     saved_run(at, repo, name="Dividend Income")
     saved_run(at, repo, name="Dividend Income", min_cash=500.0)
     at.switch_page(PAGE).run()
-    at.multiselect(key=history_keys.FILTER).set_value([tech.results[0].portfolio_id]).run()
+    # the PM searches a portfolio by name (Enter picks the exact match); the filter lists what was picked
+    pid = tech.results[0].portfolio_id
+    at.text_input(key=f"{history_keys.FILTER}_search").input(resources.portfolio_names()[pid]).run()
+    assert no_exception(at), [e.value for e in at.exception]
+    assert at.multiselect(key=history_keys.FILTER).value == [pid]
     assert frame_with(at, "rebalance_id")["rebalance_id"].tolist() == [tech.saved_rebalance_id]
     at.multiselect(key=history_keys.FILTER).set_value([]).run()
     at.selectbox(key=history_keys.PAGE_SIZE).set_value(10).run()
@@ -151,7 +164,14 @@ def test_history_says_what_the_run_was_and_marks_run_only_overrides(at, repo):
     assert "Scope" in params["Parameter"].tolist()
     # the cash floor is one of the run's options: listed there, not a second time among the parameters (issue 12)
     assert "Minimum cash" not in params["Parameter"].tolist()
+    # the run's options: their summary in the expander's label; the table and the CLI text once it is opened
+    (options,) = [e for e in at.expander if e.label.startswith("Run options")]
+    assert "Minimum cash" in options.label
+    assert not any("option" in df.value.columns for df in at.dataframe) and not at.code
+    at.session_state[history_keys.OPTIONS_OPEN] = True
+    at.run()
     assert "Minimum cash" in frame_with(at, "option")["option"].tolist()
+    assert json.loads(at.code[0].value)["minCash"] == str(overridden.params.options.min_cash)
 
 
 def test_history_flags_relaxed_portfolios_with_their_breaches(at, repo):
@@ -177,3 +197,34 @@ def test_history_flags_relaxed_portfolios_with_their_breaches(at, repo):
     assert breaches[["portfolio_id", "security_id", "side", "amount"]].values.tolist() == [
         [r.portfolio_id, breach.security_id, "below low band", 1234.5]
     ]
+
+
+def test_the_open_runs_portfolios_are_found_ordered_and_paged(at, repo):
+    """Issue #12 §5: the open run lists its portfolios a page at a time; finding and ordering cover all of them,
+    and the positions picker offers the portfolios of the page shown."""
+    scenario = saved_run(at, repo, name="Dividend Income")
+    at.switch_page(PAGE).run()
+    rid = scenario.saved_rebalance_id
+    ids = [r.portfolio_id for r in scenario.optimal_results]
+    assert len(ids) > PORTFOLIO_ROWS
+    at.number_input(key=history_keys.PORTFOLIO_PAGE).set_value(2).run()
+    assert at.selectbox(key=f"history_portfolio_pick_{rid}").options == [
+        resources.portfolio_names().get(p, p) for p in ids[PORTFOLIO_ROWS:]
+    ]
+    # ordering goes back to the first page and covers every portfolio of the run
+    at.selectbox(key=history_keys.PORTFOLIO_SORT).set_value("Traded value, largest first").run()
+    assert at.number_input(key=history_keys.PORTFOLIO_PAGE).value == 1
+    whole = portfolios_frame(resources.rebalance_repo().get_rebalance(rid), resources.portfolio_names())
+    assert len(whole) == len(ids)
+    traded = sorted(whole["traded_value"], reverse=True)[:PORTFOLIO_ROWS]
+    assert frame_with(at, "traded_value")["traded_value"].tolist() == traded
+    # finding by part of a name (any case) lists only the matching ones
+    name = resources.portfolio_names()[ids[-1]]
+    at.text_input(key=history_keys.PORTFOLIO_FIND).input(name.upper()).run()
+    found = frame_with(at, "traded_value")
+    assert ids[-1] in found["portfolio_id"].tolist()
+    assert all(name.casefold() in n.casefold() for n in found["portfolio"])
+    assert any(f"matching “{name.upper()}”" in c for c in texts(at, "caption"))
+    at.text_input(key=history_keys.PORTFOLIO_FIND).input("no such portfolio").run()
+    assert any("No portfolio of the run matches" in c for c in texts(at, "caption"))
+    assert no_exception(at), [e.value for e in at.exception]

@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 
 from components import resources
+from components.history import keys as history_keys
 from components.orders import keys as orders_keys
 from components.rebalance import keys as rebalance_keys
 from components.rebalance import run
@@ -280,6 +281,8 @@ def test_a_saved_run_keeps_its_controls_and_history_shows_them(at, repo):
     assert "Rebalance: Out-of-band only" in listed and "No buy" not in listed
     (expander,) = [e for e in at.expander if e.label.startswith("Run options")]
     assert "Out-of-band only" in expander.label and "$1,000.00" in expander.label
+    at.session_state[history_keys.OPTIONS_OPEN] = True  # its content is rendered when opened (issue #12 §5)
+    at.run()
     shown = dict(frame_with(at, "option")[["option", "value"]].values.tolist())
     assert shown["No sell"] == scenario.tickers[sid] and shown["Minimum cash"] == "$250.00"
     # each parameter once (issue 12): the run's table keeps what the options do not list (model, scope, targets)

@@ -32,6 +32,7 @@ def repo(monkeypatch):
     CountingRepository.reads = 0
     monkeypatch.setattr(resources, "rebalance_repo", lambda: repo)
     monkeypatch.setattr(records, "_RECORDS", type(records._RECORDS)())
+    monkeypatch.setattr(records, "_DERIVED", {})
     yield repo
     client.close()
 
@@ -75,3 +76,30 @@ def test_only_a_few_records_are_kept(repo):
     assert repo.reads == 0
     records.load(saved[0].rebalance_id, 1)  # the oldest was let go
     assert repo.reads == 1
+
+
+def test_a_figure_of_a_kept_record_is_computed_once_and_dropped_with_it(repo):
+    saved = repo.save_rebalance(record(20))
+    records.remember(saved)
+    calls = []
+
+    def count(r: RebalanceRecord) -> int:
+        calls.append(r)
+        return len(r.portfolios)
+
+    assert records.derived(saved, "n", count) == records.derived(saved, "n", count) == 1
+    assert len(calls) == 1
+    records.forget(saved.rebalance_id)
+    assert not records._DERIVED
+    unkept = repo.save_rebalance(record(21))  # not kept: computed each time, nothing stored
+    assert records.derived(unkept, "n", count) == 1 and records.derived(unkept, "n", count) == 1
+    assert len(calls) == 3 and not records._DERIVED
+
+
+def test_figures_leave_with_a_record_let_go(repo):
+    saved = [repo.save_rebalance(record(30 + i)) for i in range(records.MAX_RECORDS + 1)]
+    records.remember(saved[0])
+    records.derived(saved[0], "n", lambda r: 1)
+    for s in saved[1:]:
+        records.remember(s)
+    assert not [k for k in records._DERIVED if k[0] == saved[0].rebalance_id]

@@ -78,3 +78,13 @@ def test_labels_and_summary():
     sc = make(results=[PortfolioResult(portfolio_id="p" * 24, status="infeasible", diagnosis="too small")])
     assert sc.summary.infeasible == 1 and sc.metrics[0].diagnosis == "too small"
     assert sc.parameter_labels()["Model"] == "Core (v3)" and sc.parameter_labels()["Snapshot"] == "14:05:09 UTC"
+
+
+def test_the_summary_is_computed_once_and_again_after_a_retry():
+    """Issue #12 §5: every run of the Orders page and the Save click read the totals several times."""
+    a = make(results=[PortfolioResult(portfolio_id="p" * 24, status="error", error_code="TIMEOUT")])
+    first = a.summary
+    assert a.summary is first and first.failed == 1
+    fixed = PortfolioResult(portfolio_id="p" * 24, status="optimal")
+    a.replace_results([fixed], {})
+    assert a.summary is not first and a.summary.failed == 0 and a.summary.optimal == 1
