@@ -19,6 +19,7 @@ import datetime as dt
 import decimal
 import re
 import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from itertools import repeat
@@ -52,6 +53,12 @@ NUMBER_COLUMNS = (
     ("actual", "actual"),
     ("actualDrift", "actual_drift"),
 )
+# A packed number column of a block is stored zlib-compressed under this user-defined BSON binary subtype: the
+# embedded backend keeps a Binary as hex in its JSON row, and SQLite parses that row once for every expression index
+# of its shared documents table (16 in the app's database), so the bytes written cost many times over; compressed,
+# the demo run's number columns are ~4x smaller. Columns stored plain (earlier saves) read as before.
+ZLIB_SUBTYPE = 0x80
+_PACKED = frozenset({*(column for column, _ in NUMBER_COLUMNS), "tradeQuantity"})
 _BIAS = 6176
 _LOW = (1 << 64) - 1
 _HIGH_COEFFICIENT = (1 << 49) - 1
@@ -186,11 +193,32 @@ def columns_of(groups: Sequence[Sequence[RecordPosition]]) -> list[dict[str, Any
     return out
 
 
+def compressed(blob: bytes) -> Binary:
+    """A packed column as stored in a block: zlib (level 1: the save pays for it) under ``ZLIB_SUBTYPE``."""
+    return Binary(zlib.compress(blob, 1), ZLIB_SUBTYPE)
+
+
+def raw_bytes(column: Any) -> bytes:
+    """A stored packed column's bytes, decompressed when it was stored compressed; damage is a ``ValueError``."""
+    if getattr(column, "subtype", 0) == ZLIB_SUBTYPE:
+        try:
+            return zlib.decompress(column)
+        except zlib.error as err:
+            raise ValueError(f"a stored compressed column is damaged ({err})") from None
+    return bytes(column)
+
+
+def _inflated(columns: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: raw_bytes(value) if key in _PACKED else value for key, value in columns.items()}
+
+
 def positions_of(groups: Sequence[Mapping[str, Any]]) -> list[tuple[RecordPosition, ...]]:
-    """The positions :func:`columns_of` stored, per group; every number column is unpacked once for all groups.
+    """The positions :func:`columns_of` stored, per group; every number column is unpacked once for all groups
+    (compressed ones decompressed first).
 
     Columns of different lengths within a group are a ``ValueError``.
     """
+    groups = [_inflated(columns) for columns in groups]
     sizes = [len(columns["securityId"]) for columns in groups]
     present = [bytes(columns["hasTradeQuantity"]) for columns in groups]
     for columns, n, flags in zip(groups, sizes, present, strict=True):
@@ -407,7 +435,7 @@ def portfolio_blocks(rebalance_id: Any, portfolios: Sequence[RecordPortfolio], s
     """The portfolios of a run as block documents (see ``block_starts``): the run's id, the place of the block's
     first portfolio (``index``), the portfolios' ids and names (texts), money (packed ``Decimal128``), position
     counts (little-endian uint32) and band breaches (with the portfolio's place in the block), and every position as
-    columns (``positionColumns``: numbers packed, texts joined)."""
+    columns (``positionColumns``: numbers packed and compressed, texts joined)."""
     bounds = [*starts[1:], len(portfolios)]
     groups = [[x for p in portfolios[s:e] for x in p.positions] for s, e in zip(starts, bounds, strict=True)]
     columns = columns_of(groups)
@@ -431,7 +459,12 @@ def portfolio_blocks(rebalance_id: Any, portfolios: Sequence[RecordPortfolio], s
             **{name: Binary(blob[16 * start : 16 * end]) for name, blob in money.items()},
             "positionCounts": Binary(np.array([len(p.positions) for p in block], "<u4").tobytes()),
             "positionColumns": {
-                key: pack_texts(value) if isinstance(value, list) else value for key, value in cols.items()
+                key: pack_texts(value)
+                if isinstance(value, list)
+                else compressed(bytes(value))
+                if key in _PACKED
+                else value
+                for key, value in cols.items()
             },
         }
         breaches = [
@@ -507,7 +540,7 @@ def block_slice(doc: Mapping[str, Any], portfolio_id: str) -> dict[str, Any] | N
     j = ids.index(portfolio_id)
     start, end = sum(sizes[:j]), sum(sizes[: j + 1])
     total = sum(sizes)
-    columns = doc["positionColumns"]
+    columns = _inflated(doc["positionColumns"])
     flags = bytes(columns["hasTradeQuantity"])
     traded_from, traded_to = flags[:start].count(1), flags[:end].count(1)
     cut: dict[str, Any] = {key: unpack_texts(columns[key], total)[start:end] for key in _TEXT_COLUMNS} | {

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from bson import Decimal128, ObjectId
+from bson import Binary, Decimal128, ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,13 +18,17 @@ from data.documents import record_header_to_doc, record_portfolio_to_doc, to_d12
 from data.record_columns import (
     BLOCK_PORTFOLIOS,
     BLOCK_POSITIONS,
+    NUMBER_COLUMNS,
+    ZLIB_SUBTYPE,
     block_starts,
+    compressed,
     pack_decimals,
     pack_texts,
     portfolio_part_id,
     portfolio_part_to_doc,
     positions_from_columns,
     positions_to_columns,
+    raw_bytes,
     unpack_decimals,
     unpack_texts,
 )
@@ -288,3 +292,38 @@ def test_runs_saved_one_document_per_portfolio_stay_readable(rebalance_repo, bui
     assert mongo.db.rebalancePortfolios.count_documents({"rebalanceId": rid}) == 4
     repo.delete_rebalance(str(rid), 1, wait=True)
     assert mongo.db.rebalancePortfolios.count_documents({}) == 0 and mongo.db.rebalances.count_documents({}) == 0
+
+
+PACKED_KEYS = [*(column for column, _ in NUMBER_COLUMNS), "tradeQuantity"]
+
+
+def test_blocks_saved_with_plain_number_columns_stay_readable(rebalance_repo, build, mongo):
+    """Blocks written before their number columns were compressed (plain packed bytes) read back and open alone."""
+    record = build.record(str(ObjectId()), pids(3), positions=4)
+    saved = rebalance_repo.save_rebalance(record)
+    rid = ObjectId(saved.rebalance_id)
+    (block,) = mongo.db.rebalancePortfolios.find({"rebalanceId": rid})
+    plain = {f"positionColumns.{key}": raw_bytes(block["positionColumns"][key]) for key in PACKED_KEYS}
+    mongo.db.rebalancePortfolios.update_one({"_id": block["_id"]}, {"$set": plain})
+    stored = mongo.db.rebalancePortfolios.find_one({"_id": block["_id"]})["positionColumns"]["price"]
+    assert getattr(stored, "subtype", 0) != ZLIB_SUBTYPE  # really plain now
+    assert rebalance_repo.get_rebalance(saved.rebalance_id) == saved
+    assert rebalance_repo.rebalance_positions(saved.rebalance_id, pids(3)[1]) == list(record.portfolios[1].positions)
+
+
+def test_a_damaged_compressed_column_is_a_clear_error_not_a_crash(rebalance_repo, build, mongo):
+    saved = rebalance_repo.save_rebalance(build.record(str(ObjectId()), pids(2), positions=3))
+    rid = ObjectId(saved.rebalance_id)
+    damaged = Binary(b"not zlib", ZLIB_SUBTYPE)
+    mongo.db.rebalancePortfolios.update_one({"rebalanceId": rid}, {"$set": {"positionColumns.target": damaged}})
+    with pytest.raises(EngineError, match=f"stored rebalance {rid} is malformed"):
+        rebalance_repo.get_rebalance(str(rid))
+    with pytest.raises(EngineError, match="malformed"):
+        rebalance_repo.rebalance_positions(str(rid), pids(2)[0])
+
+
+def test_compressed_columns_round_trip_exactly():
+    blob = pack_decimals([Decimal("1.50"), Decimal("-0"), Decimal("12345678901234567890.123")] * 50)
+    stored = compressed(blob)
+    assert stored.subtype == ZLIB_SUBTYPE and len(stored) < len(blob)
+    assert raw_bytes(stored) == blob and raw_bytes(blob) == blob

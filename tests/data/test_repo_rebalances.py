@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import zlib
 from decimal import Decimal
 
 import pytest
@@ -63,6 +64,11 @@ def test_stored_document_shape(rebalance_repo, build, mongo):
         blob = bytes(blob)
         return [Decimal128.from_bid(blob[i : i + 16]) for i in range(0, len(blob), 16)]
 
+    def positions_column(blob) -> list[Decimal128]:
+        # A block's position number column: the same bytes, zlib-compressed, under user-defined binary subtype 0x80.
+        assert blob.subtype == 0x80
+        return decimals(zlib.decompress(bytes(blob)))
+
     for key, field in (("marketValue", "market_value"), ("cashBeforeRebalance", "cash_before_rebalance")):
         assert decimals(block[key]) == [Decimal128(getattr(p, field)) for p in saved.portfolios]
     assert decimals(block["cashBeforeRebalance"])[0] == Decimal128("-12.5")
@@ -77,17 +83,17 @@ def test_stored_document_shape(rebalance_repo, build, mongo):
         "price", "original_quantity", "adjusted_quantity", "original_position_market_value",
         "adjusted_position_market_value", "target", "high_drift", "low_drift", "actual", "actual_drift",
     ], strict=True):  # fmt: skip
-        stored = decimals(columns[key])
+        stored = positions_column(columns[key])
         assert stored == [Decimal128(getattr(p, field)) for p in positions]
         assert [d.to_decimal().as_tuple() for d in stored] == [getattr(p, field).as_tuple() for p in positions]
     assert columns["transactionType"] == "\n".join(p.transaction_type or "" for p in positions)
     assert list(bytes(columns["hasTradeQuantity"])) == [int(p.trade_quantity is not None) for p in positions]
-    assert decimals(columns["tradeQuantity"]) == [
+    assert positions_column(columns["tradeQuantity"]) == [
         Decimal128(p.trade_quantity) for p in positions if p.trade_quantity is not None
     ]
     dates = ["" if p.trade_date is None else p.trade_date.isoformat() for p in positions]
     assert columns["tradeDate"] == "\n".join(dates) and "2025-03-14" in dates  # a calendar date, as ISO text
-    first_target = bytes(columns["target"])[:16]
+    first_target = zlib.decompress(bytes(columns["target"]))[:16]
     assert Decimal128.from_bid(first_target).to_decimal().as_tuple() == Decimal("0.050").as_tuple()
 
 
