@@ -102,6 +102,14 @@ def submission_label(sub: SubmissionOutcome) -> str:
     return "not sent" if never_sent(sub.outcome, sub.message) else SUBMISSION_LABELS.get(sub.outcome, sub.outcome)
 
 
+def _submission_columns(subs: Sequence[SubmissionOutcome | None]) -> dict[str, object]:
+    """The blotter's submission label and order id of each order (its logged outcome, or None)."""
+    return {
+        "submission": ["" if s is None else submission_label(s) for s in subs],
+        "order_id": pd.array([None if s is None else s.order_id for s in subs], dtype="Int64"),
+    }
+
+
 def _f(value) -> float | None:
     return None if value is None else float(value)
 
@@ -137,8 +145,7 @@ def blotter_frame(rows: Sequence[OrderRow], submissions: Mapping[str, Submission
             "target": _floats([r.target for r in rows]),
             "weight_after": _floats([r.weight_after for r in rows]),
             "trade_date": [r.trade_date for r in rows],
-            "submission": ["" if s is None else SUBMISSION_LABELS.get(s.outcome, s.outcome) for s in subs],
-            "order_id": pd.array([None if s is None else s.order_id for s in subs], dtype="Int64"),
+            **_submission_columns(subs),
             "portfolio_id": pids,
             "security_id": sids,
             "key": keys,
@@ -191,8 +198,7 @@ def blotter_frame_columns(
             "target": _shared_floats(columns.target.tolist()),
             "weight_after": _floats(columns.weight_after.tolist()),
             "trade_date": columns.trade_date.tolist(),
-            "submission": ["" if s is None else SUBMISSION_LABELS.get(s.outcome, s.outcome) for s in subs],
-            "order_id": pd.array([None if s is None else s.order_id for s in subs], dtype="Int64"),
+            **_submission_columns(subs),
             "portfolio_id": pids,
             "security_id": sids,
             "key": keys,

@@ -3,7 +3,7 @@
 ``engine.columnar.build_optimal`` keeps the trades of the results it builds as columns (``orders_of``);
 ``engine.orders.order_columns`` builds the run's orders from them (the per-position results and copies give theirs
 from their objects), and ``OrderColumns.rows``, ``columns_to_csv`` and ``blotter_frame_columns`` must give exactly
-what ``order_rows``, ``orders_to_csv`` and ``blotter_frame`` give from the per-position reference's results: equal
+what ``order_rows``, ``orders_to_csv`` and ``blotter_frame_rows`` give from the per-position reference's results: equal
 rows with equal reprs (every Decimal's exponent), the same CSV bytes (formula escaping and quoting included) and the
 same frame (columns, dtypes, values), on random runs with fallback portfolios, trade-controls answers (kept_by,
 relaxed), failed portfolios and positions on and off.
@@ -21,8 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.orders.frames import blotter_frame, blotter_frame_columns
+from components.orders.frames import blotter_frame_columns, blotter_frame_rows
 from components.rebalance.store import SubmissionOutcome, order_key
+from data.submission import NOT_SENT
 from engine import columnar
 from engine import orders as engine_orders
 from engine.columnar import orders_of, reference_only
@@ -59,7 +60,7 @@ def assert_same_orders(
     for reasons in (False, True):
         assert columns_to_csv(columns, "R-1", with_reasons=reasons) == orders_to_csv(rows, "R-1", with_reasons=reasons)
         assert columns_to_csv(columns, with_reasons=reasons) == orders_to_csv(rows, with_reasons=reasons)
-    pd.testing.assert_frame_equal(blotter_frame_columns(columns, submissions), blotter_frame(rows, submissions))
+    pd.testing.assert_frame_equal(blotter_frame_columns(columns, submissions), blotter_frame_rows(rows, submissions))
     return columns
 
 
@@ -88,7 +89,11 @@ def test_columns_give_the_rows_csv_and_blotter_of_the_reference(case, with_posit
     outcomes = ["success", "failed", "unknown", "sending"]
     logged = data.draw(st.lists(st.sampled_from(keys), unique=True)) if keys else []
     subs = {
-        k: SubmissionOutcome(data.draw(st.sampled_from(outcomes)), "m", data.draw(st.sampled_from([None, 7])))
+        k: SubmissionOutcome(
+            data.draw(st.sampled_from(outcomes)),
+            data.draw(st.sampled_from(["m", f"{NOT_SENT}: held back"])),  # a "failed" never posted: "not sent"
+            data.draw(st.sampled_from([None, 7])),
+        )
         for k in logged
     }
     prices_given = data.draw(st.sampled_from([prices, None]))  # None: a result without positions has no price
@@ -172,7 +177,7 @@ def test_no_orders() -> None:
     empty = order_columns([PortfolioResult(portfolio_id="x" * 24, status="error")])
     assert len(empty) == 0 and empty.rows() == []
     assert columns_to_csv(empty) == orders_to_csv([])
-    pd.testing.assert_frame_equal(blotter_frame_columns(empty), blotter_frame([]))
+    pd.testing.assert_frame_equal(blotter_frame_columns(empty), blotter_frame_rows([]))
 
 
 def test_another_decimal_context_divides_as_order_rows_does() -> None:

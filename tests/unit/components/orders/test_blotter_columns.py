@@ -21,6 +21,7 @@ from components.rebalance.store import ScenarioParams, SubmissionOutcome, order_
 from data.demo import load_demo
 from data.services import build_services
 from data.snapshot import build_market_snapshot
+from data.submission import NOT_SENT
 from engine.models import PortfolioResult, RebalanceOptions
 from engine.orders import (
     FORMULA_TRIGGERS,
@@ -58,7 +59,10 @@ def some_outcomes(rows: list[OrderRow]) -> dict[str, SubmissionOutcome]:
     outcomes = ("success", "failed", "unknown", "sending")
     return {
         order_key(r.portfolio_id, r.security_id, r.transaction_type): SubmissionOutcome(
-            outcomes[i % 4], "text", 100 + i if i % 4 == 0 else None
+            # every other "failed" was never posted: the blotter says "not sent"
+            outcomes[i % 4],
+            f"{NOT_SENT}: held back" if i % 8 == 1 else "text",
+            100 + i if i % 4 == 0 else None,
         )
         for i, r in enumerate(rows[::7])
     }
